@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "app/bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+
+#include "model/engine.h"
+
+namespace gw {
+namespace {
+
+struct BenchConfig {
+    const char* name;
+    int64_t dimA, dimB, workspace, hidden;
+    int layers;
+    int64_t batch;
+};
+const BenchConfig kConfigs[] = {{"tutorial", 8, 16, 16, 64, 1, 32}, {"ssd", 11, 8, 12, 32, 3, 2056}, {"wide", 512, 512, 256, 1024, 2, 1024}};
+
+double seconds(std::chrono::steady_clock::time_point a) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+}
+
+void sync(const torch::Device& d) {
+#ifdef GW_WITH_CUDA
+    if (d.is_cuda()) torch::cuda::synchronize();
+#endif
+    (void)d;
+}
+
+/// Multiply-accumulates of one GW MLP pass per sample.
+double mlpMacs(int64_t in, int64_t hidden, int64_t out, int layers) {
+    return static_cast<double>(in * hidden + layers * hidden * hidden + hidden * out);
+}
+
+struct Result {
+    double stepsPerSecond, loss, gflopPerStep;
+};
+
+Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device& dev) {
+    torch::manual_seed(0);
+    OrderedMap<std::shared_ptr<DomainModule>> mods;
+    DomainModuleSpec sa, sb;
+    sa.latentDim = c.dimA;
+    sb.latentDim = c.dimB;
+    mods.set("a", makeDomainModule(sa));
+    mods.set("b", makeDomainModule(sb));
+    for (auto& [n, m] : mods) m->freeze();
+    GWSettings s;
+    s.workspaceDim = c.workspace;
+    s.encoder = {c.hidden, c.layers};
+    s.decoder = {c.hidden, c.layers};
+    s.coefs.set("demi_cycles", 1.0);
+    s.coefs.set("cycles", 1.0);
+    s.coefs.set("translations", 1.0);
+    s.coefs.set("contrastives", 0.01);
+    GlobalWorkspace gwm(mods, s);
+    gwm.to(dev);
+    FlatAdamW opt(gwm.trainableParameters(), 1e-3);
+    OneCycleSchedule sch;
+    sch.maxLr = 1e-3;
+    sch.totalSteps = 10 + static_cast<int64_t>(o.steps) * o.repeats;
+    const int64_t B = c.batch;
+    auto da = torch::randn({4 * B, c.dimA}, torch::TensorOptions().device(dev));
+    auto db = torch::randn({4 * B, c.dimB}, torch::TensorOptions().device(dev));
+    int64_t k = 0;
+    auto step = [&](int64_t i) {
+        auto a = da.narrow(0, (i % 4) * B, B), b = db.narrow(0, (i % 4) * B, B);
+        std::vector<GroupBatch> g(3);
+        g[0].domains = {"a"};
+        g[0].latents.set("a", a);
+        g[0].inputs.set("a", a);
+        g[1].domains = {"b"};
+        g[1].latents.set("b", b);
+        g[1].inputs.set("b", b);
+        auto pa = a.roll(1, 0), pb = b.roll(1, 0);
+        g[2].domains = {"a", "b"};
+        g[2].latents.set("a", pa);
+        g[2].latents.set("b", pb);
+        g[2].inputs.set("a", pa);
+        g[2].inputs.set("b", pb);
+        auto r = gwm.step(g);
+        opt.zeroGrad();
+        r.out.loss.backward();
+        opt.step(sch.lr(k), sch.beta1(k));
+        ++k;
+        return r.out.loss;
+    };
+    for (int i = 0; i < 10; ++i) step(i);
+    sync(dev);
+    std::vector<double> rates;
+    torch::Tensor loss;
+    for (int r = 0; r < o.repeats; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < o.steps; ++i) loss = step(i);
+        const double l = loss.item<double>();  // synchronises
+        (void)l;
+        rates.push_back(o.steps / seconds(t0));
+    }
+    std::sort(rates.begin(), rates.end());
+    // Passes the engine runs per step: 6 encoder and 6 decoder passes of B samples (demi-cycle and
+    // cycle share the unpaired state; translation and contrastive share the paired encodings).
+    const double macs = 3 * (mlpMacs(c.dimA, c.hidden, c.workspace, c.layers) + mlpMacs(c.dimB, c.hidden, c.workspace, c.layers)) +
+                        3 * (mlpMacs(c.workspace, c.hidden, c.dimA, c.layers) + mlpMacs(c.workspace, c.hidden, c.dimB, c.layers));
+    return {rates[rates.size() / 2], loss.item<double>(), 6.0 * macs * static_cast<double>(B) / 1e9};
+}
+
+double matmulGflops(const torch::Device& dev) {
+    auto a = torch::randn({1024, 1024}, torch::TensorOptions().device(dev));
+    auto b = torch::randn({1024, 1024}, torch::TensorOptions().device(dev));
+    auto c = torch::mm(a, b);
+    std::vector<double> r;
+    for (int rep = 0; rep < 5; ++rep) {
+        sync(dev);
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < 10; ++i) torch::mm_out(c, a, b);
+        sync(dev);
+        r.push_back(10 * 2.0 * 1024 * 1024 * 1024 / seconds(t0) / 1e9);
+    }
+    std::sort(r.begin(), r.end());
+    return r[r.size() / 2];
+}
+
+}  // namespace
+
+int runBench(const BenchOptions& o) {
+    const int threads = configureThreads(o.threads);
+    const torch::Device dev = parseDevice(o.device);
+    double peak = 0;
+    if (!o.skipMatmul) {
+        peak = matmulGflops(dev);
+        if (o.json) std::cout << "{\"config\": \"matmul\", \"gflops\": " << peak << ", \"threads\": " << threads << "}\n";
+        else std::cout << "matmul 1024x1024x1024  " << std::fixed << std::setprecision(1) << peak << " GFLOP/s  threads "
+                       << threads << "\n";
+    }
+    for (const auto& c : kConfigs) {
+        if (!o.configs.empty() && std::find(o.configs.begin(), o.configs.end(), c.name) == o.configs.end()) continue;
+        const Result r = benchOne(c, o, dev);
+        const double gflops = r.stepsPerSecond * r.gflopPerStep;
+        if (o.json) {
+            std::cout << "{\"config\": \"" << c.name << "\", \"steps_per_s\": " << r.stepsPerSecond
+                      << ", \"samples_per_s\": " << r.stepsPerSecond * 3 * c.batch << ", \"loss\": " << r.loss
+                      << ", \"gflops\": " << gflops << ", \"threads\": " << threads << "}\n";
+        } else {
+            std::cout << std::left << std::setw(9) << c.name << std::right << " steps/s " << std::fixed << std::setprecision(1)
+                      << std::setw(8) << r.stepsPerSecond << "  samples/s " << std::setprecision(0) << std::setw(9)
+                      << r.stepsPerSecond * 3 * c.batch << "  loss " << std::setprecision(4) << r.loss << "  "
+                      << std::setprecision(1) << gflops << " GFLOP/s";
+            if (peak > 0) std::cout << " (" << std::setprecision(0) << 100 * gflops / peak << "% of matmul)";
+            std::cout << "  threads " << threads << " (median of " << o.repeats << " x " << o.steps << " steps)\n";
+        }
+    }
+    return 0;
+}
+
+}  // namespace gw

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file bench.h
+/// `gw bench`: the GW training step of ../shared/bench/pytorch_reference.py (tutorial, ssd, wide),
+/// timed with the engine's own GlobalWorkspace and FlatAdamW, plus the machine's matrix-product
+/// FLOP/s for the wide configuration's efficiency.
+#include <string>
+#include <vector>
+
+namespace gw {
+
+struct BenchOptions {
+    std::vector<std::string> configs;  ///< empty: all three
+    int steps = 200;                   ///< timed steps per repeat (after 10 warm-up steps)
+    int repeats = 3;                   ///< the median of the repeats is reported
+    int threads = 0;                   ///< 0: every core
+    std::string device = "cpu";
+    bool skipMatmul = false;
+    bool json = false;
+};
+
+/// Runs the benchmark and prints one line per configuration. Returns the process exit code.
+int runBench(const BenchOptions& options);
+
+}  // namespace gw

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// gw: the GW Studio engine from the command line (train, eval, pretrain, import, devices, bench).
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "app/bench.h"
+#include "data/fashion_mnist.h"
+#include "data/h5_array.h"
+#include "model/engine.h"
+
+#ifdef GW_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> gStop{false};
+void onSignal(int) { gStop = true; }
+
+void say(const std::string& s) { std::cout << s << std::endl; }
+
+std::string duration(double seconds) {
+    const auto s = static_cast<int64_t>(seconds + 0.5);
+    std::ostringstream o;
+    if (s >= 3600) o << s / 3600 << "h" << std::setw(2) << std::setfill('0') << (s % 3600) / 60 << "m";
+    else o << s / 60 << ":" << std::setw(2) << std::setfill('0') << s % 60;
+    return o.str();
+}
+
+/// "step 500/5000  loss 0.1234  demi_cycles 0.01 ...  312.4 steps/s  ETA 0:14"
+void printProgress(const gw::ProgressReport& r) {
+    std::ostringstream o;
+    o << std::setprecision(4);
+    if (r.validation) {
+        o << "  val @ " << r.step << ":";
+        for (const auto& [k, v] : r.metrics) {
+            const std::string name = k.substr(k.find('/') + 1);
+            if (name == "loss" || name == "demi_cycles" || name == "cycles" || name == "translations" ||
+                name == "contrastives" || name.find("accuracy") != std::string::npos)
+                o << "  " << name << " " << v;
+        }
+    } else {
+        o << "step " << r.step << "/" << r.totalSteps;
+        for (const char* k : {"loss", "demi_cycles", "cycles", "translations", "contrastives"})
+            if (const double* v = r.metrics.find(std::string("train/") + k)) o << "  " << k << " " << *v;
+        o << std::fixed << std::setprecision(1) << "  " << r.stepsPerSecond << " steps/s  ETA " << duration(r.etaSeconds);
+    }
+    say(o.str());
+}
+
+std::string timestamp() {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+    return buf;
+}
+
+std::string json(const gw::OrderedMap<double>& m) {
+    std::ostringstream o;
+    o << std::setprecision(10) << "{";
+    bool first = true;
+    for (const auto& [k, v] : m) {
+        o << (first ? "" : ", ") << "\"" << k << "\": ";
+        if (std::isfinite(v)) o << v;
+        else o << "null";
+        first = false;
+    }
+    o << "}";
+    return o.str();
+}
+
+int cmdTrain(const std::string& experiment, const std::string& resume, const std::vector<std::string>& overrides,
+             std::string out) {
+    gw::Checkpoint ckpt;
+    bool resuming = !resume.empty();
+    gw::ExperimentConfig cfg;
+    std::string ckptPath;
+    if (resuming) {
+        out = resume;
+        ckptPath = (fs::path(resume) / "checkpoints" / "last.ckpt").string();
+        cfg = gw::loadExperiment((fs::path(resume) / "config.yaml").string(), overrides);
+        ckpt = gw::loadCheckpoint(ckptPath);
+    } else {
+        cfg = gw::loadExperiment(experiment, overrides);
+        if (out.empty()) out = (fs::path(cfg.resolvePath(cfg.outDir)) / (cfg.name + "-" + timestamp())).string();
+    }
+    gw::Engine engine(cfg, say);
+    engine.prepare(resuming ? &ckpt : nullptr);
+    if (resuming) {
+        engine.restore(ckpt, ckptPath);
+        say("resumed " + ckptPath + " at step " + std::to_string(engine.step()));
+    }
+    say("run folder " + out);
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGTERM, onSignal);
+    gw::RunCallbacks cb;
+    cb.progress = printProgress;
+    cb.stopRequested = [] { return gStop.load(); };
+    const auto r = gw::runTraining(engine, out, cb);
+    if (r.stopped) {
+        say("stopped at step " + std::to_string(r.step) + "; checkpoint " + r.checkpoint +
+            " (resume with: gw train --resume " + out + ")");
+        return 130;
+    }
+    say("done: " + std::to_string(r.step) + " steps; checkpoint " + r.checkpoint);
+    return 0;
+}
+
+int cmdEval(const std::string& path, const std::string& split, bool asJson, int64_t maxSamples) {
+    gw::Checkpoint ckpt = gw::loadCheckpoint(path);
+    if (ckpt.kind != "gw") throw gw::CheckpointError(path + ": expected a GW training checkpoint, found kind '" + ckpt.kind + "'");
+    gw::ExperimentConfig cfg = gw::parseExperiment(ckpt.configYaml, path + " (embedded config)", {}, "/");
+    gw::Engine engine(cfg, asJson ? gw::LogFn{} : gw::LogFn(say));
+    engine.prepare(&ckpt);
+    engine.restore(ckpt, path);
+    const auto m = engine.evaluate(split, maxSamples);
+    if (asJson) {
+        std::cout << json(m) << std::endl;
+    } else {
+        say("checkpoint " + path + " (step " + std::to_string(ckpt.step) + "), split " + split);
+        for (const auto& [k, v] : m) std::cout << "  " << std::left << std::setw(48) << k << " " << std::setprecision(6) << v << "\n";
+    }
+    return 0;
+}
+
+int cmdDevices() {
+    std::cout << "cpu      " << std::thread::hardware_concurrency() << " cores, LibTorch intra-op threads "
+              << torch::get_num_threads() << " (set by `threads` in the experiment)\n";
+#ifdef GW_WITH_CUDA
+    const int n = static_cast<int>(torch::cuda::device_count());
+    if (n == 0) std::cout << "cuda     no CUDA device visible\n";
+    for (int i = 0; i < n; ++i) {
+        const auto* p = at::cuda::getDeviceProperties(i);
+        std::cout << "cuda:" << i << "   " << p->name << ", " << std::fixed << std::setprecision(1)
+                  << static_cast<double>(p->totalGlobalMem) / (1024.0 * 1024 * 1024) << " GiB, compute capability "
+                  << p->major << "." << p->minor << "\n";
+    }
+#else
+    std::cout << "cuda     unavailable: this build's LibTorch has no CUDA (build against a CUDA LibTorch to train on GPUs)\n";
+#endif
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    gw::tuneAllocator();
+    CLI::App app{"gw: Global Workspace experiments from the command line (GW Studio engine)"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "gw 0.1.0");
+
+    auto* train = app.add_subcommand("train", "Train an experiment (EXPERIMENT.yaml [key=value ...]) or resume a run");
+    std::string experiment, resume, out;
+    std::vector<std::string> overrides;
+    train->add_option("experiment", experiment, "Experiment file (YAML)");
+    train->add_option("overrides", overrides, "Overrides with dotted keys, e.g. training.steps=100");
+    train->add_option("--resume", resume, "Run folder to continue (its config.yaml and checkpoints/last.ckpt)")
+        ->check(CLI::ExistingDirectory);
+    train->add_option("--out", out, "Run folder (default: training.out/NAME-TIMESTAMP)");
+    // `gw train --resume RUN key=value`: the first positional is then an override.
+    train->callback([&] {
+        if (!resume.empty() && !experiment.empty()) {
+            if (experiment.find('=') == std::string::npos)
+                throw CLI::ValidationError("give either EXPERIMENT.yaml or --resume RUN_DIR, not both");
+        }
+        if (resume.empty() && experiment.empty()) throw CLI::RequiredError("experiment (or --resume RUN_DIR)");
+    });
+
+    auto* eval = app.add_subcommand("eval", "Every metric of a checkpoint on a split");
+    std::string ckptPath, split = "test";
+    bool asJson = false;
+    int64_t maxSamples = -1;
+    eval->add_option("checkpoint", ckptPath, "A run's checkpoint (checkpoints/last.ckpt)")->required()->check(CLI::ExistingFile);
+    eval->add_option("--split", split, "train, val or test")->check(CLI::IsMember({"train", "val", "test"}));
+    eval->add_flag("--json", asJson, "Print one JSON object");
+    eval->add_option("--max-samples", maxSamples, "Evaluate the first N samples only");
+
+    auto* pretrain = app.add_subcommand("pretrain", "Pre-train the domain modules of an experiment on their own data");
+    std::string ptExperiment;
+    std::vector<std::string> ptOverrides, ptDomains;
+    bool force = false;
+    pretrain->add_option("experiment", ptExperiment, "Experiment file (YAML)")->required()->check(CLI::ExistingFile);
+    pretrain->add_option("overrides", ptOverrides, "Overrides with dotted keys");
+    pretrain->add_option("--domain", ptDomains, "Only these domains");
+    pretrain->add_flag("--force", force, "Retrain even when the weights file exists");
+
+    auto* imp = app.add_subcommand("import", "Import a known dataset into the GW HDF5 layout");
+    std::string source, outFile, sourceDir = gw::data::kFashionMnistDir;
+    int64_t valCount = 5000;
+    imp->add_option("source", source, "Dataset name")->required()->check(CLI::IsMember({"fashion-mnist"}));
+    imp->add_option("out", outFile, "Output HDF5 file")->required();
+    imp->add_option("--from", sourceDir, "Folder of the IDX files")->check(CLI::ExistingDirectory);
+    imp->add_option("--val", valCount, "Training samples held out as the val split");
+
+    app.add_subcommand("devices", "List the CPU and every CUDA device");
+
+    auto* bench = app.add_subcommand("bench", "Steps/s of the reference GW training step (tutorial, ssd, wide)");
+    gw::BenchOptions bo;
+    bench->add_option("configs", bo.configs, "tutorial, ssd, wide (default: all)")
+        ->check(CLI::IsMember({"tutorial", "ssd", "wide"}));
+    bench->add_option("--steps", bo.steps, "Timed steps per repeat");
+    bench->add_option("--repeats", bo.repeats, "Repeats (the median is reported)");
+    bench->add_option("--threads", bo.threads, "Intra-op threads (0: every core)");
+    bench->add_option("--device", bo.device, "cpu or cuda[:N]");
+    bench->add_flag("--no-matmul", bo.skipMatmul, "Skip the matrix-product FLOP/s measurement");
+    bench->add_flag("--json", bo.json, "Print JSON lines");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        if (*train) {
+            if (!resume.empty() && !experiment.empty()) overrides.insert(overrides.begin(), experiment);
+            return cmdTrain(resume.empty() ? experiment : "", resume, overrides, out);
+        }
+        if (*eval) return cmdEval(ckptPath, split, asJson, maxSamples);
+        if (*pretrain) {
+            gw::Engine engine(gw::loadExperiment(ptExperiment, ptOverrides), say);
+            const auto report = engine.pretrainDomains(force, ptDomains);
+            for (const auto& [k, v] : report) say("  val " + k + " " + std::to_string(v));
+            return 0;
+        }
+        if (*imp) {
+            gw::data::importFashionMnist(sourceDir, outFile, valCount, [](int done, int total) {
+                std::cout << "\rwriting datasets " << done << "/" << total << std::flush;
+            });
+            std::cout << "\nwrote " << outFile << "\n";
+            return 0;
+        }
+        if (app.got_subcommand("devices")) return cmdDevices();
+        if (*bench) return gw::runBench(bo);
+    } catch (const std::exception& e) {
+        std::cerr << "gw: error: " << e.what() << std::endl;
+        return 1;
+    }
+    return 0;
+}

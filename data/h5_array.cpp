@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "data/h5_array.h"
+
+#include <H5Cpp.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+
+namespace gw::data {
+
+struct H5Array::Impl {
+    H5::H5File file;
+    H5::DataSet ds;
+    H5::PredType memType = H5::PredType::NATIVE_UINT8;
+};
+
+namespace {
+struct Quiet {
+    Quiet() { H5::Exception::dontPrint(); }
+};
+const Quiet quiet;
+
+std::string shapeString(const std::vector<int64_t>& s) {
+    std::string r = "(";
+    for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+    return r + (s.size() == 1 ? ",)" : ")");
+}
+
+std::string where(const std::string& file, const std::string& ds) { return file + ":" + ds; }
+}  // namespace
+
+H5Array::H5Array(const std::string& file, const std::string& dataset)
+    : impl_(std::make_unique<Impl>()), file_(file), dataset_(dataset) {
+    if (!std::filesystem::exists(file)) throw DataError(file + ": no such file");
+    try {
+        if (!H5::H5File::isHdf5(file.c_str())) throw DataError(file + ": not an HDF5 file");
+        impl_->file.openFile(file, H5F_ACC_RDONLY);
+    } catch (const H5::Exception& e) {
+        throw DataError(file + ": cannot open as HDF5 (" + e.getDetailMsg() + ")");
+    }
+    if (!exists(file, dataset)) throw DataError(where(file, dataset) + ": no such dataset in the file");
+    try {
+        impl_->ds = impl_->file.openDataSet(dataset);
+        H5::DataSpace space = impl_->ds.getSpace();
+        const int rank = space.getSimpleExtentNdims();
+        if (rank < 1) throw DataError(where(file, dataset) + ": expected samples on the first axis, found a scalar");
+        std::vector<hsize_t> dims(static_cast<size_t>(rank));
+        space.getSimpleExtentDims(dims.data());
+        for (auto d : dims) shape_.push_back(static_cast<int64_t>(d));
+        const H5T_class_t cls = impl_->ds.getTypeClass();
+        if (cls == H5T_INTEGER) {
+            H5::IntType it = impl_->ds.getIntType();
+            const size_t size = it.getSize();
+            const bool isSigned = it.getSign() != H5T_SGN_NONE;
+            storedType_ = std::string(isSigned ? "int" : "uint") + std::to_string(size * 8);
+            if (size == 1 && !isSigned) {
+                dtype_ = torch::kUInt8;
+                impl_->memType = H5::PredType::NATIVE_UINT8;
+            } else if (size <= 8) {
+                dtype_ = torch::kInt64;
+                impl_->memType = H5::PredType::NATIVE_INT64;
+            } else {
+                throw DataError(where(file, dataset) + ": expected integers of at most 64 bits, found " + storedType_);
+            }
+        } else if (cls == H5T_FLOAT) {
+            H5::FloatType ft = impl_->ds.getFloatType();
+            const size_t size = ft.getSize();
+            storedType_ = "float" + std::to_string(size * 8);
+            if (size <= 4) {
+                dtype_ = torch::kFloat32;
+                impl_->memType = H5::PredType::NATIVE_FLOAT;
+            } else {
+                dtype_ = torch::kFloat64;
+                impl_->memType = H5::PredType::NATIVE_DOUBLE;
+            }
+        } else {
+            throw DataError(where(file, dataset) +
+                            ": expected a numeric dtype (uint8, integers, float32, float64), found HDF5 type class " +
+                            std::to_string(static_cast<int>(cls)));
+        }
+    } catch (const H5::Exception& e) {
+        throw DataError(where(file, dataset) + ": cannot read (" + e.getDetailMsg() + ")");
+    }
+}
+
+H5Array::~H5Array() = default;
+
+int64_t H5Array::rowBytes() const {
+    int64_t n = torch::elementSize(dtype_);
+    for (size_t i = 1; i < shape_.size(); ++i) n *= shape_[i];
+    return n;
+}
+
+torch::Tensor H5Array::readAll() const {
+    auto t = torch::empty(shape_, torch::TensorOptions().dtype(dtype_));
+    if (t.numel() == 0) return t;
+    try {
+        impl_->ds.read(t.data_ptr(), impl_->memType);
+    } catch (const H5::Exception& e) {
+        throw DataError(where(file_, dataset_) + ": read failed (" + e.getDetailMsg() + ")");
+    }
+    return t;
+}
+
+torch::Tensor H5Array::readRows(const std::vector<int64_t>& index) const {
+    const int64_t n = rows();
+    std::vector<int64_t> shape = shape_;
+    shape[0] = static_cast<int64_t>(index.size());
+    auto out = torch::empty(shape, torch::TensorOptions().dtype(dtype_));
+    if (index.empty()) return out;
+    for (int64_t i : index)
+        if (i < 0 || i >= n)
+            throw DataError(where(file_, dataset_) + ": row " + std::to_string(i) + " is outside the dataset's " +
+                            std::to_string(n) + " rows");
+    // Read the distinct rows in file order as runs of consecutive rows, then scatter to the request order.
+    std::vector<int64_t> sorted(index);
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    std::vector<int64_t> us = shape_;
+    us[0] = static_cast<int64_t>(sorted.size());
+    auto uniq = torch::empty(us, torch::TensorOptions().dtype(dtype_));
+    try {
+        H5::DataSpace file = impl_->ds.getSpace();
+        const size_t rank = shape_.size();
+        std::vector<hsize_t> start(rank, 0), count(rank);
+        for (size_t d = 0; d < rank; ++d) count[d] = static_cast<hsize_t>(shape_[d]);
+        file.selectNone();
+        for (size_t i = 0; i < sorted.size();) {
+            size_t j = i + 1;
+            while (j < sorted.size() && sorted[j] == sorted[j - 1] + 1) ++j;
+            start[0] = static_cast<hsize_t>(sorted[i]);
+            count[0] = static_cast<hsize_t>(j - i);
+            file.selectHyperslab(H5S_SELECT_OR, count.data(), start.data());
+            i = j;
+        }
+        std::vector<hsize_t> mdims(rank);
+        for (size_t d = 0; d < rank; ++d) mdims[d] = static_cast<hsize_t>(us[d]);
+        H5::DataSpace mem(static_cast<int>(rank), mdims.data());
+        impl_->ds.read(uniq.data_ptr(), impl_->memType, mem, file);
+    } catch (const H5::Exception& e) {
+        throw DataError(where(file_, dataset_) + ": read of " + std::to_string(sorted.size()) + " rows failed (" +
+                        e.getDetailMsg() + ")");
+    }
+    std::vector<int64_t> pos(index.size());
+    for (size_t k = 0; k < index.size(); ++k)
+        pos[k] = std::lower_bound(sorted.begin(), sorted.end(), index[k]) - sorted.begin();
+    return uniq.index_select(0, torch::tensor(pos, torch::kInt64));
+}
+
+int64_t H5Array::intAttribute(const std::string& name, int64_t fallback) const {
+    try {
+        if (!impl_->ds.attrExists(name)) return fallback;
+        H5::Attribute a = impl_->ds.openAttribute(name);
+        int64_t v = fallback;
+        a.read(H5::PredType::NATIVE_INT64, &v);
+        return v;
+    } catch (const H5::Exception&) {
+        return fallback;
+    }
+}
+
+bool H5Array::exists(const std::string& file, const std::string& dataset) {
+    try {
+        if (!std::filesystem::exists(file) || !H5::H5File::isHdf5(file.c_str())) return false;
+        H5::H5File f(file, H5F_ACC_RDONLY);
+        // Check each link on the path, so that a missing group is no error.
+        std::string path;
+        size_t pos = 0;
+        while (pos < dataset.size()) {
+            size_t next = dataset.find('/', pos + 1);
+            path = dataset.substr(0, next);
+            if (path != "/" && !f.nameExists(path)) return false;
+            if (next == std::string::npos) break;
+            pos = next;
+        }
+        H5O_info_t info;
+        H5Oget_info_by_name(f.getId(), dataset.c_str(), &info, H5P_DEFAULT);
+        return info.type == H5O_TYPE_DATASET;
+    } catch (const H5::Exception&) {
+        return false;
+    }
+}
+
+void writeDataset(const std::string& file, const std::string& path, const torch::Tensor& t, int level,
+                  const std::vector<std::pair<std::string, int64_t>>& attributes) {
+    auto c = t.contiguous().cpu();
+    H5::PredType fileType = H5::PredType::NATIVE_UINT8, memType = H5::PredType::NATIVE_UINT8;
+    switch (c.scalar_type()) {
+        case torch::kUInt8: fileType = H5::PredType::STD_U8LE; memType = H5::PredType::NATIVE_UINT8; break;
+        case torch::kInt64: fileType = H5::PredType::STD_I64LE; memType = H5::PredType::NATIVE_INT64; break;
+        case torch::kInt32: fileType = H5::PredType::STD_I32LE; memType = H5::PredType::NATIVE_INT32; break;
+        case torch::kFloat32: fileType = H5::PredType::IEEE_F32LE; memType = H5::PredType::NATIVE_FLOAT; break;
+        case torch::kFloat64: fileType = H5::PredType::IEEE_F64LE; memType = H5::PredType::NATIVE_DOUBLE; break;
+        default: throw DataError(file + ":" + path + ": cannot write dtype " + std::string(c.dtype().name()));
+    }
+    if (c.dim() < 1) throw DataError(file + ":" + path + ": expected a tensor with a rows axis, found a scalar");
+    try {
+        H5::H5File f;
+        if (std::filesystem::exists(file)) f.openFile(file, H5F_ACC_RDWR);
+        else f = H5::H5File(file, H5F_ACC_EXCL);
+        H5::LinkCreatPropList lcpl;
+        H5Pset_create_intermediate_group(lcpl.getId(), 1);
+        std::vector<hsize_t> dims(c.sizes().begin(), c.sizes().end());
+        H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
+        H5::DSetCreatPropList dcpl;
+        if (dims[0] > 0) {
+            std::vector<hsize_t> chunk(dims);
+            int64_t rowBytes = c.element_size();
+            for (size_t d = 1; d < dims.size(); ++d) rowBytes *= static_cast<int64_t>(dims[d]);
+            chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], static_cast<hsize_t>(std::max<int64_t>(1, (1 << 20) / std::max<int64_t>(1, rowBytes)))));
+            dcpl.setChunk(static_cast<int>(chunk.size()), chunk.data());
+            if (level > 0) dcpl.setDeflate(level);
+        }
+        H5::DataSet ds = f.createDataSet(path, fileType, space, dcpl, H5::DSetAccPropList::DEFAULT, lcpl);
+        if (c.numel() > 0) ds.write(c.data_ptr(), memType);
+        for (const auto& [name, value] : attributes) {
+            H5::Attribute a = ds.createAttribute(name, H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR));
+            a.write(H5::PredType::NATIVE_INT64, &value);
+        }
+    } catch (const H5::Exception& e) {
+        throw DataError(file + ":" + path + ": write failed (" + e.getDetailMsg() + ")");
+    }
+}
+
+}  // namespace gw::data

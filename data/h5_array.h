@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file h5_array.h
+/// One HDF5 dataset with samples on the first axis, read whole or row by row (HDF5 C++ API).
+/// Any layout HDF5 reads (contiguous, chunked, compressed) and the dtypes uint8, signed and unsigned
+/// integers, float32 and float64. Format of GW files: docs/data-format.md.
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace gw::data {
+
+/// A data error: names the file, the dataset, the expected and the found value.
+class DataError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class H5Array {
+public:
+    /// Opens `dataset` (an absolute path inside the file) read-only.
+    /// \throws DataError when the file is missing or not HDF5, the dataset is missing, has no rows
+    ///         axis, or has an unsupported dtype.
+    H5Array(const std::string& file, const std::string& dataset);
+    ~H5Array();
+    H5Array(const H5Array&) = delete;
+    H5Array& operator=(const H5Array&) = delete;
+
+    const std::string& file() const { return file_; }
+    const std::string& dataset() const { return dataset_; }
+    /// Full shape (N, ...).
+    const std::vector<int64_t>& shape() const { return shape_; }
+    int64_t rows() const { return shape_.front(); }
+    /// Bytes of one row in memory.
+    int64_t rowBytes() const;
+    /// uint8 | int64 | float32 | float64: the tensor dtype rows are returned in (integers widen to int64).
+    torch::ScalarType dtype() const { return dtype_; }
+    /// "uint8", "int32", ... as stored in the file.
+    const std::string& storedType() const { return storedType_; }
+
+    /// Every row: a (N, ...) tensor.
+    torch::Tensor readAll() const;
+    /// Rows `index` (any order, repeats allowed) as (len(index), ...): only those rows are read.
+    /// \throws DataError for an index outside [0, N).
+    torch::Tensor readRows(const std::vector<int64_t>& index) const;
+
+    /// An integer attribute of the dataset, or `fallback` when absent.
+    int64_t intAttribute(const std::string& name, int64_t fallback) const;
+
+    /// True when `dataset` exists in `file` (false also for a missing or unreadable file).
+    static bool exists(const std::string& file, const std::string& dataset);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    std::string file_, dataset_, storedType_;
+    std::vector<int64_t> shape_;
+    torch::ScalarType dtype_;
+};
+
+/// Writes `t` (contiguous CPU tensor, N rows) as dataset `path` of `file` (created when missing,
+/// groups created on the way), chunked by rows and gzip-compressed at `level` (0 = no compression).
+/// Integer attributes are attached to the dataset. The caller owns atomicity (write a temporary
+/// file, then rename). \throws DataError naming the file and dataset.
+void writeDataset(const std::string& file, const std::string& path, const torch::Tensor& t, int level = 4,
+                  const std::vector<std::pair<std::string, int64_t>>& attributes = {});
+
+}  // namespace gw::data

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "model/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace gw {
+namespace fs = std::filesystem;
+
+ExperimentConfig::ExperimentConfig() {
+    coefficients.set("demi_cycles", 1.0);
+    coefficients.set("cycles", 1.0);
+    coefficients.set("translations", 1.0);
+    coefficients.set("contrastives", 0.01);
+}
+
+const DomainConfig& ExperimentConfig::domain(const std::string& n) const {
+    for (const auto& d : domains)
+        if (d.name == n) return d;
+    throw ConfigError(sourcePath + ": no domain named '" + n + "'");
+}
+
+std::string ExperimentConfig::resolvePath(const std::string& p) const {
+    if (p.empty()) return p;
+    std::string s = p;
+    if (s[0] == '~') {
+        const char* home = std::getenv("HOME");
+        s = std::string(home ? home : "") + s.substr(1);
+    }
+    fs::path path(s);
+    if (path.is_absolute()) return path.lexically_normal().string();
+    fs::path base = sourcePath.empty() ? fs::path(".") : fs::path(sourcePath).parent_path();
+    if (base.empty()) base = ".";
+    return (base / path).lexically_normal().string();
+}
+
+namespace {
+
+/// Walks one YAML mapping, reading known keys and rejecting the rest by name.
+class MapReader {
+public:
+    MapReader(const YAML::Node& node, std::string path, const std::string& file) : node_(node), path_(std::move(path)), file_(file) {
+        if (node_ && !node_.IsNull() && !node_.IsMap()) fail("", "a mapping", describe(node_));
+    }
+    [[noreturn]] void fail(const std::string& key, const std::string& expected, const std::string& found) const {
+        throw ConfigError(file_ + ": " + full(key) + ": expected " + expected + ", found " + found);
+    }
+    std::string full(const std::string& key) const {
+        if (key.empty()) return path_.empty() ? "(top level)" : path_;
+        return path_.empty() ? key : path_ + "." + key;
+    }
+    static std::string describe(const YAML::Node& n) {
+        if (!n || n.IsNull()) return "nothing";
+        if (n.IsScalar()) return "'" + n.Scalar() + "'";
+        if (n.IsSequence()) return "a list";
+        return "a mapping";
+    }
+    YAML::Node get(const std::string& key) {
+        seen_.insert(key);
+        if (!node_ || node_.IsNull()) return YAML::Node();
+        return node_[key];
+    }
+    template <class T>
+    void read(const std::string& key, T& out, const char* expected) {
+        YAML::Node n = get(key);
+        if (!n || n.IsNull()) return;
+        if (!n.IsScalar()) fail(key, expected, describe(n));
+        try {
+            out = n.as<T>();
+        } catch (const YAML::Exception&) {
+            fail(key, expected, describe(n));
+        }
+    }
+    void readStr(const std::string& key, std::string& out) { read(key, out, "a string"); }
+    void readInt(const std::string& key, int64_t& out, int64_t min) {
+        read(key, out, "a whole number");
+        if (out < min) fail(key, "a whole number >= " + std::to_string(min), std::to_string(out));
+    }
+    void readInt(const std::string& key, int& out, int min) {
+        int64_t v = out;
+        readInt(key, v, min);
+        out = static_cast<int>(v);
+    }
+    void readDouble(const std::string& key, double& out, double min, bool strict = false) {
+        read(key, out, "a number");
+        if (strict ? !(out > min) : !(out >= min))
+            fail(key, std::string("a number ") + (strict ? "> " : ">= ") + std::to_string(min), std::to_string(out));
+    }
+    void readBool(const std::string& key, bool& out) { read(key, out, "true or false"); }
+    void readChoice(const std::string& key, std::string& out, const std::vector<std::string>& allowed) {
+        readStr(key, out);
+        for (const auto& a : allowed)
+            if (a == out) return;
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        fail(key, "one of " + list, "'" + out + "'");
+    }
+    /// Rejects every key that was not asked for.
+    void finish() const {
+        if (!node_ || !node_.IsMap()) return;
+        for (const auto& kv : node_) {
+            const std::string k = kv.first.as<std::string>();
+            if (!seen_.count(k)) {
+                std::string known;
+                for (const auto& s : seen_) known += (known.empty() ? "" : ", ") + s;
+                throw ConfigError(file_ + ": " + full(k) + ": unknown key (known keys here: " + known + ")");
+            }
+        }
+    }
+
+private:
+    YAML::Node node_;
+    std::string path_;
+    const std::string& file_;
+    std::set<std::string> seen_;
+};
+
+const std::vector<std::string> kFamilies = {"demi_cycle", "cycle", "translation", "fused"};
+
+void readDomain(const std::string& name, const YAML::Node& node, const std::string& file, DomainConfig& d) {
+    MapReader r(node, "domains." + name, file);
+    d.name = name;
+    r.readStr("module", d.module);
+    r.readStr("file", d.file);
+    r.readStr("dataset", d.dataset);
+    r.readInt("latent_dim", d.latentDim, 0);
+    r.readInt("hidden_dim", d.hiddenDim, 0);
+    r.readInt("num_classes", d.numClasses, 0);
+    r.readInt("channels", d.channels, 1);
+    r.readInt("image_size", d.imageSize, 1);
+    r.readDouble("beta", d.beta, 0.0);
+    r.readStr("weights", d.weights);
+    r.readBool("frozen", d.frozen);
+    if (YAML::Node l = r.get("losses"); l && !l.IsNull()) {
+        if (!l.IsSequence()) r.fail("losses", "a list of loss families", MapReader::describe(l));
+        d.losses.clear();
+        for (const auto& item : l) {
+            const std::string f = item.as<std::string>();
+            bool ok = false;
+            for (const auto& k : kFamilies) ok = ok || k == f;
+            if (!ok) r.fail("losses", "families among demi_cycle, cycle, translation, fused", "'" + f + "'");
+            d.losses.push_back(f);
+        }
+    }
+    MapReader p(r.get("pretrain"), "domains." + name + ".pretrain", file);
+    p.readInt("steps", d.pretrain.steps, 0);
+    p.readInt("batch_size", d.pretrain.batchSize, 1);
+    p.readDouble("lr", d.pretrain.lr, 0.0, true);
+    p.readDouble("weight_decay", d.pretrain.weightDecay, 0.0);
+    p.finish();
+    r.finish();
+    if (d.dataset.empty()) d.dataset = "/{split}/" + name;
+}
+
+/// Sets `a.b.c = value` in the YAML tree, creating maps on the way.
+void applyOverride(YAML::Node root, const std::string& text, const std::string& file) {
+    const auto eq = text.find('=');
+    if (eq == std::string::npos || eq == 0)
+        throw ConfigError(file + ": override '" + text + "': expected key=value with a dotted key");
+    const std::string key = text.substr(0, eq);
+    YAML::Node value;
+    try {
+        value = YAML::Load(text.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+        throw ConfigError(file + ": override '" + text + "': the value is not YAML: " + e.msg);
+    }
+    std::vector<std::string> parts;
+    std::stringstream ss(key);
+    for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+    std::vector<YAML::Node> chain{root};
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+        YAML::Node next = chain.back()[parts[i]];
+        if (next.IsDefined() && !next.IsNull() && !next.IsMap())
+            throw ConfigError(file + ": override '" + text + "': '" + parts[i] + "' is not a mapping");
+        if (!next.IsDefined() || next.IsNull()) chain.back()[parts[i]] = YAML::Node(YAML::NodeType::Map);
+        chain.push_back(chain.back()[parts[i]]);
+    }
+    chain.back()[parts.back()] = value;
+}
+
+}  // namespace
+
+ExperimentConfig parseExperiment(const std::string& text, const std::string& file,
+                                 const std::vector<std::string>& overrides, const std::string& baseDir) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+        throw ConfigError(file + ": not valid YAML: " + e.what());
+    }
+    if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+    for (const auto& o : overrides) applyOverride(root, o, file);
+
+    ExperimentConfig c;
+    c.sourcePath = (fs::path(baseDir) / fs::path(file).filename()).string();
+    MapReader top(root, "", file);
+    top.readStr("name", c.name);
+    top.read("seed", c.seed, "a whole number >= 0");
+    top.readStr("device", c.device);
+    if (c.device != "cpu" && c.device != "cuda" && c.device.rfind("cuda:", 0) != 0)
+        top.fail("device", "cpu, cuda or cuda:N", "'" + c.device + "'");
+    top.readInt("threads", c.threads, 0);
+
+    MapReader data(top.get("data"), "data", file);
+    data.readStr("file", c.dataFile);
+    data.readChoice("import", c.dataImport, {"", "fashion-mnist"});
+    data.readStr("train_split", c.trainSplit);
+    data.readStr("val_split", c.valSplit);
+    data.readStr("test_split", c.testSplit);
+    data.readDouble("paired_fraction", c.pairedFraction, 0.0);
+    if (c.pairedFraction > 1) data.fail("paired_fraction", "a number in [0, 1]", std::to_string(c.pairedFraction));
+    data.readInt("paired_count", c.pairedCount, -1);
+    data.readStr("paired_indices", c.pairedDataset);
+    data.readInt("cache_mb", c.cacheMb, 0);
+    data.finish();
+
+    YAML::Node doms = top.get("domains");
+    if (!doms || !doms.IsMap() || doms.size() == 0)
+        top.fail("domains", "a mapping of domain names to domain settings", MapReader::describe(doms));
+    for (const auto& kv : doms) {
+        DomainConfig d;
+        readDomain(kv.first.as<std::string>(), kv.second, file, d);
+        c.domains.push_back(std::move(d));
+    }
+
+    MapReader ws(top.get("workspace"), "workspace", file);
+    ws.readInt("dim", c.workspaceDim, 1);
+    MapReader enc(ws.get("encoder"), "workspace.encoder", file);
+    enc.readInt("hidden", c.encoderHidden, 1);
+    enc.readInt("layers", c.encoderLayers, 0);
+    enc.finish();
+    MapReader dec(ws.get("decoder"), "workspace.decoder", file);
+    dec.readInt("hidden", c.decoderHidden, 1);
+    dec.readInt("layers", c.decoderLayers, 0);
+    dec.finish();
+    ws.readChoice("selection", c.selection, {"single_domain", "fixed_shared", "random"});
+    ws.readDouble("selection_temperature", c.selectionTemperature, 0.0, true);
+    ws.finish();
+
+    MapReader loss(top.get("loss"), "loss", file);
+    if (YAML::Node co = loss.get("coefficients"); co && !co.IsNull()) {
+        if (!co.IsMap()) loss.fail("coefficients", "a mapping of metric names to numbers", MapReader::describe(co));
+        c.coefficients.clear();
+        MapReader cr(co, "loss.coefficients", file);
+        for (const auto& kv : co) {
+            double v = 0;
+            cr.readDouble(kv.first.as<std::string>(), v, 0.0);
+            c.coefficients.set(kv.first.as<std::string>(), v);
+        }
+    }
+    loss.readDouble("logit_scale", c.logitScale, -1e9);
+    loss.readBool("learn_logit_scale", c.learnLogitScale);
+    loss.finish();
+
+    MapReader opt(top.get("optimizer"), "optimizer", file);
+    opt.readDouble("lr", c.lr, 0.0, true);
+    opt.readDouble("weight_decay", c.weightDecay, 0.0);
+    opt.readDouble("beta1", c.beta1, 0.0);
+    opt.readDouble("beta2", c.beta2, 0.0);
+    opt.readDouble("eps", c.eps, 0.0, true);
+    opt.finish();
+
+    MapReader sch(top.get("scheduler"), "scheduler", file);
+    sch.readChoice("kind", c.scheduler, {"one_cycle", "none"});
+    sch.readDouble("max_lr", c.maxLr, 0.0);
+    sch.readDouble("pct_start", c.pctStart, 0.0, true);
+    if (c.pctStart >= 1) sch.fail("pct_start", "a number in (0, 1)", std::to_string(c.pctStart));
+    sch.readDouble("div_factor", c.divFactor, 0.0, true);
+    sch.readDouble("final_div_factor", c.finalDivFactor, 0.0, true);
+    sch.readDouble("start_lr", c.startLr, 0.0);
+    sch.readDouble("end_lr", c.endLr, 0.0);
+    sch.readBool("cycle_momentum", c.cycleMomentum);
+    sch.finish();
+
+    MapReader tr(top.get("training"), "training", file);
+    tr.readInt("steps", c.steps, 1);
+    tr.readInt("batch_size", c.batchSize, 1);
+    tr.readInt("val_every", c.valEvery, 0);
+    tr.readInt("checkpoint_every", c.checkpointEvery, 0);
+    tr.readInt("log_every", c.logEvery, 1);
+    tr.readInt("val_batch_size", c.valBatchSize, 1);
+    tr.readStr("out", c.outDir);
+    tr.finish();
+    top.finish();
+
+    if (c.dataFile.empty()) {
+        for (const auto& d : c.domains)
+            if (d.file.empty()) throw ConfigError(file + ": domains." + d.name + ".file: expected an HDF5 file (or data.file), found nothing");
+    }
+    return c;
+}
+
+ExperimentConfig loadExperiment(const std::string& path, const std::vector<std::string>& overrides) {
+    std::ifstream in(path);
+    if (!in) throw ConfigError(path + ": cannot open the experiment file");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto c = parseExperiment(ss.str(), path, overrides, fs::path(path).parent_path().string());
+    c.sourcePath = path;
+    return c;
+}
+
+std::string experimentToYaml(const ExperimentConfig& c) {
+    YAML::Emitter e;
+    e.SetDoublePrecision(17);
+    e << YAML::BeginMap;
+    e << YAML::Key << "name" << YAML::Value << c.name;
+    e << YAML::Key << "seed" << YAML::Value << c.seed;
+    e << YAML::Key << "device" << YAML::Value << c.device;
+    e << YAML::Key << "threads" << YAML::Value << c.threads;
+    e << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "file" << YAML::Value << c.dataFile;
+    e << YAML::Key << "import" << YAML::Value << c.dataImport;
+    e << YAML::Key << "train_split" << YAML::Value << c.trainSplit;
+    e << YAML::Key << "val_split" << YAML::Value << c.valSplit;
+    e << YAML::Key << "test_split" << YAML::Value << c.testSplit;
+    e << YAML::Key << "paired_fraction" << YAML::Value << c.pairedFraction;
+    e << YAML::Key << "paired_count" << YAML::Value << c.pairedCount;
+    e << YAML::Key << "paired_indices" << YAML::Value << c.pairedDataset;
+    e << YAML::Key << "cache_mb" << YAML::Value << c.cacheMb;
+    e << YAML::EndMap;
+    e << YAML::Key << "domains" << YAML::Value << YAML::BeginMap;
+    for (const auto& d : c.domains) {
+        e << YAML::Key << d.name << YAML::Value << YAML::BeginMap;
+        e << YAML::Key << "module" << YAML::Value << d.module;
+        e << YAML::Key << "file" << YAML::Value << d.file;
+        e << YAML::Key << "dataset" << YAML::Value << d.dataset;
+        e << YAML::Key << "latent_dim" << YAML::Value << d.latentDim;
+        e << YAML::Key << "hidden_dim" << YAML::Value << d.hiddenDim;
+        e << YAML::Key << "num_classes" << YAML::Value << d.numClasses;
+        e << YAML::Key << "channels" << YAML::Value << d.channels;
+        e << YAML::Key << "image_size" << YAML::Value << d.imageSize;
+        e << YAML::Key << "beta" << YAML::Value << d.beta;
+        e << YAML::Key << "weights" << YAML::Value << d.weights;
+        e << YAML::Key << "frozen" << YAML::Value << d.frozen;
+        e << YAML::Key << "losses" << YAML::Value << YAML::Flow << d.losses;
+        e << YAML::Key << "pretrain" << YAML::Value << YAML::BeginMap;
+        e << YAML::Key << "steps" << YAML::Value << d.pretrain.steps;
+        e << YAML::Key << "batch_size" << YAML::Value << d.pretrain.batchSize;
+        e << YAML::Key << "lr" << YAML::Value << d.pretrain.lr;
+        e << YAML::Key << "weight_decay" << YAML::Value << d.pretrain.weightDecay;
+        e << YAML::EndMap << YAML::EndMap;
+    }
+    e << YAML::EndMap;
+    e << YAML::Key << "workspace" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "dim" << YAML::Value << c.workspaceDim;
+    e << YAML::Key << "encoder" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "hidden" << YAML::Value
+      << c.encoderHidden << YAML::Key << "layers" << YAML::Value << c.encoderLayers << YAML::EndMap;
+    e << YAML::Key << "decoder" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "hidden" << YAML::Value
+      << c.decoderHidden << YAML::Key << "layers" << YAML::Value << c.decoderLayers << YAML::EndMap;
+    e << YAML::Key << "selection" << YAML::Value << c.selection;
+    e << YAML::Key << "selection_temperature" << YAML::Value << c.selectionTemperature;
+    e << YAML::EndMap;
+    e << YAML::Key << "loss" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "coefficients" << YAML::Value << YAML::BeginMap;
+    for (const auto& [k, v] : c.coefficients) e << YAML::Key << k << YAML::Value << v;
+    e << YAML::EndMap;
+    e << YAML::Key << "logit_scale" << YAML::Value << c.logitScale;
+    e << YAML::Key << "learn_logit_scale" << YAML::Value << c.learnLogitScale;
+    e << YAML::EndMap;
+    e << YAML::Key << "optimizer" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "lr" << YAML::Value << c.lr << YAML::Key << "weight_decay" << YAML::Value << c.weightDecay;
+    e << YAML::Key << "beta1" << YAML::Value << c.beta1 << YAML::Key << "beta2" << YAML::Value << c.beta2;
+    e << YAML::Key << "eps" << YAML::Value << c.eps;
+    e << YAML::EndMap;
+    e << YAML::Key << "scheduler" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "kind" << YAML::Value << c.scheduler << YAML::Key << "max_lr" << YAML::Value << c.maxLr;
+    e << YAML::Key << "pct_start" << YAML::Value << c.pctStart << YAML::Key << "div_factor" << YAML::Value << c.divFactor;
+    e << YAML::Key << "final_div_factor" << YAML::Value << c.finalDivFactor;
+    e << YAML::Key << "start_lr" << YAML::Value << c.startLr << YAML::Key << "end_lr" << YAML::Value << c.endLr;
+    e << YAML::Key << "cycle_momentum" << YAML::Value << c.cycleMomentum;
+    e << YAML::EndMap;
+    e << YAML::Key << "training" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "steps" << YAML::Value << c.steps << YAML::Key << "batch_size" << YAML::Value << c.batchSize;
+    e << YAML::Key << "val_every" << YAML::Value << c.valEvery;
+    e << YAML::Key << "checkpoint_every" << YAML::Value << c.checkpointEvery;
+    e << YAML::Key << "log_every" << YAML::Value << c.logEvery;
+    e << YAML::Key << "val_batch_size" << YAML::Value << c.valBatchSize;
+    e << YAML::Key << "out" << YAML::Value << c.outDir;
+    e << YAML::EndMap;
+    e << YAML::EndMap;
+    return std::string(e.c_str()) + "\n";
+}
+
+}  // namespace gw

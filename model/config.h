@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file config.h
+/// Experiment files: the YAML that `gw` reads and the GUI saves (format: docs/experiment-format.md).
+/// Qt-free and torch-free, so that any front end can read and check one.
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/ordered_map.h"
+
+namespace gw {
+
+/// A configuration error: names the file, the key path, what was expected and what was found.
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Pre-training of one domain module on its own data (`gw pretrain`).
+struct PretrainConfig {
+    int64_t steps = 3000;
+    int64_t batchSize = 128;
+    double lr = 1e-3;
+    double weightDecay = 1e-5;
+};
+
+/// One domain: its data and its domain module.
+struct DomainConfig {
+    std::string name;
+    std::string module = "identity";  ///< identity | mlp_ae | mlp_vae | conv_vae | class_label
+    std::string file;                 ///< HDF5 file ("" = data.file); relative to the experiment file
+    std::string dataset;              ///< dataset path, "{split}" replaced by the split name
+    int64_t latentDim = 0;            ///< 0 = the module kind's default
+    int64_t hiddenDim = 0;            ///< 0 = the module kind's default
+    int64_t numClasses = 0;           ///< class_label (0 = the dataset's `num_classes` attribute)
+    int64_t channels = 1;             ///< conv_vae
+    int64_t imageSize = 28;           ///< conv_vae
+    double beta = 0.1;                ///< VAE KL weight
+    std::string weights;              ///< pre-trained weights file; made by `gw pretrain` when missing
+    bool frozen = true;               ///< frozen: latents computed once; else trained end to end
+    std::vector<std::string> losses = {"demi_cycle", "cycle", "translation", "fused"};  ///< families on
+    PretrainConfig pretrain;
+};
+
+/// A whole experiment. Defaults follow shimmer/shimmer-ssd (gw-reference 6.4) where they exist.
+struct ExperimentConfig {
+    std::string name = "experiment";
+    uint64_t seed = 0;
+    std::string device = "cpu";  ///< cpu | cuda | cuda:N
+    int threads = 0;             ///< intra-op threads; 0 = every core
+
+    // data
+    std::string dataFile;          ///< default HDF5 file of the domains
+    std::string dataImport;        ///< known source imported into dataFile when it is missing ("fashion-mnist")
+    std::string trainSplit = "train", valSplit = "val", testSplit = "test";
+    double pairedFraction = 1.0;   ///< fraction of training samples in the paired group
+    int64_t pairedCount = -1;      ///< exact paired count (overrides the fraction when >= 0)
+    std::string pairedDataset;     ///< dataset of paired indices in dataFile ("" = drawn with the seed)
+    int64_t cacheMb = 4096;        ///< a dataset larger than this streams from disk batch by batch
+    std::vector<DomainConfig> domains;
+
+    // workspace
+    int64_t workspaceDim = 12;
+    int64_t encoderHidden = 32, decoderHidden = 32;
+    int encoderLayers = 3, decoderLayers = 3;
+    std::string selection = "single_domain";  ///< single_domain | fixed_shared | random
+    double selectionTemperature = 0.2;
+
+    // loss
+    OrderedMap<double> coefficients;  ///< any metric name -> coefficient; families by default
+    double logitScale = 2.6592600369327779;  ///< log(1/0.07)
+    bool learnLogitScale = false;
+
+    // optimiser (AdamW) and schedule
+    double lr = 1e-3, weightDecay = 0.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    std::string scheduler = "one_cycle";  ///< one_cycle | none
+    double maxLr = 0;                      ///< 0 = lr
+    double pctStart = 0.3, divFactor = 25.0, finalDivFactor = 1e4;
+    double startLr = 0, endLr = 0;         ///< shimmer-ssd variant when > 0
+    bool cycleMomentum = true;
+
+    // training
+    int64_t steps = 5000;
+    int64_t batchSize = 256;        ///< per group and step
+    int64_t valEvery = 500, checkpointEvery = 1000, logEvery = 50;
+    int64_t valBatchSize = 1024;
+    std::string outDir = "runs";
+
+    std::string sourcePath;  ///< the file read (for messages and relative paths); not saved
+
+    ExperimentConfig();
+    /// The domain named `name`. \throws ConfigError when absent.
+    const DomainConfig& domain(const std::string& name) const;
+    /// `path` resolved against the experiment file's folder, with a leading ~ expanded.
+    std::string resolvePath(const std::string& path) const;
+};
+
+/// Reads an experiment file and applies `key=value` overrides (dotted keys: `training.steps=100`,
+/// `domains.image.latent_dim=8`, `loss.coefficients.cycles=0`). Unknown keys, wrong types and bad
+/// values are rejected. \throws ConfigError naming the file, the key, the expected and the found value.
+ExperimentConfig loadExperiment(const std::string& path, const std::vector<std::string>& overrides = {});
+/// The same from YAML text (`sourceName` for messages; relative paths resolve against `baseDir`).
+ExperimentConfig parseExperiment(const std::string& yamlText, const std::string& sourceName,
+                                 const std::vector<std::string>& overrides = {}, const std::string& baseDir = ".");
+/// The resolved experiment as YAML (every key written; parseExperiment reads it back equal).
+std::string experimentToYaml(const ExperimentConfig& cfg);
+
+}  // namespace gw

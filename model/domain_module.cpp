@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "model/domain_module.h"
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+namespace gw {
+namespace F = torch::nn::functional;
+
+namespace {
+std::string shapeString(const torch::Tensor& t) {
+    std::ostringstream s;
+    s << t.sizes();
+    return s.str();
+}
+int familyIndex(LossFamily f) { return static_cast<int>(f); }
+}  // namespace
+
+std::optional<LossOutput> DomainModule::computeLoss(const torch::Tensor& pred, const torch::Tensor& target,
+                                                    const torch::Tensor&) {
+    return LossOutput{torch::mse_loss(pred, target), {}};
+}
+
+std::optional<LossOutput> DomainModule::computeFamilyLoss(LossFamily family, const torch::Tensor& pred,
+                                                          const torch::Tensor& target,
+                                                          const torch::Tensor& rawTarget) {
+    if (!familyOn_[familyIndex(family)]) return std::nullopt;
+    return computeLoss(pred, target, rawTarget);
+}
+
+void DomainModule::setFamilyEnabled(LossFamily family, bool enabled) { familyOn_[familyIndex(family)] = enabled; }
+bool DomainModule::familyEnabled(LossFamily family) const { return familyOn_[familyIndex(family)]; }
+
+void DomainModule::freeze() {
+    for (auto& p : parameters()) p.set_requires_grad(false);
+    eval();
+    frozen_ = true;
+}
+
+void DomainModule::unfreeze() {
+    for (auto& p : parameters()) p.set_requires_grad(true);
+    train();
+    frozen_ = false;
+}
+
+torch::Tensor klDivergenceLoss(const torch::Tensor& mean, const torch::Tensor& logvar) {
+    return -0.5 * torch::sum(1 + logvar - mean.pow(2) - logvar.exp());
+}
+
+torch::Tensor gaussianNll(const torch::Tensor& mu, const torch::Tensor& logSigma, const torch::Tensor& x) {
+    return 0.5 * ((x - mu) / logSigma.exp()).pow(2) + logSigma + 0.5 * std::log(2 * M_PI);
+}
+
+namespace {
+
+torch::Tensor requireFloatVectors(const torch::Tensor& raw, int64_t dim, const char* kind) {
+    torch::Tensor x = raw.dim() == 1 ? raw.unsqueeze(1) : raw;
+    if (x.dim() != 2 || (dim > 0 && x.size(1) != dim))
+        throw std::invalid_argument(std::string(kind) + " domain: expected samples of shape (B, " +
+                                    std::to_string(dim) + "), found " + shapeString(raw));
+    return x.to(torch::kFloat32);
+}
+
+torch::nn::Sequential mlp(int64_t in, int64_t hidden, int64_t out, int hiddenLayers) {
+    torch::nn::Sequential s;
+    s->push_back(torch::nn::Linear(in, hidden));
+    s->push_back(torch::nn::ReLU());
+    for (int i = 0; i < hiddenLayers; ++i) {
+        s->push_back(torch::nn::Linear(hidden, hidden));
+        s->push_back(torch::nn::ReLU());
+    }
+    s->push_back(torch::nn::Linear(hidden, out));
+    return s;
+}
+
+/// Pre-computed latents: encode and decode are the identity (shimmer tutorial domains, SSD v_latents).
+class IdentityDomain : public DomainModule {
+public:
+    explicit IdentityDomain(int64_t dim) : DomainModule("identity", dim) {}
+    torch::Tensor prepare(const torch::Tensor& raw) const override {
+        return requireFloatVectors(raw, latentDim(), "identity");
+    }
+    torch::Tensor encode(const torch::Tensor& x) override { return x; }
+};
+
+/// MLP autoencoder for vectors: Linear-ReLU-Linear-ReLU-Linear each way; MSE reconstruction loss.
+class MlpAeDomain : public DomainModule {
+public:
+    MlpAeDomain(int64_t in, int64_t hidden, int64_t latent)
+        : DomainModule("mlp_ae", latent), in_(in),
+          encoder_(register_module("encoder", mlp(in, hidden, latent, 1))),
+          decoder_(register_module("decoder", mlp(latent, hidden, in, 1))) {}
+    torch::Tensor prepare(const torch::Tensor& raw) const override { return requireFloatVectors(raw, in_, "mlp_ae"); }
+    torch::Tensor encode(const torch::Tensor& x) override { return encoder_->forward(x); }
+    torch::Tensor decodeRaw(const torch::Tensor& z) override { return decoder_->forward(z); }
+    std::optional<LossOutput> computeDomainLoss(const torch::Tensor& x) override {
+        auto loss = torch::mse_loss(decoder_->forward(encoder_->forward(x)), x);
+        TensorMap m;
+        m.set("reconstruction", loss.detach());
+        return LossOutput{loss, m};
+    }
+    bool needsPretraining() const override { return true; }
+
+private:
+    int64_t in_;
+    torch::nn::Sequential encoder_, decoder_;
+};
+
+/// Shared VAE objective (SSD domain modules): Σ gaussian_nll(x̂, log σ = 0, x) + β·KL, both sums,
+/// divided here by the batch size so that the value does not scale with B (pre-training only).
+LossOutput vaeLoss(const torch::Tensor& recon, const torch::Tensor& x, const torch::Tensor& mean,
+                   const torch::Tensor& logvar, double beta) {
+    const double b = static_cast<double>(x.size(0));
+    auto nll = gaussianNll(recon, torch::zeros({}, recon.options()), x).sum() / b;
+    auto kl = klDivergenceLoss(mean, logvar) / b;
+    TensorMap m;
+    m.set("reconstruction", nll.detach());
+    m.set("kl", kl.detach());
+    m.set("mse", torch::mse_loss(recon, x).detach());
+    return LossOutput{nll + beta * kl, m};
+}
+
+torch::Tensor reparameterize(const torch::Tensor& mean, const torch::Tensor& logvar) {
+    return mean + torch::exp(0.5 * logvar) * torch::randn_like(mean);
+}
+
+/// MLP VAE for vectors; encode returns the posterior mean.
+class MlpVaeDomain : public DomainModule {
+public:
+    MlpVaeDomain(int64_t in, int64_t hidden, int64_t latent, double beta)
+        : DomainModule("mlp_vae", latent), in_(in), beta_(beta),
+          encoder_(register_module("encoder", mlp(in, hidden, hidden, 0))),
+          qMean_(register_module("q_mean", torch::nn::Linear(hidden, latent))),
+          qLogvar_(register_module("q_logvar", torch::nn::Linear(hidden, latent))),
+          decoder_(register_module("decoder", mlp(latent, hidden, in, 1))) {}
+    torch::Tensor prepare(const torch::Tensor& raw) const override { return requireFloatVectors(raw, in_, "mlp_vae"); }
+    torch::Tensor encode(const torch::Tensor& x) override {
+        return qMean_->forward(torch::relu(encoder_->forward(x)));
+    }
+    torch::Tensor decodeRaw(const torch::Tensor& z) override { return decoder_->forward(z); }
+    std::optional<LossOutput> computeDomainLoss(const torch::Tensor& x) override {
+        auto h = torch::relu(encoder_->forward(x));
+        auto mean = qMean_->forward(h), logvar = qLogvar_->forward(h);
+        return vaeLoss(decoder_->forward(reparameterize(mean, logvar)), x, mean, logvar, beta_);
+    }
+    bool needsPretraining() const override { return true; }
+
+private:
+    int64_t in_;
+    double beta_;
+    torch::nn::Sequential encoder_;
+    torch::nn::Linear qMean_, qLogvar_;
+    torch::nn::Sequential decoder_;
+};
+
+/// The convolutional VAE of gw-reference 6.3 (SSD VisualDomainModule): 4 × [Conv k4 s2 p1, BN, ReLU]
+/// 32→2 px, flatten 1024 → mean/logvar; decoder ConvT k8 to 8×8, two ConvT k4 s2 to 32×32, ZeroPad,
+/// Conv k4, sigmoid. 28-pixel images are zero-padded to 32 on the way in and cropped on the way out.
+class ConvVaeDomain : public DomainModule {
+public:
+    ConvVaeDomain(int64_t channels, int64_t imageSize, int64_t latent, int64_t aeDim, double beta)
+        : DomainModule("conv_vae", latent), channels_(channels), size_(imageSize), beta_(beta) {
+        using namespace torch::nn;
+        Sequential enc;
+        int64_t c = channels;
+        for (int64_t out : {aeDim / 8, aeDim / 4, aeDim / 2, aeDim}) {
+            enc->push_back(Conv2d(Conv2dOptions(c, out, 4).stride(2).padding(1).bias(false)));
+            enc->push_back(BatchNorm2d(out));
+            enc->push_back(ReLU());
+            c = out;
+        }
+        encoder_ = register_module("encoder", enc);
+        qMean_ = register_module("q_mean", Linear(aeDim * 4, latent));
+        qLogvar_ = register_module("q_logvar", Linear(aeDim * 4, latent));
+        Sequential dec;
+        dec->push_back(ConvTranspose2d(ConvTranspose2dOptions(latent, aeDim, 8).stride(1)));
+        dec->push_back(BatchNorm2d(aeDim));
+        dec->push_back(ReLU());
+        dec->push_back(ConvTranspose2d(ConvTranspose2dOptions(aeDim, aeDim / 2, 4).stride(2).padding(1)));
+        dec->push_back(BatchNorm2d(aeDim / 2));
+        dec->push_back(ReLU());
+        dec->push_back(ConvTranspose2d(ConvTranspose2dOptions(aeDim / 2, aeDim / 4, 4).stride(2).padding(1)));
+        dec->push_back(BatchNorm2d(aeDim / 4));
+        dec->push_back(ReLU());
+        dec->push_back(ZeroPad2d(ZeroPad2dOptions({0, 1, 0, 1})));
+        dec->push_back(Conv2d(Conv2dOptions(aeDim / 4, channels, 4).stride(1).padding(1)));
+        dec->push_back(Sigmoid());
+        decoder_ = register_module("decoder", dec);
+    }
+
+    /// (B, H, W), (B, H, W, C) or (B, C, H, W) in uint8 [0, 255] or float [0, 1] -> float (B, C, H, W).
+    torch::Tensor prepare(const torch::Tensor& raw) const override {
+        torch::Tensor x = raw;
+        if (x.dim() == 3 && channels_ == 1) x = x.unsqueeze(1);
+        else if (x.dim() == 4 && x.size(3) == channels_ && x.size(1) != channels_) x = x.permute({0, 3, 1, 2});
+        if (x.dim() != 4 || x.size(1) != channels_ || x.size(2) != size_ || x.size(3) != size_) {
+            throw std::invalid_argument("conv_vae domain: expected images of shape (B, " + std::to_string(size_) + ", " +
+                                        std::to_string(size_) + (channels_ == 1 ? "" : ", " + std::to_string(channels_)) +
+                                        ") or (B, " + std::to_string(channels_) + ", " + std::to_string(size_) + ", " +
+                                        std::to_string(size_) + "), found " + shapeString(raw));
+        }
+        if (x.scalar_type() == torch::kUInt8) return x.to(torch::kFloat32).div_(255.0).contiguous();
+        return x.to(torch::kFloat32).contiguous();
+    }
+    torch::Tensor encode(const torch::Tensor& x) override { return posterior(x).first; }
+    torch::Tensor decodeRaw(const torch::Tensor& z) override {
+        auto y = decoder_->forward(z.view({z.size(0), z.size(1), 1, 1}));
+        if (size_ == 28) y = y.narrow(2, 2, 28).narrow(3, 2, 28);
+        return y;
+    }
+    std::optional<LossOutput> computeDomainLoss(const torch::Tensor& x) override {
+        auto [mean, logvar] = posterior(x);
+        return vaeLoss(decodeRaw(reparameterize(mean, logvar)), x, mean, logvar, beta_);
+    }
+    bool needsPretraining() const override { return true; }
+
+private:
+    std::pair<torch::Tensor, torch::Tensor> posterior(const torch::Tensor& x) {
+        auto in = size_ == 28 ? F::pad(x, F::PadFuncOptions({2, 2, 2, 2})) : x;
+        auto h = encoder_->forward(in).flatten(1);
+        return {qMean_->forward(h), qLogvar_->forward(h)};
+    }
+    int64_t channels_, size_;
+    double beta_;
+    torch::nn::Sequential encoder_{nullptr}, decoder_{nullptr};
+    torch::nn::Linear qMean_{nullptr}, qLogvar_{nullptr};
+};
+
+/// Class labels: raw class index (B,) -> one-hot latent (B, C). The GW decoder's output is read as
+/// logits: loss = cross-entropy against the index, metric `accuracy` (argmax equals the index).
+class ClassLabelDomain : public DomainModule {
+public:
+    explicit ClassLabelDomain(int64_t classes) : DomainModule("class_label", classes) {}
+    torch::Tensor prepare(const torch::Tensor& raw) const override {
+        torch::Tensor x = raw;
+        if (x.dim() == 2 && x.size(1) == 1) x = x.squeeze(1);
+        if (x.dim() != 1)
+            throw std::invalid_argument("class_label domain: expected class indices of shape (B,), found " +
+                                        shapeString(raw));
+        if (torch::isFloatingType(x.scalar_type()) && !torch::equal(x, x.round()))
+            throw std::invalid_argument("class_label domain: expected whole-number class indices, found fractions");
+        x = x.to(torch::kInt64);
+        if (x.numel() > 0) {
+            const int64_t lo = x.min().item<int64_t>(), hi = x.max().item<int64_t>();
+            if (lo < 0 || hi >= latentDim())
+                throw std::invalid_argument("class_label domain: expected class indices in [0, " +
+                                            std::to_string(latentDim()) + "), found values from " +
+                                            std::to_string(lo) + " to " + std::to_string(hi));
+        }
+        return x;
+    }
+    torch::Tensor encode(const torch::Tensor& x) override {
+        return F::one_hot(x, latentDim()).to(torch::kFloat32);
+    }
+    torch::Tensor decodeRaw(const torch::Tensor& z) override { return z.argmax(1); }
+    bool lossNeedsInput() const override { return true; }
+    std::optional<LossOutput> computeLoss(const torch::Tensor& pred, const torch::Tensor&,
+                                          const torch::Tensor& rawTarget) override {
+        TensorMap m;
+        m.set("accuracy", pred.detach().argmax(1).eq(rawTarget).to(torch::kFloat32).mean());
+        return LossOutput{torch::cross_entropy_loss(pred, rawTarget), m};
+    }
+};
+
+}  // namespace
+
+std::vector<std::string> domainModuleKinds() { return {"identity", "mlp_ae", "mlp_vae", "conv_vae", "class_label"}; }
+
+std::shared_ptr<DomainModule> makeDomainModule(const DomainModuleSpec& s) {
+    auto need = [&](bool ok, const std::string& what) {
+        if (!ok) throw std::invalid_argument("domain module '" + s.kind + "': " + what);
+    };
+    if (s.kind == "identity") {
+        const int64_t d = s.latentDim > 0 ? s.latentDim : s.inputDim;
+        need(d > 0, "latent_dim must be positive (or known from the data), found " + std::to_string(d));
+        return std::make_shared<IdentityDomain>(d);
+    }
+    if (s.kind == "mlp_ae" || s.kind == "mlp_vae") {
+        need(s.inputDim > 0, "input dimension must be positive, found " + std::to_string(s.inputDim));
+        const int64_t latent = s.latentDim > 0 ? s.latentDim : 16, hidden = s.hiddenDim > 0 ? s.hiddenDim : 64;
+        if (s.kind == "mlp_ae") return std::make_shared<MlpAeDomain>(s.inputDim, hidden, latent);
+        return std::make_shared<MlpVaeDomain>(s.inputDim, hidden, latent, s.beta);
+    }
+    if (s.kind == "conv_vae") {
+        need(s.channels == 1 || s.channels == 3, "channels must be 1 or 3, found " + std::to_string(s.channels));
+        need(s.imageSize == 28 || s.imageSize == 32, "image_size must be 28 or 32, found " + std::to_string(s.imageSize));
+        const int64_t aeDim = s.hiddenDim > 0 ? s.hiddenDim : 256;
+        need(aeDim % 8 == 0, "hidden_dim (ae_dim) must be a multiple of 8, found " + std::to_string(aeDim));
+        return std::make_shared<ConvVaeDomain>(s.channels, s.imageSize, s.latentDim > 0 ? s.latentDim : 8, aeDim, s.beta);
+    }
+    if (s.kind == "class_label") {
+        need(s.numClasses >= 2, "num_classes must be at least 2, found " + std::to_string(s.numClasses));
+        return std::make_shared<ClassLabelDomain>(s.numClasses);
+    }
+    std::string kinds;
+    for (const auto& k : domainModuleKinds()) kinds += (kinds.empty() ? "" : ", ") + k;
+    throw std::invalid_argument("unknown domain module kind '" + s.kind + "' (expected one of: " + kinds + ")");
+}
+
+}  // namespace gw

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file domain_module.h
+/// Domain modules: the unimodal encoders/decoders that turn a domain's raw data into the latent vectors
+/// the GW works on (shimmer `DomainModule`, gw-reference 1.6; the VAEs of sections 5 and 6.3).
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/torch_fwd.h"
+
+namespace gw {
+
+/// The loss families a domain module takes part in (gw-reference 2.2). Each may be switched off, and
+/// then the module's compute_*_loss returns nothing and the term and its metric are skipped.
+enum class LossFamily { DemiCycle, Cycle, Translation, Fused };
+
+/// Base class of every domain module (shimmer `DomainModule`).
+///
+/// Shapes: raw data (B, ...) as read from HDF5 (any dtype); `prepare` turns it into the module's input
+/// (float (B, ...), or int64 (B,) for classes); latents are float (B, latentDim()).
+class DomainModule : public torch::nn::Module {
+public:
+    DomainModule(std::string kind, int64_t latentDim) : kind_(std::move(kind)), latentDim_(latentDim) {}
+    ~DomainModule() override = default;
+
+    const std::string& kind() const { return kind_; }
+    int64_t latentDim() const { return latentDim_; }
+
+    /// Raw HDF5 batch -> module input (scaling uint8 images to [0, 1], labels to int64).
+    /// \throws std::invalid_argument naming the expected and the found shape.
+    virtual torch::Tensor prepare(const torch::Tensor& raw) const { return raw.to(torch::kFloat32); }
+    /// Prepared input (B, ...) -> latent (B, latentDim()). Deterministic (a VAE returns its mean).
+    virtual torch::Tensor encode(const torch::Tensor& x) = 0;
+    /// Latent (B, latentDim()) -> prediction in the latent space's target form (B, latentDim()).
+    /// The GW compares decoded latents, so for every shipped module decode of a latent is that latent
+    /// (identity); decodeRaw maps back to data space.
+    virtual torch::Tensor decodeRaw(const torch::Tensor& z) { return z; }
+
+    /// GW loss between a predicted latent (B, L) and a target latent (B, L); rawTarget is the prepared
+    /// input the target came from. Default: MSE (mean) with no extra metrics (shimmer's compute_loss).
+    virtual std::optional<LossOutput> computeLoss(const torch::Tensor& pred, const torch::Tensor& target,
+                                                  const torch::Tensor& rawTarget);
+    /// Per-family entry points (compute_dcy_loss ...): computeLoss unless that family is switched off.
+    std::optional<LossOutput> computeFamilyLoss(LossFamily family, const torch::Tensor& pred,
+                                                const torch::Tensor& target, const torch::Tensor& rawTarget);
+    void setFamilyEnabled(LossFamily family, bool enabled);
+    bool familyEnabled(LossFamily family) const;
+
+    /// Unimodal loss on prepared input (B, ...): the pre-training objective, and the end-to-end term
+    /// added to the GW loss when the module is not frozen (shimmer compute_domain_loss). None if the
+    /// module has nothing to learn on its own.
+    virtual std::optional<LossOutput> computeDomainLoss(const torch::Tensor& x) { return std::nullopt; }
+    /// True when computeLoss reads rawTarget (so batches must carry prepared inputs).
+    virtual bool lossNeedsInput() const { return false; }
+    /// True when the module has weights that must be trained on its own data before GW training.
+    virtual bool needsPretraining() const { return false; }
+
+    /// shimmer freeze(): requires_grad off and eval mode. Frozen latents are computed once and cached.
+    void freeze();
+    void unfreeze();
+    bool isFrozen() const { return frozen_; }
+
+private:
+    std::string kind_;
+    int64_t latentDim_;
+    bool frozen_ = false;
+    bool familyOn_[4] = {true, true, true, true};
+};
+
+/// Settings of one domain module, as read from the experiment file (docs/experiment-format.md).
+struct DomainModuleSpec {
+    std::string kind = "identity";  ///< identity | mlp_ae | mlp_vae | conv_vae | class_label
+    int64_t inputDim = 0;           ///< vector domains: raw feature count (from the data when 0)
+    int64_t latentDim = 0;          ///< 0: the kind's default (identity: inputDim; class_label: classes)
+    int64_t hiddenDim = 0;          ///< 0: the kind's default (mlp: 64; conv_vae: ae_dim 256)
+    int64_t numClasses = 0;         ///< class_label only
+    int64_t channels = 1;           ///< conv_vae: 1 or 3
+    int64_t imageSize = 28;         ///< conv_vae: 28 or 32
+    double beta = 0.1;              ///< VAE KL weight
+};
+
+/// Builds a domain module. \throws std::invalid_argument naming the field and the bad value.
+std::shared_ptr<DomainModule> makeDomainModule(const DomainModuleSpec& spec);
+
+/// Names of the shipped domain-module kinds, for messages and the GUI.
+std::vector<std::string> domainModuleKinds();
+
+/// VAE helpers (shimmer `shimmer/modules/vae.py`, gw-reference 5).
+/// KL(N(mean, exp(logvar)) || N(0, 1)) summed over batch and dims: −0.5 Σ(1 + logvar − mean² − exp(logvar)).
+torch::Tensor klDivergenceLoss(const torch::Tensor& mean, const torch::Tensor& logvar);
+/// Element-wise Gaussian negative log-likelihood 0.5((x−μ)/exp(logσ))² + logσ + 0.5 log 2π.
+torch::Tensor gaussianNll(const torch::Tensor& mu, const torch::Tensor& logSigma, const torch::Tensor& x);
+
+}  // namespace gw

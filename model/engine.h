@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file engine.h
+/// The training engine behind `gw` and the GUI's worker: an experiment's data, domain modules
+/// (pre-trained when their weights are missing), frozen-latent caches, the GW, AdamW + OneCycle, the
+/// training step, evaluation and checkpoints. Qt-free; one Engine is used from one thread.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/checkpoint.h"
+#include "model/config.h"
+#include "model/global_workspace.h"
+#include "model/optim.h"
+
+namespace gw {
+
+namespace data {
+class H5Array;
+class GroupSampler;
+}  // namespace data
+
+/// A failed run (NaN loss, bad data discovered late): the last checkpoint is kept.
+class TrainingError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Log sink for human-readable progress lines (stdout in `gw`, the log panel in the GUI).
+using LogFn = std::function<void(const std::string&)>;
+
+/// Sets LibTorch's intra-op thread count (`threads` <= 0: every core) and returns the count used.
+int configureThreads(int threads);
+/// Raises glibc's mmap and trim thresholds so that tensors are not mapped and unmapped afresh on every
+/// step (page faults dominate small-tensor training here); call once at start-up.
+void tuneAllocator();
+/// "cpu", "cuda", "cuda:N" -> device. \throws std::invalid_argument when CUDA is asked for and this
+/// LibTorch has none, or N is past the device count.
+torch::Device parseDevice(const std::string& name);
+
+class Engine {
+public:
+    /// \param cfg an experiment (loadExperiment); \param log progress sink (may be empty).
+    explicit Engine(ExperimentConfig cfg, LogFn log = {});
+    ~Engine();
+
+    const ExperimentConfig& config() const { return cfg_; }
+    torch::Device device() const { return device_; }
+
+    /// Opens the data (importing it when the experiment names a source and the file is missing),
+    /// builds the domain modules, loads or pre-trains their weights, caches frozen latents, builds
+    /// the GW and its optimiser. With `from` (a run being resumed or evaluated) the domain modules take
+    /// their weights from that checkpoint instead. \throws data::DataError, ConfigError,
+    /// CheckpointError with the file, field, expected and found value.
+    void prepare(const Checkpoint* from = nullptr);
+    /// Pre-trains every domain module that needs it (all of them with `force`), saving the weights
+    /// files; no GW is built. Returns the validation metrics of each ({domain}/{metric}).
+    OrderedMap<double> pretrainDomains(bool force, const std::vector<std::string>& only = {});
+
+    GlobalWorkspace& model() { return *model_; }
+    int64_t step() const { return step_; }
+    int64_t totalSteps() const { return cfg_.steps; }
+    /// Learning rate and beta1 used by the next step.
+    double currentLr() const;
+
+    /// One optimisation step on one batch per group. The returned tensors are not synchronised.
+    StepLosses trainStep();
+    /// Every metric on a split (train, val or test by the experiment's names), over fully paired
+    /// batches (each domain alone and all together, gw-reference 2.6), weighted by batch size, with
+    /// names `{split}/{metric}`. `maxSamples` < 0: the whole split. Leaves the RNG as it was.
+    OrderedMap<double> evaluate(const std::string& split, int64_t maxSamples = -1);
+    /// True when the split exists for every domain.
+    bool hasSplit(const std::string& split) const;
+
+    Checkpoint makeCheckpoint() const;
+    /// Restores weights, optimiser, step, RNG and samplers (after prepare()).
+    /// \throws CheckpointError when the checkpoint is of another experiment's shape.
+    void restore(const Checkpoint& ckpt, const std::string& path);
+
+    /// Paired and unpaired sample counts of the training groups, for reports.
+    std::vector<std::pair<std::string, int64_t>> groupSizes() const;
+
+private:
+    struct DomainState;
+    struct Group;
+    void openData();
+    void buildModules();
+    void pretrainModule(DomainState& d);
+    void cacheLatents(DomainState& d);
+    torch::Tensor rawRows(DomainState& d, const std::string& split, const std::vector<int64_t>& idx);
+    GroupBatch makeBatch(const std::vector<std::string>& domains, const std::string& split,
+                         const std::vector<int64_t>& idx, bool training);
+    std::string splitName(const std::string& which) const;
+    OneCycleSchedule schedule() const;
+
+    ExperimentConfig cfg_;
+    LogFn log_;
+    torch::Device device_;
+    std::vector<std::unique_ptr<DomainState>> domains_;
+    std::shared_ptr<GlobalWorkspace> model_;
+    std::unique_ptr<FlatAdamW> optim_;
+    std::vector<Group> groups_;
+    int64_t step_ = 0;
+    bool prepared_ = false;
+};
+
+/// What `runTraining` reports after each logged step and each validation.
+struct ProgressReport {
+    int64_t step = 0, totalSteps = 0;
+    double stepsPerSecond = 0, etaSeconds = 0;
+    OrderedMap<double> metrics;  ///< `train/...` or `val/...`
+    bool validation = false;
+};
+
+struct RunCallbacks {
+    std::function<void(const ProgressReport&)> progress;
+    std::function<bool()> stopRequested;  ///< polled between steps; a stop saves a checkpoint
+};
+
+struct RunResult {
+    int64_t step = 0;
+    bool stopped = false;
+    std::string checkpoint;  ///< path of the last checkpoint
+};
+
+/// Trains `engine` (prepared, possibly restored) to its total steps in `runDir`: writes config.yaml
+/// (resolved), appends metrics.csv (`step,metric,value`; rows past the current step are dropped on
+/// resume) and checkpoints/last.ckpt every checkpoint_every steps, at a stop and at the end.
+/// \throws TrainingError on a non-finite loss (the last checkpoint stays as it was).
+RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallbacks& callbacks = {});
+
+/// The experiment with every path made absolute (as saved in a run folder).
+ExperimentConfig withAbsolutePaths(const ExperimentConfig& cfg);
+
+}  // namespace gw

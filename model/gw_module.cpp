@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "model/gw_module.h"
+
+#include <stdexcept>
+
+namespace gw {
+
+torch::nn::Sequential makeGWMlp(int64_t in, int64_t hidden, int64_t out, int nLayers) {
+    if (in <= 0 || hidden <= 0 || out <= 0 || nLayers < 0)
+        throw std::invalid_argument("GW MLP: expected positive sizes and n_layers >= 0, found in " + std::to_string(in) +
+                                    ", hidden " + std::to_string(hidden) + ", out " + std::to_string(out) +
+                                    ", n_layers " + std::to_string(nLayers));
+    torch::nn::Sequential s;
+    s->push_back(torch::nn::Linear(in, hidden));
+    s->push_back(torch::nn::ReLU());
+    for (int i = 0; i < nLayers; ++i) {
+        s->push_back(torch::nn::Linear(hidden, hidden));
+        s->push_back(torch::nn::ReLU());
+    }
+    s->push_back(torch::nn::Linear(hidden, out));
+    return s;
+}
+
+namespace {
+int64_t batchOf(const TensorMap& m) {
+    if (m.empty()) throw std::invalid_argument("selection: no domain to select from");
+    return m.begin()->second.size(0);
+}
+}  // namespace
+
+TensorMap SingleDomainSelection::scores(const TensorMap&, const TensorMap& pre) {
+    const int64_t b = batchOf(pre);
+    const auto opts = pre.begin()->second.options();
+    TensorMap s;
+    if (pre.size() == 1) {
+        s.set(pre.begin()->first, torch::ones({b}, opts));
+        return s;
+    }
+    auto choice = torch::randint(static_cast<int64_t>(pre.size()), {b}, opts.dtype(torch::kInt64));
+    int64_t i = 0;
+    for (const auto& kv : pre) s.set(kv.first, choice.eq(i++).to(opts.dtype()));
+    return s;
+}
+
+TensorMap FixedSharedSelection::scores(const TensorMap&, const TensorMap& pre) {
+    const int64_t b = batchOf(pre);
+    const auto opts = pre.begin()->second.options();
+    TensorMap s;
+    for (const auto& kv : pre) s.set(kv.first, torch::full({b}, 1.0 / static_cast<double>(pre.size()), opts));
+    return s;
+}
+
+TensorMap RandomSelection::scores(const TensorMap&, const TensorMap& pre) {
+    const int64_t b = batchOf(pre);
+    const auto opts = pre.begin()->second.options();
+    auto u = torch::rand({b, static_cast<int64_t>(pre.size())}, opts);
+    auto w = torch::softmax(u / temperature_, 1);
+    TensorMap s;
+    int64_t i = 0;
+    for (const auto& kv : pre) s.set(kv.first, w.select(1, i++));
+    return s;
+}
+
+std::unique_ptr<Selection> makeSelection(const std::string& name, double temperature) {
+    if (name == "single_domain") return std::make_unique<SingleDomainSelection>();
+    if (name == "fixed_shared") return std::make_unique<FixedSharedSelection>();
+    if (name == "random") {
+        if (!(temperature > 0))
+            throw std::invalid_argument("selection 'random': temperature must be > 0, found " + std::to_string(temperature));
+        return std::make_unique<RandomSelection>(temperature);
+    }
+    throw std::invalid_argument("unknown selection '" + name + "' (expected single_domain, fixed_shared or random)");
+}
+
+GWModule::GWModule(const OrderedMap<std::shared_ptr<DomainModule>>& domains, int64_t workspaceDim, MlpSize enc,
+                   MlpSize dec)
+    : workspaceDim_(workspaceDim), domainMods_(domains) {
+    if (domains.empty()) throw std::invalid_argument("GW: at least one domain is needed, found none");
+    if (workspaceDim <= 0) throw std::invalid_argument("GW: workspace dimension must be positive, found " +
+                                                       std::to_string(workspaceDim));
+    using Entries = std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>>;
+    Entries mods, encs, decs;
+    for (const auto& [name, mod] : domains) {
+        if (encoders_.contains(name)) throw std::invalid_argument("GW: domain '" + name + "' is given twice");
+        names_.push_back(name);
+        auto e = makeGWMlp(mod->latentDim(), enc.hidden, workspaceDim, enc.nLayers);
+        auto d = makeGWMlp(workspaceDim, dec.hidden, mod->latentDim(), dec.nLayers);
+        mods.emplace_back(name, mod);
+        encs.emplace_back(name, e.ptr());
+        decs.emplace_back(name, d.ptr());
+        encoders_.set(name, e);
+        decoders_.set(name, d);
+    }
+    register_module("domain_mods", torch::nn::ModuleDict(mods));
+    register_module("gw_encoders", torch::nn::ModuleDict(encs));
+    register_module("gw_decoders", torch::nn::ModuleDict(decs));
+}
+
+DomainModule& GWModule::domainModule(const std::string& d) const { return *domainMods_.at(d); }
+torch::nn::Sequential& GWModule::encoder(const std::string& d) { return encoders_.at(d); }
+torch::nn::Sequential& GWModule::decoder(const std::string& d) { return decoders_.at(d); }
+
+TensorMap GWModule::encode(const TensorMap& latents) {
+    TensorMap out;
+    for (const auto& [d, u] : latents) out.set(d, encoders_.at(d)->forward(u));
+    return out;
+}
+
+torch::Tensor GWModule::fuse(const TensorMap& pre, const TensorMap& scores) {
+    std::vector<torch::Tensor> terms;
+    for (const auto& [d, s] : scores) terms.push_back(s.unsqueeze(1) * pre.at(d));
+    return torch::tanh(torch::stack(terms).sum(0));
+}
+
+torch::Tensor GWModule::encodeAndFuse(const TensorMap& latents, Selection& selection) {
+    auto pre = encode(latents);
+    if (pre.size() == 1 && dynamic_cast<SingleDomainSelection*>(&selection))
+        return torch::tanh(pre.begin()->second);  // one-hot over one domain: scores are all ones
+    return fuse(pre, selection.scores(latents, pre));
+}
+
+TensorMap GWModule::decode(const torch::Tensor& state, const std::vector<std::string>& domains) {
+    TensorMap out;
+    const auto& which = domains.empty() ? names_ : domains;
+    for (const auto& d : which) out.set(d, decoders_.at(d)->forward(state));
+    return out;
+}
+
+}  // namespace gw

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file gw_module.h
+/// GW encoders and decoders, fusion into the workspace state, and the selection mechanisms
+/// (shimmer `gw_module.py` and `selection.py`; gw-reference 1.2 to 1.4).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/domain_module.h"
+#include "model/torch_fwd.h"
+
+namespace gw {
+
+/// shimmer GWEncoder / GWDecoder: Linear(in, hidden), ReLU, [Linear(hidden, hidden), ReLU] × nLayers,
+/// Linear(hidden, out). nLayers counts the *extra* hidden layers, so there are nLayers + 2 Linears,
+/// at Sequential indices 0, 2, ..., 2(nLayers + 1) (state-dict keys `{i}.weight`, `{i}.bias`). No
+/// output activation: the tanh is applied at fusion. Input (B, in) -> output (B, out).
+/// \throws std::invalid_argument when a size is not positive or nLayers < 0.
+torch::nn::Sequential makeGWMlp(int64_t in, int64_t hidden, int64_t out, int nLayers);
+
+/// Sizes of one GW encoder or decoder.
+struct MlpSize {
+    int64_t hidden = 32;  ///< hidden width
+    int nLayers = 3;      ///< extra hidden layers (shimmer n_layers)
+};
+
+/// Selection: per-sample fusion weights s_d (B,) for each domain of a fusion (gw-reference 1.4).
+class Selection {
+public:
+    virtual ~Selection() = default;
+    /// latents: domain -> (B, L_d) unimodal latents; preFusion: domain -> (B, W) encodings.
+    /// Returns domain -> (B,) scores, in preFusion's order.
+    virtual TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) = 0;
+    virtual std::string name() const = 0;
+};
+
+/// SingleDomainSelection: one domain drawn uniformly per sample (torch's global RNG), one-hot scores.
+/// With one domain every score is 1 and nothing is drawn.
+class SingleDomainSelection : public Selection {
+public:
+    TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) override;
+    std::string name() const override { return "single_domain"; }
+};
+
+/// FixedSharedSelection: s_d = 1/D for every sample.
+class FixedSharedSelection : public Selection {
+public:
+    TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) override;
+    std::string name() const override { return "fixed_shared"; }
+};
+
+/// RandomSelection(temperature): s = softmax(U / T) over domains, U ~ Uniform(0, 1)^{B×D}.
+class RandomSelection : public Selection {
+public:
+    explicit RandomSelection(double temperature) : temperature_(temperature) {}
+    TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) override;
+    std::string name() const override { return "random"; }
+
+private:
+    double temperature_;
+};
+
+/// Builds a selection by name: single_domain | fixed_shared | random.
+/// \throws std::invalid_argument for an unknown name or a temperature <= 0.
+std::unique_ptr<Selection> makeSelection(const std::string& name, double temperature);
+
+/// shimmer GWModule: domain modules, one GW encoder and decoder per domain, workspace dimension W and
+/// the tanh fusion. Registered names follow shimmer's state dict: `domain_mods.{d}.*`,
+/// `gw_encoders.{d}.{i}.*`, `gw_decoders.{d}.{i}.*`.
+class GWModule : public torch::nn::Module {
+public:
+    /// \param domains domain name -> domain module, in the order that fixes metric names.
+    /// \throws std::invalid_argument for an empty domain list, a repeated name or W <= 0.
+    GWModule(const OrderedMap<std::shared_ptr<DomainModule>>& domains, int64_t workspaceDim, MlpSize encoder,
+             MlpSize decoder);
+
+    const std::vector<std::string>& domainNames() const { return names_; }
+    int64_t workspaceDim() const { return workspaceDim_; }
+    DomainModule& domainModule(const std::string& d) const;
+    torch::nn::Sequential& encoder(const std::string& d);
+    torch::nn::Sequential& decoder(const std::string& d);
+
+    /// Pre-fusion encodings e_d = Enc_d(u_d): (B, L_d) -> (B, W) for each domain of `latents`.
+    TensorMap encode(const TensorMap& latents);
+    /// Workspace state z = tanh(Σ_d s_d ⊙ e_d) (B, W), summed in the order of `scores`.
+    torch::Tensor fuse(const TensorMap& preFusion, const TensorMap& scores);
+    /// encode, select, fuse: the GW state of a group of latents (B, W). One domain under
+    /// SingleDomainSelection has all-one scores, so the state is tanh(e) and no score is computed.
+    torch::Tensor encodeAndFuse(const TensorMap& latents, Selection& selection);
+    /// Decoded latents Dec_d(z) (B, L_d) for `domains` (every domain when empty).
+    TensorMap decode(const torch::Tensor& state, const std::vector<std::string>& domains = {});
+
+private:
+    std::vector<std::string> names_;
+    int64_t workspaceDim_;
+    OrderedMap<std::shared_ptr<DomainModule>> domainMods_;
+    OrderedMap<torch::nn::Sequential> encoders_, decoders_;
+};
+
+}  // namespace gw

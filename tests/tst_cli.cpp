@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The `gw` command line as a user runs it: train, resume, eval (--json), pretrain, import, devices,
+// bench, --help, and the exit code and message of each failure.
+#include <QtTest/QtTest>
+
+#include <fstream>
+
+#include "fixtures.h"
+
+namespace {
+struct Run {
+    int code;
+    QString out, err;
+};
+
+Run runGw(const QStringList& args, int timeoutMs = 240000) {
+    QProcess p;
+    p.start(QStringLiteral(GW_BINARY_DIR "/app/gw"), args);
+    if (!p.waitForFinished(timeoutMs)) {
+        p.kill();
+        return {-1, {}, "timed out"};
+    }
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, QString::fromUtf8(p.readAllStandardOutput()),
+            QString::fromUtf8(p.readAllStandardError())};
+}
+
+QString read(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return {};
+    return QString::fromUtf8(f.readAll());
+}
+}  // namespace
+
+class TestCli : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void help() {
+        auto r = runGw({"--help"});
+        QCOMPARE(r.code, 0);
+        for (const char* sub : {"train", "eval", "pretrain", "import", "devices", "bench"}) QVERIFY2(r.out.contains(sub), sub);
+        QCOMPARE(runGw({"train", "--help"}).code, 0);
+        QVERIFY(runGw({}).code != 0);
+        QVERIFY(runGw({"fly"}).code != 0);
+    }
+
+    void trainResumeEval() {
+        QTemporaryDir dir;
+        const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));
+        const QString run = dir.path() + "/run";
+        auto t = runGw({"train", exp, "training.steps=30", "--out", run});
+        QVERIFY2(t.code == 0, qPrintable(t.out + t.err));
+        QVERIFY(t.out.contains("step 30/30"));
+        QVERIFY(t.out.contains("steps/s"));
+        QVERIFY(t.out.contains("ETA"));
+        QVERIFY(QFile::exists(run + "/checkpoints/last.ckpt"));
+        QVERIFY(read(run + "/config.yaml").contains("steps: 30"));
+        QVERIFY(read(run + "/metrics.csv").startsWith("step,metric,value\n"));
+
+        auto r = runGw({"train", "--resume", run, "training.steps=50"});
+        QVERIFY2(r.code == 0, qPrintable(r.out + r.err));
+        QVERIFY(r.out.contains("at step 30"));
+        QVERIFY(r.out.contains("step 50/50"));
+        const QString csv = read(run + "/metrics.csv");
+        QVERIFY(csv.contains("\n50,train/loss,"));
+        QCOMPARE(csv.count("\n30,train/loss,"), 1);
+
+        auto e = runGw({"eval", run + "/checkpoints/last.ckpt", "--split", "test", "--json"});
+        QVERIFY2(e.code == 0, qPrintable(e.err));
+        QJsonParseError pe;
+        auto doc = QJsonDocument::fromJson(e.out.toUtf8(), &pe);
+        QVERIFY2(pe.error == QJsonParseError::NoError, qPrintable(e.out));
+        const auto obj = doc.object();
+        QVERIFY(obj.contains("test/loss"));
+        const double acc = obj.value("test/translation_vec_to_label_accuracy").toDouble(-1);
+        QVERIFY2(acc > 0.5 && acc <= 1.0, qPrintable(QString::number(acc)));
+        auto human = runGw({"eval", run + "/checkpoints/last.ckpt", "--split", "val"});
+        QCOMPARE(human.code, 0);
+        QVERIFY(human.out.contains("val/translation_label_to_vec"));
+    }
+
+    void failuresSayWhy() {
+        QTemporaryDir dir;
+        const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));
+        auto unknown = runGw({"train", exp, "training.stepz=3"});
+        QCOMPARE(unknown.code, 1);
+        QVERIFY2(unknown.err.contains("training.stepz: unknown key"), qPrintable(unknown.err));
+        std::ofstream(dir.path().toStdString() + "/bad.ckpt") << "garbage";
+        auto bad = runGw({"eval", dir.path() + "/bad.ckpt"});
+        QCOMPARE(bad.code, 1);
+        QVERIFY2(bad.err.contains("bad.ckpt: not a readable GW Studio checkpoint"), qPrintable(bad.err));
+        auto cuda = runGw({"train", exp, "device=cuda:0", "training.steps=2"});
+        QCOMPARE(cuda.code, 1);
+        QVERIFY2(cuda.err.contains("cuda"), qPrintable(cuda.err));
+        QVERIFY(runGw({"train", dir.path() + "/missing.yaml"}).code != 0);
+    }
+
+    void pretrainWritesWeights() {
+        QTemporaryDir dir;
+        const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));
+        auto p = runGw({"pretrain", exp, "domains.vec.module=mlp_ae", "domains.vec.latent_dim=4",
+                     "domains.vec.weights=vec-ae.pt", "domains.vec.pretrain.steps=50"});
+        QVERIFY2(p.code == 0, qPrintable(p.out + p.err));
+        QVERIFY(QFile::exists(dir.path() + "/vec-ae.pt"));
+        QVERIFY(p.out.contains("val vec/reconstruction"));
+        auto again = runGw({"pretrain", exp, "domains.vec.module=mlp_ae", "domains.vec.weights=vec-ae.pt"});
+        QCOMPARE(again.code, 0);
+        QVERIFY(again.out.contains("weights exist"));
+    }
+
+    void devicesAndBench() {
+        auto d = runGw({"devices"});
+        QCOMPARE(d.code, 0);
+        QVERIFY(d.out.startsWith("cpu"));
+        QVERIFY(d.out.contains("cuda"));
+        auto b = runGw({"bench", "tutorial", "--steps", "5", "--repeats", "1", "--no-matmul"});
+        QVERIFY2(b.code == 0, qPrintable(b.err));
+        QVERIFY(b.out.contains("tutorial") && b.out.contains("steps/s"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "tst_cli.moc"

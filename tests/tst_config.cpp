@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Experiment files: defaults, every section, unknown keys, wrong types, overrides, YAML round trip.
+#include <QtTest/QtTest>
+
+#include "model/config.h"
+
+using namespace gw;
+
+namespace {
+const char* kMinimal = "domains:\n  a: {module: identity, latent_dim: 4}\n  b: {module: identity}\ndata: {file: x.h5}\n";
+
+QString errorOf(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
+    try {
+        parseExperiment(yaml, "exp.yaml", overrides);
+    } catch (const ConfigError& e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
+}  // namespace
+
+class TestConfig : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void defaultsFollowShimmer() {
+        auto c = parseExperiment(kMinimal, "exp.yaml");
+        QCOMPARE(c.domains.size(), size_t(2));
+        QCOMPARE(c.domains[0].name, std::string("a"));  // file order is domain order
+        QCOMPARE(c.domains[1].dataset, std::string("/{split}/b"));
+        QCOMPARE(c.workspaceDim, int64_t(12));
+        QCOMPARE(c.encoderHidden, int64_t(32));
+        QCOMPARE(c.encoderLayers, 3);
+        QCOMPARE(c.coefficients.at("contrastives"), 0.01);
+        QCOMPARE(c.coefficients.keys(), (std::vector<std::string>{"demi_cycles", "cycles", "translations", "contrastives"}));
+        QVERIFY(std::abs(c.logitScale - std::log(1 / 0.07)) < 1e-12);
+        QCOMPARE(c.selection, std::string("single_domain"));
+    }
+
+    void errors_data() {
+        QTest::addColumn<QString>("yaml");
+        QTest::addColumn<QString>("mentions");
+        const QString base = kMinimal;
+        QTest::newRow("unknown top-level key") << base + "trainig: {steps: 3}\n" << "trainig: unknown key";
+        QTest::newRow("unknown nested key") << base + "training: {stepz: 3}\n" << "training.stepz: unknown key";
+        QTest::newRow("unknown domain key") << "domains:\n  a: {module: identity, latnt: 3}\ndata: {file: x.h5}\n"
+                                            << "domains.a.latnt: unknown key";
+        QTest::newRow("wrong type") << base + "training: {steps: many}\n" << "training.steps: expected a whole number, found 'many'";
+        QTest::newRow("negative") << base + "training: {batch_size: -4}\n" << "training.batch_size: expected a whole number >= 1";
+        QTest::newRow("bad choice") << base + "workspace: {selection: attention}\n" << "workspace.selection: expected one of";
+        QTest::newRow("bad device") << base + "device: gpu\n" << "device: expected cpu, cuda or cuda:N, found 'gpu'";
+        QTest::newRow("no domains") << "data: {file: x.h5}\n" << "domains: expected a mapping";
+        QTest::newRow("fraction > 1") << "domains: {a: {}}\ndata: {file: x.h5, paired_fraction: 2}\n" << "data.paired_fraction";
+        QTest::newRow("bad family") << "domains: {a: {losses: [demicycle]}}\ndata: {file: x.h5}\n" << "domains.a.losses";
+        QTest::newRow("no file") << "domains: {a: {}}\n" << "domains.a.file: expected an HDF5 file";
+        QTest::newRow("not yaml") << "domains: [a, {\n" << "not valid YAML";
+    }
+    void errors() {
+        QFETCH(QString, yaml);
+        QFETCH(QString, mentions);
+        const QString e = errorOf(yaml.toStdString());
+        QVERIFY2(e.startsWith("exp.yaml: "), qPrintable(e));
+        QVERIFY2(e.contains(mentions), qPrintable(e));
+    }
+
+    void overrides() {
+        auto c = parseExperiment(kMinimal, "exp.yaml",
+                                 {"training.steps=77", "domains.a.latent_dim=9", "loss.coefficients.cycles=0",
+                                  "loss.coefficients.translation_a_to_b=2.5", "device=cuda:1"});
+        QCOMPARE(c.steps, int64_t(77));
+        QCOMPARE(c.domain("a").latentDim, int64_t(9));
+        QCOMPARE(c.coefficients.at("cycles"), 0.0);
+        QCOMPARE(c.coefficients.at("translation_a_to_b"), 2.5);
+        QCOMPARE(c.device, std::string("cuda:1"));
+        QVERIFY(errorOf(kMinimal, {"training.stepz=3"}).contains("training.stepz: unknown key"));
+        QVERIFY(errorOf(kMinimal, {"no-equals-sign"}).contains("expected key=value"));
+    }
+
+    void roundTrip() {
+        auto c = parseExperiment(std::string(kMinimal) + "scheduler: {start_lr: 0.0008, end_lr: 0.0008, max_lr: 0.003}\n",
+                                 "exp.yaml", {"loss.coefficients.fused=0.5"});
+        auto again = parseExperiment(experimentToYaml(c), "again.yaml");
+        QCOMPARE(experimentToYaml(again), experimentToYaml(c));
+        QCOMPARE(again.startLr, 0.0008);
+        QCOMPARE(again.coefficients.keys(), c.coefficients.keys());
+        QCOMPARE(again.domains[0].losses, c.domains[0].losses);
+    }
+
+    void relativePaths() {
+        auto c = parseExperiment(kMinimal, "exp.yaml", {}, "/data/exps");
+        QCOMPARE(c.resolvePath("x.h5"), std::string("/data/exps/x.h5"));
+        QCOMPARE(c.resolvePath("/abs/y.h5"), std::string("/abs/y.h5"));
+        qputenv("HOME", "/home/someone");
+        QCOMPARE(c.resolvePath("~/d.h5"), std::string("/home/someone/d.h5"));
+    }
+
+    void shippedExperimentParses() {
+        auto c = loadExperiment(GW_SOURCE_DIR "/resources/experiments/fashion-mnist.yaml");
+        QCOMPARE(c.domains.size(), size_t(2));
+        QCOMPARE(c.domain("image").module, std::string("conv_vae"));
+        QCOMPARE(c.pairedFraction, 0.01);
+    }
+};
+
+QTEST_APPLESS_MAIN(TestConfig)
+#include "tst_config.moc"

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The training engine end to end on a small generated dataset: it learns, resumes exactly, streams
+// from disk with the same result, rejects bad data and damaged checkpoints, and stops cleanly on NaN.
+#include <QtTest/QtTest>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "data/h5_array.h"
+#include "fixtures.h"
+#include "model/engine.h"
+
+using namespace gw;
+namespace fs = std::filesystem;
+
+namespace {
+std::vector<double> losses(Engine& e, int steps) {
+    std::vector<double> r;
+    for (int i = 0; i < steps; ++i) r.push_back(e.trainStep().out.loss.item<double>());
+    return r;
+}
+
+QString errorOf(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
+}  // namespace
+
+class TestEngine : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void learnsTranslations() {
+        QTemporaryDir dir;
+        auto cfg = loadExperiment(fixtures::makeExperiment(dir), {"training.steps=300"});
+        Engine e(cfg);
+        e.prepare();
+        const auto sizes = e.groupSizes();
+        QCOMPARE(sizes.size(), size_t(3));
+        QCOMPARE(sizes[2], (std::pair<std::string, int64_t>{"{vec,label}", 128}));  // 25% of 512 paired
+        const auto before = e.evaluate("val");
+        losses(e, 300);
+        const auto after = e.evaluate("val");
+        QVERIFY(after.at("val/loss") < 0.5 * before.at("val/loss"));
+        QVERIFY2(after.at("val/translation_vec_to_label_accuracy") > 0.9,
+                 qPrintable(QString::number(after.at("val/translation_vec_to_label_accuracy"))));
+        for (const char* k : {"val/demi_cycle_vec", "val/cycle_label_through_vec", "val/contrastive_vec_and_label",
+                              "val/translation_label_to_vec", "val/contrastives"})
+            QVERIFY2(after.contains(k), k);
+        // Evaluation is deterministic.
+        QCOMPARE(e.evaluate("val").at("val/loss"), after.at("val/loss"));
+    }
+
+    void resumeContinuesExactly() {
+        QTemporaryDir dir;
+        auto cfg = loadExperiment(fixtures::makeExperiment(dir), {"training.steps=40", "workspace.selection=random"});
+        Engine whole(cfg);
+        whole.prepare();
+        auto reference = losses(whole, 40);
+
+        Engine first(cfg);
+        first.prepare();
+        auto head = losses(first, 20);
+        first.evaluate("val");  // validation in between changes nothing
+        const std::string path = dir.path().toStdString() + "/half.ckpt";
+        saveCheckpoint(path, first.makeCheckpoint());
+
+        Checkpoint c = loadCheckpoint(path);
+        QCOMPARE(c.step, int64_t(20));
+        Engine second(cfg);
+        second.prepare(&c);
+        second.restore(c, path);
+        auto tail = losses(second, 20);
+        head.insert(head.end(), tail.begin(), tail.end());
+        QCOMPARE(head, reference);  // bit for bit
+    }
+
+    void streamingEqualsCached() {
+        QTemporaryDir dir;
+        const auto path = fixtures::makeExperiment(dir);
+        Engine cached(loadExperiment(path, {"training.steps=15", "domains.vec.frozen=false"}));
+        Engine streamed(loadExperiment(path, {"training.steps=15", "domains.vec.frozen=false", "data.cache_mb=0"}));
+        cached.prepare();
+        streamed.prepare();
+        QCOMPARE(losses(streamed, 15), losses(cached, 15));
+    }
+
+    void moreThanTwoDomains() {
+        QTemporaryDir dir;
+        const auto path = fixtures::makeExperiment(dir);
+        {
+            auto vec = data::H5Array(dir.path().toStdString() + "/data.h5", "/train/vec").readAll();
+            data::writeDataset(dir.path().toStdString() + "/data.h5", "/train/twice", vec * 2);
+        }
+        auto cfg = loadExperiment(path, {"training.steps=5", "domains.twice.module=identity", "data.val_split=none",
+                                         "data.test_split=none"});
+        Engine e(cfg);
+        e.prepare();
+        auto r = e.trainStep();
+        QVERIFY(r.out.metrics.contains("translation_vec/twice_to_label"));
+        QVERIFY(r.out.metrics.contains("contrastive_vec_and_twice"));
+        QVERIFY(r.out.metrics.contains("cycle_label_through_twice"));
+        QVERIFY(!e.hasSplit("val"));
+    }
+
+    void badDataIsNamed() {
+        QTemporaryDir dir;
+        const auto path = fixtures::makeExperiment(dir);
+        const std::string h5 = dir.path().toStdString() + "/data.h5";
+        data::writeDataset(h5, "/train/short", torch::zeros({100, 8}));
+        data::writeDataset(h5, "/train/cube", torch::zeros({512, 2, 2}));
+        auto mismatch = errorOf([&] {
+            Engine(loadExperiment(path, {"domains.vec.dataset=/train/short", "data.val_split=x", "data.test_split=y"})).prepare();
+        });
+        QVERIFY2(mismatch.contains("expected the same sample count in every domain, found 100 in") &&
+                     mismatch.contains("/train/short") && mismatch.contains("512"),
+                 qPrintable(mismatch));
+        auto shape = errorOf([&] { Engine(loadExperiment(path, {"domains.label.dataset=/{split}/vec", "domains.label.num_classes=4"})).prepare(); });
+        QVERIFY2(shape.contains("domains.label") && shape.contains("expected class indices of shape (B,)"), qPrintable(shape));
+        auto missing = errorOf([&] { Engine(loadExperiment(path, {"domains.vec.dataset=/{split}/nothing"})).prepare(); });
+        QVERIFY2(missing.contains("data.h5:/train/nothing: no such dataset"), qPrintable(missing));
+        auto pretrain = errorOf([&] {
+            Engine(loadExperiment(path, {"domains.vec.module=mlp_ae", "domains.vec.pretrain.steps=0"})).prepare();
+        });
+        QVERIFY2(pretrain.contains("domains.vec.weights"), qPrintable(pretrain));
+    }
+
+    void damagedCheckpointsAreRejected() {
+        QTemporaryDir dir;
+        auto cfg = loadExperiment(fixtures::makeExperiment(dir), {"training.steps=5"});
+        Engine e(cfg);
+        e.prepare();
+        losses(e, 5);
+        const std::string good = dir.path().toStdString() + "/good.ckpt";
+        saveCheckpoint(good, e.makeCheckpoint());
+        std::ifstream in(good, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), {});
+        auto write = [&](const std::string& name, const std::string& b) {
+            const std::string p = dir.path().toStdString() + "/" + name;
+            std::ofstream(p, std::ios::binary) << b;
+            return p;
+        };
+        QVERIFY(errorOf([&] { loadCheckpoint(write("trunc.ckpt", bytes.substr(0, bytes.size() / 2))); }).contains("trunc.ckpt: "));
+        QVERIFY(errorOf([&] { loadCheckpoint(write("text.ckpt", "hello")); }).contains("not a readable GW Studio checkpoint"));
+        QVERIFY(errorOf([&] { loadCheckpoint(dir.path().toStdString() + "/none.ckpt"); }).contains("no such checkpoint"));
+        // A LibTorch archive that is not ours.
+        torch::serialize::OutputArchive foreign;
+        foreign.write("weight", torch::ones({2}));
+        foreign.save_to(dir.path().toStdString() + "/foreign.ckpt");
+        QVERIFY(errorOf([&] { loadCheckpoint(dir.path().toStdString() + "/foreign.ckpt"); }).contains("not a GW Studio checkpoint"));
+        // Flipped bytes anywhere: an error or a checkpoint, never a crash.
+        std::mt19937 rng(1);
+        int rejected = 0;
+        for (int i = 0; i < 40; ++i) {
+            std::string b = bytes;
+            for (int k = 0; k < 8; ++k) b[rng() % b.size()] ^= static_cast<char>(1 + rng() % 255);
+            const auto p = write("fuzz.ckpt", b);
+            try {
+                Checkpoint c = loadCheckpoint(p);
+                Engine other(cfg);
+                other.restore(c, p);
+            } catch (const CheckpointError&) {
+                ++rejected;
+            } catch (const std::exception& ex) {
+                QFAIL(qPrintable(QString("not a CheckpointError: ") + ex.what()));
+            }
+        }
+        QVERIFY(rejected > 0);
+        // Another experiment's shape.
+        Engine wider(loadExperiment(dir.path().toStdString() + "/tiny.yaml", {"workspace.dim=7"}));
+        auto shapeErr = errorOf([&] { wider.restore(loadCheckpoint(good), good); });
+        QVERIFY2(shapeErr.contains("expected shape [7, 16], found [6, 16]"), qPrintable(shapeErr));
+    }
+
+    void atomicWriteKeepsThePreviousCheckpoint() {
+        QTemporaryDir dir;
+        Engine e(loadExperiment(fixtures::makeExperiment(dir), {"training.steps=4"}));
+        e.prepare();
+        losses(e, 2);
+        const std::string p = dir.path().toStdString() + "/last.ckpt";
+        saveCheckpoint(p, e.makeCheckpoint());
+        losses(e, 2);
+        fs::create_directory(p + ".partial");  // the temporary cannot be written
+        fs::create_directory(p + ".partial/x");
+        QVERIFY(errorOf([&] { saveCheckpoint(p, e.makeCheckpoint()); }).contains("cannot write"));
+        QCOMPARE(loadCheckpoint(p).step, int64_t(2));
+    }
+
+    void nanStopsAndKeepsTheLastCheckpoint() {
+        QTemporaryDir dir;
+        auto cfg = loadExperiment(fixtures::makeExperiment(dir), {"training.steps=40"});
+        const std::string run = dir.path().toStdString() + "/run";
+        {
+            Engine e(loadExperiment(dir.path().toStdString() + "/tiny.yaml", {"training.steps=20"}));
+            QCOMPARE(runTraining(e, run).step, int64_t(20));
+        }
+        const std::string last = run + "/checkpoints/last.ckpt";
+        Checkpoint c = loadCheckpoint(last);
+        Engine e(cfg);
+        e.prepare(&c);
+        e.restore(c, last);
+        {
+            torch::NoGradGuard ng;
+            e.model().gwMod().encoder("vec")->parameters()[0].fill_(std::nan(""));
+        }
+        QVERIFY_THROWS_EXCEPTION(TrainingError, runTraining(e, run));
+        QCOMPARE(loadCheckpoint(last).step, int64_t(20));
+    }
+
+    void runFolder() {
+        QTemporaryDir dir;
+        Engine e(loadExperiment(fixtures::makeExperiment(dir), {"training.steps=30"}));
+        const std::string run = dir.path().toStdString() + "/run";
+        int progress = 0, validations = 0;
+        RunCallbacks cb;
+        cb.progress = [&](const ProgressReport& r) {
+            ++progress;
+            validations += r.validation;
+            QVERIFY(r.step <= 30);
+        };
+        auto r = runTraining(e, run, cb);
+        QCOMPARE(r.step, int64_t(30));
+        QCOMPARE(progress, 3 + 2);  // logs at 10, 20, 30; validations at 20, 30
+        QCOMPARE(validations, 2);
+        std::ifstream csv(run + "/metrics.csv");
+        std::string header;
+        std::getline(csv, header);
+        QCOMPARE(header, std::string("step,metric,value"));
+        std::string all((std::istreambuf_iterator<char>(csv)), {});
+        QVERIFY(all.find("30,train/translation_vec_to_label,") != std::string::npos);
+        QVERIFY(all.find("20,val/translation_vec_to_label_accuracy,") != std::string::npos);
+        // The saved config is the resolved experiment, with absolute paths, and reads back.
+        auto saved = loadExperiment(run + "/config.yaml");
+        QVERIFY(fs::path(saved.dataFile).is_absolute());
+        QCOMPARE(saved.steps, int64_t(30));
+        // A stop request saves a checkpoint at once.
+        Engine s(loadExperiment(dir.path().toStdString() + "/tiny.yaml", {"training.steps=1000"}));
+        int polls = 0;
+        RunCallbacks stop;
+        stop.stopRequested = [&] { return ++polls > 7; };
+        auto sr = runTraining(s, dir.path().toStdString() + "/stopped", stop);
+        QVERIFY(sr.stopped);
+        QCOMPARE(loadCheckpoint(sr.checkpoint).step, int64_t(7));
+    }
+};
+
+QTEST_APPLESS_MAIN(TestEngine)
+#include "tst_engine.moc"
