@@ -156,6 +156,7 @@ int cmdDevices() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    gw::ensurePassiveOpenMP(argv);
     gw::tuneAllocator();
     CLI::App app{"gw: Global Workspace experiments from the command line (GW Studio engine)"};
     app.require_subcommand(1);

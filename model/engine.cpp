@@ -4,7 +4,10 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +31,13 @@ int configureThreads(int threads) {
     using SetThreads = void (*)(int);
     if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
     return n;
+}
+
+void ensurePassiveOpenMP(char** argv) {
+    if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GW_NO_REEXEC")) return;
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    setenv("GW_NO_REEXEC", "1", 1);
+    execv("/proc/self/exe", argv);  // returns only on failure: go on with the spinning policy
 }
 
 void tuneAllocator() {

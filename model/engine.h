@@ -35,6 +35,12 @@ int configureThreads(int threads);
 /// Raises glibc's mmap and trim thresholds so that tensors are not mapped and unmapped afresh on every
 /// step (page faults dominate small-tensor training here); call once at start-up.
 void tuneAllocator();
+/// Makes OpenMP's idle threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE) unless the user
+/// chose a policy. libgomp reads the variable only when it loads, so the process re-executes itself
+/// once (argv unchanged) when it has to set it. Spinning LibTorch threads starve OpenBLAS's own pool
+/// on small machines: measured here, the ssd benchmark runs 5 times faster (docs/benchmarks.md).
+/// Call first thing in main(); returns only when nothing needs doing or the re-exec failed.
+void ensurePassiveOpenMP(char** argv);
 /// "cpu", "cuda", "cuda:N" -> device. \throws std::invalid_argument when CUDA is asked for and this
 /// LibTorch has none, or N is past the device count.
 torch::Device parseDevice(const std::string& name);
