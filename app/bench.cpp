@@ -38,9 +38,38 @@ double mlpMacs(int64_t in, int64_t hidden, int64_t out, int layers) {
 
 struct Result {
     double stepsPerSecond, loss, gflopPerStep;
+    double referenceStepsPerSecond = 0, referenceTunedStepsPerSecond = 0;
 };
 
-Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device& dev) {
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+/// One run of the Python reference; its steps/s, or 0 when it failed. `tuned`: with our OpenMP and
+/// allocator settings; otherwise as a user runs it (the settings `gw` gave itself removed).
+double runReference(const BenchConfig& c, const BenchOptions& o, int threads, bool tuned) {
+    std::string env = tuned ? "env OMP_WAIT_POLICY=PASSIVE MALLOC_MMAP_THRESHOLD_=33554432 "
+                            : "env -u OMP_WAIT_POLICY -u GW_NO_REEXEC ";
+    const std::string cmd = env + o.python + " '" + o.reference + "' " + c.name + " --steps " + std::to_string(o.steps) +
+                            " --threads " + std::to_string(threads) + " --device " + (o.device == "cpu" ? "cpu" : "cuda") +
+                            " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return 0;
+    std::string out;
+    char buf[512];
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    const int rc = pclose(p);
+    const auto at = out.find("steps/s ");
+    if (rc != 0 || at == std::string::npos) {
+        std::cerr << "reference failed (" << cmd << "):\n" << out << "\n";
+        return 0;
+    }
+    return std::stod(out.substr(at + 8));
+}
+
+Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device& dev, int threads) {
     torch::manual_seed(0);
     OrderedMap<std::shared_ptr<DomainModule>> mods;
     DomainModuleSpec sa, sb;
@@ -91,7 +120,7 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
     };
     for (int i = 0; i < 10; ++i) step(i);
     sync(dev);
-    std::vector<double> rates;
+    std::vector<double> rates, ref, refTuned;
     torch::Tensor loss;
     for (int r = 0; r < o.repeats; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -99,13 +128,16 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
         const double l = loss.item<double>();  // synchronises
         (void)l;
         rates.push_back(o.steps / seconds(t0));
+        if (!o.reference.empty()) {
+            ref.push_back(runReference(c, o, threads, false));
+            if (o.referenceTuned) refTuned.push_back(runReference(c, o, threads, true));
+        }
     }
-    std::sort(rates.begin(), rates.end());
     // Passes the engine runs per step: 6 encoder and 6 decoder passes of B samples (demi-cycle and
     // cycle share the unpaired state; translation and contrastive share the paired encodings).
     const double macs = 3 * (mlpMacs(c.dimA, c.hidden, c.workspace, c.layers) + mlpMacs(c.dimB, c.hidden, c.workspace, c.layers)) +
                         3 * (mlpMacs(c.workspace, c.hidden, c.dimA, c.layers) + mlpMacs(c.workspace, c.hidden, c.dimB, c.layers));
-    return {rates[rates.size() / 2], loss.item<double>(), 6.0 * macs * static_cast<double>(B) / 1e9};
+    return {median(rates), loss.item<double>(), 6.0 * macs * static_cast<double>(B) / 1e9, median(ref), median(refTuned)};
 }
 
 double matmulGflops(const torch::Device& dev) {
@@ -129,6 +161,8 @@ double matmulGflops(const torch::Device& dev) {
 int runBench(const BenchOptions& o) {
     const int threads = configureThreads(o.threads);
     const torch::Device dev = parseDevice(o.device);
+    if (!o.reference.empty() && o.device != "cpu" && o.device.rfind("cuda", 0) != 0)
+        throw std::invalid_argument("bench: unknown device " + o.device);
     double peak = 0;
     if (!o.skipMatmul) {
         peak = matmulGflops(dev);
@@ -138,12 +172,14 @@ int runBench(const BenchOptions& o) {
     }
     for (const auto& c : kConfigs) {
         if (!o.configs.empty() && std::find(o.configs.begin(), o.configs.end(), c.name) == o.configs.end()) continue;
-        const Result r = benchOne(c, o, dev);
+        const Result r = benchOne(c, o, dev, threads);
         const double gflops = r.stepsPerSecond * r.gflopPerStep;
         if (o.json) {
             std::cout << "{\"config\": \"" << c.name << "\", \"steps_per_s\": " << r.stepsPerSecond
                       << ", \"samples_per_s\": " << r.stepsPerSecond * 3 * c.batch << ", \"loss\": " << r.loss
-                      << ", \"gflops\": " << gflops << ", \"threads\": " << threads << "}\n";
+                      << ", \"gflops\": " << gflops << ", \"threads\": " << threads
+                      << ", \"reference_steps_per_s\": " << r.referenceStepsPerSecond
+                      << ", \"reference_tuned_steps_per_s\": " << r.referenceTunedStepsPerSecond << "}\n";
         } else {
             std::cout << std::left << std::setw(9) << c.name << std::right << " steps/s " << std::fixed << std::setprecision(1)
                       << std::setw(8) << r.stepsPerSecond << "  samples/s " << std::setprecision(0) << std::setw(9)
@@ -151,6 +187,13 @@ int runBench(const BenchOptions& o) {
                       << std::setprecision(1) << gflops << " GFLOP/s";
             if (peak > 0) std::cout << " (" << std::setprecision(0) << 100 * gflops / peak << "% of matmul)";
             std::cout << "  threads " << threads << " (median of " << o.repeats << " x " << o.steps << " steps)\n";
+            if (r.referenceStepsPerSecond > 0)
+                std::cout << "          python reference steps/s " << std::setprecision(1) << r.referenceStepsPerSecond
+                          << "  ratio " << std::setprecision(2) << r.stepsPerSecond / r.referenceStepsPerSecond << "x\n";
+            if (r.referenceTunedStepsPerSecond > 0)
+                std::cout << "          python reference, tuned env, steps/s " << std::setprecision(1)
+                          << r.referenceTunedStepsPerSecond << "  ratio " << std::setprecision(2)
+                          << r.stepsPerSecond / r.referenceTunedStepsPerSecond << "x\n";
         }
     }
     return 0;

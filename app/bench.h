@@ -17,6 +17,11 @@ struct BenchOptions {
     std::string device = "cpu";
     bool skipMatmul = false;
     bool json = false;
+    /// ../shared/bench/pytorch_reference.py: when set, each repeat of ours is followed by one of the
+    /// Python reference (same steps and threads), and the medians and their ratio are printed.
+    std::string reference;
+    std::string python = "/usr/bin/python3";  ///< the interpreter with torch (Debian python3-torch)
+    bool referenceTuned = false;  ///< run the reference with our OpenMP and allocator settings too
 };
 
 /// Runs the benchmark and prints one line per configuration. Returns the process exit code.

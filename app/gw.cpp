@@ -217,6 +217,11 @@ int main(int argc, char** argv) {
     bench->add_option("--device", bo.device, "cpu or cuda[:N]");
     bench->add_flag("--no-matmul", bo.skipMatmul, "Skip the matrix-product FLOP/s measurement");
     bench->add_flag("--json", bo.json, "Print JSON lines");
+    bench->add_option("--reference", bo.reference,
+                      "Also run this PyTorch reference script (../shared/bench/pytorch_reference.py) side by side")
+        ->check(CLI::ExistingFile);
+    bench->add_option("--python", bo.python, "Interpreter for the reference (needs torch)");
+    bench->add_flag("--reference-tuned", bo.referenceTuned, "Also run the reference with gw's OpenMP and allocator settings");
 
     try {
         app.parse(argc, argv);

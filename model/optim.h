@@ -33,7 +33,8 @@ struct OneCycleSchedule {
     double beta1(int64_t step) const;
 };
 
-/// AdamW (decoupled weight decay; PyTorch's single-tensor algorithm, step for step) over the given
+/// AdamW (decoupled weight decay; PyTorch's single-tensor algorithm, step for step; on the CPU one fused
+/// pass, equal to PyTorch's to float rounding) over the given
 /// parameters, which are moved into one contiguous buffer so that the update is a handful of
 /// element-wise kernels, whatever the number of tensors. Their gradients become views of one flat
 /// gradient buffer, which autograd accumulates into in place; zeroGrad() clears it with one kernel.
