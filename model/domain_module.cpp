@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/domain_module.h"
 
+#include "model/gw_module.h"
+
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -62,18 +64,6 @@ torch::Tensor requireFloatVectors(const torch::Tensor& raw, int64_t dim, const c
     return x.to(torch::kFloat32);
 }
 
-torch::nn::Sequential mlp(int64_t in, int64_t hidden, int64_t out, int hiddenLayers) {
-    torch::nn::Sequential s;
-    s->push_back(torch::nn::Linear(in, hidden));
-    s->push_back(torch::nn::ReLU());
-    for (int i = 0; i < hiddenLayers; ++i) {
-        s->push_back(torch::nn::Linear(hidden, hidden));
-        s->push_back(torch::nn::ReLU());
-    }
-    s->push_back(torch::nn::Linear(hidden, out));
-    return s;
-}
-
 /// Pre-computed latents: encode and decode are the identity (shimmer tutorial domains, SSD v_latents).
 class IdentityDomain : public DomainModule {
 public:
@@ -89,8 +79,8 @@ class MlpAeDomain : public DomainModule {
 public:
     MlpAeDomain(int64_t in, int64_t hidden, int64_t latent)
         : DomainModule("mlp_ae", latent), in_(in),
-          encoder_(register_module("encoder", mlp(in, hidden, latent, 1))),
-          decoder_(register_module("decoder", mlp(latent, hidden, in, 1))) {}
+          encoder_(register_module("encoder", makeGWMlp(in, hidden, latent, 1))),
+          decoder_(register_module("decoder", makeGWMlp(latent, hidden, in, 1))) {}
     torch::Tensor prepare(const torch::Tensor& raw) const override { return requireFloatVectors(raw, in_, "mlp_ae"); }
     torch::Tensor encode(const torch::Tensor& x) override { return encoder_->forward(x); }
     torch::Tensor decodeRaw(const torch::Tensor& z) override { return decoder_->forward(z); }
@@ -130,10 +120,10 @@ class MlpVaeDomain : public DomainModule {
 public:
     MlpVaeDomain(int64_t in, int64_t hidden, int64_t latent, double beta)
         : DomainModule("mlp_vae", latent), in_(in), beta_(beta),
-          encoder_(register_module("encoder", mlp(in, hidden, hidden, 0))),
+          encoder_(register_module("encoder", makeGWMlp(in, hidden, hidden, 0))),
           qMean_(register_module("q_mean", torch::nn::Linear(hidden, latent))),
           qLogvar_(register_module("q_logvar", torch::nn::Linear(hidden, latent))),
-          decoder_(register_module("decoder", mlp(latent, hidden, in, 1))) {}
+          decoder_(register_module("decoder", makeGWMlp(latent, hidden, in, 1))) {}
     torch::Tensor prepare(const torch::Tensor& raw) const override { return requireFloatVectors(raw, in_, "mlp_vae"); }
     torch::Tensor encode(const torch::Tensor& x) override {
         return qMean_->forward(torch::relu(encoder_->forward(x)));

@@ -6,12 +6,23 @@
 #include <QTemporaryDir>
 
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include "data/h5_array.h"
 #include "model/torch_fwd.h"
 
 namespace fixtures {
+
+/// The message of the exception `f` throws, or an empty string when it throws none.
+inline QString errorOf(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
 
 /// Writes /{train,val,test}/vec (N, 8) float32 and /{split}/label (N,) int64 (num_classes 4).
 inline void writeVectorsAndLabels(const std::string& file, int64_t nTrain = 512, int64_t nVal = 128, int64_t nTest = 128) {

@@ -14,16 +14,9 @@
 #include "fixtures.h"
 
 using namespace gw::data;
+using fixtures::errorOf;
 
 namespace {
-QString errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return QString::fromStdString(e.what());
-    }
-    return {};
-}
 
 /// Writes an IDX file of unsigned bytes, gzip-compressed.
 void writeIdx(const std::string& path, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& bytes,

@@ -13,6 +13,7 @@
 
 using namespace gw;
 namespace fs = std::filesystem;
+using fixtures::errorOf;
 
 namespace {
 std::vector<double> losses(Engine& e, int steps) {
@@ -21,14 +22,6 @@ std::vector<double> losses(Engine& e, int steps) {
     return r;
 }
 
-QString errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return QString::fromStdString(e.what());
-    }
-    return {};
-}
 }  // namespace
 
 class TestEngine : public QObject {
