@@ -118,10 +118,11 @@ int cmdTrain(const std::string& experiment, const std::string& resume, const std
     return 0;
 }
 
-int cmdEval(const std::string& path, const std::string& split, bool asJson, int64_t maxSamples) {
+int cmdEval(const std::string& path, const std::string& split, bool asJson, int64_t maxSamples,
+            const std::vector<std::string>& overrides) {
     gw::Checkpoint ckpt = gw::loadCheckpoint(path);
     if (ckpt.kind != "gw") throw gw::CheckpointError(path + ": expected a GW training checkpoint, found kind '" + ckpt.kind + "'");
-    gw::ExperimentConfig cfg = gw::parseExperiment(ckpt.configYaml, path + " (embedded config)", {}, "/");
+    gw::ExperimentConfig cfg = gw::parseExperiment(ckpt.configYaml, path + " (embedded config)", overrides, "/");
     gw::Engine engine(cfg, asJson ? gw::LogFn{} : gw::LogFn(say));
     engine.prepare(&ckpt);
     engine.restore(ckpt, path);
@@ -170,6 +171,13 @@ int main(int argc, char** argv) {
     train->add_option("--resume", resume, "Run folder to continue (its config.yaml and checkpoints/last.ckpt)")
         ->check(CLI::ExistingDirectory);
     train->add_option("--out", out, "Run folder (default: training.out/NAME-TIMESTAMP)");
+    std::string device;
+    int threads = -1;
+    auto deviceAndThreads = [&](CLI::App* sub) {
+        sub->add_option("--device", device, "cpu, cuda or cuda:N (the experiment's `device`)");
+        sub->add_option("--threads", threads, "Intra-op threads, 0 = every core (the experiment's `threads`)");
+    };
+    deviceAndThreads(train);
     // `gw train --resume RUN key=value`: the first positional is then an override.
     train->callback([&] {
         if (!resume.empty() && !experiment.empty()) {
@@ -187,6 +195,7 @@ int main(int argc, char** argv) {
     eval->add_option("--split", split, "train, val or test")->check(CLI::IsMember({"train", "val", "test"}));
     eval->add_flag("--json", asJson, "Print one JSON object");
     eval->add_option("--max-samples", maxSamples, "Evaluate the first N samples only");
+    deviceAndThreads(eval);
 
     auto* pretrain = app.add_subcommand("pretrain", "Pre-train the domain modules of an experiment on their own data");
     std::string ptExperiment;
@@ -196,6 +205,7 @@ int main(int argc, char** argv) {
     pretrain->add_option("overrides", ptOverrides, "Overrides with dotted keys");
     pretrain->add_option("--domain", ptDomains, "Only these domains");
     pretrain->add_flag("--force", force, "Retrain even when the weights file exists");
+    deviceAndThreads(pretrain);
 
     auto* imp = app.add_subcommand("import", "Import a known dataset into the GW HDF5 layout");
     std::string source, outFile, sourceDir = gw::data::kFashionMnistDir;
@@ -228,12 +238,18 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }
+    // --device and --threads are overrides like any other, applied last.
+    std::vector<std::string> flags;
+    if (!device.empty()) flags.push_back("device=" + device);
+    if (threads >= 0) flags.push_back("threads=" + std::to_string(threads));
+    overrides.insert(overrides.end(), flags.begin(), flags.end());
+    ptOverrides.insert(ptOverrides.end(), flags.begin(), flags.end());
     try {
         if (*train) {
             if (!resume.empty() && !experiment.empty()) overrides.insert(overrides.begin(), experiment);
             return cmdTrain(resume.empty() ? experiment : "", resume, overrides, out);
         }
-        if (*eval) return cmdEval(ckptPath, split, asJson, maxSamples);
+        if (*eval) return cmdEval(ckptPath, split, asJson, maxSamples, flags);
         if (*pretrain) {
             gw::Engine engine(gw::loadExperiment(ptExperiment, ptOverrides), say);
             const auto report = engine.pretrainDomains(force, ptDomains);

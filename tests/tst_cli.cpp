@@ -88,7 +88,7 @@ private Q_SLOTS:
         auto bad = runGw({"eval", dir.path() + "/bad.ckpt"});
         QCOMPARE(bad.code, 1);
         QVERIFY2(bad.err.contains("bad.ckpt: not a readable GW Studio checkpoint"), qPrintable(bad.err));
-        auto cuda = runGw({"train", exp, "device=cuda:0", "training.steps=2"});
+        auto cuda = runGw({"train", exp, "--device", "cuda:0", "training.steps=2"});
         QCOMPARE(cuda.code, 1);
         QVERIFY2(cuda.err.contains("cuda"), qPrintable(cuda.err));
         QVERIFY(runGw({"train", dir.path() + "/missing.yaml"}).code != 0);
