@@ -452,6 +452,14 @@ StepLosses Engine::trainStep() {
         optim_->step(s.lr(step_), s.beta1(step_));
     }
     ++step_;
+    if (!warned_ && log_) {
+        warned_ = true;
+        for (const auto& [name, c] : cfg_.coefficients)
+            if (c > 0 && !r.out.metrics.contains(name))
+                log_("warning: loss.coefficients." + name + " names no metric this experiment computes; it adds nothing to the loss");
+        for (const auto& f : r.skipped)
+            log_("note: no group of this batch has a term for '" + f + "' (skipped, as every step will be)");
+    }
     return r;
 }
 

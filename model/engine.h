@@ -70,7 +70,9 @@ public:
     /// Learning rate and beta1 used by the next step.
     double currentLr() const;
 
-    /// One optimisation step on one batch per group. The returned tensors are not synchronised.
+    /// One optimisation step on one batch per group. The returned tensors are not synchronised. After
+    /// the first step the log names any positive coefficient that selects no metric and any family
+    /// with no term (for example translations when no sample is paired).
     StepLosses trainStep();
     /// Every metric on a split (train, val or test by the experiment's names), over fully paired
     /// batches (each domain alone and all together, gw-reference 2.6), weighted by batch size, with
@@ -109,6 +111,7 @@ private:
     std::vector<Group> groups_;
     int64_t step_ = 0;
     bool prepared_ = false;
+    bool warned_ = false;  // coefficients that select nothing, skipped families: said once
 };
 
 /// What `runTraining` reports after each logged step and each validation.

@@ -100,6 +100,22 @@ private Q_SLOTS:
         QVERIFY(!e.hasSplit("val"));
     }
 
+    void uselessCoefficientsAreReported() {
+        QTemporaryDir dir;
+        auto cfg = loadExperiment(fixtures::makeExperiment(dir),
+                                  {"training.steps=3", "loss.coefficients.fused=1.0", "data.paired_fraction=0"});
+        std::vector<std::string> log;
+        Engine e(cfg, [&](const std::string& line) { log.push_back(line); });
+        losses(e, 3);
+        auto count = [&](const std::string& needle) {
+            return std::count_if(log.begin(), log.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+        };
+        QCOMPARE(count("loss.coefficients.fused names no metric"), 1L);
+        QCOMPARE(count("'translations' (skipped"), 1L);
+        QCOMPARE(count("'contrastives' (skipped"), 1L);
+        QCOMPARE(count("loss.coefficients.cycles"), 0L);  // a coefficient that selects a metric is fine
+    }
+
     void badDataIsNamed() {
         QTemporaryDir dir;
         const auto path = fixtures::makeExperiment(dir);
