@@ -251,16 +251,25 @@ private Q_SLOTS:
         for (int i = 0; i < 10; ++i) QVERIFY(std::abs(ssd.lr(i) - lr2[i]) <= 1e-6 * lr2[i]);
     }
 
+    void flatAdamWMatchesLibTorch_data() {
+        QTest::addColumn<int>("dtype");
+        QTest::newRow("float32: the fused CPU pass") << int(torch::kFloat32);
+        QTest::newRow("float64: the element-wise kernels (the CUDA path)") << int(torch::kFloat64);
+    }
     void flatAdamWMatchesLibTorch() {
-        torch::manual_seed(1);
-        auto make = [] {
+        QFETCH(int, dtype);
+        const auto type = static_cast<torch::ScalarType>(dtype);
+        auto make = [&] {
             torch::manual_seed(7);
-            return makeGWMlp(5, 8, 3, 1);
+            auto m = makeGWMlp(5, 8, 3, 1);
+            m->to(type);
+            return m;
         };
         auto a = make(), b = make();
         FlatAdamW mine(a->parameters(), 1e-2, 0.9, 0.999, 1e-8, 0.05);
         torch::optim::AdamW ref(b->parameters(), torch::optim::AdamWOptions(1e-2).weight_decay(0.05));
-        auto x = torch::randn({16, 5}), y = torch::randn({16, 3});
+        torch::manual_seed(1);
+        auto x = torch::randn({16, 5}, type), y = torch::randn({16, 3}, type);
         for (int i = 0; i < 20; ++i) {
             mine.zeroGrad();
             torch::mse_loss(a->forward(x), y).backward();
