@@ -15,6 +15,7 @@
 #include "data/fashion_mnist.h"
 #include "data/h5_array.h"
 #include "model/engine.h"
+#include "model/interop.h"
 
 #ifdef GW_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -154,6 +155,43 @@ int cmdDevices() {
     return 0;
 }
 
+/// A run folder stands for its checkpoints/last.ckpt.
+std::string checkpointPath(const std::string& path) {
+    if (fs::is_directory(path)) return (fs::path(path) / "checkpoints" / "last.ckpt").string();
+    return path;
+}
+
+int cmdExport(const std::string& checkpoint, const std::string& out) {
+    const auto r = gw::exportForPython(checkpointPath(checkpoint), out);
+    say("wrote " + r.weights + " (" + std::to_string(r.tensors) + " tensors, shimmer's state_dict layout) and " + r.config);
+    say("in Python: state = torch.load(\"" + r.weights + "\"); gw.load_state_dict(state)");
+    return 0;
+}
+
+int cmdImportWeights(const std::string& stateDict, const std::string& experiment, std::string out, bool keepDomains,
+                     bool overwrite, const std::vector<std::string>& overrides) {
+    if (out.empty()) out = fs::path(stateDict).replace_extension(".ckpt").string();
+    if (fs::exists(out) && !overwrite) throw std::runtime_error(out + " exists (choose another --out, or --force to replace it)");
+    const auto cfg = gw::loadExperiment(experiment, overrides);
+    const auto c = gw::importShimmerWeights(stateDict, cfg, keepDomains, say);
+    gw::saveCheckpoint(out, c);
+    say("wrote " + out + " (" + std::to_string(c.state.size()) + " tensors; evaluate with: gw eval " + out + ")");
+    return 0;
+}
+
+int cmdMigrate(const std::string& path) {
+    const auto r = gw::migrateCheckpointFile(checkpointPath(path));
+    if (r.applied.empty()) {
+        say(path + " is already at format_version " + std::to_string(r.toVersion) + "; nothing to do");
+        return 0;
+    }
+    std::string names;
+    for (const auto& n : r.applied) names += (names.empty() ? "" : ", ") + n;
+    say("migrated " + path + " from format_version " + std::to_string(r.fromVersion) + " to " +
+        std::to_string(r.toVersion) + " (" + names + "); the original is kept as " + r.backup);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -215,6 +253,30 @@ int main(int argc, char** argv) {
     imp->add_option("--from", sourceDir, "Folder of the IDX files")->check(CLI::ExistingDirectory);
     imp->add_option("--val", valCount, "Training samples held out as the val split");
 
+    auto* exp = app.add_subcommand("export", "Write a checkpoint's weights for Python (shimmer's state_dict layout) and its experiment");
+    std::string exCkpt, exOut;
+    exp->add_option("checkpoint", exCkpt, "A checkpoint, or a run folder (its checkpoints/last.ckpt)")->required()
+        ->check(CLI::ExistingPath);
+    exp->add_option("out", exOut, "Output .pt file (torch.load reads it; OUT.yaml is written beside it)")->required();
+
+    auto* impw = app.add_subcommand("import-weights", "Turn a torch.save'd shimmer state_dict into a GW Studio checkpoint");
+    std::string iwState, iwExperiment, iwOut;
+    std::vector<std::string> iwOverrides;
+    bool keepDomains = false, iwForce = false;
+    impw->add_option("state_dict", iwState, "STATE_DICT.pt (a state_dict, or a Lightning checkpoint holding one)")
+        ->required()->check(CLI::ExistingFile);
+    impw->add_option("experiment", iwExperiment, "The experiment (YAML) whose sizes the weights have")->required()
+        ->check(CLI::ExistingFile);
+    impw->add_option("overrides", iwOverrides, "Overrides with dotted keys");
+    impw->add_option("--out", iwOut, "Checkpoint to write (default: STATE_DICT with the extension .ckpt)");
+    impw->add_flag("--keep-domain-modules", keepDomains,
+                   "Ignore the file's gw_mod.domain_mods.* tensors; take the domain modules from the experiment");
+    impw->add_flag("--force", iwForce, "Replace an existing --out file");
+
+    auto* mig = app.add_subcommand("migrate", "Rewrite an older checkpoint in the current format, keeping a backup");
+    std::string migPath;
+    mig->add_option("checkpoint", migPath, "A checkpoint, or a run folder")->required()->check(CLI::ExistingPath);
+
     app.add_subcommand("devices", "List the CPU and every CUDA device");
 
     auto* bench = app.add_subcommand("bench", "Steps/s of the reference GW training step (tutorial, ssd, wide)");
@@ -263,6 +325,9 @@ int main(int argc, char** argv) {
             std::cout << "\nwrote " << outFile << "\n";
             return 0;
         }
+        if (*exp) return cmdExport(exCkpt, exOut);
+        if (*impw) return cmdImportWeights(iwState, iwExperiment, iwOut, keepDomains, iwForce, iwOverrides);
+        if (*mig) return cmdMigrate(migPath);
         if (app.got_subcommand("devices")) return cmdDevices();
         if (*bench) return gw::runBench(bo);
     } catch (const std::exception& e) {

@@ -5,6 +5,7 @@
 /// format version, the experiment YAML, the step, the model's tensors under shimmer's names, the
 /// AdamW state, the RNG states and the samplers' states: all a resumed run needs to continue exactly.
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -13,8 +14,9 @@
 
 namespace gw {
 
-/// The format this build writes. Older versions load through migrations (none yet: version 1 is the first).
-constexpr int64_t kCheckpointFormatVersion = 1;
+/// The format this build writes. Older versions load through the chain of migrations
+/// (checkpointMigrations(); docs/checkpoint-format.md lists what each changed).
+constexpr int64_t kCheckpointFormatVersion = 2;
 
 /// A checkpoint that cannot be read: names the file and what was expected and found.
 class CheckpointError : public std::runtime_error {
@@ -33,14 +35,42 @@ struct Checkpoint {
     torch::Tensor cpuRngState;  ///< torch's CPU generator state (uint8)
     std::vector<std::string> samplerStates;  ///< one per training group
     std::string note;           ///< free text (e.g. which domain module a weights file holds)
+    std::vector<std::string> migrations;  ///< names of the migrations applied to it, oldest first
 };
+
+/// One step of the format's history: rewrites a checkpoint read at `from` into `from + 1`.
+struct CheckpointMigration {
+    int64_t from;
+    std::string name;  ///< "{to}_{what}", recorded in Checkpoint::migrations
+};
+/// Every migration, oldest first.
+const std::vector<CheckpointMigration>& checkpointMigrations();
+
+/// Writes a file atomically: `write(tmp)` fills `path`.partial, which is flushed to disk and renamed
+/// over `path`; on failure the partial file is removed and any previous file at `path` is intact.
+/// \throws CheckpointError naming `path` and the cause.
+void writeAtomically(const std::string& path, const std::function<void(const std::string& tmp)>& write);
 
 /// Writes atomically: a temporary file in the same folder, flushed to disk, then renamed over `path`.
 /// A failure leaves any previous file at `path` intact. \throws CheckpointError naming the file.
 void saveCheckpoint(const std::string& path, const Checkpoint& ckpt);
 
-/// Reads a checkpoint. \throws CheckpointError for a missing, truncated, corrupt or foreign file or a
-/// format newer than this build, naming the file and the field.
-Checkpoint loadCheckpoint(const std::string& path);
+/// Reads a checkpoint of any format version up to ours; an older one comes back migrated
+/// (formatVersion == kCheckpointFormatVersion, `migrations` extended), the file itself untouched.
+/// \param foundVersion if given, receives the version stored in the file.
+/// \throws CheckpointError for a missing, truncated, corrupt or foreign file or a format newer than
+/// this build, naming the file and the field.
+Checkpoint loadCheckpoint(const std::string& path, int64_t* foundVersion = nullptr);
+
+/// What `gw migrate` did.
+struct MigrationResult {
+    int64_t fromVersion = 0, toVersion = 0;
+    std::vector<std::string> applied;  ///< migration names, empty when the file was current
+    std::string backup;                ///< the untouched original, "{stem}-{n}{ext}" (n = 1, 2, ...)
+};
+/// Rewrites an older checkpoint in the current format after keeping the original as a backup beside
+/// it (as shimmer's migrate-ckpt does, gw-reference 4.2). A current file is left alone.
+/// \throws CheckpointError as loadCheckpoint, or when the backup or the new file cannot be written.
+MigrationResult migrateCheckpointFile(const std::string& path);
 
 }  // namespace gw

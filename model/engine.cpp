@@ -132,7 +132,7 @@ void Engine::prepare(const Checkpoint* from) {
             OrderedMap<torch::Tensor> sub;
             for (const auto& [k, t] : from->state)
                 if (k.rfind(prefix, 0) == 0) sub.set(k.substr(prefix.size()), t);
-            loadModuleState(*d->module, sub, "checkpoint, domain " + d->cfg.name);
+            loadModuleState(*d->module, sub, "checkpoint, domain " + d->cfg.name, prefix);
         } else if (d->module->needsPretraining()) {
             const std::string w = cfg_.resolvePath(d->cfg.weights);
             if (fs::exists(w)) {

@@ -47,17 +47,20 @@ OrderedMap<torch::Tensor> moduleState(const torch::nn::Module& module) {
     return s;
 }
 
-void loadModuleState(torch::nn::Module& module, const OrderedMap<torch::Tensor>& state, const std::string& what) {
+void loadModuleState(torch::nn::Module& module, const OrderedMap<torch::Tensor>& state, const std::string& what,
+                     const std::string& keyPrefix) {
     auto own = moduleState(module);
     std::ostringstream err;
     for (const auto& [k, t] : own) {
         const auto* src = state.find(k);
-        if (!src) err << "\n  missing key " << k << " (expected shape " << t.sizes() << ")";
+        if (!src) err << "\n  missing key " << keyPrefix << k << " (expected shape " << t.sizes() << ")";
         else if (src->sizes() != t.sizes())
-            err << "\n  key " << k << ": expected shape " << t.sizes() << ", found " << src->sizes();
+            err << "\n  key " << keyPrefix << k << ": expected shape " << t.sizes() << ", found " << src->sizes();
+        else if (src->is_floating_point() != t.is_floating_point())
+            err << "\n  key " << keyPrefix << k << ": expected " << t.scalar_type() << ", found " << src->scalar_type();
     }
     for (const auto& [k, t] : state)
-        if (!own.contains(k)) err << "\n  unexpected key " << k << " (shape " << t.sizes() << ")";
+        if (!own.contains(k)) err << "\n  unexpected key " << keyPrefix << k << " (shape " << t.sizes() << ")";
     if (!err.str().empty()) throw std::invalid_argument(what + ": the weights do not fit the model:" + err.str());
     torch::NoGradGuard noGrad;
     for (auto& [k, t] : own) t.copy_(state.at(k));

@@ -53,8 +53,10 @@ private:
 };
 
 /// Copies `state` into `module`'s parameters and buffers by name; all keys must match in name and shape.
-/// \throws std::invalid_argument listing missing, extra and mis-shaped keys, prefixed by `what`.
-void loadModuleState(torch::nn::Module& module, const OrderedMap<torch::Tensor>& state, const std::string& what);
+/// \throws std::invalid_argument listing missing, extra, mis-shaped and mistyped (integer for floating
+/// point) keys, each written with `keyPrefix` before it, the list prefixed by `what`.
+void loadModuleState(torch::nn::Module& module, const OrderedMap<torch::Tensor>& state, const std::string& what,
+                     const std::string& keyPrefix = "");
 /// A module's parameters and buffers by name.
 OrderedMap<torch::Tensor> moduleState(const torch::nn::Module& module);
 

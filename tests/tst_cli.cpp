@@ -37,7 +37,7 @@ private Q_SLOTS:
     void help() {
         auto r = runGw({"--help"});
         QCOMPARE(r.code, 0);
-        for (const char* sub : {"train", "eval", "pretrain", "import", "devices", "bench"}) QVERIFY2(r.out.contains(sub), sub);
+        for (const char* sub : {"train", "eval", "pretrain", "import", "export", "import-weights", "migrate", "devices", "bench"}) QVERIFY2(r.out.contains(sub), sub);
         QCOMPARE(runGw({"train", "--help"}).code, 0);
         QVERIFY(runGw({}).code != 0);
         QVERIFY(runGw({"fly"}).code != 0);

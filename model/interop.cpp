@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "model/interop.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace gw {
+namespace fs = std::filesystem;
+
+namespace {
+const std::string kGw = "gw_mod.";
+const std::string kDomains = "gw_mod.domain_mods.";
+const std::string kLossGw = "loss_mod.gw_mod.";
+const std::string kLossDomains = "loss_mod.domain_mods.";
+
+bool startsWith(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+}  // namespace
+
+OrderedMap<torch::Tensor> toShimmerLayout(const OrderedMap<torch::Tensor>& state) {
+    OrderedMap<torch::Tensor> out;
+    for (const auto& [k, t] : state)
+        if (startsWith(k, kGw)) out.set(k, t);
+    for (const auto& [k, t] : state)
+        if (startsWith(k, kGw)) out.set(kLossGw + k.substr(kGw.size()), t);
+    for (const auto& [k, t] : state)
+        if (startsWith(k, kDomains)) out.set(kLossDomains + k.substr(kDomains.size()), t);
+    for (const auto& [k, t] : state)
+        if (!startsWith(k, kGw)) out.set(k, t);
+    return out;
+}
+
+OrderedMap<torch::Tensor> fromShimmerLayout(const OrderedMap<torch::Tensor>& state, const std::string& path) {
+    OrderedMap<torch::Tensor> out;
+    std::ostringstream err;
+    for (const auto& [k, t] : state) {
+        std::string twin;
+        if (startsWith(k, kLossGw)) twin = kGw + k.substr(kLossGw.size());
+        else if (startsWith(k, kLossDomains)) twin = kDomains + k.substr(kLossDomains.size());
+        else {
+            out.set(k, t);
+            continue;
+        }
+        const torch::Tensor* original = state.find(twin);
+        if (!original) {
+            err << "\n  " << k << " has no twin " << twin;
+        } else if (original->sizes() != t.sizes()) {
+            err << "\n  " << k << ": shape " << t.sizes() << " differs from its twin " << twin << " " << original->sizes();
+        } else if (!torch::equal(*original, t.to(original->dtype()))) {
+            const double diff = (*original - t.to(original->dtype())).abs().max().item<double>();
+            err << "\n  " << k << " differs from its twin " << twin << " (max |difference| " << diff << ")";
+        }
+    }
+    if (!err.str().empty())
+        throw CheckpointError(path + ": the loss module's copies of the GW's tensors must equal them:" + err.str());
+    return out;
+}
+
+ExportResult exportForPython(const std::string& checkpoint, const std::string& out) {
+    const Checkpoint c = loadCheckpoint(checkpoint);
+    ExportResult r;
+    r.weights = out;
+    r.config = fs::path(out).replace_extension(".yaml").string();
+    if (r.config == r.weights) r.config += ".yaml";
+    const auto tensors = c.kind == "gw" ? toShimmerLayout(c.state) : c.state;
+    r.tensors = tensors.size();
+    std::ostringstream yaml;
+    yaml << "# Exported by GW Studio from " << fs::absolute(checkpoint).string() << " (step " << c.step << ")\n"
+         << "# with " << fs::path(out).filename().string()
+         << (c.kind == "gw" ? ": shimmer GlobalWorkspace2Domains state_dict layout (docs/checkpoint-format.md)\n"
+                            : ": the state_dict of one domain module\n")
+         << c.configYaml;
+    if (!c.configYaml.empty() && c.configYaml.back() != '\n') yaml << "\n";
+    writeStateDict(out, tensors);
+    writeAtomically(r.config, [&](const std::string& tmp) {
+        std::ofstream f(tmp, std::ios::trunc);
+        f << yaml.str();
+        f.close();
+        if (!f) throw std::runtime_error("write failed");
+    });
+    return r;
+}
+
+Checkpoint importShimmerWeights(const std::string& stateDict, const ExperimentConfig& cfg, bool keepDomainModules, LogFn log) {
+    const StateDictFile file = readStateDict(stateDict);
+    const std::string where = stateDict + (file.foundAt.empty() ? "" : ", " + file.foundAt);
+    OrderedMap<torch::Tensor> weights = fromShimmerLayout(file.tensors, where);
+    Engine engine(cfg, log);
+    if (keepDomainModules) {
+        engine.prepare();
+        OrderedMap<torch::Tensor> merged;
+        size_t ignored = 0;
+        for (const auto& [k, t] : weights) {
+            if (startsWith(k, kDomains)) ++ignored;
+            else merged.set(k, t);
+        }
+        for (const auto& [k, t] : engine.model().stateDict())
+            if (startsWith(k, kDomains)) merged.set(k, t);
+        if (log && ignored) log("ignored " + std::to_string(ignored) + " domain-module tensors of " + stateDict);
+        weights = std::move(merged);
+    } else {
+        Checkpoint from;
+        from.state = weights;
+        try {
+            engine.prepare(&from);
+        } catch (const std::invalid_argument& e) {
+            throw CheckpointError(where + ": " + e.what() +
+                                  "\n(to take the domain modules from the experiment instead, use --keep-domain-modules)");
+        }
+    }
+    try {
+        engine.model().loadStateDict(weights);
+    } catch (const std::invalid_argument& e) {
+        throw CheckpointError(where + ": " + e.what());
+    }
+    Checkpoint c = engine.makeCheckpoint();
+    c.note = "imported from " + fs::absolute(stateDict).string() + (file.foundAt.empty() ? "" : " (" + file.foundAt + ")");
+    return c;
+}
+
+}  // namespace gw

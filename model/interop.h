@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file interop.h
+/// Weights that travel between GW Studio and Python: shimmer's state-dict layout
+/// (gw-reference 4.1), `gw export` and `gw import-weights` (docs/checkpoint-format.md).
+#include <string>
+
+#include "model/engine.h"
+#include "model/torch_file.h"
+
+namespace gw {
+
+/// Our model tensors (GlobalWorkspace::stateDict names) in the layout of shimmer's
+/// GlobalWorkspace2Domains.state_dict(): `gw_mod.*`, then the loss module's twins
+/// `loss_mod.gw_mod.*` and `loss_mod.domain_mods.{d}.*` (the same tensors), then the rest
+/// (`loss_mod.contrastive_fn.logit_scale`, shape (1,)).
+OrderedMap<torch::Tensor> toShimmerLayout(const OrderedMap<torch::Tensor>& state);
+
+/// The reverse: drops each `loss_mod.gw_mod.*` and `loss_mod.domain_mods.*` twin after checking that
+/// it equals its `gw_mod.*` original (twins are optional). Other keys pass unchanged.
+/// \throws CheckpointError naming `path` and every twin that is alone or differs (max |difference|).
+OrderedMap<torch::Tensor> fromShimmerLayout(const OrderedMap<torch::Tensor>& state, const std::string& path);
+
+struct ExportResult {
+    std::string weights, config;  ///< the .pt and the .yaml written
+    size_t tensors = 0;           ///< entries in the .pt
+};
+/// `gw export`: a GW checkpoint's weights in shimmer's layout as OUT (a dict that torch.load reads)
+/// and its experiment beside it as OUT with the extension .yaml. A domain-module weights file
+/// exports its module's state dict as it is. \throws CheckpointError naming the file.
+ExportResult exportForPython(const std::string& checkpoint, const std::string& out);
+
+/// `gw import-weights`: a torch.save'd state dict in shimmer's layout (or a Lightning checkpoint
+/// holding one under "state_dict") loaded into the experiment's GW, returned as a checkpoint at
+/// step 0 (fresh optimiser state) that `gw eval` and the GUI open. With `keepDomainModules`, the
+/// file's `gw_mod.domain_mods.*` tensors are ignored and the domain modules come from the
+/// experiment (its pre-trained weights files); otherwise the file must hold them under our names.
+/// \throws CheckpointError naming the file and every missing, extra, mis-shaped or mistyped key;
+/// data::DataError and ConfigError as Engine::prepare.
+Checkpoint importShimmerWeights(const std::string& stateDict, const ExperimentConfig& cfg, bool keepDomainModules,
+                                LogFn log = {});
+
+}  // namespace gw

@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Checkpoints that travel: torch.save files read and written without pickled code, round trips with
+// Python (Debian's python3-torch under /usr/bin/python3) in shimmer's state-dict layout, import
+// errors that name every bad key, the format version 1 -> 2 migration and `gw migrate`, and
+// corrupted files that never crash.
+#include <QtTest/QtTest>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "fixtures.h"
+#include "model/interop.h"
+
+using namespace gw;
+namespace fs = std::filesystem;
+using fixtures::errorOf;
+
+namespace {
+const QString kPython = QStringLiteral("/usr/bin/python3");
+const QString kLayoutScript = QStringLiteral(GW_SOURCE_DIR "/tests/python/shimmer_layout.py");
+
+struct Proc {
+    int code;
+    QString out;
+};
+
+Proc run(const QString& program, const QStringList& args) {
+    QProcess p;
+    p.setProcessChannelMode(QProcess::MergedChannels);
+    p.start(program, args);
+    if (!p.waitForFinished(240000)) {
+        p.kill();
+        return {-1, "timed out"};
+    }
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, QString::fromUtf8(p.readAll())};
+}
+Proc gwCli(const QStringList& args) { return run(QStringLiteral(GW_BINARY_DIR "/app/gw"), args); }
+Proc python(const QStringList& args) { return run(kPython, args); }
+
+bool pythonHasTorch() { return python({"-c", "import torch"}).code == 0; }
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+/// The GW computations of tests/python/shimmer_layout.py `outputs`, with our GWModule.
+TensorMap outputsOf(GWModule& m, const TensorMap& batch) {
+    torch::NoGradGuard noGrad;
+    TensorMap out;
+    const TensorMap enc = m.encode(batch);
+    for (const auto& [d, u] : batch) {
+        auto state = torch::tanh(enc.at(d));
+        out.set("state_" + d, state);
+        out.set("demi_cycle_" + d, m.decode(state, {d}).at(d));
+        for (const auto& [e, v] : batch) {
+            if (e == d) continue;
+            auto tr = m.decode(state, {e}).at(e);
+            out.set("translation_" + d + "_to_" + e, tr);
+            TensorMap one;
+            one.set(e, tr);
+            out.set("cycle_" + d + "_through_" + e, m.decode(torch::tanh(m.encode(one).at(e)), {d}).at(d));
+        }
+    }
+    TensorMap scores;
+    for (const auto& [d, u] : batch) scores.set(d, torch::full({u.size(0)}, 1.0 / double(batch.size())));
+    out.set("state_all", m.fuse(enc, scores));
+    return out;
+}
+
+/// An Engine on checkpoint `path` (weights restored), for computing outputs.
+std::unique_ptr<Engine> engineOn(const std::string& path) {
+    Checkpoint c = loadCheckpoint(path);
+    auto cfg = parseExperiment(c.configYaml, path, {}, "/");
+    auto e = std::make_unique<Engine>(cfg);
+    e->prepare(&c);
+    e->restore(c, path);
+    return e;
+}
+
+double maxDiff(const TensorMap& ours, const OrderedMap<torch::Tensor>& theirs, QStringList* names) {
+    double worst = 0;
+    for (const auto& [k, t] : ours) {
+        const auto* p = theirs.find(k);
+        if (!p) {
+            names->append(QString::fromStdString(k));
+            return INFINITY;
+        }
+        worst = std::max(worst, (t - p->to(t.dtype())).abs().max().item<double>());
+    }
+    return worst;
+}
+}  // namespace
+
+class TestInterop : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void torchFilesRoundTrip() {
+        QTemporaryDir dir;
+        const std::string p = dir.path().toStdString() + "/t.pt";
+        OrderedMap<torch::Tensor> in;
+        in.set("z.float", torch::randn({3, 4}));
+        in.set("a.double", torch::randn({2}, torch::kDouble));
+        in.set("m.long", torch::arange(6, torch::kLong).reshape({2, 3}));
+        in.set("b.byte", torch::randint(0, 255, {5}, torch::kByte));
+        in.set("c.bool", torch::tensor({true, false, true}));
+        in.set("h.half", torch::randn({4}).to(torch::kHalf));
+        in.set("t.transposed", torch::randn({3, 5}).t());
+        in.set("s.scalar", torch::tensor(2.5));
+        in.set("e.empty", torch::empty({0, 7}));
+        writeStateDict(p, in);
+        const auto out = readStateDict(p);
+        QCOMPARE(out.foundAt, std::string());
+        QCOMPARE(out.tensors.keys(), in.keys());  // order kept
+        for (const auto& [k, t] : in) {
+            const auto& r = out.tensors.at(k);
+            QVERIFY2(r.scalar_type() == t.scalar_type() && r.sizes() == t.sizes() && torch::equal(r, t), k.c_str());
+        }
+        QVERIFY(!fs::exists(p + ".partial"));
+    }
+
+    void readsWhatPythonSaves() {
+        if (!pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        QTemporaryDir dir;
+        const QString d = dir.path();
+        // An OrderedDict state dict with _metadata, views sharing one storage, float64 and int64,
+        // and a Lightning checkpoint holding it beside pickled classes and functions.
+        const auto r = python({"-c",
+                               "import torch, collections\n"
+                               "base = torch.arange(12, dtype=torch.float32)\n"
+                               "m = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))\n"
+                               "sd = m.state_dict()\n"
+                               "sd['view.tail'] = base[4:].view(2, 4)\n"
+                               "sd['view.strided'] = base.view(3, 4).t()\n"
+                               "sd['d64'] = torch.linspace(0, 1, 5, dtype=torch.float64)\n"
+                               "torch.save(sd, '" + d + "/sd.pt')\n"
+                               "torch.save({'epoch': 1, 'state_dict': sd, 'hyper_parameters': {'act': torch.tanh, "
+                               "'opt': torch.optim.AdamW}, 'loops': collections.OrderedDict(a=1.5)}, '" + d + "/l.ckpt')\n"
+                               "torch.save({'w': torch.ones(2), 'note': 'text'}, '" + d + "/mixed.pt')\n"
+                               "torch.save([torch.ones(2)], '" + d + "/list.pt')\n"
+                               "torch.save(sd, '" + d + "/legacy.pt', _use_new_zipfile_serialization=False)\n"});
+        QVERIFY2(r.code == 0, qPrintable(r.out));
+        for (const char* name : {"/sd.pt", "/l.ckpt"}) {
+            const auto f = readStateDict(d.toStdString() + name);
+            QCOMPARE(f.foundAt, std::string(name[1] == 'l' ? "state_dict" : ""));
+            QCOMPARE(f.tensors.keys(), (std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
+                                                                 "1.running_var", "1.num_batches_tracked", "view.tail",
+                                                                 "view.strided", "d64"}));
+            auto base = torch::arange(12, torch::kFloat);
+            QVERIFY(torch::equal(f.tensors.at("view.tail"), base.slice(0, 4).view({2, 4})));
+            QVERIFY(torch::equal(f.tensors.at("view.strided"), base.view({3, 4}).t()));
+            QVERIFY(torch::equal(f.tensors.at("d64"), torch::linspace(0, 1, 5, torch::kDouble)));
+            QCOMPARE(f.tensors.at("1.num_batches_tracked").scalar_type(), torch::kLong);
+            QVERIFY(torch::equal(f.tensors.at("1.running_var"), torch::ones({2})));
+        }
+        const std::string base = d.toStdString();
+        QVERIFY(errorOf([&] { readStateDict(base + "/mixed.pt"); }).contains("entry 'note': expected a tensor, found a string"));
+        QVERIFY(errorOf([&] { readStateDict(base + "/list.pt"); }).contains("expected a dictionary of tensors (a state_dict), found a list"));
+        QVERIFY(errorOf([&] { readStateDict(base + "/legacy.pt"); }).contains("legacy torch.save file"));
+    }
+
+    /// We write, Python reads: the export loads strictly into shimmer's module tree, and Python's
+    /// states and translations of a batch equal ours.
+    void exportLoadsIntoShimmerLayout() {
+        if (!pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        QTemporaryDir dir;
+        const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));
+        const QString run = dir.path() + "/run";
+        auto t = gwCli({"train", exp, "training.steps=40", "loss.learn_logit_scale=true", "--out", run});
+        QVERIFY2(t.code == 0, qPrintable(t.out));
+        auto x = gwCli({"export", run, dir.path() + "/gw.pt"});
+        QVERIFY2(x.code == 0, qPrintable(x.out));
+        QVERIFY(QFile::exists(dir.path() + "/gw.yaml"));
+        const std::string yaml = slurp(dir.path().toStdString() + "/gw.yaml");
+        QVERIFY(yaml.find("workspace:") != std::string::npos && yaml.find("# Exported by GW Studio") == 0);
+
+        torch::manual_seed(11);
+        TensorMap batch;
+        batch.set("vec", torch::randn({9, 8}));
+        batch.set("label", torch::randn({9, 4}));
+        writeStateDict(dir.path().toStdString() + "/batch.pt", batch);
+        auto py = python({kLayoutScript, "check", dir.path() + "/gw.pt", dir.path() + "/batch.pt", dir.path() + "/res.pt"});
+        QVERIFY2(py.code == 0, qPrintable(py.out));
+        QVERIFY(py.out.contains("loaded 49 tensors strictly"));
+
+        auto engine = engineOn((run + "/checkpoints/last.ckpt").toStdString());
+        const auto ours = outputsOf(engine->model().gwMod(), batch);
+        QCOMPARE(ours.size(), size_t(9));
+        QStringList missing;
+        const double diff = maxDiff(ours, readStateDict(dir.path().toStdString() + "/res.pt").tensors, &missing);
+        QVERIFY2(diff <= 1e-5, qPrintable(QString("max |ours - Python| %1 %2").arg(diff).arg(missing.join(","))));
+        // The exported tensors are our weights, bit for bit, twins included.
+        const auto exported = readStateDict(dir.path().toStdString() + "/gw.pt").tensors;
+        for (const auto& [k, w] : engine->model().stateDict()) {
+            QVERIFY2(torch::equal(exported.at(k), w.cpu()), k.c_str());
+            if (k.rfind("gw_mod.", 0) == 0) QVERIFY(torch::equal(exported.at("loss_mod." + k), w.cpu()));
+        }
+    }
+
+    /// Python writes, we read: a seeded shimmer-layout GW (plain state_dict and a whole Lightning
+    /// checkpoint) becomes a checkpoint whose outputs equal Python's.
+    void importsWhatPythonTrained() {
+        if (!pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        QTemporaryDir dir;
+        const QString d = dir.path();
+        const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));
+        std::ofstream(d.toStdString() + "/sizes.json")
+            << R"({"dims": {"vec": 8, "label": 4}, "workspace": 6, "encoder": {"hidden": 16, "layers": 1},)"
+            << R"( "decoder": {"hidden": 16, "layers": 1}, "learn_logit_scale": false, "logit_scale": 3.25, "batch": 7, "seed": 5})";
+        auto py = python({kLayoutScript, "make", d + "/sizes.json", d + "/state.pt", d + "/lightning.ckpt", d + "/batch.pt",
+                          d + "/res.pt"});
+        QVERIFY2(py.code == 0, qPrintable(py.out));
+        const auto batchFile = readStateDict(d.toStdString() + "/batch.pt").tensors;
+        TensorMap batch;
+        for (const auto& [k, t] : batchFile) batch.set(k, t);
+        const auto theirs = readStateDict(d.toStdString() + "/res.pt").tensors;
+        for (const QString& source : {QString("state.pt"), QString("lightning.ckpt")}) {
+            const QString out = d + "/" + source + ".ckpt";
+            auto r = gwCli({"import-weights", d + "/" + source, exp, "--out", out});
+            QVERIFY2(r.code == 0, qPrintable(r.out));
+            QVERIFY(r.out.contains("wrote " + out));
+            const Checkpoint c = loadCheckpoint(out.toStdString());
+            QCOMPARE(c.step, int64_t(0));
+            QVERIFY(c.note.find("imported from") == 0);
+            QCOMPARE(c.state.at("loss_mod.contrastive_fn.logit_scale").item<double>(), 3.25);
+            auto engine = engineOn(out.toStdString());
+            QStringList missing;
+            const double diff = maxDiff(outputsOf(engine->model().gwMod(), batch), theirs, &missing);
+            QVERIFY2(diff <= 1e-5, qPrintable(QString("%1: max |ours - Python| %2 %3").arg(source).arg(diff).arg(missing.join(","))));
+            // gw eval runs on it.
+            auto ev = gwCli({"eval", out, "--json", "--max-samples", "64"});
+            QVERIFY2(ev.code == 0 && ev.out.contains("\"test/translation_vec_to_label_accuracy\""), qPrintable(ev.out));
+        }
+        // The output is not overwritten unless asked.
+        auto again = gwCli({"import-weights", d + "/state.pt", exp, "--out", d + "/state.pt.ckpt"});
+        QVERIFY(again.code != 0 && again.out.contains("exists"));
+    }
+
+    void importErrorsNameEveryKey() {
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        const auto cfg = loadExperiment(fixtures::makeExperiment(dir), {"training.steps=3"});
+        Engine e(cfg);
+        e.prepare();
+        const auto good = toShimmerLayout(e.model().stateDict());
+        auto attempt = [&](const std::function<void(OrderedMap<torch::Tensor>&)>& edit) {
+            OrderedMap<torch::Tensor> s;
+            for (const auto& [k, t] : good) s.set(k, t.clone());
+            edit(s);
+            writeStateDict(d + "/bad.pt", s);
+            return errorOf([&] { importShimmerWeights(d + "/bad.pt", cfg, false); });
+        };
+        QCOMPARE(attempt([](auto&) {}), QString());
+        // Twins are optional, and the file's own order does not matter.
+        QCOMPARE(attempt([](auto& s) {
+                     OrderedMap<torch::Tensor> only;
+                     auto keys = s.keys();
+                     std::reverse(keys.begin(), keys.end());
+                     for (const auto& k : keys)
+                         if (k.rfind("loss_mod.gw_mod.", 0) != 0) only.set(k, s.at(k));
+                     s = only;
+                 }),
+                 QString());
+        const QString many = attempt([](auto& s) {
+            OrderedMap<torch::Tensor> t;
+            for (const auto& [k, v] : s)
+                if (k != "gw_mod.gw_decoders.vec.2.bias" && k != "loss_mod.gw_mod.gw_decoders.vec.2.bias") t.set(k, v);
+            t.set("gw_mod.gw_encoders.vec.4.weight", torch::zeros({7, 16}));
+            t.set("loss_mod.gw_mod.gw_encoders.vec.4.weight", torch::zeros({7, 16}));
+            t.set("gw_mod.gw_encoders.audio.0.weight", torch::zeros({2, 2}));
+            t.set("gw_mod.gw_encoders.label.0.bias", torch::zeros({16}, torch::kLong));
+            t.set("loss_mod.gw_mod.gw_encoders.label.0.bias", torch::zeros({16}, torch::kLong));
+            s = t;
+        });
+        QVERIFY2(many.contains("bad.pt: ") && many.contains("missing key gw_mod.gw_decoders.vec.2.bias") &&
+                     many.contains("key gw_mod.gw_encoders.vec.4.weight: expected shape [6, 16], found [7, 16]") &&
+                     many.contains("unexpected key gw_mod.gw_encoders.audio.0.weight") &&
+                     many.contains("key gw_mod.gw_encoders.label.0.bias: expected Float, found Long"),
+                 qPrintable(many));
+        const QString twin = attempt([](auto& s) { s.at("loss_mod.gw_mod.gw_decoders.label.4.bias").add_(0.5); });
+        QVERIFY2(twin.contains("loss_mod.gw_mod.gw_decoders.label.4.bias differs from its twin gw_mod.gw_decoders.label.4.bias "
+                               "(max |difference| 0.5)"),
+                 qPrintable(twin));
+        const QString alone = attempt([](auto& s) {
+            OrderedMap<torch::Tensor> t;
+            for (const auto& [k, v] : s)
+                if (k != "gw_mod.gw_encoders.vec.0.bias") t.set(k, v);
+            s = t;
+        });
+        QVERIFY2(alone.contains("loss_mod.gw_mod.gw_encoders.vec.0.bias has no twin gw_mod.gw_encoders.vec.0.bias"), qPrintable(alone));
+        // A GW Studio checkpoint given where a state dict is expected.
+        saveCheckpoint(d + "/ours.ckpt", e.makeCheckpoint());
+        QVERIFY(errorOf([&] { importShimmerWeights(d + "/ours.ckpt", cfg, false); }).contains("use gw export"));
+    }
+
+    void keepDomainModulesIgnoresTheirTensors() {
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        // An mlp_ae domain module has tensors; the file's copies are ignored with --keep-domain-modules.
+        fixtures::writeVectorsAndLabels(d + "/data.h5");
+        std::string yaml = fixtures::experimentYaml(3);
+        yaml.replace(yaml.find("vec: {module: identity}"), 23, "vec: {module: mlp_ae, latent_dim: 5, hidden_dim: 8, weights: ae.pt, frozen: false}");
+        std::ofstream(d + "/ae.yaml") << yaml;
+        const auto cfg = loadExperiment(d + "/ae.yaml");
+        Engine e(cfg);
+        e.prepare();
+        auto state = toShimmerLayout(e.model().stateDict());
+        OrderedMap<torch::Tensor> renamed;  // another library's names for the domain module
+        for (const auto& [k, t] : state) {
+            std::string key = k;
+            const auto at = key.find("domain_mods.vec.");
+            if (at != std::string::npos) key.replace(at, 16, "domain_mods.vec.vae.");
+            renamed.set(key, t);
+        }
+        writeStateDict(d + "/other.pt", renamed);
+        const QString err = errorOf([&] { importShimmerWeights(d + "/other.pt", cfg, false); });
+        QVERIFY2(err.contains("unexpected key gw_mod.domain_mods.vec.vae.encoder.0.weight"), qPrintable(err));
+        const Checkpoint c = importShimmerWeights(d + "/other.pt", cfg, true);
+        QVERIFY(torch::equal(c.state.at("gw_mod.gw_decoders.vec.0.weight"), state.at("gw_mod.gw_decoders.vec.0.weight")));
+    }
+
+    void version1CheckpointsMigrate() {
+        const std::string fixture = GW_SOURCE_DIR "/tests/data/checkpoint-v1.ckpt";
+        int64_t found = 0;
+        const Checkpoint c = loadCheckpoint(fixture, &found);
+        QCOMPARE(found, int64_t(1));
+        QCOMPARE(c.formatVersion, kCheckpointFormatVersion);
+        QCOMPARE(c.migrations, (std::vector<std::string>{"2_named_state_and_lists"}));
+        QCOMPARE(c.step, int64_t(20));
+        QCOMPARE(c.samplerStates.size(), size_t(3));
+        // Every tensor equals what the version-1 reader saw (written beside the fixture when it was made).
+        const auto expected = readStateDict(GW_SOURCE_DIR "/tests/data/checkpoint-v1-expected.pt").tensors;
+        QCOMPARE(c.state.size(), size_t(25));
+        for (const auto& [k, t] : c.state) QVERIFY2(torch::equal(t, expected.at(k)), k.c_str());
+        QVERIFY(torch::equal(c.adamExpAvg, expected.at("adam.exp_avg")));
+        QVERIFY(torch::equal(c.adamExpAvgSq, expected.at("adam.exp_avg_sq")));
+        QCOMPARE(c.adamStep, expected.at("adam.step").item<int64_t>());
+        QVERIFY(torch::equal(c.cpuRngState, expected.at("cpu_rng_state")));
+
+        QTemporaryDir dir;
+        const std::string copy = dir.path().toStdString() + "/last.ckpt";
+        fs::copy_file(fixture, copy);
+        auto r = gwCli({"migrate", QString::fromStdString(copy)});
+        QVERIFY2(r.code == 0 && r.out.contains("from format_version 1 to 2 (2_named_state_and_lists)"), qPrintable(r.out));
+        const std::string backup = dir.path().toStdString() + "/last-1.ckpt";
+        QVERIFY(slurp(backup) == slurp(fixture));  // the original, byte for byte
+        int64_t now = 0;
+        const Checkpoint m = loadCheckpoint(copy, &now);
+        QCOMPARE(now, kCheckpointFormatVersion);
+        QCOMPARE(m.migrations, c.migrations);
+        for (const auto& [k, t] : c.state) QVERIFY(torch::equal(t, m.state.at(k)));
+        QCOMPARE(m.samplerStates, c.samplerStates);
+        auto again = gwCli({"migrate", QString::fromStdString(copy)});
+        QVERIFY(again.code == 0 && again.out.contains("nothing to do"));
+        QVERIFY(!fs::exists(dir.path().toStdString() + "/last-2.ckpt"));
+
+        // A format from the future is refused by name.
+        torch::serialize::OutputArchive future;
+        future.write("gw_studio_checkpoint", c10::IValue(std::string("GW Studio checkpoint")));
+        future.write("format_version", c10::IValue(int64_t(99)));
+        future.save_to(dir.path().toStdString() + "/future.ckpt");
+        QVERIFY(errorOf([&] { loadCheckpoint(dir.path().toStdString() + "/future.ckpt"); })
+                    .contains("format_version 99 is newer than this build reads (2)"));
+    }
+
+    void corruptTorchFilesNeverCrash() {
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        OrderedMap<torch::Tensor> s;
+        s.set("gw_mod.gw_encoders.a.0.weight", torch::randn({16, 8}));
+        s.set("gw_mod.gw_encoders.a.0.bias", torch::randn({16}));
+        s.set("loss_mod.contrastive_fn.logit_scale", torch::tensor({2.5}));
+        writeStateDict(d + "/good.pt", s);
+        const std::string bytes = slurp(d + "/good.pt");
+        std::mt19937 rng(7);
+        int rejected = 0, read = 0;
+        auto attempt = [&](const std::string& b) {
+            std::ofstream(d + "/fuzz.pt", std::ios::binary | std::ios::trunc) << b;
+            try {
+                const auto f = readStateDict(d + "/fuzz.pt");
+                for (const auto& [k, t] : f.tensors) (void)t.sum().item<double>();  // touch every element
+                ++read;
+            } catch (const CheckpointError& e) {
+                QVERIFY2(QString(e.what()).startsWith(QString::fromStdString(d + "/fuzz.pt: ")), e.what());
+                ++rejected;
+            }
+        };
+        for (size_t cut = 0; cut < bytes.size(); cut += bytes.size() / 40 + 1) attempt(bytes.substr(0, cut));
+        for (int i = 0; i < 300; ++i) {
+            std::string b = bytes;
+            for (int k = 0; k < 1 + i % 6; ++k) b[rng() % b.size()] ^= static_cast<char>(1 + rng() % 255);
+            attempt(b);
+        }
+        QVERIFY(rejected > 40);
+        qInfo("%d corrupted files rejected with an error, %d read (bytes inside tensor data)", rejected, read);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestInterop)
+#include "tst_interop.moc"
