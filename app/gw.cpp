@@ -59,15 +59,6 @@ void printProgress(const gw::ProgressReport& r) {
     say(o.str());
 }
 
-std::string timestamp() {
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-    return buf;
-}
-
 std::string json(const gw::OrderedMap<double>& m) {
     std::ostringstream o;
     o << std::setprecision(10) << "{";
@@ -95,7 +86,7 @@ int cmdTrain(const std::string& experiment, const std::string& resume, const std
         ckpt = gw::loadCheckpoint(ckptPath);
     } else {
         cfg = gw::loadExperiment(experiment, overrides);
-        if (out.empty()) out = (fs::path(cfg.resolvePath(cfg.outDir)) / (cfg.name + "-" + timestamp())).string();
+        if (out.empty()) out = gw::defaultRunDir(cfg);
     }
     gw::Engine engine(cfg, say);
     engine.prepare(resuming ? &ckpt : nullptr);

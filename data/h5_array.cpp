@@ -160,6 +160,49 @@ int64_t H5Array::intAttribute(const std::string& name, int64_t fallback) const {
     }
 }
 
+namespace {
+std::string typeName(const H5::DataType& t) {
+    const H5T_class_t c = t.getClass();
+    const size_t bytes = t.getSize();
+    if (c == H5T_FLOAT) return "float" + std::to_string(8 * bytes);
+    if (c == H5T_INTEGER) {
+        const bool isSigned = H5Tget_sign(t.getId()) == H5T_SGN_2;
+        return std::string(isSigned ? "int" : "uint") + std::to_string(8 * bytes);
+    }
+    if (c == H5T_STRING) return "string";
+    return "other";
+}
+
+herr_t collect(hid_t, const char* name, const H5O_info_t* info, void* out) {
+    if (info->type == H5O_TYPE_DATASET && std::string(name) != ".")
+        static_cast<std::vector<DatasetInfo>*>(out)->push_back({std::string("/") + name, {}, {}});
+    return 0;
+}
+}  // namespace
+
+std::vector<DatasetInfo> listDatasets(const std::string& file) {
+    if (!std::filesystem::exists(file)) throw DataError(file + ": no such file");
+    std::vector<DatasetInfo> out;
+    try {
+        H5::Exception::dontPrint();
+        if (!H5::H5File::isHdf5(file.c_str())) throw DataError(file + ": not an HDF5 file");
+        H5::H5File f(file, H5F_ACC_RDONLY);
+        H5Ovisit(f.getId(), H5_INDEX_NAME, H5_ITER_INC, collect, &out);
+        for (auto& d : out) {
+            H5::DataSet ds = f.openDataSet(d.path);
+            H5::DataSpace space = ds.getSpace();
+            const int rank = space.getSimpleExtentNdims();
+            std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 0)));
+            if (rank > 0) space.getSimpleExtentDims(dims.data());
+            d.shape.assign(dims.begin(), dims.end());
+            d.type = typeName(ds.getDataType());
+        }
+    } catch (const H5::Exception& e) {
+        throw DataError(file + ": cannot list its datasets (" + e.getDetailMsg() + ")");
+    }
+    return out;
+}
+
 bool H5Array::exists(const std::string& file, const std::string& dataset) {
     try {
         if (!std::filesystem::exists(file) || !H5::H5File::isHdf5(file.c_str())) return false;

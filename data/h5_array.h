@@ -61,6 +61,15 @@ private:
     torch::ScalarType dtype_;
 };
 
+/// One dataset of an HDF5 file, as a picker shows it.
+struct DatasetInfo {
+    std::string path;            ///< "/train/image"
+    std::vector<int64_t> shape;  ///< (N, ...)
+    std::string type;            ///< "uint8", "int64", "float32", ...
+};
+/// Every dataset of `file`, in name order. \throws DataError naming the file when it is missing or not HDF5.
+std::vector<DatasetInfo> listDatasets(const std::string& file);
+
 /// Writes `t` (contiguous CPU tensor, N rows) as dataset `path` of `file` (created when missing,
 /// groups created on the way), chunked by rows and gzip-compressed at `level` (0 = no compression).
 /// Integer attributes are attached to the dataset. The caller owns atomicity (write a temporary

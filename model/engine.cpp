@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -71,6 +72,15 @@ torch::Device parseDevice(const std::string& name) {
         return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
     }
     throw std::invalid_argument("device '" + name + "': expected cpu, cuda or cuda:N");
+}
+
+std::string defaultRunDir(const ExperimentConfig& cfg) {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+    return (fs::path(cfg.resolvePath(cfg.outDir)) / (cfg.name + "-" + buf)).string();
 }
 
 ExperimentConfig withAbsolutePaths(const ExperimentConfig& cfg) {
@@ -307,6 +317,11 @@ double Engine::currentLr() const {
     return schedule().lr(std::min(step_, cfg_.steps - 1));
 }
 
+void Engine::setHooks(std::function<void(const ProgressReport&)> pretrainProgress, std::function<bool()> stopRequested) {
+    pretrainProgress_ = std::move(pretrainProgress);
+    stopRequested_ = std::move(stopRequested);
+}
+
 void Engine::pretrainModule(DomainState& d) {
     const auto& pc = d.cfg.pretrain;
     if (pc.steps <= 0)
@@ -334,6 +349,20 @@ void Engine::pretrainModule(DomainState& d) {
         opt.zeroGrad();
         out->loss.backward();
         opt.step(sch.lr(s), sch.beta1(s));
+        if (stopRequested_ && stopRequested_())
+            throw RunStopped("stopped while pre-training domain " + d.cfg.name + " (step " + std::to_string(s + 1) + ")");
+        if (pretrainProgress_ && ((s + 1) % 20 == 0 || s + 1 == pc.steps)) {
+            ProgressReport r;
+            r.step = s + 1;
+            r.totalSteps = pc.steps;
+            const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            r.stepsPerSecond = (s + 1) / std::max(el, 1e-9);
+            r.etaSeconds = (pc.steps - s - 1) / std::max(r.stepsPerSecond, 1e-9);
+            const std::string prefix = "pretrain/" + d.cfg.name + "/";
+            r.metrics.set(prefix + "loss", out->loss.item<double>());
+            for (const auto& [k, v] : out->metrics) r.metrics.set(prefix + k, v.item<double>());
+            pretrainProgress_(r);
+        }
         if (log_ && ((s + 1) % 200 == 0 || s + 1 == pc.steps)) {
             const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             std::ostringstream line;
@@ -613,8 +642,10 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
             for (const auto& [k, v] : r.out.metrics) rep.metrics.set("train/" + k, v.item<double>());
             rep.metrics.set("train/lr", engine.currentLr());
             if (!std::isfinite(loss))
-                throw TrainingError("step " + std::to_string(step) + ": the loss is " + fmt(loss) +
-                                    "; the run stops and keeps its last checkpoint (" + result.checkpoint + ")");
+                throw TrainingError("step " + std::to_string(step) + ": the loss is " + fmt(loss) + "; the run stops" +
+                                    (fs::exists(result.checkpoint)
+                                         ? " and keeps its last checkpoint (" + result.checkpoint + ")"
+                                         : " before its first checkpoint (lower optimizer.lr, or check the data for NaN)"));
             const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             rep.stepsPerSecond = el > 0 ? static_cast<double>(step - stepsAtT0) / el : 0;
             rep.etaSeconds = rep.stepsPerSecond > 0 ? static_cast<double>(rep.totalSteps - step) / rep.stepsPerSecond : 0;

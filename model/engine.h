@@ -27,6 +27,12 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// A run stopped on request before it had anything to keep (during pre-training).
+class RunStopped : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 /// Log sink for human-readable progress lines (stdout in `gw`, the log panel in the GUI).
 using LogFn = std::function<void(const std::string&)>;
 
@@ -45,6 +51,8 @@ void ensurePassiveOpenMP(char** argv);
 /// LibTorch has none, or N is past the device count.
 torch::Device parseDevice(const std::string& name);
 
+struct ProgressReport;
+
 class Engine {
 public:
     /// \param cfg an experiment (loadExperiment); \param log progress sink (may be empty).
@@ -52,6 +60,12 @@ public:
     ~Engine();
 
     const ExperimentConfig& config() const { return cfg_; }
+
+    /// For a GUI: `pretrainProgress` receives pre-training metrics every 20 steps
+    /// (`pretrain/{domain}/loss` and the module's own, e.g. `pretrain/image/kl`), and `stopRequested`
+    /// is polled between pre-training steps (it may block, to pause); when it returns true,
+    /// pre-training throws RunStopped and keeps no weights.
+    void setHooks(std::function<void(const ProgressReport&)> pretrainProgress, std::function<bool()> stopRequested);
     torch::Device device() const { return device_; }
 
     /// Opens the data (importing it when the experiment names a source and the file is missing),
@@ -112,6 +126,8 @@ private:
     int64_t step_ = 0;
     bool prepared_ = false;
     bool warned_ = false;  // coefficients that select nothing, skipped families: said once
+    std::function<void(const ProgressReport&)> pretrainProgress_;
+    std::function<bool()> stopRequested_;
 };
 
 /// What `runTraining` reports after each logged step and each validation.
@@ -138,6 +154,9 @@ struct RunResult {
 /// resume) and checkpoints/last.ckpt every checkpoint_every steps, at a stop and at the end.
 /// \throws TrainingError on a non-finite loss (the last checkpoint stays as it was).
 RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallbacks& callbacks = {});
+
+/// A new run folder for `cfg`: training.out/NAME-YYYYmmdd-HHMMSS (local time).
+std::string defaultRunDir(const ExperimentConfig& cfg);
 
 /// The experiment with every path made absolute (as saved in a run folder).
 ExperimentConfig withAbsolutePaths(const ExperimentConfig& cfg);

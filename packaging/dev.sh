@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GW Studio developer entry point (Debian 12). Installs what is missing, builds, then:
-#   packaging/dev.sh run [gw train options]   train the Fashion-MNIST experiment from the command line
+#   packaging/dev.sh run [gw-studio options]  open the window on the Fashion-MNIST experiment
+#                                             (without a display: train it with `gw train` instead)
 #   packaging/dev.sh test                     run every test (what CI runs)
 #   packaging/dev.sh build                    build only
 set -euo pipefail
@@ -8,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake ninja-build pkg-config
           libtorch-dev libopenblas0-pthread libhdf5-dev libyaml-cpp-dev libcli11-dev zlib1g-dev
-          qt6-base-dev dataset-fashion-mnist)
+          qt6-base-dev libqcustomplot-dev dataset-fashion-mnist python3-torch)
 
 install_missing() {
   local missing=()
@@ -31,8 +32,18 @@ build() {
 cmd="${1:-run}"
 shift || true
 case "$cmd" in
-  run)   install_missing; build; exec build/release/app/gw train resources/experiments/fashion-mnist.yaml "$@" ;;
-  test)  install_missing; build; exec ctest --preset release "$@" ;;
+  run)   install_missing; build
+         if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || [ -n "${QT_QPA_PLATFORM:-}" ]; then
+           exec build/release/app/gw-studio "$@"
+         fi
+         echo "no display: training from the command line (gw train) instead of opening the window"
+         exec build/release/app/gw train resources/experiments/fashion-mnist.yaml "$@" ;;
+  test)  install_missing; build
+         status=0
+         ctest --preset release "$@" || status=$?
+         [ -f build/release/artifacts/main-window-training.png ] &&
+           echo "artifact: build/release/artifacts/main-window-training.png (the window while a run trains)"
+         exit $status ;;
   build) install_missing; build ;;
   *)     echo "usage: $0 run|test|build" >&2; exit 2 ;;
 esac

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The one Qt unit that includes LibTorch (through model/): built with QT_NO_KEYWORDS.
+#include "app/studio/bridge.h"
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "data/h5_array.h"
+#include "model/engine.h"
+#include "model/interop.h"
+
+#ifdef GW_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace gw::studio {
+namespace fs = std::filesystem;
+
+namespace {
+QString q(const std::string& s) { return QString::fromStdString(s); }
+
+MetricBatch toBatch(const ProgressReport& r) {
+    MetricBatch b;
+    for (const auto& [k, v] : r.metrics) {
+        b.names.push_back(q(k));
+        b.steps.push_back(static_cast<double>(r.step));
+        b.values.push_back(v);
+    }
+    return b;
+}
+
+/// "exp.yaml: training.steps: expected ..." -> "training.steps"
+QString keyOf(const QString& message, const QString& source) {
+    QString rest = message;
+    if (rest.startsWith(source + ": ")) rest = rest.mid(source.size() + 2);
+    const int colon = rest.indexOf(':');
+    if (colon <= 0) return {};
+    const QString key = rest.left(colon);
+    for (const QChar c : key)
+        if (c.isSpace()) return {};
+    return key;
+}
+}  // namespace
+
+void initEngineProcess(char** argv) {
+    ensurePassiveOpenMP(argv);
+    tuneAllocator();
+}
+
+QString makeDemoExperiment(const QString& dir, qint64 steps) {
+    const std::string root = dir.toStdString();
+    fs::create_directories(root);
+    torch::manual_seed(42);
+    auto centres = torch::randn({4, 8}) * 2;
+    const std::pair<const char*, int64_t> splits[] = {{"train", 2048}, {"val", 256}, {"test", 256}};
+    const std::string file = root + "/data.h5";
+    fs::remove(file);
+    for (const auto& [split, n] : splits) {
+        auto label = torch::randint(0, 4, {n}, torch::kInt64);
+        auto vec = centres.index_select(0, label) + 0.3 * torch::randn({n, 8});
+        data::writeDataset(file, std::string("/") + split + "/vec", vec, 4);
+        data::writeDataset(file, std::string("/") + split + "/label", label, 0, {{"num_classes", 4}});
+    }
+    const std::string yaml = root + "/demo.yaml";
+    std::ofstream(yaml) << "# A generated two-domain experiment: 8-d vectors and their class (4 classes).\n"
+                           "name: demo\nseed: 0\nthreads: 0\n"
+                           "data: {file: data.h5, paired_fraction: 0.1}\n"
+                           "domains:\n  vec: {module: identity}\n  label: {module: class_label}\n"
+                           "workspace: {dim: 6, encoder: {hidden: 32, layers: 1}, decoder: {hidden: 32, layers: 1}}\n"
+                           "loss: {coefficients: {demi_cycles: 1.0, cycles: 1.0, translations: 1.0, contrastives: 0.1}}\n"
+                           "optimizer: {lr: 0.003}\n"
+                           "training: {steps: "
+                        << steps << ", batch_size: 64, val_every: 200, checkpoint_every: 500, log_every: 10, out: runs}\n";
+    return QString::fromStdString(yaml);
+}
+
+QVector<DeviceInfo> listDevices() {
+    QVector<DeviceInfo> out;
+    const unsigned cores = std::thread::hardware_concurrency();
+    out.push_back({"cpu", QString("CPU: %1 cores (threads: see Threads)").arg(cores), true});
+#ifdef GW_WITH_CUDA
+    const int n = static_cast<int>(torch::cuda::device_count());
+    if (n == 0) out.push_back({"cuda", "CUDA: no device visible", false});
+    for (int i = 0; i < n; ++i) {
+        const auto* p = at::cuda::getDeviceProperties(i);
+        out.push_back({QString("cuda:%1").arg(i),
+                       QString("cuda:%1: %2, %3 GiB").arg(i).arg(p->name).arg(double(p->totalGlobalMem) / (1 << 30), 0, 'f', 1),
+                       true});
+    }
+#else
+    out.push_back({"cuda", "CUDA: not available (this build's LibTorch has no CUDA)", false});
+#endif
+    return out;
+}
+
+QVector<DatasetInfo> listDatasets(const QString& file, QString* error) {
+    QVector<DatasetInfo> out;
+    try {
+        for (const auto& d : data::listDatasets(file.toStdString())) {
+            DatasetInfo i;
+            i.path = q(d.path);
+            i.type = q(d.type);
+            for (auto s : d.shape) i.shape.push_back(s);
+            out.push_back(i);
+        }
+    } catch (const std::exception& e) {
+        if (error) *error = q(e.what());
+    }
+    return out;
+}
+
+Validation validateExperiment(const QString& yaml, const QString& baseDir, const QString& sourceName) {
+    Validation v;
+    try {
+        const auto cfg = parseExperiment(yaml.toStdString(), sourceName.toStdString(), {}, baseDir.toStdString());
+        for (const auto& d : cfg.domains) {
+            const std::string file = cfg.resolvePath(d.file.empty() ? cfg.dataFile : d.file);
+            const QString fileKey = d.file.empty() ? QString("data.file") : q("domains." + d.name + ".file");
+            if (file.empty()) return {q("domain " + d.name + ": no HDF5 file (set data.file or the domain's file)"), fileKey};
+            if (!fs::exists(file)) {
+                if (d.file.empty() && !cfg.dataImport.empty()) continue;  // imported on Start
+                return {q(file + ": no such file"), fileKey};
+            }
+            std::string path = d.dataset;
+            if (auto p = path.find("{split}"); p != std::string::npos) path.replace(p, 7, cfg.trainSplit);
+            if (!data::H5Array::exists(file, path))
+                return {q(file + ": no dataset " + path + " for domain " + d.name), q("domains." + d.name + ".dataset")};
+        }
+    } catch (const std::exception& e) {
+        v.message = q(e.what());
+        v.key = keyOf(v.message, sourceName);
+    }
+    return v;
+}
+
+QString exportForPython(const QString& checkpoint, const QString& out) {
+    try {
+        gw::exportForPython(checkpoint.toStdString(), out.toStdString());
+    } catch (const std::exception& e) {
+        return q(e.what());
+    }
+    return {};
+}
+
+struct TrainingWorker::Run {
+    Engine* engine = nullptr;
+    bool trained = false;  // the GW exists (after prepare)
+};
+
+TrainingWorker::TrainingWorker(QObject* parent) : QObject(parent) { qRegisterMetaType<gw::studio::MetricBatch>(); }
+
+TrainingWorker::~TrainingWorker() = default;
+
+void TrainingWorker::requestPause(bool paused) {
+    pause_ = paused;
+    wake_.notify_all();
+}
+
+void TrainingWorker::requestStop() {
+    stop_ = true;
+    wake_.notify_all();
+}
+
+void TrainingWorker::requestCheckpoint(const QString& path) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        checkpointRequests_.push_back(path);
+    }
+    wake_.notify_all();
+}
+
+void TrainingWorker::setState(State s) {
+    if (state_.exchange(s) != s) Q_EMIT stateChanged(int(s));
+}
+
+bool TrainingWorker::poll() {
+    auto serveCheckpoints = [&] {
+        QStringList paths;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            paths.swap(checkpointRequests_);
+        }
+        for (const auto& p : paths) {
+            if (!current_ || !current_->trained) {
+                Q_EMIT logLine("no checkpoint yet: the GW is built after pre-training (" + p + " not written)");
+                continue;
+            }
+            try {
+                saveCheckpoint(p.toStdString(), current_->engine->makeCheckpoint());
+                Q_EMIT checkpointWritten(p);
+            } catch (const std::exception& e) {
+                Q_EMIT logLine(q(e.what()));
+            }
+        }
+    };
+    serveCheckpoints();
+    if (pause_ && !stop_) {
+        const State before = state_.load();
+        setState(Paused);
+        std::unique_lock<std::mutex> lock(mutex_);
+        while (pause_ && !stop_) {
+            wake_.wait(lock, [&] { return !pause_ || stop_ || !checkpointRequests_.empty(); });
+            lock.unlock();
+            serveCheckpoints();
+            lock.lock();
+        }
+        lock.unlock();
+        setState(before);
+    }
+    if (stop_) {
+        setState(Stopping);
+        return true;
+    }
+    return false;
+}
+
+void TrainingWorker::run(const QString& yaml, const QString& baseDir, const QString& sourceName, const QString& runDir,
+                         const QString& resumeDir, const QStringList& overrides) {
+    stop_ = false;
+    pause_ = false;
+    setState(Preparing);
+    std::string out;
+    std::vector<std::string> ov;
+    for (const auto& o : overrides) ov.push_back(o.toStdString());
+    try {
+        ExperimentConfig cfg;
+        Checkpoint ckpt;
+        std::string ckptPath;
+        if (!resumeDir.isEmpty()) {
+            out = resumeDir.toStdString();
+            ckptPath = (fs::path(out) / "checkpoints" / "last.ckpt").string();
+            cfg = loadExperiment((fs::path(out) / "config.yaml").string(), ov);
+            ckpt = loadCheckpoint(ckptPath);
+        } else {
+            cfg = parseExperiment(yaml.toStdString(), sourceName.toStdString(), ov, baseDir.toStdString());
+            out = runDir.isEmpty() ? defaultRunDir(cfg) : runDir.toStdString();
+        }
+        Engine engine(cfg, [this](const std::string& line) { Q_EMIT logLine(q(line)); });
+        Run r;
+        r.engine = &engine;
+        current_ = &r;
+        engine.setHooks(
+            [this](const ProgressReport& p) {
+                setState(state_.load() == Paused ? Paused : Pretraining);
+                QString phase = "pre-training";
+                if (!p.metrics.empty()) phase += " " + q(p.metrics.keys().front()).section('/', 1, 1);
+                Q_EMIT progress(phase, p.step, p.totalSteps, p.stepsPerSecond, p.etaSeconds);
+                Q_EMIT metrics(toBatch(p));
+            },
+            [this] { return poll(); });
+        engine.prepare(ckptPath.empty() ? nullptr : &ckpt);
+        if (!ckptPath.empty()) engine.restore(ckpt, ckptPath);
+        r.trained = true;
+        Q_EMIT runStarted(q(out));
+        setState(Training);
+        RunCallbacks cb;
+        cb.progress = [this](const ProgressReport& p) {
+            if (!p.validation) Q_EMIT progress("training", p.step, p.totalSteps, p.stepsPerSecond, p.etaSeconds);
+            Q_EMIT metrics(toBatch(p));
+        };
+        cb.stopRequested = [this] { return poll(); };
+        const RunResult res = runTraining(engine, out, cb);
+        current_ = nullptr;
+        setState(Idle);
+        Q_EMIT finished(q(res.checkpoint), res.stopped);
+        return;
+    } catch (const RunStopped& e) {
+        current_ = nullptr;
+        setState(Idle);
+        Q_EMIT logLine(q(e.what()));
+        Q_EMIT finished(QString(), true);
+        return;
+    } catch (const std::exception& e) {
+        current_ = nullptr;
+        std::string last;
+        if (!out.empty()) {
+            const auto p = fs::path(out) / "checkpoints" / "last.ckpt";
+            if (fs::exists(p)) last = p.string();
+        }
+        setState(Idle);
+        std::string msg = e.what();
+        if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) msg = "out of memory: " + msg.substr(0, msg.find('\n'));
+        else if (dynamic_cast<const c10::Error*>(&e)) msg = msg.substr(0, msg.find('\n'));
+        Q_EMIT failed(q(msg), q(last));
+    }
+}
+
+}  // namespace gw::studio

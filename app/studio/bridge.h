@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file bridge.h
+/// The window's only door to the engine. This header is torch-free (ui/ includes it); the
+/// implementation, in the target `gwstudio_bridge`, is the one Qt unit that includes LibTorch and sets
+/// QT_NO_KEYWORDS. Everything crossing it is plain Qt data.
+#include <QObject>
+#include <QString>
+#include <QStringList>
+#include <QVector>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <condition_variable>
+
+namespace gw::studio {
+
+/// Metric points produced since the last batch: names[i] took values[i] at steps[i].
+struct MetricBatch {
+    QVector<QString> names;  ///< shimmer's names: train/translation_image_to_label, val/..., pretrain/image/loss
+    QVector<double> steps;
+    QVector<double> values;
+};
+
+/// Process set-up for the engine (OpenMP's passive wait policy, which may re-execute the program
+/// once, and the allocator); call first thing in main().
+void initEngineProcess(char** argv);
+
+/// Writes a small generated experiment into `dir` (data.h5: 8-d vectors around 4 class centres and
+/// their labels; demo.yaml: identity and class_label domains) and returns the YAML's path. For tests,
+/// benchmarks and trying the window without data.
+QString makeDemoExperiment(const QString& dir, qint64 steps = 2000);
+
+/// A device the engine can train on.
+struct DeviceInfo {
+    QString id;      ///< "cpu", "cuda:0"
+    QString label;   ///< "CPU: 2 cores, 2 threads", "cuda:0: NVIDIA H100, 79.1 GiB"
+    bool available = true;
+};
+/// The CPU and every CUDA device; when LibTorch was built without CUDA, one unavailable entry says so.
+QVector<DeviceInfo> listDevices();
+
+/// One dataset of an HDF5 file (shape (N, ...), element type).
+struct DatasetInfo {
+    QString path;
+    QVector<qint64> shape;
+    QString type;
+};
+/// Every dataset of `file`; on failure an empty list and `error` set (file name, what is wrong).
+QVector<DatasetInfo> listDatasets(const QString& file, QString* error);
+
+/// The verdict on an experiment text.
+struct Validation {
+    QString message;  ///< empty when the experiment is valid
+    QString key;      ///< the dotted key at fault when known ("training.steps"), else empty
+};
+/// Parses `yaml` as `gw train` would (relative paths against `baseDir`), then checks that each domain's
+/// file exists (unless data.import will create it) and holds its training dataset.
+Validation validateExperiment(const QString& yaml, const QString& baseDir, const QString& sourceName);
+
+/// `gw export`: a checkpoint's weights for Python plus the experiment beside. Empty on success, else the error.
+QString exportForPython(const QString& checkpoint, const QString& out);
+
+/// Runs one experiment on the thread it lives in (moveToThread), reporting in plain data.
+/// run() returns when the run ends; pause, stop and checkpoint requests are thread-safe.
+class TrainingWorker : public QObject {
+    Q_OBJECT
+public:
+    enum State { Idle, Preparing, Pretraining, Training, Paused, Stopping };
+    Q_ENUM(State)
+
+    explicit TrainingWorker(QObject* parent = nullptr);
+    ~TrainingWorker() override;
+
+    /// Thread-safe: pauses between steps (pre-training included) or resumes.
+    void requestPause(bool paused);
+    /// Thread-safe: stops at the next step boundary; a training run saves its checkpoint first.
+    void requestStop();
+    /// Thread-safe: writes the engine's current checkpoint to `path` at the next step boundary
+    /// (reported by checkpointWritten or failed-less logLine on error).
+    void requestCheckpoint(const QString& path);
+    State state() const { return state_.load(); }
+
+public Q_SLOTS:
+    /// Trains the experiment `yaml` (relative paths against `baseDir`) into `runDir` (empty: a new
+    /// folder under training.out), or resumes `resumeDir` when set. `overrides` are dotted key=value.
+    void run(const QString& yaml, const QString& baseDir, const QString& sourceName, const QString& runDir,
+             const QString& resumeDir = QString(), const QStringList& overrides = QStringList());
+
+Q_SIGNALS:
+    void stateChanged(int state);
+    /// Phase "pretrain DOMAIN" or "train"; steps/s and the ETA in seconds.
+    void progress(const QString& phase, qint64 step, qint64 total, double stepsPerSecond, double etaSeconds);
+    void metrics(const gw::studio::MetricBatch& batch);
+    void logLine(const QString& line);
+    void runStarted(const QString& runDir);
+    void checkpointWritten(const QString& path);
+    /// The run ended: completed or stopped on request (`stopped`); `checkpoint` may be empty.
+    void finished(const QString& checkpoint, bool stopped);
+    /// The run failed (NaN, out of memory, unreadable file, bad config); the last checkpoint, if any, is kept.
+    void failed(const QString& message, const QString& lastCheckpoint);
+
+private:
+    bool poll();  // between steps: pause, checkpoint requests; true = stop
+    void setState(State s);
+
+    std::atomic<State> state_{Idle};
+    std::atomic<bool> stop_{false}, pause_{false};
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    QStringList checkpointRequests_;
+    struct Run;
+    Run* current_ = nullptr;  // valid while run() runs, on the worker thread only
+};
+
+}  // namespace gw::studio
+
+Q_DECLARE_METATYPE(gw::studio::MetricBatch)

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The window's widgets under QT_QPA_PLATFORM=offscreen: fields checked as they are edited (a red field
+// with the parser's message, Start disabled with the reason), undo and redo, save and open, autosave and
+// restore, the device picker, the dashboard (curves, EMA, log-y, visibility, PNG/PDF/CSV), and the main
+// window rendered to a PNG while a run trains (kept in build/.../artifacts for CI).
+#include <QtTest/QtTest>
+
+#include <QComboBox>
+#include <QLineEdit>
+#include <QStandardItemModel>
+#include <QTableWidget>
+#include <cmath>
+
+#include "ui/experiment_form.h"
+#include "ui/main_window.h"
+#include "ui/metrics_dashboard.h"
+
+using namespace gw::studio;
+
+namespace {
+QString slurp(const QString& path) {
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()) : QString();
+}
+
+MetricBatch batch(const QString& name, const QVector<double>& values, double firstStep = 10) {
+    MetricBatch b;
+    for (int i = 0; i < values.size(); ++i) {
+        b.names << name;
+        b.steps << firstStep + 10 * i;
+        b.values << values[i];
+    }
+    return b;
+}
+}  // namespace
+
+class TestUi : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    QString demo_;
+
+private Q_SLOTS:
+    void initTestCase() {
+        QStandardPaths::setTestModeEnabled(true);
+        QCoreApplication::setOrganizationName("GW Studio tests");
+        QCoreApplication::setApplicationName("tst_ui");
+        demo_ = makeDemoExperiment(dir_.path() + "/demo", 200);
+    }
+
+    void fieldsAreCheckedAsTheyAreEdited() {
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/a1.yaml");
+        QVERIFY(w.openExperiment(demo_, false));
+        QCOMPARE(w.startBlockedReason(), QString());
+        auto* steps = qobject_cast<QLineEdit*>(w.form()->fieldFor("training.steps"));
+        QVERIFY(steps);
+        QCOMPARE(steps->text(), QString("200"));
+        // Typed as a user types it.
+        steps->selectAll();
+        QTest::keyClicks(steps, "many");
+        QCOMPARE(w.form()->value("training.steps"), QString("many"));
+        w.validate();
+        QVERIFY2(w.startBlockedReason().contains("training.steps"), qPrintable(w.startBlockedReason()));
+        QVERIFY(steps->toolTip().contains("expected a whole number, found 'many'"));
+        QVERIFY(steps->styleSheet().contains("#ffd6d6"));
+        QVERIFY(w.isModified());
+        QVERIFY(w.windowTitle().contains("*"));
+        // The four key presses are one undo step.
+        w.form()->undo();
+        QCOMPARE(w.form()->value("training.steps"), QString("200"));
+        w.validate();
+        QCOMPARE(w.startBlockedReason(), QString());
+        QVERIFY(steps->styleSheet().isEmpty());
+        w.form()->redo();
+        QCOMPARE(w.form()->value("training.steps"), QString("many"));
+        w.form()->undo();
+        // A dataset that the file does not hold marks the domains table.
+        w.form()->setValue("domains.vec.dataset", "/{split}/nothing");
+        w.validate();
+        QCOMPARE(w.form()->errorKey(), QString("domains.vec.dataset"));
+        QVERIFY(w.startBlockedReason().contains("/train/nothing"));
+        QVERIFY(w.form()->fieldFor("domains.vec.dataset")->styleSheet().contains("d32f2f"));
+        w.form()->undo();
+        // An unknown selection is named by the parser.
+        w.form()->setValue("workspace.selection", "telepathy");
+        w.validate();
+        QCOMPARE(w.form()->errorKey(), QString("workspace.selection"));
+        w.form()->undo();
+        w.validate();
+        QCOMPARE(w.startBlockedReason(), QString());
+    }
+
+    void domainsTableEditsTheExperiment() {
+        ExperimentForm f;
+        QCOMPARE(f.setYaml(slurp(demo_), QFileInfo(demo_).absolutePath()), QString());
+        auto* table = qobject_cast<QTableWidget*>(f.fieldFor("domains"));
+        QCOMPARE(table->rowCount(), 2);
+        QCOMPARE(table->item(0, 0)->text(), QString("vec"));
+        table->item(1, 4)->setText("4");  // latent dim of label
+        QCOMPARE(f.value("domains.label.latent_dim"), QString("4"));
+        table->item(0, 0)->setText("vectors");  // rename keeps the order and the settings
+        QCOMPARE(table->item(0, 0)->text(), QString("vectors"));
+        QCOMPARE(f.value("domains.vectors.module"), QString("identity"));
+        QVERIFY(f.yaml().indexOf("vectors") < f.yaml().indexOf("label"));
+        f.undo();
+        QCOMPARE(f.value("domains.vec.module"), QString("identity"));
+    }
+
+    void saveOpenAndAutosave() {
+        const QString saved = dir_.path() + "/saved.yaml";
+        const QString autosave = dir_.path() + "/autosave.yaml";
+        QString yaml;
+        {
+            MainWindow w;
+            w.setInteractive(false);
+            w.setAutosaveFile(autosave);
+            QVERIFY(w.openExperiment(demo_, false));
+            w.form()->setValue("workspace.dim", "9");
+            QVERIFY(w.saveExperiment(saved));
+            QVERIFY(!w.isModified());
+            QVERIFY(!w.windowTitle().contains("*"));
+            yaml = w.form()->yaml();
+            // An unsaved edit is kept by the autosave.
+            w.form()->setValue("training.batch_size", "33");
+            w.writeAutosave();
+            QVERIFY(QFile::exists(autosave));
+        }
+        MainWindow again;
+        again.setInteractive(false);
+        again.setAutosaveFile(autosave);
+        QVERIFY(again.openExperiment(saved, false));
+        QCOMPARE(again.form()->yaml(), yaml);
+        QCOMPARE(again.form()->value("workspace.dim"), QString("9"));
+        again.offerAutosaveRestore();  // non-interactive: restores
+        QCOMPARE(again.form()->value("training.batch_size"), QString("33"));
+        QVERIFY(again.isModified());
+        QCOMPARE(again.experimentPath(), QFileInfo(saved).absoluteFilePath());
+        // The saved file trains with `gw` as is: the engine's parser accepts it.
+        QCOMPARE(validateExperiment(slurp(saved), dir_.path() + "/demo", saved).message, QString());
+    }
+
+    void devicePickerShowsWhyCudaIsMissing() {
+        MainWindow w;
+        auto* combo = qobject_cast<QComboBox*>(w.form()->fieldFor("device"));
+        QVERIFY(combo && combo->count() >= 2);
+        QVERIFY(combo->itemText(0).startsWith("CPU"));
+        bool cudaListed = false;
+        for (int i = 0; i < combo->count(); ++i) cudaListed = cudaListed || combo->itemText(i).contains("CUDA") || combo->itemText(i).startsWith("cuda:");
+        QVERIFY(cudaListed);
+        const auto devices = listDevices();
+        for (int i = 0; i < devices.size(); ++i) {
+            auto* model = qobject_cast<QStandardItemModel*>(combo->model());
+            QCOMPARE(model->item(i)->isEnabled(), devices[i].available);
+        }
+    }
+
+    void dashboardDrawsSmoothsAndExports() {
+        MetricsDashboard d;
+        d.resize(900, 500);
+        d.show();
+        QCOMPARE(MetricsDashboard::familyOf("train/translation_image_to_label"), QString("translations"));
+        QCOMPARE(MetricsDashboard::familyOf("val/demi_cycle_image"), QString("demi-cycles"));
+        QCOMPARE(MetricsDashboard::familyOf("train/cycle_image_through_label"), QString("cycles"));
+        QCOMPARE(MetricsDashboard::familyOf("pretrain/image/kl"), QString("pre-training"));
+        QCOMPARE(MetricsDashboard::familyOf("val/translation_image_to_label_accuracy"), QString("accuracy"));
+        d.append(batch("train/loss", {1.0, 3.0}));
+        d.append(batch("train/translation_a_to_b", {5.0, 4.0}));
+        d.append(batch("val/loss", {2.0}, 20));
+        d.setSmoothing(0.5);
+        d.redrawNow();
+        QCOMPARE(d.pointCount("train/loss"), qint64(2));
+        QCOMPARE(d.drawnLastValue("train/loss"), 2.0);  // 0.5 * 1 + 0.5 * 3
+        d.setSmoothing(0);
+        d.redrawNow();
+        QCOMPARE(d.drawnLastValue("train/loss"), 3.0);
+        QVERIFY(d.isMetricVisible("train/loss"));               // family totals are shown
+        QVERIFY(!d.isMetricVisible("train/translation_a_to_b"));  // single metrics on demand
+        d.setMetricVisible("train/translation_a_to_b", true);
+        QVERIFY(d.isMetricVisible("train/translation_a_to_b"));
+        d.setLogY(true);
+        d.redrawNow();
+        QVERIFY(d.framesDrawn() >= 3);
+        QVERIFY(d.exportPng(dir_.path() + "/plot.png"));
+        QVERIFY(QFileInfo(dir_.path() + "/plot.png").size() > 1000);
+        QVERIFY(d.exportPdf(dir_.path() + "/plot.pdf"));
+        QVERIFY(slurp(dir_.path() + "/plot.pdf").startsWith("%PDF"));
+        QCOMPARE(d.exportCsv(dir_.path() + "/m.csv"), QString());
+        QCOMPARE(slurp(dir_.path() + "/m.csv"),
+                 QString("step,metric,value\n10,train/loss,1\n20,train/loss,3\n10,train/translation_a_to_b,5\n"
+                         "20,train/translation_a_to_b,4\n20,val/loss,2\n"));
+        // Non-finite values are kept in the CSV but not drawn.
+        d.append(batch("train/loss", {NAN}, 30));
+        d.redrawNow();
+        QCOMPARE(d.pointCount("train/loss"), qint64(3));
+        QCOMPARE(d.drawnLastValue("train/loss"), 3.0);
+        d.clear();
+        QCOMPARE(d.metricNames(), QStringList());
+    }
+
+    void windowWhileTraining() {
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/a2.yaml");
+        w.resize(1400, 860);
+        w.show();
+        QVERIFY(w.openExperiment(demo_, false));
+        w.form()->setValue("training.steps", "1000000");
+        w.form()->setValue("training.out", dir_.path() + "/runs");
+        w.validate();
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        w.start();
+        QVERIFY(w.isRunning());
+        QVERIFY(!w.form()->fieldFor("training.steps")->isEnabled());  // no edits while it trains
+        QTRY_VERIFY_WITH_TIMEOUT(w.dashboard()->pointCount("train/loss") >= 30, 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(w.statusText().contains("steps/s"), 10000);
+        QVERIFY(w.statusText().contains("ETA"));
+        QTRY_VERIFY(w.dashboard()->framesDrawn() > 2);
+        const QImage shot = w.grab().toImage();
+        QVERIFY(!shot.isNull() && shot.width() >= 1000);
+        QDir().mkpath(GW_ARTIFACTS_DIR);
+        QVERIFY(shot.save(GW_ARTIFACTS_DIR "/main-window-training.png"));
+        w.togglePause();
+        QTRY_COMPARE(w.worker()->state(), TrainingWorker::Paused);
+        QTRY_VERIFY(w.statusText().startsWith("Paused"));
+        w.togglePause();
+        QTRY_VERIFY(w.worker()->state() != TrainingWorker::Paused);
+        w.stop();
+        QVERIFY(ended.wait(30000));
+        QCOMPARE(ended.first().at(0).toBool(), true);
+        QVERIFY(!w.isRunning());
+        QVERIFY(QFile::exists(w.lastCheckpoint()));
+        QVERIFY(w.statusText().startsWith("Stopped"));
+        QVERIFY(w.form()->fieldFor("training.steps")->isEnabled());
+        // Export for Python from the window's run.
+        QCOMPARE(exportForPython(w.lastCheckpoint(), dir_.path() + "/gw.pt"), QString());
+        QVERIFY(QFile::exists(dir_.path() + "/gw.yaml"));
+    }
+};
+
+QTEST_MAIN(TestUi)
+#include "tst_ui.moc"

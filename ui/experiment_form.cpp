@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "ui/experiment_form.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QStandardItemModel>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include "app/studio/bridge.h"
+
+namespace gw::studio {
+
+namespace {
+const QStringList kFamilies = {"demi_cycles", "cycles", "translations", "contrastives", "fused"};
+const QStringList kModules = {"identity", "mlp_ae", "mlp_vae", "conv_vae", "class_label"};
+enum DomainColumn { ColName, ColFile, ColDataset, ColModule, ColLatent, ColWeights, ColCount };
+const char* kDomainKeys[] = {"", "file", "dataset", "module", "latent_dim", "weights"};
+
+QString expandHome(const QString& p) { return p.startsWith("~/") ? QDir::homePath() + p.mid(1) : p; }
+}  // namespace
+
+ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
+    auto* layout = new QVBoxLayout(this);
+    auto group = [&](const QString& title) {
+        auto* box = new QGroupBox(title, this);
+        box->setLayout(new QFormLayout);
+        layout->addWidget(box);
+        return box;
+    };
+    auto* general = group("Experiment");
+    addLine(general, "&Name", "name", "experiment", "Names the run folder");
+    addLine(general, "&Seed", "seed", "0", "Model initialisation, paired subset and samplers");
+    device_ = addCombo(general, "&Device", "device", {"cpu"}, "Where the run trains");
+    addLine(general, "&Threads", "threads", "0 = every core", "LibTorch and OpenBLAS threads on the CPU");
+
+    auto* data = group("Data");
+    auto* file = addLine(data, "HDF5 &file", "data.file", "", "Default HDF5 file of every domain");
+    auto* browse = new QPushButton("Browse…", data);
+    browse->setAccessibleName("Browse for the HDF5 file");
+    connect(browse, &QPushButton::clicked, this, [this, file] {
+        const QString f = QFileDialog::getOpenFileName(this, "HDF5 file", QFileInfo(expandHome(file->text())).absolutePath(),
+                                                       "HDF5 (*.h5 *.hdf5 *.hdf);;All files (*)");
+        if (!f.isEmpty()) setValue("data.file", f);
+    });
+    static_cast<QFormLayout*>(data->layout())->addRow("", browse);
+    addLine(data, "&Paired fraction", "data.paired_fraction", "1.0",
+            "Fraction of the training samples in the paired group (floor(N·p), as shimmer)");
+    addLine(data, "Paired &count", "data.paired_count", "unset", "Exact number of pairs (wins over the fraction)");
+
+    auto* domainsBox = new QGroupBox("Domains", this);
+    auto* dl = new QVBoxLayout(domainsBox);
+    domains_ = new QTableWidget(0, ColCount, domainsBox);
+    domains_->setHorizontalHeaderLabels({"Name", "HDF5 file", "Dataset", "Domain module", "Latent dim", "Weights"});
+    domains_->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
+    domains_->horizontalHeader()->setStretchLastSection(true);
+    domains_->setMinimumHeight(110);
+    domains_->setAccessibleName("Domains");
+    dl->addWidget(domains_);
+    auto* buttons = new QHBoxLayout;
+    auto* add = new QPushButton("&Add domain", domainsBox);
+    auto* remove = new QPushButton("Remo&ve domain", domainsBox);
+    auto* pick = new QPushButton("Pick data&set…", domainsBox);
+    pick->setToolTip("Choose the selected domain's dataset from its HDF5 file (shape, type and sample count shown)");
+    buttons->addWidget(add);
+    buttons->addWidget(remove);
+    buttons->addWidget(pick);
+    buttons->addStretch();
+    dl->addLayout(buttons);
+    layout->addWidget(domainsBox);
+    fields_["domains"] = domains_;
+    connect(add, &QPushButton::clicked, this, [this] {
+        commit([this] {
+            QString name = "domain";
+            for (int i = 2; doc_["domains"][name.toStdString()]; ++i) name = QString("domain%1").arg(i);
+            doc_["domains"][name.toStdString()]["module"] = "identity";
+        });
+    });
+    connect(remove, &QPushButton::clicked, this, [this] {
+        const int row = domains_->currentRow();
+        if (row < 0) return;
+        const std::string name = domains_->item(row, ColName)->text().toStdString();
+        commit([this, name] { doc_["domains"].remove(name); });
+    });
+    connect(pick, &QPushButton::clicked, this, [this] { pickDataset(domains_->currentRow()); });
+    connect(domains_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
+        if (loading_) return;
+        const int row = item->row();
+        const QString old = item->data(Qt::UserRole).toString();  // the domain's name before the edit
+        const QString text = item->text().trimmed();
+        if (item->column() == ColName) {
+            if (text == old || text.isEmpty()) return refreshDomains();
+            commit([&] {  // rename, keeping the order
+                YAML::Node renamed(YAML::NodeType::Map);
+                for (auto kv : doc_["domains"]) {
+                    const std::string k = kv.first.as<std::string>();
+                    renamed[k == old.toStdString() ? text.toStdString() : k] = kv.second;
+                }
+                doc_["domains"] = renamed;
+            });
+            return;
+        }
+        const QString key = "domains." + old + "." + kDomainKeys[item->column()];
+        (void)row;
+        setValue(key, text);
+    });
+
+    auto* ws = group("Workspace");
+    addLine(ws, "Workspace &dimension", "workspace.dim", "12", "W, the size of the workspace state");
+    addLine(ws, "Encoder hidden size", "workspace.encoder.hidden", "32", "GW encoders: hidden width");
+    addLine(ws, "Encoder layers", "workspace.encoder.layers", "3", "GW encoders: extra hidden layers (shimmer n_layers)");
+    addLine(ws, "Decoder hidden size", "workspace.decoder.hidden", "32", "GW decoders: hidden width");
+    addLine(ws, "Decoder layers", "workspace.decoder.layers", "3", "GW decoders: extra hidden layers");
+    addCombo(ws, "Se&lection", "workspace.selection", {"single_domain", "fixed_shared", "random"},
+             "How paired domains are fused into the workspace state");
+    addLine(ws, "Selection temperature", "workspace.selection_temperature", "0.2", "random selection only");
+
+    auto* loss = group("Loss coefficients");
+    for (const auto& f : kFamilies)
+        addLine(loss, QString(f).replace('_', '-'), "loss.coefficients." + f, "unset",
+                "Coefficient of the " + f + " family (the loss is the mean of coefficient × metric)");
+    extraCoefs_ = new QTableWidget(0, 2, loss);
+    extraCoefs_->setHorizontalHeaderLabels({"Metric", "Coefficient"});
+    extraCoefs_->horizontalHeader()->setStretchLastSection(true);
+    extraCoefs_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+    extraCoefs_->setMaximumHeight(110);
+    extraCoefs_->setToolTip("Any metric by its shimmer name, e.g. translation_image_to_label");
+    auto* addCoef = new QPushButton("Add metric coefficient", loss);
+    static_cast<QFormLayout*>(loss->layout())->addRow("Per metric", extraCoefs_);
+    static_cast<QFormLayout*>(loss->layout())->addRow("", addCoef);
+    connect(addCoef, &QPushButton::clicked, this, [this] {
+        commit([this] { doc_["loss"]["coefficients"]["translation_a_to_b"] = "1.0"; });
+    });
+    connect(extraCoefs_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
+        if (loading_) return;
+        const QString metric = extraCoefs_->item(item->row(), 0)->data(Qt::UserRole).toString();
+        if (item->column() == 1) return setValue("loss.coefficients." + metric, item->text().trimmed());
+        const QString renamed = item->text().trimmed();
+        commit([&] {
+            YAML::Node c = doc_["loss"]["coefficients"];
+            const YAML::Node v = YAML::Clone(c[metric.toStdString()]);
+            c.remove(metric.toStdString());
+            if (!renamed.isEmpty()) c[renamed.toStdString()] = v;
+        });
+    });
+    fields_["loss.coefficients"] = extraCoefs_;
+    addLine(loss, "Logit scale (log)", "loss.logit_scale", "2.659 = log(1/0.07)", "Contrastive logit scale, as a logarithm");
+    auto* learn = new QCheckBox("Learn the logit scale", loss);
+    static_cast<QFormLayout*>(loss->layout())->addRow("", learn);
+    fields_["loss.learn_logit_scale"] = learn;
+    connect(learn, &QCheckBox::toggled, this, [this](bool on) {
+        if (!loading_) setValue("loss.learn_logit_scale", on ? "true" : "");
+    });
+
+    auto* opt = group("Optimiser (AdamW) and schedule");
+    addLine(opt, "Learning &rate", "optimizer.lr", "1e-3");
+    addLine(opt, "Weight decay", "optimizer.weight_decay", "0");
+    addCombo(opt, "Schedule", "scheduler.kind", {"one_cycle", "none"}, "OneCycle (PyTorch's OneCycleLR) or a constant rate");
+    addLine(opt, "OneCycle peak rate", "scheduler.max_lr", "the learning rate");
+    addLine(opt, "OneCycle warm-up fraction", "scheduler.pct_start", "0.3");
+
+    auto* training = group("Training");
+    addLine(training, "S&teps", "training.steps", "5000");
+    addLine(training, "&Batch size", "training.batch_size", "256", "Per group and step");
+    addLine(training, "Validate every", "training.val_every", "500", "Steps between validations (0: never)");
+    addLine(training, "Checkpoint every", "training.checkpoint_every", "1000", "Steps between checkpoints (0: at the end only)");
+    addLine(training, "Log every", "training.log_every", "50", "Steps between metric points");
+    addLine(training, "Runs folder", "training.out", "runs", "Parent folder of run folders");
+    layout->addStretch();
+    doc_ = YAML::Node(YAML::NodeType::Map);
+}
+
+QLineEdit* ExperimentForm::addLine(QWidget* box, const QString& label, const QString& key, const QString& placeholder,
+                                   const QString& tip) {
+    auto* e = new QLineEdit(box);
+    e->setPlaceholderText(placeholder);
+    e->setToolTip(tip.isEmpty() ? key : tip + " (" + key + ")");
+    e->setAccessibleName(key);
+    e->setProperty("gwTip", e->toolTip());
+    static_cast<QFormLayout*>(box->layout())->addRow(label, e);
+    fields_[key] = e;
+    connect(e, &QLineEdit::textEdited, this, [this, key](const QString& t) { setValue(key, t.trimmed()); });
+    return e;
+}
+
+QComboBox* ExperimentForm::addCombo(QWidget* box, const QString& label, const QString& key, const QStringList& items,
+                                    const QString& tip) {
+    auto* c = new QComboBox(box);
+    c->addItems(items);
+    c->setToolTip(tip.isEmpty() ? key : tip + " (" + key + ")");
+    c->setAccessibleName(key);
+    c->setProperty("gwTip", c->toolTip());
+    static_cast<QFormLayout*>(box->layout())->addRow(label, c);
+    fields_[key] = c;
+    connect(c, &QComboBox::activated, this, [this, key, c](int i) {
+        const QString id = c->itemData(i).toString();
+        setValue(key, id.isEmpty() ? c->itemText(i) : id);
+    });
+    return c;
+}
+
+YAML::Node ExperimentForm::nodeAt(const QString& key, bool create) {
+    YAML::Node n = doc_;
+    for (const auto& part : key.split('.')) {
+        if (!n.IsMap() && !(create && n.IsNull())) return YAML::Node(YAML::NodeType::Undefined);
+        const std::string p = part.toStdString();
+        if (!create && !n[p]) return YAML::Node(YAML::NodeType::Undefined);
+        n.reset(n[p]);
+    }
+    return n;
+}
+
+QString ExperimentForm::value(const QString& key) const {
+    YAML::Node n = YAML::Clone(doc_);
+    for (const auto& part : key.split('.')) {
+        if (!n.IsMap() || !n[part.toStdString()]) return {};
+        n.reset(n[part.toStdString()]);
+    }
+    return n.IsScalar() ? QString::fromStdString(n.Scalar()) : QString();
+}
+
+void ExperimentForm::commit(const std::function<void()>& edit) {
+    const QString before = yaml();
+    edit();
+    const QString after = yaml();
+    if (after == before) return;
+    undo_.push_back(before);
+    lastKey_.clear();
+    redo_.clear();
+    refreshFields();
+    Q_EMIT undoAvailable(true);
+    Q_EMIT redoAvailable(false);
+    Q_EMIT changed();
+}
+
+void ExperimentForm::setValue(const QString& key, const QString& text) {
+    const QString before = yaml();
+    const QStringList parts = key.split('.');
+    const QString parentKey = parts.mid(0, parts.size() - 1).join('.');
+    if (text.isEmpty()) {
+        YAML::Node parent = parentKey.isEmpty() ? doc_ : nodeAt(parentKey, false);
+        if (parent.IsMap()) parent.remove(parts.back().toStdString());
+    } else {
+        YAML::Node parent = parentKey.isEmpty() ? doc_ : nodeAt(parentKey, true);
+        parent[parts.back().toStdString()] = text.toStdString();
+    }
+    const QString after = yaml();
+    if (after == before) return;
+    // Consecutive edits of one field merge into one undo step.
+    if (!(undo_.size() && lastKey_ == key)) undo_.push_back(before);
+    lastKey_ = key;
+    redo_.clear();
+    if (!qobject_cast<QLineEdit*>(fieldFor(key))) refreshFields();
+    else refreshDomains();
+    Q_EMIT undoAvailable(true);
+    Q_EMIT redoAvailable(false);
+    Q_EMIT changed();
+}
+
+QWidget* ExperimentForm::fieldFor(const QString& key) const {
+    if (fields_.contains(key)) return fields_.value(key);
+    if (key.startsWith("domains.")) return domains_;
+    if (key.startsWith("loss.coefficients.")) return extraCoefs_;
+    // The closest enclosing key that has a field ("workspace.encoder" -> none, "data.file" -> itself).
+    return nullptr;
+}
+
+void ExperimentForm::showError(const QString& key, const QString& message) {
+    for (auto* w : fields_) {
+        w->setStyleSheet(QString());
+        w->setToolTip(w->property("gwTip").toString());
+    }
+    domains_->setToolTip("Each row is a domain: its HDF5 data and its domain module");
+    errorKey_ = message.isEmpty() ? QString() : key;
+    if (message.isEmpty()) return;
+    QWidget* w = fieldFor(key);
+    if (!w) return;
+    w->setStyleSheet(qobject_cast<QTableWidget*>(w) ? "QTableWidget { border: 2px solid #d32f2f; }"
+                                                    : "background-color: #ffd6d6; border: 1px solid #d32f2f;");
+    w->setToolTip(message);
+}
+
+void ExperimentForm::setDevices(const QStringList& ids, const QStringList& labels, const QList<bool>& available) {
+    device_->clear();
+    for (int i = 0; i < ids.size(); ++i) {
+        device_->addItem(labels[i], ids[i]);
+        if (!available.value(i, true)) {
+            // Shown, not hidden, so that the user sees why CUDA is missing.
+            auto* model = qobject_cast<QStandardItemModel*>(device_->model());
+            if (model) model->item(i)->setEnabled(false);
+        }
+    }
+    refreshFields();
+}
+
+void ExperimentForm::setEditable(bool on) {
+    for (auto* w : fields_) w->setEnabled(on);
+    for (auto* b : findChildren<QPushButton*>()) b->setEnabled(on);
+}
+
+QString ExperimentForm::setYaml(const QString& text, const QString& baseDir) {
+    try {
+        YAML::Node n = YAML::Load(text.toStdString());
+        if (!n.IsMap() && !n.IsNull()) return "expected a mapping of keys at the top of the experiment";
+        doc_ = n.IsNull() ? YAML::Node(YAML::NodeType::Map) : n;
+    } catch (const YAML::Exception& e) {
+        return QString::fromStdString(e.what());
+    }
+    baseDir_ = baseDir;
+    undo_.clear();
+    redo_.clear();
+    lastKey_.clear();
+    refreshFields();
+    Q_EMIT undoAvailable(false);
+    Q_EMIT redoAvailable(false);
+    Q_EMIT changed();
+    return {};
+}
+
+QString ExperimentForm::yaml() const {
+    YAML::Emitter out;
+    out << doc_;
+    return QString::fromStdString(out.c_str()) + "\n";
+}
+
+void ExperimentForm::refreshFields() {
+    loading_ = true;
+    for (auto it = fields_.begin(); it != fields_.end(); ++it) {
+        const QString v = value(it.key());
+        if (auto* e = qobject_cast<QLineEdit*>(it.value())) {
+            if (e->text() != v) e->setText(v);
+        } else if (auto* c = qobject_cast<QComboBox*>(it.value())) {
+            int i = c->findData(v);
+            if (i < 0) i = c->findText(v);
+            if (v.isEmpty()) i = 0;
+            if (i < 0) {  // a value the list does not offer (the parser will judge it)
+                c->addItem(v, v);
+                i = c->count() - 1;
+            }
+            c->setCurrentIndex(i);
+        } else if (auto* b = qobject_cast<QCheckBox*>(it.value())) {
+            b->setChecked(v == "true");
+        }
+    }
+    loading_ = false;
+    refreshDomains();
+    refreshExtraCoefficients();
+}
+
+void ExperimentForm::refreshDomains() {
+    loading_ = true;
+    const YAML::Node d = doc_["domains"];
+    const int n = d.IsMap() ? int(d.size()) : 0;
+    if (domains_->rowCount() != n) domains_->setRowCount(n);
+    int row = 0;
+    if (d.IsMap()) {
+        for (auto kv : d) {
+            const QString name = QString::fromStdString(kv.first.as<std::string>());
+            for (int col = 0; col < ColCount; ++col) {
+                QString text = col == ColName ? name : value("domains." + name + "." + kDomainKeys[col]);
+                if (col == ColModule) {
+                    auto* combo = qobject_cast<QComboBox*>(domains_->cellWidget(row, col));
+                    if (!combo) {
+                        combo = new QComboBox(domains_);
+                        combo->addItems(kModules);
+                        domains_->setCellWidget(row, col, combo);
+                    }
+                    combo->disconnect(this);
+                    if (text.isEmpty()) text = "identity";
+                    if (combo->findText(text) < 0) combo->addItem(text);
+                    combo->setCurrentText(text);
+                    connect(combo, &QComboBox::activated, this, [this, name, combo](int) {
+                        setValue("domains." + name + ".module", combo->currentText());
+                    });
+                    continue;
+                }
+                auto* item = domains_->item(row, col);
+                if (!item) {
+                    item = new QTableWidgetItem;
+                    domains_->setItem(row, col, item);
+                }
+                item->setData(Qt::UserRole, name);
+                if (item->text() != text) item->setText(text);
+                if (col == ColWeights) {
+                    const QString w = expandHome(text);
+                    const bool exists = !w.isEmpty() && QFileInfo(QDir(baseDir_).absoluteFilePath(w)).exists();
+                    item->setToolTip(text.isEmpty() ? "No weights file: the module has none to load, or trains from scratch"
+                                     : exists     ? "Pre-trained weights: " + w
+                                                  : "Pre-train first: the module is pre-trained on its data on Start, "
+                                                    "then saved here");
+                }
+                if (col == ColFile && text.isEmpty()) item->setToolTip("Empty: data.file");
+                if (col == ColDataset && text.isEmpty()) item->setToolTip("Empty: /{split}/" + name);
+            }
+            ++row;
+        }
+    }
+    loading_ = false;
+}
+
+void ExperimentForm::refreshExtraCoefficients() {
+    loading_ = true;
+    const YAML::Node c = doc_["loss"]["coefficients"];
+    QStringList metrics;
+    if (c.IsMap())
+        for (auto kv : c) {
+            const QString k = QString::fromStdString(kv.first.as<std::string>());
+            if (!kFamilies.contains(k)) metrics << k;
+        }
+    extraCoefs_->setRowCount(metrics.size());
+    for (int i = 0; i < metrics.size(); ++i) {
+        for (int col = 0; col < 2; ++col) {
+            auto* item = extraCoefs_->item(i, col);
+            if (!item) {
+                item = new QTableWidgetItem;
+                extraCoefs_->setItem(i, col, item);
+            }
+            item->setData(Qt::UserRole, metrics[i]);
+            item->setText(col == 0 ? metrics[i] : value("loss.coefficients." + metrics[i]));
+        }
+    }
+    loading_ = false;
+}
+
+void ExperimentForm::pickDataset(int row) {
+    if (row < 0) return;
+    const QString name = domains_->item(row, ColName)->text();
+    QString file = value("domains." + name + ".file");
+    if (file.isEmpty()) file = value("data.file");
+    file = QDir(baseDir_).absoluteFilePath(expandHome(file));
+    QString error;
+    const auto sets = listDatasets(file, &error);
+    QDialog dlg(this);
+    dlg.setWindowTitle("Dataset of domain " + name);
+    auto* l = new QVBoxLayout(&dlg);
+    l->addWidget(new QLabel(error.isEmpty() ? file : error, &dlg));
+    auto* table = new QTableWidget(sets.size(), 4, &dlg);
+    table->setHorizontalHeaderLabels({"Dataset", "Shape", "Type", "Samples"});
+    table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+    table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    for (int i = 0; i < sets.size(); ++i) {
+        QStringList dims;
+        for (auto s : sets[i].shape) dims << QString::number(s);
+        table->setItem(i, 0, new QTableWidgetItem(sets[i].path));
+        table->setItem(i, 1, new QTableWidgetItem("(" + dims.join(", ") + ")"));
+        table->setItem(i, 2, new QTableWidgetItem(sets[i].type));
+        table->setItem(i, 3, new QTableWidgetItem(sets[i].shape.isEmpty() ? "-" : QString::number(sets[i].shape[0])));
+    }
+    l->addWidget(table);
+    auto* split = new QCheckBox("Use {split} for the split folder (/train/x -> /{split}/x)", &dlg);
+    split->setChecked(true);
+    l->addWidget(split);
+    auto* box = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dlg);
+    connect(box, &QDialogButtonBox::accepted, &dlg, &QDialog::accept);
+    connect(box, &QDialogButtonBox::rejected, &dlg, &QDialog::reject);
+    connect(table, &QTableWidget::cellDoubleClicked, &dlg, &QDialog::accept);
+    l->addWidget(box);
+    dlg.resize(560, 360);
+    if (dlg.exec() != QDialog::Accepted || table->currentRow() < 0) return;
+    QString path = sets[table->currentRow()].path;
+    if (split->isChecked())
+        for (const QString s : {"train", "val", "test"})
+            if (path.startsWith("/" + s + "/")) path = "/{split}/" + path.mid(s.size() + 2);
+    setValue("domains." + name + ".dataset", path);
+}
+
+void ExperimentForm::undo() {
+    if (undo_.isEmpty()) return;
+    const QString current = yaml();
+    const QString previous = undo_.takeLast();
+    const auto redo = redo_;
+    const auto undo = undo_;
+    setYaml(previous, baseDir_);
+    undo_ = undo;
+    redo_ = redo;
+    redo_.push_back(current);
+    lastKey_.clear();
+    Q_EMIT undoAvailable(!undo_.isEmpty());
+    Q_EMIT redoAvailable(true);
+}
+
+void ExperimentForm::redo() {
+    if (redo_.isEmpty()) return;
+    const QString current = yaml();
+    const QString next = redo_.takeLast();
+    const auto redo = redo_;
+    const auto undo = undo_;
+    setYaml(next, baseDir_);
+    undo_ = undo;
+    redo_ = redo;
+    undo_.push_back(current);
+    lastKey_.clear();
+    Q_EMIT undoAvailable(true);
+    Q_EMIT redoAvailable(!redo_.isEmpty());
+}
+
+}  // namespace gw::studio

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file experiment_form.h
+/// The experiment set-up: every field edits one dotted key of the experiment YAML (the file `gw train`
+/// reads; docs/experiment-format.md). Keys the form does not show are kept as they are. The engine's
+/// own parser judges the whole (bridge validateExperiment); the field at fault turns red with the
+/// message as its tooltip. Edits can be undone.
+#include <QHash>
+#include <QStringList>
+#include <QWidget>
+
+#include <yaml-cpp/yaml.h>
+
+class QLineEdit;
+class QComboBox;
+class QCheckBox;
+class QTableWidget;
+class QPushButton;
+
+namespace gw::studio {
+
+class ExperimentForm : public QWidget {
+    Q_OBJECT
+public:
+    explicit ExperimentForm(QWidget* parent = nullptr);
+
+    /// Loads YAML text; `baseDir` resolves relative paths. Returns an error message or "".
+    QString setYaml(const QString& yaml, const QString& baseDir);
+    /// The experiment as YAML text (what Save writes).
+    QString yaml() const;
+    QString baseDir() const { return baseDir_; }
+    void setBaseDir(const QString& dir) { baseDir_ = dir; }
+
+    /// Sets one dotted key from text as if typed ("" removes it: the default applies).
+    void setValue(const QString& key, const QString& text);
+    /// The text of one dotted key ("" when absent).
+    QString value(const QString& key) const;
+    /// The field that edits `key`, or nullptr.
+    QWidget* fieldFor(const QString& key) const;
+
+    /// Marks the field of `key` red with `message` (an empty message clears every mark).
+    void showError(const QString& key, const QString& message);
+    QString errorKey() const { return errorKey_; }
+
+    /// Offers these devices (id, label, available) in the device picker.
+    void setDevices(const QStringList& ids, const QStringList& labels, const QList<bool>& available);
+    void setEditable(bool on);
+
+    bool canUndo() const { return !undo_.isEmpty(); }
+    bool canRedo() const { return !redo_.isEmpty(); }
+
+public Q_SLOTS:
+    void undo();
+    void redo();
+
+Q_SIGNALS:
+    /// Any edit (typed, picked, undone).
+    void changed();
+    void undoAvailable(bool);
+    void redoAvailable(bool);
+
+private:
+    QLineEdit* addLine(QWidget* box, const QString& label, const QString& key, const QString& placeholder,
+                       const QString& tip = {});
+    QComboBox* addCombo(QWidget* box, const QString& label, const QString& key, const QStringList& items,
+                        const QString& tip = {});
+    void refreshFields();
+    void refreshDomains();
+    void refreshExtraCoefficients();
+    void commit(const std::function<void()>& edit);
+    void pickDataset(int row);
+    YAML::Node nodeAt(const QString& key, bool create);
+
+    YAML::Node doc_;
+    QString baseDir_;
+    QHash<QString, QWidget*> fields_;
+    QTableWidget* domains_ = nullptr;
+    QTableWidget* extraCoefs_ = nullptr;
+    QComboBox* device_ = nullptr;
+    QString errorKey_;
+    QStringList undo_, redo_;  // YAML snapshots
+    QString lastKey_;          // consecutive edits of one field make one undo step
+    bool loading_ = false;
+};
+
+}  // namespace gw::studio

@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "ui/main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDateTime>
+#include <QDir>
+#include <QDockWidget>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QProgressDialog>
+#include <QSaveFile>
+#include <QScrollArea>
+#include <QSettings>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QToolBar>
+
+#include "ui/experiment_form.h"
+#include "ui/metrics_dashboard.h"
+
+namespace gw::studio {
+
+namespace {
+QString duration(double s) {
+    const qint64 t = qint64(s + 0.5);
+    return t >= 3600 ? QString("%1h%2m").arg(t / 3600).arg((t % 3600) / 60, 2, 10, QChar('0'))
+                     : QString("%1:%2").arg(t / 60).arg(t % 60, 2, 10, QChar('0'));
+}
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+    setObjectName("MainWindow");
+    qRegisterMetaType<gw::studio::MetricBatch>();
+    dashboard_ = new MetricsDashboard(this);
+    log_ = new QPlainTextEdit(this);
+    log_->setReadOnly(true);
+    log_->setMaximumBlockCount(20000);
+    log_->setAccessibleName("Log");
+    auto* tabs = new QTabWidget(this);
+    tabs->addTab(dashboard_, "&Losses");
+    tabs->addTab(log_, "Lo&g");
+    setCentralWidget(tabs);
+
+    form_ = new ExperimentForm(this);
+    auto* scroll = new QScrollArea(this);
+    scroll->setWidget(form_);
+    scroll->setWidgetResizable(true);
+    auto* dock = new QDockWidget("Experiment", this);
+    dock->setObjectName("ExperimentDock");
+    dock->setWidget(scroll);
+    dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+    addDockWidget(Qt::LeftDockWidgetArea, dock);
+
+    progress_ = new QProgressBar(this);
+    progress_->setMaximumWidth(260);
+    progress_->setFormat("%p%");
+    progressText_ = new QLabel("Idle", this);
+    statusBar()->addWidget(progressText_, 1);
+    statusBar()->addPermanentWidget(progress_);
+
+    QStringList ids, labels;
+    QList<bool> available;
+    for (const auto& d : listDevices()) {
+        ids << d.id;
+        labels << d.label;
+        available << d.available;
+    }
+    form_->setDevices(ids, labels, available);
+
+    worker_ = new TrainingWorker;
+    worker_->moveToThread(&thread_);
+    connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
+    thread_.setObjectName("training");
+    thread_.start();
+
+    connect(worker_, &TrainingWorker::metrics, dashboard_, &MetricsDashboard::append);
+    connect(worker_, &TrainingWorker::logLine, this, &MainWindow::appendLog);
+    connect(worker_, &TrainingWorker::runStarted, this, [this](const QString& dir) {
+        runDir_ = dir;
+        appendLog("run folder " + dir);
+    });
+    connect(worker_, &TrainingWorker::progress, this,
+            [this](const QString& phase, qint64 step, qint64 total, double sps, double eta) {
+                progress_->setMaximum(int(std::max<qint64>(total, 1)));
+                progress_->setValue(int(step));
+                progressText_->setText(QString("%1: step %2/%3, %4 steps/s, ETA %5")
+                                           .arg(phase)
+                                           .arg(step)
+                                           .arg(total)
+                                           .arg(sps, 0, 'f', 1)
+                                           .arg(duration(eta)));
+            });
+    connect(worker_, &TrainingWorker::stateChanged, this, [this](int s) {
+        const bool preparing = s == TrainingWorker::Preparing;
+        if (preparing && !preparing_) {
+            preparing_ = new QProgressDialog("Preparing the data and the domain modules…", "Stop", 0, 0, this);
+            preparing_->setWindowTitle("Preparing");
+            preparing_->setMinimumDuration(700);
+            preparing_->setAutoClose(false);
+            preparing_->setAutoReset(false);
+            connect(preparing_, &QProgressDialog::canceled, this, &MainWindow::stop);
+        }
+        if (!preparing && preparing_) {
+            preparing_->hide();
+            preparing_->deleteLater();
+            preparing_ = nullptr;
+        }
+        pauseAct_->setText(s == TrainingWorker::Paused ? "&Resume" : "&Pause");
+        if (s == TrainingWorker::Paused) progressText_->setText("Paused at " + progressText_->text().section(':', 0, 0));
+    });
+    connect(worker_, &TrainingWorker::checkpointWritten, this, [this](const QString& p) {
+        appendLog("checkpoint written: " + p);
+        statusBar()->showMessage("Checkpoint written to " + p, 5000);
+    });
+    connect(worker_, &TrainingWorker::finished, this, [this](const QString& ckpt, bool stopped) {
+        if (!ckpt.isEmpty()) lastCheckpoint_ = ckpt;
+        setRunning(false);
+        progressText_->setText(stopped ? (ckpt.isEmpty() ? "Stopped" : "Stopped; checkpoint " + ckpt) : "Done; checkpoint " + ckpt);
+        appendLog(stopped ? "stopped" : "done: " + ckpt);
+        Q_EMIT runEnded(true);
+    });
+    connect(worker_, &TrainingWorker::failed, this, [this](const QString& message, const QString& ckpt) {
+        if (!ckpt.isEmpty()) lastCheckpoint_ = ckpt;
+        setRunning(false);
+        progressText_->setText("Failed");
+        appendLog("error: " + message);
+        showError("The run stopped", message + (ckpt.isEmpty() ? QString() : "\n\nThe last checkpoint is kept: " + ckpt));
+        Q_EMIT runEnded(false);
+    });
+
+    validateTimer_.setSingleShot(true);
+    validateTimer_.setInterval(150);
+    connect(&validateTimer_, &QTimer::timeout, this, &MainWindow::validate);
+    connect(form_, &ExperimentForm::changed, this, [this] {
+        modified_ = true;
+        updateTitle();
+        validateTimer_.start();
+    });
+    autosaveTimer_.setInterval(5000);
+    connect(&autosaveTimer_, &QTimer::timeout, this, [this] {
+        if (modified_) writeAutosave();
+    });
+    autosaveTimer_.start();
+    autosave_ = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + "/autosave.yaml";
+
+    buildMenus();
+    QSettings settings;
+    restoreGeometry(settings.value("window/geometry").toByteArray());
+    restoreState(settings.value("window/state").toByteArray());
+    if (!settings.contains("window/geometry")) resize(1400, 860);
+    setRunning(false);
+    updateTitle();
+}
+
+MainWindow::~MainWindow() {
+    worker_->requestStop();
+    thread_.quit();
+    thread_.wait();
+}
+
+void MainWindow::buildMenus() {
+    auto* file = menuBar()->addMenu("&File");
+    file->addAction("&Open experiment…", QKeySequence::Open, this, [this] {
+        if (!maybeSave()) return;
+        const QString p = QFileDialog::getOpenFileName(this, "Open experiment", QFileInfo(path_).absolutePath(),
+                                                       "Experiments (*.yaml *.yml);;All files (*)");
+        if (!p.isEmpty()) openExperiment(p);
+    });
+    recentMenu_ = file->addMenu("Open &recent");
+    rebuildRecentMenu();
+    file->addAction("&Save", QKeySequence::Save, this, [this] {
+        if (path_.isEmpty()) {
+            const QString p = QFileDialog::getSaveFileName(this, "Save experiment", QString(), "Experiments (*.yaml)");
+            if (!p.isEmpty()) saveExperiment(p);
+        } else {
+            saveExperiment(path_);
+        }
+    });
+    file->addAction("Save &as…", QKeySequence::SaveAs, this, [this] {
+        const QString p = QFileDialog::getSaveFileName(this, "Save experiment as", path_, "Experiments (*.yaml)");
+        if (!p.isEmpty()) saveExperiment(p);
+    });
+    file->addSeparator();
+    exportCkptAct_ = file->addAction("Export &checkpoint…", this, [this] {
+        const QString p = QFileDialog::getSaveFileName(this, "Export checkpoint", runDir_ + "/export.ckpt", "Checkpoints (*.ckpt)");
+        if (p.isEmpty()) return;
+        if (running_) {
+            worker_->requestCheckpoint(p);  // written by the worker at the next step
+            return;
+        }
+        QFile::remove(p);
+        if (!QFile::copy(lastCheckpoint_, p)) showError("Export checkpoint", "Cannot write " + p);
+        else statusBar()->showMessage("Checkpoint written to " + p, 5000);
+    });
+    exportPyAct_ = file->addAction("Export for &Python…", this, [this] {
+        const QString ckpt = lastCheckpoint_.isEmpty() ? runDir_ + "/checkpoints/last.ckpt" : lastCheckpoint_;
+        const QString p = QFileDialog::getSaveFileName(this, "Export for Python (shimmer's state_dict layout)",
+                                                       runDir_ + "/gw.pt", "PyTorch state dict (*.pt)");
+        if (p.isEmpty()) return;
+        const QString err = exportForPython(ckpt, p);
+        if (!err.isEmpty()) showError("Export for Python", err);
+        else statusBar()->showMessage("Wrote " + p + " and its .yaml", 5000);
+    });
+    file->addAction("Export plot as P&NG…", this, [this] {
+        const QString p = QFileDialog::getSaveFileName(this, "Export plot", "losses.png", "PNG (*.png)");
+        if (!p.isEmpty() && !dashboard_->exportPng(p)) showError("Export plot", "Cannot write " + p);
+    });
+    file->addAction("Export plot as P&DF…", this, [this] {
+        const QString p = QFileDialog::getSaveFileName(this, "Export plot", "losses.pdf", "PDF (*.pdf)");
+        if (!p.isEmpty() && !dashboard_->exportPdf(p)) showError("Export plot", "Cannot write " + p);
+    });
+    file->addAction("Export &metrics as CSV…", this, [this] {
+        const QString p = QFileDialog::getSaveFileName(this, "Export metrics", "metrics.csv", "CSV (*.csv)");
+        if (p.isEmpty()) return;
+        const QString err = dashboard_->exportCsv(p);
+        if (!err.isEmpty()) showError("Export metrics", err);
+    });
+    file->addSeparator();
+    file->addAction("&Quit", QKeySequence::Quit, this, &QWidget::close);
+
+    auto* edit = menuBar()->addMenu("&Edit");
+    undoAct_ = edit->addAction("&Undo", QKeySequence::Undo, form_, &ExperimentForm::undo);
+    redoAct_ = edit->addAction("&Redo", QKeySequence::Redo, form_, &ExperimentForm::redo);
+    undoAct_->setEnabled(false);
+    redoAct_->setEnabled(false);
+    connect(form_, &ExperimentForm::undoAvailable, undoAct_, &QAction::setEnabled);
+    connect(form_, &ExperimentForm::redoAvailable, redoAct_, &QAction::setEnabled);
+
+    auto* runMenu = menuBar()->addMenu("&Run");
+    startAct_ = runMenu->addAction("&Start", this, &MainWindow::start);
+    startAct_->setShortcuts({QKeySequence(Qt::Key_F5), QKeySequence(Qt::CTRL | Qt::Key_Return)});
+    pauseAct_ = runMenu->addAction("&Pause", this, &MainWindow::togglePause);
+    pauseAct_->setShortcut(QKeySequence(Qt::Key_F6));
+    stopAct_ = runMenu->addAction("S&top (saves a checkpoint)", this, &MainWindow::stop);
+    stopAct_->setShortcut(QKeySequence(Qt::SHIFT | Qt::Key_F5));
+    auto* bar = addToolBar("Run");
+    bar->setObjectName("RunToolBar");
+    bar->addAction(startAct_);
+    bar->addAction(pauseAct_);
+    bar->addAction(stopAct_);
+}
+
+QString MainWindow::statusText() const { return progressText_->text(); }
+
+void MainWindow::appendLog(const QString& line) {
+    log_->appendPlainText(QDateTime::currentDateTime().toString("HH:mm:ss ") + line);
+    if (preparing_) preparing_->setLabelText(line.left(120));
+}
+
+void MainWindow::showError(const QString& title, const QString& text) {
+    auto* box = new QMessageBox(QMessageBox::Critical, title, text, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->setObjectName("errorDialog");
+    box->open();  // not exec(): the window keeps running
+}
+
+bool MainWindow::openExperiment(const QString& path, bool interactive) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly | QIODevice::Text)) {
+        if (interactive) showError("Open experiment", path + ": " + f.errorString());
+        return false;
+    }
+    const QString err = form_->setYaml(QString::fromUtf8(f.readAll()), QFileInfo(path).absolutePath());
+    if (!err.isEmpty()) {
+        if (interactive) showError("Open experiment", path + ": " + err);
+        return false;
+    }
+    path_ = QFileInfo(path).absoluteFilePath();
+    modified_ = false;
+    addRecent(path_);
+    QSettings().setValue("lastExperiment", path_);
+    validate();
+    updateTitle();
+    return true;
+}
+
+bool MainWindow::saveExperiment(const QString& path) {
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Text) || f.write(form_->yaml().toUtf8()) < 0 || !f.commit()) {
+        showError("Save experiment", path + ": " + f.errorString());
+        return false;
+    }
+    const QString oldBase = form_->baseDir();
+    path_ = QFileInfo(path).absoluteFilePath();
+    form_->setBaseDir(QFileInfo(path).absolutePath());
+    if (oldBase != form_->baseDir()) validate();
+    modified_ = false;
+    QFile::remove(autosave_);
+    addRecent(path_);
+    updateTitle();
+    statusBar()->showMessage("Saved " + path_, 3000);
+    return true;
+}
+
+void MainWindow::validate() {
+    const QString source = path_.isEmpty() ? QString("untitled.yaml") : path_;
+    const Validation v = validateExperiment(form_->yaml(), form_->baseDir(), source);
+    form_->showError(v.key, v.message);
+    if (running_) return;
+    blocked_ = v.message.isEmpty() ? QString() : (v.key.isEmpty() ? v.message : v.key + ": " + v.message.section(": ", -2));
+    startAct_->setEnabled(blocked_.isEmpty());
+    startAct_->setToolTip(blocked_.isEmpty() ? "Start training (F5)" : "Cannot start: " + blocked_);
+    if (!blocked_.isEmpty()) progressText_->setText("Cannot start: " + blocked_);
+    else if (progressText_->text().startsWith("Cannot start")) progressText_->setText("Ready");
+}
+
+void MainWindow::start() {
+    if (running_ || !blocked_.isEmpty()) return;
+    dashboard_->clear();
+    lastCheckpoint_.clear();
+    runDir_.clear();
+    setRunning(true);
+    progressText_->setText("Preparing…");
+    const QString source = path_.isEmpty() ? QString("untitled.yaml") : path_;
+    QMetaObject::invokeMethod(worker_, "run", Qt::QueuedConnection, Q_ARG(QString, form_->yaml()),
+                              Q_ARG(QString, form_->baseDir()), Q_ARG(QString, source), Q_ARG(QString, QString()),
+                              Q_ARG(QString, QString()), Q_ARG(QStringList, QStringList()));
+}
+
+void MainWindow::togglePause() {
+    if (!running_) return;
+    const bool pause = worker_->state() != TrainingWorker::Paused;
+    worker_->requestPause(pause);
+}
+
+void MainWindow::stop() {
+    if (!running_) return;
+    progressText_->setText("Stopping (saving a checkpoint)…");
+    worker_->requestStop();
+}
+
+void MainWindow::setRunning(bool on) {
+    running_ = on;
+    form_->setEditable(!on);
+    startAct_->setEnabled(!on && blocked_.isEmpty());
+    pauseAct_->setEnabled(on);
+    stopAct_->setEnabled(on);
+    pauseAct_->setText("&Pause");
+}
+
+void MainWindow::updateTitle() {
+    const QString name = path_.isEmpty() ? QString("untitled") : QFileInfo(path_).fileName();
+    setWindowTitle(name + (modified_ ? " *" : "") + " — GW Studio");
+}
+
+void MainWindow::addRecent(const QString& path) {
+    QSettings s;
+    QStringList recent = s.value("recentFiles").toStringList();
+    recent.removeAll(path);
+    recent.prepend(path);
+    while (recent.size() > 8) recent.removeLast();
+    s.setValue("recentFiles", recent);
+    rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+    recentMenu_->clear();
+    const QStringList recent = QSettings().value("recentFiles").toStringList();
+    for (const auto& p : recent)
+        recentMenu_->addAction(QFileInfo(p).fileName() + "  (" + QFileInfo(p).absolutePath() + ")", this, [this, p] {
+            if (maybeSave()) openExperiment(p);
+        });
+    recentMenu_->setEnabled(!recent.isEmpty());
+}
+
+bool MainWindow::maybeSave() {
+    if (!modified_ || !interactive_) return true;
+    const auto answer = QMessageBox::warning(this, "Unsaved changes", "The experiment has unsaved changes. Save them?",
+                                             QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel);
+    if (answer == QMessageBox::Cancel) return false;
+    if (answer == QMessageBox::Save) {
+        if (path_.isEmpty()) {
+            const QString p = QFileDialog::getSaveFileName(this, "Save experiment", QString(), "Experiments (*.yaml)");
+            return !p.isEmpty() && saveExperiment(p);
+        }
+        return saveExperiment(path_);
+    }
+    QFile::remove(autosave_);
+    return true;
+}
+
+void MainWindow::writeAutosave() {
+    QDir().mkpath(QFileInfo(autosave_).absolutePath());
+    QSaveFile f(autosave_);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) return;
+    f.write(("# gw-studio autosave of " + (path_.isEmpty() ? QString("untitled") : path_) + "\n").toUtf8());
+    f.write(form_->yaml().toUtf8());
+    f.commit();
+}
+
+void MainWindow::offerAutosaveRestore() {
+    QFile f(autosave_);
+    if (!f.open(QIODevice::ReadOnly | QIODevice::Text)) return;
+    const QString text = QString::fromUtf8(f.readAll());
+    const QString header = text.section('\n', 0, 0);
+    const QString source = header.section(" of ", 1);
+    if (interactive_ &&
+        QMessageBox::question(this, "Restore unsaved changes",
+                              "GW Studio did not close cleanly. Restore the unsaved changes to " + source + "?") !=
+            QMessageBox::Yes) {
+        f.remove();
+        return;
+    }
+    if (source != "untitled" && QFileInfo::exists(source)) openExperiment(source, false);
+    form_->setYaml(text, source != "untitled" ? QFileInfo(source).absolutePath() : QDir::currentPath());
+    modified_ = true;
+    updateTitle();
+    validate();
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+    if (running_ && interactive_ &&
+        QMessageBox::question(this, "Training in progress", "Stop the run (a checkpoint is saved) and quit?") != QMessageBox::Yes) {
+        e->ignore();
+        return;
+    }
+    if (!maybeSave()) {
+        e->ignore();
+        return;
+    }
+    if (running_) {
+        worker_->requestStop();
+        QEventLoop wait;
+        connect(this, &MainWindow::runEnded, &wait, &QEventLoop::quit);
+        if (running_) wait.exec();
+    }
+    QSettings s;
+    s.setValue("window/geometry", saveGeometry());
+    s.setValue("window/state", saveState());
+    if (!modified_) QFile::remove(autosave_);
+    e->accept();
+}
+
+}  // namespace gw::studio
