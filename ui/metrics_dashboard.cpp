@@ -46,6 +46,9 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
     plot_->legend->setFont(QFont(font().family(), 8));
     plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     plot_->setNoAntialiasingOnDrag(true);
+    // Polylines stroked in one go: a million-point curve reduced by adaptive sampling is still a few
+    // thousand joined segments per frame.
+    plot_->setPlottingHint(QCP::phFastPolylines, true);
     plot_->setAccessibleName("Loss curves");
     // Dragging or zooming by hand stops following the latest step.
     connect(plot_, &QCustomPlot::mousePress, this, [this] { follow_->setChecked(false); });
@@ -238,9 +241,28 @@ void MetricsDashboard::rebuildGraph(Series& s) {
 }
 
 void MetricsDashboard::rescale() {
-    bool any = false;
-    for (auto& s : series_) any = any || (s.graph->visible() && s.graph->dataCount() > 0);
-    if (any) plot_->rescaleAxes(true);
+    double k0 = INFINITY, k1 = -INFINITY, v0 = INFINITY, v1 = -INFINITY;
+    const bool log = plot_->yAxis->scaleType() == QCPAxis::stLogarithmic;
+    for (const auto& s : series_) {
+        if (!s.graph->visible() || s.graph->dataCount() == 0) continue;
+        k0 = std::min(k0, s.minKey);
+        k1 = std::max(k1, s.maxKey);
+        if (log) {
+            if (s.minPositive > 0) v0 = std::min(v0, s.minPositive);
+        } else {
+            v0 = std::min(v0, s.minValue);
+        }
+        v1 = std::max(v1, s.maxValue);
+    }
+    if (!std::isfinite(k0) || !std::isfinite(v0) || !std::isfinite(v1)) return;
+    if (k1 <= k0) k1 = k0 + 1;
+    plot_->xAxis->setRange(k0, k1);
+    if (log) {
+        plot_->yAxis->setRange(v0 / 1.2, std::max(v1, v0) * 1.2);
+    } else {
+        const double pad = v1 > v0 ? 0.05 * (v1 - v0) : std::max(1e-3, std::abs(v0) * 0.1);
+        plot_->yAxis->setRange(v0 - pad, v1 + pad);
+    }
 }
 
 double MetricsDashboard::redrawNow() {
@@ -257,7 +279,17 @@ double MetricsDashboard::redrawNow() {
             const double v = s.values[i];
             if (!std::isfinite(v)) continue;
             s.ema = s.emaStarted ? alpha_ * s.ema + (1 - alpha_) * v : v;
+            if (!s.emaStarted || s.graph->dataCount() + keys.size() == 0) {
+                s.minKey = s.maxKey = s.steps[i];
+                s.minValue = s.maxValue = s.ema;
+                s.minPositive = s.ema > 0 ? s.ema : 0;
+            }
             s.emaStarted = true;
+            s.minKey = std::min(s.minKey, s.steps[i]);
+            s.maxKey = std::max(s.maxKey, s.steps[i]);
+            s.minValue = std::min(s.minValue, s.ema);
+            s.maxValue = std::max(s.maxValue, s.ema);
+            if (s.ema > 0 && (s.minPositive <= 0 || s.ema < s.minPositive)) s.minPositive = s.ema;
             keys.push_back(s.steps[i]);
             values.push_back(s.ema);
         }

@@ -67,6 +67,9 @@ private:
         int drawn = 0;                  // points already handed to the graph
         double ema = 0;
         bool emaStarted = false;
+        // Ranges of the drawn points, kept as they arrive so that following the latest step does not
+        // scan a million points per frame.
+        double minKey = 0, maxKey = 0, minValue = 0, maxValue = 0, minPositive = 0;
         QTreeWidgetItem* item = nullptr;
     };
     Series& series(const QString& name);
