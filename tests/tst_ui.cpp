@@ -105,6 +105,13 @@ private Q_SLOTS:
         QVERIFY(f.yaml().indexOf("vectors") < f.yaml().indexOf("label"));
         f.undo();
         QCOMPARE(f.value("domains.vec.module"), QString("identity"));
+        // Weights that do not exist yet are marked "pre-train first".
+        table->item(0, 5)->setText("vae-not-trained-yet.pt");
+        QCOMPARE(f.value("domains.vec.weights"), QString("vae-not-trained-yet.pt"));
+        QCOMPARE(table->item(0, 5)->data(Qt::AccessibleDescriptionRole).toString(), QString("pre-train first"));
+        QVERIFY(table->item(0, 5)->toolTip().startsWith("Pre-train first"));
+        table->item(0, 5)->setText("data.h5");  // any existing file stands for pre-trained weights here
+        QCOMPARE(table->item(0, 5)->data(Qt::AccessibleDescriptionRole).toString(), QString("pre-trained"));
     }
 
     void saveOpenAndAutosave() {

@@ -97,7 +97,6 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     connect(pick, &QPushButton::clicked, this, [this] { pickDataset(domains_->currentRow()); });
     connect(domains_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
         if (loading_) return;
-        const int row = item->row();
         const QString old = item->data(Qt::UserRole).toString();  // the domain's name before the edit
         const QString text = item->text().trimmed();
         if (item->column() == ColName) {
@@ -112,9 +111,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
             });
             return;
         }
-        const QString key = "domains." + old + "." + kDomainKeys[item->column()];
-        (void)row;
-        setValue(key, text);
+        setValue("domains." + old + "." + kDomainKeys[item->column()], text);
     });
 
     auto* ws = group("Workspace");
@@ -400,6 +397,8 @@ void ExperimentForm::refreshDomains() {
                                      : exists     ? "Pre-trained weights: " + w
                                                   : "Pre-train first: the module is pre-trained on its data on Start, "
                                                     "then saved here");
+                    item->setForeground(!text.isEmpty() && !exists ? QColor(0xb2, 0x6a, 0x00) : palette().color(QPalette::Text));
+                    item->setData(Qt::AccessibleDescriptionRole, text.isEmpty() ? QString() : exists ? "pre-trained" : "pre-train first");
                 }
                 if (col == ColFile && text.isEmpty()) item->setToolTip("Empty: data.file");
                 if (col == ColDataset && text.isEmpty()) item->setToolTip("Empty: /{split}/" + name);

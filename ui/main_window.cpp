@@ -306,7 +306,8 @@ void MainWindow::validate() {
     const Validation v = validateExperiment(form_->yaml(), form_->baseDir(), source);
     form_->showError(v.key, v.message);
     if (running_) return;
-    blocked_ = v.message.isEmpty() ? QString() : (v.key.isEmpty() ? v.message : v.key + ": " + v.message.section(": ", -2));
+    blocked_ = v.message;
+    if (blocked_.startsWith(source + ": ")) blocked_ = blocked_.mid(source.size() + 2);
     startAct_->setEnabled(blocked_.isEmpty());
     startAct_->setToolTip(blocked_.isEmpty() ? "Start training (F5)" : "Cannot start: " + blocked_);
     if (!blocked_.isEmpty()) progressText_->setText("Cannot start: " + blocked_);
