@@ -11,6 +11,10 @@
 #include <iostream>
 #include <sstream>
 
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+
 #include "app/bench.h"
 #include "data/fashion_mnist.h"
 #include "data/h5_array.h"
@@ -170,6 +174,26 @@ int cmdImportWeights(const std::string& stateDict, const std::string& experiment
     return 0;
 }
 
+/// `gw explore` draws with Qt, which `gw` does not link (it must build on GPU servers without Qt): it
+/// runs gw-studio's offscreen renderer from the same folder.
+int cmdExplore(const std::string& checkpoint, const std::string& out, const std::string& split, const std::string& samples) {
+    char self[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    const fs::path dir = n > 0 ? fs::path(std::string(self, size_t(n))).parent_path() : fs::path(".");
+    const std::string studio = (dir / "gw-studio").string();
+    if (!fs::exists(studio))
+        throw std::runtime_error("gw explore draws with the window's renderers: " + studio +
+                                 " is missing (build with GW_BUILD_GUI=ON, which needs Qt 6 and QCustomPlot)");
+    ::setenv("QT_QPA_PLATFORM", "offscreen", 0);
+    std::vector<std::string> args = {studio, "--explore", checkpointPath(checkpoint), "--out", out, "--split", split,
+                                     "--samples", samples};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(studio.c_str(), argv.data());
+    throw std::runtime_error(studio + ": cannot run it (" + std::strerror(errno) + ")");
+}
+
 int cmdMigrate(const std::string& path) {
     const auto r = gw::migrateCheckpointFile(checkpointPath(path));
     if (r.applied.empty()) {
@@ -268,6 +292,13 @@ int main(int argc, char** argv) {
     std::string migPath;
     mig->add_option("checkpoint", migPath, "A checkpoint, or a run folder")->required()->check(CLI::ExistingPath);
 
+    auto* explore = app.add_subcommand("explore", "Translations, demi-cycles and cycles of samples, and the workspace in 2-D, as PNG files");
+    std::string exCheckpoint, exDir = ".", exSplit = "test", exSamples = "per_class:1";
+    explore->add_option("checkpoint", exCheckpoint, "A checkpoint, or a run folder")->required()->check(CLI::ExistingPath);
+    explore->add_option("--out", exDir, "Folder for translations.png and workspace.png");
+    explore->add_option("--split", exSplit, "train, val or test")->check(CLI::IsMember({"train", "val", "test"}));
+    explore->add_option("--samples", exSamples, "per_class:K, random:N[:SEED], first:N or indices:I,J,...");
+
     app.add_subcommand("devices", "List the CPU and every CUDA device");
 
     auto* bench = app.add_subcommand("bench", "Steps/s of the reference GW training step (tutorial, ssd, wide)");
@@ -319,6 +350,7 @@ int main(int argc, char** argv) {
         if (*exp) return cmdExport(exCkpt, exOut);
         if (*impw) return cmdImportWeights(iwState, iwExperiment, iwOut, keepDomains, iwForce, iwOverrides);
         if (*mig) return cmdMigrate(migPath);
+        if (*explore) return cmdExplore(exCheckpoint, exDir, exSplit, exSamples);
         if (app.got_subcommand("devices")) return cmdDevices();
         if (*bench) return gw::runBench(bo);
     } catch (const std::exception& e) {

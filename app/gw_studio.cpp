@@ -17,6 +17,7 @@
 
 #include "app/studio/bridge.h"
 #include "ui/experiment_form.h"
+#include "ui/explorer_panel.h"
 #include "ui/main_window.h"
 #include "ui/metrics_dashboard.h"
 
@@ -141,6 +142,42 @@ int runBench(MainWindow& w, const QString& experiment, qint64 steps) {
     return ok ? 0 : 1;
 }
 
+/// `--explore CKPT --out DIR`: the grid and the workspace view of a checkpoint as PNG files.
+int runExplore(const QString& checkpoint, const QString& out, const ExploreRequest& req) {
+    QString error;
+    const ExploreData d = exploreCheckpoint(checkpoint, req, &error);
+    if (!error.isEmpty()) {
+        std::fprintf(stderr, "gw explore: error: %s\n", qPrintable(error));
+        return 1;
+    }
+    QDir().mkpath(out);
+    ExplorerPanel panel;
+    panel.resize(1500, 900);
+    panel.setRequest(req);
+    panel.setData(d);
+    panel.grid()->resize(panel.grid()->sizeHint());
+    const QString grid = out + "/translations.png", view = out + "/workspace.png";
+    panel.show();
+    const bool ok = panel.exportGrid(grid) && panel.exportWorkspace(view) && panel.grab().save(out + "/panel.png");
+    std::printf("%s: %lld samples of the %s split, %d domains\n", qPrintable(checkpoint), (long long)d.indices.size(),
+                qPrintable(d.split), int(d.domains.size()));
+    for (int i = 0; i < d.indices.size(); ++i) {
+        QStringList errs;
+        for (const auto& key : d.cells.keys()) {
+            if (key.startsWith("input/")) continue;
+            const QString e = panel.grid()->cellError(key, i);
+            if (!e.isEmpty()) errs << key + " " + e;
+        }
+        errs.sort();
+        std::printf("  sample %lld: %s\n", (long long)d.indices[i], qPrintable(errs.join("; ")));
+    }
+    if (d.pcaExplained.size() == 2)
+        std::printf("workspace PCA of %lld samples per domain: %.0f%% + %.0f%% of the variance\n",
+                    (long long)d.pcaIndices.size(), 100 * d.pcaExplained[0], 100 * d.pcaExplained[1]);
+    std::printf("%s %s, %s and %s/panel.png\n", ok ? "wrote" : "cannot write", qPrintable(grid), qPrintable(view), qPrintable(out));
+    return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,8 +195,27 @@ int main(int argc, char** argv) {
     QCommandLineOption steps("steps", "Steps of --screenshot and --bench runs", "N", "400");
     QCommandLineOption bench("bench", "Measure the GUI thread's longest stall during a run and the frame time with 10^6 points");
     QCommandLineOption demo("demo", "Open a generated two-domain experiment (no dataset needed)");
-    cli.addOptions({screenshot, steps, bench, demo});
+    QCommandLineOption explore("explore", "Write the translation grid and workspace view of CHECKPOINT as PNG files, quit",
+                               "CHECKPOINT");
+    QCommandLineOption out("out", "Folder of --explore's PNG files", "DIR", ".");
+    QCommandLineOption split("split", "--explore: train, val or test", "SPLIT", "test");
+    QCommandLineOption samples("samples", "--explore: per_class:K, random:N[:SEED], first:N or indices:I,J,...", "SPEC",
+                               "per_class:1");
+    cli.addOptions({screenshot, steps, bench, demo, explore, out, split, samples});
     cli.process(app);
+    if (cli.isSet(explore)) {
+        ExploreRequest req;
+        req.split = cli.value(split);
+        const QStringList spec = cli.value(samples).split(':');
+        req.mode = spec.value(0);
+        if (req.mode == "indices") {
+            for (const auto& i : spec.value(1).split(',', Qt::SkipEmptyParts)) req.indices << i.toLongLong();
+        } else {
+            req.count = spec.value(1, "1").toLongLong();
+            req.seed = spec.value(2, "0").toULongLong();
+        }
+        return runExplore(cli.value(explore), cli.value(out), req);
+    }
 
     MainWindow w;
     QTemporaryDir scratch;

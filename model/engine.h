@@ -53,6 +53,29 @@ torch::Device parseDevice(const std::string& name);
 
 struct ProgressReport;
 
+/// What the translation explorer shows of some samples (gw-reference 1.3 helpers translation, cycle),
+/// in data space: images (B, C, H, W) in [0, 1]-ish floats, class domains as probabilities (B, C)
+/// (inputs one-hot), vectors (B, F). All on the CPU.
+struct ExploreResult {
+    struct Domain {
+        std::string name, kind;
+        int64_t classes = 0;  ///< class_label: the class count
+    };
+    std::string split;
+    std::vector<int64_t> indices;  ///< the samples, rows of every tensor below
+    std::vector<Domain> domains;
+    /// "input/{d}", "demi_cycle/{d}", "translation/{d}/{e}" (d's state decoded into e) and
+    /// "cycle/{d}/{e}" (d -> e -> d), each (B, ...).
+    OrderedMap<torch::Tensor> cells;
+    torch::Tensor labels;  ///< (B,) int64 class of each sample (the first class domain), undefined if none
+    /// Workspace view: single-domain workspace states of `pcaIndices` for each domain, projected on
+    /// their first two principal components. Rows: domain-major (all of domain 0, then domain 1, ...).
+    torch::Tensor pcaCoords;        ///< (D * M, 2)
+    std::vector<int64_t> pcaIndices;  ///< (M) sample indices
+    torch::Tensor pcaLabels;        ///< (M,) class of each, undefined if no class domain
+    std::vector<double> pcaExplained;  ///< share of variance of the two components
+};
+
 class Engine {
 public:
     /// \param cfg an experiment (loadExperiment); \param log progress sink (may be empty).
@@ -92,6 +115,13 @@ public:
     /// batches (each domain alone and all together, gw-reference 2.6), weighted by batch size, with
     /// names `{split}/{metric}`. `maxSamples` < 0: the whole split. Leaves the RNG as it was.
     OrderedMap<double> evaluate(const std::string& split, int64_t maxSamples = -1);
+    /// The explorer's view of `indices` of a split (train, val or test) and a PCA of the workspace
+    /// states of `pcaSamples` evenly spaced samples. No gradients; the RNG is left as it was.
+    /// \throws data::DataError for a missing split or an index out of range (naming both).
+    ExploreResult explore(const std::string& split, const std::vector<int64_t>& indices, int64_t pcaSamples = 300);
+    /// Samples for the explorer: `mode` "random" (`count` seeded by `seed`), "per_class" (`count` of
+    /// each class of the first class domain, the first ones in the split), or "first".
+    std::vector<int64_t> pickSamples(const std::string& split, const std::string& mode, int64_t count, uint64_t seed);
     /// True when the split exists for every domain.
     bool hasSplit(const std::string& split) const;
 

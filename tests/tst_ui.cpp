@@ -6,18 +6,57 @@
 #include <QtTest/QtTest>
 
 #include <QComboBox>
+#include <QPainter>
+#include <qcustomplot.h>
 #include <QLineEdit>
 #include <QStandardItemModel>
 #include <QTableWidget>
 #include <cmath>
 
+#include "ui/cell_renderers.h"
 #include "ui/experiment_form.h"
+#include "ui/explorer_panel.h"
 #include "ui/main_window.h"
 #include "ui/metrics_dashboard.h"
 
 using namespace gw::studio;
 
 namespace {
+PlainTensor tensor(const QVector<qint64>& shape, const QVector<float>& data) {
+    PlainTensor t;
+    t.shape = shape;
+    t.data = data;
+    return t;
+}
+
+/// Two samples of an image domain (2x2 grey) and a 3-class label domain, as the worker hands them over.
+ExploreData syntheticExplore() {
+    ExploreData d;
+    d.split = "test";
+    d.source = "training";
+    d.step = 40;
+    d.indices = {3, 7};
+    d.domains = {"image", "label"};
+    d.kinds = {"conv_vae", "class_label"};
+    d.classes = {0, 3};
+    const PlainTensor img = tensor({2, 1, 2, 2}, {0, 1, 0.5f, 0.25f, 1, 1, 1, 1});
+    d.cells["input/image"] = img;
+    d.cells["demi_cycle/image"] = tensor({2, 1, 2, 2}, {0, 1, 0.5f, 0.25f, 1, 1, 1, 0});  // row 1: MSE 0.25
+    d.cells["cycle/image/label"] = img;
+    d.cells["translation/label/image"] = img;
+    d.cells["input/label"] = tensor({2, 3}, {0, 1, 0, 0, 0, 1});
+    d.cells["demi_cycle/label"] = tensor({2, 3}, {0.1f, 0.8f, 0.1f, 0.6f, 0.1f, 0.3f});
+    d.cells["translation/image/label"] = tensor({2, 3}, {0.2f, 0.7f, 0.1f, 0.5f, 0.2f, 0.3f});
+    d.cells["cycle/label/image"] = tensor({2, 3}, {0, 1, 0, 0, 0, 1});
+    d.labels = {1, 2};
+    d.pcaIndices = {0, 5};
+    d.pcaLabels = {1, 2};
+    d.pcaX = {0, 1, 0.1f, 0.9f};  // image 0, image 5, label 0, label 5
+    d.pcaY = {0, 1, 0.1f, 0.9f};
+    d.pcaExplained = {0.6, 0.3};
+    return d;
+}
+
 QString slurp(const QString& path) {
     QFile f(path);
     return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()) : QString();
@@ -205,6 +244,90 @@ private Q_SLOTS:
         QCOMPARE(d.metricNames(), QStringList());
     }
 
+    void renderersDrawAndScore() {
+        // Images: whole-pixel scaling, no blur: a 2x2 image in a 40x40 cell is four 20x20 blocks.
+        QImage canvas(40, 40, QImage::Format_RGB32);
+        canvas.fill(Qt::red);
+        {
+            QPainter p(&canvas);
+            ImageRenderer().paint(p, QRectF(0, 0, 40, 40), tensor({1, 1, 2, 2}, {0, 1, 0.5f, 0.25f}), 0, nullptr, 0);
+        }
+        QCOMPARE(QColor(canvas.pixel(0, 0)), QColor(0, 0, 0));
+        QCOMPARE(QColor(canvas.pixel(19, 19)), QColor(0, 0, 0));
+        QCOMPARE(QColor(canvas.pixel(20, 0)), QColor(255, 255, 255));
+        QCOMPARE(QColor(canvas.pixel(39, 19)), QColor(255, 255, 255));
+        QCOMPARE(QColor(canvas.pixel(5, 25)), QColor(128, 128, 128));
+        QCOMPARE(QColor(canvas.pixel(25, 25)), QColor(64, 64, 64));
+        // RGB images read channels first.
+        {
+            QPainter p(&canvas);
+            ImageRenderer().paint(p, QRectF(0, 0, 40, 40), tensor({1, 3, 1, 1}, {1, 0.5f, 0}), 0, nullptr, 0);
+        }
+        QCOMPARE(QColor(canvas.pixel(20, 20)), QColor(255, 128, 0));
+        const auto a = tensor({2, 1, 2, 2}, {0, 0, 0, 0, 1, 1, 1, 1});
+        const auto b = tensor({1, 1, 2, 2}, {0, 0, 0, 1});
+        QCOMPARE(ImageRenderer().error(a, 0, b, 0), QString("MSE 0.25"));
+        QCOMPARE(ImageRenderer().error(a, 1, b, 0), QString("MSE 0.75"));
+        // Classes: right or wrong, with the probability of the predicted class.
+        const auto probs = tensor({2, 3}, {0.1f, 0.7f, 0.2f, 0.5f, 0.3f, 0.2f});
+        const auto truth = tensor({1, 3}, {0, 1, 0});
+        QCOMPARE(ClassRenderer().error(probs, 0, truth, 0), QString("right 0.70"));
+        QCOMPARE(ClassRenderer().error(probs, 1, truth, 0), QString("wrong 0.50"));
+        QCOMPARE(ClassRenderer::argmax(probs, 1), qint64(0));
+        // Vectors: MSE; bars drawn.
+        QCOMPARE(VectorRenderer().error(tensor({1, 2}, {1, 3}), 0, tensor({1, 2}, {1, 1}), 0), QString("MSE 2"));
+        canvas.fill(Qt::white);
+        {
+            QPainter p(&canvas);
+            VectorRenderer().paint(p, QRectF(0, 0, 40, 40), tensor({1, 2}, {1, -1}), 0, nullptr, 0);
+        }
+        QCOMPARE(QColor(canvas.pixel(10, 10)), QColor(25, 118, 210));  // first bar up
+        QCOMPARE(QColor(canvas.pixel(30, 30)), QColor(25, 118, 210));  // second bar down
+        QCOMPARE(QColor(canvas.pixel(10, 30)), QColor(Qt::white));
+        // The registry: by kind, a default by shape, and a new kind added without touching the others.
+        QVERIFY(dynamic_cast<ImageRenderer*>(RendererRegistry::forKind("conv_vae", a).get()));
+        QVERIFY(dynamic_cast<ClassRenderer*>(RendererRegistry::forKind("class_label", probs).get()));
+        QVERIFY(dynamic_cast<ImageRenderer*>(RendererRegistry::forKind("depth_map", tensor({1, 1, 4, 4}, QVector<float>(16))).get()));
+        QVERIFY(dynamic_cast<VectorRenderer*>(RendererRegistry::forKind("audio", tensor({1, 5}, QVector<float>(5))).get()));
+        struct Audio : VectorRenderer {
+            QString error(const PlainTensor&, qint64, const PlainTensor&, qint64) const override { return "audio"; }
+        };
+        RendererRegistry::add("audio", [] { return std::make_unique<Audio>(); });
+        QCOMPARE(RendererRegistry::forKind("audio", tensor({1, 5}, QVector<float>(5)))->error(a, 0, a, 0), QString("audio"));
+        QVERIFY(dynamic_cast<ClassRenderer*>(RendererRegistry::forKind("class_label", probs).get()));
+    }
+
+    void explorerShowsWhatTheWorkerHandsOver() {
+        ExplorerPanel panel;
+        panel.resize(1100, 700);
+        panel.show();
+        QSignalSpy changed(&panel, &ExplorerPanel::requestChanged), refresh(&panel, &ExplorerPanel::refreshRequested);
+        panel.setData(syntheticExplore());
+        QCOMPARE(panel.grid()->columns(0), (QStringList{"input image", "demi-cycle", "→ label", "label (truth)", "cycle via label"}));
+        QCOMPARE(panel.grid()->cellError("demi_cycle/image", 0), QString("MSE 0"));
+        QCOMPARE(panel.grid()->cellError("demi_cycle/image", 1), QString("MSE 0.25"));
+        QCOMPARE(panel.grid()->cellError("translation/image/label", 0), QString("right 0.70"));
+        QCOMPARE(panel.grid()->cellError("translation/image/label", 1), QString("wrong 0.50"));
+        QCOMPARE(panel.grid()->cellError("demi_cycle/label", 1), QString("wrong 0.60"));
+        QCOMPARE(panel.grid()->cellError("input/image", 0), QString());
+        const QSize hint = panel.grid()->sizeHint();
+        QVERIFY(hint.width() > 5 * 92 && hint.height() > 4 * 92);  // 5 columns, 2 samples x 2 domains
+        QCOMPARE(panel.describePoint(3), QString("domain label, sample 5, class 2\n(click: add it to the grid)"));
+        QCOMPARE(panel.workspacePlot()->graphCount(), 4);  // class x domain
+        panel.setColourBy("domain");
+        QCOMPARE(panel.workspacePlot()->graphCount(), 2);
+        panel.addSample(5);
+        QCOMPARE(panel.request().mode, QString("indices"));
+        QCOMPARE(panel.request().indices, (QVector<qint64>{3, 7, 5}));
+        QVERIFY(changed.count() >= 1);
+        QCOMPARE(refresh.count(), 1);
+        QVERIFY(panel.exportGrid(dir_.path() + "/grid.png"));
+        QImage grid(dir_.path() + "/grid.png");
+        QCOMPARE(grid.size(), hint);
+        QVERIFY(panel.exportWorkspace(dir_.path() + "/ws.png"));
+        QVERIFY(QImage(dir_.path() + "/ws.png").width() == 900);
+    }
+
     void windowWhileTraining() {
         MainWindow w;
         w.setInteractive(false);
@@ -223,6 +346,10 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(w.statusText().contains("steps/s"), 10000);
         QVERIFY(w.statusText().contains("ETA"));
         QTRY_VERIFY(w.dashboard()->framesDrawn() > 2);
+        // The explorer follows the run (every 500 steps by default; the demo logs every 10).
+        QTRY_VERIFY_WITH_TIMEOUT(!w.explorer()->data().isEmpty(), 60000);
+        QCOMPARE(w.explorer()->data().source, QString("training"));
+        QCOMPARE(w.explorer()->data().indices.size(), 4);  // one per class of the demo
         const QImage shot = w.grab().toImage();
         QVERIFY(!shot.isNull() && shot.width() >= 1000);
         QDir().mkpath(GW_ARTIFACTS_DIR);

@@ -3,6 +3,7 @@
 // start, progress and metric batches, pause, resume, a checkpoint on request, stop (with a checkpoint),
 // a stop during pre-training, and failures (a missing file, a NaN loss) that end the run cleanly.
 #include <QtTest/QtTest>
+#include <QImage>
 
 #include <filesystem>
 #include <fstream>
@@ -119,6 +120,66 @@ private Q_SLOTS:
                                   Q_ARG(QStringList, QStringList{"training.steps=" + QString::number(stepAtPause + 200)}));
         QVERIFY(finished2.wait(60000));
         QCOMPARE(finished2.first().at(1).toBool(), false);
+    }
+
+    void explorerDataDuringTrainingAndFromACheckpoint() {
+        qRegisterMetaType<gw::studio::ExploreData>();
+        QTemporaryDir dir;
+        const QString yaml = makeDemoExperiment(dir.path(), 300);
+        Harness h;
+        ExploreRequest req;  // one sample per class of the test split
+        h.worker->setExploreRequest(req, 100);
+        QSignalSpy explored(h.worker, &TrainingWorker::explored), finished(h.worker, &TrainingWorker::finished);
+        h.run(yaml, dir.path() + "/run");
+        QVERIFY(finished.wait(120000));
+        QVERIFY(explored.count() >= 3);  // steps 10, 110, 210 (the first report, then every 100)
+        const auto live = explored.last().at(0).value<ExploreData>();
+        QCOMPARE(live.source, QString("training"));
+        QVERIFY(live.step >= 200);
+        QCOMPARE(live.domains, (QStringList{"vec", "label"}));
+        QCOMPARE(live.kinds, (QStringList{"identity", "class_label"}));
+        QCOMPARE(live.indices.size(), 4);
+        QCOMPARE(QSet<qint64>(live.labels.begin(), live.labels.end()).size(), 4);  // one of each class
+        QCOMPARE(live.cells["input/vec"].shape, (QVector<qint64>{4, 8}));
+        QCOMPARE(live.cells["input/label"].shape, (QVector<qint64>{4, 4}));
+        for (const char* k : {"demi_cycle/vec", "demi_cycle/label", "translation/vec/label", "translation/label/vec",
+                              "cycle/vec/label", "cycle/label/vec"})
+            QVERIFY2(live.cells.contains(k), k);
+        const auto& probs = live.cells["translation/vec/label"];
+        for (qint64 r = 0; r < probs.rows(); ++r) {
+            double sum = 0;
+            for (qint64 c = 0; c < probs.rowSize(); ++c) sum += probs.row(r)[c];
+            QVERIFY(std::abs(sum - 1) < 1e-5);  // class cells are probabilities
+        }
+        QCOMPARE(live.pcaIndices.size(), 256);  // min(300, the test split)
+        QCOMPARE(live.pcaX.size(), 512);
+        QCOMPARE(live.pcaExplained.size(), 2);
+        // From the checkpoint, outside any run: the same samples, and the trained GW translates them.
+        QString error;
+        const auto ckpt = exploreCheckpoint(finished.first().at(0).toString(), req, &error);
+        QCOMPARE(error, QString());
+        QCOMPARE(ckpt.step, qint64(300));
+        QCOMPARE(ckpt.indices, live.indices);
+        int right = 0;
+        const auto& tr = ckpt.cells["translation/vec/label"];
+        for (qint64 r = 0; r < tr.rows(); ++r) {
+            const float* p = tr.row(r);
+            right += (std::max_element(p, p + tr.rowSize()) - p) == ckpt.labels[r];
+        }
+        QVERIFY2(right >= 3, qPrintable(QString("%1 of 4 translated right").arg(right)));
+        ExploreRequest bad;
+        bad.mode = "indices";
+        bad.indices = {99999};
+        exploreCheckpoint(finished.first().at(0).toString(), bad, &error);
+        QVERIFY2(error.contains("sample 99999 is out of range: split 'test' has 256 samples"), qPrintable(error));
+        // gw explore writes the same as PNG files.
+        QProcess gw;
+        gw.start(GW_BINARY_DIR "/app/gw", {"explore", dir.path() + "/run", "--out", dir.path() + "/png", "--samples", "random:3:7"});
+        QVERIFY(gw.waitForFinished(120000));
+        const QString out = QString::fromUtf8(gw.readAllStandardOutput() + gw.readAllStandardError());
+        QVERIFY2(gw.exitCode() == 0 && out.contains("3 samples of the test split"), qPrintable(out));
+        QVERIFY(!QImage(dir.path() + "/png/translations.png").isNull());
+        QVERIFY(!QImage(dir.path() + "/png/workspace.png").isNull());
     }
 
     void stopDuringPretrainingKeepsNoWeights() {

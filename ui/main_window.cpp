@@ -25,6 +25,7 @@
 #include <QToolBar>
 
 #include "ui/experiment_form.h"
+#include "ui/explorer_panel.h"
 #include "ui/metrics_dashboard.h"
 
 namespace gw::studio {
@@ -47,6 +48,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     log_->setAccessibleName("Log");
     auto* tabs = new QTabWidget(this);
     tabs->addTab(dashboard_, "&Losses");
+    explorer_ = new ExplorerPanel(this);
+    tabs->addTab(explorer_, "E&xplorer");
     tabs->addTab(log_, "Lo&g");
     setCentralWidget(tabs);
 
@@ -136,6 +139,25 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         showError("The run stopped", message + (ckpt.isEmpty() ? QString() : "\n\nThe last checkpoint is kept: " + ckpt));
         Q_EMIT runEnded(false);
     });
+
+    connect(worker_, &TrainingWorker::explored, explorer_, &ExplorerPanel::setData);
+    connect(worker_, &TrainingWorker::exploreFailed, this, [this](const QString& message) {
+        explorer_->setStatus("Cannot explore: " + message);
+        appendLog("explorer: " + message);
+    });
+    auto pushRequest = [this] { worker_->setExploreRequest(explorer_->request(), explorer_->refreshEvery()); };
+    connect(explorer_, &ExplorerPanel::requestChanged, this, pushRequest);
+    pushRequest();
+    connect(explorer_, &ExplorerPanel::refreshRequested, this, [this] {
+        if (running_) {
+            explorer_->setStatus(QString("Refreshes every %1 steps while the run trains").arg(explorer_->refreshEvery()));
+            return;
+        }
+        const QString ckpt = lastCheckpoint_.isEmpty() && !runDir_.isEmpty() ? runDir_ + "/checkpoints/last.ckpt" : lastCheckpoint_;
+        if (ckpt.isEmpty()) explorer_->setStatus("No checkpoint yet: start a run, or explore a checkpoint file");
+        else exploreCheckpoint(ckpt);
+    });
+    connect(explorer_, &ExplorerPanel::openCheckpointRequested, this, &MainWindow::exploreCheckpoint);
 
     validateTimer_.setSingleShot(true);
     validateTimer_.setInterval(150);
@@ -325,6 +347,16 @@ void MainWindow::start() {
     QMetaObject::invokeMethod(worker_, "run", Qt::QueuedConnection, Q_ARG(QString, form_->yaml()),
                               Q_ARG(QString, form_->baseDir()), Q_ARG(QString, source), Q_ARG(QString, QString()),
                               Q_ARG(QString, QString()), Q_ARG(QStringList, QStringList()));
+}
+
+void MainWindow::exploreCheckpoint(const QString& path) {
+    if (running_) {
+        explorer_->setStatus("A run is training: the explorer follows it; stop it to explore another checkpoint");
+        return;
+    }
+    explorer_->setStatus("Exploring " + path + "…");
+    worker_->setExploreRequest(explorer_->request(), explorer_->refreshEvery());
+    QMetaObject::invokeMethod(worker_, "exploreCheckpoint", Qt::QueuedConnection, Q_ARG(QString, path));
 }
 
 void MainWindow::togglePause() {

@@ -21,6 +21,7 @@ class QProgressDialog;
 namespace gw::studio {
 
 class ExperimentForm;
+class ExplorerPanel;
 class MetricsDashboard;
 
 class MainWindow : public QMainWindow {
@@ -45,6 +46,9 @@ public:
 
     ExperimentForm* form() const { return form_; }
     MetricsDashboard* dashboard() const { return dashboard_; }
+    ExplorerPanel* explorer() const { return explorer_; }
+    /// Explores a checkpoint on the worker thread (when no run trains); the panel shows the result.
+    void exploreCheckpoint(const QString& path);
     TrainingWorker* worker() const { return worker_; }
     QPlainTextEdit* logPanel() const { return log_; }
     QString statusText() const;
@@ -83,6 +87,7 @@ private:
 
     ExperimentForm* form_;
     MetricsDashboard* dashboard_;
+    ExplorerPanel* explorer_;
     QPlainTextEdit* log_;
     QProgressBar* progress_;
     QLabel* progressText_;

@@ -3,6 +3,7 @@
 #include "app/studio/bridge.h"
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -28,6 +29,51 @@ MetricBatch toBatch(const ProgressReport& r) {
         b.values.push_back(v);
     }
     return b;
+}
+
+PlainTensor plain(const torch::Tensor& t) {
+    PlainTensor p;
+    auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    for (auto s : c.sizes()) p.shape.push_back(s);
+    p.data.resize(c.numel());
+    std::memcpy(p.data.data(), c.data_ptr<float>(), sizeof(float) * size_t(c.numel()));
+    return p;
+}
+
+ExploreData toPlain(const ExploreResult& r) {
+    ExploreData d;
+    d.split = q(r.split);
+    for (auto i : r.indices) d.indices.push_back(i);
+    for (const auto& dom : r.domains) {
+        d.domains << q(dom.name);
+        d.kinds << q(dom.kind);
+        d.classes << dom.classes;
+    }
+    for (const auto& [k, t] : r.cells) d.cells.insert(q(k), plain(t));
+    if (r.labels.defined())
+        for (int64_t i = 0; i < r.labels.numel(); ++i) d.labels << r.labels[i].item<int64_t>();
+    if (r.pcaCoords.defined()) {
+        auto c = r.pcaCoords.contiguous();
+        for (int64_t i = 0; i < c.size(0); ++i) {
+            d.pcaX << c[i][0].item<float>();
+            d.pcaY << c[i][1].item<float>();
+        }
+    }
+    for (auto i : r.pcaIndices) d.pcaIndices << i;
+    if (r.pcaLabels.defined())
+        for (int64_t i = 0; i < r.pcaLabels.numel(); ++i) d.pcaLabels << r.pcaLabels[i].item<int64_t>();
+    for (auto v : r.pcaExplained) d.pcaExplained << v;
+    return d;
+}
+
+ExploreData runExplore(Engine& e, const ExploreRequest& req) {
+    std::vector<int64_t> idx;
+    if (req.mode == "indices") {
+        for (auto i : req.indices) idx.push_back(i);
+    } else {
+        idx = e.pickSamples(req.split.toStdString(), req.mode.toStdString(), req.count, req.seed);
+    }
+    return toPlain(e.explore(req.split.toStdString(), idx, req.pcaSamples));
 }
 
 /// "exp.yaml: training.steps: expected ..." -> "training.steps"
@@ -134,6 +180,64 @@ Validation validateExperiment(const QString& yaml, const QString& baseDir, const
     return v;
 }
 
+struct TrainingWorker::Run {
+    Engine* engine = nullptr;
+    bool trained = false;  // the GW exists (after prepare)
+};
+
+ExploreData exploreCheckpoint(const QString& checkpoint, const ExploreRequest& request, QString* error) {
+    try {
+        const std::string path = checkpoint.toStdString();
+        Checkpoint c = loadCheckpoint(path);
+        if (c.kind != "gw") throw CheckpointError(path + ": expected a GW training checkpoint, found kind '" + c.kind + "'");
+        Engine e(parseExperiment(c.configYaml, path + " (embedded config)", {}, "/"));
+        e.prepare(&c);
+        e.restore(c, path);
+        ExploreData d = runExplore(e, request);
+        d.source = checkpoint;
+        d.step = c.step;
+        return d;
+    } catch (const std::exception& e) {
+        if (error) *error = q(e.what());
+    }
+    return {};
+}
+
+void TrainingWorker::setExploreRequest(const ExploreRequest& request, qint64 everySteps) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    exploreRequest_ = request;
+    exploreEvery_ = everySteps;
+}
+
+void TrainingWorker::exploreNow(qint64 step) {
+    if (!current_ || !current_->trained) return;
+    ExploreRequest req;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        req = exploreRequest_;
+    }
+    try {
+        ExploreData d = runExplore(*current_->engine, req);
+        d.source = "training";
+        d.step = step;
+        Q_EMIT explored(d);
+    } catch (const std::exception& e) {
+        Q_EMIT exploreFailed(q(e.what()));
+    }
+}
+
+void TrainingWorker::exploreCheckpoint(const QString& checkpoint) {
+    ExploreRequest req;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        req = exploreRequest_;
+    }
+    QString error;
+    ExploreData d = gw::studio::exploreCheckpoint(checkpoint, req, &error);
+    if (!error.isEmpty()) Q_EMIT exploreFailed(error);
+    else Q_EMIT explored(d);
+}
+
 QString exportForPython(const QString& checkpoint, const QString& out) {
     try {
         gw::exportForPython(checkpoint.toStdString(), out.toStdString());
@@ -143,12 +247,10 @@ QString exportForPython(const QString& checkpoint, const QString& out) {
     return {};
 }
 
-struct TrainingWorker::Run {
-    Engine* engine = nullptr;
-    bool trained = false;  // the GW exists (after prepare)
-};
-
-TrainingWorker::TrainingWorker(QObject* parent) : QObject(parent) { qRegisterMetaType<gw::studio::MetricBatch>(); }
+TrainingWorker::TrainingWorker(QObject* parent) : QObject(parent) {
+    qRegisterMetaType<gw::studio::MetricBatch>();
+    qRegisterMetaType<gw::studio::ExploreData>();
+}
 
 TrainingWorker::~TrainingWorker() = default;
 
@@ -255,9 +357,19 @@ void TrainingWorker::run(const QString& yaml, const QString& baseDir, const QStr
         Q_EMIT runStarted(q(out));
         setState(Training);
         RunCallbacks cb;
-        cb.progress = [this](const ProgressReport& p) {
+        qint64 lastExplore = -1;
+        cb.progress = [&](const ProgressReport& p) {
             if (!p.validation) Q_EMIT progress("training", p.step, p.totalSteps, p.stepsPerSecond, p.etaSeconds);
             Q_EMIT metrics(toBatch(p));
+            qint64 every;
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                every = exploreEvery_;
+            }
+            if (!p.validation && every > 0 && (lastExplore < 0 || p.step - lastExplore >= every)) {
+                lastExplore = p.step;
+                exploreNow(p.step);
+            }
         };
         cb.stopRequested = [this] { return poll(); };
         const RunResult res = runTraining(engine, out, cb);

@@ -4,6 +4,7 @@
 /// The window's only door to the engine. This header is torch-free (ui/ includes it); the
 /// implementation, in the target `gwstudio_bridge`, is the one Qt unit that includes LibTorch and sets
 /// QT_NO_KEYWORDS. Everything crossing it is plain Qt data.
+#include <QHash>
 #include <QObject>
 #include <QString>
 #include <QStringList>
@@ -31,6 +32,44 @@ void initEngineProcess(char** argv);
 /// their labels; demo.yaml: identity and class_label domains) and returns the YAML's path. For tests,
 /// benchmarks and trying the window without data.
 QString makeDemoExperiment(const QString& dir, qint64 steps = 2000);
+
+/// A tensor as plain data: shape (B, ...) and row-major float values.
+struct PlainTensor {
+    QVector<qint64> shape;
+    QVector<float> data;
+    qint64 rows() const { return shape.isEmpty() ? 0 : shape[0]; }
+    qint64 rowSize() const { return rows() ? data.size() / rows() : 0; }
+    const float* row(qint64 i) const { return data.constData() + i * rowSize(); }
+};
+
+/// Which samples the explorer shows.
+struct ExploreRequest {
+    QString split = "test";
+    QString mode = "per_class";      ///< per_class | random | first | indices
+    qint64 count = 1;                ///< per class, or in all
+    quint64 seed = 0;                ///< random
+    QVector<qint64> indices;         ///< mode "indices"
+    qint64 pcaSamples = 300;         ///< workspace view: samples of each domain
+};
+
+/// The explorer's data (bridge of gw::ExploreResult): every cell in data space.
+struct ExploreData {
+    QString split, source;           ///< source: the checkpoint, or "training"
+    qint64 step = -1;
+    QVector<qint64> indices;
+    QStringList domains, kinds;
+    QVector<qint64> classes;         ///< per domain: class count (class_label) or 0
+    QHash<QString, PlainTensor> cells;  ///< input/{d}, demi_cycle/{d}, translation/{d}/{e}, cycle/{d}/{e}
+    QVector<qint64> labels;          ///< class of each sample, empty without a class domain
+    QVector<float> pcaX, pcaY;       ///< domain-major: all samples of domain 0, then domain 1, ...
+    QVector<qint64> pcaIndices, pcaLabels;
+    QVector<double> pcaExplained;
+    bool isEmpty() const { return domains.isEmpty(); }
+};
+
+/// Explores a checkpoint here and now (for `gw explore`, tests; the window asks the worker).
+/// On failure returns empty data and sets `error` (file, what is wrong).
+ExploreData exploreCheckpoint(const QString& checkpoint, const ExploreRequest& request, QString* error);
 
 /// A device the engine can train on.
 struct DeviceInfo {
@@ -81,12 +120,16 @@ public:
     /// (reported by checkpointWritten or failed-less logLine on error).
     void requestCheckpoint(const QString& path);
     State state() const { return state_.load(); }
+    /// Thread-safe: while training, explore `request` every `everySteps` steps (0: never) and emit explored().
+    void setExploreRequest(const ExploreRequest& request, qint64 everySteps);
 
 public Q_SLOTS:
     /// Trains the experiment `yaml` (relative paths against `baseDir`) into `runDir` (empty: a new
     /// folder under training.out), or resumes `resumeDir` when set. `overrides` are dotted key=value.
     void run(const QString& yaml, const QString& baseDir, const QString& sourceName, const QString& runDir,
              const QString& resumeDir = QString(), const QStringList& overrides = QStringList());
+    /// Explores a checkpoint with the current request (when no run is going on); emits explored or exploreFailed.
+    void exploreCheckpoint(const QString& checkpoint);
 
 Q_SIGNALS:
     void stateChanged(int state);
@@ -95,6 +138,8 @@ Q_SIGNALS:
     void metrics(const gw::studio::MetricBatch& batch);
     void logLine(const QString& line);
     void runStarted(const QString& runDir);
+    void explored(const gw::studio::ExploreData& data);
+    void exploreFailed(const QString& message);
     void checkpointWritten(const QString& path);
     /// The run ended: completed or stopped on request (`stopped`); `checkpoint` may be empty.
     void finished(const QString& checkpoint, bool stopped);
@@ -110,6 +155,9 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     QStringList checkpointRequests_;
+    ExploreRequest exploreRequest_;
+    qint64 exploreEvery_ = 0;
+    void exploreNow(qint64 step);
     struct Run;
     Run* current_ = nullptr;  // valid while run() runs, on the worker thread only
 };
@@ -117,3 +165,4 @@ private:
 }  // namespace gw::studio
 
 Q_DECLARE_METATYPE(gw::studio::MetricBatch)
+Q_DECLARE_METATYPE(gw::studio::ExploreData)

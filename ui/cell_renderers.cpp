@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "ui/cell_renderers.h"
+
+#include <QHash>
+#include <QImage>
+#include <QPainter>
+#include <algorithm>
+#include <cmath>
+
+namespace gw::studio {
+
+namespace {
+QHash<QString, RendererRegistry::Factory>& factories() {
+    static QHash<QString, RendererRegistry::Factory> f = {
+        {"conv_vae", [] { return std::make_unique<ImageRenderer>(); }},
+        {"class_label", [] { return std::make_unique<ClassRenderer>(); }},
+        {"identity", [] { return std::make_unique<VectorRenderer>(); }},
+        {"mlp_ae", [] { return std::make_unique<VectorRenderer>(); }},
+        {"mlp_vae", [] { return std::make_unique<VectorRenderer>(); }},
+    };
+    return f;
+}
+
+/// The largest square-ish rectangle of whole-pixel scale for a w×h image inside `r`, centred.
+QRectF fitWhole(const QRectF& r, int w, int h) {
+    const double s = std::max(1.0, std::floor(std::min(r.width() / w, r.height() / h)));
+    const QSizeF size(w * s, h * s);
+    return QRectF(r.center() - QPointF(size.width() / 2, size.height() / 2), size);
+}
+}  // namespace
+
+double rowMse(const PlainTensor& a, qint64 ra, const PlainTensor& b, qint64 rb) {
+    const qint64 n = a.rowSize();
+    if (n == 0 || n != b.rowSize()) return NAN;
+    const float* x = a.row(ra);
+    const float* y = b.row(rb);
+    double s = 0;
+    for (qint64 i = 0; i < n; ++i) s += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+    return s / double(n);
+}
+
+void ImageRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v, qint64 row, const PlainTensor*, qint64) const {
+    // Rows are (C, H, W) with C = 1 or 3, or (H, W).
+    const int dims = v.shape.size();
+    const int c = dims == 4 ? int(v.shape[1]) : 1;
+    const int h = int(v.shape[dims - 2]);
+    const int w = int(v.shape[dims - 1]);
+    QImage img(w, h, QImage::Format_RGB32);
+    const float* d = v.row(row);
+    auto byte = [](float x) { return int(std::lround(std::clamp(x, 0.0f, 1.0f) * 255)); };
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const int g = byte(d[y * w + x]);
+            const int r = c == 3 ? byte(d[y * w + x]) : g;
+            const int gg = c == 3 ? byte(d[h * w + y * w + x]) : g;
+            const int b = c == 3 ? byte(d[2 * h * w + y * w + x]) : g;
+            img.setPixel(x, y, qRgb(r, gg, b));
+        }
+    p.save();
+    p.setRenderHint(QPainter::SmoothPixmapTransform, false);  // pixels stay pixels
+    p.drawImage(fitWhole(rect, w, h), img);
+    p.restore();
+}
+
+QString ImageRenderer::error(const PlainTensor& v, qint64 row, const PlainTensor& t, qint64 tr) const {
+    return QString("MSE %1").arg(rowMse(v, row, t, tr), 0, 'g', 3);
+}
+
+qint64 ClassRenderer::argmax(const PlainTensor& t, qint64 row) {
+    const float* d = t.row(row);
+    return std::max_element(d, d + t.rowSize()) - d;
+}
+
+void ClassRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v, qint64 row, const PlainTensor* truth,
+                          qint64 truthRow) const {
+    const qint64 n = v.rowSize();
+    const float* d = v.row(row);
+    const qint64 best = argmax(v, row);
+    const qint64 right = truth ? argmax(*truth, truthRow) : -1;
+    const QRectF text(rect.left(), rect.top(), rect.width(), 16);
+    p.drawText(text, Qt::AlignCenter, QString("class %1  %2").arg(best).arg(d[best], 0, 'f', 2));
+    const QRectF bars = rect.adjusted(2, 18, -2, -2);
+    const double bw = bars.width() / double(std::max<qint64>(n, 1));
+    for (qint64 i = 0; i < n; ++i) {
+        const double hgt = std::clamp(double(d[i]), 0.0, 1.0) * bars.height();
+        const QRectF bar(bars.left() + i * bw + 1, bars.bottom() - hgt, std::max(1.0, bw - 2), hgt);
+        QColor colour = i == best ? (right < 0 || best == right ? QColor(46, 125, 50) : QColor(198, 40, 40)) : QColor(120, 144, 156);
+        p.fillRect(bar, colour);
+        if (i == right) p.drawRect(QRectF(bars.left() + i * bw + 0.5, bars.top(), bw - 1, bars.height()));
+    }
+}
+
+QString ClassRenderer::error(const PlainTensor& v, qint64 row, const PlainTensor& t, qint64 tr) const {
+    const qint64 best = argmax(v, row);
+    const bool ok = best == argmax(t, tr);
+    return QString("%1 %2").arg(ok ? "right" : "wrong").arg(v.row(row)[best], 0, 'f', 2);
+}
+
+void VectorRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v, qint64 row, const PlainTensor* truth,
+                           qint64 truthRow) const {
+    const qint64 n = v.rowSize();
+    const float* d = v.row(row);
+    const float* t = truth && truth->rowSize() == n ? truth->row(truthRow) : nullptr;
+    float lim = 1e-6f;
+    for (qint64 i = 0; i < n; ++i) lim = std::max({lim, std::abs(d[i]), t ? std::abs(t[i]) : 0.0f});
+    const QRectF area = rect.adjusted(2, 2, -2, -2);
+    const double mid = area.center().y(), half = area.height() / 2, bw = area.width() / double(std::max<qint64>(n, 1));
+    p.setPen(QColor(176, 190, 197));
+    p.drawLine(QPointF(area.left(), mid), QPointF(area.right(), mid));
+    for (qint64 i = 0; i < n; ++i) {
+        const double y = d[i] / lim * half;
+        p.fillRect(QRectF(area.left() + i * bw + 1, y > 0 ? mid - y : mid, std::max(1.0, bw - 2), std::abs(y)), QColor(25, 118, 210));
+        if (t) {
+            p.setPen(QPen(QColor(0, 0, 0), 2));
+            const double ty = mid - t[i] / lim * half;
+            p.drawLine(QPointF(area.left() + i * bw, ty), QPointF(area.left() + (i + 1) * bw, ty));
+        }
+    }
+}
+
+QString VectorRenderer::error(const PlainTensor& v, qint64 row, const PlainTensor& t, qint64 tr) const {
+    return QString("MSE %1").arg(rowMse(v, row, t, tr), 0, 'g', 3);
+}
+
+void RendererRegistry::add(const QString& kind, Factory factory) { factories().insert(kind, std::move(factory)); }
+
+std::unique_ptr<CellRenderer> RendererRegistry::forKind(const QString& kind, const PlainTensor& sample) {
+    auto it = factories().find(kind);
+    if (it != factories().end()) return (*it)();
+    const int dims = sample.shape.size();
+    if (dims == 3 || (dims == 4 && (sample.shape[1] == 1 || sample.shape[1] == 3))) return std::make_unique<ImageRenderer>();
+    return std::make_unique<VectorRenderer>();
+}
+
+}  // namespace gw::studio

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file cell_renderers.h
+/// How the translation explorer draws one sample of one domain (a cell), chosen by the domain
+/// module's kind: images (grey or RGB, scaled by whole pixels without blur), class labels (bars of
+/// the class probabilities, the predicted class marked), vectors (bars, the ground truth as ticks).
+/// A new kind gets its renderer with RendererRegistry::add, without touching the others.
+#include <QRectF>
+#include <QString>
+
+#include <functional>
+#include <memory>
+
+#include "app/studio/bridge.h"
+
+class QPainter;
+
+namespace gw::studio {
+
+class CellRenderer {
+public:
+    virtual ~CellRenderer() = default;
+    /// Draws row `row` of `value` (B, ...) inside `rect`; `truth` (row `truthRow`) may be null.
+    virtual void paint(QPainter& p, const QRectF& rect, const PlainTensor& value, qint64 row, const PlainTensor* truth,
+                       qint64 truthRow) const = 0;
+    /// The cell's error against the ground truth: "MSE 0.0123" (images, vectors) or "right 0.93" /
+    /// "wrong 0.61" (classes: the probability of the predicted class).
+    virtual QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const = 0;
+};
+
+/// Mean squared difference of two rows of the same size (NaN when the sizes differ).
+double rowMse(const PlainTensor& a, qint64 ra, const PlainTensor& b, qint64 rb);
+
+class ImageRenderer : public CellRenderer {
+public:
+    void paint(QPainter& p, const QRectF& rect, const PlainTensor& value, qint64 row, const PlainTensor*, qint64) const override;
+    QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const override;
+};
+
+class ClassRenderer : public CellRenderer {
+public:
+    void paint(QPainter& p, const QRectF& rect, const PlainTensor& value, qint64 row, const PlainTensor* truth,
+               qint64 truthRow) const override;
+    QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const override;
+    /// Index of the largest value of a row.
+    static qint64 argmax(const PlainTensor& t, qint64 row);
+};
+
+class VectorRenderer : public CellRenderer {
+public:
+    void paint(QPainter& p, const QRectF& rect, const PlainTensor& value, qint64 row, const PlainTensor* truth,
+               qint64 truthRow) const override;
+    QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const override;
+};
+
+/// Renderers by domain-module kind.
+class RendererRegistry {
+public:
+    using Factory = std::function<std::unique_ptr<CellRenderer>()>;
+    /// Registers (or replaces) the renderer of a kind.
+    static void add(const QString& kind, Factory factory);
+    /// The renderer of `kind`; for a kind without one: images for rows shaped (C, H, W) or (H, W),
+    /// else vectors.
+    static std::unique_ptr<CellRenderer> forKind(const QString& kind, const PlainTensor& sample);
+};
+
+}  // namespace gw::studio

@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "ui/explorer_panel.h"
+
+#include <QComboBox>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPainter>
+#include <QPushButton>
+#include <QRegularExpression>
+#include <QScrollArea>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QToolTip>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include "ui/cell_renderers.h"
+
+namespace gw::studio {
+
+namespace {
+constexpr int kCell = 92, kText = 16, kGap = 6, kHeader = 20, kRowHead = 92;
+
+QColor paletteColour(int i) {
+    static const QColor colours[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
+                                     {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+    return colours[((i % 10) + 10) % 10];
+}
+
+/// (cell key, truth key) of column `c` of source domain `d`.
+std::pair<QString, QString> cellKeys(const ExploreData& x, int d, int c) {
+    const QString src = x.domains[d];
+    if (c == 0) return {"input/" + src, QString()};
+    if (c == 1) return {"demi_cycle/" + src, "input/" + src};
+    int k = (c - 2) / 3, part = (c - 2) % 3;
+    int e = -1;
+    for (int j = 0; j < x.domains.size(); ++j) {
+        if (j == d) continue;
+        if (k-- == 0) {
+            e = j;
+            break;
+        }
+    }
+    const QString dst = x.domains.value(e);
+    if (part == 0) return {"translation/" + src + "/" + dst, "input/" + dst};
+    if (part == 1) return {"input/" + dst, QString()};
+    return {"cycle/" + src + "/" + dst, "input/" + src};
+}
+
+QString kindOf(const ExploreData& x, const QString& key) {
+    const QString domain = key.startsWith("translation/") ? key.section('/', 2, 2) : key.section('/', 1, 1);
+    return x.kinds.value(x.domains.indexOf(domain));
+}
+}  // namespace
+
+ExplorerGrid::ExplorerGrid(QWidget* parent) : QWidget(parent) {
+    setAutoFillBackground(true);
+    setBackgroundRole(QPalette::Base);
+    setAccessibleName("Translation grid");
+}
+
+QStringList ExplorerGrid::columns(int d) const {
+    QStringList c = {"input " + data_.domains.value(d), "demi-cycle"};
+    for (int e = 0; e < data_.domains.size(); ++e) {
+        if (e == d) continue;
+        c << "→ " + data_.domains[e] << data_.domains[e] + " (truth)" << "cycle via " + data_.domains[e];
+    }
+    return c;
+}
+
+QString ExplorerGrid::cellError(const QString& cell, qint64 row) const {
+    // The ground truth of a cell: demi-cycles and cycles against their input, translations against
+    // the target domain's input (every explored sample is paired).
+    QString truth;
+    if (cell.startsWith("demi_cycle/")) truth = "input/" + cell.section('/', 1, 1);
+    else if (cell.startsWith("cycle/")) truth = "input/" + cell.section('/', 1, 1);
+    else if (cell.startsWith("translation/")) truth = "input/" + cell.section('/', 2, 2);
+    if (truth.isEmpty() || !data_.cells.contains(cell) || !data_.cells.contains(truth)) return {};
+    const auto& v = data_.cells[cell];
+    return RendererRegistry::forKind(kindOf(data_, cell), v)->error(v, row, data_.cells[truth], row);
+}
+
+void ExplorerGrid::setData(const ExploreData& d) {
+    data_ = d;
+    updateGeometry();
+    resize(sizeHint());
+    update();
+}
+
+QSize ExplorerGrid::sizeHint() const {
+    const int cols = 2 + 3 * std::max(0, int(data_.domains.size()) - 1);
+    const int rows = int(data_.indices.size() * data_.domains.size());
+    return {kRowHead + cols * (kCell + kGap) + kGap,
+            rows * (kHeader + kCell + kText + kGap) + int(data_.indices.size()) * kGap + kGap};
+}
+
+void ExplorerGrid::paintEvent(QPaintEvent*) {
+    QPainter p(this);
+    p.fillRect(rect(), palette().base());
+    if (data_.isEmpty() || data_.indices.isEmpty()) {
+        p.drawText(rect(), Qt::AlignCenter, "No samples yet: Refresh, or start a run");
+        return;
+    }
+    QFont small = font();
+    small.setPointSizeF(std::max(6.0, small.pointSizeF() - 1.5));
+    p.setFont(small);
+    int y = 0;
+    for (int s = 0; s < data_.indices.size(); ++s) {
+        for (int d = 0; d < data_.domains.size(); ++d) {
+            const QStringList titles = columns(d);
+            QString head = QString("#%1\n%2").arg(data_.indices[s]).arg(data_.domains[d]);
+            if (!data_.labels.isEmpty()) head += QString("\nclass %1").arg(data_.labels.value(s));
+            p.setPen(palette().color(QPalette::Text));
+            for (int c = 0; c < titles.size(); ++c)
+                p.drawText(QRect(kRowHead + c * (kCell + kGap), y, kCell, kHeader - 2), Qt::AlignCenter | Qt::AlignBottom, titles[c]);
+            y += kHeader;
+            p.drawText(QRect(4, y, kRowHead - 8, kCell), Qt::AlignLeft | Qt::AlignVCenter, head);
+            for (int c = 0; c < titles.size(); ++c) {
+                const auto [key, truthKey] = cellKeys(data_, d, c);
+                const QRect cell(kRowHead + c * (kCell + kGap), y, kCell, kCell);
+                p.setPen(QColor(207, 216, 220));
+                p.drawRect(cell.adjusted(0, 0, -1, -1));
+                if (!data_.cells.contains(key)) continue;
+                const auto& v = data_.cells[key];
+                const PlainTensor* truth = truthKey.isEmpty() ? nullptr : &data_.cells[truthKey];
+                p.setPen(palette().color(QPalette::Text));
+                RendererRegistry::forKind(kindOf(data_, key), v)->paint(p, QRectF(cell).adjusted(2, 2, -2, -2), v, s, truth, s);
+                const QString err = key.startsWith("input/") ? QString() : cellError(key, s);
+                p.setPen(err.startsWith("wrong") ? QColor(198, 40, 40) : palette().color(QPalette::Text));
+                p.drawText(QRect(cell.left(), cell.bottom() + 1, kCell, kText), Qt::AlignCenter, err);
+            }
+            y += kCell + kText + kGap;
+        }
+        y += kGap;
+    }
+}
+
+ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
+    split_ = new QComboBox(this);
+    split_->addItems({"test", "val", "train"});
+    mode_ = new QComboBox(this);
+    mode_->addItem("A few per class", "per_class");
+    mode_->addItem("Random (seeded)", "random");
+    mode_->addItem("The first ones", "first");
+    mode_->addItem("These indices", "indices");
+    count_ = new QSpinBox(this);
+    count_->setRange(1, 64);
+    count_->setValue(1);
+    seed_ = new QSpinBox(this);
+    seed_->setRange(0, 1 << 30);
+    indices_ = new QLineEdit(this);
+    indices_->setPlaceholderText("e.g. 0, 17, 42");
+    every_ = new QSpinBox(this);
+    every_->setRange(0, 1000000);
+    every_->setValue(500);
+    every_->setSpecialValueText("off");
+    every_->setSuffix(" steps");
+    colourBy_ = new QComboBox(this);
+    colourBy_->addItems({"class", "domain"});
+    auto* refresh = new QPushButton("&Refresh", this);
+    auto* open = new QPushButton("Explore a chec&kpoint…", this);
+    auto* exportPng = new QPushButton("E&xport grid as PNG…", this);
+    status_ = new QLabel(this);
+    status_->setWordWrap(true);
+
+    auto* controls = new QHBoxLayout;
+    auto* form = new QFormLayout;
+    form->addRow("Split", split_);
+    form->addRow("Samples", mode_);
+    auto* form2 = new QFormLayout;
+    form2->addRow("Count", count_);
+    form2->addRow("Seed", seed_);
+    auto* form3 = new QFormLayout;
+    form3->addRow("Indices", indices_);
+    form3->addRow("Refresh every", every_);
+    controls->addLayout(form);
+    controls->addLayout(form2);
+    controls->addLayout(form3, 1);
+    auto* buttons = new QVBoxLayout;
+    buttons->addWidget(refresh);
+    buttons->addWidget(open);
+    buttons->addWidget(exportPng);
+    controls->addLayout(buttons);
+
+    grid_ = new ExplorerGrid(this);
+    auto* scroll = new QScrollArea(this);
+    scroll->setWidget(grid_);
+    scroll->setWidgetResizable(false);
+    plot_ = new QCustomPlot(this);
+    plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    plot_->xAxis->setLabel("PC 1");
+    plot_->yAxis->setLabel("PC 2");
+    plot_->legend->setVisible(true);
+    plot_->setMouseTracking(true);
+    plot_->setAccessibleName("Workspace view (PCA)");
+    auto* right = new QWidget(this);
+    auto* rl = new QVBoxLayout(right);
+    rl->setContentsMargins(0, 0, 0, 0);
+    auto* colour = new QHBoxLayout;
+    colour->addWidget(new QLabel("Workspace states (PCA), coloured by", right));
+    colour->addWidget(colourBy_);
+    colour->addStretch();
+    rl->addLayout(colour);
+    rl->addWidget(plot_, 1);
+    auto* split = new QSplitter(this);
+    split->addWidget(scroll);
+    split->addWidget(right);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(controls);
+    layout->addWidget(status_);
+    layout->addWidget(split, 1);
+
+    auto changed = [this] { Q_EMIT requestChanged(); };
+    connect(split_, &QComboBox::currentTextChanged, this, changed);
+    connect(mode_, &QComboBox::currentIndexChanged, this, changed);
+    connect(count_, &QSpinBox::valueChanged, this, changed);
+    connect(seed_, &QSpinBox::valueChanged, this, changed);
+    connect(every_, &QSpinBox::valueChanged, this, changed);
+    connect(indices_, &QLineEdit::editingFinished, this, [this] {
+        mode_->setCurrentIndex(mode_->findData("indices"));
+        Q_EMIT requestChanged();
+    });
+    connect(colourBy_, &QComboBox::currentTextChanged, this, [this] { rebuildPlot(); });
+    connect(refresh, &QPushButton::clicked, this, &ExplorerPanel::refreshRequested);
+    connect(open, &QPushButton::clicked, this, [this] {
+        const QString p = QFileDialog::getOpenFileName(this, "Explore a checkpoint", QString(), "Checkpoints (*.ckpt)");
+        if (!p.isEmpty()) Q_EMIT openCheckpointRequested(p);
+    });
+    connect(exportPng, &QPushButton::clicked, this, [this] {
+        const QString p = QFileDialog::getSaveFileName(this, "Export grid", "translations.png", "PNG (*.png)");
+        if (!p.isEmpty()) exportGrid(p);
+    });
+    connect(plot_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
+        const int i = nearestPoint(e->position(), 8);
+        if (i >= 0) QToolTip::showText(e->globalPosition().toPoint(), describePoint(i), plot_);
+        else QToolTip::hideText();
+    });
+    connect(plot_, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
+        const int i = nearestPoint(e->position(), 8);
+        if (i >= 0 && e->button() == Qt::LeftButton) addSample(data().pcaIndices.value(i % std::max<qsizetype>(1, data().pcaIndices.size())));
+    });
+}
+
+ExploreRequest ExplorerPanel::request() const {
+    ExploreRequest r;
+    r.split = split_->currentText();
+    r.mode = mode_->currentData().toString();
+    r.count = count_->value();
+    r.seed = quint64(seed_->value());
+    for (const auto& part : indices_->text().split(QRegularExpression("[,\\s]+"), Qt::SkipEmptyParts)) {
+        bool ok = false;
+        const qint64 v = part.toLongLong(&ok);
+        if (ok) r.indices << v;
+    }
+    return r;
+}
+
+void ExplorerPanel::setRequest(const ExploreRequest& r) {
+    split_->setCurrentText(r.split);
+    mode_->setCurrentIndex(std::max(0, mode_->findData(r.mode)));
+    count_->setValue(int(r.count));
+    seed_->setValue(int(r.seed));
+    QStringList idx;
+    for (auto i : r.indices) idx << QString::number(i);
+    indices_->setText(idx.join(", "));
+}
+
+qint64 ExplorerPanel::refreshEvery() const { return every_->value(); }
+
+void ExplorerPanel::setStatus(const QString& text) { status_->setText(text); }
+
+void ExplorerPanel::setData(const ExploreData& d) {
+    grid_->setData(d);
+    QString s = QString("%1, %2 split, %3 samples").arg(d.source == "training" ? QString("step %1 of the run").arg(d.step)
+                                                                               : d.source + QString(" (step %1)").arg(d.step))
+                    .arg(d.split)
+                    .arg(d.indices.size());
+    if (d.pcaExplained.size() == 2)
+        s += QString("; the two components explain %1% and %2% of the variance")
+                 .arg(100 * d.pcaExplained[0], 0, 'f', 0)
+                 .arg(100 * d.pcaExplained[1], 0, 'f', 0);
+    status_->setText(s);
+    rebuildPlot();
+}
+
+void ExplorerPanel::setColourBy(const QString& what) { colourBy_->setCurrentText(what); }
+
+void ExplorerPanel::rebuildPlot() {
+    plot_->clearGraphs();
+    const auto& d = data();
+    const int m = d.pcaIndices.size();
+    if (m == 0 || d.pcaX.size() != m * d.domains.size()) {
+        plot_->replot();
+        return;
+    }
+    const bool byClass = colourBy_->currentText() == "class" && d.pcaLabels.size() == m;
+    QHash<int, QCPGraph*> graphs;
+    const QVector<QCPScatterStyle::ScatterShape> shapes = {QCPScatterStyle::ssDisc, QCPScatterStyle::ssCross,
+                                                           QCPScatterStyle::ssTriangle, QCPScatterStyle::ssSquare};
+    for (int i = 0; i < d.pcaX.size(); ++i) {
+        const int dom = i / m;
+        const int group = byClass ? int(d.pcaLabels[i % m]) * 16 + dom : dom;
+        QCPGraph*& g = graphs[group];
+        if (!g) {
+            g = plot_->addGraph();
+            g->setLineStyle(QCPGraph::lsNone);
+            const QColor c = paletteColour(byClass ? int(d.pcaLabels[i % m]) : dom);
+            g->setScatterStyle(QCPScatterStyle(shapes[dom % shapes.size()], c, byClass ? c : c, 6));
+            g->setPen(QPen(c));
+            g->setName(byClass ? QString("class %1, %2").arg(d.pcaLabels[i % m]).arg(d.domains[dom]) : d.domains[dom]);
+        }
+        g->addData(d.pcaX[i], d.pcaY[i]);
+    }
+    plot_->legend->setVisible(graphs.size() <= 24);
+    plot_->rescaleAxes();
+    plot_->replot();
+}
+
+int ExplorerPanel::nearestPoint(const QPointF& pixel, double maxDistance) const {
+    const auto& d = data();
+    int best = -1;
+    double bestD = maxDistance * maxDistance;
+    for (int i = 0; i < d.pcaX.size(); ++i) {
+        const double px = plot_->xAxis->coordToPixel(d.pcaX[i]) - pixel.x();
+        const double py = plot_->yAxis->coordToPixel(d.pcaY[i]) - pixel.y();
+        if (px * px + py * py < bestD) {
+            bestD = px * px + py * py;
+            best = i;
+        }
+    }
+    return best;
+}
+
+QString ExplorerPanel::describePoint(int i) const {
+    const auto& d = data();
+    const int m = d.pcaIndices.size();
+    if (m == 0 || i < 0 || i >= d.pcaX.size()) return {};
+    QString s = QString("domain %1, sample %2").arg(d.domains.value(i / m)).arg(d.pcaIndices[i % m]);
+    if (d.pcaLabels.size() == m) s += QString(", class %1").arg(d.pcaLabels[i % m]);
+    return s + "\n(click: add it to the grid)";
+}
+
+void ExplorerPanel::addSample(qint64 index) {
+    ExploreRequest r = request();
+    if (r.mode != "indices") r.indices = data().indices;
+    if (!r.indices.contains(index)) r.indices << index;
+    r.mode = "indices";
+    setRequest(r);
+    Q_EMIT requestChanged();
+    Q_EMIT refreshRequested();
+}
+
+bool ExplorerPanel::exportGrid(const QString& path) { return grid_->grab().save(path); }
+
+bool ExplorerPanel::exportWorkspace(const QString& path, int width, int height) { return plot_->savePng(path, width, height); }
+
+}  // namespace gw::studio
