@@ -159,7 +159,7 @@ double matmulGflops(const torch::Device& dev) {
 }  // namespace
 
 int runBench(const BenchOptions& o) {
-    const int threads = configureThreads(o.threads);
+    const int threads = configureThreads(o.threads);  // the matrix product: every core unless told
     const torch::Device dev = parseDevice(o.device);
     double peak = 0;
     if (!o.skipMatmul) {
@@ -170,6 +170,11 @@ int runBench(const BenchOptions& o) {
     }
     for (const auto& c : kConfigs) {
         if (!o.configs.empty() && std::find(o.configs.begin(), o.configs.end(), c.name) == o.configs.end()) continue;
+        // `--threads 0` (the default) sizes the pools as the engine's `threads: 0` does for this GW,
+        // and the Python reference gets the same count.
+        const int64_t widest = std::max({c.dimA * c.hidden, c.dimB * c.hidden, c.hidden * c.hidden, c.hidden * c.workspace});
+        const int threads = o.threads > 0 || !dev.is_cpu() ? configureThreads(o.threads)
+                                                            : configureThreads(autoGwThreads(c.batch, widest));
         const Result r = benchOne(c, o, dev, threads);
         const double gflops = r.stepsPerSecond * r.gflopPerStep;
         if (o.json) {

@@ -13,7 +13,7 @@ struct BenchOptions {
     std::vector<std::string> configs;  ///< empty: all three
     int steps = 200;                   ///< timed steps per repeat (after 10 warm-up steps)
     int repeats = 3;                   ///< the median of the repeats is reported
-    int threads = 0;                   ///< 0: every core
+    int threads = 0;                   ///< 0: as the engine chooses for each GW (autoGwThreads)
     std::string device = "cpu";
     bool skipMatmul = false;
     bool json = false;

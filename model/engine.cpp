@@ -34,6 +34,15 @@ int configureThreads(int threads) {
     return n;
 }
 
+int autoGwThreads(int64_t batch, int64_t widestLayer) {
+    // Measured on 2 cores (docs/benchmarks.md): one thread wins below this size (tutorial 840 against
+    // 730 steps/s, ssd 22 against 17.6), every core above it (wide: a single 1024^3 product runs at 208
+    // against 107 GFLOP/s).
+    constexpr int64_t kSmall = int64_t(64) << 20;
+    if (batch * widestLayer < kSmall) return 1;
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 void ensurePassiveOpenMP(char** argv) {
     if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GW_NO_REEXEC")) return;
     setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
@@ -179,6 +188,20 @@ void Engine::prepare(const Checkpoint* from) {
     optim_ = std::make_unique<FlatAdamW>(model_->trainableParameters(), cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps,
                                          cfg_.weightDecay);
     schedule().validate();
+    if (cfg_.threads <= 0 && device_.is_cpu()) {
+        // Data loading, pre-training and latent caching ran on every core; the GW steps may run
+        // faster on one (autoGwThreads). A trainable convolution keeps every core.
+        int64_t widest = 0;
+        bool convolution = false;
+        for (const auto& p : model_->trainableParameters()) {
+            if (p.dim() == 2) widest = std::max(widest, p.numel());
+            if (p.dim() > 2) convolution = true;
+        }
+        const int t = convolution ? configureThreads(0) : configureThreads(autoGwThreads(cfg_.batchSize, widest));
+        if (log_)
+            log_("GW steps on " + std::to_string(t) + (t == 1 ? " thread" : " threads") +
+                 " (threads: 0 chooses by size; set threads to override)");
+    }
 
     // Groups: every domain alone (all its training samples), then all domains paired.
     const int64_t n = domains_.front()->arrays.at(cfg_.trainSplit)->rows();

@@ -38,6 +38,10 @@ using LogFn = std::function<void(const std::string&)>;
 
 /// Sets LibTorch's intra-op thread count (`threads` <= 0: every core) and returns the count used.
 int configureThreads(int threads);
+/// The thread count `threads: 0` (auto) trains a GW with: one thread when the widest GW layer's
+/// multiply-adds per step (`batch` × in × out of that layer) are under 64 M (per-operation costs
+/// dominate and a second thread only adds wake-ups), every core above.
+int autoGwThreads(int64_t batch, int64_t widestLayer);
 /// Raises glibc's mmap and trim thresholds so that tensors are not mapped and unmapped afresh on every
 /// step (page faults dominate small-tensor training here); call once at start-up.
 void tuneAllocator();
