@@ -158,6 +158,7 @@ int runExplore(const QString& checkpoint, const QString& out, const ExploreReque
     panel.grid()->resize(panel.grid()->sizeHint());
     const QString grid = out + "/translations.png", view = out + "/workspace.png";
     panel.show();
+    panel.hoverPoint(0);  // the preview shows the first sample of the workspace view, as a hover would
     const bool ok = panel.exportGrid(grid) && panel.exportWorkspace(view) && panel.grab().save(out + "/panel.png");
     std::printf("%s: %lld samples of the %s split, %d domains\n", qPrintable(checkpoint), (long long)d.indices.size(),
                 qPrintable(d.split), int(d.domains.size()));

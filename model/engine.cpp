@@ -655,7 +655,12 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
         std::vector<torch::Tensor> states;
         for (auto& d : domains_) {
             auto x = d->module->prepare(rawRows(*d, split, r.pcaIndices));
-            if (d->module->kind() == "class_label" && !r.pcaLabels.defined()) r.pcaLabels = x.cpu();
+            if (d->module->kind() == "class_label") {
+                if (!r.pcaLabels.defined()) r.pcaLabels = x.cpu();
+                r.cells.set("pca_input/" + d->cfg.name, torch::one_hot(x, d->module->latentDim()).to(torch::kFloat32).cpu());
+            } else {
+                r.cells.set("pca_input/" + d->cfg.name, x.cpu());
+            }
             states.push_back(stateOf(d->cfg.name, d->module->encode(x.to(device_))).cpu().to(torch::kDouble));
         }
         auto all = torch::cat(states, 0);

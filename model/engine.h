@@ -69,7 +69,8 @@ struct ExploreResult {
     std::vector<int64_t> indices;  ///< the samples, rows of every tensor below
     std::vector<Domain> domains;
     /// "input/{d}", "demi_cycle/{d}", "translation/{d}/{e}" (d's state decoded into e) and
-    /// "cycle/{d}/{e}" (d -> e -> d), each (B, ...).
+    /// "cycle/{d}/{e}" (d -> e -> d), each (B, ...); and "pca_input/{d}" (M, ...), the inputs of the
+    /// workspace view's samples (what hovering a point shows).
     OrderedMap<torch::Tensor> cells;
     torch::Tensor labels;  ///< (B,) int64 class of each sample (the first class domain), undefined if none
     /// Workspace view: single-domain workspace states of `pcaIndices` for each domain, projected on

@@ -54,6 +54,8 @@ ExploreData syntheticExplore() {
     d.pcaX = {0, 1, 0.1f, 0.9f};  // image 0, image 5, label 0, label 5
     d.pcaY = {0, 1, 0.1f, 0.9f};
     d.pcaExplained = {0.6, 0.3};
+    d.cells["pca_input/image"] = tensor({2, 1, 2, 2}, {1, 1, 1, 1, 0, 0, 0, 0});
+    d.cells["pca_input/label"] = tensor({2, 3}, {0, 1, 0, 0, 0, 1});
     return d;
 }
 
@@ -313,6 +315,15 @@ private Q_SLOTS:
         const QSize hint = panel.grid()->sizeHint();
         QVERIFY(hint.width() > 5 * 92 && hint.height() > 4 * 92);  // 5 columns, 2 samples x 2 domains
         QCOMPARE(panel.describePoint(3), QString("domain label, sample 5, class 2\n(click: add it to the grid)"));
+        // Hovering a point shows that sample's inputs in every domain.
+        QCOMPARE(panel.preview()->row(), -1);
+        QCOMPARE(panel.hoverPoint(3), panel.describePoint(3));
+        QCOMPARE(panel.preview()->row(), 1);
+        const QImage preview = panel.preview()->grab().toImage();
+        bool black = false;  // sample 5's image is all zeros: drawn black in the preview
+        for (int y = 0; y < preview.height() && !black; ++y)
+            for (int x = 0; x < preview.width() / 2 && !black; ++x) black = QColor(preview.pixel(x, y)) == QColor(0, 0, 0);
+        QVERIFY(black);
         QCOMPARE(panel.workspacePlot()->graphCount(), 4);  // class x domain
         panel.setColourBy("domain");
         QCOMPARE(panel.workspacePlot()->graphCount(), 2);

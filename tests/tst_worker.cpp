@@ -152,6 +152,7 @@ private Q_SLOTS:
             QVERIFY(std::abs(sum - 1) < 1e-5);  // class cells are probabilities
         }
         QCOMPARE(live.pcaIndices.size(), 256);  // min(300, the test split)
+        QCOMPARE(live.cells["pca_input/vec"].shape, (QVector<qint64>{256, 8}));  // what hovering shows
         QCOMPARE(live.pcaX.size(), 512);
         QCOMPARE(live.pcaExplained.size(), 2);
         // From the checkpoint, outside any run: the same samples, and the trained GW translates them.

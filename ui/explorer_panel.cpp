@@ -138,6 +138,39 @@ void ExplorerGrid::paintEvent(QPaintEvent*) {
     }
 }
 
+SamplePreview::SamplePreview(QWidget* parent) : QWidget(parent) {
+    setMinimumSize(220, 110);
+    setAccessibleName("Hovered sample");
+}
+
+void SamplePreview::show(const ExploreData* data, int row, const QString& highlight) {
+    data_ = data;
+    row_ = row;
+    highlight_ = highlight;
+    update();
+}
+
+void SamplePreview::paintEvent(QPaintEvent*) {
+    QPainter p(this);
+    p.fillRect(rect(), palette().base());
+    if (!data_ || row_ < 0) {
+        p.drawText(rect(), Qt::AlignCenter | Qt::TextWordWrap, "Hover a point to see its sample");
+        return;
+    }
+    const int n = data_->domains.size();
+    const int w = std::max(1, (width() - 4) / std::max(1, n));
+    for (int d = 0; d < n; ++d) {
+        const QString key = "pca_input/" + data_->domains[d];
+        const QRect cell(2 + d * w, 16, w - 4, height() - 18);
+        p.setPen(data_->domains[d] == highlight_ ? QColor(25, 118, 210) : palette().color(QPalette::Text));
+        p.drawText(QRect(cell.left(), 0, cell.width(), 16), Qt::AlignCenter, data_->domains[d]);
+        if (!data_->cells.contains(key) || row_ >= data_->cells[key].rows()) continue;
+        const auto& v = data_->cells[key];
+        p.setPen(palette().color(QPalette::Text));
+        RendererRegistry::forKind(data_->kinds.value(d), v)->paint(p, QRectF(cell), v, row_, nullptr, 0);
+    }
+}
+
 ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
     split_ = new QComboBox(this);
     split_->addItems({"test", "val", "train"});
@@ -203,6 +236,8 @@ ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
     colour->addWidget(new QLabel("Workspace states (PCA), coloured by", right));
     colour->addWidget(colourBy_);
     colour->addStretch();
+    preview_ = new SamplePreview(right);
+    colour->addWidget(preview_);
     rl->addLayout(colour);
     rl->addWidget(plot_, 1);
     auto* split = new QSplitter(this);
@@ -238,7 +273,7 @@ ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
     });
     connect(plot_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
         const int i = nearestPoint(e->position(), 8);
-        if (i >= 0) QToolTip::showText(e->globalPosition().toPoint(), describePoint(i), plot_);
+        if (i >= 0) QToolTip::showText(e->globalPosition().toPoint(), hoverPoint(i), plot_);
         else QToolTip::hideText();
     });
     connect(plot_, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
@@ -277,6 +312,7 @@ void ExplorerPanel::setStatus(const QString& text) { status_->setText(text); }
 
 void ExplorerPanel::setData(const ExploreData& d) {
     grid_->setData(d);
+    preview_->show(&grid_->data(), -1, QString());
     QString s = QString("%1, %2 split, %3 samples").arg(d.source == "training" ? QString("step %1 of the run").arg(d.step)
                                                                                : d.source + QString(" (step %1)").arg(d.step))
                     .arg(d.split)
@@ -344,6 +380,14 @@ QString ExplorerPanel::describePoint(int i) const {
     QString s = QString("domain %1, sample %2").arg(d.domains.value(i / m)).arg(d.pcaIndices[i % m]);
     if (d.pcaLabels.size() == m) s += QString(", class %1").arg(d.pcaLabels[i % m]);
     return s + "\n(click: add it to the grid)";
+}
+
+QString ExplorerPanel::hoverPoint(int i) {
+    const auto& d = data();
+    const int m = d.pcaIndices.size();
+    if (m == 0 || i < 0 || i >= d.pcaX.size()) return {};
+    preview_->show(&grid_->data(), i % m, d.domains.value(i / m));
+    return describePoint(i);
 }
 
 void ExplorerPanel::addSample(qint64 index) {

@@ -38,6 +38,25 @@ private:
     ExploreData data_;
 };
 
+/// One workspace-view sample as hovering shows it: its input in every domain.
+class SamplePreview : public QWidget {
+    Q_OBJECT
+public:
+    explicit SamplePreview(QWidget* parent = nullptr);
+    /// Shows row `row` of the pca_input cells (-1: nothing), `highlight` = the hovered domain.
+    void show(const ExploreData* data, int row, const QString& highlight);
+    int row() const { return row_; }
+    QSize sizeHint() const override { return {220, 110}; }
+
+protected:
+    void paintEvent(QPaintEvent*) override;
+
+private:
+    const ExploreData* data_ = nullptr;
+    int row_ = -1;
+    QString highlight_;
+};
+
 class ExplorerPanel : public QWidget {
     Q_OBJECT
 public:
@@ -51,6 +70,9 @@ public:
     const ExploreData& data() const { return grid_->data(); }
     ExplorerGrid* grid() const { return grid_; }
     QCustomPlot* workspacePlot() const { return plot_; }
+    SamplePreview* preview() const { return preview_; }
+    /// What hovering point `i` does: the preview shows that sample's inputs; returns the tooltip text.
+    QString hoverPoint(int i);
     /// Colour the workspace view by "class" or "domain".
     void setColourBy(const QString& what);
     /// "domain vec, sample 12, class 3": what hovering point `i` of the view shows.
@@ -74,6 +96,7 @@ private:
     int nearestPoint(const QPointF& pixel, double maxDistance) const;
 
     ExplorerGrid* grid_;
+    SamplePreview* preview_;
     QCustomPlot* plot_;
     QComboBox *split_, *mode_, *colourBy_;
     QSpinBox *count_, *seed_, *every_;

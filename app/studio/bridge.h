@@ -59,7 +59,9 @@ struct ExploreData {
     QVector<qint64> indices;
     QStringList domains, kinds;
     QVector<qint64> classes;         ///< per domain: class count (class_label) or 0
-    QHash<QString, PlainTensor> cells;  ///< input/{d}, demi_cycle/{d}, translation/{d}/{e}, cycle/{d}/{e}
+    /// input/{d}, demi_cycle/{d}, translation/{d}/{e}, cycle/{d}/{e} (rows: indices); pca_input/{d}
+    /// (rows: pcaIndices)
+    QHash<QString, PlainTensor> cells;
     QVector<qint64> labels;          ///< class of each sample, empty without a class domain
     QVector<float> pcaX, pcaY;       ///< domain-major: all samples of domain 0, then domain 1, ...
     QVector<qint64> pcaIndices, pcaLabels;
