@@ -39,6 +39,7 @@ double mlpMacs(int64_t in, int64_t hidden, int64_t out, int layers) {
 struct Result {
     double stepsPerSecond, loss, gflopPerStep;
     double referenceStepsPerSecond = 0, referenceTunedStepsPerSecond = 0;
+    std::string path;  ///< GlobalWorkspace::lastStepPath
 };
 
 double median(std::vector<double> v) {
@@ -88,6 +89,7 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
     s.coefs.set("contrastives", 0.01);
     GlobalWorkspace gwm(mods, s);
     gwm.to(dev);
+    gwm.setFusedStep(!o.autograd);
     FlatAdamW opt(gwm.trainableParameters(), 1e-3);
     OneCycleSchedule sch;
     sch.maxLr = 1e-3;
@@ -111,9 +113,8 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
         g[2].latents.set("b", pb);
         g[2].inputs.set("a", pa);
         g[2].inputs.set("b", pb);
-        auto r = gwm.step(g);
         opt.zeroGrad();
-        r.out.loss.backward();
+        auto r = gwm.trainingStep(g);
         opt.step(sch.lr(k), sch.beta1(k));
         ++k;
         return r.out.loss;
@@ -137,7 +138,8 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
     // cycle share the unpaired state; translation and contrastive share the paired encodings).
     const double macs = 3 * (mlpMacs(c.dimA, c.hidden, c.workspace, c.layers) + mlpMacs(c.dimB, c.hidden, c.workspace, c.layers)) +
                         3 * (mlpMacs(c.workspace, c.hidden, c.dimA, c.layers) + mlpMacs(c.workspace, c.hidden, c.dimB, c.layers));
-    return {median(rates), loss.item<double>(), 6.0 * macs * static_cast<double>(B) / 1e9, median(ref), median(refTuned)};
+    return {median(rates), loss.item<double>(), 6.0 * macs * static_cast<double>(B) / 1e9, median(ref), median(refTuned),
+            gwm.lastStepPath()};
 }
 
 double matmulGflops(const torch::Device& dev) {
@@ -182,14 +184,16 @@ int runBench(const BenchOptions& o) {
                       << ", \"samples_per_s\": " << r.stepsPerSecond * 3 * c.batch << ", \"loss\": " << r.loss
                       << ", \"gflops\": " << gflops << ", \"threads\": " << threads
                       << ", \"reference_steps_per_s\": " << r.referenceStepsPerSecond
-                      << ", \"reference_tuned_steps_per_s\": " << r.referenceTunedStepsPerSecond << "}\n";
+                      << ", \"reference_tuned_steps_per_s\": " << r.referenceTunedStepsPerSecond
+                      << ", \"step\": \"" << r.path << "\"}\n";
         } else {
             std::cout << std::left << std::setw(9) << c.name << std::right << " steps/s " << std::fixed << std::setprecision(1)
                       << std::setw(8) << r.stepsPerSecond << "  samples/s " << std::setprecision(0) << std::setw(9)
                       << r.stepsPerSecond * 3 * c.batch << "  loss " << std::setprecision(4) << r.loss << "  "
                       << std::setprecision(1) << gflops << " GFLOP/s";
             if (peak > 0) std::cout << " (" << std::setprecision(0) << 100 * gflops / peak << "% of matmul)";
-            std::cout << "  threads " << threads << " (median of " << o.repeats << " x " << o.steps << " steps)\n";
+            std::cout << "  threads " << threads << " (median of " << o.repeats << " x " << o.steps << " steps)  step "
+                      << r.path << "\n";
             if (r.referenceStepsPerSecond > 0)
                 std::cout << "          python reference steps/s " << std::setprecision(1) << r.referenceStepsPerSecond
                           << "  ratio " << std::setprecision(2) << r.stepsPerSecond / r.referenceStepsPerSecond << "x\n";

@@ -245,6 +245,7 @@ public:
     }
     torch::Tensor decodeRaw(const torch::Tensor& z) override { return z.argmax(1); }
     bool lossNeedsInput() const override { return true; }
+    LatentLossKind latentLossKind() const override { return LatentLossKind::CrossEntropy; }
     std::optional<LossOutput> computeLoss(const torch::Tensor& pred, const torch::Tensor&,
                                           const torch::Tensor& rawTarget) override {
         TensorMap m;

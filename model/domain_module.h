@@ -16,6 +16,11 @@ namespace gw {
 /// then the module's compute_*_loss returns nothing and the term and its metric are skipped.
 enum class LossFamily { DemiCycle, Cycle, Translation, Fused };
 
+/// What computeLoss computes, for the hand-written CPU step (model/fused_step.h), which needs the
+/// gradient in closed form: Mse (the default), CrossEntropy (class logits (B, C) against the class
+/// indices of rawTarget (B,) int64, with an `accuracy` metric), or Custom (autograd only).
+enum class LatentLossKind { Mse, CrossEntropy, Custom };
+
 /// Base class of every domain module (shimmer `DomainModule`).
 ///
 /// Shapes: raw data (B, ...) as read from HDF5 (any dtype); `prepare` turns it into the module's input
@@ -42,6 +47,9 @@ public:
     /// input the target came from. Default: MSE (mean) with no extra metrics (shimmer's compute_loss).
     virtual std::optional<LossOutput> computeLoss(const torch::Tensor& pred, const torch::Tensor& target,
                                                   const torch::Tensor& rawTarget);
+    /// The closed form of computeLoss. A module that overrides computeLoss must override this too
+    /// (Custom when it is neither shimmer's MSE nor a class cross-entropy).
+    virtual LatentLossKind latentLossKind() const { return LatentLossKind::Mse; }
     /// Per-family entry points (compute_dcy_loss ...): computeLoss unless that family is switched off.
     std::optional<LossOutput> computeFamilyLoss(LossFamily family, const torch::Tensor& pred,
                                                 const torch::Tensor& target, const torch::Tensor& rawTarget);

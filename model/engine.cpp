@@ -495,9 +495,8 @@ StepLosses Engine::trainStep() {
     std::vector<GroupBatch> batch;
     batch.reserve(groups_.size());
     for (auto& g : groups_) batch.push_back(makeBatch(g.domains, cfg_.trainSplit, g.sampler->next(cfg_.batchSize), true));
-    StepLosses r = model_->step(batch);
     optim_->zeroGrad();
-    r.out.loss.backward();
+    StepLosses r = model_->trainingStep(batch);
     if (cfg_.scheduler == "none") optim_->step(cfg_.lr, cfg_.beta1);
     else {
         const auto s = schedule();
@@ -506,6 +505,7 @@ StepLosses Engine::trainStep() {
     ++step_;
     if (!warned_ && log_) {
         warned_ = true;
+        log_("GW step: " + model_->lastStepPath());
         for (const auto& [name, c] : cfg_.coefficients)
             if (c > 0 && !r.out.metrics.contains(name))
                 log_("warning: loss.coefficients." + name + " names no metric this experiment computes; it adds nothing to the loss");

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/global_workspace.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 
@@ -10,6 +12,22 @@ GlobalWorkspace::GlobalWorkspace(const OrderedMap<std::shared_ptr<DomainModule>>
     gw_ = register_module("gw_mod", std::make_shared<GWModule>(domains, s.workspaceDim, s.encoder, s.decoder));
     loss_ = register_module("loss_mod", std::make_shared<GWLosses>(s.coefs, s.logitScale, s.learnLogitScale));
     selection_ = makeSelection(s.selection, s.selectionTemperature);
+    fused_ = std::make_unique<FusedGWStep>();
+    const char* env = std::getenv("GW_FUSED_STEP");
+    fusedOn_ = !(env && std::strcmp(env, "0") == 0);
+}
+
+StepLosses GlobalWorkspace::trainingStep(const std::vector<GroupBatch>& groups) {
+    std::string why = fusedOn_ ? FusedGWStep::unsupported(*gw_, *selection_, groups) : "switched off";
+    if (why.empty()) {
+        lastPath_ = "fused";
+        return fused_->run(*gw_, *loss_, groups);
+    }
+    lastPath_ = "autograd (" + why + ")";
+    StepLosses r = step(groups);
+    r.out.loss.backward();
+    r.out.loss = r.out.loss.detach();
+    return r;
 }
 
 StepLosses GlobalWorkspace::step(const std::vector<GroupBatch>& groups) {

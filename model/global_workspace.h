@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "model/fused_step.h"
 #include "model/gw_module.h"
 #include "model/losses.h"
 
@@ -38,6 +39,17 @@ public:
     /// losses of non-frozen domain modules on single-domain groups, logged as
     /// `domain_loss/{d}/{k}` and `domain_loss/loss` and added to the total.
     StepLosses step(const std::vector<GroupBatch>& groups);
+    /// A training step: step()'s losses and metrics, with the gradient of the loss added into every
+    /// trainable parameter's .grad (zero them first: FlatAdamW::zeroGrad). When FusedGWStep can take
+    /// the batch (CPU, float32, frozen domain modules; see FusedGWStep::unsupported) and the fused
+    /// step is on, it runs the hand-written step; otherwise step() and autograd's backward. Either
+    /// way the returned loss has no graph left to backpropagate.
+    StepLosses trainingStep(const std::vector<GroupBatch>& groups);
+    /// Switches the fused step on (default, unless the environment sets GW_FUSED_STEP=0) or off.
+    void setFusedStep(bool on) { fusedOn_ = on; }
+    bool fusedStep() const { return fusedOn_; }
+    /// How the last trainingStep ran: "fused" or "autograd (reason)"; empty before the first.
+    const std::string& lastStepPath() const { return lastPath_; }
 
     /// Parameters that train (requires_grad), in registration order.
     std::vector<torch::Tensor> trainableParameters() const;
@@ -50,6 +62,9 @@ private:
     std::shared_ptr<GWModule> gw_;
     std::shared_ptr<GWLosses> loss_;
     std::unique_ptr<Selection> selection_;
+    std::unique_ptr<FusedGWStep> fused_;
+    bool fusedOn_ = true;
+    std::string lastPath_;
 };
 
 /// Copies `state` into `module`'s parameters and buffers by name; all keys must match in name and shape.

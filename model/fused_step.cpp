@@ -1,0 +1,745 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "model/fused_step.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace gw {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------------
+// BLAS: the Fortran sgemm_ that LibTorch itself calls on the CPU, looked up at run time so that a
+// LibTorch without a separate BLAS library (the pip wheels link MKL privately) still builds and runs
+// the autograd step.
+using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
+                         const int*, const float*, const int*, const float*, float*, const int*);
+
+SgemmFn sgemmFn() {
+    static const SgemmFn f = reinterpret_cast<SgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
+    return f;
+}
+
+/// Row-major C (m × n) = alpha · op(A) · op(B) + beta · C with op(A) (m × k) and op(B) (k × n). A
+/// row-major matrix read column-major is its transpose, so this is Cᵀ = op(B)ᵀ op(A)ᵀ column-major.
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    if (m == 0 || n == 0 || k == 0) return;  // never called so: every batch and layer is non-empty
+    const char ta = transA ? 'T' : 'N', tb = transB ? 'T' : 'N';
+    const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
+    const int LDA = static_cast<int>(lda), LDB = static_cast<int>(ldb), LDC = static_cast<int>(ldc);
+    sgemmFn()(&tb, &ta, &N, &M, &K, &alpha, b, &LDB, a, &LDA, &beta, c, &LDC);
+}
+
+// ---------------------------------------------------------------------------------------------------
+/// Float buffers handed out in the same order every step: after the first step nothing is allocated.
+class Arena {
+public:
+    float* alloc(size_t n) {
+        n = (n + 15) & ~size_t(15);
+        while (block_ < blocks_.size() && used_ + n > blocks_[block_].size) {
+            ++block_;
+            used_ = 0;
+        }
+        if (block_ == blocks_.size()) {
+            blocks_.push_back({std::make_unique<float[]>(std::max(n, kMinBlock)), std::max(n, kMinBlock)});
+            used_ = 0;
+        }
+        float* p = blocks_[block_].data.get() + used_;
+        used_ += n;
+        return p;
+    }
+    float* zeros(size_t n) {
+        float* p = alloc(n);
+        std::memset(p, 0, n * sizeof(float));
+        return p;
+    }
+    void reset() { block_ = used_ = 0; }
+
+private:
+    static constexpr size_t kMinBlock = size_t(1) << 18;
+    struct Block {
+        std::unique_ptr<float[]> data;
+        size_t size;
+    };
+    std::vector<Block> blocks_;
+    size_t block_ = 0, used_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------------
+/// Element-wise loops split across the intra-op threads above this many elements (the wide
+/// benchmark's 2048 x 1024 activations); the small GWs that run on one thread never split.
+constexpr int64_t kGrain = int64_t(1) << 16;
+int64_t rowGrain(int64_t width) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(width, 1)); }
+
+/// One Linear of a GW MLP: weight (out, in), bias (out), both contiguous float32.
+struct Layer {
+    torch::Tensor w, b;
+    int64_t in = 0, out = 0;
+};
+
+/// makeGWMlp's Sequential as its Linears (ReLU between them, none after the last).
+struct Mlp {
+    std::vector<Layer> layers;
+    int64_t in() const { return layers.front().in; }
+    int64_t out() const { return layers.back().out; }
+};
+
+Mlp readMlp(torch::nn::Sequential& seq) {
+    Mlp m;
+    for (const auto& child : seq->children())
+        if (auto* lin = child->as<torch::nn::LinearImpl>()) m.layers.push_back({lin->weight, lin->bias, lin->weight.size(1), lin->weight.size(0)});
+    return m;
+}
+
+float* gradPtr(torch::Tensor& p) {
+    if (!p.requires_grad()) return nullptr;
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    return p.grad().data_ptr<float>();
+}
+
+/// One forward pass of an MLP on n rows, with what its backward pass reads.
+struct Pass {
+    const Mlp* mlp = nullptr;
+    int64_t n = 0;
+    std::vector<const float*> h;  ///< h[i]: input of layer i (n × in_i); h[0] is the pass's input
+    float* out = nullptr;         ///< (n × mlp.out())
+};
+
+void forward(Arena& arena, const Mlp& m, const float* x, int64_t n, Pass& p) {
+    p.mlp = &m;
+    p.n = n;
+    p.h.assign(m.layers.size(), nullptr);
+    const float* cur = x;
+    for (size_t i = 0; i < m.layers.size(); ++i) {
+        const Layer& l = m.layers[i];
+        p.h[i] = cur;
+        float* y = arena.alloc(static_cast<size_t>(n * l.out));
+        gemm(false, true, n, l.out, l.in, 1.f, cur, l.in, l.w.data_ptr<float>(), l.in, 0.f, y, l.out);
+        const float* b = l.b.data_ptr<float>();
+        const bool last = i + 1 == m.layers.size();
+        at::parallel_for(0, n, rowGrain(l.out), [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                float* row = y + r * l.out;
+                if (last)
+                    for (int64_t j = 0; j < l.out; ++j) row[j] += b[j];
+                else
+                    for (int64_t j = 0; j < l.out; ++j) row[j] = std::max(row[j] + b[j], 0.f);
+            }
+        });
+        cur = y;
+    }
+    p.out = const_cast<float*>(cur);
+}
+
+/// Backward of a pass: g (n × out), overwritten, is the gradient of the loss w.r.t. the pass's output.
+/// Weight and bias gradients are added into the layers' .grad; dx (n × in), when given, receives the
+/// gradient w.r.t. the pass's input.
+void backward(Arena& arena, const Pass& p, float* g, float* dx) {
+    const int64_t n = p.n;
+    for (size_t i = p.mlp->layers.size(); i-- > 0;) {
+        const Layer& l = p.mlp->layers[i];
+        auto w = l.w, b = l.b;
+        if (float* gw = gradPtr(w)) gemm(true, false, l.out, l.in, n, 1.f, g, l.out, p.h[i], l.in, 1.f, gw, l.in);
+        if (float* gb = gradPtr(b))
+            at::parallel_for(0, l.out, std::max<int64_t>(16, kGrain / std::max<int64_t>(n, 1)), [&](int64_t j0, int64_t j1) {
+                for (int64_t r = 0; r < n; ++r) {
+                    const float* row = g + r * l.out;
+                    for (int64_t j = j0; j < j1; ++j) gb[j] += row[j];
+                }
+            });
+        if (i == 0) {
+            if (dx) gemm(false, false, n, l.in, l.out, 1.f, g, l.out, l.w.data_ptr<float>(), l.in, 0.f, dx, l.in);
+            return;
+        }
+        float* gh = arena.alloc(static_cast<size_t>(n * l.in));
+        gemm(false, false, n, l.in, l.out, 1.f, g, l.out, l.w.data_ptr<float>(), l.in, 0.f, gh, l.in);
+        const float* h = p.h[i];
+        at::parallel_for(0, n * l.in, kGrain, [&](int64_t k0, int64_t k1) {
+            for (int64_t k = k0; k < k1; ++k) gh[k] = h[k] > 0.f ? gh[k] : 0.f;  // a select: vectorised, no branch
+        });
+        g = gh;
+    }
+}
+
+void tanhInto(const float* x, float* y, int64_t count) {
+    at::parallel_for(0, count, kGrain / 8, [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k) y[k] = std::tanh(x[k]);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------
+enum Family { DemiCycles, Cycles, Translations, Contrastives };
+const char* const kFamilyNames[] = {"demi_cycles", "cycles", "translations", "contrastives"};
+
+/// Rows [row, row + n) of one buffer, copied from rows [srcRow, srcRow + n) of another.
+struct Seg {
+    int src = -1;        ///< source domain (for decoder inputs: whose state it is)
+    int64_t srcRow = 0;  ///< first row in the source buffer
+    int64_t row = 0;     ///< first row in this buffer
+    int64_t n = 0;
+};
+
+/// Per-domain state of one step.
+struct Dom {
+    std::string name;
+    DomainModule* mod = nullptr;
+    int64_t L = 0;
+    Mlp enc, dec;
+    // Phase 1: encoder on every group's latents of this domain.
+    std::vector<Seg> in1;  ///< src = group index
+    int64_t n1 = 0;
+    Pass p1;
+    float* s1 = nullptr;  ///< tanh(E1) (n1 × W)
+    // Phase 2: decoder on states (demi-cycles, first halves of cycles, translations).
+    std::vector<Seg> in2;  ///< src = source domain, srcRow in its s1
+    int64_t n2 = 0;
+    Pass p2;
+    // Phase 3: encoder on decoded cycle midpoints (rows of this domain's phase-2 output).
+    std::vector<Seg> in3;  ///< src = source domain of the cycle, srcRow in this domain's p2 output
+    int64_t n3 = 0;
+    Pass p3;
+    float* s3 = nullptr;
+    // Phase 4: decoder on the states of phase 3 (cycles back to this domain).
+    std::vector<Seg> in4;  ///< src = domain whose s3 holds the rows
+    int64_t n4 = 0;
+    Pass p4;
+    float *dY2 = nullptr, *dY4 = nullptr, *dS1 = nullptr;
+};
+
+struct Term {
+    std::string name;
+    Family family;
+    LatentLossKind kind = LatentLossKind::Mse;
+    const float* pred = nullptr;  ///< (n × L)
+    float* grad = nullptr;        ///< where d loss / d pred goes (n × L)
+    const float* target = nullptr;
+    const int64_t* classes = nullptr;
+    int64_t n = 0, L = 0;
+    // Contrastive: the paired group's pre-fusion encodings of its two domains.
+    int da = -1, db = -1;
+    int64_t rowA = 0, rowB = 0;
+    double value = 0, extra = 0;  ///< extra: accuracy (CrossEntropy) or exp(logit_scale) (contrastive)
+    double weight = 0;
+    // Contrastive scratch kept between value and gradient.
+    float *xn = nullptr, *yn = nullptr, *cos = nullptr, *rowP = nullptr, *colP = nullptr;
+    std::vector<float> normA, normB, rowInv, colInv;
+    float scale = 0;
+};
+
+}  // namespace
+
+struct FusedGWStep::Impl {
+    Arena arena;
+    GWModule* cached = nullptr;
+    std::vector<Dom> doms;
+    std::vector<Term> terms;
+};
+
+FusedGWStep::FusedGWStep() : impl_(std::make_unique<Impl>()) {}
+FusedGWStep::~FusedGWStep() = default;
+
+std::string FusedGWStep::unsupported(GWModule& gw, const Selection& selection, const std::vector<GroupBatch>& groups) {
+    if (!sgemmFn()) return "no BLAS sgemm_ in this LibTorch's process";
+    if (!dynamic_cast<const SingleDomainSelection*>(&selection) && !dynamic_cast<const FixedSharedSelection*>(&selection))
+        return "selection '" + selection.name() + "' draws random numbers at every fusion";
+    for (const auto& d : gw.domainNames()) {
+        auto& mod = gw.domainModule(d);
+        if (!mod.isFrozen()) return "domain module '" + d + "' trains end to end";
+        if (mod.latentLossKind() == LatentLossKind::Custom) return "domain module '" + d + "' has its own loss";
+        for (auto* seq : {&gw.encoder(d), &gw.decoder(d)})
+            for (const auto& p : (*seq)->parameters())
+                if (!p.is_cpu() || p.scalar_type() != torch::kFloat32 || !p.is_contiguous())
+                    return "the GW's weights are not contiguous float32 on the CPU";
+    }
+    std::vector<std::string> seen;
+    for (const auto& g : groups) {
+        if (g.domains.empty() || g.domains.size() > 2) return "a group of " + std::to_string(g.domains.size()) + " domains";
+        const auto name = groupName(g.domains);
+        if (std::find(seen.begin(), seen.end(), name) != seen.end()) return "group " + name + " appears twice";
+        seen.push_back(name);
+        int64_t n = -1;
+        for (const auto& d : g.domains) {
+            const auto* t = g.latents.find(d);
+            if (!t || !t->defined() || !t->is_cpu() || t->scalar_type() != torch::kFloat32 || t->dim() != 2 ||
+                t->size(1) != gw.domainModule(d).latentDim() || t->requires_grad())
+                return "latents of '" + d + "' are not (B, L) float32 on the CPU without gradient";
+            if (n >= 0 && t->size(0) != n) return "group " + name + " has batches of different sizes";
+            n = t->size(0);
+            if (n == 0) return "an empty batch";
+            if (gw.domainModule(d).latentLossKind() == LatentLossKind::CrossEntropy) {
+                const auto* c = g.inputs.find(d);
+                if (!c || !c->defined() || !c->is_cpu() || c->scalar_type() != torch::kInt64 || c->dim() != 1 || c->size(0) != n)
+                    return "class indices of '" + d + "' are not (B,) int64 on the CPU";
+            }
+        }
+    }
+    return {};
+}
+
+namespace {
+
+void mseTerm(Term& t, bool wantGrad) {
+    const int64_t count = t.n * t.L;
+    if (!wantGrad) {
+        double s = 0;
+        for (int64_t k = 0; k < count; ++k) {
+            const double e = static_cast<double>(t.pred[k]) - t.target[k];
+            s += e * e;
+        }
+        t.value = s / static_cast<double>(count);
+        return;
+    }
+    const float c = static_cast<float>(2.0 * t.weight / static_cast<double>(count));
+    for (int64_t k = 0; k < count; ++k) t.grad[k] = c * (t.pred[k] - t.target[k]);
+}
+
+void crossEntropyTerm(Term& t, bool wantGrad) {
+    double loss = 0;
+    int64_t right = 0;
+    const float c = static_cast<float>(t.weight / static_cast<double>(t.n));
+    for (int64_t r = 0; r < t.n; ++r) {
+        const float* p = t.pred + r * t.L;
+        int64_t arg = 0;
+        for (int64_t j = 1; j < t.L; ++j)
+            if (p[j] > p[arg]) arg = j;
+        double sum = 0;
+        for (int64_t j = 0; j < t.L; ++j) sum += std::exp(static_cast<double>(p[j]) - p[arg]);
+        const int64_t cls = t.classes[r];
+        if (!wantGrad) {
+            loss += std::log(sum) + p[arg] - p[cls];
+            right += arg == cls;
+            continue;
+        }
+        float* g = t.grad + r * t.L;
+        for (int64_t j = 0; j < t.L; ++j)
+            g[j] = c * static_cast<float>(std::exp(static_cast<double>(p[j]) - p[arg]) / sum - (j == cls ? 1.0 : 0.0));
+    }
+    if (!wantGrad) {
+        t.value = loss / static_cast<double>(t.n);
+        t.extra = static_cast<double>(right) / static_cast<double>(t.n);
+    }
+}
+
+/// Rows of x (n × W) divided by max(‖row‖, 1e-12) into xn; the norms into norms.
+void normalizeRows(const float* x, int64_t n, int64_t W, float* xn, std::vector<float>& norms) {
+    norms.resize(static_cast<size_t>(n));
+    for (int64_t r = 0; r < n; ++r) {
+        double s = 0;
+        for (int64_t j = 0; j < W; ++j) s += static_cast<double>(x[r * W + j]) * x[r * W + j];
+        const float norm = static_cast<float>(std::sqrt(s));
+        norms[r] = norm;
+        const float d = std::max(norm, 1e-12f);
+        for (int64_t j = 0; j < W; ++j) xn[r * W + j] = x[r * W + j] / d;
+    }
+}
+
+/// Vectorised exp in place (ATen's kernel; a plain loop of std::exp is ten times slower on B² values).
+void expInPlace(float* p, int64_t count) {
+    torch::NoGradGuard noGrad;
+    torch::from_blob(p, {count}, torch::TensorOptions().dtype(torch::kFloat32)).exp_();
+}
+
+/// Sum of n floats with eight partial sums (vectorised without -ffast-math), in double at the end.
+double sumOf(const float* x, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; ++k) acc[k] += x[j + k];
+    double s = 0;
+    for (int k = 0; k < 8; ++k) s += acc[k];
+    for (; j < n; ++j) s += x[j];
+    return s;
+}
+
+/// CLIP loss value (contrastiveLoss). Keeps exp(logits − row max) and exp(logits − column max), and
+/// the inverses of their row and column sums, for the gradient. Every B × B loop is float and runs
+/// along rows, so that it vectorises (the ssd benchmark has B = 2056).
+void contrastiveValue(Arena& arena, Term& t, const float* x, const float* y, int64_t W, float logitScale) {
+    const int64_t B = t.n;
+    t.xn = arena.alloc(static_cast<size_t>(B * W));
+    t.yn = arena.alloc(static_cast<size_t>(B * W));
+    normalizeRows(x, B, W, t.xn, t.normA);
+    normalizeRows(y, B, W, t.yn, t.normB);
+    t.scale = std::min(std::exp(logitScale), 100.f);
+    t.extra = std::exp(static_cast<double>(logitScale));
+    t.cos = arena.alloc(static_cast<size_t>(B * B));
+    gemm(false, true, B, B, W, 1.f, t.xn, W, t.yn, W, 0.f, t.cos, B);
+    t.rowP = arena.alloc(static_cast<size_t>(B * B));
+    t.colP = arena.alloc(static_cast<size_t>(B * B));
+    t.rowInv.assign(static_cast<size_t>(B), 0.f);
+    t.colInv.assign(static_cast<size_t>(B), 0.f);
+    std::vector<float> rowMax(static_cast<size_t>(B)), colMax(static_cast<size_t>(B), -INFINITY);
+    const float sc = t.scale;
+    for (int64_t i = 0; i < B; ++i) {
+        const float* c = t.cos + i * B;
+        float* cm = colMax.data();
+        float m = -INFINITY;
+        for (int64_t j = 0; j < B; ++j) {
+            const float l = sc * c[j];
+            m = std::max(m, l);
+            cm[j] = std::max(cm[j], l);
+        }
+        rowMax[i] = m;
+    }
+    for (int64_t i = 0; i < B; ++i) {
+        const float* c = t.cos + i * B;
+        float* rp = t.rowP + i * B;
+        float* cp = t.colP + i * B;
+        const float* cm = colMax.data();
+        const float rm = rowMax[i];
+        for (int64_t j = 0; j < B; ++j) {
+            rp[j] = sc * c[j] - rm;
+            cp[j] = sc * c[j] - cm[j];
+        }
+    }
+    expInPlace(t.rowP, B * B);
+    expInPlace(t.colP, B * B);
+    std::vector<float> colSum(static_cast<size_t>(B), 0.f);
+    double loss = 0;
+    for (int64_t i = 0; i < B; ++i) {
+        const double rs = sumOf(t.rowP + i * B, B);
+        t.rowInv[i] = static_cast<float>(1.0 / rs);
+        loss += std::log(rs) + rowMax[i];
+        const float* cp = t.colP + i * B;
+        float* cs = colSum.data();
+        for (int64_t j = 0; j < B; ++j) cs[j] += cp[j];
+    }
+    for (int64_t j = 0; j < B; ++j) {
+        t.colInv[j] = 1.f / colSum[j];
+        loss += std::log(static_cast<double>(colSum[j])) + colMax[j] - 2.0 * sc * t.cos[j * B + j];
+    }
+    t.value = 0.5 * loss / static_cast<double>(B);
+}
+
+/// Backward of rows divided by their norms: dx = (dxn − xn (xn · dxn)) / ‖x‖ (dxn / eps below eps).
+void normalizeBackward(const float* xn, const std::vector<float>& norms, const float* dxn, int64_t n, int64_t W, float* dx) {
+    for (int64_t r = 0; r < n; ++r) {
+        const float* a = xn + r * W;
+        const float* g = dxn + r * W;
+        float* out = dx + r * W;
+        if (norms[r] > 1e-12f) {
+            double dot = 0;
+            for (int64_t j = 0; j < W; ++j) dot += static_cast<double>(a[j]) * g[j];
+            for (int64_t j = 0; j < W; ++j) out[j] += (g[j] - a[j] * static_cast<float>(dot)) / norms[r];
+        } else
+            for (int64_t j = 0; j < W; ++j) out[j] += g[j] / 1e-12f;
+    }
+}
+
+/// Adds the contrastive gradient into dEa and dEb (B × W each); returns d loss / d logit_scale.
+double contrastiveGrad(Arena& arena, Term& t, int64_t W, float* dEa, float* dEb, float logitScale) {
+    const int64_t B = t.n;
+    float* dC = t.rowP;  // overwritten in place: d loss / d cos
+    const float c = static_cast<float>(0.5 * t.weight / static_cast<double>(B));
+    const float sc = t.scale;
+    double dScale = 0;
+    for (int64_t i = 0; i < B; ++i) {
+        float* d = dC + i * B;
+        const float* cp = t.colP + i * B;
+        const float* ci = t.colInv.data();
+        const float* cs = t.cos + i * B;
+        const float ri = t.rowInv[i];
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t j = 0; j < B; ++j) {
+            const float dl = c * (d[j] * ri + cp[j] * ci[j]);
+            acc[j & 7] += dl * cs[j];
+            d[j] = dl * sc;
+        }
+        const float dlDiag = -2.f * c;  // the −1 of both softmaxes at the label
+        acc[0] += dlDiag * cs[i];
+        d[i] += dlDiag * sc;
+        for (float a : acc) dScale += a;
+    }
+    float* dxn = arena.alloc(static_cast<size_t>(B * W));
+    float* dyn = arena.alloc(static_cast<size_t>(B * W));
+    gemm(false, false, B, W, B, 1.f, dC, B, t.yn, W, 0.f, dxn, W);
+    gemm(true, false, B, W, B, 1.f, dC, B, t.xn, W, 0.f, dyn, W);
+    normalizeBackward(t.xn, t.normA, dxn, B, W, dEa);
+    normalizeBackward(t.yn, t.normB, dyn, B, W, dEb);
+    const double e = std::exp(static_cast<double>(logitScale));
+    return e <= 100.0 ? dScale * e : 0.0;  // clamp_max passes the gradient where exp(s) <= 100
+}
+
+}  // namespace
+
+StepLosses FusedGWStep::run(GWModule& gw, GWLosses& losses, const std::vector<GroupBatch>& groups) {
+    auto& I = *impl_;
+    Arena& arena = I.arena;
+    arena.reset();
+    const auto& names = gw.domainNames();
+    const int D = static_cast<int>(names.size());
+    const int64_t W = gw.workspaceDim();
+    if (I.cached != &gw) {
+        I.doms.assign(static_cast<size_t>(D), Dom());
+        for (int d = 0; d < D; ++d) {
+            auto& dom = I.doms[d];
+            dom.name = names[d];
+            dom.mod = &gw.domainModule(names[d]);
+            dom.L = dom.mod->latentDim();
+            dom.enc = readMlp(gw.encoder(names[d]));
+            dom.dec = readMlp(gw.decoder(names[d]));
+        }
+        I.cached = &gw;
+    }
+    auto& doms = I.doms;
+    auto indexOf = [&](const std::string& n) {
+        return static_cast<int>(std::find(names.begin(), names.end(), n) - names.begin());
+    };
+    const size_t G = groups.size();
+    // Contiguous float latents and int64 classes of every group and domain.
+    std::vector<std::vector<torch::Tensor>> lat(G), cls(G);
+    std::vector<std::vector<int>> gdom(G);
+    for (size_t gi = 0; gi < G; ++gi)
+        for (const auto& d : groups[gi].domains) {
+            gdom[gi].push_back(indexOf(d));
+            lat[gi].push_back(groups[gi].latents.at(d).contiguous());
+            const auto* in = groups[gi].inputs.find(d);
+            cls[gi].push_back(gw.domainModule(d).latentLossKind() == LatentLossKind::CrossEntropy ? in->contiguous()
+                                                                                                 : torch::Tensor());
+        }
+    auto rowsOf = [&](size_t gi) { return lat[gi][0].size(0); };
+
+    // Phase 1: each GW encoder once on all of its domain's latents (single groups and paired groups).
+    std::vector<std::vector<int64_t>> row1(G);  // row1[gi][k]: first row of group gi's k-th domain in E1
+    for (auto& dom : doms) {
+        dom.in1.clear();
+        dom.in2.clear();
+        dom.in3.clear();
+        dom.in4.clear();
+        dom.n1 = dom.n2 = dom.n3 = dom.n4 = 0;
+    }
+    for (size_t gi = 0; gi < G; ++gi)
+        for (size_t k = 0; k < gdom[gi].size(); ++k) {
+            auto& dom = doms[gdom[gi][k]];
+            row1[gi].push_back(dom.n1);
+            dom.in1.push_back({static_cast<int>(gi), static_cast<int64_t>(k), dom.n1, rowsOf(gi)});
+            dom.n1 += rowsOf(gi);
+        }
+    for (auto& dom : doms) {
+        if (!dom.n1) continue;
+        float* x = arena.alloc(static_cast<size_t>(dom.n1 * dom.L));
+        for (const auto& s : dom.in1)
+            std::memcpy(x + s.row * dom.L, lat[s.src][s.srcRow].data_ptr<float>(), sizeof(float) * s.n * dom.L);
+        forward(arena, dom.enc, x, dom.n1, dom.p1);
+        dom.s1 = arena.alloc(static_cast<size_t>(dom.n1 * W));
+        tanhInto(dom.p1.out, dom.s1, dom.n1 * W);
+    }
+
+    // Phase 2: each GW decoder once on the states it decodes, in GWLosses::step's order.
+    std::vector<int64_t> demiRow(G, -1);
+    std::vector<std::vector<int64_t>> midRow(G, std::vector<int64_t>(static_cast<size_t>(D), -1));
+    std::vector<std::vector<int64_t>> trRow(G, std::vector<int64_t>(2, -1));
+    for (size_t gi = 0; gi < G; ++gi) {
+        const auto& gd = gdom[gi];
+        const int64_t n = rowsOf(gi);
+        if (gd.size() == 1) {
+            const int s = gd[0];
+            if (doms[s].mod->familyEnabled(LossFamily::DemiCycle)) {
+                demiRow[gi] = doms[s].n2;
+                doms[s].in2.push_back({s, row1[gi][0], doms[s].n2, n});
+                doms[s].n2 += n;
+            }
+            if (doms[s].mod->familyEnabled(LossFamily::Cycle))
+                for (int t = 0; t < D; ++t) {
+                    if (t == s) continue;
+                    midRow[gi][t] = doms[t].n2;
+                    doms[t].in2.push_back({s, row1[gi][0], doms[t].n2, n});
+                    doms[t].n2 += n;
+                }
+            continue;
+        }
+        for (size_t k = 0; k < 2; ++k) {
+            const int t = gd[k], s = gd[1 - k];
+            if (!doms[t].mod->familyEnabled(LossFamily::Translation)) continue;
+            trRow[gi][k] = doms[t].n2;
+            doms[t].in2.push_back({s, row1[gi][1 - k], doms[t].n2, n});
+            doms[t].n2 += n;
+        }
+    }
+    for (auto& dom : doms) {
+        if (!dom.n2) continue;
+        float* x = arena.alloc(static_cast<size_t>(dom.n2 * W));
+        for (const auto& s : dom.in2) std::memcpy(x + s.row * W, doms[s.src].s1 + s.srcRow * W, sizeof(float) * s.n * W);
+        forward(arena, dom.dec, x, dom.n2, dom.p2);
+    }
+
+    // Phases 3 and 4: cycles back, Enc_t of the decoded midpoints, then Dec_s of their states.
+    std::vector<std::vector<int64_t>> row4(G, std::vector<int64_t>(static_cast<size_t>(D), -1));
+    for (size_t gi = 0; gi < G; ++gi) {
+        if (gdom[gi].size() != 1) continue;
+        const int s = gdom[gi][0];
+        for (int t = 0; t < D; ++t) {
+            if (midRow[gi][t] < 0) continue;
+            const int64_t n = rowsOf(gi);
+            doms[t].in3.push_back({s, midRow[gi][t], doms[t].n3, n});
+            doms[s].in4.push_back({t, doms[t].n3, doms[s].n4, n});
+            row4[gi][t] = doms[s].n4;
+            doms[t].n3 += n;
+            doms[s].n4 += n;
+        }
+    }
+    for (auto& dom : doms) {
+        if (!dom.n3) continue;
+        float* x = arena.alloc(static_cast<size_t>(dom.n3 * dom.L));
+        for (const auto& s : dom.in3) std::memcpy(x + s.row * dom.L, dom.p2.out + s.srcRow * dom.L, sizeof(float) * s.n * dom.L);
+        forward(arena, dom.enc, x, dom.n3, dom.p3);
+        dom.s3 = arena.alloc(static_cast<size_t>(dom.n3 * W));
+        tanhInto(dom.p3.out, dom.s3, dom.n3 * W);
+    }
+    for (auto& dom : doms) {
+        if (!dom.n4) continue;
+        float* x = arena.alloc(static_cast<size_t>(dom.n4 * W));
+        for (const auto& s : dom.in4) std::memcpy(x + s.row * W, doms[s.src].s3 + s.srcRow * W, sizeof(float) * s.n * W);
+        forward(arena, dom.dec, x, dom.n4, dom.p4);
+    }
+    for (auto& dom : doms) {
+        dom.dY2 = dom.n2 ? arena.zeros(static_cast<size_t>(dom.n2 * dom.L)) : nullptr;
+        dom.dY4 = dom.n4 ? arena.zeros(static_cast<size_t>(dom.n4 * dom.L)) : nullptr;
+    }
+
+    // The loss terms, in GWLosses::step's order.
+    auto& terms = I.terms;
+    terms.clear();
+    auto latentTerm = [&](std::string name, Family f, int d, const float* pred, float* grad, size_t gi, size_t k) {
+        Term t;
+        t.name = std::move(name);
+        t.family = f;
+        t.kind = doms[d].mod->latentLossKind();
+        t.pred = pred;
+        t.grad = grad;
+        t.target = lat[gi][k].data_ptr<float>();
+        if (cls[gi][k].defined()) t.classes = cls[gi][k].data_ptr<int64_t>();
+        t.n = rowsOf(gi);
+        t.L = doms[d].L;
+        terms.push_back(std::move(t));
+    };
+    for (size_t gi = 0; gi < G; ++gi) {
+        if (gdom[gi].size() != 1) continue;
+        const int s = gdom[gi][0];
+        auto& ds = doms[s];
+        if (demiRow[gi] >= 0)
+            latentTerm("demi_cycle_" + ds.name, DemiCycles, s, ds.p2.out + demiRow[gi] * ds.L, ds.dY2 + demiRow[gi] * ds.L, gi, 0);
+        for (int t = 0; t < D; ++t)
+            if (row4[gi][t] >= 0)
+                latentTerm("cycle_" + ds.name + "_through_" + doms[t].name, Cycles, s, ds.p4.out + row4[gi][t] * ds.L,
+                           ds.dY4 + row4[gi][t] * ds.L, gi, 0);
+    }
+    for (size_t gi = 0; gi < G; ++gi) {
+        if (gdom[gi].size() != 2) continue;
+        for (size_t k = 0; k < 2; ++k) {
+            if (trRow[gi][k] < 0) continue;
+            auto& dt = doms[gdom[gi][k]];
+            latentTerm("translation_" + doms[gdom[gi][1 - k]].name + "_to_" + dt.name, Translations, gdom[gi][k],
+                       dt.p2.out + trRow[gi][k] * dt.L, dt.dY2 + trRow[gi][k] * dt.L, gi, k);
+        }
+        Term t;
+        t.name = "contrastive_" + doms[gdom[gi][0]].name + "_and_" + doms[gdom[gi][1]].name;
+        t.family = Contrastives;
+        t.kind = LatentLossKind::Custom;
+        t.n = rowsOf(gi);
+        t.da = gdom[gi][0];
+        t.db = gdom[gi][1];
+        t.rowA = row1[gi][0];
+        t.rowB = row1[gi][1];
+        terms.push_back(std::move(t));
+    }
+
+    // Values, metrics and the combined loss.
+    auto logitScaleTensor = losses.contrastive().logitScale();
+    const float logitScale = logitScaleTensor.detach().reshape({}).item<float>();
+    TensorMap metrics;
+    std::vector<double> familySum(4, 0.0);
+    std::vector<int> familyCount(4, 0);
+    for (auto& t : terms) {
+        if (t.kind == LatentLossKind::Mse) mseTerm(t, false);
+        else if (t.kind == LatentLossKind::CrossEntropy) crossEntropyTerm(t, false);
+        else
+            contrastiveValue(arena, t, doms[t.da].p1.out + t.rowA * W, doms[t.db].p1.out + t.rowB * W, W, logitScale);
+        metrics.set(t.name, torch::scalar_tensor(t.value, torch::kFloat32));
+        if (t.kind == LatentLossKind::CrossEntropy) metrics.set(t.name + "_accuracy", torch::scalar_tensor(t.extra, torch::kFloat32));
+        if (t.family == Contrastives) metrics.set(t.name + "_logit_scale", torch::scalar_tensor(t.extra, torch::kFloat32));
+        familySum[t.family] += t.value;
+        ++familyCount[t.family];
+    }
+    StepLosses r;
+    for (int f = 0; f < 4; ++f) {
+        if (!familyCount[f]) r.skipped.emplace_back(kFamilyNames[f]);
+        else metrics.set(kFamilyNames[f], torch::scalar_tensor(familySum[f] / familyCount[f], torch::kFloat32));
+    }
+    r.out.loss = combineLoss(metrics, losses.coefs());  // throws as the autograd step does
+    int selected = 0;
+    for (const auto& [name, c] : losses.coefs())
+        if (c > 0 && metrics.contains(name)) ++selected;
+    for (auto& t : terms) {
+        t.weight = 0;
+        for (const auto& [name, c] : losses.coefs()) {
+            if (!(c > 0)) continue;
+            if (name == t.name) t.weight += c / selected;
+            else if (name == kFamilyNames[t.family]) t.weight += c / selected / familyCount[t.family];
+        }
+    }
+    r.out.metrics = std::move(metrics);
+
+    // Backward: d loss / d outputs of the decoders, then back through phases 4, 3, 2 and 1.
+    for (auto& t : terms) {
+        if (t.weight == 0 || t.family == Contrastives) continue;
+        if (t.kind == LatentLossKind::Mse) mseTerm(t, true);
+        else crossEntropyTerm(t, true);
+    }
+    std::vector<float*> dE3(static_cast<size_t>(D), nullptr);
+    for (int d = 0; d < D; ++d)
+        if (doms[d].n3) dE3[d] = arena.alloc(static_cast<size_t>(doms[d].n3 * W));
+    for (auto& dom : doms) {
+        if (!dom.n4) continue;
+        float* dx = arena.alloc(static_cast<size_t>(dom.n4 * W));
+        backward(arena, dom.p4, dom.dY4, dx);
+        for (const auto& s : dom.in4) {  // d state -> d pre-tanh encoding
+            const float* st = doms[s.src].s3 + s.srcRow * W;
+            float* out = dE3[s.src] + s.srcRow * W;
+            const float* g = dx + s.row * W;
+            for (int64_t k = 0; k < s.n * W; ++k) out[k] = g[k] * (1.f - st[k] * st[k]);
+        }
+    }
+    for (int d = 0; d < D; ++d) {
+        auto& dom = doms[d];
+        if (!dom.n3) continue;
+        float* dx = arena.alloc(static_cast<size_t>(dom.n3 * dom.L));
+        backward(arena, dom.p3, dE3[d], dx);
+        for (const auto& s : dom.in3) {
+            float* out = dom.dY2 + s.srcRow * dom.L;
+            const float* g = dx + s.row * dom.L;
+            for (int64_t k = 0; k < s.n * dom.L; ++k) out[k] += g[k];
+        }
+    }
+    for (auto& dom : doms) dom.dS1 = dom.n1 ? arena.zeros(static_cast<size_t>(dom.n1 * W)) : nullptr;
+    for (auto& dom : doms) {
+        if (!dom.n2) continue;
+        float* dx = arena.alloc(static_cast<size_t>(dom.n2 * W));
+        backward(arena, dom.p2, dom.dY2, dx);
+        for (const auto& s : dom.in2) {
+            float* out = doms[s.src].dS1 + s.srcRow * W;
+            const float* g = dx + s.row * W;
+            for (int64_t k = 0; k < s.n * W; ++k) out[k] += g[k];
+        }
+    }
+    for (auto& dom : doms)
+        for (int64_t k = 0; k < dom.n1 * W; ++k) dom.dS1[k] *= 1.f - dom.s1[k] * dom.s1[k];  // now dE1
+    double dLogitScale = 0;
+    for (auto& t : terms)
+        if (t.family == Contrastives && t.weight != 0)
+            dLogitScale += contrastiveGrad(arena, t, W, doms[t.da].dS1 + t.rowA * W, doms[t.db].dS1 + t.rowB * W, logitScale);
+    for (auto& dom : doms)
+        if (dom.n1) backward(arena, dom.p1, dom.dS1, nullptr);
+    if (logitScaleTensor.requires_grad()) {
+        float* g = gradPtr(logitScaleTensor);
+        g[0] += static_cast<float>(dLogitScale);
+    }
+    return r;
+}
+
+}  // namespace gw

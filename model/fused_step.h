@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file fused_step.h
+/// The GW training step written out by hand for float32 on the CPU: the forward passes of
+/// GWLosses::step (gw-reference 2.1 to 2.5; shimmer GWLosses2Domains.step) and the backward pass that
+/// autograd would run for their combined loss, on buffers reused from step to step, with every matrix
+/// product a direct BLAS sgemm call. It exists for speed: a small GW (the tutorial benchmark: batch
+/// 32, hidden 64) spends most of an autograd step in per-operation dispatch and allocation, not in
+/// arithmetic. Values and gradients equal the autograd step's to float rounding (tests/tst_fused_step).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/losses.h"
+
+namespace gw {
+
+/// One fused step object per GlobalWorkspace; it caches the layers of the GW encoders and decoders on
+/// first use and keeps its buffers between steps (no allocation after the first step).
+class FusedGWStep {
+public:
+    FusedGWStep();
+    ~FusedGWStep();
+    FusedGWStep(const FusedGWStep&) = delete;
+    FusedGWStep& operator=(const FusedGWStep&) = delete;
+
+    /// "" when run() can take this batch; otherwise the reason, for the log. Needs: a BLAS `sgemm_` in
+    /// the process (LibTorch's own, found at run time), GW weights and latents in float32 on the CPU,
+    /// every domain module frozen with an Mse or CrossEntropy latentLossKind, groups of one or two
+    /// domains with distinct names, and a selection that draws no random numbers for a single source
+    /// (single_domain or fixed_shared).
+    static std::string unsupported(GWModule& gw, const Selection& selection, const std::vector<GroupBatch>& groups);
+
+    /// The losses and metrics of GWLosses::step (same names, same order, same skipped families), and
+    /// the gradient of the combined loss added into every trainable parameter's .grad (allocated as
+    /// zeros when undefined), as `loss.backward()` would. The returned loss carries no graph.
+    /// Shapes as GroupBatch: latents (B, L_d) float32, class-index inputs (B,) int64.
+    /// Precondition: unsupported(gw, selection, groups) is empty (GlobalWorkspace::trainingStep checks).
+    /// \throws std::invalid_argument as combineLoss when no coefficient selects a computed metric.
+    StepLosses run(GWModule& gw, GWLosses& losses, const std::vector<GroupBatch>& groups);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gw

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The hand-written CPU step (model/fused_step.h) against autograd: for each configuration, the same GW
+// and batch give the same loss, the same metrics (names, order, values) and the same gradient of every
+// parameter; a run of steps stays on the autograd run's losses; what it cannot take goes to autograd
+// with the reason.
+#include <QtTest/QtTest>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "model/engine.h"
+#include "model/global_workspace.h"
+#include "model/optim.h"
+
+using namespace gw;
+
+namespace {
+
+struct Setup {
+    std::vector<std::string> kinds;  ///< per domain: identity or class_label
+    std::vector<int64_t> dims;
+    int64_t W = 16, hidden = 24;
+    int layers = 1;
+    std::vector<std::pair<std::string, double>> coefs{{"demi_cycles", 1}, {"cycles", 1}, {"translations", 1}, {"contrastives", 0.1}};
+    std::string selection = "single_domain";
+    bool learnLogitScale = false;
+    std::vector<std::vector<std::string>> groups;  ///< empty: {d} for each, then all pairs
+    std::vector<std::pair<std::string, LossFamily>> off;
+    int64_t batch = 12;
+};
+
+std::shared_ptr<GlobalWorkspace> makeGW(const Setup& s, uint64_t seed) {
+    torch::manual_seed(seed);
+    OrderedMap<std::shared_ptr<DomainModule>> mods;
+    for (size_t i = 0; i < s.kinds.size(); ++i) {
+        DomainModuleSpec spec;
+        spec.kind = s.kinds[i];
+        spec.latentDim = s.dims[i];
+        spec.numClasses = s.dims[i];
+        auto m = makeDomainModule(spec);
+        m->freeze();
+        mods.set(std::string(1, char('a' + i)), m);
+    }
+    for (const auto& [d, f] : s.off) mods.at(d)->setFamilyEnabled(f, false);
+    GWSettings g;
+    g.workspaceDim = s.W;
+    g.encoder = {s.hidden, s.layers};
+    g.decoder = {s.hidden, s.layers};
+    for (const auto& [k, c] : s.coefs) g.coefs.set(k, c);
+    g.selection = s.selection;
+    g.learnLogitScale = s.learnLogitScale;
+    g.logitScale = 1.3;
+    return std::make_shared<GlobalWorkspace>(mods, g);
+}
+
+std::vector<GroupBatch> makeBatch(GlobalWorkspace& gw, const Setup& s, uint64_t seed) {
+    torch::manual_seed(seed);
+    const auto& names = gw.gwMod().domainNames();
+    std::vector<std::vector<std::string>> groups = s.groups;
+    if (groups.empty()) {
+        for (const auto& d : names) groups.push_back({d});
+        for (size_t i = 0; i < names.size(); ++i)
+            for (size_t j = i + 1; j < names.size(); ++j) groups.push_back({names[i], names[j]});
+    }
+    std::vector<GroupBatch> out;
+    for (const auto& g : groups) {
+        GroupBatch b;
+        b.domains = g;
+        for (const auto& d : g) {
+            auto& mod = gw.gwMod().domainModule(d);
+            if (mod.kind() == "class_label") {
+                auto cls = torch::randint(mod.latentDim(), {s.batch}, torch::kInt64);
+                b.inputs.set(d, cls);
+                b.latents.set(d, mod.encode(cls));
+            } else {
+                auto x = torch::randn({s.batch, mod.latentDim()});
+                b.latents.set(d, x);
+                b.inputs.set(d, x);
+            }
+        }
+        out.push_back(std::move(b));
+    }
+    return out;
+}
+
+OrderedMap<torch::Tensor> grads(GlobalWorkspace& gw) {
+    OrderedMap<torch::Tensor> g;
+    for (const auto& p : gw.named_parameters())
+        if (p.value().requires_grad()) {
+            if (!p.value().grad().defined()) throw std::runtime_error("no gradient for " + p.key());
+            g.set(p.key(), p.value().grad().clone());
+            p.value().mutable_grad().zero_();
+        }
+    return g;
+}
+
+}  // namespace
+
+class TestFusedStep : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void equalsAutograd_data() {
+        QTest::addColumn<int>("which");
+        const char* names[] = {"tutorial shape", "no extra hidden layer", "two extra hidden layers", "class label domain",
+                               "three domains", "per-metric coefficients", "learnable logit scale", "families off",
+                               "fixed_shared selection", "translations only", "unpaired groups only",
+                               "Fashion-MNIST shape (B 256)"};
+        for (int i = 0; i < 12; ++i) QTest::newRow(names[i]) << i;
+    }
+    void equalsAutograd() {
+        QFETCH(int, which);
+        Setup s;
+        s.kinds = {"identity", "identity"};
+        s.dims = {8, 16};
+        switch (which) {
+        case 1: s.layers = 0; break;
+        case 2: s.layers = 2; break;
+        case 3: s.kinds = {"identity", "class_label"}; s.dims = {8, 5}; break;
+        case 4: s.kinds = {"identity", "class_label", "identity"}; s.dims = {8, 4, 6}; break;
+        case 5: s.coefs = {{"translation_a_to_b", 2}, {"cycle_b_through_a", 0.5}, {"demi_cycles", 1}, {"contrastive_a_and_b", 0.3},
+                           {"contrastive_a_and_b_logit_scale", 0.01}, {"cycles", 0}};
+            break;
+        case 6: s.learnLogitScale = true; break;
+        case 7: s.off = {{"a", LossFamily::DemiCycle}, {"b", LossFamily::Cycle}, {"a", LossFamily::Translation}}; break;
+        case 8: s.selection = "fixed_shared"; break;
+        case 9: s.coefs = {{"translations", 1}}; s.groups = {{"a", "b"}}; break;
+        case 10: s.groups = {{"a"}, {"b"}}; break;
+        case 11: s.kinds = {"identity", "class_label"}; s.dims = {12, 10}; s.W = 12; s.hidden = 64; s.layers = 2; s.batch = 256; break;
+        }
+        auto gw = makeGW(s, 7);
+        auto batch = makeBatch(*gw, s, 11);
+        QVERIFY2(FusedGWStep::unsupported(gw->gwMod(), gw->selection(), batch).empty(),
+                 FusedGWStep::unsupported(gw->gwMod(), gw->selection(), batch).c_str());
+
+        gw->setFusedStep(false);
+        StepLosses a = gw->trainingStep(batch);
+        QVERIFY(gw->lastStepPath().rfind("autograd", 0) == 0);
+        auto ga = grads(*gw);
+        gw->setFusedStep(true);
+        StepLosses f = gw->trainingStep(batch);
+        QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("fused"));
+        auto gf = grads(*gw);
+
+        QCOMPARE(f.skipped, a.skipped);
+        QCOMPARE(f.out.metrics.keys(), a.out.metrics.keys());
+        for (const auto& [k, v] : a.out.metrics) {
+            const double x = v.item<double>(), y = f.out.metrics.at(k).item<double>();
+            QVERIFY2(std::abs(x - y) <= 1e-5 * std::max(1.0, std::abs(x)), (k + ": autograd " + std::to_string(x) + ", fused " + std::to_string(y)).c_str());
+        }
+        QVERIFY(std::abs(a.out.loss.item<double>() - f.out.loss.item<double>()) <= 1e-5);
+        QCOMPARE(gf.keys(), ga.keys());
+        double largest = 0;
+        for (const auto& [k, g] : ga) {
+            const double scale = std::max(g.abs().max().item<double>(), 1e-3);
+            const double diff = (g - gf.at(k)).abs().max().item<double>();
+            QVERIFY2(diff <= 2e-5 * scale, (k + ": largest gradient " + std::to_string(scale) + ", difference " + std::to_string(diff)).c_str());
+            largest = std::max(largest, g.abs().max().item<double>());
+        }
+        QVERIFY(largest > 0);  // something did learn
+        if (s.learnLogitScale)
+            QVERIFY(gf.at("loss_mod.contrastive_fn.logit_scale").abs().item<double>() > 0);
+    }
+
+    void trainingFollowsAutograd() {
+        // Two copies of one GW, one trained with each step for 200 steps of AdamW + OneCycle: the
+        // losses stay together (rounding differences, no drift).
+        Setup s;
+        s.kinds = {"identity", "class_label"};
+        s.dims = {8, 6};
+        auto g1 = makeGW(s, 3), g2 = makeGW(s, 3);
+        g2->setFusedStep(false);
+        FlatAdamW o1(g1->trainableParameters(), 1e-3), o2(g2->trainableParameters(), 1e-3);
+        OneCycleSchedule sch;
+        sch.maxLr = 3e-3;
+        sch.totalSteps = 200;
+        double worst = 0, first = 0, last = 0;
+        for (int i = 0; i < 200; ++i) {
+            auto batch = makeBatch(*g1, s, 100 + i);
+            o1.zeroGrad();
+            o2.zeroGrad();
+            const double l1 = g1->trainingStep(batch).out.loss.item<double>();
+            const double l2 = g2->trainingStep(batch).out.loss.item<double>();
+            o1.step(sch.lr(i), sch.beta1(i));
+            o2.step(sch.lr(i), sch.beta1(i));
+            worst = std::max(worst, std::abs(l1 - l2) / l2);
+            if (i < 10) first += l1;
+            if (i >= 190) last += l1;
+        }
+        QCOMPARE(QString::fromStdString(g1->lastStepPath()), QString("fused"));
+        QVERIFY2(worst < 1e-3, std::to_string(worst).c_str());
+        QVERIFY2(last < 0.8 * first, (std::to_string(first / 10) + " -> " + std::to_string(last / 10)).c_str());
+    }
+
+    void unsupportedGoesToAutograd() {
+        Setup s;
+        s.kinds = {"identity", "identity"};
+        s.dims = {8, 16};
+        {
+            s.selection = "random";
+            auto gw = makeGW(s, 1);
+            auto batch = makeBatch(*gw, s, 2);
+            gw->trainingStep(batch);
+            QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("autograd (selection 'random' draws random numbers at every fusion)"));
+            s.selection = "single_domain";
+        }
+        {
+            auto gw = makeGW(s, 1);
+            gw->gwMod().domainModule("a").unfreeze();
+            auto batch = makeBatch(*gw, s, 2);
+            gw->trainingStep(batch);
+            QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("autograd (domain module 'a' trains end to end)"));
+        }
+        {
+            Setup t = s;
+            t.kinds = {"identity", "identity", "identity"};
+            t.dims = {4, 4, 4};
+            t.groups = {{"a"}, {"a", "b", "c"}};
+            auto gw = makeGW(t, 1);
+            auto batch = makeBatch(*gw, t, 2);
+            gw->trainingStep(batch);
+            QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("autograd (a group of 3 domains)"));
+        }
+        {
+            auto gw = makeGW(s, 1);
+            gw->to(torch::kFloat64);
+            auto batch = makeBatch(*gw, s, 2);
+            for (auto& g : batch)
+                for (auto& [d, t] : g.latents) t = t.to(torch::kFloat64);
+            gw->trainingStep(batch);
+            QVERIFY(gw->lastStepPath().rfind("autograd (", 0) == 0);
+        }
+    }
+
+    void environmentSwitchesItOff() {
+        // GW_FUSED_STEP=0 at construction: every step goes to autograd (for A/B runs of `gw train`).
+        Setup s;
+        s.kinds = {"identity", "identity"};
+        s.dims = {4, 4};
+        auto gw = makeGW(s, 1);
+        auto batch = makeBatch(*gw, s, 2);
+        qputenv("GW_FUSED_STEP", "0");
+        auto off = makeGW(s, 1);
+        qunsetenv("GW_FUSED_STEP");
+        off->trainingStep(batch);
+        QCOMPARE(QString::fromStdString(off->lastStepPath()), QString("autograd (switched off)"));
+        gw->trainingStep(batch);
+        QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("fused"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestFusedStep)
+#include "tst_fused_step.moc"
