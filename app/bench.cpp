@@ -176,7 +176,7 @@ int runBench(const BenchOptions& o) {
         // and the Python reference gets the same count.
         const int64_t widest = std::max({c.dimA * c.hidden, c.dimB * c.hidden, c.hidden * c.hidden, c.hidden * c.workspace});
         const int threads = o.threads > 0 || !dev.is_cpu() ? configureThreads(o.threads)
-                                                            : configureThreads(autoGwThreads(c.batch, widest));
+                                                            : configureThreads(autoGwThreads(c.batch, widest, !o.autograd));
         const Result r = benchOne(c, o, dev, threads);
         const double gflops = r.stepsPerSecond * r.gflopPerStep;
         if (o.json) {

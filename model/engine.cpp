@@ -34,11 +34,11 @@ int configureThreads(int threads) {
     return n;
 }
 
-int autoGwThreads(int64_t batch, int64_t widestLayer) {
-    // Measured on 2 cores (docs/benchmarks.md): one thread wins below this size (tutorial 840 against
-    // 730 steps/s, ssd 22 against 17.6), every core above it (wide: a single 1024^3 product runs at 208
-    // against 107 GFLOP/s).
-    constexpr int64_t kSmall = int64_t(64) << 20;
+int autoGwThreads(int64_t batch, int64_t widestLayer, bool fusedStep) {
+    // Measured on 2 cores (docs/benchmarks.md). Autograd: one thread wins below 64 M (tutorial 840
+    // against 730 steps/s, ssd 22 against 17.6), every core above it (wide: a single 1024^3 product
+    // runs at 208 against 107 GFLOP/s). Fused step: see the header.
+    const int64_t kSmall = fusedStep ? int64_t(512) << 10 : int64_t(64) << 20;
     if (batch * widestLayer < kSmall) return 1;
     return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
@@ -197,7 +197,10 @@ void Engine::prepare(const Checkpoint* from) {
             if (p.dim() == 2) widest = std::max(widest, p.numel());
             if (p.dim() > 2) convolution = true;
         }
-        const int t = convolution ? configureThreads(0) : configureThreads(autoGwThreads(cfg_.batchSize, widest));
+        // The paired group holds every domain (below), and the fused step takes groups of two at most.
+        const bool fused = model_->fusedStep() && domains_.size() <= 2 &&
+                           FusedGWStep::unsupportedModel(model_->gwMod(), model_->selection()).empty();
+        const int t = convolution ? configureThreads(0) : configureThreads(autoGwThreads(cfg_.batchSize, widest, fused));
         if (log_)
             log_("GW steps on " + std::to_string(t) + (t == 1 ? " thread" : " threads") +
                  " (threads: 0 chooses by size; set threads to override)");

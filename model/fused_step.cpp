@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 
 namespace gw {
@@ -34,6 +35,31 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha
     const int LDA = static_cast<int>(lda), LDB = static_cast<int>(ldb), LDC = static_cast<int>(ldc);
     sgemmFn()(&tb, &ta, &N, &M, &K, &alpha, b, &LDB, a, &LDA, &beta, c, &LDC);
 }
+
+/// While alive, OpenBLAS's own pool runs `n` threads (0: leave it as it is); restores the count after.
+/// Other BLAS libraries are left alone (found at run time, like sgemm_).
+class BlasThreads {
+public:
+    explicit BlasThreads(int n) {
+        using Get = int (*)();
+        static const auto get = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+        static const auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+        if (n <= 0 || !get || !set) return;
+        set_ = set;
+        before_ = get();
+        if (before_ != n) set_(n);
+        else set_ = nullptr;
+    }
+    ~BlasThreads() {
+        if (set_) set_(before_);
+    }
+    BlasThreads(const BlasThreads&) = delete;
+    BlasThreads& operator=(const BlasThreads&) = delete;
+
+private:
+    void (*set_)(int) = nullptr;
+    int before_ = 0;
+};
 
 // ---------------------------------------------------------------------------------------------------
 /// Float buffers handed out in the same order every step: after the first step nothing is allocated.
@@ -234,7 +260,8 @@ struct Term {
 }  // namespace
 
 struct FusedGWStep::Impl {
-    Arena arena;
+    Arena arena;                ///< serial parts: loss terms, scatter buffers
+    std::vector<Arena> arenas;  ///< one per domain: its passes (they may run on different threads)
     GWModule* cached = nullptr;
     std::vector<Dom> doms;
     std::vector<Term> terms;
@@ -243,7 +270,7 @@ struct FusedGWStep::Impl {
 FusedGWStep::FusedGWStep() : impl_(std::make_unique<Impl>()) {}
 FusedGWStep::~FusedGWStep() = default;
 
-std::string FusedGWStep::unsupported(GWModule& gw, const Selection& selection, const std::vector<GroupBatch>& groups) {
+std::string FusedGWStep::unsupportedModel(GWModule& gw, const Selection& selection) {
     if (!sgemmFn()) return "no BLAS sgemm_ in this LibTorch's process";
     if (!dynamic_cast<const SingleDomainSelection*>(&selection) && !dynamic_cast<const FixedSharedSelection*>(&selection))
         return "selection '" + selection.name() + "' draws random numbers at every fusion";
@@ -256,6 +283,11 @@ std::string FusedGWStep::unsupported(GWModule& gw, const Selection& selection, c
                 if (!p.is_cpu() || p.scalar_type() != torch::kFloat32 || !p.is_contiguous())
                     return "the GW's weights are not contiguous float32 on the CPU";
     }
+    return {};
+}
+
+std::string FusedGWStep::unsupported(GWModule& gw, const Selection& selection, const std::vector<GroupBatch>& groups) {
+    if (auto why = unsupportedModel(gw, selection); !why.empty()) return why;
     std::vector<std::string> seen;
     for (const auto& g : groups) {
         if (g.domains.empty() || g.domains.size() > 2) return "a group of " + std::to_string(g.domains.size()) + " domains";
@@ -487,6 +519,30 @@ StepLosses FusedGWStep::run(GWModule& gw, GWLosses& losses, const std::vector<Gr
         I.cached = &gw;
     }
     auto& doms = I.doms;
+    I.arenas.resize(static_cast<size_t>(D));
+    for (auto& a : I.arenas) a.reset();
+    // Domain-parallel mode: with two or more intra-op threads, each domain's passes of a phase run on a
+    // thread of their own with a single-threaded sgemm, instead of every product split across the
+    // threads and joined (measured on the wide benchmark: docs/benchmarks.md). Nothing two domains'
+    // tasks write overlaps: each owns its layers' gradients and its arena, and the scatters that
+    // cross domains run after the phase.
+    for (auto& dom : doms)  // .grad allocated here, on this thread, never in a task
+        for (auto* m : {&dom.enc, &dom.dec})
+            for (auto& l : m->layers) {
+                gradPtr(l.w);
+                gradPtr(l.b);
+            }
+    const bool parallel = D >= 2 && at::get_num_threads() >= 2 && !at::in_parallel_region();
+    BlasThreads blasThreads(parallel ? 1 : 0);
+    auto eachDomain = [&](const std::function<void(int)>& fn) {
+        if (!parallel) {
+            for (int d = 0; d < D; ++d) fn(d);
+            return;
+        }
+        at::parallel_for(0, D, 1, [&](int64_t b, int64_t e) {
+            for (int64_t d = b; d < e; ++d) fn(static_cast<int>(d));
+        });
+    };
     auto indexOf = [&](const std::string& n) {
         return static_cast<int>(std::find(names.begin(), names.end(), n) - names.begin());
     };
@@ -520,15 +576,19 @@ StepLosses FusedGWStep::run(GWModule& gw, GWLosses& losses, const std::vector<Gr
             dom.in1.push_back({static_cast<int>(gi), static_cast<int64_t>(k), dom.n1, rowsOf(gi)});
             dom.n1 += rowsOf(gi);
         }
-    for (auto& dom : doms) {
-        if (!dom.n1) continue;
-        float* x = arena.alloc(static_cast<size_t>(dom.n1 * dom.L));
-        for (const auto& s : dom.in1)
-            std::memcpy(x + s.row * dom.L, lat[s.src][s.srcRow].data_ptr<float>(), sizeof(float) * s.n * dom.L);
-        forward(arena, dom.enc, x, dom.n1, dom.p1);
-        dom.s1 = arena.alloc(static_cast<size_t>(dom.n1 * W));
+    std::vector<std::vector<const float*>> latPtr(G);  // data_ptr is not for worker threads to call
+    for (size_t gi = 0; gi < G; ++gi)
+        for (auto& t : lat[gi]) latPtr[gi].push_back(t.data_ptr<float>());
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        Arena& ar = I.arenas[d];
+        if (!dom.n1) return;
+        float* x = ar.alloc(static_cast<size_t>(dom.n1 * dom.L));
+        for (const auto& s : dom.in1) std::memcpy(x + s.row * dom.L, latPtr[s.src][s.srcRow], sizeof(float) * s.n * dom.L);
+        forward(ar, dom.enc, x, dom.n1, dom.p1);
+        dom.s1 = ar.alloc(static_cast<size_t>(dom.n1 * W));
         tanhInto(dom.p1.out, dom.s1, dom.n1 * W);
-    }
+    });
 
     // Phase 2: each GW decoder once on the states it decodes, in GWLosses::step's order.
     std::vector<int64_t> demiRow(G, -1);
@@ -561,12 +621,13 @@ StepLosses FusedGWStep::run(GWModule& gw, GWLosses& losses, const std::vector<Gr
             doms[t].n2 += n;
         }
     }
-    for (auto& dom : doms) {
-        if (!dom.n2) continue;
-        float* x = arena.alloc(static_cast<size_t>(dom.n2 * W));
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        if (!dom.n2) return;
+        float* x = I.arenas[d].alloc(static_cast<size_t>(dom.n2 * W));
         for (const auto& s : dom.in2) std::memcpy(x + s.row * W, doms[s.src].s1 + s.srcRow * W, sizeof(float) * s.n * W);
-        forward(arena, dom.dec, x, dom.n2, dom.p2);
-    }
+        forward(I.arenas[d], dom.dec, x, dom.n2, dom.p2);
+    });
 
     // Phases 3 and 4: cycles back, Enc_t of the decoded midpoints, then Dec_s of their states.
     std::vector<std::vector<int64_t>> row4(G, std::vector<int64_t>(static_cast<size_t>(D), -1));
@@ -583,24 +644,27 @@ StepLosses FusedGWStep::run(GWModule& gw, GWLosses& losses, const std::vector<Gr
             doms[s].n4 += n;
         }
     }
-    for (auto& dom : doms) {
-        if (!dom.n3) continue;
-        float* x = arena.alloc(static_cast<size_t>(dom.n3 * dom.L));
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        Arena& ar = I.arenas[d];
+        if (!dom.n3) return;
+        float* x = ar.alloc(static_cast<size_t>(dom.n3 * dom.L));
         for (const auto& s : dom.in3) std::memcpy(x + s.row * dom.L, dom.p2.out + s.srcRow * dom.L, sizeof(float) * s.n * dom.L);
-        forward(arena, dom.enc, x, dom.n3, dom.p3);
-        dom.s3 = arena.alloc(static_cast<size_t>(dom.n3 * W));
+        forward(ar, dom.enc, x, dom.n3, dom.p3);
+        dom.s3 = ar.alloc(static_cast<size_t>(dom.n3 * W));
         tanhInto(dom.p3.out, dom.s3, dom.n3 * W);
-    }
-    for (auto& dom : doms) {
-        if (!dom.n4) continue;
-        float* x = arena.alloc(static_cast<size_t>(dom.n4 * W));
-        for (const auto& s : dom.in4) std::memcpy(x + s.row * W, doms[s.src].s3 + s.srcRow * W, sizeof(float) * s.n * W);
-        forward(arena, dom.dec, x, dom.n4, dom.p4);
-    }
-    for (auto& dom : doms) {
-        dom.dY2 = dom.n2 ? arena.zeros(static_cast<size_t>(dom.n2 * dom.L)) : nullptr;
-        dom.dY4 = dom.n4 ? arena.zeros(static_cast<size_t>(dom.n4 * dom.L)) : nullptr;
-    }
+    });
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        Arena& ar = I.arenas[d];
+        if (dom.n4) {
+            float* x = ar.alloc(static_cast<size_t>(dom.n4 * W));
+            for (const auto& s : dom.in4) std::memcpy(x + s.row * W, doms[s.src].s3 + s.srcRow * W, sizeof(float) * s.n * W);
+            forward(ar, dom.dec, x, dom.n4, dom.p4);
+        }
+        dom.dY2 = dom.n2 ? ar.zeros(static_cast<size_t>(dom.n2 * dom.L)) : nullptr;
+        dom.dY4 = dom.n4 ? ar.zeros(static_cast<size_t>(dom.n4 * dom.L)) : nullptr;
+    });
 
     // The loss terms, in GWLosses::step's order.
     auto& terms = I.terms;
@@ -691,50 +755,60 @@ StepLosses FusedGWStep::run(GWModule& gw, GWLosses& losses, const std::vector<Gr
         if (t.kind == LatentLossKind::Mse) mseTerm(t, true);
         else crossEntropyTerm(t, true);
     }
+    // Every row of a domain's phase-3 states feeds exactly one phase-4 segment, so the tasks of
+    // phase 4 write disjoint rows of dE3.
     std::vector<float*> dE3(static_cast<size_t>(D), nullptr);
     for (int d = 0; d < D; ++d)
         if (doms[d].n3) dE3[d] = arena.alloc(static_cast<size_t>(doms[d].n3 * W));
-    for (auto& dom : doms) {
-        if (!dom.n4) continue;
-        float* dx = arena.alloc(static_cast<size_t>(dom.n4 * W));
-        backward(arena, dom.p4, dom.dY4, dx);
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        if (!dom.n4) return;
+        float* dx = I.arenas[d].alloc(static_cast<size_t>(dom.n4 * W));
+        backward(I.arenas[d], dom.p4, dom.dY4, dx);
         for (const auto& s : dom.in4) {  // d state -> d pre-tanh encoding
             const float* st = doms[s.src].s3 + s.srcRow * W;
             float* out = dE3[s.src] + s.srcRow * W;
             const float* g = dx + s.row * W;
             for (int64_t k = 0; k < s.n * W; ++k) out[k] = g[k] * (1.f - st[k] * st[k]);
         }
-    }
-    for (int d = 0; d < D; ++d) {
+    });
+    eachDomain([&](int d) {
         auto& dom = doms[d];
-        if (!dom.n3) continue;
-        float* dx = arena.alloc(static_cast<size_t>(dom.n3 * dom.L));
-        backward(arena, dom.p3, dE3[d], dx);
+        if (!dom.n3) return;
+        float* dx = I.arenas[d].alloc(static_cast<size_t>(dom.n3 * dom.L));
+        backward(I.arenas[d], dom.p3, dE3[d], dx);
         for (const auto& s : dom.in3) {
             float* out = dom.dY2 + s.srcRow * dom.L;
             const float* g = dx + s.row * dom.L;
             for (int64_t k = 0; k < s.n * dom.L; ++k) out[k] += g[k];
         }
-    }
-    for (auto& dom : doms) dom.dS1 = dom.n1 ? arena.zeros(static_cast<size_t>(dom.n1 * W)) : nullptr;
-    for (auto& dom : doms) {
-        if (!dom.n2) continue;
-        float* dx = arena.alloc(static_cast<size_t>(dom.n2 * W));
-        backward(arena, dom.p2, dom.dY2, dx);
-        for (const auto& s : dom.in2) {
+    });
+    // Phase 2's input gradients go to the states of several domains (the demi-cycle's and the
+    // cycles' sources share rows): computed in parallel, added after.
+    std::vector<float*> dX2(static_cast<size_t>(D), nullptr);
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        Arena& ar = I.arenas[d];
+        dom.dS1 = dom.n1 ? ar.zeros(static_cast<size_t>(dom.n1 * W)) : nullptr;
+        if (!dom.n2) return;
+        dX2[d] = ar.alloc(static_cast<size_t>(dom.n2 * W));
+        backward(ar, dom.p2, dom.dY2, dX2[d]);
+    });
+    for (int d = 0; d < D; ++d)
+        for (const auto& s : doms[d].in2) {
             float* out = doms[s.src].dS1 + s.srcRow * W;
-            const float* g = dx + s.row * W;
+            const float* g = dX2[d] + s.row * W;
             for (int64_t k = 0; k < s.n * W; ++k) out[k] += g[k];
         }
-    }
     for (auto& dom : doms)
         for (int64_t k = 0; k < dom.n1 * W; ++k) dom.dS1[k] *= 1.f - dom.s1[k] * dom.s1[k];  // now dE1
     double dLogitScale = 0;
     for (auto& t : terms)
         if (t.family == Contrastives && t.weight != 0)
             dLogitScale += contrastiveGrad(arena, t, W, doms[t.da].dS1 + t.rowA * W, doms[t.db].dS1 + t.rowB * W, logitScale);
-    for (auto& dom : doms)
-        if (dom.n1) backward(arena, dom.p1, dom.dS1, nullptr);
+    eachDomain([&](int d) {
+        if (doms[d].n1) backward(I.arenas[d], doms[d].p1, doms[d].dS1, nullptr);
+    });
     if (logitScaleTensor.requires_grad()) {
         float* g = gradPtr(logitScaleTensor);
         g[0] += static_cast<float>(dLogitScale);

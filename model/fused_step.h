@@ -30,6 +30,9 @@ public:
     /// domains with distinct names, and a selection that draws no random numbers for a single source
     /// (single_domain or fixed_shared).
     static std::string unsupported(GWModule& gw, const Selection& selection, const std::vector<GroupBatch>& groups);
+    /// The part of unsupported() that does not depend on the batch (BLAS, selection, domain modules,
+    /// weights), for choosing a thread count before training.
+    static std::string unsupportedModel(GWModule& gw, const Selection& selection);
 
     /// The losses and metrics of GWLosses::step (same names, same order, same skipped families), and
     /// the gradient of the combined loss added into every trainable parameter's .grad (allocated as
