@@ -40,7 +40,10 @@ struct Result {
     double stepsPerSecond, loss, gflopPerStep;
     double referenceStepsPerSecond = 0, referenceTunedStepsPerSecond = 0;
     std::string path;  ///< GlobalWorkspace::lastStepPath
+    double peak = 0;   ///< median matrix-product GFLOP/s, measured before each repeat (0: not measured)
 };
+
+double matmulGflops(const torch::Device& dev);
 
 double median(std::vector<double> v) {
     if (v.empty()) return 0;
@@ -123,7 +126,15 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
     sync(dev);
     std::vector<double> rates, ref, refTuned;
     torch::Tensor loss;
+    std::vector<double> peaks;
     for (int r = 0; r < o.repeats; ++r) {
+        if (!o.skipMatmul) {
+            // The machine's matrix-product rate drifts by 10% over a minute here, so it is measured
+            // beside each repeat, on every core (or the forced count), and the step's count restored.
+            configureThreads(o.threads);
+            peaks.push_back(matmulGflops(dev));
+            configureThreads(threads);
+        }
         const auto t0 = std::chrono::steady_clock::now();
         for (int i = 0; i < o.steps; ++i) loss = step(i);
         const double l = loss.item<double>();  // synchronises
@@ -139,7 +150,7 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
     const double macs = 3 * (mlpMacs(c.dimA, c.hidden, c.workspace, c.layers) + mlpMacs(c.dimB, c.hidden, c.workspace, c.layers)) +
                         3 * (mlpMacs(c.workspace, c.hidden, c.dimA, c.layers) + mlpMacs(c.workspace, c.hidden, c.dimB, c.layers));
     return {median(rates), loss.item<double>(), 6.0 * macs * static_cast<double>(B) / 1e9, median(ref), median(refTuned),
-            gwm.lastStepPath()};
+            gwm.lastStepPath(), median(peaks)};
 }
 
 double matmulGflops(const torch::Device& dev) {
@@ -182,7 +193,7 @@ int runBench(const BenchOptions& o) {
         if (o.json) {
             std::cout << "{\"config\": \"" << c.name << "\", \"steps_per_s\": " << r.stepsPerSecond
                       << ", \"samples_per_s\": " << r.stepsPerSecond * 3 * c.batch << ", \"loss\": " << r.loss
-                      << ", \"gflops\": " << gflops << ", \"threads\": " << threads
+                      << ", \"gflops\": " << gflops << ", \"matmul_gflops\": " << r.peak << ", \"threads\": " << threads
                       << ", \"reference_steps_per_s\": " << r.referenceStepsPerSecond
                       << ", \"reference_tuned_steps_per_s\": " << r.referenceTunedStepsPerSecond
                       << ", \"step\": \"" << r.path << "\"}\n";
@@ -191,7 +202,9 @@ int runBench(const BenchOptions& o) {
                       << std::setw(8) << r.stepsPerSecond << "  samples/s " << std::setprecision(0) << std::setw(9)
                       << r.stepsPerSecond * 3 * c.batch << "  loss " << std::setprecision(4) << r.loss << "  "
                       << std::setprecision(1) << gflops << " GFLOP/s";
-            if (peak > 0) std::cout << " (" << std::setprecision(0) << 100 * gflops / peak << "% of matmul)";
+            if (r.peak > 0)
+                std::cout << " (" << std::setprecision(0) << 100 * gflops / r.peak << "% of the " << std::setprecision(1)
+                          << r.peak << " GFLOP/s matmul measured beside it)";
             std::cout << "  threads " << threads << " (median of " << o.repeats << " x " << o.steps << " steps)  step "
                       << r.path << "\n";
             if (r.referenceStepsPerSecond > 0)
