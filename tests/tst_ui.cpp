@@ -339,6 +339,22 @@ private Q_SLOTS:
         QVERIFY(QImage(dir_.path() + "/ws.png").width() == 900);
     }
 
+    void anEditJustBeforeStartIsCheckedFirst() {
+        // Start within the 150 ms of the debounced check: the edit is checked then, not skipped (and
+        // no check runs once the worker holds the data files).
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/a3.yaml");
+        QVERIFY(w.openExperiment(demo_, false));
+        QCOMPARE(w.startBlockedReason(), QString());
+        auto* steps = qobject_cast<QLineEdit*>(w.form()->fieldFor("training.steps"));
+        steps->selectAll();
+        QTest::keyClicks(steps, "lots");
+        w.start();
+        QVERIFY(!w.isRunning());
+        QVERIFY2(w.startBlockedReason().contains("training.steps"), qPrintable(w.startBlockedReason()));
+    }
+
     void windowWhileTraining() {
         MainWindow w;
         w.setInteractive(false);
