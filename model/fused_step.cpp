@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
-#include <stdexcept>
 
 namespace gw {
 
@@ -111,8 +110,6 @@ struct Layer {
 /// makeGWMlp's Sequential as its Linears (ReLU between them, none after the last).
 struct Mlp {
     std::vector<Layer> layers;
-    int64_t in() const { return layers.front().in; }
-    int64_t out() const { return layers.back().out; }
 };
 
 Mlp readMlp(torch::nn::Sequential& seq) {
@@ -133,7 +130,7 @@ struct Pass {
     const Mlp* mlp = nullptr;
     int64_t n = 0;
     std::vector<const float*> h;  ///< h[i]: input of layer i (n × in_i); h[0] is the pass's input
-    float* out = nullptr;         ///< (n × mlp.out())
+    float* out = nullptr;         ///< (n × the last layer's out)
 };
 
 void forward(Arena& arena, const Mlp& m, const float* x, int64_t n, Pass& p) {
@@ -676,7 +673,7 @@ StepLosses FusedGWStep::run(GWModule& gw, GWLosses& losses, const std::vector<Gr
         t.kind = doms[d].mod->latentLossKind();
         t.pred = pred;
         t.grad = grad;
-        t.target = lat[gi][k].data_ptr<float>();
+        t.target = latPtr[gi][k];
         if (cls[gi][k].defined()) t.classes = cls[gi][k].data_ptr<int64_t>();
         t.n = rowsOf(gi);
         t.L = doms[d].L;
