@@ -476,34 +476,22 @@ void ExperimentForm::pickDataset(int row) {
     setValue("domains." + name + ".dataset", path);
 }
 
-void ExperimentForm::undo() {
-    if (undo_.isEmpty()) return;
+void ExperimentForm::stepHistory(QStringList& from, QStringList& to) {
+    if (from.isEmpty()) return;
     const QString current = yaml();
-    const QString previous = undo_.takeLast();
-    const auto redo = redo_;
-    const auto undo = undo_;
-    setYaml(previous, baseDir_);
+    const QString snapshot = from.takeLast();
+    const auto undo = undo_, redo = redo_;  // setYaml starts a fresh history; this is a step in the old one
+    setYaml(snapshot, baseDir_);
     undo_ = undo;
     redo_ = redo;
-    redo_.push_back(current);
+    to.push_back(current);
     lastKey_.clear();
     Q_EMIT undoAvailable(!undo_.isEmpty());
-    Q_EMIT redoAvailable(true);
-}
-
-void ExperimentForm::redo() {
-    if (redo_.isEmpty()) return;
-    const QString current = yaml();
-    const QString next = redo_.takeLast();
-    const auto redo = redo_;
-    const auto undo = undo_;
-    setYaml(next, baseDir_);
-    undo_ = undo;
-    redo_ = redo;
-    undo_.push_back(current);
-    lastKey_.clear();
-    Q_EMIT undoAvailable(true);
     Q_EMIT redoAvailable(!redo_.isEmpty());
 }
+
+void ExperimentForm::undo() { stepHistory(undo_, redo_); }
+
+void ExperimentForm::redo() { stepHistory(redo_, undo_); }
 
 }  // namespace gw::studio

@@ -78,6 +78,9 @@ private:
     QTableWidget* extraCoefs_ = nullptr;
     QComboBox* device_ = nullptr;
     QString errorKey_;
+    /// Undo (from undo_ to redo_) or redo (the other way): restores the last snapshot of `from` and
+    /// keeps the current text in `to`.
+    void stepHistory(QStringList& from, QStringList& to);
     QStringList undo_, redo_;  // YAML snapshots
     QString lastKey_;          // consecutive edits of one field make one undo step
     bool loading_ = false;
