@@ -92,7 +92,7 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
     s.coefs.set("contrastives", 0.01);
     GlobalWorkspace gwm(mods, s);
     gwm.to(dev);
-    gwm.setFusedStep(!o.autograd);
+    gwm.setCpuStep(!o.autograd);
     FlatAdamW opt(gwm.trainableParameters(), 1e-3);
     OneCycleSchedule sch;
     sch.maxLr = 1e-3;

@@ -22,7 +22,7 @@ struct BenchOptions {
     std::string reference;
     std::string python = "/usr/bin/python3";  ///< the interpreter with torch (Debian python3-torch)
     bool referenceTuned = false;  ///< run the reference with our OpenMP and allocator settings too
-    bool autograd = false;        ///< time the autograd step even where the fused CPU step applies
+    bool autograd = false;        ///< time the autograd step even where the hand-written CPU step applies
 };
 
 /// Runs the benchmark and prints one line per configuration. Returns the process exit code.

@@ -311,7 +311,7 @@ int main(int argc, char** argv) {
     bench->add_option("--device", bo.device, "cpu or cuda[:N]");
     bench->add_flag("--no-matmul", bo.skipMatmul, "Skip the matrix-product FLOP/s measurement");
     bench->add_flag("--json", bo.json, "Print JSON lines");
-    bench->add_flag("--autograd", bo.autograd, "Time the autograd step where the fused CPU step would run (A/B)");
+    bench->add_flag("--autograd", bo.autograd, "Time the autograd step where the hand-written CPU step would run (A/B)");
     bench->add_option("--reference", bo.reference,
                       "Also run this PyTorch reference script (../shared/bench/pytorch_reference.py) side by side")
         ->check(CLI::ExistingFile);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/config.h"
 
+#include "model/registry.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
@@ -126,6 +128,8 @@ void readDomain(const std::string& name, const YAML::Node& node, const std::stri
     MapReader r(node, "domains." + name, file);
     d.name = name;
     r.readStr("module", d.module);
+    if (!domainModuleRegistry().find(d.module))
+        r.fail("module", "a domain module kind (" + domainModuleRegistry().knownNames() + ")", "'" + d.module + "'");
     r.readStr("file", d.file);
     r.readStr("dataset", d.dataset);
     r.readInt("latent_dim", d.latentDim, 0);
@@ -238,8 +242,39 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& fil
     dec.readInt("hidden", c.decoderHidden, 1);
     dec.readInt("layers", c.decoderLayers, 0);
     dec.finish();
-    ws.readChoice("selection", c.selection, {"single_domain", "fixed_shared", "random"});
-    ws.readDouble("selection_temperature", c.selectionTemperature, 0.0, true);
+    auto checked = [&](auto&& f) {
+        try {
+            return f();
+        } catch (const std::invalid_argument& e) {
+            throw ConfigError(file + ": " + e.what());
+        }
+    };
+    ws.readStr("flavour", c.flavour);
+    const auto& flavour = checked([&]() -> const FlavourRegistry::Entry& {
+        return flavourRegistry().at(c.flavour, "workspace.flavour");
+    });
+    c.selection = flavour.impl.defaultSelection;
+    ws.readStr("selection", c.selection);
+    const auto& selection = checked([&]() -> const SelectionRegistry::Entry& {
+        return selectionRegistry().at(c.selection, "workspace.selection");
+    });
+    OrderedMap<std::string> given;
+    // Before selection_params existed, `random` read its temperature from selection_temperature; any
+    // other selection ignored it, and run folders still hold it.
+    double legacyTemperature = 0;
+    ws.readDouble("selection_temperature", legacyTemperature, 0.0, true);
+    if (ws.get("selection_temperature").IsDefined() && selection.info.param("temperature"))
+        given.set("temperature", ws.get("selection_temperature").Scalar());
+    if (YAML::Node p = ws.get("selection_params"); p && !p.IsNull()) {
+        if (!p.IsMap()) ws.fail("selection_params", "a mapping of parameter names to values", MapReader::describe(p));
+        for (const auto& kv : p) {
+            if (!kv.second.IsScalar())
+                ws.fail("selection_params." + kv.first.as<std::string>(), "a value", MapReader::describe(kv.second));
+            given.set(kv.first.as<std::string>(), kv.second.Scalar());
+        }
+    }
+    const Params params = checked([&] { return checkParams(selection.info, "selection", given, "workspace.selection_params"); });
+    c.selectionParams = params.values();
     ws.finish();
 
     MapReader loss(top.get("loss"), "loss", file);
@@ -353,8 +388,17 @@ std::string experimentToYaml(const ExperimentConfig& c) {
       << c.encoderHidden << YAML::Key << "layers" << YAML::Value << c.encoderLayers << YAML::EndMap;
     e << YAML::Key << "decoder" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "hidden" << YAML::Value
       << c.decoderHidden << YAML::Key << "layers" << YAML::Value << c.decoderLayers << YAML::EndMap;
+    e << YAML::Key << "flavour" << YAML::Value << c.flavour;
     e << YAML::Key << "selection" << YAML::Value << c.selection;
-    e << YAML::Key << "selection_temperature" << YAML::Value << c.selectionTemperature;
+    e << YAML::Key << "selection_params" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    for (const auto& [k, v] : c.selectionParams) {
+        const ParamInfo* info = nullptr;
+        if (const auto* sel = selectionRegistry().find(c.selection)) info = sel->info.param(k);
+        e << YAML::Key << k << YAML::Value;
+        if (info && info->type == ParamInfo::Type::Text) e << YAML::DoubleQuoted << v;
+        else e << v;
+    }
+    e << YAML::EndMap;
     e << YAML::EndMap;
     e << YAML::Key << "loss" << YAML::Value << YAML::BeginMap;
     e << YAML::Key << "coefficients" << YAML::Value << YAML::BeginMap;

@@ -2,7 +2,8 @@
 #pragma once
 /// \file config.h
 /// Experiment files: the YAML that `gw` reads and the GUI saves (format: docs/experiment-format.md).
-/// Qt-free and torch-free, so that any front end can read and check one.
+/// Qt-free and torch-free, so that any front end can read and check one. Flavours, selections and
+/// domain-module kinds, with their parameters, come from the registries of registry.h.
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -66,8 +67,9 @@ struct ExperimentConfig {
     int64_t workspaceDim = 12;
     int64_t encoderHidden = 32, decoderHidden = 32;
     int encoderLayers = 3, decoderLayers = 3;
-    std::string selection = "single_domain";  ///< single_domain | fixed_shared | random
-    double selectionTemperature = 0.2;
+    std::string flavour = "two_domains";   ///< a registered GW flavour (registry.h): two_domains | fusion
+    std::string selection = "single_domain";  ///< a registered selection; the flavour's default when absent
+    OrderedMap<std::string> selectionParams;  ///< every parameter of the selection, checked (YAML text)
 
     // loss
     OrderedMap<double> coefficients;  ///< any metric name -> coefficient; families by default

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/domain_module.h"
 
+#include "model/registry.h"
+
 #include "model/gw_module.h"
 
 #include <cmath>
@@ -256,37 +258,75 @@ public:
 
 }  // namespace
 
-std::vector<std::string> domainModuleKinds() { return {"identity", "mlp_ae", "mlp_vae", "conv_vae", "class_label"}; }
+namespace {
+void need(const DomainModuleSpec& s, bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument("domain module '" + s.kind + "': " + what);
+}
+using T = ParamInfo::Type;
+ParamInfo latentParam(const std::string& dflt, const std::string& doc) {
+    return {"latent_dim", T::Int, dflt, 0, false, "", doc};
+}
+ParamInfo hiddenParam(const std::string& dflt) { return {"hidden_dim", T::Int, dflt, 0, false, "", "hidden width (0: the default)"}; }
+ParamInfo betaParam() { return {"beta", T::Real, "0.1", 0, false, "", "weight of the KL term in the VAE loss"}; }
+
+std::shared_ptr<DomainModule> makeMlp(const DomainModuleSpec& s, bool vae) {
+    need(s, s.inputDim > 0, "input dimension must be positive, found " + std::to_string(s.inputDim));
+    const int64_t latent = s.latentDim > 0 ? s.latentDim : 16, hidden = s.hiddenDim > 0 ? s.hiddenDim : 64;
+    if (!vae) return std::make_shared<MlpAeDomain>(s.inputDim, hidden, latent);
+    return std::make_shared<MlpVaeDomain>(s.inputDim, hidden, latent, s.beta);
+}
+}  // namespace
+
+void registerIdentityModule(DomainModuleRegistry& r) {
+    r.add({"identity", "the data are the latents (B, F) float; MSE", {latentParam("0", "0: the data's width F")}},
+          [](const DomainModuleSpec& s) -> std::shared_ptr<DomainModule> {
+              const int64_t d = s.latentDim > 0 ? s.latentDim : s.inputDim;
+              need(s, d > 0, "latent_dim must be positive (or known from the data), found " + std::to_string(d));
+              return std::make_shared<IdentityDomain>(d);
+          });
+}
+
+void registerMlpAeModule(DomainModuleRegistry& r) {
+    r.add({"mlp_ae", "MLP auto-encoder on vectors (B, F), pre-trained on its own data",
+           {latentParam("16", "latent size"), hiddenParam("64")}},
+          [](const DomainModuleSpec& s) { return makeMlp(s, false); });
+}
+
+void registerMlpVaeModule(DomainModuleRegistry& r) {
+    r.add({"mlp_vae", "MLP VAE on vectors (B, F); its latent is the posterior mean",
+           {latentParam("16", "latent size"), hiddenParam("64"), betaParam()}},
+          [](const DomainModuleSpec& s) { return makeMlp(s, true); });
+}
+
+void registerConvVaeModule(DomainModuleRegistry& r) {
+    r.add({"conv_vae", "convolutional VAE on images (B, H, W[, C]) uint8 or float (shimmer-ssd's visual VAE)",
+           {latentParam("8", "latent size"), hiddenParam("256"),
+            {"channels", T::Int, "1", 1, false, "", "1 or 3"},
+            {"image_size", T::Int, "28", 1, false, "pixels", "28 or 32"}, betaParam()}},
+          [](const DomainModuleSpec& s) -> std::shared_ptr<DomainModule> {
+              need(s, s.channels == 1 || s.channels == 3, "channels must be 1 or 3, found " + std::to_string(s.channels));
+              need(s, s.imageSize == 28 || s.imageSize == 32,
+                   "image_size must be 28 or 32, found " + std::to_string(s.imageSize));
+              const int64_t aeDim = s.hiddenDim > 0 ? s.hiddenDim : 256;
+              need(s, aeDim % 8 == 0, "hidden_dim (ae_dim) must be a multiple of 8, found " + std::to_string(aeDim));
+              return std::make_shared<ConvVaeDomain>(s.channels, s.imageSize, s.latentDim > 0 ? s.latentDim : 8, aeDim,
+                                                     s.beta);
+          });
+}
+
+void registerClassLabelModule(DomainModuleRegistry& r) {
+    r.add({"class_label", "class indices (B,) as one-hot latents; cross-entropy and accuracy",
+           {{"num_classes", T::Int, "0", 0, false, "", "0: the dataset's num_classes attribute"}}},
+          [](const DomainModuleSpec& s) -> std::shared_ptr<DomainModule> {
+              need(s, s.numClasses >= 2, "num_classes must be at least 2, found " + std::to_string(s.numClasses));
+              return std::make_shared<ClassLabelDomain>(s.numClasses);
+          });
+}
+
+std::vector<std::string> domainModuleKinds() { return domainModuleRegistry().names(); }
 
 std::shared_ptr<DomainModule> makeDomainModule(const DomainModuleSpec& s) {
-    auto need = [&](bool ok, const std::string& what) {
-        if (!ok) throw std::invalid_argument("domain module '" + s.kind + "': " + what);
-    };
-    if (s.kind == "identity") {
-        const int64_t d = s.latentDim > 0 ? s.latentDim : s.inputDim;
-        need(d > 0, "latent_dim must be positive (or known from the data), found " + std::to_string(d));
-        return std::make_shared<IdentityDomain>(d);
-    }
-    if (s.kind == "mlp_ae" || s.kind == "mlp_vae") {
-        need(s.inputDim > 0, "input dimension must be positive, found " + std::to_string(s.inputDim));
-        const int64_t latent = s.latentDim > 0 ? s.latentDim : 16, hidden = s.hiddenDim > 0 ? s.hiddenDim : 64;
-        if (s.kind == "mlp_ae") return std::make_shared<MlpAeDomain>(s.inputDim, hidden, latent);
-        return std::make_shared<MlpVaeDomain>(s.inputDim, hidden, latent, s.beta);
-    }
-    if (s.kind == "conv_vae") {
-        need(s.channels == 1 || s.channels == 3, "channels must be 1 or 3, found " + std::to_string(s.channels));
-        need(s.imageSize == 28 || s.imageSize == 32, "image_size must be 28 or 32, found " + std::to_string(s.imageSize));
-        const int64_t aeDim = s.hiddenDim > 0 ? s.hiddenDim : 256;
-        need(aeDim % 8 == 0, "hidden_dim (ae_dim) must be a multiple of 8, found " + std::to_string(aeDim));
-        return std::make_shared<ConvVaeDomain>(s.channels, s.imageSize, s.latentDim > 0 ? s.latentDim : 8, aeDim, s.beta);
-    }
-    if (s.kind == "class_label") {
-        need(s.numClasses >= 2, "num_classes must be at least 2, found " + std::to_string(s.numClasses));
-        return std::make_shared<ClassLabelDomain>(s.numClasses);
-    }
-    std::string kinds;
-    for (const auto& k : domainModuleKinds()) kinds += (kinds.empty() ? "" : ", ") + k;
-    throw std::invalid_argument("unknown domain module kind '" + s.kind + "' (expected one of: " + kinds + ")");
+    return domainModuleRegistry().at(s.kind, "domain module").impl(s);
 }
 
 }  // namespace gw

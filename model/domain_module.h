@@ -16,7 +16,7 @@ namespace gw {
 /// then the module's compute_*_loss returns nothing and the term and its metric are skipped.
 enum class LossFamily { DemiCycle, Cycle, Translation, Fused };
 
-/// What computeLoss computes, for the hand-written CPU step (model/fused_step.h), which needs the
+/// What computeLoss computes, for the hand-written CPU step (model/cpu_step.h), which needs the
 /// gradient in closed form: Mse (the default), CrossEntropy (class logits (B, C) against the class
 /// indices of rawTarget (B,) int64, with an `accuracy` metric), or Custom (autograd only).
 enum class LatentLossKind { Mse, CrossEntropy, Custom };

@@ -34,11 +34,11 @@ int configureThreads(int threads) {
     return n;
 }
 
-int autoGwThreads(int64_t batch, int64_t widestLayer, bool fusedStep) {
+int autoGwThreads(int64_t batch, int64_t widestLayer, bool cpuStep) {
     // Measured on 2 cores (docs/benchmarks.md). Autograd: one thread wins below 64 M (tutorial 840
     // against 730 steps/s, ssd 22 against 17.6), every core above it (wide: a single 1024^3 product
-    // runs at 208 against 107 GFLOP/s). Fused step: see the header.
-    const int64_t kSmall = fusedStep ? int64_t(512) << 10 : int64_t(64) << 20;
+    // runs at 208 against 107 GFLOP/s). Hand-written step: see the header.
+    const int64_t kSmall = cpuStep ? int64_t(512) << 10 : int64_t(64) << 20;
     if (batch * widestLayer < kSmall) return 1;
     return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
@@ -169,15 +169,7 @@ void Engine::prepare(const Checkpoint* from) {
         d->module->to(device_);
         cacheLatents(*d);
     }
-    GWSettings s;
-    s.workspaceDim = cfg_.workspaceDim;
-    s.encoder = {cfg_.encoderHidden, cfg_.encoderLayers};
-    s.decoder = {cfg_.decoderHidden, cfg_.decoderLayers};
-    s.selection = cfg_.selection;
-    s.selectionTemperature = cfg_.selectionTemperature;
-    s.coefs = cfg_.coefficients;
-    s.logitScale = cfg_.logitScale;
-    s.learnLogitScale = cfg_.learnLogitScale;
+    const GWSettings s = gwSettingsOf(cfg_);
     OrderedMap<std::shared_ptr<DomainModule>> mods;
     for (auto& d : domains_) mods.set(d->cfg.name, d->module);
     torch::manual_seed(cfg_.seed);
@@ -197,10 +189,10 @@ void Engine::prepare(const Checkpoint* from) {
             if (p.dim() == 2) widest = std::max(widest, p.numel());
             if (p.dim() > 2) convolution = true;
         }
-        // The paired group holds every domain (below), and the fused step takes groups of two at most.
-        const bool fused = model_->fusedStep() && domains_.size() <= 2 &&
-                           FusedGWStep::unsupportedModel(model_->gwMod(), model_->selection()).empty();
-        const int t = convolution ? configureThreads(0) : configureThreads(autoGwThreads(cfg_.batchSize, widest, fused));
+        // The paired group holds every domain (below), and the hand-written step takes groups of two at most.
+        const bool handwritten = model_->cpuStep() && domains_.size() <= 2 &&
+                           CpuGWStep::unsupportedModel(model_->gwMod(), model_->selection()).empty();
+        const int t = convolution ? configureThreads(0) : configureThreads(autoGwThreads(cfg_.batchSize, widest, handwritten));
         if (log_)
             log_("GW steps on " + std::to_string(t) + (t == 1 ? " thread" : " threads") +
                  " (threads: 0 chooses by size; set threads to override)");
@@ -318,6 +310,15 @@ void Engine::buildModules() {
             for (const auto& l : d->cfg.losses) on = on || l == name;
             d->module->setFamilyEnabled(fam, on);
         }
+    }
+    // The GW's settings against the latent sizes, before any pre-training (a selection that needs
+    // equal sizes fails here, not minutes later).
+    OrderedMap<int64_t> dims;
+    for (auto& d : domains_) dims.set(d->cfg.name, d->module->latentDim());
+    try {
+        GlobalWorkspace::checkSettings(gwSettingsOf(cfg_), dims);
+    } catch (const std::invalid_argument& e) {
+        throw ConfigError(cfg_.sourcePath + ": " + e.what());
     }
 }
 

@@ -41,10 +41,10 @@ int configureThreads(int threads);
 /// The thread count `threads: 0` (auto) trains a GW with: one thread when the widest GW layer's
 /// multiply-adds per step (`batch` × in × out of that layer) are small, every core above. The
 /// autograd step needs 64 M (per-operation costs dominate and a second thread only adds wake-ups);
-/// the fused CPU step (`fusedStep`), which runs each domain's passes on a thread of its own, needs
+/// the hand-written CPU step (`cpuStep`), which runs each domain's passes on a thread of its own, needs
 /// 512 K (measured on 2 cores: tutorial, 131 K, 2675 steps/s on one thread against 1778 on two;
 /// Fashion-MNIST, 1 M, 328 against 284; ssd, 2 M, 36 against 29).
-int autoGwThreads(int64_t batch, int64_t widestLayer, bool fusedStep = false);
+int autoGwThreads(int64_t batch, int64_t widestLayer, bool cpuStep = false);
 /// Raises glibc's mmap and trim thresholds so that tensors are not mapped and unmapped afresh on every
 /// step (page faults dominate small-tensor training here); call once at start-up.
 void tuneAllocator();

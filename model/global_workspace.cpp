@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/global_workspace.h"
 
+#include "model/registry.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -8,20 +10,59 @@
 
 namespace gw {
 
+GWSettings gwSettingsOf(const ExperimentConfig& cfg) {
+    GWSettings s;
+    s.workspaceDim = cfg.workspaceDim;
+    s.encoder = {cfg.encoderHidden, cfg.encoderLayers};
+    s.decoder = {cfg.decoderHidden, cfg.decoderLayers};
+    s.flavour = cfg.flavour;
+    s.selection = cfg.selection;
+    s.selectionParams = cfg.selectionParams;
+    s.coefs = cfg.coefficients;
+    s.logitScale = cfg.logitScale;
+    s.learnLogitScale = cfg.learnLogitScale;
+    return s;
+}
+
+namespace {
+std::shared_ptr<Selection> selectionFor(const GWSettings& s, const std::vector<std::string>& names,
+                                        const std::vector<int64_t>& dims) {
+    const auto& flavour = flavourRegistry().at(s.flavour, "workspace.flavour");
+    return makeSelection(s.selection.empty() ? flavour.impl.defaultSelection : s.selection, names, dims,
+                         s.workspaceDim, s.selectionParams);
+}
+}  // namespace
+
+void GlobalWorkspace::checkSettings(const GWSettings& s, const OrderedMap<int64_t>& latentDims) {
+    if (s.workspaceDim <= 0)
+        throw std::invalid_argument("workspace.dim: expected a positive size, found " + std::to_string(s.workspaceDim));
+    std::vector<std::string> names;
+    std::vector<int64_t> dims;
+    for (const auto& [d, n] : latentDims) {
+        names.push_back(d);
+        dims.push_back(n);
+    }
+    selectionFor(s, names, dims);
+}
+
 GlobalWorkspace::GlobalWorkspace(const OrderedMap<std::shared_ptr<DomainModule>>& domains, const GWSettings& s) {
     gw_ = register_module("gw_mod", std::make_shared<GWModule>(domains, s.workspaceDim, s.encoder, s.decoder));
-    loss_ = register_module("loss_mod", std::make_shared<GWLosses>(s.coefs, s.logitScale, s.learnLogitScale));
-    selection_ = makeSelection(s.selection, s.selectionTemperature);
-    fused_ = std::make_unique<FusedGWStep>();
-    const char* env = std::getenv("GW_FUSED_STEP");
-    fusedOn_ = !(env && std::strcmp(env, "0") == 0);
+    const auto& flavour = flavourRegistry().at(s.flavour, "workspace.flavour");
+    loss_ = register_module("loss_mod", flavour.impl.make(FlavourContext{s.coefs, s.logitScale, s.learnLogitScale, {}}));
+    std::vector<int64_t> dims;
+    for (const auto& [d, m] : domains) dims.push_back(m->latentDim());
+    selection_ = selectionFor(s, gw_->domainNames(), dims);
+    register_module("selection_mod", selection_);  // a parameter-free selection adds no tensor
+    cpu_ = std::make_unique<CpuGWStep>();
+    const char* env = std::getenv("GW_CPU_STEP");
+    cpuOn_ = !(env && std::strcmp(env, "0") == 0);
 }
 
 StepLosses GlobalWorkspace::trainingStep(const std::vector<GroupBatch>& groups) {
-    std::string why = fusedOn_ ? FusedGWStep::unsupported(*gw_, *selection_, groups) : "switched off";
+    std::string why = cpuOn_ ? CpuGWStep::unsupported(*gw_, *selection_, groups) : "switched off";
     if (why.empty()) {
-        lastPath_ = "fused";
-        return fused_->run(*gw_, *loss_, groups);
+        lastPath_ = "hand-written";
+        return cpu_->run(*gw_, *loss_, groups);
     }
     lastPath_ = "autograd (" + why + ")";
     StepLosses r = step(groups);

@@ -21,57 +21,6 @@ torch::nn::Sequential makeGWMlp(int64_t in, int64_t hidden, int64_t out, int nLa
     return s;
 }
 
-namespace {
-int64_t batchOf(const TensorMap& m) {
-    if (m.empty()) throw std::invalid_argument("selection: no domain to select from");
-    return m.begin()->second.size(0);
-}
-}  // namespace
-
-TensorMap SingleDomainSelection::scores(const TensorMap&, const TensorMap& pre) {
-    const int64_t b = batchOf(pre);
-    const auto opts = pre.begin()->second.options();
-    TensorMap s;
-    if (pre.size() == 1) {
-        s.set(pre.begin()->first, torch::ones({b}, opts));
-        return s;
-    }
-    auto choice = torch::randint(static_cast<int64_t>(pre.size()), {b}, opts.dtype(torch::kInt64));
-    int64_t i = 0;
-    for (const auto& kv : pre) s.set(kv.first, choice.eq(i++).to(opts.dtype()));
-    return s;
-}
-
-TensorMap FixedSharedSelection::scores(const TensorMap&, const TensorMap& pre) {
-    const int64_t b = batchOf(pre);
-    const auto opts = pre.begin()->second.options();
-    TensorMap s;
-    for (const auto& kv : pre) s.set(kv.first, torch::full({b}, 1.0 / static_cast<double>(pre.size()), opts));
-    return s;
-}
-
-TensorMap RandomSelection::scores(const TensorMap&, const TensorMap& pre) {
-    const int64_t b = batchOf(pre);
-    const auto opts = pre.begin()->second.options();
-    auto u = torch::rand({b, static_cast<int64_t>(pre.size())}, opts);
-    auto w = torch::softmax(u / temperature_, 1);
-    TensorMap s;
-    int64_t i = 0;
-    for (const auto& kv : pre) s.set(kv.first, w.select(1, i++));
-    return s;
-}
-
-std::unique_ptr<Selection> makeSelection(const std::string& name, double temperature) {
-    if (name == "single_domain") return std::make_unique<SingleDomainSelection>();
-    if (name == "fixed_shared") return std::make_unique<FixedSharedSelection>();
-    if (name == "random") {
-        if (!(temperature > 0))
-            throw std::invalid_argument("selection 'random': temperature must be > 0, found " + std::to_string(temperature));
-        return std::make_unique<RandomSelection>(temperature);
-    }
-    throw std::invalid_argument("unknown selection '" + name + "' (expected single_domain, fixed_shared or random)");
-}
-
 GWModule::GWModule(const OrderedMap<std::shared_ptr<DomainModule>>& domains, int64_t workspaceDim, MlpSize enc,
                    MlpSize dec)
     : workspaceDim_(workspaceDim), domainMods_(domains) {
@@ -114,7 +63,7 @@ torch::Tensor GWModule::fuse(const TensorMap& pre, const TensorMap& scores) {
 
 torch::Tensor GWModule::encodeAndFuse(const TensorMap& latents, Selection& selection) {
     auto pre = encode(latents);
-    if (pre.size() == 1 && dynamic_cast<SingleDomainSelection*>(&selection))
+    if (pre.size() == 1 && selection.constantForOneSource())
         return torch::tanh(pre.begin()->second);  // one-hot over one domain: scores are all ones
     return fuse(pre, selection.scores(latents, pre));
 }

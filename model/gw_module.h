@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 /// \file gw_module.h
-/// GW encoders and decoders, fusion into the workspace state, and the selection mechanisms
-/// (shimmer `gw_module.py` and `selection.py`; gw-reference 1.2 to 1.4).
+/// GW encoders and decoders and fusion into the workspace state (shimmer `gw_module.py`;
+/// gw-reference 1.2, 1.3). Selections: model/selection.h.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "model/domain_module.h"
+#include "model/selection.h"
 #include "model/torch_fwd.h"
 
 namespace gw {
@@ -24,46 +25,6 @@ struct MlpSize {
     int64_t hidden = 32;  ///< hidden width
     int nLayers = 3;      ///< extra hidden layers (shimmer n_layers)
 };
-
-/// Selection: per-sample fusion weights s_d (B,) for each domain of a fusion (gw-reference 1.4).
-class Selection {
-public:
-    virtual ~Selection() = default;
-    /// latents: domain -> (B, L_d) unimodal latents; preFusion: domain -> (B, W) encodings.
-    /// Returns domain -> (B,) scores, in preFusion's order.
-    virtual TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) = 0;
-    virtual std::string name() const = 0;
-};
-
-/// SingleDomainSelection: one domain drawn uniformly per sample (torch's global RNG), one-hot scores.
-/// With one domain every score is 1 and nothing is drawn.
-class SingleDomainSelection : public Selection {
-public:
-    TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) override;
-    std::string name() const override { return "single_domain"; }
-};
-
-/// FixedSharedSelection: s_d = 1/D for every sample.
-class FixedSharedSelection : public Selection {
-public:
-    TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) override;
-    std::string name() const override { return "fixed_shared"; }
-};
-
-/// RandomSelection(temperature): s = softmax(U / T) over domains, U ~ Uniform(0, 1)^{B×D}.
-class RandomSelection : public Selection {
-public:
-    explicit RandomSelection(double temperature) : temperature_(temperature) {}
-    TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) override;
-    std::string name() const override { return "random"; }
-
-private:
-    double temperature_;
-};
-
-/// Builds a selection by name: single_domain | fixed_shared | random.
-/// \throws std::invalid_argument for an unknown name or a temperature <= 0.
-std::unique_ptr<Selection> makeSelection(const std::string& name, double temperature);
 
 /// shimmer GWModule: domain modules, one GW encoder and decoder per domain, workspace dimension W and
 /// the tanh fusion. Registered names follow shimmer's state dict: `domain_mods.{d}.*`,

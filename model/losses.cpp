@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/losses.h"
 
+#include "model/loss_batcher.h"
+#include "model/registry.h"
+
 #include <functional>
 #include <stdexcept>
 
@@ -48,8 +51,23 @@ torch::Tensor combineLoss(const TensorMap& metrics, const LossCoefs& coefs) {
     return torch::stack(terms).mean();
 }
 
-GWLosses::GWLosses(LossCoefs coefs, double logitScale, bool learnLogitScale) : coefs_(std::move(coefs)) {
+GWLosses::GWLosses(std::string flavour, LossCoefs coefs, double logitScale, bool learnLogitScale)
+    : flavour_(std::move(flavour)), coefs_(std::move(coefs)) {
     contrastive_ = register_module("contrastive_fn", std::make_shared<ContrastiveFn>(logitScale, learnLogitScale));
+}
+
+GWLosses2Domains::GWLosses2Domains(LossCoefs coefs, double logitScale, bool learnLogitScale)
+    : GWLosses("two_domains", std::move(coefs), logitScale, learnLogitScale) {}
+
+void registerTwoDomainsFlavour(FlavourRegistry& r) {
+    r.add({"two_domains",
+           "demi-cycles and cycles on unpaired groups, translations and contrastives on paired ones "
+           "(shimmer GlobalWorkspace2Domains)",
+           {}},
+          {[](const FlavourContext& c) -> std::shared_ptr<GWLosses> {
+               return std::make_shared<GWLosses2Domains>(c.coefs, c.logitScale, c.learnLogitScale);
+           },
+           "single_domain"});
 }
 
 namespace {
@@ -62,45 +80,7 @@ void record(TensorMap& metrics, std::vector<torch::Tensor>& family, const std::s
 torch::Tensor meanOf(const std::vector<torch::Tensor>& v) { return v.size() == 1 ? v[0] : torch::stack(v).mean(); }
 }  // namespace
 
-namespace {
-/// Runs each GW encoder or decoder once per phase on the concatenation of every batch queued for it,
-/// instead of once per group and per use: for two domains a step makes 8 MLP calls instead of 14. Rows
-/// are independent through the MLPs, so the results are those of separate calls.
-class Batcher {
-public:
-    size_t add(const std::string& module, torch::Tensor x) {
-        if (auto* v = slots_.find(module)) v->push_back(inputs_.size());
-        else slots_.set(module, {inputs_.size()});
-        inputs_.push_back(std::move(x));
-        return inputs_.size() - 1;
-    }
-    void run(const std::function<torch::Tensor(const std::string&, const torch::Tensor&)>& forward) {
-        outputs_.assign(inputs_.size(), torch::Tensor());
-        for (const auto& [module, slots] : slots_) {
-            if (slots.size() == 1) {
-                outputs_[slots[0]] = forward(module, inputs_[slots[0]]);
-                continue;
-            }
-            std::vector<torch::Tensor> parts;
-            for (auto k : slots) parts.push_back(inputs_[k]);
-            const auto y = forward(module, torch::cat(parts, 0));
-            int64_t at = 0;
-            for (auto k : slots) {
-                const int64_t n = inputs_[k].size(0);
-                outputs_[k] = y.narrow(0, at, n);
-                at += n;
-            }
-        }
-    }
-    const torch::Tensor& operator[](size_t slot) const { return outputs_[slot]; }
-
-private:
-    OrderedMap<std::vector<size_t>> slots_;
-    std::vector<torch::Tensor> inputs_, outputs_;
-};
-}  // namespace
-
-StepLosses GWLosses::step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) {
+StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) {
     TensorMap metrics;
     std::vector<torch::Tensor> dcy, cy, tr, ct;
     const auto& all = gw.domainNames();
@@ -109,7 +89,7 @@ StepLosses GWLosses::step(GWModule& gw, Selection& selection, const std::vector<
     const size_t none = size_t(-1);
 
     // 1. Every GW encoder once: the single-domain (unpaired) groups' latents and the paired groups'.
-    Batcher enc;
+    detail::Batcher enc;
     std::vector<size_t> singleSlot(groups.size(), none);
     std::vector<OrderedMap<size_t>> pairedSlots(groups.size());
     for (size_t gi = 0; gi < groups.size(); ++gi) {
@@ -122,7 +102,7 @@ StepLosses GWLosses::step(GWModule& gw, Selection& selection, const std::vector<
 
     // 2. Every GW decoder once: demi-cycles and the first half of cycles from the unpaired states
     //    tanh(Enc_s(u)), translations from the paired groups' states.
-    Batcher dec;
+    detail::Batcher dec;
     std::vector<size_t> demiSlot(groups.size(), none);
     std::vector<OrderedMap<size_t>> cycleMid(groups.size()), trSlot(groups.size());
     std::vector<TensorMap> pre(groups.size());
@@ -146,7 +126,7 @@ StepLosses GWLosses::step(GWModule& gw, Selection& selection, const std::vector<
                 srcLatents.set(d, g.latents.at(d));
                 srcPre.set(d, pre[gi].at(d));
             }
-            torch::Tensor state = srcPre.size() == 1 && dynamic_cast<SingleDomainSelection*>(&selection)
+            torch::Tensor state = srcPre.size() == 1 && selection.constantForOneSource()
                                       ? torch::tanh(srcPre.begin()->second)
                                       : gw.fuse(srcPre, selection.scores(srcLatents, srcPre));
             trSlot[gi].set(t, dec.add(t, state));
@@ -155,7 +135,7 @@ StepLosses GWLosses::step(GWModule& gw, Selection& selection, const std::vector<
     dec.run(decode);
 
     // 3 and 4. Cycles back: Enc_t of the translated latents, then Dec_s.
-    Batcher enc2, dec2;
+    detail::Batcher enc2, dec2;
     std::vector<OrderedMap<size_t>> cycleBack(groups.size());
     for (size_t gi = 0; gi < groups.size(); ++gi)
         for (const auto& [t, slot] : cycleMid[gi]) cycleBack[gi].set(t, enc2.add(t, dec[slot]));

@@ -2,7 +2,7 @@
 #pragma once
 /// \file losses.h
 /// GW losses: contrastive (CLIP), demi-cycles, cycles, translations and their combination
-/// (shimmer `losses.py`, `contrastive_loss.py`; gw-reference 2.1, 2.2, 2.4, 2.5).
+/// (shimmer `losses.py`, `contrastive_loss.py`; gw-reference 2.1 to 2.5).
 #include <cmath>
 #include <string>
 #include <vector>
@@ -56,8 +56,29 @@ struct StepLosses {
     std::vector<std::string> skipped;  ///< families with no term in this batch (shimmer crashes there)
 };
 
-/// shimmer GWLosses2Domains (registered as `loss_mod`, holding `contrastive_fn`), for any number of
-/// domains:
+/// Base of the GW flavours' loss modules (registered as `loss_mod`, holding `contrastive_fn`): the
+/// coefficients, the contrastive function and the step that computes a flavour's metrics and loss.
+/// Flavours are registered in model/kinds.cpp (workspace.flavour).
+class GWLosses : public torch::nn::Module {
+public:
+    GWLosses(std::string flavour, LossCoefs coefs, double logitScale, bool learnLogitScale);
+    /// The metrics and combined loss of one batch of groups. Shapes as GroupBatch.
+    /// \throws std::invalid_argument as combineLoss when no coefficient selects a computed metric.
+    virtual StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) = 0;
+    /// The loss terms this flavour's step computes ("demi_cycle", "cycle", "translation",
+    /// "contrastive", "fused", ...). The hand-written CPU step runs only when it implements every one.
+    virtual std::vector<std::string> terms() const = 0;
+    const std::string& flavour() const { return flavour_; }
+    const LossCoefs& coefs() const { return coefs_; }
+    ContrastiveFn& contrastive() { return *contrastive_; }
+
+protected:
+    std::string flavour_;
+    LossCoefs coefs_;
+    std::shared_ptr<ContrastiveFn> contrastive_;
+};
+
+/// Flavour `two_domains`: shimmer GWLosses2Domains (gw-reference 2.2), for any number of domains:
 /// - demi_cycle_{d}: single-domain groups, Dec_d(tanh(Enc_d(u_d))) against u_d;
 /// - cycle_{s}_through_{t}: single-domain groups, through every other domain t of the GW;
 /// - translation_{s1/s2}_to_{t}: groups of >= 2 domains, each domain t from the fusion of the others;
@@ -66,16 +87,34 @@ struct StepLosses {
 /// - the family means demi_cycles, cycles, translations, contrastives. An empty family is skipped
 ///   (listed in StepLosses::skipped), where shimmer crashes on an empty stack.
 /// Extra metrics k of a domain's loss are logged as `{term}_{k}`.
-class GWLosses : public torch::nn::Module {
+class GWLosses2Domains : public GWLosses {
 public:
-    GWLosses(LossCoefs coefs, double logitScale, bool learnLogitScale);
-    StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups);
-    const LossCoefs& coefs() const { return coefs_; }
-    ContrastiveFn& contrastive() { return *contrastive_; }
+    GWLosses2Domains(LossCoefs coefs, double logitScale, bool learnLogitScale);
+    StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) override;
+    std::vector<std::string> terms() const override { return {"demi_cycle", "cycle", "translation", "contrastive"}; }
+};
 
-private:
-    LossCoefs coefs_;
-    std::shared_ptr<ContrastiveFn> contrastive_;
+/// Flavour `fusion`: shimmer GWLosses (GlobalWorkspaceFusion; gw-reference 2.3): contrastive on the
+/// groups of two or more domains plus the broadcast loss. For every group G and every non-empty subset S
+/// of G (in the order of itertools.product([0, 1], repeat=|G|)): z = fuse(S) with the selection, decoded
+/// into every GW domain; each decoded domain d of G is scored against its latent as
+/// - a demi-cycle `from_{S}_to_{d}_loss` when S = {d},
+/// - a translation `from_{S}_to_{d}_loss` when d is not in S,
+/// - a fused term `from_{S}_to_{d}_loss` when d is in S and |S| >= 2;
+/// and when S leaves out some GW domains I, the decodings of I are fused again and decoded into S: a
+/// cycle `from_{S}_through_{I}_to_{d}_case_{G}_loss` for each d in S. {S}, {I} and {G} list names
+/// sorted. Where shimmer's demi-cycle, translation and fused keys would collide across
+/// groups (a shimmer bug: the later group overwrites the earlier one), every group but the first to
+/// use a key gets `_case_{G}` appended, as the cycle keys have. Family means demi_cycles, cycles,
+/// translations, fused over the terms; `broadcast_loss` = mean of the metrics named by positive
+/// coefficients other than `contrastives` (those present).
+class GWLossesFusion : public GWLosses {
+public:
+    GWLossesFusion(LossCoefs coefs, double logitScale, bool learnLogitScale);
+    StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) override;
+    std::vector<std::string> terms() const override {
+        return {"contrastive", "demi_cycle", "cycle", "translation", "fused", "broadcast_loss"};
+    }
 };
 
 }  // namespace gw

@@ -253,7 +253,7 @@ private Q_SLOTS:
 
     void flatAdamWMatchesLibTorch_data() {
         QTest::addColumn<int>("dtype");
-        QTest::newRow("float32: the fused CPU pass") << int(torch::kFloat32);
+        QTest::newRow("float32: the hand-written AdamW pass") << int(torch::kFloat32);
         QTest::newRow("float64: the element-wise kernels (the CUDA path)") << int(torch::kFloat64);
     }
     void flatAdamWMatchesLibTorch() {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The hand-written CPU step (model/fused_step.h) against autograd: for each configuration, the same GW
+// The hand-written CPU step (model/cpu_step.h) against autograd: for each configuration, the same GW
 // and batch give the same loss, the same metrics (names, order, values) and the same gradient of every
 // parameter; a run of steps stays on the autograd run's losses; what it cannot take goes to autograd
 // with the reason.
@@ -96,7 +96,7 @@ OrderedMap<torch::Tensor> grads(GlobalWorkspace& gw) {
 
 }  // namespace
 
-class TestFusedStep : public QObject {
+class TestCpuStep : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void equalsAutograd_data() {
@@ -129,23 +129,23 @@ private Q_SLOTS:
         }
         auto gw = makeGW(s, 7);
         auto batch = makeBatch(*gw, s, 11);
-        QVERIFY2(FusedGWStep::unsupported(gw->gwMod(), gw->selection(), batch).empty(),
-                 FusedGWStep::unsupported(gw->gwMod(), gw->selection(), batch).c_str());
+        QVERIFY2(CpuGWStep::unsupported(gw->gwMod(), gw->selection(), batch).empty(),
+                 CpuGWStep::unsupported(gw->gwMod(), gw->selection(), batch).c_str());
 
-        gw->setFusedStep(false);
+        gw->setCpuStep(false);
         StepLosses a = gw->trainingStep(batch);
         QVERIFY(gw->lastStepPath().rfind("autograd", 0) == 0);
         auto ga = grads(*gw);
-        gw->setFusedStep(true);
+        gw->setCpuStep(true);
         StepLosses f = gw->trainingStep(batch);
-        QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("fused"));
+        QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("hand-written"));
         auto gf = grads(*gw);
 
         QCOMPARE(f.skipped, a.skipped);
         QCOMPARE(f.out.metrics.keys(), a.out.metrics.keys());
         for (const auto& [k, v] : a.out.metrics) {
             const double x = v.item<double>(), y = f.out.metrics.at(k).item<double>();
-            QVERIFY2(std::abs(x - y) <= 1e-5 * std::max(1.0, std::abs(x)), (k + ": autograd " + std::to_string(x) + ", fused " + std::to_string(y)).c_str());
+            QVERIFY2(std::abs(x - y) <= 1e-5 * std::max(1.0, std::abs(x)), (k + ": autograd " + std::to_string(x) + ", hand-written " + std::to_string(y)).c_str());
         }
         QVERIFY(std::abs(a.out.loss.item<double>() - f.out.loss.item<double>()) <= 1e-5);
         QCOMPARE(gf.keys(), ga.keys());
@@ -168,7 +168,7 @@ private Q_SLOTS:
         s.kinds = {"identity", "class_label"};
         s.dims = {8, 6};
         auto g1 = makeGW(s, 3), g2 = makeGW(s, 3);
-        g2->setFusedStep(false);
+        g2->setCpuStep(false);
         FlatAdamW o1(g1->trainableParameters(), 1e-3), o2(g2->trainableParameters(), 1e-3);
         OneCycleSchedule sch;
         sch.maxLr = 3e-3;
@@ -186,7 +186,7 @@ private Q_SLOTS:
             if (i < 10) first += l1;
             if (i >= 190) last += l1;
         }
-        QCOMPARE(QString::fromStdString(g1->lastStepPath()), QString("fused"));
+        QCOMPARE(QString::fromStdString(g1->lastStepPath()), QString("hand-written"));
         QVERIFY2(worst < 1e-3, std::to_string(worst).c_str());
         QVERIFY2(last < 0.8 * first, (std::to_string(first / 10) + " -> " + std::to_string(last / 10)).c_str());
     }
@@ -207,7 +207,7 @@ private Q_SLOTS:
             auto gw = makeGW(s, 5);
             auto batch = makeBatch(*gw, s, 6);
             loss[k] = gw->trainingStep(batch).out.loss.item<double>();
-            QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("fused"));
+            QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("hand-written"));
             g[k] = grads(*gw);
         }
         at::set_num_threads(before);
@@ -256,21 +256,21 @@ private Q_SLOTS:
     }
 
     void environmentSwitchesItOff() {
-        // GW_FUSED_STEP=0 at construction: every step goes to autograd (for A/B runs of `gw train`).
+        // GW_CPU_STEP=0 at construction: every step goes to autograd (for A/B runs of `gw train`).
         Setup s;
         s.kinds = {"identity", "identity"};
         s.dims = {4, 4};
         auto gw = makeGW(s, 1);
         auto batch = makeBatch(*gw, s, 2);
-        qputenv("GW_FUSED_STEP", "0");
+        qputenv("GW_CPU_STEP", "0");
         auto off = makeGW(s, 1);
-        qunsetenv("GW_FUSED_STEP");
+        qunsetenv("GW_CPU_STEP");
         off->trainingStep(batch);
         QCOMPARE(QString::fromStdString(off->lastStepPath()), QString("autograd (switched off)"));
         gw->trainingStep(batch);
-        QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("fused"));
+        QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("hand-written"));
     }
 };
 
-QTEST_GUILESS_MAIN(TestFusedStep)
-#include "tst_fused_step.moc"
+QTEST_GUILESS_MAIN(TestCpuStep)
+#include "tst_cpu_step.moc"

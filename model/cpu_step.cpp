@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-#include "model/fused_step.h"
+#include "model/cpu_step.h"
 
 #include <dlfcn.h>
 
@@ -256,7 +256,7 @@ struct Term {
 
 }  // namespace
 
-struct FusedGWStep::Impl {
+struct CpuGWStep::Impl {
     Arena arena;                ///< serial parts: loss terms, scatter buffers
     std::vector<Arena> arenas;  ///< one per domain: its passes (they may run on different threads)
     GWModule* cached = nullptr;
@@ -264,10 +264,10 @@ struct FusedGWStep::Impl {
     std::vector<Term> terms;
 };
 
-FusedGWStep::FusedGWStep() : impl_(std::make_unique<Impl>()) {}
-FusedGWStep::~FusedGWStep() = default;
+CpuGWStep::CpuGWStep() : impl_(std::make_unique<Impl>()) {}
+CpuGWStep::~CpuGWStep() = default;
 
-std::string FusedGWStep::unsupportedModel(GWModule& gw, const Selection& selection) {
+std::string CpuGWStep::unsupportedModel(GWModule& gw, const Selection& selection) {
     if (!sgemmFn()) return "no BLAS sgemm_ in this LibTorch's process";
     if (!dynamic_cast<const SingleDomainSelection*>(&selection) && !dynamic_cast<const FixedSharedSelection*>(&selection))
         return "selection '" + selection.name() + "' draws random numbers at every fusion";
@@ -283,7 +283,7 @@ std::string FusedGWStep::unsupportedModel(GWModule& gw, const Selection& selecti
     return {};
 }
 
-std::string FusedGWStep::unsupported(GWModule& gw, const Selection& selection, const std::vector<GroupBatch>& groups) {
+std::string CpuGWStep::unsupported(GWModule& gw, const Selection& selection, const std::vector<GroupBatch>& groups) {
     if (auto why = unsupportedModel(gw, selection); !why.empty()) return why;
     std::vector<std::string> seen;
     for (const auto& g : groups) {
@@ -496,7 +496,7 @@ double contrastiveGrad(Arena& arena, Term& t, int64_t W, float* dEa, float* dEb,
 
 }  // namespace
 
-StepLosses FusedGWStep::run(GWModule& gw, GWLosses& losses, const std::vector<GroupBatch>& groups) {
+StepLosses CpuGWStep::run(GWModule& gw, GWLosses& losses, const std::vector<GroupBatch>& groups) {
     auto& I = *impl_;
     Arena& arena = I.arena;
     arena.reset();

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
-/// \file fused_step.h
+/// \file cpu_step.h
 /// The GW training step written out by hand for float32 on the CPU: the forward passes of
 /// GWLosses::step (gw-reference 2.1 to 2.5; shimmer GWLosses2Domains.step) and the backward pass that
 /// autograd would run for their combined loss, on buffers reused from step to step, with every matrix
 /// product a direct BLAS sgemm call. It exists for speed: a small GW (the tutorial benchmark: batch
 /// 32, hidden 64) spends most of an autograd step in per-operation dispatch and allocation, not in
-/// arithmetic. Values and gradients equal the autograd step's to float rounding (tests/tst_fused_step).
+/// arithmetic. Values and gradients equal the autograd step's to float rounding (tests/tst_cpu_step).
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,14 +15,14 @@
 
 namespace gw {
 
-/// One fused step object per GlobalWorkspace; it caches the layers of the GW encoders and decoders on
+/// One hand-written step object per GlobalWorkspace; it caches the layers of the GW encoders and decoders on
 /// first use and keeps its buffers between steps (no allocation after the first step).
-class FusedGWStep {
+class CpuGWStep {
 public:
-    FusedGWStep();
-    ~FusedGWStep();
-    FusedGWStep(const FusedGWStep&) = delete;
-    FusedGWStep& operator=(const FusedGWStep&) = delete;
+    CpuGWStep();
+    ~CpuGWStep();
+    CpuGWStep(const CpuGWStep&) = delete;
+    CpuGWStep& operator=(const CpuGWStep&) = delete;
 
     /// "" when run() can take this batch; otherwise the reason, for the log. Needs: a BLAS `sgemm_` in
     /// the process (LibTorch's own, found at run time), GW weights and latents in float32 on the CPU,
