@@ -58,7 +58,7 @@ double runReference(const BenchConfig& c, const BenchOptions& o, int threads, bo
                             : "env -u OMP_WAIT_POLICY -u GW_NO_REEXEC ";
     const std::string cmd = env + o.python + " '" + o.reference + "' " + c.name + " --steps " + std::to_string(o.steps) +
                             " --threads " + std::to_string(threads) + " --device " + (o.device == "cpu" ? "cpu" : "cuda") +
-                            " 2>&1";
+                            " --flavour " + o.flavour + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return 0;
     std::string out;
@@ -89,7 +89,9 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
     s.coefs.set("demi_cycles", 1.0);
     s.coefs.set("cycles", 1.0);
     s.coefs.set("translations", 1.0);
+    if (o.flavour == "fusion") s.coefs.set("fused", 1.0);
     s.coefs.set("contrastives", 0.01);
+    s.flavour = o.flavour;  // fusion: its default selection, random with temperature 0.2, as the reference
     GlobalWorkspace gwm(mods, s);
     gwm.to(dev);
     gwm.setCpuStep(!o.autograd);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 /// \file bench.h
-/// `gw bench`: the GW training step of ../shared/bench/pytorch_reference.py (tutorial, ssd, wide),
+/// `gw bench`: the GW training step of the PyTorch reference script pytorch_reference.py (tutorial,
+/// ssd, wide; docs/benchmarks.md says what it runs),
 /// timed with the engine's own GlobalWorkspace and FlatAdamW, plus the machine's matrix-product
 /// FLOP/s for the wide configuration's efficiency.
 #include <string>
@@ -17,11 +18,12 @@ struct BenchOptions {
     std::string device = "cpu";
     bool skipMatmul = false;
     bool json = false;
-    /// ../shared/bench/pytorch_reference.py: when set, each repeat of ours is followed by one of the
+    /// The PyTorch reference script (pytorch_reference.py): when set, each repeat of ours is followed by one of the
     /// Python reference (same steps and threads), and the medians and their ratio are printed.
     std::string reference;
     std::string python = "/usr/bin/python3";  ///< the interpreter with torch (Debian python3-torch)
     bool referenceTuned = false;  ///< run the reference with our OpenMP and allocator settings too
+    std::string flavour = "two_domains";  ///< two_domains | fusion (the reference's --flavour)
     bool autograd = false;        ///< time the autograd step even where the hand-written CPU step applies
 };
 

@@ -20,6 +20,7 @@
 #include "data/h5_array.h"
 #include "model/engine.h"
 #include "model/interop.h"
+#include "model/registry.h"
 
 #ifdef GW_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -129,6 +130,27 @@ int cmdEval(const std::string& path, const std::string& split, bool asJson, int6
         say("checkpoint " + path + " (step " + std::to_string(ckpt.step) + "), split " + split);
         for (const auto& [k, v] : m) std::cout << "  " << std::left << std::setw(48) << k << " " << std::setprecision(6) << v << "\n";
     }
+    return 0;
+}
+
+/// `gw kinds`: what each extension point offers, read from the registries.
+int cmdKinds(bool markdown) {
+    if (markdown) {
+        std::cout << gw::kindsMarkdown();
+        return 0;
+    }
+    auto list = [](const char* title, const char* key, const auto& reg) {
+        std::cout << title << " (" << key << "):\n";
+        for (const auto& e : reg.entries()) {
+            std::cout << "  " << e.info.name << ": " << e.info.doc << "\n";
+            for (const auto& p : e.info.params)
+                std::cout << "      " << p.key << " = " << p.defaultValue << (p.unit.empty() ? "" : " (" + p.unit + ")")
+                          << ": " << p.doc << "\n";
+        }
+    };
+    list("GW flavours", "workspace.flavour", gw::flavourRegistry());
+    list("Selections", "workspace.selection, parameters under workspace.selection_params", gw::selectionRegistry());
+    list("Domain-module kinds", "domains.NAME.module", gw::domainModuleRegistry());
     return 0;
 }
 
@@ -301,6 +323,10 @@ int main(int argc, char** argv) {
 
     app.add_subcommand("devices", "List the CPU and every CUDA device");
 
+    auto* kinds = app.add_subcommand("kinds", "GW flavours, selections and domain-module kinds, with their parameters");
+    bool kindsMarkdown = false;
+    kinds->add_flag("--markdown", kindsMarkdown, "As the tables of docs/experiment-format.md");
+
     auto* bench = app.add_subcommand("bench", "Steps/s of the reference GW training step (tutorial, ssd, wide)");
     gw::BenchOptions bo;
     bench->add_option("configs", bo.configs, "tutorial, ssd, wide (default: all)")
@@ -312,8 +338,10 @@ int main(int argc, char** argv) {
     bench->add_flag("--no-matmul", bo.skipMatmul, "Skip the matrix-product FLOP/s measurement");
     bench->add_flag("--json", bo.json, "Print JSON lines");
     bench->add_flag("--autograd", bo.autograd, "Time the autograd step where the hand-written CPU step would run (A/B)");
+    bench->add_option("--flavour", bo.flavour, "GW flavour: two_domains or fusion (shimmer GlobalWorkspaceFusion)")
+        ->check(CLI::IsMember({"two_domains", "fusion"}));
     bench->add_option("--reference", bo.reference,
-                      "Also run this PyTorch reference script (../shared/bench/pytorch_reference.py) side by side")
+                      "Also run this PyTorch reference script (pytorch_reference.py) side by side")
         ->check(CLI::ExistingFile);
     bench->add_option("--python", bo.python, "Interpreter for the reference (needs torch)");
     bench->add_flag("--reference-tuned", bo.referenceTuned, "Also run the reference with gw's OpenMP and allocator settings");
@@ -353,6 +381,7 @@ int main(int argc, char** argv) {
         if (*mig) return cmdMigrate(migPath);
         if (*explore) return cmdExplore(exCheckpoint, exDir, exSplit, exSamples);
         if (app.got_subcommand("devices")) return cmdDevices();
+        if (*kinds) return cmdKinds(kindsMarkdown);
         if (*bench) return gw::runBench(bo);
     } catch (const std::exception& e) {
         std::cerr << "gw: error: " << e.what() << std::endl;

@@ -261,7 +261,7 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& fil
     OrderedMap<std::string> given;
     // Before selection_params existed, `random` read its temperature from selection_temperature; any
     // other selection ignored it, and run folders still hold it.
-    double legacyTemperature = 0;
+    double legacyTemperature = 0.2;
     ws.readDouble("selection_temperature", legacyTemperature, 0.0, true);
     if (ws.get("selection_temperature").IsDefined() && selection.info.param("temperature"))
         given.set("temperature", ws.get("selection_temperature").Scalar());

@@ -267,10 +267,27 @@ struct CpuGWStep::Impl {
 CpuGWStep::CpuGWStep() : impl_(std::make_unique<Impl>()) {}
 CpuGWStep::~CpuGWStep() = default;
 
-std::string CpuGWStep::unsupportedModel(GWModule& gw, const Selection& selection) {
+const std::vector<std::string>& CpuGWStep::knownFlavours() {
+    static const std::vector<std::string> f = {"two_domains"};
+    return f;
+}
+
+const std::vector<std::string>& CpuGWStep::knownTerms() {
+    static const std::vector<std::string> t = {"demi_cycle", "cycle", "translation", "contrastive"};
+    return t;
+}
+
+std::string CpuGWStep::unsupportedModel(GWModule& gw, const GWLosses& losses, const Selection& selection) {
     if (!sgemmFn()) return "no BLAS sgemm_ in this LibTorch's process";
-    if (!dynamic_cast<const SingleDomainSelection*>(&selection) && !dynamic_cast<const FixedSharedSelection*>(&selection))
-        return "selection '" + selection.name() + "' draws random numbers at every fusion";
+    const auto& flavours = knownFlavours();
+    if (std::find(flavours.begin(), flavours.end(), losses.flavour()) == flavours.end())
+        return "flavour '" + losses.flavour() + "' is not written out by hand";
+    for (const auto& t : losses.terms())
+        if (std::find(knownTerms().begin(), knownTerms().end(), t) == knownTerms().end())
+            return "loss term '" + t + "' is not written out by hand";
+    if (!selection.constantForOneSource())
+        return "selection '" + selection.name() + "' draws random numbers or computes scores at every fusion";
+    if (!selection.parameters().empty()) return "selection '" + selection.name() + "' has parameters";
     for (const auto& d : gw.domainNames()) {
         auto& mod = gw.domainModule(d);
         if (!mod.isFrozen()) return "domain module '" + d + "' trains end to end";
@@ -283,8 +300,9 @@ std::string CpuGWStep::unsupportedModel(GWModule& gw, const Selection& selection
     return {};
 }
 
-std::string CpuGWStep::unsupported(GWModule& gw, const Selection& selection, const std::vector<GroupBatch>& groups) {
-    if (auto why = unsupportedModel(gw, selection); !why.empty()) return why;
+std::string CpuGWStep::unsupported(GWModule& gw, const GWLosses& losses, const Selection& selection,
+                                   const std::vector<GroupBatch>& groups) {
+    if (auto why = unsupportedModel(gw, losses, selection); !why.empty()) return why;
     std::vector<std::string> seen;
     for (const auto& g : groups) {
         if (g.domains.empty() || g.domains.size() > 2) return "a group of " + std::to_string(g.domains.size()) + " domains";

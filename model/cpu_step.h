@@ -2,7 +2,7 @@
 #pragma once
 /// \file cpu_step.h
 /// The GW training step written out by hand for float32 on the CPU: the forward passes of
-/// GWLosses::step (gw-reference 2.1 to 2.5; shimmer GWLosses2Domains.step) and the backward pass that
+/// GWLosses2Domains::step (gw-reference 2.1, 2.2, 2.4, 2.5; shimmer GWLosses2Domains.step) and the backward pass that
 /// autograd would run for their combined loss, on buffers reused from step to step, with every matrix
 /// product a direct BLAS sgemm call. It exists for speed: a small GW (the tutorial benchmark: batch
 /// 32, hidden 64) spends most of an autograd step in per-operation dispatch and allocation, not in
@@ -27,18 +27,24 @@ public:
     /// "" when run() can take this batch; otherwise the reason, for the log. Needs: a BLAS `sgemm_` in
     /// the process (LibTorch's own, found at run time), GW weights and latents in float32 on the CPU,
     /// every domain module frozen with an Mse or CrossEntropy latentLossKind, groups of one or two
-    /// domains with distinct names, and a selection that draws no random numbers for a single source
-    /// (single_domain or fixed_shared).
-    static std::string unsupported(GWModule& gw, const Selection& selection, const std::vector<GroupBatch>& groups);
-    /// The part of unsupported() that does not depend on the batch (BLAS, selection, domain modules,
-    /// weights), for choosing a thread count before training.
-    static std::string unsupportedModel(GWModule& gw, const Selection& selection);
+    /// domains with distinct names, a flavour among knownFlavours() whose every loss term
+    /// (GWLosses::terms) is among knownTerms(), and a parameter-free selection whose scores for a
+    /// single source are constant ones (single_domain or fixed_shared). A new flavour or loss term
+    /// therefore runs on autograd, with this reason in the log, until it is written out here.
+    static std::string unsupported(GWModule& gw, const GWLosses& losses, const Selection& selection,
+                                   const std::vector<GroupBatch>& groups);
+    /// The part of unsupported() that does not depend on the batch (BLAS, flavour, terms, selection,
+    /// domain modules, weights), for choosing a thread count before training.
+    static std::string unsupportedModel(GWModule& gw, const GWLosses& losses, const Selection& selection);
+    /// The flavours and the loss terms this step implements: an explicit list, not a guess.
+    static const std::vector<std::string>& knownFlavours();
+    static const std::vector<std::string>& knownTerms();
 
-    /// The losses and metrics of GWLosses::step (same names, same order, same skipped families), and
+    /// The losses and metrics of GWLosses2Domains::step (same names, same order, same skipped families), and
     /// the gradient of the combined loss added into every trainable parameter's .grad (allocated as
     /// zeros when undefined), as `loss.backward()` would. The returned loss carries no graph.
     /// Shapes as GroupBatch: latents (B, L_d) float32, class-index inputs (B,) int64.
-    /// Precondition: unsupported(gw, selection, groups) is empty (GlobalWorkspace::trainingStep checks).
+    /// Precondition: unsupported(gw, losses, selection, groups) is empty (GlobalWorkspace::trainingStep checks).
     /// \throws std::invalid_argument as combineLoss when no coefficient selects a computed metric.
     StepLosses run(GWModule& gw, GWLosses& losses, const std::vector<GroupBatch>& groups);
 

@@ -191,7 +191,7 @@ void Engine::prepare(const Checkpoint* from) {
         }
         // The paired group holds every domain (below), and the hand-written step takes groups of two at most.
         const bool handwritten = model_->cpuStep() && domains_.size() <= 2 &&
-                           CpuGWStep::unsupportedModel(model_->gwMod(), model_->selection()).empty();
+                           CpuGWStep::unsupportedModel(model_->gwMod(), model_->lossMod(), model_->selection()).empty();
         const int t = convolution ? configureThreads(0) : configureThreads(autoGwThreads(cfg_.batchSize, widest, handwritten));
         if (log_)
             log_("GW steps on " + std::to_string(t) + (t == 1 ? " thread" : " threads") +

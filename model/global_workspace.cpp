@@ -59,7 +59,7 @@ GlobalWorkspace::GlobalWorkspace(const OrderedMap<std::shared_ptr<DomainModule>>
 }
 
 StepLosses GlobalWorkspace::trainingStep(const std::vector<GroupBatch>& groups) {
-    std::string why = cpuOn_ ? CpuGWStep::unsupported(*gw_, *selection_, groups) : "switched off";
+    std::string why = cpuOn_ ? CpuGWStep::unsupported(*gw_, *loss_, *selection_, groups) : "switched off";
     if (why.empty()) {
         lastPath_ = "hand-written";
         return cpu_->run(*gw_, *loss_, groups);

@@ -13,6 +13,8 @@ const std::string kGw = "gw_mod.";
 const std::string kDomains = "gw_mod.domain_mods.";
 const std::string kLossGw = "loss_mod.gw_mod.";
 const std::string kLossDomains = "loss_mod.domain_mods.";
+const std::string kSelection = "selection_mod.";
+const std::string kLossSelection = "loss_mod.selection_mod.";
 
 bool startsWith(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 }  // namespace
@@ -27,6 +29,8 @@ OrderedMap<torch::Tensor> toShimmerLayout(const OrderedMap<torch::Tensor>& state
         if (startsWith(k, kDomains)) out.set(kLossDomains + k.substr(kDomains.size()), t);
     for (const auto& [k, t] : state)
         if (!startsWith(k, kGw)) out.set(k, t);
+    for (const auto& [k, t] : state)
+        if (startsWith(k, kSelection)) out.set(kLossSelection + k.substr(kSelection.size()), t);
     return out;
 }
 
@@ -37,6 +41,7 @@ OrderedMap<torch::Tensor> fromShimmerLayout(const OrderedMap<torch::Tensor>& sta
         std::string twin;
         if (startsWith(k, kLossGw)) twin = kGw + k.substr(kLossGw.size());
         else if (startsWith(k, kLossDomains)) twin = kDomains + k.substr(kLossDomains.size());
+        else if (startsWith(k, kLossSelection)) twin = kSelection + k.substr(kLossSelection.size());
         else {
             out.set(k, t);
             continue;
@@ -67,7 +72,8 @@ ExportResult exportForPython(const std::string& checkpoint, const std::string& o
     std::ostringstream yaml;
     yaml << "# Exported by GW Studio from " << fs::absolute(checkpoint).string() << " (step " << c.step << ")\n"
          << "# with " << fs::path(out).filename().string()
-         << (c.kind == "gw" ? ": shimmer GlobalWorkspace2Domains state_dict layout (docs/checkpoint-format.md)\n"
+         << (c.kind == "gw" ? ": shimmer GlobalWorkspace2Domains / GlobalWorkspaceFusion state_dict layout "
+                              "(docs/checkpoint-format.md)\n"
                             : ": the state_dict of one domain module\n")
          << c.configYaml;
     if (!c.configYaml.empty() && c.configYaml.back() != '\n') yaml << "\n";

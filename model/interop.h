@@ -13,11 +13,13 @@ namespace gw {
 /// Our model tensors (GlobalWorkspace::stateDict names) in the layout of shimmer's
 /// GlobalWorkspace2Domains.state_dict(): `gw_mod.*`, then the loss module's twins
 /// `loss_mod.gw_mod.*` and `loss_mod.domain_mods.{d}.*` (the same tensors), then the rest
-/// (`loss_mod.contrastive_fn.logit_scale`, shape (1,)).
+/// (`loss_mod.contrastive_fn.logit_scale`, shape (1,); a learnable selection's `selection_mod.*`),
+/// then the selection's twins `loss_mod.selection_mod.*`. The same layout serves
+/// GlobalWorkspaceFusion, whose loss module registers the same submodules.
 OrderedMap<torch::Tensor> toShimmerLayout(const OrderedMap<torch::Tensor>& state);
 
-/// The reverse: drops each `loss_mod.gw_mod.*` and `loss_mod.domain_mods.*` twin after checking that
-/// it equals its `gw_mod.*` original (twins are optional). Other keys pass unchanged.
+/// The reverse: drops each `loss_mod.gw_mod.*`, `loss_mod.domain_mods.*` and `loss_mod.selection_mod.*`
+/// twin after checking that it equals its original (twins are optional). Other keys pass unchanged.
 /// \throws CheckpointError naming `path` and every twin that is alone or differs (max |difference|).
 OrderedMap<torch::Tensor> fromShimmerLayout(const OrderedMap<torch::Tensor>& state, const std::string& path);
 

@@ -40,11 +40,15 @@ bool parseBool(const std::string& s, bool& out) {
     if (s == "false" || s == "False" || s == "FALSE" || s == "no" || s == "off") return out = false, true;
     return false;
 }
+/// The shortest text that reads back as `v` exactly.
 std::string numberText(double v) {
-    std::ostringstream s;
-    s.precision(17);
-    s << v;
-    return s.str();
+    for (int digits = 6; digits <= 17; ++digits) {
+        std::ostringstream s;
+        s.precision(digits);
+        s << v;
+        if (std::stod(s.str()) == v) return s.str();
+    }
+    return std::to_string(v);
 }
 }  // namespace
 

@@ -39,7 +39,7 @@ public:
         std::vector<torch::Tensor> k;
         std::vector<std::string> names;
         for (const auto& [d, u] : latents) {
-            const auto* layer = keys_.find(d);
+            auto* layer = keys_.find(d);
             if (!layer) throw std::invalid_argument("dynamic_query_attention: no key layer for domain '" + d + "'");
             k.push_back((*layer)->forward(u));
             names.push_back(d);

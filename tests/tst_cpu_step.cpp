@@ -129,8 +129,8 @@ private Q_SLOTS:
         }
         auto gw = makeGW(s, 7);
         auto batch = makeBatch(*gw, s, 11);
-        QVERIFY2(CpuGWStep::unsupported(gw->gwMod(), gw->selection(), batch).empty(),
-                 CpuGWStep::unsupported(gw->gwMod(), gw->selection(), batch).c_str());
+        QVERIFY2(CpuGWStep::unsupported(gw->gwMod(), gw->lossMod(), gw->selection(), batch).empty(),
+                 CpuGWStep::unsupported(gw->gwMod(), gw->lossMod(), gw->selection(), batch).c_str());
 
         gw->setCpuStep(false);
         StepLosses a = gw->trainingStep(batch);
@@ -224,7 +224,7 @@ private Q_SLOTS:
             auto gw = makeGW(s, 1);
             auto batch = makeBatch(*gw, s, 2);
             gw->trainingStep(batch);
-            QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("autograd (selection 'random' draws random numbers at every fusion)"));
+            QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("autograd (selection 'random' draws random numbers or computes scores at every fusion)"));
             s.selection = "single_domain";
         }
         {

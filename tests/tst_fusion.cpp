@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The Fusion flavour and DynamicQueryAttention: against an independent float64 restatement in Python
+// (tests/python/fusion_reference.py, which loads our export strictly in shimmer's layout), selection
+// parameters in the state dict, AdamW and checkpoints, the hand-written step's gate, experiment files,
+// and a Fusion run end to end.
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest/QtTest>
+
+#include <fstream>
+
+#include "fixtures.h"
+#include "model/engine.h"
+#include "model/global_workspace.h"
+#include "model/interop.h"
+#include "model/optim.h"
+#include "model/registry.h"
+#include "model/torch_file.h"
+
+using namespace gw;
+using fixtures::errorOf;
+
+namespace {
+const QString kPython = QStringLiteral("/usr/bin/python3");
+const QString kScript = QStringLiteral(GW_SOURCE_DIR "/tests/python/fusion_reference.py");
+
+bool pythonHasTorch() {
+    QProcess p;
+    p.start(kPython, {"-c", "import torch"});
+    return p.waitForFinished(60000) && p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0;
+}
+
+struct Setup {
+    std::vector<std::pair<std::string, int64_t>> domains;
+    int64_t W = 4;
+    std::string selection = "fixed_shared";
+    OrderedMap<std::string> params;
+    std::vector<std::vector<std::string>> groups;
+    int64_t batch = 5;
+};
+
+std::shared_ptr<GlobalWorkspace> build(const Setup& s, const std::string& flavour = "fusion") {
+    OrderedMap<std::shared_ptr<DomainModule>> mods;
+    for (const auto& [d, n] : s.domains) {
+        DomainModuleSpec spec;
+        spec.latentDim = n;
+        auto m = makeDomainModule(spec);
+        m->freeze();
+        mods.set(d, m);
+    }
+    GWSettings g;
+    g.workspaceDim = s.W;
+    g.encoder = {6, 1};
+    g.decoder = {5, 1};
+    g.flavour = flavour;
+    g.selection = s.selection;
+    g.selectionParams = s.params;
+    g.coefs.set("demi_cycles", 1.0);
+    g.coefs.set("cycles", 0.5);
+    g.coefs.set("translations", 2.0);
+    g.coefs.set("fused", 1.0);
+    g.coefs.set("contrastives", 0.1);
+    g.logitScale = 1.1;
+    torch::manual_seed(7);
+    return std::make_shared<GlobalWorkspace>(mods, g);
+}
+
+std::vector<GroupBatch> batchOf(const Setup& s, uint64_t seed = 1) {
+    torch::manual_seed(seed);
+    std::vector<GroupBatch> out;
+    for (const auto& names : s.groups) {
+        GroupBatch g;
+        g.domains = names;
+        for (const auto& d : names) {
+            int64_t n = 0;
+            for (const auto& [k, v] : s.domains)
+                if (k == d) n = v;
+            auto x = torch::randn({s.batch, n});
+            g.latents.set(d, x);
+            g.inputs.set(d, x);
+        }
+        out.push_back(std::move(g));
+    }
+    return out;
+}
+
+std::string specJson(const Setup& s) {
+    std::string j = "{\"domains\": {";
+    for (size_t i = 0; i < s.domains.size(); ++i)
+        j += (i ? ", \"" : "\"") + s.domains[i].first + "\": " + std::to_string(s.domains[i].second);
+    j += "}, \"workspace\": " + std::to_string(s.W) +
+         ", \"encoder\": {\"hidden\": 6, \"layers\": 1}, \"decoder\": {\"hidden\": 5, \"layers\": 1}, \"selection\": \"" +
+         s.selection + "\", \"head_size\": " + (s.params.contains("head_size") ? s.params.at("head_size") : "5") +
+         ", \"n_steps\": " + (s.params.contains("n_steps") ? s.params.at("n_steps") : "1") + ", \"groups\": [";
+    for (size_t i = 0; i < s.groups.size(); ++i) {
+        j += i ? ", [" : "[";
+        for (size_t k = 0; k < s.groups[i].size(); ++k) j += (k ? ", \"" : "\"") + s.groups[i][k] + "\"";
+        j += "]";
+    }
+    return j + "], \"coefs\": {\"demi_cycles\": 1.0, \"cycles\": 0.5, \"translations\": 2.0, \"fused\": 1.0, "
+               "\"contrastives\": 0.1}}";
+}
+
+void closeTo(double got, double want, const std::string& what) {
+    if (std::abs(got - want) > 2e-5 * std::max(1.0, std::abs(want)))
+        QFAIL(qPrintable(QString("%1: ours %2, reference %3").arg(QString::fromStdString(what)).arg(got, 0, 'g', 10).arg(want, 0, 'g', 10)));
+}
+}  // namespace
+
+class TestFusion : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void matchesIndependentReference_data() {
+        QTest::addColumn<int>("which");
+        QTest::newRow("2 domains, fixed_shared") << 0;
+        QTest::newRow("3 domains, fixed_shared") << 1;
+        QTest::newRow("3 domains, dynamic_query_attention, 2 steps") << 2;
+        QTest::newRow("2 domains, dynamic_query_attention, batch 1") << 3;
+    }
+    void matchesIndependentReference() {
+        if (!pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        QFETCH(int, which);
+        Setup s;
+        if (which == 0) {
+            s.domains = {{"v", 3}, {"t", 2}};
+            s.groups = {{"v"}, {"t"}, {"v", "t"}};
+        } else if (which == 1) {
+            s.domains = {{"a", 3}, {"b", 2}, {"c", 4}};
+            s.groups = {{"a"}, {"b"}, {"c"}, {"a", "b", "c"}};
+        } else {
+            s.domains = which == 2 ? std::vector<std::pair<std::string, int64_t>>{{"a", 4}, {"b", 4}, {"c", 4}}
+                                   : std::vector<std::pair<std::string, int64_t>>{{"v", 4}, {"t", 4}};
+            s.groups = which == 2 ? std::vector<std::vector<std::string>>{{"a"}, {"b"}, {"c"}, {"a", "b", "c"}}
+                                  : std::vector<std::vector<std::string>>{{"v"}, {"t"}, {"v", "t"}};
+            s.selection = "dynamic_query_attention";
+            s.params.set("head_size", "3");
+            s.params.set("n_steps", which == 2 ? "2" : "1");
+            if (which == 3) s.batch = 1;
+        }
+        auto gwm = build(s);
+        const auto batch = batchOf(s);
+        const auto r = gwm->step(batch);
+
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        std::ofstream(d + "/spec.json") << specJson(s);
+        writeStateDict(d + "/gw.pt", toShimmerLayout(gwm->stateDict()));
+        OrderedMap<torch::Tensor> flat;
+        for (size_t i = 0; i < batch.size(); ++i)
+            for (const auto& [name, x] : batch[i].latents) flat.set(std::to_string(i) + "/" + name, x);
+        writeStateDict(d + "/batch.pt", flat);
+        QProcess p;
+        p.setProcessChannelMode(QProcess::MergedChannels);
+        p.start(kPython, {kScript, dir.path() + "/spec.json", dir.path() + "/gw.pt", dir.path() + "/batch.pt",
+                          dir.path() + "/ref.pt"});
+        QVERIFY(p.waitForFinished(120000));
+        QVERIFY2(p.exitCode() == 0, p.readAll().constData());
+        const auto ref = readStateDict(d + "/ref.pt").tensors;
+
+        size_t compared = 0;
+        for (const auto& [k, t] : ref) {
+            if (k.rfind("scores/", 0) == 0) continue;
+            const auto& ours = k == "loss" ? r.out.loss : r.out.metrics.at(k);
+            closeTo(ours.item<double>(), t.item<double>(), k);
+            ++compared;
+        }
+        for (const auto& k : r.out.metrics.keys())
+            if (k.size() < 12 || k.substr(k.size() - 12) != "_logit_scale")
+                QVERIFY2(ref.contains(k), ("metric " + k + " is not in the reference").c_str());
+        QVERIFY(compared > 10);
+        // The selection's scores of the last group's full subset.
+        const auto& last = batch.back();
+        TensorMap pre = gwm->gwMod().encode(last.latents);
+        const auto scores = gwm->selection().scores(last.latents, pre);
+        std::vector<std::string> sorted = last.domains;
+        std::sort(sorted.begin(), sorted.end());
+        for (const auto& [dname, sc] : scores) {
+            const auto& want = ref.at("scores/" + groupName(sorted) + "/" + dname);
+            QVERIFY(sc.sizes() == want.sizes());
+            QVERIFY(torch::allclose(sc.to(torch::kFloat64), want, 1e-5, 1e-6));
+        }
+    }
+
+    void attentionIsAModuleThatTrains() {
+        Setup s;
+        s.domains = {{"v", 4}, {"t", 4}};
+        s.groups = {{"v"}, {"t"}, {"v", "t"}};
+        s.selection = "dynamic_query_attention";
+        s.params.set("n_steps", "2");
+        auto gwm = build(s);
+        auto sd = gwm->stateDict();
+        for (const char* k : {"selection_mod.query_layer.weight", "selection_mod.query_layer.bias",
+                              "selection_mod.key_layers.v.weight", "selection_mod.key_layers.t.bias",
+                              "selection_mod.initial_gw_state"})
+            QVERIFY2(sd.contains(k), k);
+        QVERIFY(sd.at("selection_mod.query_layer.weight").sizes() == (torch::IntArrayRef{5, 4}));  // head 5 (default) x W
+        // AdamW moves them; the random initial state is a buffer and stays.
+        const auto q0 = sd.at("selection_mod.query_layer.weight").clone();
+        const auto k0 = sd.at("selection_mod.key_layers.t.weight").clone();
+        const auto g0 = sd.at("selection_mod.initial_gw_state").clone();
+        FlatAdamW opt(gwm->trainableParameters(), 1e-2);
+        for (int i = 0; i < 3; ++i) {
+            opt.zeroGrad();
+            gwm->trainingStep(batchOf(s, 10 + i));
+            opt.step();
+        }
+        QCOMPARE(QString::fromStdString(gwm->lastStepPath()),
+                 QString("autograd (flavour 'fusion' is not written out by hand)"));
+        QVERIFY(!torch::equal(q0, gwm->stateDict().at("selection_mod.query_layer.weight")));
+        QVERIFY(!torch::equal(k0, gwm->stateDict().at("selection_mod.key_layers.t.weight")));
+        QVERIFY(torch::equal(g0, gwm->stateDict().at("selection_mod.initial_gw_state")));
+        // A fresh GW with another seed takes the trained tensors back and computes the same scores.
+        torch::manual_seed(99);
+        auto other = build(s);
+        other->loadStateDict(gwm->stateDict());
+        const auto b = batchOf(s, 5);
+        auto pre = gwm->gwMod().encode(b.back().latents);
+        auto a1 = gwm->selection().scores(b.back().latents, pre);
+        auto a2 = other->selection().scores(b.back().latents, pre);
+        QVERIFY(torch::equal(a1.at("v"), a2.at("v")));
+        // Exported with shimmer's twins under loss_mod.
+        auto shimmer = toShimmerLayout(gwm->stateDict());
+        QVERIFY(shimmer.contains("loss_mod.selection_mod.key_layers.v.weight"));
+        QVERIFY(torch::equal(shimmer.at("loss_mod.selection_mod.key_layers.v.weight"),
+                             shimmer.at("selection_mod.key_layers.v.weight")));
+        auto back = fromShimmerLayout(shimmer, "x.pt");
+        QVERIFY(back.size() == gwm->stateDict().size());
+        shimmer.at("loss_mod.selection_mod.query_layer.bias") = shimmer.at("loss_mod.selection_mod.query_layer.bias") + 1;
+        QVERIFY(errorOf([&] { fromShimmerLayout(shimmer, "x.pt"); }).contains("loss_mod.selection_mod.query_layer.bias differs"));
+    }
+
+    void attentionInvariants() {
+        // One domain: every score is 1 (P6); any batch size; the step limit caps the refinements.
+        auto sel = makeSelection("dynamic_query_attention", {"a", "b"}, {3, 3}, 3, {});
+        torch::manual_seed(3);
+        TensorMap one;
+        one.set("a", torch::randn({1, 3}));
+        QVERIFY(torch::equal(sel->scores(one, one).at("a"), torch::ones({1})));
+        TensorMap two = one;
+        two.set("b", torch::randn({1, 3}));
+        auto s1 = sel->scores(two, two);
+        QVERIFY(s1.at("a").sizes() == (torch::IntArrayRef{1}));
+        QVERIFY(std::abs((s1.at("a") + s1.at("b")).item<double>() - 1) < 1e-6);
+        OrderedMap<std::string> p;
+        p.set("n_steps", "3");
+        p.set("step_limit", "0");
+        torch::manual_seed(4);
+        auto capped = makeSelection("dynamic_query_attention", {"a", "b"}, {3, 3}, 3, p);
+        p.set("step_limit", "-1");
+        torch::manual_seed(4);
+        auto full = makeSelection("dynamic_query_attention", {"a", "b"}, {3, 3}, 3, p);
+        p.set("n_steps", "0");
+        torch::manual_seed(4);
+        auto none = makeSelection("dynamic_query_attention", {"a", "b"}, {3, 3}, 3, p);
+        TensorMap x;
+        x.set("a", torch::randn({6, 3}));
+        x.set("b", torch::randn({6, 3}));
+        QVERIFY(torch::equal(capped->scores(x, x).at("a"), none->scores(x, x).at("a")));
+        QVERIFY(!torch::allclose(full->scores(x, x).at("a"), none->scores(x, x).at("a")));
+        // The static scores by hand: softmax over domains of K_d(u_d) · Q(g0), no scaling.
+        auto sd = moduleState(*none);
+        auto q = torch::addmm(sd.at("query_layer.bias"), sd.at("initial_gw_state").unsqueeze(0), sd.at("query_layer.weight").t());
+        auto ka = torch::addmm(sd.at("key_layers.a.bias"), x.at("a"), sd.at("key_layers.a.weight").t());
+        auto kb = torch::addmm(sd.at("key_layers.b.bias"), x.at("b"), sd.at("key_layers.b.weight").t());
+        auto want = torch::softmax(torch::stack({(ka * q).sum(1), (kb * q).sum(1)}, 1), 1).select(1, 0);
+        QVERIFY(torch::allclose(none->scores(x, x).at("a"), want, 1e-6, 1e-7));
+    }
+
+    void badSettingsAreNamed() {
+        const QString sizes = errorOf([] { makeSelection("dynamic_query_attention", {"image", "label"}, {8, 10}, 8, {}); });
+        QVERIFY2(sizes.contains("workspace.dim (8)") && sizes.contains("label 10") && !sizes.contains("image 8"), qPrintable(sizes));
+        OrderedMap<std::string> p;
+        p.set("heads", "2");
+        const QString unknown = errorOf([&] { makeSelection("dynamic_query_attention", {"a"}, {3}, 3, p); });
+        QVERIFY2(unknown.contains("workspace.selection_params.heads: unknown parameter of selection 'dynamic_query_attention' "
+                                  "(known: head_size, n_steps, step_limit)"),
+                 qPrintable(unknown));
+        p.clear();
+        p.set("n_steps", "1");
+        p.set("step_limit", "2");
+        QVERIFY(errorOf([&] { makeSelection("dynamic_query_attention", {"a"}, {3}, 3, p); }).contains("at most n_steps (1), found 2"));
+        p.clear();
+        p.set("temperature", "0");
+        QVERIFY(errorOf([&] { makeSelection("random", {"a"}, {3}, 3, p); }).contains("temperature: expected a number > 0, found '0'"));
+        QVERIFY(errorOf([] { makeSelection("attention", {"a"}, {3}, 3, {}); })
+                    .contains("unknown selection 'attention' (known: single_domain, fixed_shared, random, dynamic_query_attention)"));
+    }
+
+    void experimentFiles() {
+        const std::string base = fixtures::experimentYaml();
+        auto c = parseExperiment(base, "exp.yaml", {"workspace.flavour=fusion"});
+        QCOMPARE(QString::fromStdString(c.selection), QString("random"));  // the flavour's default
+        QCOMPARE(QString::fromStdString(c.selectionParams.at("temperature")), QString("0.2"));
+        c = parseExperiment(base, "exp.yaml",
+                            {"workspace.flavour=fusion", "workspace.selection=dynamic_query_attention",
+                             "workspace.selection_params.n_steps=3"});
+        auto again = parseExperiment(experimentToYaml(c), "again.yaml");
+        QCOMPARE(QString::fromStdString(again.flavour), QString("fusion"));
+        QCOMPARE(QString::fromStdString(again.selection), QString("dynamic_query_attention"));
+        QVERIFY(again.selectionParams.keys() == (std::vector<std::string>{"head_size", "n_steps", "step_limit"}));
+        QCOMPARE(QString::fromStdString(again.selectionParams.at("n_steps")), QString("3"));
+        // Before selection_params, random read selection_temperature; run folders still hold it.
+        c = parseExperiment(base, "exp.yaml", {"workspace.selection=random", "workspace.selection_temperature=0.5"});
+        QCOMPARE(QString::fromStdString(c.selectionParams.at("temperature")), QString("0.5"));
+        QCOMPARE(errorOf([&] { parseExperiment(base, "exp.yaml", {"workspace.flavour=fuzion"}); }),
+                 QString("exp.yaml: workspace.flavour: unknown GW flavour 'fuzion' (known: two_domains, fusion)"));
+        QVERIFY(errorOf([&] { parseExperiment(base, "exp.yaml", {"workspace.selection_params.tempreature=1"}); })
+                    .contains("exp.yaml: workspace.selection_params.tempreature: unknown parameter of selection 'single_domain' (known: none)"));
+        QVERIFY(errorOf([&] { parseExperiment(base, "exp.yaml", {"domains.vec.module=mlp"}); })
+                    .contains("domains.vec.module: expected a domain module kind (identity, mlp_ae, mlp_vae, conv_vae, class_label), found 'mlp'"));
+    }
+
+    void fusionTrainsEndToEnd() {
+        QTemporaryDir dir;
+        const auto path = fixtures::makeExperiment(dir, 40);
+        // Attention needs equal latent sizes: vec has 8, label 4. Said before any training.
+        auto bad = loadExperiment(path, {"workspace.flavour=fusion", "workspace.selection=dynamic_query_attention"});
+        Engine e0(bad);
+        const QString why = errorOf([&] { e0.prepare(); });
+        QVERIFY2(why.contains("tiny.yaml: workspace.selection: dynamic_query_attention needs every domain's latent size "
+                              "equal to workspace.dim (6), found vec 8, label 4"),
+                 qPrintable(why));
+
+        auto cfg = loadExperiment(path, {"workspace.flavour=fusion", "training.steps=40"});
+        Engine engine(cfg);
+        engine.prepare();
+        const auto run = dir.path().toStdString() + "/run";
+        auto r = runTraining(engine, run);
+        QCOMPARE(r.step, int64_t(40));
+        std::ifstream csv(run + "/metrics.csv");
+        std::string text((std::istreambuf_iterator<char>(csv)), std::istreambuf_iterator<char>());
+        for (const char* k : {"train/broadcast_loss", "train/fused", "train/from_{vec}_to_label_loss",
+                              "train/from_{vec}_to_vec_case_{label,vec}_loss", "val/from_{label,vec}_to_label_accuracy",
+                              "train/from_{label}_through_{vec}_to_label_case_{label}_loss"})
+            QVERIFY2(text.find(k) != std::string::npos, k);
+        // Resume: the checkpoint holds the flavour; evaluation works on it.
+        auto m = engine.evaluate("val");
+        QVERIFY(m.contains("val/broadcast_loss"));
+        QVERIFY(std::isfinite(m.at("val/broadcast_loss")));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestFusion)
+#include "tst_fusion.moc"
