@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 /// \file sampler.h
-/// Semi-supervised batching (gw-reference 3.2): every training step draws one batch from each group
+/// Semi-supervised batching (docs/gw-semantics.md 3.2): every training step draws one batch from each group
 /// ({a}, {b}, ..., {a,b}); groups smaller than the largest repeat (shimmer RepeatedDataset), are
 /// shuffled each epoch and drop their last incomplete batch. Deterministic from a seed, and its state
 /// saves to a string so that a resumed run draws the same batches.

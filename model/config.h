@@ -46,7 +46,7 @@ struct DomainConfig {
     PretrainConfig pretrain;
 };
 
-/// A whole experiment. Defaults follow shimmer/shimmer-ssd (gw-reference 6.4) where they exist.
+/// A whole experiment. Defaults follow shimmer/shimmer-ssd (docs/gw-semantics.md 6.4) where they exist.
 struct ExperimentConfig {
     std::string name = "experiment";
     uint64_t seed = 0;

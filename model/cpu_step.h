@@ -2,7 +2,7 @@
 #pragma once
 /// \file cpu_step.h
 /// The GW training step written out by hand for float32 on the CPU: the forward passes of
-/// GWLosses2Domains::step (gw-reference 2.1, 2.2, 2.4, 2.5; shimmer GWLosses2Domains.step) and the backward pass that
+/// GWLosses2Domains::step (docs/gw-semantics.md 2.1, 2.2, 2.4, 2.5; shimmer GWLosses2Domains.step) and the backward pass that
 /// autograd would run for their combined loss, on buffers reused from step to step, with every matrix
 /// product a direct BLAS sgemm call. It exists for speed: a small GW (the tutorial benchmark: batch
 /// 32, hidden 64) spends most of an autograd step in per-operation dispatch and allocation, not in

@@ -146,7 +146,7 @@ private:
     torch::nn::Sequential decoder_;
 };
 
-/// The convolutional VAE of gw-reference 6.3 (SSD VisualDomainModule): 4 × [Conv k4 s2 p1, BN, ReLU]
+/// The convolutional VAE of docs/gw-semantics.md 6.3 (SSD VisualDomainModule): 4 × [Conv k4 s2 p1, BN, ReLU]
 /// 32→2 px, flatten 1024 → mean/logvar; decoder ConvT k8 to 8×8, two ConvT k4 s2 to 32×32, ZeroPad,
 /// Conv k4, sigmoid. 28-pixel images are zero-padded to 32 on the way in and cropped on the way out.
 class ConvVaeDomain : public DomainModule {

@@ -2,7 +2,7 @@
 #pragma once
 /// \file domain_module.h
 /// Domain modules: the unimodal encoders/decoders that turn a domain's raw data into the latent vectors
-/// the GW works on (shimmer `DomainModule`, gw-reference 1.6; the VAEs of sections 5 and 6.3).
+/// the GW works on (shimmer `DomainModule`, docs/gw-semantics.md 1.6; the VAEs of sections 5 and 6.3).
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,7 +12,7 @@
 
 namespace gw {
 
-/// The loss families a domain module takes part in (gw-reference 2.2). Each may be switched off, and
+/// The loss families a domain module takes part in (docs/gw-semantics.md 2.2). Each may be switched off, and
 /// then the module's compute_*_loss returns nothing and the term and its metric are skipped.
 enum class LossFamily { DemiCycle, Cycle, Translation, Fused };
 
@@ -95,7 +95,7 @@ std::shared_ptr<DomainModule> makeDomainModule(const DomainModuleSpec& spec);
 /// Names of the shipped domain-module kinds, for messages and the GUI.
 std::vector<std::string> domainModuleKinds();
 
-/// VAE helpers (shimmer `shimmer/modules/vae.py`, gw-reference 5).
+/// VAE helpers (shimmer `shimmer/modules/vae.py`, docs/gw-semantics.md 5).
 /// KL(N(mean, exp(logvar)) || N(0, 1)) summed over batch and dims: −0.5 Σ(1 + logvar − mean² − exp(logvar)).
 torch::Tensor klDivergenceLoss(const torch::Tensor& mean, const torch::Tensor& logvar);
 /// Element-wise Gaussian negative log-likelihood 0.5((x−μ)/exp(logσ))² + logσ + 0.5 log 2π.

@@ -2,7 +2,7 @@
 #pragma once
 /// \file global_workspace.h
 /// The trainable whole: GW module, loss module and selection (shimmer GlobalWorkspace2Domains,
-/// gw-reference 1.5 and 2.6), with its state dict in shimmer's key layout.
+/// docs/gw-semantics.md 1.5 and 2.6), with its state dict in shimmer's key layout.
 #include <memory>
 #include <string>
 
@@ -31,7 +31,7 @@ GWSettings gwSettingsOf(const ExperimentConfig& cfg);
 /// GlobalWorkspace: submodules `gw_mod` (GWModule), `loss_mod` (the flavour's GWLosses, holding
 /// `contrastive_fn.logit_scale`) and `selection_mod` (the selection), so that
 /// named_parameters()/named_buffers() carry shimmer's names (`gw_mod.gw_encoders.{d}.{i}.weight`,
-/// `selection_mod.query_layer.weight`, ...; gw-reference 4.1) without the `loss_mod.*` twins, which
+/// `selection_mod.query_layer.weight`, ...; docs/gw-semantics.md 4.1) without the `loss_mod.*` twins, which
 /// interop.h adds for Python. shimmer GlobalWorkspace2Domains (flavour two_domains) and
 /// GlobalWorkspaceFusion (flavour fusion).
 class GlobalWorkspace : public torch::nn::Module {
@@ -49,7 +49,7 @@ public:
     /// pre-training. \throws std::invalid_argument as the constructor.
     static void checkSettings(const GWSettings& settings, const OrderedMap<int64_t>& latentDims);
 
-    /// One loss step on a batch of groups (gw-reference 2.6): the GW losses, plus the unimodal
+    /// One loss step on a batch of groups (docs/gw-semantics.md 2.6): the GW losses, plus the unimodal
     /// losses of non-frozen domain modules on single-domain groups, logged as
     /// `domain_loss/{d}/{k}` and `domain_loss/loss` and added to the total.
     StepLosses step(const std::vector<GroupBatch>& groups);

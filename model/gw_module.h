@@ -2,7 +2,7 @@
 #pragma once
 /// \file gw_module.h
 /// GW encoders and decoders and fusion into the workspace state (shimmer `gw_module.py`;
-/// gw-reference 1.2, 1.3). Selections: model/selection.h.
+/// docs/gw-semantics.md 1.2, 1.3). Selections: model/selection.h.
 #include <memory>
 #include <string>
 #include <vector>

@@ -2,7 +2,7 @@
 #pragma once
 /// \file interop.h
 /// Weights that travel between GW Studio and Python: shimmer's state-dict layout
-/// (gw-reference 4.1), `gw export` and `gw import-weights` (docs/checkpoint-format.md).
+/// (docs/gw-semantics.md 4.1), `gw export` and `gw import-weights` (docs/checkpoint-format.md).
 #include <string>
 
 #include "model/engine.h"

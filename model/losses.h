@@ -2,7 +2,7 @@
 #pragma once
 /// \file losses.h
 /// GW losses: contrastive (CLIP), demi-cycles, cycles, translations and their combination
-/// (shimmer `losses.py`, `contrastive_loss.py`; gw-reference 2.1 to 2.5).
+/// (shimmer `losses.py`, `contrastive_loss.py`; docs/gw-semantics.md 2.1 to 2.5).
 #include <cmath>
 #include <string>
 #include <vector>
@@ -78,7 +78,7 @@ protected:
     std::shared_ptr<ContrastiveFn> contrastive_;
 };
 
-/// Flavour `two_domains`: shimmer GWLosses2Domains (gw-reference 2.2), for any number of domains:
+/// Flavour `two_domains`: shimmer GWLosses2Domains (docs/gw-semantics.md 2.2), for any number of domains:
 /// - demi_cycle_{d}: single-domain groups, Dec_d(tanh(Enc_d(u_d))) against u_d;
 /// - cycle_{s}_through_{t}: single-domain groups, through every other domain t of the GW;
 /// - translation_{s1/s2}_to_{t}: groups of >= 2 domains, each domain t from the fusion of the others;
@@ -94,7 +94,7 @@ public:
     std::vector<std::string> terms() const override { return {"demi_cycle", "cycle", "translation", "contrastive"}; }
 };
 
-/// Flavour `fusion`: shimmer GWLosses (GlobalWorkspaceFusion; gw-reference 2.3): contrastive on the
+/// Flavour `fusion`: shimmer GWLosses (GlobalWorkspaceFusion; docs/gw-semantics.md 2.3): contrastive on the
 /// groups of two or more domains plus the broadcast loss. For every group G and every non-empty subset S
 /// of G (in the order of itertools.product([0, 1], repeat=|G|)): z = fuse(S) with the selection, decoded
 /// into every GW domain; each decoded domain d of G is scored against its latent as

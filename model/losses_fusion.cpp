@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /// \file losses_fusion.cpp
 /// The Fusion flavour: contrastive plus the broadcast loss (shimmer `shimmer/modules/losses.py`,
-/// `GWLosses.step` and `broadcast_loss`; GlobalWorkspaceFusion; gw-reference 2.3). Registered in
+/// `GWLosses.step` and `broadcast_loss`; GlobalWorkspaceFusion; docs/gw-semantics.md 2.3). Registered in
 /// model/kinds.cpp as `fusion`; tested in tests/tst_fusion.cpp.
 #include <algorithm>
 #include <set>

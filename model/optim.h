@@ -2,7 +2,7 @@
 #pragma once
 /// \file optim.h
 /// AdamW over one flat parameter buffer, and the OneCycle learning-rate schedule
-/// (gw-reference 3.1: shimmer's AdamW + OneCycleLR, PyTorch defaults and shimmer-ssd's variant).
+/// (docs/gw-semantics.md 3.1: shimmer's AdamW + OneCycleLR, PyTorch defaults and shimmer-ssd's variant).
 #include <vector>
 
 #include "model/torch_fwd.h"

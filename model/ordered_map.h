@@ -2,7 +2,7 @@
 #pragma once
 /// \file ordered_map.h
 /// An insertion-ordered string map. shimmer iterates Python dicts in insertion order, and that order
-/// fixes metric names, float summation order and fusion order (gw-reference 1.1), so the engine never
+/// fixes metric names, float summation order and fusion order (docs/gw-semantics.md 1.1), so the engine never
 /// uses std::map for domains, groups or metrics.
 #include <stdexcept>
 #include <string>

@@ -3,7 +3,7 @@
 /// \file selection.h
 /// Selection mechanisms: the per-sample weights s_d with which the pre-fusion encodings of a group's
 /// domains are summed into the workspace state (shimmer `shimmer/modules/selection.py`,
-/// `SelectionBase` and its subclasses; gw-reference 1.4). A selection is a torch module, registered
+/// `SelectionBase` and its subclasses; docs/gw-semantics.md 1.4). A selection is a torch module, registered
 /// in the GW as `selection_mod`, so that a learnable one (DynamicQueryAttention) trains with AdamW, is
 /// saved in checkpoints and exported under shimmer's keys (`selection_mod.*`). Kinds are registered in
 /// model/kinds.cpp and built with makeSelection.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /// \file selection_attention.cpp
 /// DynamicQueryAttention (shimmer `shimmer/modules/selection.py`, class DynamicQueryAttention;
-/// gw-reference 1.4): learnable key-query attention over the domains of a group. Registered in
+/// docs/gw-semantics.md 1.4): learnable key-query attention over the domains of a group. Registered in
 /// model/kinds.cpp as `dynamic_query_attention`; tested in tests/tst_selection.cpp.
 #include <stdexcept>
 

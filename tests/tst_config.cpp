@@ -2,7 +2,11 @@
 // Experiment files: defaults, every section, unknown keys, wrong types, overrides, YAML round trip.
 #include <QtTest/QtTest>
 
+#include <fstream>
+#include <sstream>
+
 #include "model/config.h"
+#include "model/registry.h"
 
 using namespace gw;
 
@@ -34,6 +38,26 @@ private Q_SLOTS:
         QCOMPARE(c.coefficients.keys(), (std::vector<std::string>{"demi_cycles", "cycles", "translations", "contrastives"}));
         QVERIFY(std::abs(c.logitScale - std::log(1 / 0.07)) < 1e-12);
         QCOMPARE(c.selection, std::string("single_domain"));
+        QCOMPARE(c.flavour, std::string("two_domains"));
+    }
+
+    /// docs/experiment-format.md's tables of flavours, selections and domain-module kinds are the
+    /// registries' (regenerate with `gw kinds --markdown`); every registered kind is in the table.
+    void docsTableMatchesTheRegistries() {
+        std::ifstream in(GW_SOURCE_DIR "/docs/experiment-format.md");
+        QVERIFY(in.good());
+        std::stringstream ss;
+        ss << in.rdbuf();
+        const std::string doc = ss.str(), begin = "<!-- kinds:begin -->\n", end = "<!-- kinds:end -->";
+        const auto a = doc.find(begin), b = doc.find(end);
+        QVERIFY2(a != std::string::npos && b != std::string::npos && a < b, "markers missing in docs/experiment-format.md");
+        const std::string table = doc.substr(a + begin.size(), b - a - begin.size());
+        QVERIFY2(table == kindsMarkdown(),
+                 "docs/experiment-format.md disagrees with the registries: paste the output of `gw kinds --markdown` "
+                 "between its kinds markers");
+        for (const auto& n : selectionRegistry().names()) QVERIFY(table.find("| `" + n + "` |") != std::string::npos);
+        for (const auto& n : flavourRegistry().names()) QVERIFY(table.find("| `" + n + "` |") != std::string::npos);
+        for (const auto& n : domainModuleRegistry().names()) QVERIFY(table.find("| `" + n + "` |") != std::string::npos);
     }
 
     void errors_data() {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Parity with shimmer: the reference values of gw-reference section 8 (P1 to P8),
+// Parity with shimmer: the reference values of docs/gw-semantics.md section 8 (P1 to P8),
 // the shimmer bugs this project does not copy, and FlatAdamW against LibTorch's own AdamW.
 #include <QtTest/QtTest>
 
@@ -14,7 +14,7 @@
 using namespace gw;
 
 namespace {
-/// gw-reference 8: W[i][j] = 0.5 sin(s + 1 + i·n_in + j), b[i] = 0.1 cos(s + 1 + i).
+/// docs/gw-semantics.md 8: W[i][j] = 0.5 sin(s + 1 + i·n_in + j), b[i] = 0.1 cos(s + 1 + i).
 void fill(torch::nn::Sequential& mlp, std::vector<int> seeds) {
     torch::NoGradGuard ng;
     size_t k = 0;

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The Python half of tst_interop: a module tree with the registrations of shimmer's
-GlobalWorkspace2Domains (gw-reference 1.2, 1.3, 2.1 and 4.1), so that `load_state_dict(strict=True)`
+GlobalWorkspace2Domains (docs/gw-semantics.md 1.2, 1.3, 2.1 and 4.1), so that `load_state_dict(strict=True)`
 accepts exactly shimmer's key set, and the GW computations on a batch of unimodal latents.
 
 shimmer itself is not a dependency: this file restates its layout from the specification.
