@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <set>
 
 namespace gw {
 
@@ -196,8 +197,8 @@ void tanhInto(const float* x, float* y, int64_t count) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-enum Family { DemiCycles, Cycles, Translations, Contrastives };
-const char* const kFamilyNames[] = {"demi_cycles", "cycles", "translations", "contrastives"};
+enum Family { DemiCycles, Cycles, Translations, Contrastives, Fused };
+const char* const kFamilyNames[] = {"demi_cycles", "cycles", "translations", "contrastives", "fused"};
 
 /// Rows [row, row + n) of one buffer, copied from rows [srcRow, srcRow + n) of another.
 struct Seg {
@@ -268,12 +269,12 @@ CpuGWStep::CpuGWStep() : impl_(std::make_unique<Impl>()) {}
 CpuGWStep::~CpuGWStep() = default;
 
 const std::vector<std::string>& CpuGWStep::knownFlavours() {
-    static const std::vector<std::string> f = {"two_domains"};
+    static const std::vector<std::string> f = {"two_domains", "fusion"};
     return f;
 }
 
 const std::vector<std::string>& CpuGWStep::knownTerms() {
-    static const std::vector<std::string> t = {"demi_cycle", "cycle", "translation", "contrastive"};
+    static const std::vector<std::string> t = {"demi_cycle", "cycle", "translation", "contrastive", "fused", "broadcast_loss"};
     return t;
 }
 
@@ -285,9 +286,10 @@ std::string CpuGWStep::unsupportedModel(GWModule& gw, const GWLosses& losses, co
     for (const auto& t : losses.terms())
         if (std::find(knownTerms().begin(), knownTerms().end(), t) == knownTerms().end())
             return "loss term '" + t + "' is not written out by hand";
-    if (!selection.constantForOneSource())
-        return "selection '" + selection.name() + "' draws random numbers or computes scores at every fusion";
-    if (!selection.parameters().empty()) return "selection '" + selection.name() + "' has parameters";
+    if (selection.scoresNeedGradient())
+        return "selection '" + selection.name() + "' computes scores that need a gradient";
+    if (losses.flavour() == "two_domains" && !selection.constantForOneSource())
+        return "selection '" + selection.name() + "' draws random numbers at every fusion";
     for (const auto& d : gw.domainNames()) {
         auto& mod = gw.domainModule(d);
         if (!mod.isFrozen()) return "domain module '" + d + "' trains end to end";
@@ -305,7 +307,8 @@ std::string CpuGWStep::unsupported(GWModule& gw, const GWLosses& losses, const S
     if (auto why = unsupportedModel(gw, losses, selection); !why.empty()) return why;
     std::vector<std::string> seen;
     for (const auto& g : groups) {
-        if (g.domains.empty() || g.domains.size() > 2) return "a group of " + std::to_string(g.domains.size()) + " domains";
+        if (g.domains.empty() || (g.domains.size() > 2 && losses.flavour() == "two_domains"))
+            return "a group of " + std::to_string(g.domains.size()) + " domains";
         const auto name = groupName(g.domains);
         if (std::find(seen.begin(), seen.end(), name) != seen.end()) return "group " + name + " appears twice";
         seen.push_back(name);
@@ -514,7 +517,8 @@ double contrastiveGrad(Arena& arena, Term& t, int64_t W, float* dEa, float* dEb,
 
 }  // namespace
 
-StepLosses CpuGWStep::run(GWModule& gw, GWLosses& losses, const std::vector<GroupBatch>& groups) {
+StepLosses CpuGWStep::run(GWModule& gw, GWLosses& losses, Selection& selection, const std::vector<GroupBatch>& groups) {
+    if (losses.flavour() == "fusion") return runFusion(gw, losses, selection, groups);
     auto& I = *impl_;
     Arena& arena = I.arena;
     arena.reset();
@@ -823,6 +827,465 @@ StepLosses CpuGWStep::run(GWModule& gw, GWLosses& losses, const std::vector<Grou
             dLogitScale += contrastiveGrad(arena, t, W, doms[t.da].dS1 + t.rowA * W, doms[t.db].dS1 + t.rowB * W, logitScale);
     eachDomain([&](int d) {
         if (doms[d].n1) backward(I.arenas[d], doms[d].p1, doms[d].dS1, nullptr);
+    });
+    if (logitScaleTensor.requires_grad()) {
+        float* g = gradPtr(logitScaleTensor);
+        g[0] += static_cast<float>(dLogitScale);
+    }
+    return r;
+}
+
+}  // namespace gw
+
+// ---------------------------------------------------------------------------------------------------
+// The Fusion flavour (GWLossesFusion::step, docs/gw-semantics.md 2.3) written out the same way: every
+// non-empty subset S of every group fused into a state, decoded into every domain; the decodings of
+// the domains outside S encoded, fused and decoded back into S. The selection's scores are constants
+// (unsupported() admits only selections whose scores need no gradient); they are drawn through the
+// selection itself, at the same points and in the same order as the autograd step, so that both
+// paths consume torch's generator alike.
+namespace gw {
+namespace {
+
+/// One workspace state of n rows: z = tanh(Σ_k score_k ⊙ x_k) over its sources, with x_k rows of a
+/// domain's encoder output (phase 1 or phase 3).
+struct State {
+    struct Source {
+        int dom = -1;
+        bool phase3 = false;  ///< x from the domain's phase-3 encodings, else phase 1
+        int64_t row = 0;
+        torch::Tensor score;  ///< (n,) contiguous float32
+    };
+    int64_t n = 0;
+    std::vector<Source> sources;
+    float* z = nullptr;
+    float* dz = nullptr;
+};
+
+/// Per-domain passes of a fusion step.
+struct FDom {
+    std::string name;
+    DomainModule* mod = nullptr;
+    int64_t L = 0;
+    Mlp enc, dec;
+    int64_t n1 = 0, n2 = 0, n3 = 0, n4 = 0;
+    std::vector<Seg> in1;  ///< src = group, srcRow = index of the domain in the group
+    std::vector<Seg> in2;  ///< src = state index (rows 0..n of it)
+    std::vector<Seg> in3;  ///< srcRow = row in this domain's phase-2 output
+    std::vector<Seg> in4;  ///< src = state index
+    Pass p1, p2, p3, p4;
+    float *dE1 = nullptr, *dY2 = nullptr, *dE3 = nullptr, *dY4 = nullptr;
+};
+
+}  // namespace
+
+struct CpuGWStep::FusionImpl {
+    Arena arena;
+    std::vector<Arena> arenas;
+    GWModule* cached = nullptr;
+    std::vector<FDom> doms;
+    std::vector<Term> terms;
+};
+
+StepLosses CpuGWStep::runFusion(GWModule& gw, GWLosses& losses, Selection& selection,
+                                const std::vector<GroupBatch>& groups) {
+    if (!fusion_) fusion_ = std::make_unique<FusionImpl>();
+    auto& I = *fusion_;
+    Arena& arena = I.arena;
+    arena.reset();
+    const auto& names = gw.domainNames();
+    const int D = static_cast<int>(names.size());
+    const int64_t W = gw.workspaceDim();
+    if (I.cached != &gw) {
+        I.doms.assign(static_cast<size_t>(D), FDom());
+        for (int d = 0; d < D; ++d) {
+            auto& dom = I.doms[d];
+            dom.name = names[d];
+            dom.mod = &gw.domainModule(names[d]);
+            dom.L = dom.mod->latentDim();
+            dom.enc = readMlp(gw.encoder(names[d]));
+            dom.dec = readMlp(gw.decoder(names[d]));
+        }
+        I.cached = &gw;
+    }
+    auto& doms = I.doms;
+    I.arenas.resize(static_cast<size_t>(D));
+    for (auto& a : I.arenas) a.reset();
+    for (auto& dom : doms) {
+        for (auto* m : {&dom.enc, &dom.dec})
+            for (auto& l : m->layers) {
+                gradPtr(l.w);
+                gradPtr(l.b);
+            }
+        dom.in1.clear();
+        dom.in2.clear();
+        dom.in3.clear();
+        dom.in4.clear();
+        dom.n1 = dom.n2 = dom.n3 = dom.n4 = 0;
+    }
+    const bool parallel = D >= 2 && at::get_num_threads() >= 2 && !at::in_parallel_region();
+    BlasThreads blasThreads(parallel ? 1 : 0);
+    auto eachDomain = [&](const std::function<void(int)>& fn) {
+        if (!parallel) {
+            for (int d = 0; d < D; ++d) fn(d);
+            return;
+        }
+        at::parallel_for(0, D, 1, [&](int64_t b, int64_t e) {
+            for (int64_t d = b; d < e; ++d) fn(static_cast<int>(d));
+        });
+    };
+    auto indexOf = [&](const std::string& n) {
+        return static_cast<int>(std::find(names.begin(), names.end(), n) - names.begin());
+    };
+    const size_t G = groups.size();
+    std::vector<std::vector<torch::Tensor>> lat(G), cls(G);
+    std::vector<std::vector<int>> gdom(G);
+    std::vector<std::vector<const float*>> latPtr(G);
+    for (size_t gi = 0; gi < G; ++gi)
+        for (const auto& d : groups[gi].domains) {
+            gdom[gi].push_back(indexOf(d));
+            lat[gi].push_back(groups[gi].latents.at(d).contiguous());
+            latPtr[gi].push_back(lat[gi].back().data_ptr<float>());
+            const auto* in = groups[gi].inputs.find(d);
+            cls[gi].push_back(gw.domainModule(d).latentLossKind() == LatentLossKind::CrossEntropy ? in->contiguous()
+                                                                                                 : torch::Tensor());
+        }
+    auto rowsOf = [&](size_t gi) { return lat[gi][0].size(0); };
+    const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+    auto view = [&](const float* p, int64_t n, int64_t w) { return torch::from_blob(const_cast<float*>(p), {n, w}, f32); };
+
+    // Phase 1: every group's latents through their encoders.
+    std::vector<std::vector<int64_t>> row1(G);
+    for (size_t gi = 0; gi < G; ++gi)
+        for (size_t k = 0; k < gdom[gi].size(); ++k) {
+            auto& dom = doms[gdom[gi][k]];
+            row1[gi].push_back(dom.n1);
+            dom.in1.push_back({static_cast<int>(gi), static_cast<int64_t>(k), dom.n1, rowsOf(gi)});
+            dom.n1 += rowsOf(gi);
+        }
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        if (!dom.n1) return;
+        float* x = I.arenas[d].alloc(static_cast<size_t>(dom.n1 * dom.L));
+        for (const auto& s : dom.in1) std::memcpy(x + s.row * dom.L, latPtr[s.src][s.srcRow], sizeof(float) * s.n * dom.L);
+        forward(I.arenas[d], dom.enc, x, dom.n1, dom.p1);
+    });
+
+    // The states of phase 2: one per subset, in itertools.product order; decoded into every domain.
+    struct Subset {
+        size_t group;
+        std::vector<int> selected, outside;  // domain indices; selected in group order
+        int state = -1, state2 = -1;
+        std::vector<int64_t> row2;  // per domain: first row of this subset's decoding in its phase 2
+        std::vector<int64_t> row3;  // per domain of `outside`: rows in its phase 3
+        std::vector<int64_t> row4;  // per domain of `selected`: rows in its phase 4
+    };
+    std::vector<Subset> subsets;
+    std::vector<State> states;
+    auto makeState = [&](const std::vector<int>& ds, bool phase3, const std::vector<int64_t>& rows, int64_t n) {
+        State st;
+        st.n = n;
+        TensorMap prem;
+        for (size_t k = 0; k < ds.size(); ++k) {
+            const auto& dom = doms[ds[k]];
+            const float* x = (phase3 ? dom.p3.out : dom.p1.out) + rows[k] * W;
+            prem.set(dom.name, view(x, n, W));
+            st.sources.push_back({ds[k], phase3, rows[k], torch::Tensor()});
+        }
+        if (!(ds.size() == 1 && selection.constantForOneSource())) {
+            // Scores that need no gradient (unsupported() checks) read the encodings' batch size,
+            // count and options at most, so the encodings stand in for the unimodal latents too.
+            const auto s = selection.scores(prem, prem);
+            for (auto& src : st.sources) src.score = s.at(doms[src.dom].name).contiguous();
+        }
+        st.z = arena.alloc(static_cast<size_t>(n * W));
+        std::memset(st.z, 0, sizeof(float) * static_cast<size_t>(n * W));
+        for (const auto& src : st.sources) {
+            const auto& dom = doms[src.dom];
+            const float* x = (src.phase3 ? dom.p3.out : dom.p1.out) + src.row * W;
+            if (!src.score.defined()) {
+                std::memcpy(st.z, x, sizeof(float) * static_cast<size_t>(n * W));
+                continue;
+            }
+            const float* sc = src.score.data_ptr<float>();
+            for (int64_t r = 0; r < n; ++r)
+                for (int64_t j = 0; j < W; ++j) st.z[r * W + j] += sc[r] * x[r * W + j];
+        }
+        tanhInto(st.z, st.z, n * W);
+        states.push_back(std::move(st));
+        return static_cast<int>(states.size() - 1);
+    };
+    for (size_t gi = 0; gi < G; ++gi) {
+        const size_t n = gdom[gi].size();
+        for (size_t mask = 1; mask < (size_t(1) << n); ++mask) {
+            Subset s;
+            s.group = gi;
+            std::vector<int64_t> rows;
+            for (size_t i = 0; i < n; ++i)
+                if (mask & (size_t(1) << (n - 1 - i))) {
+                    s.selected.push_back(gdom[gi][i]);
+                    rows.push_back(row1[gi][i]);
+                }
+            for (int d = 0; d < D; ++d)
+                if (std::find(s.selected.begin(), s.selected.end(), d) == s.selected.end()) s.outside.push_back(d);
+            s.state = makeState(s.selected, false, rows, rowsOf(gi));
+            s.row2.assign(static_cast<size_t>(D), -1);
+            for (int d = 0; d < D; ++d) {
+                s.row2[d] = doms[d].n2;
+                doms[d].in2.push_back({s.state, 0, doms[d].n2, rowsOf(gi)});
+                doms[d].n2 += rowsOf(gi);
+            }
+            subsets.push_back(std::move(s));
+        }
+    }
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        if (!dom.n2) return;
+        float* x = I.arenas[d].alloc(static_cast<size_t>(dom.n2 * W));
+        for (const auto& s : dom.in2) std::memcpy(x + s.row * W, states[s.src].z, sizeof(float) * s.n * W);
+        forward(I.arenas[d], dom.dec, x, dom.n2, dom.p2);
+    });
+
+    // Phase 3: the decodings of the domains outside S through their encoders; phase 4: their fusion
+    // decoded back into S.
+    for (auto& s : subsets) {
+        s.row3.assign(s.outside.size(), -1);
+        const int64_t n = rowsOf(s.group);
+        for (size_t k = 0; k < s.outside.size(); ++k) {
+            auto& dom = doms[s.outside[k]];
+            s.row3[k] = dom.n3;
+            dom.in3.push_back({-1, s.row2[s.outside[k]], dom.n3, n});
+            dom.n3 += n;
+        }
+    }
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        if (!dom.n3) return;
+        float* x = I.arenas[d].alloc(static_cast<size_t>(dom.n3 * dom.L));
+        for (const auto& s : dom.in3) std::memcpy(x + s.row * dom.L, dom.p2.out + s.srcRow * dom.L, sizeof(float) * s.n * dom.L);
+        forward(I.arenas[d], dom.enc, x, dom.n3, dom.p3);
+    });
+    for (auto& s : subsets) {
+        if (s.outside.empty()) continue;
+        const int64_t n = rowsOf(s.group);
+        s.state2 = makeState(s.outside, true, s.row3, n);
+        s.row4.assign(s.selected.size(), -1);
+        for (size_t k = 0; k < s.selected.size(); ++k) {
+            auto& dom = doms[s.selected[k]];
+            s.row4[k] = dom.n4;
+            dom.in4.push_back({s.state2, 0, dom.n4, n});
+            dom.n4 += n;
+        }
+    }
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        Arena& ar = I.arenas[d];
+        if (dom.n4) {
+            float* x = ar.alloc(static_cast<size_t>(dom.n4 * W));
+            for (const auto& s : dom.in4) std::memcpy(x + s.row * W, states[s.src].z, sizeof(float) * s.n * W);
+            forward(ar, dom.dec, x, dom.n4, dom.p4);
+        }
+        dom.dY2 = dom.n2 ? ar.zeros(static_cast<size_t>(dom.n2 * dom.L)) : nullptr;
+        dom.dY4 = dom.n4 ? ar.zeros(static_cast<size_t>(dom.n4 * dom.L)) : nullptr;
+    });
+
+    // The terms, in GWLossesFusion::step's order and with its names.
+    auto& terms = I.terms;
+    terms.clear();
+    std::vector<std::set<int>> pairsSeen;
+    for (size_t gi = 0; gi < G; ++gi) {
+        const auto& gd = gdom[gi];
+        if (gd.size() < 2) continue;
+        for (size_t i = 0; i < gd.size(); ++i)
+            for (size_t j = i + 1; j < gd.size(); ++j) {
+                const std::set<int> pair{gd[i], gd[j]};
+                if (std::find(pairsSeen.begin(), pairsSeen.end(), pair) != pairsSeen.end()) continue;
+                pairsSeen.push_back(pair);
+                Term t;
+                t.name = "contrastive_" + doms[gd[i]].name + "_and_" + doms[gd[j]].name;
+                t.family = Contrastives;
+                t.kind = LatentLossKind::Custom;
+                t.n = rowsOf(gi);
+                t.da = gd[i];
+                t.db = gd[j];
+                t.rowA = row1[gi][i];
+                t.rowB = row1[gi][j];
+                terms.push_back(std::move(t));
+            }
+    }
+    auto sorted = [&](const std::vector<int>& ds) {
+        std::vector<std::string> n;
+        for (int d : ds) n.push_back(doms[d].name);
+        std::sort(n.begin(), n.end());
+        return groupName(n);
+    };
+    std::vector<std::string> used;
+    for (const auto& s : subsets) {
+        const auto& gd = gdom[s.group];
+        const std::string from = "from_" + sorted(s.selected), caseName = sorted(gd);
+        auto add = [&](std::string label, Family f, int d, const float* pred, float* grad) {
+            if (std::find(used.begin(), used.end(), label + "_loss") != used.end()) label += "_case_" + caseName;
+            used.push_back(label + "_loss");
+            const size_t k = static_cast<size_t>(std::find(gd.begin(), gd.end(), d) - gd.begin());
+            Term t;
+            t.name = label;
+            t.family = f;
+            t.kind = doms[d].mod->latentLossKind();
+            t.pred = pred;
+            t.grad = grad;
+            t.target = latPtr[s.group][k];
+            if (cls[s.group][k].defined()) t.classes = cls[s.group][k].data_ptr<int64_t>();
+            t.n = rowsOf(s.group);
+            t.L = doms[d].L;
+            terms.push_back(std::move(t));
+        };
+        for (int d = 0; d < D; ++d) {
+            if (std::find(gd.begin(), gd.end(), d) == gd.end()) continue;
+            const bool inS = std::find(s.selected.begin(), s.selected.end(), d) != s.selected.end();
+            const Family f = !inS ? Translations : s.selected.size() == 1 ? DemiCycles : Fused;
+            const LossFamily lf = f == Translations ? LossFamily::Translation : f == DemiCycles ? LossFamily::DemiCycle
+                                                                                               : LossFamily::Fused;
+            if (!doms[d].mod->familyEnabled(lf)) continue;
+            add(from + "_to_" + doms[d].name, f, d, doms[d].p2.out + s.row2[d] * doms[d].L,
+                doms[d].dY2 + s.row2[d] * doms[d].L);
+        }
+        for (size_t k = 0; k < s.row4.size(); ++k) {
+            const int d = s.selected[k];
+            if (!doms[d].mod->familyEnabled(LossFamily::Cycle)) continue;
+            add(from + "_through_" + sorted(s.outside) + "_to_" + doms[d].name + "_case_" + caseName, Cycles, d,
+                doms[d].p4.out + s.row4[k] * doms[d].L, doms[d].dY4 + s.row4[k] * doms[d].L);
+        }
+    }
+
+    // Values and metrics, in GWLossesFusion::step's order.
+    auto logitScaleTensor = losses.contrastive().logitScale();
+    const float logitScale = logitScaleTensor.detach().reshape({}).item<float>();
+    std::vector<double> familySum(5, 0.0);
+    std::vector<int> familyCount(5, 0);
+    for (auto& t : terms) {
+        if (t.kind == LatentLossKind::Mse) mseTerm(t, false);
+        else if (t.kind == LatentLossKind::CrossEntropy) crossEntropyTerm(t, false);
+        else
+            contrastiveValue(arena, t, doms[t.da].p1.out + t.rowA * W, doms[t.db].p1.out + t.rowB * W, W, logitScale);
+        familySum[t.family] += t.value;
+        ++familyCount[t.family];
+    }
+    auto scalar = [](double v) { return torch::scalar_tensor(v, torch::kFloat32); };
+    TensorMap metrics;
+    StepLosses r;
+    for (const auto& t : terms)
+        if (t.family == Contrastives) metrics.set(t.name, scalar(t.value));
+    if (!familyCount[Contrastives]) r.skipped.emplace_back("contrastives");
+    else metrics.set("contrastives", scalar(familySum[Contrastives] / familyCount[Contrastives]));
+    for (const auto& t : terms) {
+        if (t.family == Contrastives) metrics.set(t.name + "_logit_scale", scalar(t.extra));
+        else if (t.kind == LatentLossKind::CrossEntropy) metrics.set(t.name + "_accuracy", scalar(t.extra));
+    }
+    for (int f : {DemiCycles, Cycles, Translations, Fused}) {
+        if (!familyCount[f]) r.skipped.emplace_back(kFamilyNames[f]);
+        else metrics.set(kFamilyNames[f], scalar(familySum[f] / familyCount[f]));
+    }
+    for (const auto& t : terms)
+        if (t.family != Contrastives) metrics.set(t.name + "_loss", scalar(t.value));
+    r.out.loss = combineLoss(metrics, losses.coefs());
+    int selected = 0;
+    for (const auto& [name, c] : losses.coefs())
+        if (c > 0 && metrics.contains(name)) ++selected;
+    for (auto& t : terms) {
+        t.weight = 0;
+        const std::string key = t.family == Contrastives ? t.name : t.name + "_loss";
+        for (const auto& [name, c] : losses.coefs()) {
+            if (!(c > 0)) continue;
+            if (name == key) t.weight += c / selected;
+            else if (name == kFamilyNames[t.family]) t.weight += c / selected / familyCount[t.family];
+        }
+    }
+    std::vector<torch::Tensor> broadcast;
+    for (const auto& [name, c] : losses.coefs())
+        if (c > 0 && name != "contrastives")
+            if (const auto* m = metrics.find(name)) broadcast.push_back(*m);
+    if (!broadcast.empty()) {
+        double sum = 0;
+        for (const auto& b : broadcast) sum += b.item<double>();
+        metrics.set("broadcast_loss", scalar(sum / static_cast<double>(broadcast.size())));
+    }
+    r.out.metrics = std::move(metrics);
+
+    // Backward.
+    for (auto& t : terms) {
+        if (t.weight == 0 || t.family == Contrastives) continue;
+        if (t.kind == LatentLossKind::Mse) mseTerm(t, true);
+        else crossEntropyTerm(t, true);
+    }
+    for (auto& st : states) st.dz = arena.zeros(static_cast<size_t>(st.n * W));
+    std::vector<float*> dX(static_cast<size_t>(D), nullptr);
+    // A state's gradient, through the tanh and the scores, into its sources' encodings.
+    auto stateBackward = [&](State& st) {
+        for (int64_t k = 0; k < st.n * W; ++k) st.dz[k] *= 1.f - st.z[k] * st.z[k];
+        for (const auto& src : st.sources) {
+            auto& dom = doms[src.dom];
+            float* out = (src.phase3 ? dom.dE3 : dom.dE1) + src.row * W;
+            if (!src.score.defined()) {
+                for (int64_t k = 0; k < st.n * W; ++k) out[k] += st.dz[k];
+                continue;
+            }
+            const float* sc = src.score.data_ptr<float>();
+            for (int64_t r2 = 0; r2 < st.n; ++r2)
+                for (int64_t j = 0; j < W; ++j) out[r2 * W + j] += sc[r2] * st.dz[r2 * W + j];
+        }
+    };
+    // Phase 4 back to the cycle states, which back into the phase-3 encodings.
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        Arena& ar = I.arenas[d];
+        dom.dE1 = dom.n1 ? ar.zeros(static_cast<size_t>(dom.n1 * W)) : nullptr;
+        dom.dE3 = dom.n3 ? ar.zeros(static_cast<size_t>(dom.n3 * W)) : nullptr;
+        dX[d] = nullptr;
+        if (!dom.n4) return;
+        dX[d] = ar.alloc(static_cast<size_t>(dom.n4 * W));
+        backward(ar, dom.p4, dom.dY4, dX[d]);
+    });
+    for (int d = 0; d < D; ++d)
+        for (const auto& s : doms[d].in4) {
+            float* out = states[s.src].dz + s.srcRow * W;
+            const float* g = dX[d] + s.row * W;
+            for (int64_t k = 0; k < s.n * W; ++k) out[k] += g[k];
+        }
+    for (auto& s : subsets)
+        if (s.state2 >= 0) stateBackward(states[s.state2]);
+    // Phase 3 back into the decodings of phase 2.
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        if (!dom.n3) return;
+        float* dx = I.arenas[d].alloc(static_cast<size_t>(dom.n3 * dom.L));
+        backward(I.arenas[d], dom.p3, dom.dE3, dx);
+        for (const auto& s : dom.in3) {
+            float* out = dom.dY2 + s.srcRow * dom.L;
+            const float* g = dx + s.row * dom.L;
+            for (int64_t k = 0; k < s.n * dom.L; ++k) out[k] += g[k];
+        }
+    });
+    // Phase 2 back to the subset states, which back into the phase-1 encodings.
+    eachDomain([&](int d) {
+        auto& dom = doms[d];
+        dX[d] = nullptr;
+        if (!dom.n2) return;
+        dX[d] = I.arenas[d].alloc(static_cast<size_t>(dom.n2 * W));
+        backward(I.arenas[d], dom.p2, dom.dY2, dX[d]);
+    });
+    for (int d = 0; d < D; ++d)
+        for (const auto& s : doms[d].in2) {
+            float* out = states[s.src].dz + s.srcRow * W;
+            const float* g = dX[d] + s.row * W;
+            for (int64_t k = 0; k < s.n * W; ++k) out[k] += g[k];
+        }
+    for (auto& s : subsets) stateBackward(states[s.state]);
+    double dLogitScale = 0;
+    for (auto& t : terms)
+        if (t.family == Contrastives && t.weight != 0)
+            dLogitScale += contrastiveGrad(arena, t, W, doms[t.da].dE1 + t.rowA * W, doms[t.db].dE1 + t.rowB * W, logitScale);
+    eachDomain([&](int d) {
+        if (doms[d].n1) backward(I.arenas[d], doms[d].p1, doms[d].dE1, nullptr);
     });
     if (logitScaleTensor.requires_grad()) {
         float* g = gradPtr(logitScaleTensor);

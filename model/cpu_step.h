@@ -27,9 +27,10 @@ public:
     /// "" when run() can take this batch; otherwise the reason, for the log. Needs: a BLAS `sgemm_` in
     /// the process (LibTorch's own, found at run time), GW weights and latents in float32 on the CPU,
     /// every domain module frozen with an Mse or CrossEntropy latentLossKind, groups of one or two
-    /// domains with distinct names, a flavour among knownFlavours() whose every loss term
-    /// (GWLosses::terms) is among knownTerms(), and a parameter-free selection whose scores for a
-    /// single source are constant ones (single_domain or fixed_shared). A new flavour or loss term
+    /// domains with distinct names (any number of domains for the fusion flavour), a flavour among
+    /// knownFlavours() whose every loss term (GWLosses::terms) is among knownTerms(), and a selection
+    /// whose scores need no gradient (single_domain, fixed_shared, random; for two_domains also
+    /// constant ones for a single source: single_domain or fixed_shared). A new flavour or loss term
     /// therefore runs on autograd, with this reason in the log, until it is written out here.
     static std::string unsupported(GWModule& gw, const GWLosses& losses, const Selection& selection,
                                    const std::vector<GroupBatch>& groups);
@@ -46,11 +47,17 @@ public:
     /// Shapes as GroupBatch: latents (B, L_d) float32, class-index inputs (B,) int64.
     /// Precondition: unsupported(gw, losses, selection, groups) is empty (GlobalWorkspace::trainingStep checks).
     /// \throws std::invalid_argument as combineLoss when no coefficient selects a computed metric.
-    StepLosses run(GWModule& gw, GWLosses& losses, const std::vector<GroupBatch>& groups);
+    /// For the fusion flavour, the losses and metrics of GWLossesFusion::step, with the selection's
+    /// scores drawn through `selection` in the autograd step's order (so both consume torch's
+    /// generator alike) and held constant.
+    StepLosses run(GWModule& gw, GWLosses& losses, Selection& selection, const std::vector<GroupBatch>& groups);
 
 private:
+    StepLosses runFusion(GWModule& gw, GWLosses& losses, Selection& selection, const std::vector<GroupBatch>& groups);
     struct Impl;
+    struct FusionImpl;
     std::unique_ptr<Impl> impl_;
+    std::unique_ptr<FusionImpl> fusion_;
 };
 
 }  // namespace gw

@@ -62,7 +62,7 @@ StepLosses GlobalWorkspace::trainingStep(const std::vector<GroupBatch>& groups) 
     std::string why = cpuOn_ ? CpuGWStep::unsupported(*gw_, *loss_, *selection_, groups) : "switched off";
     if (why.empty()) {
         lastPath_ = "hand-written";
-        return cpu_->run(*gw_, *loss_, groups);
+        return cpu_->run(*gw_, *loss_, *selection_, groups);
     }
     lastPath_ = "autograd (" + why + ")";
     StepLosses r = step(groups);

@@ -30,6 +30,9 @@ public:
     /// True when, for a single source domain, every score is exactly 1 and no random number is drawn
     /// (then the fusion of one source is tanh(e) and the hand-written CPU step may run).
     virtual bool constantForOneSource() const { return false; }
+    /// False when the scores depend on no trainable tensor (so the hand-written CPU step may hold them
+    /// constant); true by default, and for any selection with parameters.
+    virtual bool scoresNeedGradient() const { return true; }
 
 private:
     std::string kind_;
@@ -42,6 +45,7 @@ public:
     SingleDomainSelection() : Selection("single_domain") {}
     TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) override;
     bool constantForOneSource() const override { return true; }
+    bool scoresNeedGradient() const override { return false; }
 };
 
 /// FixedSharedSelection: s_d = 1/D for every sample.
@@ -50,6 +54,7 @@ public:
     FixedSharedSelection() : Selection("fixed_shared") {}
     TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) override;
     bool constantForOneSource() const override { return true; }
+    bool scoresNeedGradient() const override { return false; }
 };
 
 /// RandomSelection(temperature): s = softmax(U / T) over domains, U ~ Uniform(0, 1)^{B×D}.
@@ -58,6 +63,7 @@ public:
     /// \throws std::invalid_argument when temperature <= 0.
     explicit RandomSelection(double temperature);
     TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) override;
+    bool scoresNeedGradient() const override { return false; }
 
 private:
     double temperature_;

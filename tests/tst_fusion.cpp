@@ -205,7 +205,7 @@ private Q_SLOTS:
             opt.step();
         }
         QCOMPARE(QString::fromStdString(gwm->lastStepPath()),
-                 QString("autograd (flavour 'fusion' is not written out by hand)"));
+                 QString("autograd (selection 'dynamic_query_attention' computes scores that need a gradient)"));
         QVERIFY(!torch::equal(q0, gwm->stateDict().at("selection_mod.query_layer.weight")));
         QVERIFY(!torch::equal(k0, gwm->stateDict().at("selection_mod.key_layers.t.weight")));
         QVERIFY(torch::equal(g0, gwm->stateDict().at("selection_mod.initial_gw_state")));
