@@ -181,6 +181,44 @@ private Q_SLOTS:
         }
     }
 
+    /// A Fusion GW with attention saved by Python (`state_dict()`, twins included) imports and computes
+    /// the reference's own metrics.
+    void importsWhatPythonSaved() {
+        if (!pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        Setup s;
+        s.domains = {{"v", 4}, {"t", 4}};
+        s.groups = {{"v"}, {"t"}, {"v", "t"}};
+        s.selection = "dynamic_query_attention";
+        s.params.set("head_size", "3");
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        std::ofstream(d + "/spec.json") << specJson(s);
+        QProcess p;
+        p.setProcessChannelMode(QProcess::MergedChannels);
+        p.start(kPython, {kScript, "make", dir.path() + "/spec.json", dir.path() + "/state.pt"});
+        QVERIFY(p.waitForFinished(120000));
+        QVERIFY2(p.exitCode() == 0, p.readAll().constData());
+        auto gwm = build(s);
+        const auto file = readStateDict(d + "/state.pt");
+        QVERIFY(file.tensors.contains("loss_mod.selection_mod.query_layer.weight"));
+        gwm->loadStateDict(fromShimmerLayout(file.tensors, d + "/state.pt"));
+        const auto batch = batchOf(s, 4);
+        OrderedMap<torch::Tensor> flat;
+        for (size_t i = 0; i < batch.size(); ++i)
+            for (const auto& [name, x] : batch[i].latents) flat.set(std::to_string(i) + "/" + name, x);
+        writeStateDict(d + "/batch.pt", flat);
+        p.start(kPython, {kScript, dir.path() + "/spec.json", dir.path() + "/state.pt", dir.path() + "/batch.pt",
+                          dir.path() + "/ref.pt"});
+        QVERIFY(p.waitForFinished(120000));
+        QVERIFY2(p.exitCode() == 0, p.readAll().constData());
+        const auto ref = readStateDict(d + "/ref.pt").tensors;
+        const auto r = gwm->step(batch);
+        closeTo(r.out.loss.item<double>(), ref.at("loss").item<double>(), "loss");
+        closeTo(r.out.metrics.at("fused").item<double>(), ref.at("fused").item<double>(), "fused");
+        closeTo(r.out.metrics.at("from_{t,v}_to_v_loss").item<double>(), ref.at("from_{t,v}_to_v_loss").item<double>(),
+                "from_{t,v}_to_v_loss");
+    }
+
     void attentionIsAModuleThatTrains() {
         Setup s;
         s.domains = {{"v", 4}, {"t", 4}};

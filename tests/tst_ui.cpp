@@ -212,6 +212,16 @@ private Q_SLOTS:
         QCOMPARE(MetricsDashboard::familyOf("train/cycle_image_through_label"), QString("cycles"));
         QCOMPARE(MetricsDashboard::familyOf("pretrain/image/kl"), QString("pre-training"));
         QCOMPARE(MetricsDashboard::familyOf("val/translation_image_to_label_accuracy"), QString("accuracy"));
+        // The Fusion flavour's broadcast metrics, by what they decode from and to.
+        QCOMPARE(MetricsDashboard::familyOf("train/from_{image}_to_image_loss"), QString("demi-cycles"));
+        QCOMPARE(MetricsDashboard::familyOf("train/from_{image}_to_image_case_{image,label}_loss"), QString("demi-cycles"));
+        QCOMPARE(MetricsDashboard::familyOf("train/from_{image}_to_label_loss"), QString("translations"));
+        QCOMPARE(MetricsDashboard::familyOf("train/from_{image,label}_to_image_loss"), QString("fused"));
+        QCOMPARE(MetricsDashboard::familyOf("train/from_{v}_to_v_latents_loss"), QString("translations"));
+        QCOMPARE(MetricsDashboard::familyOf("train/from_{image}_through_{label}_to_image_case_{image}_loss"), QString("cycles"));
+        QCOMPARE(MetricsDashboard::familyOf("val/fused"), QString("fused"));
+        QCOMPARE(MetricsDashboard::familyOf("val/broadcast_loss"), QString("totals"));
+        QCOMPARE(MetricsDashboard::familyOf("val/from_{image,label}_to_label_accuracy"), QString("accuracy"));
         d.append(batch("train/loss", {1.0, 3.0}));
         d.append(batch("train/translation_a_to_b", {5.0, 4.0}));
         d.append(batch("val/loss", {2.0}, 20));

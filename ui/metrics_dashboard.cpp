@@ -18,12 +18,13 @@
 namespace gw::studio {
 
 namespace {
-const QStringList kFamilies = {"pre-training", "totals", "demi-cycles", "cycles", "translations", "contrastives", "accuracy", "other"};
+const QStringList kFamilies = {"pre-training", "totals",       "demi-cycles", "cycles", "translations",
+                               "fused",        "contrastives", "accuracy",    "other"};
 
 QColor familyColour(const QString& family, int index) {
     static const QHash<QString, int> hue = {{"pre-training", 280}, {"totals", 0},        {"demi-cycles", 210},
                                             {"cycles", 30},         {"translations", 130}, {"contrastives", 330},
-                                            {"accuracy", 180},      {"other", 60}};
+                                            {"fused", 255},         {"accuracy", 180},     {"other", 60}};
     QColor c;
     c.setHsv((hue.value(family, 60) + 23 * index) % 360, 200, 200 - (index % 3) * 30);
     return c;
@@ -33,7 +34,26 @@ QColor familyColour(const QString& family, int index) {
 bool shownByDefault(const QString& name) {
     const QString m = name.section('/', -1);
     if (name.startsWith("pretrain/")) return m == "loss";
-    return m == "loss" || m == "demi_cycles" || m == "cycles" || m == "translations" || m == "contrastives";
+    return m == "loss" || m == "demi_cycles" || m == "cycles" || m == "translations" || m == "contrastives" ||
+           m == "fused" || m == "broadcast_loss";
+}
+
+/// The family of a Fusion (broadcast) metric `from_{S}_to_{d}...` or `from_{S}_through_{I}_to_{d}...`
+/// (docs/gw-semantics.md 2.3): a cycle when it goes through I; else a demi-cycle when S = {d}, a
+/// translation when d is not in S, a fused term otherwise. Empty when `m` is not one.
+QString broadcastFamily(const QString& m) {
+    if (!m.startsWith("from_{")) return {};
+    const int close = m.indexOf('}');
+    if (close < 0) return {};
+    if (m.mid(close + 1).startsWith("_through_")) return "cycles";
+    if (!m.mid(close + 1).startsWith("_to_")) return {};
+    const QStringList sources = m.mid(6, close - 6).split(',');
+    const QString rest = m.mid(close + 5);  // "{d}_loss", "{d}_case_{G}_loss", ...
+    bool inS = false;
+    for (const auto& s : sources)
+        if (rest.startsWith(s + "_loss") || rest.startsWith(s + "_case_")) inS = true;
+    if (!inS) return "translations";
+    return sources.size() == 1 ? "demi-cycles" : "fused";
 }
 }  // namespace
 
@@ -126,7 +146,9 @@ QString MetricsDashboard::familyOf(const QString& metric) {
     if (metric.startsWith("pretrain/")) return "pre-training";
     const QString m = metric.section('/', 1);
     if (m.contains("accuracy")) return "accuracy";
-    if (m == "loss" || m.startsWith("domain_loss")) return "totals";
+    if (m == "loss" || m == "broadcast_loss" || m.startsWith("domain_loss")) return "totals";
+    if (const QString b = broadcastFamily(m); !b.isEmpty()) return b;
+    if (m == "fused") return "fused";
     if (m.startsWith("demi_cycle")) return "demi-cycles";
     if (m.startsWith("cycle")) return "cycles";
     if (m.startsWith("translation")) return "translations";

@@ -7,6 +7,9 @@ shimmer would overwrite (a later group's demi-cycle, translation or fused key ge
 
 shimmer itself is not a dependency. Every domain module here is an identity with MSE (mean) losses.
 
+  fusion_reference.py make SPEC.json STATE.pt
+      a seeded GW of that module tree (random initial_gw_state too), saved with `state_dict()`: the
+      twins under loss_mod included, as shimmer saves it
   fusion_reference.py SPEC.json WEIGHTS.pt BATCH.pt RESULT.pt
       SPEC: {"domains": {name: latent_dim}, "workspace": W, "encoder": {hidden, layers},
              "decoder": {...}, "selection": "fixed_shared" | "dynamic_query_attention",
@@ -203,5 +206,17 @@ def main(spec_path, weights_path, batch_path, out_path):
     torch.save({k: v.detach() for k, v in metrics.items()}, out_path)
 
 
+def make(spec_path, out_path):
+    torch.manual_seed(0)
+    model = Fusion(json.load(open(spec_path)))
+    if hasattr(model, "selection_mod"):
+        model.selection_mod.initial_gw_state.uniform_()
+    model.loss_mod.contrastive_fn.logit_scale.fill_(math.log(1 / 0.07))
+    torch.save(model.state_dict(), out_path)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    if sys.argv[1] == "make":
+        make(*sys.argv[2:4])
+    else:
+        main(*sys.argv[1:5])
