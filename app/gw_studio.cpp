@@ -15,7 +15,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "app/studio/bridge.h"
+#include "ui/bridge/bridge.h"
 #include "ui/experiment_form.h"
 #include "ui/explorer_panel.h"
 #include "ui/main_window.h"

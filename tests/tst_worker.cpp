@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "app/studio/bridge.h"
+#include "ui/bridge/bridge.h"
 #include "fixtures.h"
 
 using namespace gw::studio;

@@ -11,7 +11,7 @@
 #include <functional>
 #include <memory>
 
-#include "app/studio/bridge.h"
+#include "ui/bridge/bridge.h"
 
 class QPainter;
 

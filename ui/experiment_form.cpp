@@ -19,7 +19,7 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
-#include "app/studio/bridge.h"
+#include "ui/bridge/bridge.h"
 
 namespace gw::studio {
 

@@ -7,7 +7,7 @@
 /// click adds it to the grid). Fed with bridge ExploreData, live from the worker or from a checkpoint.
 #include <QWidget>
 
-#include "app/studio/bridge.h"
+#include "ui/bridge/bridge.h"
 
 class QComboBox;
 class QSpinBox;

@@ -9,7 +9,7 @@
 #include <QThread>
 #include <QTimer>
 
-#include "app/studio/bridge.h"
+#include "ui/bridge/bridge.h"
 
 class QAction;
 class QLabel;

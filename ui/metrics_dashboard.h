@@ -9,7 +9,7 @@
 #include <QTimer>
 #include <QWidget>
 
-#include "app/studio/bridge.h"
+#include "ui/bridge/bridge.h"
 
 class QCustomPlot;
 class QCPGraph;

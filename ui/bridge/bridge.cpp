@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The one Qt unit that includes LibTorch (through model/): built with QT_NO_KEYWORDS.
-#include "app/studio/bridge.h"
+#include "ui/bridge/bridge.h"
 
 #include <filesystem>
 #include <cstring>
