@@ -77,8 +77,8 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
     torch::manual_seed(0);
     OrderedMap<std::shared_ptr<DomainModule>> mods;
     DomainModuleSpec sa, sb;
-    sa.latentDim = c.dimA;
-    sb.latentDim = c.dimB;
+    sa.set("latent_dim", c.dimA);
+    sb.set("latent_dim", c.dimB);
     mods.set("a", makeDomainModule(sa));
     mods.set("b", makeDomainModule(sb));
     for (auto& [n, m] : mods) m->freeze();

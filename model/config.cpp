@@ -132,12 +132,23 @@ void readDomain(const std::string& name, const YAML::Node& node, const std::stri
         r.fail("module", "a domain module kind (" + domainModuleRegistry().knownNames() + ")", "'" + d.module + "'");
     r.readStr("file", d.file);
     r.readStr("dataset", d.dataset);
-    r.readInt("latent_dim", d.latentDim, 0);
-    r.readInt("hidden_dim", d.hiddenDim, 0);
-    r.readInt("num_classes", d.numClasses, 0);
-    r.readInt("channels", d.channels, 1);
-    r.readInt("image_size", d.imageSize, 1);
-    r.readDouble("beta", d.beta, 0.0);
+    // The kind's parameters. Files written before the registries hold all six of the old keys for
+    // every domain, 0 meaning "the kind's default": those are taken as absent.
+    const auto& kind = domainModuleRegistry().find(d.module)->info;
+    OrderedMap<std::string> given;
+    for (const auto& p : kind.params)
+        if (YAML::Node v = r.get(p.key); v && !v.IsNull()) {
+            if (!v.IsScalar()) r.fail(p.key, "a value", MapReader::describe(v));
+            const bool legacyDefault = (p.key == "latent_dim" || p.key == "hidden_dim") && v.Scalar() == "0" && p.defaultValue != "0";
+            if (!legacyDefault) given.set(p.key, v.Scalar());
+        }
+    for (const char* legacy : {"latent_dim", "hidden_dim", "num_classes", "channels", "image_size", "beta"})
+        if (!kind.param(legacy)) r.get(legacy);  // accepted and ignored: not a parameter of this kind
+    try {
+        d.params = checkParams(kind, "domain module", given, "domains." + name).values();
+    } catch (const std::invalid_argument& e) {
+        throw ConfigError(file + ": " + e.what());
+    }
     r.readStr("weights", d.weights);
     r.readBool("frozen", d.frozen);
     if (YAML::Node l = r.get("losses"); l && !l.IsNull()) {
@@ -365,12 +376,13 @@ std::string experimentToYaml(const ExperimentConfig& c) {
         e << YAML::Key << "module" << YAML::Value << d.module;
         e << YAML::Key << "file" << YAML::Value << d.file;
         e << YAML::Key << "dataset" << YAML::Value << d.dataset;
-        e << YAML::Key << "latent_dim" << YAML::Value << d.latentDim;
-        e << YAML::Key << "hidden_dim" << YAML::Value << d.hiddenDim;
-        e << YAML::Key << "num_classes" << YAML::Value << d.numClasses;
-        e << YAML::Key << "channels" << YAML::Value << d.channels;
-        e << YAML::Key << "image_size" << YAML::Value << d.imageSize;
-        e << YAML::Key << "beta" << YAML::Value << d.beta;
+        const auto* kind = domainModuleRegistry().find(d.module);
+        for (const auto& [k, v] : d.params) {
+            const ParamInfo* info = kind ? kind->info.param(k) : nullptr;
+            e << YAML::Key << k << YAML::Value;
+            if (info && info->type == ParamInfo::Type::Text) e << YAML::DoubleQuoted << v;
+            else e << v;
+        }
         e << YAML::Key << "weights" << YAML::Value << d.weights;
         e << YAML::Key << "frozen" << YAML::Value << d.frozen;
         e << YAML::Key << "losses" << YAML::Value << YAML::Flow << d.losses;

@@ -31,15 +31,12 @@ struct PretrainConfig {
 /// One domain: its data and its domain module.
 struct DomainConfig {
     std::string name;
-    std::string module = "identity";  ///< identity | mlp_ae | mlp_vae | conv_vae | class_label
+    std::string module = "identity";  ///< a registered domain-module kind (registry.h; `gw kinds`)
     std::string file;                 ///< HDF5 file ("" = data.file); relative to the experiment file
     std::string dataset;              ///< dataset path, "{split}" replaced by the split name
-    int64_t latentDim = 0;            ///< 0 = the module kind's default
-    int64_t hiddenDim = 0;            ///< 0 = the module kind's default
-    int64_t numClasses = 0;           ///< class_label (0 = the dataset's `num_classes` attribute)
-    int64_t channels = 1;             ///< conv_vae
-    int64_t imageSize = 28;           ///< conv_vae
-    double beta = 0.1;                ///< VAE KL weight
+    /// The kind's parameters (latent_dim, hidden_dim, ...), every one of them, checked against its
+    /// registration: key -> YAML text.
+    OrderedMap<std::string> params;
     std::string weights;              ///< pre-trained weights file; made by `gw pretrain` when missing
     bool frozen = true;               ///< frozen: latents computed once; else trained end to end
     std::vector<std::string> losses = {"demi_cycle", "cycle", "translation", "fused"};  ///< families on

@@ -266,21 +266,22 @@ using T = ParamInfo::Type;
 ParamInfo latentParam(const std::string& dflt, const std::string& doc) {
     return {"latent_dim", T::Int, dflt, 0, false, "", doc};
 }
-ParamInfo hiddenParam(const std::string& dflt) { return {"hidden_dim", T::Int, dflt, 0, false, "", "hidden width (0: the default)"}; }
+ParamInfo hiddenParam(const std::string& dflt) { return {"hidden_dim", T::Int, dflt, 1, false, "", "hidden width"}; }
 ParamInfo betaParam() { return {"beta", T::Real, "0.1", 0, false, "", "weight of the KL term in the VAE loss"}; }
 
-std::shared_ptr<DomainModule> makeMlp(const DomainModuleSpec& s, bool vae) {
+std::shared_ptr<DomainModule> makeMlp(const DomainModuleSpec& s, const Params& p, bool vae) {
     need(s, s.inputDim > 0, "input dimension must be positive, found " + std::to_string(s.inputDim));
-    const int64_t latent = s.latentDim > 0 ? s.latentDim : 16, hidden = s.hiddenDim > 0 ? s.hiddenDim : 64;
+    const int64_t latent = p.integer("latent_dim"), hidden = p.integer("hidden_dim");
+    need(s, latent > 0, "latent_dim must be positive, found " + std::to_string(latent));
     if (!vae) return std::make_shared<MlpAeDomain>(s.inputDim, hidden, latent);
-    return std::make_shared<MlpVaeDomain>(s.inputDim, hidden, latent, s.beta);
+    return std::make_shared<MlpVaeDomain>(s.inputDim, hidden, latent, p.real("beta"));
 }
 }  // namespace
 
 void registerIdentityModule(DomainModuleRegistry& r) {
     r.add({"identity", "the data are the latents (B, F) float; MSE", {latentParam("0", "0: the data's width F")}},
-          [](const DomainModuleSpec& s) -> std::shared_ptr<DomainModule> {
-              const int64_t d = s.latentDim > 0 ? s.latentDim : s.inputDim;
+          [](const DomainModuleSpec& s, const Params& p) -> std::shared_ptr<DomainModule> {
+              const int64_t d = p.integer("latent_dim") > 0 ? p.integer("latent_dim") : s.inputDim;
               need(s, d > 0, "latent_dim must be positive (or known from the data), found " + std::to_string(d));
               return std::make_shared<IdentityDomain>(d);
           });
@@ -289,44 +290,49 @@ void registerIdentityModule(DomainModuleRegistry& r) {
 void registerMlpAeModule(DomainModuleRegistry& r) {
     r.add({"mlp_ae", "MLP auto-encoder on vectors (B, F), pre-trained on its own data",
            {latentParam("16", "latent size"), hiddenParam("64")}},
-          [](const DomainModuleSpec& s) { return makeMlp(s, false); });
+          [](const DomainModuleSpec& s, const Params& p) { return makeMlp(s, p, false); });
 }
 
 void registerMlpVaeModule(DomainModuleRegistry& r) {
     r.add({"mlp_vae", "MLP VAE on vectors (B, F); its latent is the posterior mean",
            {latentParam("16", "latent size"), hiddenParam("64"), betaParam()}},
-          [](const DomainModuleSpec& s) { return makeMlp(s, true); });
+          [](const DomainModuleSpec& s, const Params& p) { return makeMlp(s, p, true); });
 }
 
 void registerConvVaeModule(DomainModuleRegistry& r) {
     r.add({"conv_vae", "convolutional VAE on images (B, H, W[, C]) uint8 or float (shimmer-ssd's visual VAE)",
-           {latentParam("8", "latent size"), hiddenParam("256"),
+           {latentParam("8", "latent size"), {"hidden_dim", T::Int, "256", 8, false, "", "ae_dim, a multiple of 8"},
             {"channels", T::Int, "1", 1, false, "", "1 or 3"},
             {"image_size", T::Int, "28", 1, false, "pixels", "28 or 32"}, betaParam()}},
-          [](const DomainModuleSpec& s) -> std::shared_ptr<DomainModule> {
-              need(s, s.channels == 1 || s.channels == 3, "channels must be 1 or 3, found " + std::to_string(s.channels));
-              need(s, s.imageSize == 28 || s.imageSize == 32,
-                   "image_size must be 28 or 32, found " + std::to_string(s.imageSize));
-              const int64_t aeDim = s.hiddenDim > 0 ? s.hiddenDim : 256;
+          [](const DomainModuleSpec& s, const Params& p) -> std::shared_ptr<DomainModule> {
+              const int64_t channels = p.integer("channels"), size = p.integer("image_size");
+              const int64_t aeDim = p.integer("hidden_dim"), latent = p.integer("latent_dim");
+              need(s, channels == 1 || channels == 3, "channels must be 1 or 3, found " + std::to_string(channels));
+              need(s, size == 28 || size == 32, "image_size must be 28 or 32, found " + std::to_string(size));
               need(s, aeDim % 8 == 0, "hidden_dim (ae_dim) must be a multiple of 8, found " + std::to_string(aeDim));
-              return std::make_shared<ConvVaeDomain>(s.channels, s.imageSize, s.latentDim > 0 ? s.latentDim : 8, aeDim,
-                                                     s.beta);
+              need(s, latent > 0, "latent_dim must be positive, found " + std::to_string(latent));
+              return std::make_shared<ConvVaeDomain>(channels, size, latent, aeDim, p.real("beta"));
           });
 }
 
 void registerClassLabelModule(DomainModuleRegistry& r) {
     r.add({"class_label", "class indices (B,) as one-hot latents; cross-entropy and accuracy",
            {{"num_classes", T::Int, "0", 0, false, "", "0: the dataset's num_classes attribute"}}},
-          [](const DomainModuleSpec& s) -> std::shared_ptr<DomainModule> {
-              need(s, s.numClasses >= 2, "num_classes must be at least 2, found " + std::to_string(s.numClasses));
-              return std::make_shared<ClassLabelDomain>(s.numClasses);
+          [](const DomainModuleSpec& s, const Params& p) -> std::shared_ptr<DomainModule> {
+              const int64_t n = p.integer("num_classes") > 0 ? p.integer("num_classes") : s.dataClasses;
+              if (n == 0)
+                  throw std::invalid_argument("num_classes: expected the class count (the dataset has no num_classes "
+                                              "attribute), found nothing");
+              need(s, n >= 2, "num_classes must be at least 2, found " + std::to_string(n));
+              return std::make_shared<ClassLabelDomain>(n);
           });
 }
 
 std::vector<std::string> domainModuleKinds() { return domainModuleRegistry().names(); }
 
 std::shared_ptr<DomainModule> makeDomainModule(const DomainModuleSpec& s) {
-    return domainModuleRegistry().at(s.kind, "domain module").impl(s);
+    const auto& entry = domainModuleRegistry().at(s.kind, "domain module");
+    return entry.impl(s, checkParams(entry.info, "domain module", s.params, "domain module '" + s.kind + "'"));
 }
 
 }  // namespace gw

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "model/ordered_map.h"
 #include "model/torch_fwd.h"
 
 namespace gw {
@@ -77,19 +78,25 @@ private:
     bool familyOn_[4] = {true, true, true, true};
 };
 
-/// Settings of one domain module, as read from the experiment file (docs/experiment-format.md).
+/// What a domain module is built from: its registered kind, its parameters as the experiment file
+/// gives them (docs/experiment-format.md; the kinds and their parameters are in model/kinds.cpp and
+/// `gw kinds`), and what the data say.
 struct DomainModuleSpec {
-    std::string kind = "identity";  ///< identity | mlp_ae | mlp_vae | conv_vae | class_label
-    int64_t inputDim = 0;           ///< vector domains: raw feature count (from the data when 0)
-    int64_t latentDim = 0;          ///< 0: the kind's default (identity: inputDim; class_label: classes)
-    int64_t hiddenDim = 0;          ///< 0: the kind's default (mlp: 64; conv_vae: ae_dim 256)
-    int64_t numClasses = 0;         ///< class_label only
-    int64_t channels = 1;           ///< conv_vae: 1 or 3
-    int64_t imageSize = 28;         ///< conv_vae: 28 or 32
-    double beta = 0.1;              ///< VAE KL weight
+    std::string kind = "identity";   ///< a registered domain-module kind
+    OrderedMap<std::string> params;  ///< parameter -> YAML text; missing ones take the kind's defaults
+    int64_t inputDim = 0;            ///< from the data: values per sample (the product of a sample's shape)
+    int64_t dataClasses = 0;         ///< from the data: the dataset's `num_classes` attribute (0: none)
+
+    DomainModuleSpec() = default;
+    explicit DomainModuleSpec(std::string k, OrderedMap<std::string> p = {}) : kind(std::move(k)), params(std::move(p)) {}
+    /// Sets one parameter (numbers are written as YAML text).
+    DomainModuleSpec& set(const std::string& key, const std::string& value) { params.set(key, value); return *this; }
+    DomainModuleSpec& set(const std::string& key, int64_t value) { return set(key, std::to_string(value)); }
 };
 
-/// Builds a domain module. \throws std::invalid_argument naming the field and the bad value.
+/// Builds a domain module of a registered kind. \throws std::invalid_argument for an unknown kind
+/// (listing the known ones), an unknown or ill-typed parameter, or a value the kind refuses, each
+/// naming the parameter and the value.
 std::shared_ptr<DomainModule> makeDomainModule(const DomainModuleSpec& spec);
 
 /// Names of the shipped domain-module kinds, for messages and the GUI.

@@ -282,20 +282,11 @@ void Engine::openData() {
 void Engine::buildModules() {
     for (auto& d : domains_) {
         const auto& arr = *d->arrays.at(cfg_.trainSplit);
-        DomainModuleSpec spec;
-        spec.kind = d->cfg.module;
-        spec.latentDim = d->cfg.latentDim;
-        spec.hiddenDim = d->cfg.hiddenDim;
-        spec.channels = d->cfg.channels;
-        spec.imageSize = d->cfg.imageSize;
-        spec.beta = d->cfg.beta;
+        DomainModuleSpec spec(d->cfg.module, d->cfg.params);
         int64_t features = 1;
         for (size_t i = 1; i < arr.shape().size(); ++i) features *= arr.shape()[i];
         spec.inputDim = features;
-        spec.numClasses = d->cfg.numClasses > 0 ? d->cfg.numClasses : arr.intAttribute("num_classes", 0);
-        if (spec.kind == "class_label" && spec.numClasses == 0)
-            throw ConfigError(cfg_.sourcePath + ": domains." + d->cfg.name + ".num_classes: expected the class count (the dataset " +
-                              arr.file() + ":" + arr.dataset() + " has no num_classes attribute), found nothing");
+        spec.dataClasses = arr.intAttribute("num_classes", 0);
         try {
             d->module = makeDomainModule(spec);
             d->module->prepare(rawRows(*d, cfg_.trainSplit, {0}));  // checks the data's shape and dtype

@@ -144,8 +144,9 @@ struct FlavourImpl {
     std::string defaultSelection;
 };
 
-/// Builds a domain module from the experiment's settings of its domain.
-using DomainModuleFactory = std::function<std::shared_ptr<DomainModule>(const DomainModuleSpec&)>;
+/// Builds a domain module from its checked parameters and what the data say (DomainModuleSpec).
+/// \throws std::invalid_argument naming the parameter and the value it refuses.
+using DomainModuleFactory = std::function<std::shared_ptr<DomainModule>(const DomainModuleSpec&, const Params&)>;
 
 using SelectionRegistry = Registry<SelectionFactory>;
 using FlavourRegistry = Registry<FlavourImpl>;

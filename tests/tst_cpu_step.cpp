@@ -36,8 +36,7 @@ std::shared_ptr<GlobalWorkspace> makeGW(const Setup& s, uint64_t seed) {
     for (size_t i = 0; i < s.kinds.size(); ++i) {
         DomainModuleSpec spec;
         spec.kind = s.kinds[i];
-        spec.latentDim = s.dims[i];
-        spec.numClasses = s.dims[i];
+        spec.set(spec.kind == "class_label" ? "num_classes" : "latent_dim", s.dims[i]);
         auto m = makeDomainModule(spec);
         m->freeze();
         mods.set(std::string(1, char('a' + i)), m);

@@ -43,7 +43,7 @@ std::shared_ptr<GlobalWorkspace> build(const Setup& s, const std::string& flavou
     OrderedMap<std::shared_ptr<DomainModule>> mods;
     for (const auto& [d, n] : s.domains) {
         DomainModuleSpec spec;
-        spec.latentDim = n;
+        spec.set("latent_dim", n);
         auto m = makeDomainModule(spec);
         m->freeze();
         mods.set(d, m);

@@ -49,8 +49,8 @@ std::shared_ptr<GlobalWorkspace> p2Workspace(LossCoefs coefs, const std::string&
                                              const std::string& selection = "") {
     OrderedMap<std::shared_ptr<DomainModule>> mods;
     DomainModuleSpec v, t;
-    v.latentDim = 3;
-    t.latentDim = 2;
+    v.set("latent_dim", 3);
+    t.set("latent_dim", 2);
     mods.set("v", makeDomainModule(v));
     mods.set("t", makeDomainModule(t));
     for (auto& [n, m] : mods) m->freeze();
@@ -352,8 +352,7 @@ private Q_SLOTS:
         near(gaussianNll(torch::full({1}, 0.3), torch::zeros({1}), torch::full({1}, 0.3)), 0.9189385, 1e-6);
         DomainModuleSpec s;
         s.kind = "conv_vae";
-        s.channels = 3;
-        s.imageSize = 32;
+        s.set("channels", 3).set("image_size", 32);
         auto vae = makeDomainModule(s);
         auto x = vae->prepare(torch::randint(0, 255, {2, 32, 32, 3}, torch::kUInt8));
         QCOMPARE(x.sizes().vec(), (std::vector<int64_t>{2, 3, 32, 32}));
@@ -361,8 +360,7 @@ private Q_SLOTS:
         QCOMPARE(z.sizes().vec(), (std::vector<int64_t>{2, 8}));
         QCOMPARE(vae->decodeRaw(z).sizes().vec(), (std::vector<int64_t>{2, 3, 32, 32}));
         QVERIFY(vae->computeDomainLoss(x).has_value());
-        s.channels = 1;
-        s.imageSize = 28;
+        s.set("channels", 1).set("image_size", 28);
         auto grey = makeDomainModule(s);
         QCOMPARE(grey->decodeRaw(grey->encode(grey->prepare(torch::zeros({3, 28, 28}, torch::kUInt8)))).sizes().vec(),
                  (std::vector<int64_t>{3, 1, 28, 28}));
@@ -372,7 +370,7 @@ private Q_SLOTS:
     void classLabelDomain() {
         DomainModuleSpec s;
         s.kind = "class_label";
-        s.numClasses = 4;
+        s.set("num_classes", 4);
         auto m = makeDomainModule(s);
         auto idx = m->prepare(torch::tensor({0, 3, 1}));
         auto z = m->encode(idx);
