@@ -88,6 +88,55 @@ private Q_SLOTS:
         demo_ = makeDemoExperiment(dir_.path() + "/demo", 200);
     }
 
+    /// Flavours, selections and their parameters come from the engine's registries.
+    void flavourAndSelectionPickers() {
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/a0.yaml");
+        QVERIFY(w.openExperiment(demo_, false));
+        auto* form = w.form();
+        auto* flavour = qobject_cast<QComboBox*>(form->fieldFor("workspace.flavour"));
+        auto* selection = qobject_cast<QComboBox*>(form->fieldFor("workspace.selection"));
+        QVERIFY(flavour && selection);
+        QVERIFY(flavour->findData("fusion") >= 0);
+        QVERIFY(selection->findData("dynamic_query_attention") >= 0);
+        QCOMPARE(selection->itemText(0), QString("the flavour's default (single_domain)"));
+        QVERIFY(!form->fieldFor("workspace.selection_params.temperature"));
+        // Fusion's default selection is random: its temperature gets a field.
+        flavour->setCurrentIndex(flavour->findData("fusion"));
+        Q_EMIT flavour->activated(flavour->currentIndex());
+        QCOMPARE(form->value("workspace.flavour"), QString("fusion"));
+        QCOMPARE(selection->itemText(0), QString("the flavour's default (random)"));
+        auto* temperature = qobject_cast<QLineEdit*>(form->fieldFor("workspace.selection_params.temperature"));
+        QVERIFY(temperature);
+        QCOMPARE(temperature->placeholderText(), QString("0.2"));
+        temperature->setFocus();
+        QTest::keyClicks(temperature, "-1");
+        w.validate();
+        QCOMPARE(form->errorKey(), QString("workspace.selection_params.temperature"));
+        QVERIFY(temperature->toolTip().contains("expected a number > 0, found '-1'"));
+        // Another selection: its own parameters, and the temperature it lacks is dropped in the same step.
+        selection->setCurrentIndex(selection->findData("dynamic_query_attention"));
+        Q_EMIT selection->activated(selection->currentIndex());
+        QCOMPARE(form->value("workspace.selection"), QString("dynamic_query_attention"));
+        QCOMPARE(form->value("workspace.selection_params.temperature"), QString());
+        QVERIFY(!form->fieldFor("workspace.selection_params.temperature"));
+        QVERIFY(form->fieldFor("workspace.selection_params.n_steps"));
+        // The file parses: whether the latent sizes suit attention is known once the data are open, and
+        // the run says so before any pre-training (tst_fusion fusionTrainsEndToEnd).
+        w.validate();
+        QCOMPARE(w.startBlockedReason(), QString());
+        form->undo();
+        QCOMPARE(form->value("workspace.selection"), QString());
+        QCOMPARE(form->value("workspace.selection_params.temperature"), QString("-1"));
+        QVERIFY(form->fieldFor("workspace.selection_params.temperature"));
+        // Domain-module kinds come from the registry too.
+        QVERIFY(QTest::qWaitFor([&] { return form->findChildren<QComboBox*>().size() > 3; }));
+        bool found = false;
+        for (auto* c : form->findChildren<QComboBox*>()) found = found || c->findText("conv_vae") >= 0;
+        QVERIFY(found);
+    }
+
     void fieldsAreCheckedAsTheyAreEdited() {
         MainWindow w;
         w.setInteractive(false);

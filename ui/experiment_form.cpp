@@ -20,12 +20,17 @@
 #include <QVBoxLayout>
 
 #include "ui/bridge/bridge.h"
+#include "ui/bridge/kinds.h"
 
 namespace gw::studio {
 
 namespace {
 const QStringList kFamilies = {"demi_cycles", "cycles", "translations", "contrastives", "fused"};
-const QStringList kModules = {"identity", "mlp_ae", "mlp_vae", "conv_vae", "class_label"};
+QStringList moduleKinds() {
+    QStringList k;
+    for (const auto& d : registeredKinds("domain_module")) k << d.name;
+    return k;
+}
 enum DomainColumn { ColName, ColFile, ColDataset, ColModule, ColLatent, ColWeights, ColCount };
 const char* kDomainKeys[] = {"", "file", "dataset", "module", "latent_dim", "weights"};
 
@@ -120,9 +125,34 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     addLine(ws, "Encoder layers", "workspace.encoder.layers", "3", "GW encoders: extra hidden layers (shimmer n_layers)");
     addLine(ws, "Decoder hidden size", "workspace.decoder.hidden", "32", "GW decoders: hidden width");
     addLine(ws, "Decoder layers", "workspace.decoder.layers", "3", "GW decoders: extra hidden layers");
-    addCombo(ws, "Se&lection", "workspace.selection", {"single_domain", "fixed_shared", "random"},
-             "How paired domains are fused into the workspace state");
-    addLine(ws, "Selection temperature", "workspace.selection_temperature", "0.2", "random selection only");
+    // Flavours and selections come from the engine's registries, with their parameters.
+    flavour_ = addCombo(ws, "&Flavour", "workspace.flavour", {},
+                        "The GW flavour: which losses train it (shimmer GlobalWorkspace2Domains or GlobalWorkspaceFusion)");
+    for (const auto& f : registeredKinds("flavour")) {
+        flavour_->addItem(f.name, f.name);
+        flavour_->setItemData(flavour_->count() - 1, f.doc, Qt::ToolTipRole);
+    }
+    flavour_->disconnect(this);  // a flavour change may drop parameters the new default selection lacks
+    connect(flavour_, &QComboBox::activated, this, [this](int i) { chooseSelection(flavour_->itemData(i).toString(), nullptr); });
+    selection_ = new QComboBox(ws);
+    selection_->setAccessibleName("workspace.selection");
+    selection_->setToolTip("How the domains of a group are weighed when fused into the workspace state (workspace.selection)");
+    selection_->setProperty("gwTip", selection_->toolTip());
+    selection_->addItem("the flavour's default", QString());
+    for (const auto& k : registeredKinds("selection")) {
+        selection_->addItem(k.name, k.name);
+        selection_->setItemData(selection_->count() - 1, k.doc, Qt::ToolTipRole);
+    }
+    static_cast<QFormLayout*>(ws->layout())->addRow("Se&lection", selection_);
+    fields_["workspace.selection"] = selection_;
+    connect(selection_, &QComboBox::activated, this, [this](int i) {
+        const QString id = selection_->itemData(i).toString();
+        chooseSelection(QString(), &id);
+    });
+    selectionParams_ = new QWidget(ws);
+    selectionParams_->setLayout(new QFormLayout);
+    selectionParams_->layout()->setContentsMargins(0, 0, 0, 0);
+    static_cast<QFormLayout*>(ws->layout())->addRow(selectionParams_);
 
     auto* loss = group("Loss coefficients");
     for (const auto& f : kFamilies)
@@ -332,7 +362,65 @@ QString ExperimentForm::yaml() const {
     return QString::fromStdString(out.c_str()) + "\n";
 }
 
+QString ExperimentForm::effectiveSelection() const {
+    const QString chosen = value("workspace.selection");
+    if (!chosen.isEmpty()) return chosen;
+    const QString flavour = value("workspace.flavour").isEmpty() ? QString("two_domains") : value("workspace.flavour");
+    for (const auto& f : registeredKinds("flavour"))
+        if (f.name == flavour) return f.defaultSelection;
+    return {};
+}
+
+void ExperimentForm::chooseSelection(const QString& flavour, const QString* selection) {
+    // One undo step: the flavour or the selection, and the selection parameters the new selection
+    // does not have dropped (the parser would refuse them).
+    commit([&] {
+        if (selection) {
+            if (selection->isEmpty()) {
+                if (doc_["workspace"].IsMap()) doc_["workspace"].remove("selection");
+            } else {
+                doc_["workspace"]["selection"] = selection->toStdString();
+            }
+        } else {
+            doc_["workspace"]["flavour"] = flavour.toStdString();
+        }
+        YAML::Node params = doc_["workspace"]["selection_params"];
+        if (!params.IsMap()) return;
+        QStringList known;
+        for (const auto& k : registeredKinds("selection"))
+            if (k.name == effectiveSelection())
+                for (const auto& p : k.params) known << p.key;
+        QStringList drop;
+        for (auto kv : params)
+            if (!known.contains(QString::fromStdString(kv.first.as<std::string>())))
+                drop << QString::fromStdString(kv.first.as<std::string>());
+        for (const auto& k : drop) params.remove(k.toStdString());
+        if (params.size() == 0) doc_["workspace"].remove("selection_params");
+    });
+}
+
+void ExperimentForm::refreshSelectionParams() {
+    const QString sel = effectiveSelection();
+    selection_->setItemText(0, "the flavour's default (" + sel + ")");
+    if (sel == builtSelection_) return;
+    builtSelection_ = sel;
+    auto* form = static_cast<QFormLayout*>(selectionParams_->layout());
+    while (form->rowCount()) form->removeRow(0);
+    for (auto it = fields_.begin(); it != fields_.end();)
+        it = it.key().startsWith("workspace.selection_params.") ? fields_.erase(it) : std::next(it);
+    for (const auto& k : registeredKinds("selection")) {
+        if (k.name != sel) continue;
+        for (const auto& p : k.params) {
+            QString tip = p.doc + " (" + p.type + (p.range.isEmpty() ? "" : " " + p.range) +
+                          (p.unit.isEmpty() ? "" : ", " + p.unit) + ")";
+            auto* e = addLine(selectionParams_, "  " + p.key, "workspace.selection_params." + p.key, p.defaultValue, tip);
+            e->setEnabled(selection_->isEnabled());
+        }
+    }
+}
+
 void ExperimentForm::refreshFields() {
+    refreshSelectionParams();
     loading_ = true;
     for (auto it = fields_.begin(); it != fields_.end(); ++it) {
         const QString v = value(it.key());
@@ -371,7 +459,9 @@ void ExperimentForm::refreshDomains() {
                     auto* combo = qobject_cast<QComboBox*>(domains_->cellWidget(row, col));
                     if (!combo) {
                         combo = new QComboBox(domains_);
-                        combo->addItems(kModules);
+                        combo->addItems(moduleKinds());
+                        for (const auto& d : registeredKinds("domain_module"))
+                            combo->setItemData(combo->findText(d.name), d.doc, Qt::ToolTipRole);
                         domains_->setCellWidget(row, col, combo);
                     }
                     combo->disconnect(this);

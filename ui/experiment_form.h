@@ -65,6 +65,12 @@ private:
     QComboBox* addCombo(QWidget* box, const QString& label, const QString& key, const QStringList& items,
                         const QString& tip = {});
     void refreshFields();
+    /// The selection in force: workspace.selection, else the flavour's default.
+    QString effectiveSelection() const;
+    /// Sets the flavour (`selection` null) or the selection ("" = the flavour's default) as one undo step.
+    void chooseSelection(const QString& flavour, const QString* selection);
+    /// One field per parameter of the selection in force (workspace.selection_params.KEY).
+    void refreshSelectionParams();
     void refreshDomains();
     void refreshExtraCoefficients();
     void commit(const std::function<void()>& edit);
@@ -77,6 +83,9 @@ private:
     QTableWidget* domains_ = nullptr;
     QTableWidget* extraCoefs_ = nullptr;
     QComboBox* device_ = nullptr;
+    QComboBox *flavour_ = nullptr, *selection_ = nullptr;
+    QWidget* selectionParams_ = nullptr;
+    QString builtSelection_;
     QString errorKey_;
     /// Undo (from undo_ to redo_) or redo (the other way): restores the last snapshot of `from` and
     /// keeps the current text in `to`.

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "ui/bridge/kinds.h"
+
+#include <cmath>
+
+#include "model/registry.h"
+
+namespace gw::studio {
+
+namespace {
+KindParameter toQt(const ParamInfo& p) {
+    KindParameter k;
+    k.key = QString::fromStdString(p.key);
+    switch (p.type) {
+        case ParamInfo::Type::Int: k.type = "whole number"; break;
+        case ParamInfo::Type::Real: k.type = "number"; break;
+        case ParamInfo::Type::Bool: k.type = "true/false"; break;
+        case ParamInfo::Type::Text: k.type = "text"; break;
+    }
+    k.defaultValue = QString::fromStdString(p.defaultValue);
+    k.unit = QString::fromStdString(p.unit);
+    k.doc = QString::fromStdString(p.doc);
+    if (std::isfinite(p.min)) k.range = QString(p.minExclusive ? "> " : ">= ") + QString::number(p.min);
+    return k;
+}
+
+template <class R>
+QVector<KindDescription> describe(const R& reg) {
+    QVector<KindDescription> out;
+    for (const auto& e : reg.entries()) {
+        KindDescription d;
+        d.name = QString::fromStdString(e.info.name);
+        d.doc = QString::fromStdString(e.info.doc);
+        for (const auto& p : e.info.params) d.params.push_back(toQt(p));
+        out.push_back(d);
+    }
+    return out;
+}
+}  // namespace
+
+QVector<KindDescription> registeredKinds(const QString& point) {
+    if (point == "selection") return describe(selectionRegistry());
+    if (point == "domain_module") return describe(domainModuleRegistry());
+    if (point != "flavour") return {};
+    auto out = describe(flavourRegistry());
+    for (int i = 0; i < out.size(); ++i)
+        out[i].defaultSelection = QString::fromStdString(flavourRegistry().entries()[size_t(i)].impl.defaultSelection);
+    return out;
+}
+
+}  // namespace gw::studio

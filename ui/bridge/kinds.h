@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file kinds.h
+/// The engine's registries (model/registry.h) as plain Qt data, for the experiment form: which GW
+/// flavours, selections and domain-module kinds exist, with their parameters. Torch-free.
+#include <QString>
+#include <QVector>
+
+namespace gw::studio {
+
+/// One parameter of a kind.
+struct KindParameter {
+    QString key;           ///< YAML key, e.g. "temperature"
+    QString type;          ///< "whole number", "number", "true/false" or "text"
+    QString defaultValue;  ///< as YAML text
+    QString unit;          ///< "" or e.g. "refinement steps"
+    QString doc;           ///< one line
+    QString range;         ///< "> 0", ">= 1" or ""
+};
+
+/// One registered kind.
+struct KindDescription {
+    QString name, doc;
+    QVector<KindParameter> params;
+    QString defaultSelection;  ///< flavours only: the selection used unless the experiment names one
+};
+
+/// The kinds of one extension point: "flavour" (workspace.flavour), "selection" (workspace.selection)
+/// or "domain_module" (domains.NAME.module), in registration order. Empty for another name.
+QVector<KindDescription> registeredKinds(const QString& point);
+
+}  // namespace gw::studio
