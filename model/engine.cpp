@@ -737,20 +737,7 @@ void truncateMetrics(const fs::path& csv, int64_t step) {
         }
     }
     in.close();
-    std::ofstream out(csv.string() + ".partial", std::ios::trunc);
-    out << kept;
-    out.close();
-    fs::rename(csv.string() + ".partial", csv);
-}
-
-void writeFileAtomic(const fs::path& path, const std::string& text) {
-    const fs::path tmp = path.string() + ".partial";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << text;
-        if (!out) throw std::runtime_error(path.string() + ": cannot write");
-    }
-    fs::rename(tmp, path);
+    writeFileAtomically(csv.string(), kept);
 }
 }  // namespace
 
@@ -758,7 +745,7 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
     engine.prepare();
     const fs::path dir(runDir);
     fs::create_directories(dir / "checkpoints");
-    writeFileAtomic(dir / "config.yaml", experimentToYaml(withAbsolutePaths(engine.config())));
+    writeFileAtomically((dir / "config.yaml").string(), experimentToYaml(withAbsolutePaths(engine.config())));
     const fs::path csvPath = dir / "metrics.csv";
     truncateMetrics(csvPath, engine.step());
     const bool fresh = !fs::exists(csvPath);

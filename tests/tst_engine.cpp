@@ -199,6 +199,31 @@ private Q_SLOTS:
         QCOMPARE(loadCheckpoint(p).step, int64_t(2));
     }
 
+    void atomicWriteKeepsTheOldFileWhenTheWriterThrows() {
+        QTemporaryDir dir;
+        const std::string p = dir.path().toStdString() + "/sub/config.yaml";
+        writeFileAtomically(p, "old\n");  // creates the folder
+        auto read = [](const std::string& f) {
+            std::ifstream in(f, std::ios::binary);
+            return std::string((std::istreambuf_iterator<char>(in)), {});
+        };
+        QCOMPARE(read(p), std::string("old\n"));
+        const QString err = errorOf([&] {
+            writeAtomically(p, [](const std::string& tmp) {
+                std::ofstream(tmp) << "half of the new";
+                throw std::runtime_error("disk full");
+            });
+        });
+        QVERIFY2(err.contains("config.yaml: cannot write the file (disk full)"), qPrintable(err));
+        QVERIFY_THROWS_EXCEPTION(CheckpointError, writeAtomically(p, [](const std::string&) { throw std::runtime_error("x"); }));
+        QCOMPARE(read(p), std::string("old\n"));
+        std::vector<std::string> names;
+        for (const auto& e : fs::directory_iterator(fs::path(p).parent_path())) names.push_back(e.path().filename().string());
+        QCOMPARE(names, std::vector<std::string>{"config.yaml"});  // no temporary left behind
+        writeFileAtomically(p, "new\n");
+        QCOMPARE(read(p), std::string("new\n"));
+    }
+
     void nanStopsAndKeepsTheLastCheckpoint() {
         QTemporaryDir dir;
         auto cfg = loadExperiment(fixtures::makeExperiment(dir), {"training.steps=40"});

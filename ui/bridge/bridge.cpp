@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <cstring>
-#include <fstream>
 #include <thread>
 
 #include "data/h5_array.h"
@@ -100,24 +99,26 @@ QString makeDemoExperiment(const QString& dir, qint64 steps) {
     torch::manual_seed(42);
     auto centres = torch::randn({4, 8}) * 2;
     const std::pair<const char*, int64_t> splits[] = {{"train", 2048}, {"val", 256}, {"test", 256}};
-    const std::string file = root + "/data.h5";
-    fs::remove(file);
-    for (const auto& [split, n] : splits) {
-        auto label = torch::randint(0, 4, {n}, torch::kInt64);
-        auto vec = centres.index_select(0, label) + 0.3 * torch::randn({n, 8});
-        data::writeDataset(file, std::string("/") + split + "/vec", vec, 4);
-        data::writeDataset(file, std::string("/") + split + "/label", label, 0, {{"num_classes", 4}});
-    }
+    writeAtomically(root + "/data.h5", [&](const std::string& tmp) {
+        fs::remove(tmp);  // a temporary left by a crash: writeDataset would add to it
+        for (const auto& [split, n] : splits) {
+            auto label = torch::randint(0, 4, {n}, torch::kInt64);
+            auto vec = centres.index_select(0, label) + 0.3 * torch::randn({n, 8});
+            data::writeDataset(tmp, std::string("/") + split + "/vec", vec, 4);
+            data::writeDataset(tmp, std::string("/") + split + "/label", label, 0, {{"num_classes", 4}});
+        }
+    });
     const std::string yaml = root + "/demo.yaml";
-    std::ofstream(yaml) << "# A generated two-domain experiment: 8-d vectors and their class (4 classes).\n"
-                           "name: demo\nseed: 0\nthreads: 0\n"
-                           "data: {file: data.h5, paired_fraction: 0.1}\n"
-                           "domains:\n  vec: {module: identity}\n  label: {module: class_label}\n"
-                           "workspace: {dim: 6, encoder: {hidden: 32, layers: 1}, decoder: {hidden: 32, layers: 1}}\n"
-                           "loss: {coefficients: {demi_cycles: 1.0, cycles: 1.0, translations: 1.0, contrastives: 0.1}}\n"
-                           "optimizer: {lr: 0.003}\n"
-                           "training: {steps: "
-                        << steps << ", batch_size: 64, val_every: 200, checkpoint_every: 500, log_every: 10, out: runs}\n";
+    writeFileAtomically(yaml, "# A generated two-domain experiment: 8-d vectors and their class (4 classes).\n"
+                              "name: demo\nseed: 0\nthreads: 0\n"
+                              "data: {file: data.h5, paired_fraction: 0.1}\n"
+                              "domains:\n  vec: {module: identity}\n  label: {module: class_label}\n"
+                              "workspace: {dim: 6, encoder: {hidden: 32, layers: 1}, decoder: {hidden: 32, layers: 1}}\n"
+                              "loss: {coefficients: {demi_cycles: 1.0, cycles: 1.0, translations: 1.0, contrastives: 0.1}}\n"
+                              "optimizer: {lr: 0.003}\n"
+                              "training: {steps: " +
+                                  std::to_string(steps) +
+                                  ", batch_size: 64, val_every: 200, checkpoint_every: 500, log_every: 10, out: runs}\n");
     return QString::fromStdString(yaml);
 }
 
