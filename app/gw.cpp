@@ -21,10 +21,7 @@
 #include "model/engine.h"
 #include "model/interop.h"
 #include "model/registry.h"
-
-#ifdef GW_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
+#include "model/runs.h"
 
 namespace fs = std::filesystem;
 
@@ -86,9 +83,10 @@ int cmdTrain(const std::string& experiment, const std::string& resume, const std
     std::string ckptPath;
     if (resuming) {
         out = resume;
-        ckptPath = (fs::path(resume) / "checkpoints" / "last.ckpt").string();
-        cfg = gw::loadExperiment((fs::path(resume) / "config.yaml").string(), overrides);
-        ckpt = gw::loadCheckpoint(ckptPath);
+        gw::OpenedRun run = gw::openRun(resume, overrides);
+        ckptPath = run.checkpointPath;
+        cfg = std::move(run.config);
+        ckpt = std::move(run.checkpoint);
     } else {
         cfg = gw::loadExperiment(experiment, overrides);
         if (out.empty()) out = gw::defaultRunDir(cfg);
@@ -117,12 +115,11 @@ int cmdTrain(const std::string& experiment, const std::string& resume, const std
 
 int cmdEval(const std::string& path, const std::string& split, bool asJson, int64_t maxSamples,
             const std::vector<std::string>& overrides) {
-    gw::Checkpoint ckpt = gw::loadCheckpoint(path);
-    if (ckpt.kind != "gw") throw gw::CheckpointError(path + ": expected a GW training checkpoint, found kind '" + ckpt.kind + "'");
-    gw::ExperimentConfig cfg = gw::parseExperiment(ckpt.configYaml, path + " (embedded config)", overrides, "/");
-    gw::Engine engine(cfg, asJson ? gw::LogFn{} : gw::LogFn(say));
+    const gw::OpenedCheckpoint opened = gw::openCheckpoint(path, overrides);
+    const gw::Checkpoint& ckpt = opened.checkpoint;
+    gw::Engine engine(opened.config, asJson ? gw::LogFn{} : gw::LogFn(say));
     engine.prepare(&ckpt);
-    engine.restore(ckpt, path);
+    engine.restore(ckpt, opened.path);
     const auto m = engine.evaluate(split, maxSamples);
     if (asJson) {
         std::cout << json(m) << std::endl;
@@ -155,31 +152,25 @@ int cmdKinds(bool markdown) {
 }
 
 int cmdDevices() {
-    std::cout << "cpu      " << std::thread::hardware_concurrency() << " cores, LibTorch intra-op threads "
-              << torch::get_num_threads() << " (set by `threads` in the experiment)\n";
-#ifdef GW_WITH_CUDA
-    const int n = static_cast<int>(torch::cuda::device_count());
-    if (n == 0) std::cout << "cuda     no CUDA device visible\n";
-    for (int i = 0; i < n; ++i) {
-        const auto* p = at::cuda::getDeviceProperties(i);
-        std::cout << "cuda:" << i << "   " << p->name << ", " << std::fixed << std::setprecision(1)
-                  << static_cast<double>(p->totalGlobalMem) / (1024.0 * 1024 * 1024) << " GiB, compute capability "
-                  << p->major << "." << p->minor << "\n";
+    for (const auto& d : gw::listDevices()) {
+        if (d.id == "cpu") {
+            std::cout << "cpu      " << d.cores << " cores, LibTorch intra-op threads " << d.threads
+                      << " (set by `threads` in the experiment)\n";
+        } else if (!d.available) {
+            std::cout << (d.cudaBuild ? "cuda     no CUDA device visible\n"
+                                      : "cuda     unavailable: this build's LibTorch has no CUDA (build against a CUDA "
+                                        "LibTorch to train on GPUs)\n");
+        } else {
+            std::cout << d.id << "   " << d.name << ", " << std::fixed << std::setprecision(1)
+                      << static_cast<double>(d.memoryBytes) / (1024.0 * 1024 * 1024) << " GiB, compute capability "
+                      << d.major << "." << d.minor << "\n";
+        }
     }
-#else
-    std::cout << "cuda     unavailable: this build's LibTorch has no CUDA (build against a CUDA LibTorch to train on GPUs)\n";
-#endif
     return 0;
 }
 
-/// A run folder stands for its checkpoints/last.ckpt.
-std::string checkpointPath(const std::string& path) {
-    if (fs::is_directory(path)) return (fs::path(path) / "checkpoints" / "last.ckpt").string();
-    return path;
-}
-
 int cmdExport(const std::string& checkpoint, const std::string& out) {
-    const auto r = gw::exportForPython(checkpointPath(checkpoint), out);
+    const auto r = gw::exportForPython(gw::resolveCheckpointPath(checkpoint), out);
     say("wrote " + r.weights + " (" + std::to_string(r.tensors) + " tensors, shimmer's state_dict layout) and " + r.config);
     say("in Python: state = torch.load(\"" + r.weights + "\"); gw.load_state_dict(state)");
     return 0;
@@ -207,7 +198,7 @@ int cmdExplore(const std::string& checkpoint, const std::string& out, const std:
         throw std::runtime_error("gw explore draws with the window's renderers: " + studio +
                                  " is missing (build with GW_BUILD_GUI=ON, which needs Qt 6 and QCustomPlot)");
     ::setenv("QT_QPA_PLATFORM", "offscreen", 0);
-    std::vector<std::string> args = {studio, "--explore", checkpointPath(checkpoint), "--out", out, "--split", split,
+    std::vector<std::string> args = {studio, "--explore", gw::resolveCheckpointPath(checkpoint), "--out", out, "--split", split,
                                      "--samples", samples};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -217,7 +208,7 @@ int cmdExplore(const std::string& checkpoint, const std::string& out, const std:
 }
 
 int cmdMigrate(const std::string& path) {
-    const auto r = gw::migrateCheckpointFile(checkpointPath(path));
+    const auto r = gw::migrateCheckpointFile(gw::resolveCheckpointPath(path));
     if (r.applied.empty()) {
         say(path + " is already at format_version " + std::to_string(r.toVersion) + "; nothing to do");
         return 0;

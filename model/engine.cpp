@@ -19,6 +19,7 @@
 #include "data/fashion_mnist.h"
 #include "data/h5_array.h"
 #include "data/sampler.h"
+#include "model/runs.h"
 
 namespace gw {
 namespace fs = std::filesystem;
@@ -745,7 +746,7 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
     engine.prepare();
     const fs::path dir(runDir);
     fs::create_directories(dir / "checkpoints");
-    writeFileAtomically((dir / "config.yaml").string(), experimentToYaml(withAbsolutePaths(engine.config())));
+    writeFileAtomically(runConfigPath(runDir), experimentToYaml(withAbsolutePaths(engine.config())));
     const fs::path csvPath = dir / "metrics.csv";
     truncateMetrics(csvPath, engine.step());
     const bool fresh = !fs::exists(csvPath);
@@ -753,7 +754,7 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
     if (fresh) csv << "step,metric,value\n";
     const auto& cfg = engine.config();
     RunResult result;
-    result.checkpoint = (dir / "checkpoints" / "last.ckpt").string();
+    result.checkpoint = runCheckpointPath(runDir);
     auto save = [&] { saveCheckpoint(result.checkpoint, engine.makeCheckpoint()); };
 
     auto t0 = std::chrono::steady_clock::now();

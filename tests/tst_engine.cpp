@@ -10,6 +10,7 @@
 #include "data/h5_array.h"
 #include "fixtures.h"
 #include "model/engine.h"
+#include "model/runs.h"
 
 using namespace gw;
 namespace fs = std::filesystem;
@@ -222,6 +223,39 @@ private Q_SLOTS:
         QCOMPARE(names, std::vector<std::string>{"config.yaml"});  // no temporary left behind
         writeFileAtomically(p, "new\n");
         QCOMPARE(read(p), std::string("new\n"));
+    }
+
+    void openRunCheckpointAndDevices() {
+        QTemporaryDir dir;
+        const std::string root = dir.path().toStdString();
+        const std::string run = root + "/run";
+        Engine e(loadExperiment(fixtures::makeExperiment(dir), {"training.steps=10"}));
+        runTraining(e, run);
+        const OpenedRun r = openRun(run, {"training.steps=20"});
+        QCOMPARE(r.checkpointPath, run + "/checkpoints/last.ckpt");
+        QCOMPARE(r.config.steps, int64_t(20));
+        QCOMPARE(r.checkpoint.step, int64_t(10));
+        const OpenedCheckpoint c = openCheckpoint(run);  // a run folder stands for its last checkpoint
+        QCOMPARE(c.path, r.checkpointPath);
+        QCOMPARE(c.config.steps, int64_t(10));
+        QVERIFY(fs::path(c.config.dataFile).is_absolute());
+        QCOMPARE(openCheckpoint(c.path, {"training.steps=30"}).config.steps, int64_t(30));
+        // Errors name the file.
+        QVERIFY(errorOf([&] { openRun(root); }).contains((root + "/config.yaml").c_str()));
+        Checkpoint w;
+        w.kind = "domain_module";
+        saveCheckpoint(root + "/w.ckpt", w);
+        auto kindErr = errorOf([&] { openCheckpoint(root + "/w.ckpt"); });
+        QVERIFY2(kindErr.contains("w.ckpt: expected a GW training checkpoint, found kind 'domain_module'"), qPrintable(kindErr));
+        fs::remove(run + "/checkpoints/last.ckpt");
+        auto missing = errorOf([&] { openRun(run); });
+        QVERIFY2(missing.contains("last.ckpt: no such checkpoint file"), qPrintable(missing));
+        // The CPU first; CUDA listed, or one entry saying why not.
+        const auto devices = listDevices();
+        QVERIFY(devices.size() >= 2);
+        QCOMPARE(devices.front().id, std::string("cpu"));
+        QVERIFY(devices.front().cores >= 1);
+        QVERIFY(devices[1].id.rfind("cuda", 0) == 0);
     }
 
     void nanStopsAndKeepsTheLastCheckpoint() {

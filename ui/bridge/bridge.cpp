@@ -4,15 +4,11 @@
 
 #include <filesystem>
 #include <cstring>
-#include <thread>
 
 #include "data/h5_array.h"
 #include "model/engine.h"
 #include "model/interop.h"
-
-#ifdef GW_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
+#include "model/runs.h"
 
 namespace gw::studio {
 namespace fs = std::filesystem;
@@ -124,20 +120,16 @@ QString makeDemoExperiment(const QString& dir, qint64 steps) {
 
 QVector<DeviceInfo> listDevices() {
     QVector<DeviceInfo> out;
-    const unsigned cores = std::thread::hardware_concurrency();
-    out.push_back({"cpu", QString("CPU: %1 cores (threads: see Threads)").arg(cores), true});
-#ifdef GW_WITH_CUDA
-    const int n = static_cast<int>(torch::cuda::device_count());
-    if (n == 0) out.push_back({"cuda", "CUDA: no device visible", false});
-    for (int i = 0; i < n; ++i) {
-        const auto* p = at::cuda::getDeviceProperties(i);
-        out.push_back({QString("cuda:%1").arg(i),
-                       QString("cuda:%1: %2, %3 GiB").arg(i).arg(p->name).arg(double(p->totalGlobalMem) / (1 << 30), 0, 'f', 1),
-                       true});
+    for (const auto& d : gw::listDevices()) {
+        if (d.id == "cpu")
+            out.push_back({"cpu", QString("CPU: %1 cores (threads: see Threads)").arg(d.cores), true});
+        else if (!d.available)
+            out.push_back({"cuda", d.cudaBuild ? "CUDA: no device visible" : "CUDA: not available (this build's LibTorch has no CUDA)",
+                           false});
+        else
+            out.push_back({q(d.id), QString("%1: %2, %3 GiB").arg(q(d.id), q(d.name)).arg(double(d.memoryBytes) / (1 << 30), 0, 'f', 1),
+                           true});
     }
-#else
-    out.push_back({"cuda", "CUDA: not available (this build's LibTorch has no CUDA)", false});
-#endif
     return out;
 }
 
@@ -188,15 +180,13 @@ struct TrainingWorker::Run {
 
 ExploreData exploreCheckpoint(const QString& checkpoint, const ExploreRequest& request, QString* error) {
     try {
-        const std::string path = checkpoint.toStdString();
-        Checkpoint c = loadCheckpoint(path);
-        if (c.kind != "gw") throw CheckpointError(path + ": expected a GW training checkpoint, found kind '" + c.kind + "'");
-        Engine e(parseExperiment(c.configYaml, path + " (embedded config)", {}, "/"));
-        e.prepare(&c);
-        e.restore(c, path);
+        const OpenedCheckpoint opened = openCheckpoint(checkpoint.toStdString());
+        Engine e(opened.config);
+        e.prepare(&opened.checkpoint);
+        e.restore(opened.checkpoint, opened.path);
         ExploreData d = runExplore(e, request);
         d.source = checkpoint;
-        d.step = c.step;
+        d.step = opened.checkpoint.step;
         return d;
     } catch (const std::exception& e) {
         if (error) *error = q(e.what());
@@ -332,9 +322,10 @@ void TrainingWorker::run(const QString& yaml, const QString& baseDir, const QStr
         std::string ckptPath;
         if (!resumeDir.isEmpty()) {
             out = resumeDir.toStdString();
-            ckptPath = (fs::path(out) / "checkpoints" / "last.ckpt").string();
-            cfg = loadExperiment((fs::path(out) / "config.yaml").string(), ov);
-            ckpt = loadCheckpoint(ckptPath);
+            OpenedRun opened = openRun(out, ov);
+            ckptPath = opened.checkpointPath;
+            cfg = std::move(opened.config);
+            ckpt = std::move(opened.checkpoint);
         } else {
             cfg = parseExperiment(yaml.toStdString(), sourceName.toStdString(), ov, baseDir.toStdString());
             out = runDir.isEmpty() ? defaultRunDir(cfg) : runDir.toStdString();
@@ -388,8 +379,8 @@ void TrainingWorker::run(const QString& yaml, const QString& baseDir, const QStr
         current_ = nullptr;
         std::string last;
         if (!out.empty()) {
-            const auto p = fs::path(out) / "checkpoints" / "last.ckpt";
-            if (fs::exists(p)) last = p.string();
+            const std::string p = runCheckpointPath(out);
+            if (fs::exists(p)) last = p;
         }
         setState(Idle);
         std::string msg = e.what();

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "model/runs.h"
+
+#include <filesystem>
+#include <thread>
+
+#ifdef GW_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace gw {
+namespace fs = std::filesystem;
+
+std::string runConfigPath(const std::string& runDir) { return (fs::path(runDir) / "config.yaml").string(); }
+
+std::string runCheckpointPath(const std::string& runDir) {
+    return (fs::path(runDir) / "checkpoints" / "last.ckpt").string();
+}
+
+std::string resolveCheckpointPath(const std::string& path) {
+    return fs::is_directory(path) ? runCheckpointPath(path) : path;
+}
+
+namespace {
+void expectGwKind(const Checkpoint& c, const std::string& path) {
+    if (c.kind != "gw") throw CheckpointError(path + ": expected a GW training checkpoint, found kind '" + c.kind + "'");
+}
+}  // namespace
+
+OpenedCheckpoint openCheckpoint(const std::string& path, const std::vector<std::string>& overrides) {
+    OpenedCheckpoint o;
+    o.path = resolveCheckpointPath(path);
+    o.checkpoint = loadCheckpoint(o.path);
+    expectGwKind(o.checkpoint, o.path);
+    o.config = parseExperiment(o.checkpoint.configYaml, o.path + " (embedded config)", overrides, "/");
+    return o;
+}
+
+OpenedRun openRun(const std::string& runDir, const std::vector<std::string>& overrides) {
+    OpenedRun o;
+    o.dir = runDir;
+    o.config = loadExperiment(runConfigPath(runDir), overrides);
+    o.checkpointPath = runCheckpointPath(runDir);
+    o.checkpoint = loadCheckpoint(o.checkpointPath);
+    expectGwKind(o.checkpoint, o.checkpointPath);
+    return o;
+}
+
+std::vector<DeviceInfo> listDevices() {
+    std::vector<DeviceInfo> out;
+    DeviceInfo cpu;
+    cpu.id = "cpu";
+    cpu.cores = std::thread::hardware_concurrency();
+    cpu.threads = torch::get_num_threads();
+    out.push_back(cpu);
+#ifdef GW_WITH_CUDA
+    const int n = static_cast<int>(torch::cuda::device_count());
+    for (int i = 0; i < n; ++i) {
+        const auto* p = at::cuda::getDeviceProperties(i);
+        DeviceInfo d;
+        d.id = "cuda:" + std::to_string(i);
+        d.cudaBuild = true;
+        d.name = p->name;
+        d.memoryBytes = static_cast<std::uint64_t>(p->totalGlobalMem);
+        d.major = p->major;
+        d.minor = p->minor;
+        out.push_back(d);
+    }
+    if (n == 0) {
+        DeviceInfo none;
+        none.id = "cuda";
+        none.available = false;
+        none.cudaBuild = true;
+        out.push_back(none);
+    }
+#else
+    DeviceInfo none;
+    none.id = "cuda";
+    none.available = false;
+    out.push_back(none);
+#endif
+    return out;
+}
+
+}  // namespace gw
