@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Engine: evaluation of a split (every metric, RNG left as it was) and the translation explorer's
+// view of samples (translations, demi-cycles, cycles, workspace PCA).
+#include "model/engine.h"
+
+#include <algorithm>
+
+#include "model/engine_internal.h"
+
+namespace gw {
+
+OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples) {
+    if (!prepared_) prepare();
+    const std::string split = splitName(which);
+    if (!hasSplit(which))
+        throw data::DataError("split '" + split + "' is missing for some domain (expected " +
+                              domains_.front()->cfg.dataset + " with {split} = " + split + ")");
+    const std::string prefix = (which == "train" || which == "val" || which == "test") ? which : split;
+    auto cpuGen = at::detail::getDefaultCPUGenerator();
+    torch::Tensor rng = cpuGen.get_state();
+    torch::NoGradGuard ng;
+    const int64_t n = maxSamples >= 0 ? std::min(maxSamples, domains_.front()->arrays.at(split)->rows())
+                                      : domains_.front()->arrays.at(split)->rows();
+    OrderedMap<double> sums;
+    std::vector<std::string> names;
+    for (auto& d : domains_) names.push_back(d->cfg.name);
+    for (int64_t s = 0; s < n; s += cfg_.valBatchSize) {
+        std::vector<int64_t> idx;
+        for (int64_t i = s; i < std::min(n, s + cfg_.valBatchSize); ++i) idx.push_back(i);
+        std::vector<GroupBatch> groups;
+        for (const auto& name : names) groups.push_back(makeBatch({name}, split, idx, false));
+        if (names.size() >= 2) groups.push_back(makeBatch(names, split, idx, false));
+        StepLosses r = model_->step(groups);
+        const double w = static_cast<double>(idx.size());
+        auto add = [&](const std::string& k, const torch::Tensor& v) {
+            const double x = v.item<double>() * w;
+            if (auto* p = sums.find(k)) *p += x;
+            else sums.set(k, x);
+        };
+        add("loss", r.out.loss);
+        for (const auto& [k, v] : r.out.metrics) add(k, v);
+    }
+    cpuGen.set_state(rng);
+    OrderedMap<double> out;
+    for (const auto& [k, v] : sums) out.set(prefix + "/" + k, v / static_cast<double>(n));
+    return out;
+}
+
+std::vector<int64_t> Engine::pickSamples(const std::string& which, const std::string& mode, int64_t count, uint64_t seed) {
+    if (!prepared_) prepare();
+    const std::string split = splitName(which);
+    if (!hasSplit(which)) throw data::DataError("split '" + split + "' is missing for some domain");
+    const int64_t n = domains_.front()->arrays.at(split)->rows();
+    std::vector<int64_t> out;
+    if (mode == "random") {
+        auto g = at::make_generator<at::CPUGeneratorImpl>(seed);
+        auto perm = torch::randperm(n, g, torch::kLong);
+        for (int64_t i = 0; i < std::min(count, n); ++i) out.push_back(perm[i].item<int64_t>());
+    } else if (mode == "per_class") {
+        DomainState* cls = nullptr;
+        for (auto& d : domains_)
+            if (d->module->kind() == "class_label") cls = d.get();
+        if (!cls) throw std::invalid_argument("per_class: the experiment has no class_label domain");
+        const int64_t classes = cls->module->latentDim();
+        std::vector<int64_t> taken(static_cast<size_t>(classes), 0);
+        for (int64_t s = 0; s < n && int64_t(out.size()) < count * classes; s += 1024) {
+            std::vector<int64_t> idx;
+            for (int64_t i = s; i < std::min(n, s + 1024); ++i) idx.push_back(i);
+            auto labels = cls->module->prepare(rawRows(*cls, split, idx));
+            for (size_t k = 0; k < idx.size(); ++k) {
+                const int64_t c = labels[static_cast<int64_t>(k)].item<int64_t>();
+                if (c >= 0 && c < classes && taken[static_cast<size_t>(c)] < count) {
+                    ++taken[static_cast<size_t>(c)];
+                    out.push_back(idx[k]);
+                }
+            }
+        }
+        std::stable_sort(out.begin(), out.end(), [&](int64_t a, int64_t b) { return a < b; });
+    } else if (mode == "first") {
+        for (int64_t i = 0; i < std::min(count, n); ++i) out.push_back(i);
+    } else {
+        throw std::invalid_argument("sample mode '" + mode + "': expected random, per_class or first");
+    }
+    return out;
+}
+
+ExploreResult Engine::explore(const std::string& which, const std::vector<int64_t>& indices, int64_t pcaSamples) {
+    if (!prepared_) prepare();
+    const std::string split = splitName(which);
+    if (!hasSplit(which)) throw data::DataError("split '" + split + "' is missing for some domain");
+    const int64_t n = domains_.front()->arrays.at(split)->rows();
+    for (auto i : indices)
+        if (i < 0 || i >= n)
+            throw data::DataError("sample " + std::to_string(i) + " is out of range: split '" + split + "' has " +
+                                  std::to_string(n) + " samples");
+    torch::NoGradGuard ng;
+    auto cpuGen = at::detail::getDefaultCPUGenerator();
+    const torch::Tensor rng = cpuGen.get_state();
+    ExploreResult r;
+    r.split = which;
+    r.indices = indices;
+    auto& gw = model_->gwMod();
+    // Domain modules trained end to end are in training mode: batch norm must not use (or update)
+    // batch statistics here.
+    std::vector<bool> training;
+    for (auto& d : domains_) {
+        training.push_back(d->module->is_training());
+        d->module->eval();
+    }
+    auto view = [&](DomainState& d, const torch::Tensor& z) {  // latent -> data space, CPU
+        if (d.module->kind() == "class_label") return torch::softmax(z, 1).cpu();
+        return d.module->decodeRaw(z).cpu();
+    };
+    TensorMap latents;
+    for (auto& d : domains_) {
+        r.domains.push_back({d->cfg.name, d->module->kind(), d->module->kind() == "class_label" ? d->module->latentDim() : 0});
+        if (indices.empty()) continue;
+        auto x = d->module->prepare(rawRows(*d, split, indices));
+        if (d->module->kind() == "class_label") {
+            if (!r.labels.defined()) r.labels = x.cpu();
+            r.cells.set("input/" + d->cfg.name, torch::one_hot(x, d->module->latentDim()).to(torch::kFloat32).cpu());
+        } else {
+            r.cells.set("input/" + d->cfg.name, x.cpu());
+        }
+        latents.set(d->cfg.name, d->module->encode(x.to(device_)));
+    }
+    auto stateOf = [&](const std::string& d, const torch::Tensor& u) {
+        TensorMap one;
+        one.set(d, u);
+        return torch::tanh(gw.encode(one).at(d));
+    };
+    if (!indices.empty()) {
+        for (auto& d : domains_) {
+            const std::string& name = d->cfg.name;
+            const auto state = stateOf(name, latents.at(name));
+            r.cells.set("demi_cycle/" + name, view(*d, gw.decode(state, {name}).at(name)));
+            for (auto& e : domains_) {
+                if (e.get() == d.get()) continue;
+                const auto tr = gw.decode(state, {e->cfg.name}).at(e->cfg.name);
+                r.cells.set("translation/" + name + "/" + e->cfg.name, view(*e, tr));
+                const auto back = gw.decode(stateOf(e->cfg.name, tr), {name}).at(name);
+                r.cells.set("cycle/" + name + "/" + e->cfg.name, view(*d, back));
+            }
+        }
+    }
+    if (pcaSamples > 0) {
+        const int64_t m = std::min(pcaSamples, n);
+        for (int64_t i = 0; i < m; ++i) r.pcaIndices.push_back(i * n / m);
+        std::vector<torch::Tensor> states;
+        for (auto& d : domains_) {
+            auto x = d->module->prepare(rawRows(*d, split, r.pcaIndices));
+            if (d->module->kind() == "class_label") {
+                if (!r.pcaLabels.defined()) r.pcaLabels = x.cpu();
+                r.cells.set("pca_input/" + d->cfg.name, torch::one_hot(x, d->module->latentDim()).to(torch::kFloat32).cpu());
+            } else {
+                r.cells.set("pca_input/" + d->cfg.name, x.cpu());
+            }
+            states.push_back(stateOf(d->cfg.name, d->module->encode(x.to(device_))).cpu().to(torch::kDouble));
+        }
+        auto all = torch::cat(states, 0);
+        auto centred = all - all.mean(0, true);
+        auto svd = torch::linalg_svd(centred, false);
+        const auto& sv = std::get<1>(svd);
+        const auto vh = std::get<2>(svd);
+        const int64_t k = std::min<int64_t>(2, vh.size(0));
+        r.pcaCoords = torch::zeros({all.size(0), 2}, torch::kDouble);
+        r.pcaCoords.narrow(1, 0, k).copy_(centred.matmul(vh.narrow(0, 0, k).t()));
+        r.pcaCoords = r.pcaCoords.to(torch::kFloat32);
+        const double total = sv.pow(2).sum().item<double>();
+        for (int64_t i = 0; i < k; ++i) r.pcaExplained.push_back(total > 0 ? sv[i].pow(2).item<double>() / total : 0);
+    }
+    for (size_t i = 0; i < domains_.size(); ++i) domains_[i]->module->train(training[i]);
+    cpuGen.set_state(rng);
+    return r;
+}
+
+}  // namespace gw

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Engine: the training step (AdamW + OneCycle), the training state in and out of checkpoints, and
+// runTraining's loop over a run folder (config.yaml, metrics.csv, checkpoints/last.ckpt).
+#include "model/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "model/engine_internal.h"
+#include "model/runs.h"
+
+namespace gw {
+namespace fs = std::filesystem;
+
+OneCycleSchedule Engine::schedule() const {
+    OneCycleSchedule s;
+    s.maxLr = cfg_.maxLr > 0 ? cfg_.maxLr : cfg_.lr;
+    s.totalSteps = cfg_.steps;
+    s.pctStart = cfg_.pctStart;
+    s.divFactor = cfg_.startLr > 0 ? s.maxLr / cfg_.startLr : cfg_.divFactor;
+    s.finalDivFactor = cfg_.endLr > 0 ? s.maxLr / cfg_.endLr : cfg_.finalDivFactor;
+    s.cycleMomentum = cfg_.cycleMomentum;
+    return s;
+}
+
+double Engine::currentLr() const {
+    if (cfg_.scheduler == "none") return cfg_.lr;
+    return schedule().lr(std::min(step_, cfg_.steps - 1));
+}
+
+StepLosses Engine::trainStep() {
+    if (!prepared_) prepare();
+    if (step_ >= cfg_.steps)
+        throw TrainingError("the run has done its " + std::to_string(cfg_.steps) + " steps (raise training.steps to go on)");
+    std::vector<GroupBatch> batch;
+    batch.reserve(groups_.size());
+    for (auto& g : groups_) batch.push_back(makeBatch(g.domains, cfg_.trainSplit, g.sampler->next(cfg_.batchSize), true));
+    optim_->zeroGrad();
+    StepLosses r = model_->trainingStep(batch);
+    if (cfg_.scheduler == "none") optim_->step(cfg_.lr, cfg_.beta1);
+    else {
+        const auto s = schedule();
+        optim_->step(s.lr(step_), s.beta1(step_));
+    }
+    ++step_;
+    if (!warned_ && log_) {
+        warned_ = true;
+        log_("GW step: " + model_->lastStepPath());
+        for (const auto& [name, c] : cfg_.coefficients)
+            if (c > 0 && !r.out.metrics.contains(name))
+                log_("warning: loss.coefficients." + name + " names no metric this experiment computes; it adds nothing to the loss");
+        for (const auto& f : r.skipped)
+            log_("note: no group of this batch has a term for '" + f + "' (skipped, as every step will be)");
+    }
+    return r;
+}
+
+Checkpoint Engine::makeCheckpoint() const {
+    Checkpoint c;
+    c.kind = "gw";
+    c.configYaml = experimentToYaml(withAbsolutePaths(cfg_));
+    c.step = step_;
+    c.state = model_->stateDict();
+    c.adamExpAvg = optim_->expAvg();
+    c.adamExpAvgSq = optim_->expAvgSq();
+    c.adamStep = optim_->stepCount();
+    c.cpuRngState = at::detail::getDefaultCPUGenerator().get_state();
+    for (const auto& g : groups_) c.samplerStates.push_back(g.sampler->saveState());
+    return c;
+}
+
+void Engine::restore(const Checkpoint& c, const std::string& path) {
+    if (!prepared_) prepare();
+    if (c.kind != "gw") throw CheckpointError(path + ": expected a GW training checkpoint, found kind '" + c.kind + "'");
+    try {
+        model_->loadStateDict(c.state);
+        if (c.adamExpAvg.defined()) optim_->loadState(c.adamExpAvg.to(device_), c.adamExpAvgSq.to(device_), c.adamStep);
+    } catch (const std::invalid_argument& e) {
+        throw CheckpointError(path + ": " + e.what());
+    }
+    if (c.samplerStates.size() != groups_.size())
+        throw CheckpointError(path + ": expected " + std::to_string(groups_.size()) + " sampler states, found " +
+                              std::to_string(c.samplerStates.size()));
+    for (size_t i = 0; i < groups_.size(); ++i) {
+        try {
+            groups_[i].sampler->loadState(c.samplerStates[i]);
+        } catch (const std::invalid_argument& e) {
+            throw CheckpointError(path + ": group " + groupName(groups_[i].domains) + ": " + e.what());
+        }
+    }
+    if (c.cpuRngState.defined()) {
+        auto gen = at::detail::getDefaultCPUGenerator();
+        gen.set_state(c.cpuRngState);
+    }
+    step_ = c.step;
+}
+
+std::string defaultRunDir(const ExperimentConfig& cfg) {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+    return (fs::path(cfg.resolvePath(cfg.outDir)) / (cfg.name + "-" + buf)).string();
+}
+
+ExperimentConfig withAbsolutePaths(const ExperimentConfig& cfg) {
+    ExperimentConfig c = cfg;
+    auto abs = [&](const std::string& p) { return p.empty() ? p : fs::absolute(cfg.resolvePath(p)).lexically_normal().string(); };
+    c.dataFile = abs(cfg.dataFile);
+    for (auto& d : c.domains) {
+        d.file = abs(d.file);
+        d.weights = abs(d.weights);
+    }
+    c.outDir = abs(cfg.outDir);
+    return c;
+}
+
+namespace {
+std::string fmt(double v) {
+    std::ostringstream s;
+    s << std::setprecision(9) << v;
+    return s.str();
+}
+
+/// Keeps the rows of metrics.csv up to `step` (a resumed run rewrites what came after).
+void truncateMetrics(const fs::path& csv, int64_t step) {
+    if (!fs::exists(csv)) return;
+    std::ifstream in(csv);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+        if (line.rfind("step,", 0) == 0) { kept += line + "\n"; continue; }
+        const auto comma = line.find(',');
+        if (comma == std::string::npos) continue;
+        try {
+            if (std::stoll(line.substr(0, comma)) <= step) kept += line + "\n";
+        } catch (const std::exception&) {
+        }
+    }
+    in.close();
+    writeFileAtomically(csv.string(), kept);
+}
+}  // namespace
+
+RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallbacks& cb) {
+    engine.prepare();
+    const fs::path dir(runDir);
+    fs::create_directories(dir / "checkpoints");
+    writeFileAtomically(runConfigPath(runDir), experimentToYaml(withAbsolutePaths(engine.config())));
+    const fs::path csvPath = dir / "metrics.csv";
+    truncateMetrics(csvPath, engine.step());
+    const bool fresh = !fs::exists(csvPath);
+    std::ofstream csv(csvPath, std::ios::app);
+    if (fresh) csv << "step,metric,value\n";
+    const auto& cfg = engine.config();
+    RunResult result;
+    result.checkpoint = runCheckpointPath(runDir);
+    auto save = [&] { saveCheckpoint(result.checkpoint, engine.makeCheckpoint()); };
+
+    auto t0 = std::chrono::steady_clock::now();
+    int64_t stepsAtT0 = engine.step();
+    while (engine.step() < engine.totalSteps()) {
+        if (cb.stopRequested && cb.stopRequested()) {
+            result.stopped = true;
+            break;
+        }
+        StepLosses r = engine.trainStep();
+        const int64_t step = engine.step();
+        const bool last = step == engine.totalSteps();
+        if (step % cfg.logEvery == 0 || last) {
+            ProgressReport rep;
+            rep.step = step;
+            rep.totalSteps = engine.totalSteps();
+            const double loss = r.out.loss.item<double>();
+            rep.metrics.set("train/loss", loss);
+            for (const auto& [k, v] : r.out.metrics) rep.metrics.set("train/" + k, v.item<double>());
+            rep.metrics.set("train/lr", engine.currentLr());
+            if (!std::isfinite(loss))
+                throw TrainingError("step " + std::to_string(step) + ": the loss is " + fmt(loss) + "; the run stops" +
+                                    (fs::exists(result.checkpoint)
+                                         ? " and keeps its last checkpoint (" + result.checkpoint + ")"
+                                         : " before its first checkpoint (lower optimizer.lr, or check the data for NaN)"));
+            const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            rep.stepsPerSecond = el > 0 ? static_cast<double>(step - stepsAtT0) / el : 0;
+            rep.etaSeconds = rep.stepsPerSecond > 0 ? static_cast<double>(rep.totalSteps - step) / rep.stepsPerSecond : 0;
+            for (const auto& [k, v] : rep.metrics) csv << step << "," << k << "," << fmt(v) << "\n";
+            csv.flush();
+            if (cb.progress) cb.progress(rep);
+        }
+        if ((cfg.valEvery > 0 && step % cfg.valEvery == 0) || last) {
+            if (engine.hasSplit("val")) {
+                ProgressReport rep;
+                rep.step = step;
+                rep.totalSteps = engine.totalSteps();
+                rep.validation = true;
+                rep.metrics = engine.evaluate("val");
+                for (const auto& [k, v] : rep.metrics) csv << step << "," << k << "," << fmt(v) << "\n";
+                csv.flush();
+                if (cb.progress) cb.progress(rep);
+            }
+        }
+        if ((cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0) || last) save();
+    }
+    if (result.stopped) save();
+    result.step = engine.step();
+    return result;
+}
+
+}  // namespace gw
