@@ -189,7 +189,8 @@ int cmdImportWeights(const std::string& stateDict, const std::string& experiment
 
 /// `gw explore` draws with Qt, which `gw` does not link (it must build on GPU servers without Qt): it
 /// runs gw-studio's offscreen renderer from the same folder.
-int cmdExplore(const std::string& checkpoint, const std::string& out, const std::string& split, const std::string& samples) {
+int cmdExplore(const std::string& checkpoint, const std::string& out, const std::string& split, const std::string& samples,
+               const std::string& broadcast) {
     char self[4096];
     const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
     const fs::path dir = n > 0 ? fs::path(std::string(self, size_t(n))).parent_path() : fs::path(".");
@@ -200,6 +201,7 @@ int cmdExplore(const std::string& checkpoint, const std::string& out, const std:
     ::setenv("QT_QPA_PLATFORM", "offscreen", 0);
     std::vector<std::string> args = {studio, "--explore", gw::resolveCheckpointPath(checkpoint), "--out", out, "--split", split,
                                      "--samples", samples};
+    if (!broadcast.empty()) args.insert(args.end(), {"--broadcast", broadcast});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -311,6 +313,9 @@ int main(int argc, char** argv) {
     explore->add_option("--out", exDir, "Folder for translations.png and workspace.png");
     explore->add_option("--split", exSplit, "train, val or test")->check(CLI::IsMember({"train", "val", "test"}));
     explore->add_option("--samples", exSamples, "per_class:K, random:N[:SEED], first:N or indices:I,J,...");
+    std::string exBroadcast;
+    explore->add_option("--broadcast", exBroadcast,
+                        "Also fuse these domains (comma-separated) and decode the state into every domain");
 
     app.add_subcommand("devices", "List the CPU and every CUDA device");
 
@@ -370,7 +375,7 @@ int main(int argc, char** argv) {
         if (*exp) return cmdExport(exCkpt, exOut);
         if (*impw) return cmdImportWeights(iwState, iwExperiment, iwOut, keepDomains, iwForce, iwOverrides);
         if (*mig) return cmdMigrate(migPath);
-        if (*explore) return cmdExplore(exCheckpoint, exDir, exSplit, exSamples);
+        if (*explore) return cmdExplore(exCheckpoint, exDir, exSplit, exSamples, exBroadcast);
         if (app.got_subcommand("devices")) return cmdDevices();
         if (*kinds) return cmdKinds(kindsMarkdown);
         if (*bench) return gw::runBench(bo);

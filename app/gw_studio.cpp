@@ -206,7 +206,9 @@ int main(int argc, char** argv) {
     QCommandLineOption split("split", "--explore: train, val or test", "SPLIT", "test");
     QCommandLineOption samples("samples", "--explore: per_class:K, random:N[:SEED], first:N or indices:I,J,...", "SPEC",
                                "per_class:1");
-    cli.addOptions({screenshot, steps, bench, demo, explore, out, split, samples});
+    QCommandLineOption broadcast("broadcast", "--explore: fuse these domains (comma-separated), decode into every domain",
+                                 "DOMAINS");
+    cli.addOptions({screenshot, steps, bench, demo, explore, out, split, samples, broadcast});
     cli.process(app);
     if (cli.isSet(explore)) {
         ExploreRequest req;
@@ -219,6 +221,7 @@ int main(int argc, char** argv) {
             req.count = spec.value(1, "1").toLongLong();
             req.seed = spec.value(2, "0").toULongLong();
         }
+        req.broadcastFrom = cli.value(broadcast).split(',', Qt::SkipEmptyParts);
         return runExplore(cli.value(explore), cli.value(out), req);
     }
 

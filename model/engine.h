@@ -67,6 +67,8 @@ struct ExploreResult {
     std::vector<int64_t> pcaIndices;  ///< (M) sample indices
     torch::Tensor pcaLabels;        ///< (M,) class of each, undefined if no class domain
     std::vector<double> pcaExplained;  ///< share of variance of the two components
+    /// The domains fused for "broadcast/{e}" cells (in the GW's domain order); empty when none asked.
+    std::vector<std::string> broadcastFrom;
 };
 
 class Engine {
@@ -111,7 +113,12 @@ public:
     /// The explorer's view of `indices` of a split (train, val or test) and a PCA of the workspace
     /// states of `pcaSamples` evenly spaced samples. No gradients; the RNG is left as it was.
     /// \throws data::DataError for a missing split or an index out of range (naming both).
-    ExploreResult explore(const std::string& split, const std::vector<int64_t>& indices, int64_t pcaSamples = 300);
+    /// With `broadcastFrom` (some of the GW's domains), also "broadcast/{e}" for every domain e: the
+    /// samples of those domains fused with the GW's selection (encode, select, fuse; docs/gw-semantics.md
+    /// 1.3 `broadcast`) and decoded into e, in data space.
+    /// \throws std::invalid_argument naming a broadcast domain the GW does not have.
+    ExploreResult explore(const std::string& split, const std::vector<int64_t>& indices, int64_t pcaSamples = 300,
+                          const std::vector<std::string>& broadcastFrom = {});
     /// Samples for the explorer: `mode` "random" (`count` seeded by `seed`), "per_class" (`count` of
     /// each class of the first class domain, the first ones in the split), or "first".
     std::vector<int64_t> pickSamples(const std::string& split, const std::string& mode, int64_t count, uint64_t seed);

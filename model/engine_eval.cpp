@@ -84,8 +84,18 @@ std::vector<int64_t> Engine::pickSamples(const std::string& which, const std::st
     return out;
 }
 
-ExploreResult Engine::explore(const std::string& which, const std::vector<int64_t>& indices, int64_t pcaSamples) {
+ExploreResult Engine::explore(const std::string& which, const std::vector<int64_t>& indices, int64_t pcaSamples,
+                              const std::vector<std::string>& broadcastFrom) {
     if (!prepared_) prepare();
+    for (const auto& b : broadcastFrom) {
+        bool known = false;
+        std::string names;
+        for (auto& d : domains_) {
+            known = known || d->cfg.name == b;
+            names += (names.empty() ? "" : ", ") + d->cfg.name;
+        }
+        if (!known) throw std::invalid_argument("broadcast from '" + b + "': no such domain (the GW has " + names + ")");
+    }
     const std::string split = splitName(which);
     if (!hasSplit(which)) throw data::DataError("split '" + split + "' is missing for some domain");
     const int64_t n = domains_.front()->arrays.at(split)->rows();
@@ -141,6 +151,17 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
                 const auto back = gw.decode(stateOf(e->cfg.name, tr), {name}).at(name);
                 r.cells.set("cycle/" + name + "/" + e->cfg.name, view(*d, back));
             }
+        }
+        if (!broadcastFrom.empty()) {
+            TensorMap from;
+            for (auto& d : domains_)
+                if (std::find(broadcastFrom.begin(), broadcastFrom.end(), d->cfg.name) != broadcastFrom.end()) {
+                    from.set(d->cfg.name, latents.at(d->cfg.name));
+                    r.broadcastFrom.push_back(d->cfg.name);
+                }
+            const auto state = gw.encodeAndFuse(from, model_->selection());
+            for (auto& e : domains_)
+                r.cells.set("broadcast/" + e->cfg.name, view(*e, gw.decode(state, {e->cfg.name}).at(e->cfg.name)));
         }
     }
     if (pcaSamples > 0) {

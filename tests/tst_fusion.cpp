@@ -372,6 +372,17 @@ private Q_SLOTS:
                               "train/from_{label}_through_{vec}_to_label_case_{label}_loss"})
             QVERIFY2(text.find(k) != std::string::npos, k);
         // Resume: the checkpoint holds the flavour; evaluation works on it.
+        // The explorer's broadcast: the chosen domains fused and decoded into every domain.
+        auto x = engine.explore("val", {0, 5}, 0, {"label", "vec"});
+        QVERIFY(x.broadcastFrom == (std::vector<std::string>{"vec", "label"}));  // the GW's order
+        QVERIFY(x.cells.at("broadcast/vec").sizes() == (torch::IntArrayRef{2, 8}));
+        QVERIFY(x.cells.at("broadcast/label").sizes() == (torch::IntArrayRef{2, 4}));
+        QVERIFY(torch::allclose(x.cells.at("broadcast/label").sum(1), torch::ones({2})));  // class probabilities
+        auto one = engine.explore("val", {0, 5}, 0, {"label"});
+        QVERIFY(!torch::allclose(one.cells.at("broadcast/vec"), x.cells.at("broadcast/vec")));
+        QVERIFY(!engine.explore("val", {0}, 0).cells.contains("broadcast/vec"));
+        QCOMPARE(errorOf([&] { engine.explore("val", {0}, 0, {"sound"}); }),
+                 QString("broadcast from 'sound': no such domain (the GW has vec, label)"));
         auto m = engine.evaluate("val");
         QVERIFY(m.contains("val/broadcast_loss"));
         QVERIFY(std::isfinite(m.at("val/broadcast_loss")));

@@ -398,6 +398,39 @@ private Q_SLOTS:
         QVERIFY(QImage(dir_.path() + "/ws.png").width() == 900);
     }
 
+    /// A broadcast from a chosen subset: one more row per sample, every domain's decoding beside its truth.
+    void explorerShowsBroadcasts() {
+        ExplorerPanel panel;
+        panel.resize(1100, 700);
+        ExploreData d = syntheticExplore();
+        const QSize before = (panel.setData(d), panel.grid()->sizeHint());
+        QVERIFY(panel.grid()->broadcastColumns().isEmpty());
+        // Every non-empty subset is offered, singles first.
+        QComboBox* broadcast = nullptr;
+        for (auto* c : panel.findChildren<QComboBox*>())
+            if (c->accessibleName() == "Broadcast from") broadcast = c;
+        QVERIFY(broadcast);
+        QCOMPARE(broadcast->count(), 4);
+        QCOMPARE(broadcast->itemText(3), QString("image + label"));
+        QSignalSpy changed(&panel, &ExplorerPanel::requestChanged);
+        broadcast->setCurrentIndex(3);
+        QCOMPARE(changed.count(), 1);
+        QCOMPARE(panel.request().broadcastFrom, (QStringList{"image", "label"}));
+        d.broadcastFrom = {"image", "label"};
+        d.cells["broadcast/image"] = tensor({2, 1, 2, 2}, {0, 1, 0.5f, 0.25f, 1, 1, 1, 0});
+        d.cells["broadcast/label"] = tensor({2, 3}, {0.1f, 0.8f, 0.1f, 0.6f, 0.1f, 0.3f});
+        panel.setData(d);
+        QCOMPARE(panel.grid()->broadcastColumns(),
+                 (QStringList{"→ image", "image (truth)", "→ label", "label (truth)"}));
+        QCOMPARE(panel.grid()->cellError("broadcast/image", 1), QString("MSE 0.25"));
+        QCOMPARE(panel.grid()->cellError("broadcast/label", 0), QString("right 0.80"));
+        QCOMPARE(panel.grid()->cellError("broadcast/label", 1), QString("wrong 0.60"));
+        QVERIFY(panel.grid()->sizeHint().height() > before.height());  // one more row per sample
+        QCOMPARE(broadcast->currentIndex(), 3);  // kept across refreshes
+        QVERIFY(panel.exportGrid(dir_.path() + "/broadcast.png"));
+        QCOMPARE(QImage(dir_.path() + "/broadcast.png").size(), panel.grid()->sizeHint());
+    }
+
     void anEditJustBeforeStartIsCheckedFirst() {
         // Start within the 150 ms of the debounced check: the edit is checked then, not skipped (and
         // no check runs once the worker holds the data files).

@@ -71,11 +71,18 @@ QStringList ExplorerGrid::columns(int d) const {
     return c;
 }
 
+QStringList ExplorerGrid::broadcastColumns() const {
+    QStringList c;
+    if (data_.broadcastFrom.isEmpty()) return c;
+    for (const auto& e : data_.domains) c << "→ " + e << e + " (truth)";
+    return c;
+}
+
 QString ExplorerGrid::cellError(const QString& cell, qint64 row) const {
-    // The ground truth of a cell: demi-cycles and cycles against their input, translations against
-    // the target domain's input (every explored sample is paired).
+    // The ground truth of a cell: demi-cycles and cycles against their input, translations and
+    // broadcasts against the target domain's input (every explored sample is paired).
     QString truth;
-    if (cell.startsWith("demi_cycle/")) truth = "input/" + cell.section('/', 1, 1);
+    if (cell.startsWith("demi_cycle/") || cell.startsWith("broadcast/")) truth = "input/" + cell.section('/', 1, 1);
     else if (cell.startsWith("cycle/")) truth = "input/" + cell.section('/', 1, 1);
     else if (cell.startsWith("translation/")) truth = "input/" + cell.section('/', 2, 2);
     if (truth.isEmpty() || !data_.cells.contains(cell) || !data_.cells.contains(truth)) return {};
@@ -91,8 +98,8 @@ void ExplorerGrid::setData(const ExploreData& d) {
 }
 
 QSize ExplorerGrid::sizeHint() const {
-    const int cols = 2 + 3 * std::max(0, int(data_.domains.size()) - 1);
-    const int rows = int(data_.indices.size() * data_.domains.size());
+    const int cols = std::max(2 + 3 * std::max(0, int(data_.domains.size()) - 1), int(broadcastColumns().size()));
+    const int rows = int(data_.indices.size() * (data_.domains.size() + (data_.broadcastFrom.isEmpty() ? 0 : 1)));
     return {kRowHead + cols * (kCell + kGap) + kGap,
             rows * (kHeader + kCell + kText + kGap) + int(data_.indices.size()) * kGap + kGap};
 }
@@ -129,6 +136,32 @@ void ExplorerGrid::paintEvent(QPaintEvent*) {
                 p.setPen(palette().color(QPalette::Text));
                 RendererRegistry::forKind(kindOf(data_, key), v)->paint(p, QRectF(cell).adjusted(2, 2, -2, -2), v, s, truth, s);
                 const QString err = key.startsWith("input/") ? QString() : cellError(key, s);
+                p.setPen(err.startsWith("wrong") ? QColor(198, 40, 40) : palette().color(QPalette::Text));
+                p.drawText(QRect(cell.left(), cell.bottom() + 1, kCell, kText), Qt::AlignCenter, err);
+            }
+            y += kCell + kText + kGap;
+        }
+        // Broadcast: the fusion of the chosen domains decoded into every domain, beside its truth.
+        const QStringList titles = broadcastColumns();
+        if (!titles.isEmpty()) {
+            p.setPen(palette().color(QPalette::Text));
+            for (int c = 0; c < titles.size(); ++c)
+                p.drawText(QRect(kRowHead + c * (kCell + kGap), y, kCell, kHeader - 2), Qt::AlignCenter | Qt::AlignBottom, titles[c]);
+            y += kHeader;
+            p.drawText(QRect(4, y, kRowHead - 8, kCell), Qt::AlignLeft | Qt::AlignVCenter,
+                       QString("#%1\nbroadcast\nfrom {%2}").arg(data_.indices[s]).arg(data_.broadcastFrom.join(",")));
+            for (int c = 0; c < titles.size(); ++c) {
+                const QString dst = data_.domains[c / 2];
+                const QString key = c % 2 == 0 ? "broadcast/" + dst : "input/" + dst;
+                const QRect cell(kRowHead + c * (kCell + kGap), y, kCell, kCell);
+                p.setPen(QColor(207, 216, 220));
+                p.drawRect(cell.adjusted(0, 0, -1, -1));
+                if (!data_.cells.contains(key)) continue;
+                const auto& v = data_.cells[key];
+                const PlainTensor* truth = c % 2 == 0 && data_.cells.contains("input/" + dst) ? &data_.cells["input/" + dst] : nullptr;
+                p.setPen(palette().color(QPalette::Text));
+                RendererRegistry::forKind(kindOf(data_, key), v)->paint(p, QRectF(cell).adjusted(2, 2, -2, -2), v, s, truth, s);
+                const QString err = c % 2 == 0 ? cellError(key, s) : QString();
                 p.setPen(err.startsWith("wrong") ? QColor(198, 40, 40) : palette().color(QPalette::Text));
                 p.drawText(QRect(cell.left(), cell.bottom() + 1, kCell, kText), Qt::AlignCenter, err);
             }
@@ -193,6 +226,11 @@ ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
     every_->setSuffix(" steps");
     colourBy_ = new QComboBox(this);
     colourBy_->addItems({"class", "domain"});
+    broadcast_ = new QComboBox(this);
+    broadcast_->addItem("off");
+    broadcast_->setToolTip("Fuse these domains of each sample and decode the state into every domain "
+                           "(demi-cycle, translation or fused decoding), beside the ground truth");
+    broadcast_->setAccessibleName("Broadcast from");
     auto* refresh = new QPushButton("&Refresh", this);
     auto* open = new QPushButton("Explore a chec&kpoint…", this);
     auto* exportPng = new QPushButton("E&xport grid as PNG…", this);
@@ -209,6 +247,7 @@ ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
     auto* form3 = new QFormLayout;
     form3->addRow("Indices", indices_);
     form3->addRow("Refresh every", every_);
+    form3->addRow("Broadcast from", broadcast_);
     controls->addLayout(form);
     controls->addLayout(form2);
     controls->addLayout(form3, 1);
@@ -257,6 +296,7 @@ ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
     connect(count_, &QSpinBox::valueChanged, this, changed);
     connect(seed_, &QSpinBox::valueChanged, this, changed);
     connect(every_, &QSpinBox::valueChanged, this, changed);
+    connect(broadcast_, &QComboBox::currentIndexChanged, this, changed);
     connect(indices_, &QLineEdit::editingFinished, this, [this] {
         mode_->setCurrentIndex(mode_->findData("indices"));
         Q_EMIT requestChanged();
@@ -293,6 +333,7 @@ ExploreRequest ExplorerPanel::request() const {
         const qint64 v = part.toLongLong(&ok);
         if (ok) r.indices << v;
     }
+    r.broadcastFrom = broadcast_->currentData().toStringList();
     return r;
 }
 
@@ -304,6 +345,33 @@ void ExplorerPanel::setRequest(const ExploreRequest& r) {
     QStringList idx;
     for (auto i : r.indices) idx << QString::number(i);
     indices_->setText(idx.join(", "));
+    const int b = broadcast_->findText(r.broadcastFrom.join(" + "));
+    if (!r.broadcastFrom.isEmpty() && b < 0) broadcast_->addItem(r.broadcastFrom.join(" + "), r.broadcastFrom);
+    broadcast_->setCurrentIndex(r.broadcastFrom.isEmpty() ? 0 : broadcast_->findText(r.broadcastFrom.join(" + ")));
+}
+
+void ExplorerPanel::offerBroadcasts(const QStringList& domains) {
+    // Every non-empty subset of the domains, singles first (as the broadcast loss orders its terms).
+    QStringList have;
+    for (int i = 1; i < broadcast_->count(); ++i) have << broadcast_->itemText(i);
+    QList<QStringList> subsets;
+    const int n = int(domains.size());
+    for (int size = 1; size <= n; ++size)
+        for (int mask = 1; mask < (1 << n); ++mask) {
+            if (__builtin_popcount(unsigned(mask)) != size) continue;
+            QStringList s;
+            for (int i = 0; i < n; ++i)
+                if (mask & (1 << i)) s << domains[i];
+            subsets << s;
+        }
+    QStringList want;
+    for (const auto& s : subsets) want << s.join(" + ");
+    if (want == have) return;
+    const QSignalBlocker block(broadcast_);
+    const QString current = broadcast_->currentText();
+    while (broadcast_->count() > 1) broadcast_->removeItem(1);
+    for (const auto& s : subsets) broadcast_->addItem(s.join(" + "), s);
+    broadcast_->setCurrentIndex(std::max(0, broadcast_->findText(current)));
 }
 
 qint64 ExplorerPanel::refreshEvery() const { return every_->value(); }
@@ -311,6 +379,7 @@ qint64 ExplorerPanel::refreshEvery() const { return every_->value(); }
 void ExplorerPanel::setStatus(const QString& text) { status_->setText(text); }
 
 void ExplorerPanel::setData(const ExploreData& d) {
+    offerBroadcasts(d.domains);
     grid_->setData(d);
     preview_->show(&grid_->data(), -1, QString());
     QString s = QString("%1, %2 split, %3 samples").arg(d.source == "training" ? QString("step %1 of the run").arg(d.step)

@@ -3,7 +3,8 @@
 /// \file explorer_panel.h
 /// The translation explorer: for each chosen sample and each domain, the input, its demi-cycle, its
 /// translation into every other domain beside that domain's ground truth, and the cycle back, each cell
-/// with its error; and a 2-D PCA of the workspace states of every domain (hover names the sample, a
+/// with its error; optionally each sample's broadcast (a chosen subset of its domains fused and decoded
+/// into every domain, shimmer-ssd's image logs); and a 2-D PCA of the workspace states of every domain (hover names the sample, a
 /// click adds it to the grid). Fed with bridge ExploreData, live from the worker or from a checkpoint.
 #include <QWidget>
 
@@ -27,6 +28,9 @@ public:
     /// Column titles of a source domain's row: input, demi-cycle, then per other domain translation,
     /// truth and cycle.
     QStringList columns(int domain) const;
+    /// Column titles of a sample's broadcast row (empty when no broadcast was asked for): per domain,
+    /// its decoding from the fused subset ("→ d") and its truth; the row's head names the subset.
+    QStringList broadcastColumns() const;
     /// The error text shown under a cell ("" when the cell has no ground truth).
     QString cellError(const QString& cell, qint64 row) const;
     QSize sizeHint() const override;
@@ -79,6 +83,8 @@ public:
     QString describePoint(int i) const;
     /// Adds a sample to the grid (as a click on the view does): switches to explicit indices.
     void addSample(qint64 index);
+    /// Offers every non-empty subset of `domains` in the Broadcast-from picker (kept when unchanged).
+    void offerBroadcasts(const QStringList& domains);
 
     bool exportGrid(const QString& path);
     bool exportWorkspace(const QString& path, int width = 900, int height = 700);
@@ -98,7 +104,7 @@ private:
     ExplorerGrid* grid_;
     SamplePreview* preview_;
     QCustomPlot* plot_;
-    QComboBox *split_, *mode_, *colourBy_;
+    QComboBox *split_, *mode_, *colourBy_, *broadcast_;
     QSpinBox *count_, *seed_, *every_;
     QLineEdit* indices_;
     QLabel* status_;

@@ -58,6 +58,7 @@ ExploreData toPlain(const ExploreResult& r) {
     if (r.pcaLabels.defined())
         for (int64_t i = 0; i < r.pcaLabels.numel(); ++i) d.pcaLabels << r.pcaLabels[i].item<int64_t>();
     for (auto v : r.pcaExplained) d.pcaExplained << v;
+    for (const auto& b : r.broadcastFrom) d.broadcastFrom << q(b);
     return d;
 }
 
@@ -68,7 +69,9 @@ ExploreData runExplore(Engine& e, const ExploreRequest& req) {
     } else {
         idx = e.pickSamples(req.split.toStdString(), req.mode.toStdString(), req.count, req.seed);
     }
-    return toPlain(e.explore(req.split.toStdString(), idx, req.pcaSamples));
+    std::vector<std::string> from;
+    for (const auto& b : req.broadcastFrom) from.push_back(b.toStdString());
+    return toPlain(e.explore(req.split.toStdString(), idx, req.pcaSamples, from));
 }
 
 /// "exp.yaml: training.steps: expected ..." -> "training.steps"

@@ -50,6 +50,7 @@ struct ExploreRequest {
     quint64 seed = 0;                ///< random
     QVector<qint64> indices;         ///< mode "indices"
     qint64 pcaSamples = 300;         ///< workspace view: samples of each domain
+    QStringList broadcastFrom;       ///< fuse these domains and decode into every domain (empty: off)
 };
 
 /// The explorer's data (bridge of gw::ExploreResult): every cell in data space.
@@ -66,6 +67,7 @@ struct ExploreData {
     QVector<float> pcaX, pcaY;       ///< domain-major: all samples of domain 0, then domain 1, ...
     QVector<qint64> pcaIndices, pcaLabels;
     QVector<double> pcaExplained;
+    QStringList broadcastFrom;       ///< the domains fused for the broadcast/{e} cells (empty: none)
     bool isEmpty() const { return domains.isEmpty(); }
 };
 
