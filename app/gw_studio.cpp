@@ -20,6 +20,7 @@
 #include "ui/explorer_panel.h"
 #include "ui/main_window.h"
 #include "ui/metrics_dashboard.h"
+#include "ui/save_file.h"
 
 using namespace gw::studio;
 
@@ -163,7 +164,7 @@ int runExplore(const QString& checkpoint, const QString& out, const ExploreReque
     const QString grid = out + "/translations.png", view = out + "/workspace.png";
     panel.show();
     panel.hoverPoint(0);  // the preview shows the first sample of the workspace view, as a hover would
-    const bool ok = panel.exportGrid(grid) && panel.exportWorkspace(view) && panel.grab().save(out + "/panel.png");
+    const bool ok = panel.exportGrid(grid) && panel.exportWorkspace(view) && saveImage(panel.grab().toImage(), out + "/panel.png").isEmpty();
     std::printf("%s: %lld samples of the %s split, %d domains\n", qPrintable(checkpoint), (long long)d.indices.size(),
                 qPrintable(d.split), int(d.domains.size()));
     for (int i = 0; i < d.indices.size(); ++i) {
@@ -250,7 +251,7 @@ int main(int argc, char** argv) {
                              if (grabbed || phase != "training" || step < total * 9 / 10) return;
                              grabbed = true;
                              w.dashboard()->redrawNow();
-                             saved = w.grab().save(out);
+                             saved = saveImage(w.grab().toImage(), out).isEmpty();
                              std::printf("%s %s at step %lld\n", saved ? "wrote" : "cannot write", qPrintable(out), (long long)step);
                          });
         QObject::connect(&w, &MainWindow::runEnded, &app, [&](bool ok) { app.exit(ok && saved ? 0 : 1); });

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "data/fashion_mnist.h"
 
+#include "data/atomic_file.h"
+
 #include <zlib.h>
 
 #include <filesystem>
@@ -70,21 +72,13 @@ void importFashionMnist(const std::string& dir, const std::string& outFile, int6
         {"/train/image", trainX.narrow(0, 0, nTrain), false}, {"/train/label", trainY.narrow(0, 0, nTrain), true},
         {"/val/image", trainX.narrow(0, nTrain, valCount), false}, {"/val/label", trainY.narrow(0, nTrain, valCount), true},
         {"/test/image", testX, false}, {"/test/label", testY, true}};
-    if (fs::path(outFile).has_parent_path()) fs::create_directories(fs::path(outFile).parent_path());
-    const std::string tmp = outFile + ".partial";
-    fs::remove(tmp);
-    try {
+    writeAtomically(outFile, [&](const std::string& tmp) {
         int done = 0;
         for (const auto& it : items) {
             writeDataset(tmp, it.path, it.t, 4, it.label ? classes : std::vector<std::pair<std::string, int64_t>>{});
             if (progress) progress(++done, static_cast<int>(items.size()));
         }
-        fs::rename(tmp, outFile);
-    } catch (...) {
-        std::error_code ec;
-        fs::remove(tmp, ec);
-        throw;
-    }
+    });
 }
 
 }  // namespace gw::data

@@ -1,29 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <filesystem>
 #include <fstream>
-#include <system_error>
 
 namespace gw {
 namespace fs = std::filesystem;
 
 namespace {
-/// fsync of a file or a folder (opened read-only, which Linux allows for both). \throws
-/// std::system_error when it cannot be opened or synced.
-void fsyncPath(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw std::system_error(errno, std::generic_category(), "fsync " + path);
-    const int rc = ::fsync(fd);
-    const int err = errno;
-    ::close(fd);
-    if (rc != 0) throw std::system_error(err, std::generic_category(), "fsync " + path);
-}
-
 std::vector<std::string> splitLines(const std::string& s) {
     std::vector<std::string> out;
     size_t pos = 0;
@@ -187,41 +171,6 @@ const std::vector<CheckpointMigration>& checkpointMigrations() {
     return list;
 }
 
-void writeAtomically(const std::string& path, const std::function<void(const std::string& tmp)>& write) {
-    const fs::path target(path);
-    const std::string tmp = path + ".partial";
-    const auto removeTmp = [&] {
-        std::error_code ec;
-        fs::remove(tmp, ec);
-    };
-    try {
-        if (target.has_parent_path()) fs::create_directories(target.parent_path());
-        write(tmp);
-        fsyncPath(tmp);
-        fs::rename(tmp, target);
-    } catch (const std::exception& e) {
-        removeTmp();
-        throw CheckpointError(path + ": cannot write the file (" + std::string(e.what()).substr(0, 300) + ")");
-    } catch (...) {
-        removeTmp();
-        throw;
-    }
-    try {
-        fsyncPath(target.has_parent_path() ? target.parent_path().string() : std::string("."));
-    } catch (const std::exception&) {
-        // The new file is in place; only the rename's durability across a crash is unsure.
-    }
-}
-
-void writeFileAtomically(const std::string& path, const std::string& bytes) {
-    writeAtomically(path, [&](const std::string& tmp) {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        f.close();
-        if (!f) throw std::runtime_error("write failed");
-    });
-}
-
 void saveCheckpoint(const std::string& path, const Checkpoint& c) {
     torch::serialize::OutputArchive a;
     a.write("gw_studio_checkpoint", c10::IValue(std::string("GW Studio checkpoint")));
@@ -289,7 +238,7 @@ MigrationResult migrateCheckpointFile(const std::string& path) {
         if (!fs::exists(b)) r.backup = b.string();
     }
     try {
-        fs::copy_file(path, r.backup);
+        writeAtomically(r.backup, [&](const std::string& tmp) { fs::copy_file(path, tmp); });
     } catch (const std::exception& e) {
         throw CheckpointError(r.backup + ": cannot keep a backup (" + std::string(e.what()) + "); nothing was changed");
     }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "data/atomic_file.h"
 #include "model/torch_fwd.h"
 
 namespace gw {
@@ -46,20 +47,8 @@ struct CheckpointMigration {
 /// Every migration, oldest first.
 const std::vector<CheckpointMigration>& checkpointMigrations();
 
-/// The one way GW Studio writes a file (checkpoints, weights files, exports, a run's config.yaml, the
-/// rewrite of metrics.csv on resume, generated experiments): creates `path`'s folder if needed, lets
-/// `write(tmp)` fill the temporary file `path`.partial beside the target, fsyncs it, renames it over
-/// `path`, then fsyncs the folder so that the rename itself survives a crash. Readers see the old file
-/// or the new one, never a part. When `write` throws (or the fsync or rename fails) the temporary is
-/// removed and any previous file at `path` is intact. (An error from the folder's fsync, after the
-/// rename, is ignored: the new file is in place.)
-/// \throws CheckpointError "PATH: cannot write the file (cause)".
-void writeAtomically(const std::string& path, const std::function<void(const std::string& tmp)>& write);
-/// writeAtomically with `bytes` as the file's whole content. \throws CheckpointError as writeAtomically.
-void writeFileAtomically(const std::string& path, const std::string& bytes);
-
 /// Writes `ckpt` to `path` through writeAtomically: a failure leaves any previous file at `path`
-/// intact. \throws CheckpointError naming the file.
+/// intact. \throws WriteError naming the file.
 void saveCheckpoint(const std::string& path, const Checkpoint& ckpt);
 
 /// Reads a checkpoint of any format version up to ours; an older one comes back migrated

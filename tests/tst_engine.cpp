@@ -216,7 +216,7 @@ private Q_SLOTS:
             });
         });
         QVERIFY2(err.contains("config.yaml: cannot write the file (disk full)"), qPrintable(err));
-        QVERIFY_THROWS_EXCEPTION(CheckpointError, writeAtomically(p, [](const std::string&) { throw std::runtime_error("x"); }));
+        QVERIFY_THROWS_EXCEPTION(WriteError, writeAtomically(p, [](const std::string&) { throw std::runtime_error("x"); }));
         QCOMPARE(read(p), std::string("old\n"));
         std::vector<std::string> names;
         for (const auto& e : fs::directory_iterator(fs::path(p).parent_path())) names.push_back(e.path().filename().string());

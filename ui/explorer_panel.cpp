@@ -18,6 +18,7 @@
 #include <qcustomplot.h>
 
 #include "ui/cell_renderers.h"
+#include "ui/save_file.h"
 
 namespace gw::studio {
 
@@ -469,8 +470,10 @@ void ExplorerPanel::addSample(qint64 index) {
     Q_EMIT refreshRequested();
 }
 
-bool ExplorerPanel::exportGrid(const QString& path) { return grid_->grab().save(path); }
+bool ExplorerPanel::exportGrid(const QString& path) { return saveImage(grid_->grab().toImage(), path).isEmpty(); }
 
-bool ExplorerPanel::exportWorkspace(const QString& path, int width, int height) { return plot_->savePng(path, width, height); }
+bool ExplorerPanel::exportWorkspace(const QString& path, int width, int height) {
+    return saveImage(plot_->toPixmap(width, height).toImage(), path).isEmpty();
+}
 
 }  // namespace gw::studio

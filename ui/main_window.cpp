@@ -16,7 +16,6 @@
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QProgressDialog>
-#include <QSaveFile>
 #include <QScrollArea>
 #include <QSettings>
 #include <QStandardPaths>
@@ -27,6 +26,7 @@
 #include "ui/experiment_form.h"
 #include "ui/explorer_panel.h"
 #include "ui/metrics_dashboard.h"
+#include "ui/save_file.h"
 
 namespace gw::studio {
 
@@ -219,8 +219,7 @@ void MainWindow::buildMenus() {
             worker_->requestCheckpoint(p);  // written by the worker at the next step
             return;
         }
-        QFile::remove(p);
-        if (!QFile::copy(lastCheckpoint_, p)) showError("Export checkpoint", "Cannot write " + p);
+        if (const QString err = copyFile(lastCheckpoint_, p); !err.isEmpty()) showError("Export checkpoint", err);
         else statusBar()->showMessage("Checkpoint written to " + p, 5000);
     });
     exportPyAct_ = file->addAction("Export for &Python…", this, [this] {
@@ -306,9 +305,8 @@ bool MainWindow::openExperiment(const QString& path, bool interactive) {
 }
 
 bool MainWindow::saveExperiment(const QString& path) {
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Text) || f.write(form_->yaml().toUtf8()) < 0 || !f.commit()) {
-        showError("Save experiment", path + ": " + f.errorString());
+    if (const QString err = saveFile(path, form_->yaml().toUtf8()); !err.isEmpty()) {
+        showError("Save experiment", err);
         return false;
     }
     const QString oldBase = form_->baseDir();
@@ -430,12 +428,8 @@ bool MainWindow::maybeSave() {
 }
 
 void MainWindow::writeAutosave() {
-    QDir().mkpath(QFileInfo(autosave_).absolutePath());
-    QSaveFile f(autosave_);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) return;
-    f.write(("# gw-studio autosave of " + (path_.isEmpty() ? QString("untitled") : path_) + "\n").toUtf8());
-    f.write(form_->yaml().toUtf8());
-    f.commit();
+    saveFile(autosave_, ("# gw-studio autosave of " + (path_.isEmpty() ? QString("untitled") : path_) + "\n").toUtf8() +
+                            form_->yaml().toUtf8());
 }
 
 void MainWindow::offerAutosaveRestore() {

@@ -6,7 +6,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QPushButton>
-#include <QSaveFile>
+#include <QTemporaryDir>
 #include <QSlider>
 #include <QSplitter>
 #include <QTextStream>
@@ -14,6 +14,8 @@
 #include <QVBoxLayout>
 #include <cmath>
 #include <qcustomplot.h>
+
+#include "ui/save_file.h"
 
 namespace gw::studio {
 
@@ -337,18 +339,20 @@ void MetricsDashboard::frame() {
 
 bool MetricsDashboard::exportPng(const QString& path, int width, int height) {
     redrawNow();
-    return plot_->savePng(path, width, height);
+    return saveImage(plot_->toPixmap(width, height).toImage(), path).isEmpty();
 }
 
 bool MetricsDashboard::exportPdf(const QString& path) {
     redrawNow();
-    return plot_->savePdf(path);
+    // QCustomPlot writes PDF to a file only: to a scratch file first, then into place atomically.
+    QTemporaryDir scratch;
+    const QString tmp = scratch.path() + "/plot.pdf";
+    return scratch.isValid() && plot_->savePdf(tmp) && copyFile(tmp, path).isEmpty();
 }
 
 QString MetricsDashboard::exportCsv(const QString& path) const {
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) return path + ": " + f.errorString();
-    QTextStream out(&f);
+    QByteArray bytes;
+    QTextStream out(&bytes);
     out << "step,metric,value\n";
     for (const auto& name : metricNames()) {
         const Series& s = series_[name];
@@ -356,8 +360,7 @@ QString MetricsDashboard::exportCsv(const QString& path) const {
             out << qint64(s.steps[i]) << ',' << name << ',' << QString::number(s.values[i], 'g', 9) << '\n';
     }
     out.flush();
-    if (!f.commit()) return path + ": " + f.errorString();
-    return {};
+    return saveFile(path, bytes);
 }
 
 }  // namespace gw::studio

@@ -232,6 +232,15 @@ void TrainingWorker::exploreCheckpoint(const QString& checkpoint) {
     else Q_EMIT explored(d);
 }
 
+QString saveFile(const QString& path, const QByteArray& bytes) {
+    try {
+        writeFileAtomically(path.toStdString(), std::string(bytes.constData(), size_t(bytes.size())));
+    } catch (const std::exception& e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
+
 QString exportForPython(const QString& checkpoint, const QString& out) {
     try {
         gw::exportForPython(checkpoint.toStdString(), out.toStdString());

@@ -102,6 +102,11 @@ struct Validation {
 /// file exists (unless data.import will create it) and holds its training dataset.
 Validation validateExperiment(const QString& yaml, const QString& baseDir, const QString& sourceName);
 
+/// Writes `bytes` to `path` through the engine's one atomic write (temporary file beside it, fsync,
+/// rename, fsync of the folder; data/atomic_file.h). Empty on success, else "PATH: cannot write the
+/// file (why)"; a failure leaves any previous file intact.
+QString saveFile(const QString& path, const QByteArray& bytes);
+
 /// `gw export`: a checkpoint's weights for Python plus the experiment beside. Empty on success, else the error.
 QString exportForPython(const QString& checkpoint, const QString& out);
 
