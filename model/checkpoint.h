@@ -65,7 +65,7 @@ struct MigrationResult {
     std::string backup;                ///< the untouched original, "{stem}-{n}{ext}" (n = 1, 2, ...)
 };
 /// Rewrites an older checkpoint in the current format after keeping the original as a backup beside
-/// it (as shimmer's migrate-ckpt does, gw-reference 4.2). A current file is left alone.
+/// it (as shimmer's migrate-ckpt does, docs/gw-semantics.md 4.2). A current file is left alone.
 /// \throws CheckpointError as loadCheckpoint, or when the backup or the new file cannot be written.
 MigrationResult migrateCheckpointFile(const std::string& path);
 

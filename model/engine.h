@@ -45,7 +45,7 @@ using LogFn = std::function<void(const std::string&)>;
 
 struct ProgressReport;
 
-/// What the translation explorer shows of some samples (gw-reference 1.3 helpers translation, cycle),
+/// What the translation explorer shows of some samples (docs/gw-semantics.md 1.3 helpers translation, cycle),
 /// in data space: images (B, C, H, W) in [0, 1]-ish floats, class domains as probabilities (B, C)
 /// (inputs one-hot), vectors (B, F). All on the CPU.
 struct ExploreResult {
@@ -107,7 +107,7 @@ public:
     /// with no term (for example translations when no sample is paired).
     StepLosses trainStep();
     /// Every metric on a split (train, val or test by the experiment's names), over fully paired
-    /// batches (each domain alone and all together, gw-reference 2.6), weighted by batch size, with
+    /// batches (each domain alone and all together, docs/gw-semantics.md 2.6), weighted by batch size, with
     /// names `{split}/{metric}`. `maxSamples` < 0: the whole split. Leaves the RNG as it was.
     OrderedMap<double> evaluate(const std::string& split, int64_t maxSamples = -1);
     /// The explorer's view of `indices` of a split (train, val or test) and a PCA of the workspace

@@ -43,6 +43,33 @@ private Q_SLOTS:
         QVERIFY(runGw({"fly"}).code != 0);
     }
 
+    /// `gw kinds` lists every registered kind with its parameters; a Fusion run with attention needs
+    /// equal latent sizes and says so; with random selection it runs the hand-written step.
+    void kindsAndFlavours() {
+        auto k = runGw({"kinds"});
+        QCOMPARE(k.code, 0);
+        for (const char* name : {"two_domains", "fusion", "single_domain", "dynamic_query_attention", "head_size = 5",
+                                 "conv_vae", "image_size = 28"})
+            QVERIFY2(k.out.contains(name), name);
+        QVERIFY(runGw({"kinds", "--markdown"}).out.contains("| `workspace.selection` |"));
+        QTemporaryDir dir;
+        const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));
+        auto bad = runGw({"train", exp, "workspace.flavour=fusion", "workspace.selection=dynamic_query_attention"});
+        QCOMPARE(bad.code, 1);
+        QVERIFY2(bad.err.contains("needs every domain's latent size equal to workspace.dim (6), found vec 8, label 4"),
+                 qPrintable(bad.err));
+        auto unknown = runGw({"train", exp, "workspace.flavour=fuzion"});
+        QCOMPARE(unknown.code, 1);
+        QVERIFY2(unknown.err.contains("workspace.flavour: unknown GW flavour 'fuzion' (known: two_domains, fusion)"),
+                 qPrintable(unknown.err));
+        auto t = runGw({"train", exp, "workspace.flavour=fusion", "loss.coefficients.fused=1.0", "training.steps=20",
+                        "--out", dir.path() + "/run"});
+        QVERIFY2(t.code == 0, qPrintable(t.out + t.err));
+        QVERIFY2(t.out.contains("GW step: hand-written"), qPrintable(t.out));
+        QVERIFY(read(dir.path() + "/run/config.yaml").contains("flavour: fusion"));
+        QVERIFY(read(dir.path() + "/run/metrics.csv").contains("train/fused,"));
+    }
+
     void trainResumeEval() {
         QTemporaryDir dir;
         const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));
