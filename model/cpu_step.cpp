@@ -208,12 +208,97 @@ struct Seg {
     int64_t n = 0;
 };
 
-/// Per-domain state of one step.
-struct Dom {
+/// What both steps keep of a domain: its module and its GW encoder's and decoder's layers.
+struct DomBase {
     std::string name;
     DomainModule* mod = nullptr;
     int64_t L = 0;
     Mlp enc, dec;
+};
+
+/// Binds `doms` to `gw`'s domains (once per GW: the layers are read on first use) and allocates every
+/// layer's .grad here, on the calling thread, never in a task.
+template <class D>
+void bindDomains(std::vector<D>& doms, GWModule*& cached, GWModule& gw) {
+    const auto& names = gw.domainNames();
+    if (cached != &gw) {
+        doms.assign(names.size(), D());
+        for (size_t d = 0; d < names.size(); ++d) {
+            auto& dom = doms[d];
+            dom.name = names[d];
+            dom.mod = &gw.domainModule(names[d]);
+            dom.L = dom.mod->latentDim();
+            dom.enc = readMlp(gw.encoder(names[d]));
+            dom.dec = readMlp(gw.decoder(names[d]));
+        }
+        cached = &gw;
+    }
+    for (auto& dom : doms)
+        for (auto* m : {&dom.enc, &dom.dec})
+            for (auto& l : m->layers) {
+                gradPtr(l.w);
+                gradPtr(l.b);
+            }
+}
+
+/// Domain-parallel mode: with two or more intra-op threads, each domain's passes of a phase run on a
+/// thread of their own with a single-threaded sgemm, instead of every product split across the
+/// threads and joined (measured on the wide benchmark: docs/benchmarks.md). Nothing two domains'
+/// tasks write overlaps: each owns its layers' gradients and its arena, and the scatters that cross
+/// domains run after the phase.
+class PerDomain {
+public:
+    explicit PerDomain(int domains)
+        : D_(domains), parallel_(domains >= 2 && at::get_num_threads() >= 2 && !at::in_parallel_region()),
+          blas_(parallel_ ? 1 : 0) {}
+    void operator()(const std::function<void(int)>& fn) const {
+        if (!parallel_) {
+            for (int d = 0; d < D_; ++d) fn(d);
+            return;
+        }
+        at::parallel_for(0, D_, 1, [&](int64_t b, int64_t e) {
+            for (int64_t d = b; d < e; ++d) fn(static_cast<int>(d));
+        });
+    }
+
+private:
+    int D_;
+    bool parallel_;
+    BlasThreads blas_;
+};
+
+/// The groups' latents as contiguous float32 (B, L) and, for class domains, their int64 (B,)
+/// indices; `dom[gi][k]` is the GW index of group gi's k-th domain. Pointers are taken here, on the
+/// calling thread (data_ptr is not for worker threads to call).
+struct GroupData {
+    std::vector<std::vector<torch::Tensor>> lat, cls;
+    std::vector<std::vector<int>> dom;
+    std::vector<std::vector<const float*>> latPtr;
+    int64_t rows(size_t gi) const { return lat[gi][0].size(0); }
+};
+
+GroupData gatherGroups(GWModule& gw, const std::vector<GroupBatch>& groups) {
+    const auto& names = gw.domainNames();
+    const size_t G = groups.size();
+    GroupData g;
+    g.lat.resize(G);
+    g.cls.resize(G);
+    g.dom.resize(G);
+    g.latPtr.resize(G);
+    for (size_t gi = 0; gi < G; ++gi)
+        for (const auto& d : groups[gi].domains) {
+            g.dom[gi].push_back(static_cast<int>(std::find(names.begin(), names.end(), d) - names.begin()));
+            g.lat[gi].push_back(groups[gi].latents.at(d).contiguous());
+            g.latPtr[gi].push_back(g.lat[gi].back().data_ptr<float>());
+            const auto* in = groups[gi].inputs.find(d);
+            g.cls[gi].push_back(gw.domainModule(d).latentLossKind() == LatentLossKind::CrossEntropy ? in->contiguous()
+                                                                                                   : torch::Tensor());
+        }
+    return g;
+}
+
+/// Per-domain state of one step.
+struct Dom : DomBase {
     // Phase 1: encoder on every group's latents of this domain.
     std::vector<Seg> in1;  ///< src = group index
     int64_t n1 = 0;
@@ -515,6 +600,70 @@ double contrastiveGrad(Arena& arena, Term& t, int64_t W, float* dEa, float* dEb,
     return e <= 100.0 ? dScale * e : 0.0;  // clamp_max passes the gradient where exp(s) <= 100
 }
 
+/// Per family (Family index): the sum of its terms' values and their count.
+struct FamilyTotals {
+    std::vector<double> sum = std::vector<double>(5, 0.0);
+    std::vector<int> count = std::vector<int>(5, 0);
+    double mean(int f) const { return sum[f] / count[f]; }
+};
+
+/// Every term's value: MSE, cross-entropy, or the contrastive of its two domains' phase-1 encodings.
+template <class D>
+FamilyTotals termValues(Arena& arena, std::vector<Term>& terms, const std::vector<D>& doms, int64_t W, float logitScale) {
+    FamilyTotals f;
+    for (auto& t : terms) {
+        if (t.kind == LatentLossKind::Mse) mseTerm(t, false);
+        else if (t.kind == LatentLossKind::CrossEntropy) crossEntropyTerm(t, false);
+        else contrastiveValue(arena, t, doms[t.da].p1.out + t.rowA * W, doms[t.db].p1.out + t.rowB * W, W, logitScale);
+        f.sum[t.family] += t.value;
+        ++f.count[t.family];
+    }
+    return f;
+}
+
+/// Each term's weight in combineLoss's mean (coefficient / selected count, divided again by the
+/// family's count for a family coefficient), then d loss / d prediction of every latent term.
+/// `suffix`: what the term's metric name adds to Term::name ("_loss" for the broadcast keys).
+void termGradients(std::vector<Term>& terms, const LossCoefs& coefs, const TensorMap& metrics, const FamilyTotals& f,
+                   const std::string& suffix) {
+    int selected = 0;
+    for (const auto& [name, c] : coefs)
+        if (c > 0 && metrics.contains(name)) ++selected;
+    for (auto& t : terms) {
+        t.weight = 0;
+        const std::string key = t.family == Contrastives ? t.name : t.name + suffix;
+        for (const auto& [name, c] : coefs) {
+            if (!(c > 0)) continue;
+            if (name == key) t.weight += c / selected;
+            else if (name == kFamilyNames[t.family]) t.weight += c / selected / f.count[t.family];
+        }
+    }
+    for (auto& t : terms) {
+        if (t.weight == 0 || t.family == Contrastives) continue;
+        if (t.kind == LatentLossKind::Mse) mseTerm(t, true);
+        else crossEntropyTerm(t, true);
+    }
+}
+
+/// The end of both backward passes: the contrastive terms' gradients added into the phase-1
+/// encodings' gradients `dE1(dom)`, the encoders' backward on them, the logit scale's gradient.
+template <class D>
+void encoderBackward(Arena& arena, std::vector<Arena>& arenas, std::vector<D>& doms, std::vector<Term>& terms, int64_t W,
+                     float logitScale, torch::Tensor logitScaleTensor, const PerDomain& eachDomain,
+                     const std::function<float*(D&)>& dE1) {
+    double dLogitScale = 0;
+    for (auto& t : terms)
+        if (t.family == Contrastives && t.weight != 0)
+            dLogitScale += contrastiveGrad(arena, t, W, dE1(doms[t.da]) + t.rowA * W, dE1(doms[t.db]) + t.rowB * W, logitScale);
+    eachDomain([&](int d) {
+        if (doms[d].n1) backward(arenas[d], doms[d].p1, dE1(doms[d]), nullptr);
+    });
+    if (logitScaleTensor.requires_grad()) {
+        float* g = gradPtr(logitScaleTensor);
+        g[0] += static_cast<float>(dLogitScale);
+    }
+}
+
 }  // namespace
 
 StepLosses CpuGWStep::run(GWModule& gw, GWLosses& losses, Selection& selection, const std::vector<GroupBatch>& groups) {
@@ -522,62 +671,19 @@ StepLosses CpuGWStep::run(GWModule& gw, GWLosses& losses, Selection& selection, 
     auto& I = *impl_;
     Arena& arena = I.arena;
     arena.reset();
-    const auto& names = gw.domainNames();
-    const int D = static_cast<int>(names.size());
+    const int D = static_cast<int>(gw.domainNames().size());
     const int64_t W = gw.workspaceDim();
-    if (I.cached != &gw) {
-        I.doms.assign(static_cast<size_t>(D), Dom());
-        for (int d = 0; d < D; ++d) {
-            auto& dom = I.doms[d];
-            dom.name = names[d];
-            dom.mod = &gw.domainModule(names[d]);
-            dom.L = dom.mod->latentDim();
-            dom.enc = readMlp(gw.encoder(names[d]));
-            dom.dec = readMlp(gw.decoder(names[d]));
-        }
-        I.cached = &gw;
-    }
+    bindDomains(I.doms, I.cached, gw);
     auto& doms = I.doms;
     I.arenas.resize(static_cast<size_t>(D));
     for (auto& a : I.arenas) a.reset();
-    // Domain-parallel mode: with two or more intra-op threads, each domain's passes of a phase run on a
-    // thread of their own with a single-threaded sgemm, instead of every product split across the
-    // threads and joined (measured on the wide benchmark: docs/benchmarks.md). Nothing two domains'
-    // tasks write overlaps: each owns its layers' gradients and its arena, and the scatters that
-    // cross domains run after the phase.
-    for (auto& dom : doms)  // .grad allocated here, on this thread, never in a task
-        for (auto* m : {&dom.enc, &dom.dec})
-            for (auto& l : m->layers) {
-                gradPtr(l.w);
-                gradPtr(l.b);
-            }
-    const bool parallel = D >= 2 && at::get_num_threads() >= 2 && !at::in_parallel_region();
-    BlasThreads blasThreads(parallel ? 1 : 0);
-    auto eachDomain = [&](const std::function<void(int)>& fn) {
-        if (!parallel) {
-            for (int d = 0; d < D; ++d) fn(d);
-            return;
-        }
-        at::parallel_for(0, D, 1, [&](int64_t b, int64_t e) {
-            for (int64_t d = b; d < e; ++d) fn(static_cast<int>(d));
-        });
-    };
-    auto indexOf = [&](const std::string& n) {
-        return static_cast<int>(std::find(names.begin(), names.end(), n) - names.begin());
-    };
+    const PerDomain eachDomain(D);
     const size_t G = groups.size();
-    // Contiguous float latents and int64 classes of every group and domain.
-    std::vector<std::vector<torch::Tensor>> lat(G), cls(G);
-    std::vector<std::vector<int>> gdom(G);
-    for (size_t gi = 0; gi < G; ++gi)
-        for (const auto& d : groups[gi].domains) {
-            gdom[gi].push_back(indexOf(d));
-            lat[gi].push_back(groups[gi].latents.at(d).contiguous());
-            const auto* in = groups[gi].inputs.find(d);
-            cls[gi].push_back(gw.domainModule(d).latentLossKind() == LatentLossKind::CrossEntropy ? in->contiguous()
-                                                                                                 : torch::Tensor());
-        }
-    auto rowsOf = [&](size_t gi) { return lat[gi][0].size(0); };
+    const GroupData data = gatherGroups(gw, groups);
+    const auto& gdom = data.dom;
+    const auto& cls = data.cls;
+    const auto& latPtr = data.latPtr;
+    auto rowsOf = [&](size_t gi) { return data.rows(gi); };
 
     // Phase 1: each GW encoder once on all of its domain's latents (single groups and paired groups).
     std::vector<std::vector<int64_t>> row1(G);  // row1[gi][k]: first row of group gi's k-th domain in E1
@@ -595,9 +701,6 @@ StepLosses CpuGWStep::run(GWModule& gw, GWLosses& losses, Selection& selection, 
             dom.in1.push_back({static_cast<int>(gi), static_cast<int64_t>(k), dom.n1, rowsOf(gi)});
             dom.n1 += rowsOf(gi);
         }
-    std::vector<std::vector<const float*>> latPtr(G);  // data_ptr is not for worker threads to call
-    for (size_t gi = 0; gi < G; ++gi)
-        for (auto& t : lat[gi]) latPtr[gi].push_back(t.data_ptr<float>());
     eachDomain([&](int d) {
         auto& dom = doms[d];
         Arena& ar = I.arenas[d];
@@ -736,44 +839,22 @@ StepLosses CpuGWStep::run(GWModule& gw, GWLosses& losses, Selection& selection, 
     auto logitScaleTensor = losses.contrastive().logitScale();
     const float logitScale = logitScaleTensor.detach().reshape({}).item<float>();
     TensorMap metrics;
-    std::vector<double> familySum(4, 0.0);
-    std::vector<int> familyCount(4, 0);
-    for (auto& t : terms) {
-        if (t.kind == LatentLossKind::Mse) mseTerm(t, false);
-        else if (t.kind == LatentLossKind::CrossEntropy) crossEntropyTerm(t, false);
-        else
-            contrastiveValue(arena, t, doms[t.da].p1.out + t.rowA * W, doms[t.db].p1.out + t.rowB * W, W, logitScale);
+    const FamilyTotals totals = termValues(arena, terms, doms, W, logitScale);
+    for (const auto& t : terms) {
         metrics.set(t.name, torch::scalar_tensor(t.value, torch::kFloat32));
         if (t.kind == LatentLossKind::CrossEntropy) metrics.set(t.name + "_accuracy", torch::scalar_tensor(t.extra, torch::kFloat32));
         if (t.family == Contrastives) metrics.set(t.name + "_logit_scale", torch::scalar_tensor(t.extra, torch::kFloat32));
-        familySum[t.family] += t.value;
-        ++familyCount[t.family];
     }
     StepLosses r;
     for (int f = 0; f < 4; ++f) {
-        if (!familyCount[f]) r.skipped.emplace_back(kFamilyNames[f]);
-        else metrics.set(kFamilyNames[f], torch::scalar_tensor(familySum[f] / familyCount[f], torch::kFloat32));
+        if (!totals.count[f]) r.skipped.emplace_back(kFamilyNames[f]);
+        else metrics.set(kFamilyNames[f], torch::scalar_tensor(totals.mean(f), torch::kFloat32));
     }
     r.out.loss = combineLoss(metrics, losses.coefs());  // throws as the autograd step does
-    int selected = 0;
-    for (const auto& [name, c] : losses.coefs())
-        if (c > 0 && metrics.contains(name)) ++selected;
-    for (auto& t : terms) {
-        t.weight = 0;
-        for (const auto& [name, c] : losses.coefs()) {
-            if (!(c > 0)) continue;
-            if (name == t.name) t.weight += c / selected;
-            else if (name == kFamilyNames[t.family]) t.weight += c / selected / familyCount[t.family];
-        }
-    }
-    r.out.metrics = std::move(metrics);
 
     // Backward: d loss / d outputs of the decoders, then back through phases 4, 3, 2 and 1.
-    for (auto& t : terms) {
-        if (t.weight == 0 || t.family == Contrastives) continue;
-        if (t.kind == LatentLossKind::Mse) mseTerm(t, true);
-        else crossEntropyTerm(t, true);
-    }
+    termGradients(terms, losses.coefs(), metrics, totals, "");
+    r.out.metrics = std::move(metrics);
     // Every row of a domain's phase-3 states feeds exactly one phase-4 segment, so the tasks of
     // phase 4 write disjoint rows of dE3.
     std::vector<float*> dE3(static_cast<size_t>(D), nullptr);
@@ -821,17 +902,8 @@ StepLosses CpuGWStep::run(GWModule& gw, GWLosses& losses, Selection& selection, 
         }
     for (auto& dom : doms)
         for (int64_t k = 0; k < dom.n1 * W; ++k) dom.dS1[k] *= 1.f - dom.s1[k] * dom.s1[k];  // now dE1
-    double dLogitScale = 0;
-    for (auto& t : terms)
-        if (t.family == Contrastives && t.weight != 0)
-            dLogitScale += contrastiveGrad(arena, t, W, doms[t.da].dS1 + t.rowA * W, doms[t.db].dS1 + t.rowB * W, logitScale);
-    eachDomain([&](int d) {
-        if (doms[d].n1) backward(I.arenas[d], doms[d].p1, doms[d].dS1, nullptr);
-    });
-    if (logitScaleTensor.requires_grad()) {
-        float* g = gradPtr(logitScaleTensor);
-        g[0] += static_cast<float>(dLogitScale);
-    }
+    encoderBackward<Dom>(arena, I.arenas, doms, terms, W, logitScale, logitScaleTensor, eachDomain,
+                         [](Dom& d) { return d.dS1; });
     return r;
 }
 
@@ -863,11 +935,7 @@ struct State {
 };
 
 /// Per-domain passes of a fusion step.
-struct FDom {
-    std::string name;
-    DomainModule* mod = nullptr;
-    int64_t L = 0;
-    Mlp enc, dec;
+struct FDom : DomBase {
     int64_t n1 = 0, n2 = 0, n3 = 0, n4 = 0;
     std::vector<Seg> in1;  ///< src = group, srcRow = index of the domain in the group
     std::vector<Seg> in2;  ///< src = state index (rows 0..n of it)
@@ -893,64 +961,26 @@ StepLosses CpuGWStep::runFusion(GWModule& gw, GWLosses& losses, Selection& selec
     auto& I = *fusion_;
     Arena& arena = I.arena;
     arena.reset();
-    const auto& names = gw.domainNames();
-    const int D = static_cast<int>(names.size());
+    const int D = static_cast<int>(gw.domainNames().size());
     const int64_t W = gw.workspaceDim();
-    if (I.cached != &gw) {
-        I.doms.assign(static_cast<size_t>(D), FDom());
-        for (int d = 0; d < D; ++d) {
-            auto& dom = I.doms[d];
-            dom.name = names[d];
-            dom.mod = &gw.domainModule(names[d]);
-            dom.L = dom.mod->latentDim();
-            dom.enc = readMlp(gw.encoder(names[d]));
-            dom.dec = readMlp(gw.decoder(names[d]));
-        }
-        I.cached = &gw;
-    }
+    bindDomains(I.doms, I.cached, gw);
     auto& doms = I.doms;
     I.arenas.resize(static_cast<size_t>(D));
     for (auto& a : I.arenas) a.reset();
     for (auto& dom : doms) {
-        for (auto* m : {&dom.enc, &dom.dec})
-            for (auto& l : m->layers) {
-                gradPtr(l.w);
-                gradPtr(l.b);
-            }
         dom.in1.clear();
         dom.in2.clear();
         dom.in3.clear();
         dom.in4.clear();
         dom.n1 = dom.n2 = dom.n3 = dom.n4 = 0;
     }
-    const bool parallel = D >= 2 && at::get_num_threads() >= 2 && !at::in_parallel_region();
-    BlasThreads blasThreads(parallel ? 1 : 0);
-    auto eachDomain = [&](const std::function<void(int)>& fn) {
-        if (!parallel) {
-            for (int d = 0; d < D; ++d) fn(d);
-            return;
-        }
-        at::parallel_for(0, D, 1, [&](int64_t b, int64_t e) {
-            for (int64_t d = b; d < e; ++d) fn(static_cast<int>(d));
-        });
-    };
-    auto indexOf = [&](const std::string& n) {
-        return static_cast<int>(std::find(names.begin(), names.end(), n) - names.begin());
-    };
+    const PerDomain eachDomain(D);
     const size_t G = groups.size();
-    std::vector<std::vector<torch::Tensor>> lat(G), cls(G);
-    std::vector<std::vector<int>> gdom(G);
-    std::vector<std::vector<const float*>> latPtr(G);
-    for (size_t gi = 0; gi < G; ++gi)
-        for (const auto& d : groups[gi].domains) {
-            gdom[gi].push_back(indexOf(d));
-            lat[gi].push_back(groups[gi].latents.at(d).contiguous());
-            latPtr[gi].push_back(lat[gi].back().data_ptr<float>());
-            const auto* in = groups[gi].inputs.find(d);
-            cls[gi].push_back(gw.domainModule(d).latentLossKind() == LatentLossKind::CrossEntropy ? in->contiguous()
-                                                                                                 : torch::Tensor());
-        }
-    auto rowsOf = [&](size_t gi) { return lat[gi][0].size(0); };
+    const GroupData data = gatherGroups(gw, groups);
+    const auto& gdom = data.dom;
+    const auto& cls = data.cls;
+    const auto& latPtr = data.latPtr;
+    auto rowsOf = [&](size_t gi) { return data.rows(gi); };
     const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
     auto view = [&](const float* p, int64_t n, int64_t w) { return torch::from_blob(const_cast<float*>(p), {n, w}, f32); };
 
@@ -1160,46 +1190,26 @@ StepLosses CpuGWStep::runFusion(GWModule& gw, GWLosses& losses, Selection& selec
     // Values and metrics, in GWLossesFusion::step's order.
     auto logitScaleTensor = losses.contrastive().logitScale();
     const float logitScale = logitScaleTensor.detach().reshape({}).item<float>();
-    std::vector<double> familySum(5, 0.0);
-    std::vector<int> familyCount(5, 0);
-    for (auto& t : terms) {
-        if (t.kind == LatentLossKind::Mse) mseTerm(t, false);
-        else if (t.kind == LatentLossKind::CrossEntropy) crossEntropyTerm(t, false);
-        else
-            contrastiveValue(arena, t, doms[t.da].p1.out + t.rowA * W, doms[t.db].p1.out + t.rowB * W, W, logitScale);
-        familySum[t.family] += t.value;
-        ++familyCount[t.family];
-    }
+    const FamilyTotals totals = termValues(arena, terms, doms, W, logitScale);
     auto scalar = [](double v) { return torch::scalar_tensor(v, torch::kFloat32); };
     TensorMap metrics;
     StepLosses r;
     for (const auto& t : terms)
         if (t.family == Contrastives) metrics.set(t.name, scalar(t.value));
-    if (!familyCount[Contrastives]) r.skipped.emplace_back("contrastives");
-    else metrics.set("contrastives", scalar(familySum[Contrastives] / familyCount[Contrastives]));
+    if (!totals.count[Contrastives]) r.skipped.emplace_back("contrastives");
+    else metrics.set("contrastives", scalar(totals.mean(Contrastives)));
     for (const auto& t : terms) {
         if (t.family == Contrastives) metrics.set(t.name + "_logit_scale", scalar(t.extra));
         else if (t.kind == LatentLossKind::CrossEntropy) metrics.set(t.name + "_accuracy", scalar(t.extra));
     }
     for (int f : {DemiCycles, Cycles, Translations, Fused}) {
-        if (!familyCount[f]) r.skipped.emplace_back(kFamilyNames[f]);
-        else metrics.set(kFamilyNames[f], scalar(familySum[f] / familyCount[f]));
+        if (!totals.count[f]) r.skipped.emplace_back(kFamilyNames[f]);
+        else metrics.set(kFamilyNames[f], scalar(totals.mean(f)));
     }
     for (const auto& t : terms)
         if (t.family != Contrastives) metrics.set(t.name + "_loss", scalar(t.value));
     r.out.loss = combineLoss(metrics, losses.coefs());
-    int selected = 0;
-    for (const auto& [name, c] : losses.coefs())
-        if (c > 0 && metrics.contains(name)) ++selected;
-    for (auto& t : terms) {
-        t.weight = 0;
-        const std::string key = t.family == Contrastives ? t.name : t.name + "_loss";
-        for (const auto& [name, c] : losses.coefs()) {
-            if (!(c > 0)) continue;
-            if (name == key) t.weight += c / selected;
-            else if (name == kFamilyNames[t.family]) t.weight += c / selected / familyCount[t.family];
-        }
-    }
+    termGradients(terms, losses.coefs(), metrics, totals, "_loss");  // before broadcast_loss, as combineLoss
     std::vector<torch::Tensor> broadcast;
     for (const auto& [name, c] : losses.coefs())
         if (c > 0 && name != "contrastives")
@@ -1211,12 +1221,7 @@ StepLosses CpuGWStep::runFusion(GWModule& gw, GWLosses& losses, Selection& selec
     }
     r.out.metrics = std::move(metrics);
 
-    // Backward.
-    for (auto& t : terms) {
-        if (t.weight == 0 || t.family == Contrastives) continue;
-        if (t.kind == LatentLossKind::Mse) mseTerm(t, true);
-        else crossEntropyTerm(t, true);
-    }
+    // Backward (the terms' gradients are in place).
     for (auto& st : states) st.dz = arena.zeros(static_cast<size_t>(st.n * W));
     std::vector<float*> dX(static_cast<size_t>(D), nullptr);
     // A state's gradient, through the tanh and the scores, into its sources' encodings.
@@ -1280,17 +1285,8 @@ StepLosses CpuGWStep::runFusion(GWModule& gw, GWLosses& losses, Selection& selec
             for (int64_t k = 0; k < s.n * W; ++k) out[k] += g[k];
         }
     for (auto& s : subsets) stateBackward(states[s.state]);
-    double dLogitScale = 0;
-    for (auto& t : terms)
-        if (t.family == Contrastives && t.weight != 0)
-            dLogitScale += contrastiveGrad(arena, t, W, doms[t.da].dE1 + t.rowA * W, doms[t.db].dE1 + t.rowB * W, logitScale);
-    eachDomain([&](int d) {
-        if (doms[d].n1) backward(I.arenas[d], doms[d].p1, doms[d].dE1, nullptr);
-    });
-    if (logitScaleTensor.requires_grad()) {
-        float* g = gradPtr(logitScaleTensor);
-        g[0] += static_cast<float>(dLogitScale);
-    }
+    encoderBackward<FDom>(arena, I.arenas, doms, terms, W, logitScale, logitScaleTensor, eachDomain,
+                          [](FDom& d) { return d.dE1; });
     return r;
 }
 

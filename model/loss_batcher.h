@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 /// \file loss_batcher.h
-/// Internal to the flavours' loss steps (losses.cpp, losses_fusion.cpp).
+/// Internal to the flavours' loss steps (losses.cpp, losses_fusion.cpp): batched MLP calls and the
+/// family means.
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "model/losses.h"
 #include "model/ordered_map.h"
 #include "model/torch_fwd.h"
 
@@ -46,5 +48,15 @@ private:
     OrderedMap<std::vector<size_t>> slots_;
     std::vector<torch::Tensor> inputs_, outputs_;
 };
+
+/// The mean of loss terms (the term itself when there is one).
+inline torch::Tensor meanOf(const std::vector<torch::Tensor>& v) { return v.size() == 1 ? v[0] : torch::stack(v).mean(); }
+
+/// Sets metric `name` to the mean of `terms`, or lists the family in `r.skipped` when it has none
+/// (where shimmer crashes on an empty stack).
+inline void addFamily(StepLosses& r, TensorMap& metrics, const char* name, const std::vector<torch::Tensor>& terms) {
+    if (terms.empty()) r.skipped.emplace_back(name);
+    else metrics.set(name, meanOf(terms));
+}
 
 }  // namespace gw::detail

@@ -77,7 +77,6 @@ void record(TensorMap& metrics, std::vector<torch::Tensor>& family, const std::s
     for (auto& [k, v] : out.metrics) metrics.set(prefix + "_" + k, v);
     family.push_back(out.loss);
 }
-torch::Tensor meanOf(const std::vector<torch::Tensor>& v) { return v.size() == 1 ? v[0] : torch::stack(v).mean(); }
 }  // namespace
 
 StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) {
@@ -178,14 +177,10 @@ StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std:
             }
     }
     StepLosses r;
-    auto family = [&](const char* name, const std::vector<torch::Tensor>& terms) {
-        if (terms.empty()) r.skipped.emplace_back(name);
-        else metrics.set(name, meanOf(terms));
-    };
-    family("demi_cycles", dcy);
-    family("cycles", cy);
-    family("translations", tr);
-    family("contrastives", ct);
+    detail::addFamily(r, metrics, "demi_cycles", dcy);
+    detail::addFamily(r, metrics, "cycles", cy);
+    detail::addFamily(r, metrics, "translations", tr);
+    detail::addFamily(r, metrics, "contrastives", ct);
     r.out.loss = combineLoss(metrics, coefs_);
     r.out.metrics = std::move(metrics);
     return r;

@@ -18,7 +18,6 @@ std::string sortedName(std::vector<std::string> names) {
     std::sort(names.begin(), names.end());
     return groupName(names);
 }
-torch::Tensor meanOf(const std::vector<torch::Tensor>& v) { return v.size() == 1 ? v[0] : torch::stack(v).mean(); }
 }  // namespace
 
 GWLossesFusion::GWLossesFusion(LossCoefs coefs, double logitScale, bool learnLogitScale)
@@ -112,8 +111,7 @@ StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::v
             }
     }
     StepLosses r;
-    if (ct.empty()) r.skipped.emplace_back("contrastives");
-    else metrics.set("contrastives", meanOf(ct));
+    detail::addFamily(r, metrics, "contrastives", ct);
     for (const auto& [k, v] : extras) metrics.set(k, v);
     extras.clear();
 
@@ -143,14 +141,10 @@ StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::v
         }
     }
     for (const auto& [k, v] : extras) metrics.set(k, v);
-    auto family = [&](const char* name, const std::vector<torch::Tensor>& terms) {
-        if (terms.empty()) r.skipped.emplace_back(name);
-        else metrics.set(name, meanOf(terms));
-    };
-    family("demi_cycles", dcy);
-    family("cycles", cy);
-    family("translations", tr);
-    family("fused", fu);
+    detail::addFamily(r, metrics, "demi_cycles", dcy);
+    detail::addFamily(r, metrics, "cycles", cy);
+    detail::addFamily(r, metrics, "translations", tr);
+    detail::addFamily(r, metrics, "fused", fu);
     for (const auto& [k, v] : losses) metrics.set(k, v);
 
     r.out.loss = combineLoss(metrics, coefs_);
@@ -158,7 +152,7 @@ StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::v
     for (const auto& [name, c] : coefs_)
         if (c > 0 && name != "contrastives")
             if (const auto* m = metrics.find(name)) broadcast.push_back(*m);
-    if (!broadcast.empty()) metrics.set("broadcast_loss", meanOf(broadcast));
+    if (!broadcast.empty()) metrics.set("broadcast_loss", detail::meanOf(broadcast));
     r.out.metrics = std::move(metrics);
     return r;
 }

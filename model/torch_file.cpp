@@ -443,12 +443,7 @@ void writeStateDict(const std::string& path, const OrderedMap<torch::Tensor>& te
     } catch (const std::exception& e) {
         throw CheckpointError(path + ": cannot serialise the tensors (" + firstLine(e.what()) + ")");
     }
-    writeAtomically(path, [&](const std::string& tmp) {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        f.close();
-        if (!f) throw std::runtime_error("write failed");
-    });
+    writeFileAtomically(path, std::string(bytes.begin(), bytes.end()));
 }
 
 }  // namespace gw

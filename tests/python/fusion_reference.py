@@ -23,32 +23,14 @@ shimmer itself is not a dependency. Every domain module here is an identity with
 import itertools
 import json
 import math
+import os
 import sys
 
 import torch
 from torch import nn
 
-
-class Mlp(nn.Sequential):
-    def __init__(self, i, h, o, n):
-        layers = [nn.Linear(i, h), nn.ReLU()]
-        for _ in range(n):
-            layers += [nn.Linear(h, h), nn.ReLU()]
-        layers.append(nn.Linear(h, o))
-        super().__init__(*layers)
-
-
-class Empty(nn.Module):
-    pass
-
-
-class GWMod(nn.Module):
-    def __init__(self, spec):
-        super().__init__()
-        dims, w, e, d = spec["domains"], spec["workspace"], spec["encoder"], spec["decoder"]
-        self.domain_mods = nn.ModuleDict({k: Empty() for k in dims})
-        self.gw_encoders = nn.ModuleDict({k: Mlp(n, e["hidden"], w, e["layers"]) for k, n in dims.items()})
-        self.gw_decoders = nn.ModuleDict({k: Mlp(w, d["hidden"], n, d["layers"]) for k, n in dims.items()})
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shimmer_layout import ContrastiveLoss, GWModule  # noqa: E402  (shimmer's registrations, restated)
 
 
 class Attention(nn.Module):
@@ -61,12 +43,6 @@ class Attention(nn.Module):
         self.register_buffer("initial_gw_state", torch.zeros(dim))
 
 
-class Contrastive(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.register_buffer("logit_scale", torch.zeros(1))
-
-
 class Losses(nn.Module):
     def __init__(self, gw_mod, sel):
         super().__init__()
@@ -74,13 +50,13 @@ class Losses(nn.Module):
         self.domain_mods = gw_mod.domain_mods
         if sel is not None:
             self.selection_mod = sel
-        self.contrastive_fn = Contrastive()
+        self.contrastive_fn = ContrastiveLoss(0.0, False)
 
 
 class Fusion(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        self.gw_mod = GWMod(spec)
+        self.gw_mod = GWModule(spec["domains"], spec["workspace"], spec["encoder"], spec["decoder"])
         sel = None
         if spec["selection"] == "dynamic_query_attention":
             sel = Attention(spec["workspace"], spec["head_size"], list(spec["domains"]))
