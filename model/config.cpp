@@ -351,6 +351,18 @@ ExperimentConfig loadExperiment(const std::string& path, const std::vector<std::
     return c;
 }
 
+namespace {
+/// A kind's parameters as YAML keys: numbers and booleans as they are, text quoted.
+void emitParams(YAML::Emitter& e, const OrderedMap<std::string>& params, const KindInfo* kind) {
+    for (const auto& [k, v] : params) {
+        const ParamInfo* info = kind ? kind->param(k) : nullptr;
+        e << YAML::Key << k << YAML::Value;
+        if (info && info->type == ParamInfo::Type::Text) e << YAML::DoubleQuoted << v;
+        else e << v;
+    }
+}
+}  // namespace
+
 std::string experimentToYaml(const ExperimentConfig& c) {
     YAML::Emitter e;
     e.SetDoublePrecision(17);
@@ -377,12 +389,7 @@ std::string experimentToYaml(const ExperimentConfig& c) {
         e << YAML::Key << "file" << YAML::Value << d.file;
         e << YAML::Key << "dataset" << YAML::Value << d.dataset;
         const auto* kind = domainModuleRegistry().find(d.module);
-        for (const auto& [k, v] : d.params) {
-            const ParamInfo* info = kind ? kind->info.param(k) : nullptr;
-            e << YAML::Key << k << YAML::Value;
-            if (info && info->type == ParamInfo::Type::Text) e << YAML::DoubleQuoted << v;
-            else e << v;
-        }
+        emitParams(e, d.params, kind ? &kind->info : nullptr);
         e << YAML::Key << "weights" << YAML::Value << d.weights;
         e << YAML::Key << "frozen" << YAML::Value << d.frozen;
         e << YAML::Key << "losses" << YAML::Value << YAML::Flow << d.losses;
@@ -403,13 +410,8 @@ std::string experimentToYaml(const ExperimentConfig& c) {
     e << YAML::Key << "flavour" << YAML::Value << c.flavour;
     e << YAML::Key << "selection" << YAML::Value << c.selection;
     e << YAML::Key << "selection_params" << YAML::Value << YAML::Flow << YAML::BeginMap;
-    for (const auto& [k, v] : c.selectionParams) {
-        const ParamInfo* info = nullptr;
-        if (const auto* sel = selectionRegistry().find(c.selection)) info = sel->info.param(k);
-        e << YAML::Key << k << YAML::Value;
-        if (info && info->type == ParamInfo::Type::Text) e << YAML::DoubleQuoted << v;
-        else e << v;
-    }
+    const auto* sel = selectionRegistry().find(c.selection);
+    emitParams(e, c.selectionParams, sel ? &sel->info : nullptr);
     e << YAML::EndMap;
     e << YAML::EndMap;
     e << YAML::Key << "loss" << YAML::Value << YAML::BeginMap;

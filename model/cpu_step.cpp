@@ -1146,8 +1146,7 @@ StepLosses CpuGWStep::runFusion(GWModule& gw, GWLosses& losses, Selection& selec
     auto sorted = [&](const std::vector<int>& ds) {
         std::vector<std::string> n;
         for (int d : ds) n.push_back(doms[d].name);
-        std::sort(n.begin(), n.end());
-        return groupName(n);
+        return sortedGroupName(n);
     };
     std::vector<std::string> used;
     for (const auto& s : subsets) {

@@ -61,11 +61,14 @@ torch::Tensor GWModule::fuse(const TensorMap& pre, const TensorMap& scores) {
     return torch::tanh(torch::stack(terms).sum(0));
 }
 
-torch::Tensor GWModule::encodeAndFuse(const TensorMap& latents, Selection& selection) {
-    auto pre = encode(latents);
+torch::Tensor GWModule::selectAndFuse(const TensorMap& latents, const TensorMap& pre, Selection& selection) {
     if (pre.size() == 1 && selection.constantForOneSource())
-        return torch::tanh(pre.begin()->second);  // one-hot over one domain: scores are all ones
+        return torch::tanh(pre.begin()->second);  // the scores would be all ones
     return fuse(pre, selection.scores(latents, pre));
+}
+
+torch::Tensor GWModule::encodeAndFuse(const TensorMap& latents, Selection& selection) {
+    return selectAndFuse(latents, encode(latents), selection);
 }
 
 TensorMap GWModule::decode(const torch::Tensor& state, const std::vector<std::string>& domains) {

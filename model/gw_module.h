@@ -46,8 +46,11 @@ public:
     TensorMap encode(const TensorMap& latents);
     /// Workspace state z = tanh(Σ_d s_d ⊙ e_d) (B, W), summed in the order of `scores`.
     torch::Tensor fuse(const TensorMap& preFusion, const TensorMap& scores);
-    /// encode, select, fuse: the GW state of a group of latents (B, W). One domain under
-    /// SingleDomainSelection has all-one scores, so the state is tanh(e) and no score is computed.
+    /// select and fuse: the GW state (B, W) of latents (B, L_d) whose pre-fusion encodings (B, W) are
+    /// `preFusion`. One domain under a selection whose scores are then constant ones
+    /// (Selection::constantForOneSource) gives tanh(e), and no score is computed (nor random number drawn).
+    torch::Tensor selectAndFuse(const TensorMap& latents, const TensorMap& preFusion, Selection& selection);
+    /// encode, select, fuse: the GW state of a group of latents (B, W), as selectAndFuse.
     torch::Tensor encodeAndFuse(const TensorMap& latents, Selection& selection);
     /// Decoded latents Dec_d(z) (B, L_d) for `domains` (every domain when empty).
     TensorMap decode(const torch::Tensor& state, const std::vector<std::string>& domains = {});

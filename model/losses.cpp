@@ -4,6 +4,7 @@
 #include "model/loss_batcher.h"
 #include "model/registry.h"
 
+#include <algorithm>
 #include <functional>
 #include <stdexcept>
 
@@ -13,6 +14,11 @@ std::string groupName(const std::vector<std::string>& domains) {
     std::string s = "{";
     for (size_t i = 0; i < domains.size(); ++i) s += (i ? "," : "") + domains[i];
     return s + "}";
+}
+
+std::string sortedGroupName(std::vector<std::string> domains) {
+    std::sort(domains.begin(), domains.end());
+    return groupName(domains);
 }
 
 torch::Tensor contrastiveLoss(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& logitScale) {
@@ -125,10 +131,7 @@ StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std:
                 srcLatents.set(d, g.latents.at(d));
                 srcPre.set(d, pre[gi].at(d));
             }
-            torch::Tensor state = srcPre.size() == 1 && selection.constantForOneSource()
-                                      ? torch::tanh(srcPre.begin()->second)
-                                      : gw.fuse(srcPre, selection.scores(srcLatents, srcPre));
-            trSlot[gi].set(t, dec.add(t, state));
+            trSlot[gi].set(t, dec.add(t, gw.selectAndFuse(srcLatents, srcPre, selection)));
         }
     }
     dec.run(decode);

@@ -23,6 +23,8 @@ struct GroupBatch {
 
 /// "{a,b}": a group's name with its domains in the group's order.
 std::string groupName(const std::vector<std::string>& domains);
+/// "{a,b}" with the names sorted, as shimmer's broadcast loss labels subsets and groups.
+std::string sortedGroupName(std::vector<std::string> domains);
 
 /// CLIP contrastive loss (shimmer contrastive_loss): rows of x (B, W) and y (B, W) are L2-normalised
 /// (eps 1e-12), logits = min(exp(logitScale), 100) · x̂ ŷᵀ (B, B), loss = ½(CE(logits, arange B) +

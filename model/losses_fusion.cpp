@@ -12,14 +12,6 @@
 
 namespace gw {
 
-namespace {
-/// "{a,b}" with the names sorted, as shimmer labels subsets.
-std::string sortedName(std::vector<std::string> names) {
-    std::sort(names.begin(), names.end());
-    return groupName(names);
-}
-}  // namespace
-
 GWLossesFusion::GWLossesFusion(LossCoefs coefs, double logitScale, bool learnLogitScale)
     : GWLosses("fusion", std::move(coefs), logitScale, learnLogitScale) {}
 
@@ -27,10 +19,7 @@ StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::v
     const auto& all = gw.domainNames();
     auto encode = [&](const std::string& d, const torch::Tensor& x) { return gw.encoder(d)->forward(x); };
     auto decode = [&](const std::string& d, const torch::Tensor& x) { return gw.decoder(d)->forward(x); };
-    auto fuse = [&](const TensorMap& latents, const TensorMap& pre) {
-        if (pre.size() == 1 && selection.constantForOneSource()) return torch::tanh(pre.begin()->second);
-        return gw.fuse(pre, selection.scores(latents, pre));
-    };
+    auto fuse = [&](const TensorMap& latents, const TensorMap& pre) { return gw.selectAndFuse(latents, pre, selection); };
 
     // 1. Pre-fusion encodings of every group (each GW encoder once).
     detail::Batcher enc;
@@ -123,7 +112,7 @@ StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::v
     };
     for (const auto& s : subsets) {
         const auto& g = groups[s.group];
-        const std::string from = "from_" + sortedName(s.selected), caseName = sortedName(g.domains);
+        const std::string from = "from_" + sortedGroupName(s.selected), caseName = sortedGroupName(g.domains);
         for (const auto& [d, slot] : s.decoded) {
             if (std::find(g.domains.begin(), g.domains.end(), d) == g.domains.end()) continue;  // no ground truth
             const bool inS = std::find(s.selected.begin(), s.selected.end(), d) != s.selected.end();
@@ -137,7 +126,7 @@ StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::v
         for (const auto& [d, slot] : s.cycled) {
             auto l = gw.domainModule(d).computeFamilyLoss(LossFamily::Cycle, dec2[slot], g.latents.at(d), g.inputs.at(d));
             if (!l) continue;
-            add(from + "_through_" + sortedName(s.outside) + "_to_" + d + "_case_" + caseName, caseName, std::move(*l), cy);
+            add(from + "_through_" + sortedGroupName(s.outside) + "_to_" + d + "_case_" + caseName, caseName, std::move(*l), cy);
         }
     }
     for (const auto& [k, v] : extras) metrics.set(k, v);
