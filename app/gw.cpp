@@ -18,6 +18,7 @@
 #include "app/bench.h"
 #include "data/fashion_mnist.h"
 #include "data/h5_array.h"
+#include "data/simple_shapes.h"
 #include "model/engine.h"
 #include "model/interop.h"
 #include "model/registry.h"
@@ -31,6 +32,31 @@ std::atomic<bool> gStop{false};
 void onSignal(int) { gStop = true; }
 
 void say(const std::string& s) { std::cout << s << std::endl; }
+
+int cmdSimpleShapes(const std::string& outFile, gw::data::SimpleShapesOptions o, bool valGiven, int64_t val) {
+    if (valGiven) o.val = val;
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGTERM, onSignal);
+    const auto t0 = std::chrono::steady_clock::now();
+    int64_t last = 0;
+    try {
+        gw::data::generateSimpleShapes(outFile, o, [&](int64_t done, int64_t total) {
+            if (done - last < 50000 && done != total) return;
+            last = done;
+            const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            std::cout << "\rgenerated " << done << "/" << total << " samples  " << std::fixed << std::setprecision(0)
+                      << done / std::max(el, 1e-9) << " samples/s" << std::flush;
+        }, [] { return gStop.load(); });
+    } catch (const gw::data::GenerationStopped& e) {
+        std::cout << std::endl;
+        std::cerr << "gw: " << e.what() << std::endl;
+        return 130;
+    }
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << "\nwrote " << outFile << " (" << o.train << " train, " << o.val << " val, " << o.test << " test; "
+              << std::fixed << std::setprecision(1) << el << " s)" << std::endl;
+    return 0;
+}
 
 std::string duration(double seconds) {
     const auto s = static_cast<int64_t>(seconds + 0.5);
@@ -275,13 +301,19 @@ int main(int argc, char** argv) {
     pretrain->add_flag("--force", force, "Retrain even when the weights file exists");
     deviceAndThreads(pretrain);
 
-    auto* imp = app.add_subcommand("import", "Import a known dataset into the GW HDF5 layout");
+    auto* imp = app.add_subcommand("import", "Import (fashion-mnist) or generate (simple-shapes) a dataset in the GW HDF5 layout");
     std::string source, outFile, sourceDir = gw::data::kFashionMnistDir;
-    int64_t valCount = 5000;
-    imp->add_option("source", source, "Dataset name")->required()->check(CLI::IsMember({"fashion-mnist"}));
+    int64_t valCount = -1;
+    gw::data::SimpleShapesOptions shapesOpt;
+    imp->add_option("source", source, "Dataset name")->required()->check(CLI::IsMember({"fashion-mnist", "simple-shapes"}));
     imp->add_option("out", outFile, "Output HDF5 file")->required();
-    imp->add_option("--from", sourceDir, "Folder of the IDX files")->check(CLI::ExistingDirectory);
-    imp->add_option("--val", valCount, "Training samples held out as the val split");
+    imp->add_option("--from", sourceDir, "fashion-mnist: folder of the IDX files")->check(CLI::ExistingDirectory);
+    imp->add_option("--val", valCount, "fashion-mnist: training samples held out as val (5000); simple-shapes: val samples (1000)");
+    imp->add_option("--train", shapesOpt.train, "simple-shapes: training samples")->capture_default_str();
+    imp->add_option("--test", shapesOpt.test, "simple-shapes: test samples")->capture_default_str();
+    imp->add_option("--seed", shapesOpt.seed, "simple-shapes: random seed")->capture_default_str();
+    imp->add_option("--threads", shapesOpt.threads, "simple-shapes: rendering threads (0 = every core)")->capture_default_str();
+    imp->add_flag("--force", shapesOpt.force, "simple-shapes: replace an existing output file");
 
     auto* exp = app.add_subcommand("export", "Write a checkpoint's weights for Python (shimmer's state_dict layout) and its experiment");
     std::string exCkpt, exOut;
@@ -365,8 +397,9 @@ int main(int argc, char** argv) {
             for (const auto& [k, v] : report) say("  val " + k + " " + std::to_string(v));
             return 0;
         }
+        if (*imp && source == "simple-shapes") return cmdSimpleShapes(outFile, shapesOpt, imp->get_option("--val")->count() > 0, valCount);
         if (*imp) {
-            gw::data::importFashionMnist(sourceDir, outFile, valCount, [](int done, int total) {
+            gw::data::importFashionMnist(sourceDir, outFile, imp->get_option("--val")->count() > 0 ? valCount : 5000, [](int done, int total) {
                 std::cout << "\rwriting datasets " << done << "/" << total << std::flush;
             });
             std::cout << "\nwrote " << outFile << "\n";

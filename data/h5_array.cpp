@@ -21,12 +21,6 @@ struct Quiet {
 };
 const Quiet quiet;
 
-std::string shapeString(const std::vector<int64_t>& s) {
-    std::string r = "(";
-    for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-    return r + (s.size() == 1 ? ",)" : ")");
-}
-
 std::string where(const std::string& file, const std::string& ds) { return file + ":" + ds; }
 }  // namespace
 
@@ -263,6 +257,113 @@ void writeDataset(const std::string& file, const std::string& path, const torch:
         }
     } catch (const H5::Exception& e) {
         throw DataError(file + ":" + path + ": write failed (" + e.getDetailMsg() + ")");
+    }
+}
+
+struct H5RowWriter::Impl {
+    std::string file;
+    H5::H5File f;
+    std::vector<H5::DataSet> sets;
+    std::vector<std::string> paths;
+    std::vector<H5::PredType> memTypes;
+    std::vector<std::vector<hsize_t>> dims;
+    bool open = false;
+};
+
+H5RowWriter::H5RowWriter(const std::string& file) : impl_(std::make_unique<Impl>()) {
+    impl_->file = file;
+    try {
+        H5::FileCreatPropList fcpl;
+        impl_->f = H5::H5File(file, H5F_ACC_TRUNC, fcpl);
+        impl_->open = true;
+    } catch (const H5::Exception& e) {
+        throw DataError(file + ": cannot create the HDF5 file (" + e.getDetailMsg() + ")");
+    }
+}
+
+H5RowWriter::~H5RowWriter() {
+    try {
+        close();
+    } catch (...) {
+    }
+}
+
+int H5RowWriter::create(const std::string& path, Type type, int64_t rows, const std::vector<int64_t>& rowShape,
+                        int64_t chunkRows, int level, const std::vector<std::pair<std::string, int64_t>>& attributes) {
+    H5::PredType fileType = H5::PredType::STD_U8LE, memType = H5::PredType::NATIVE_UINT8;
+    if (type == Type::Float32) fileType = H5::PredType::IEEE_F32LE, memType = H5::PredType::NATIVE_FLOAT;
+    if (type == Type::Int64) fileType = H5::PredType::STD_I64LE, memType = H5::PredType::NATIVE_INT64;
+    try {
+        // Intermediate groups without modification times, so that two identical runs give identical bytes.
+        std::string sofar;
+        for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
+            sofar = path.substr(0, pos);
+            if (!impl_->f.nameExists(sofar)) {
+                hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+                H5Pset_obj_track_times(gcpl, 0);
+                hid_t g = H5Gcreate2(impl_->f.getId(), sofar.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT);
+                H5Pclose(gcpl);
+                if (g < 0) throw DataError(impl_->file + ":" + sofar + ": cannot create the group");
+                H5Gclose(g);
+            }
+        }
+        std::vector<hsize_t> dims{static_cast<hsize_t>(rows)};
+        for (auto d : rowShape) dims.push_back(static_cast<hsize_t>(d));
+        H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
+        H5::DSetCreatPropList dcpl;
+        H5Pset_obj_track_times(dcpl.getId(), 0);
+        if (rows > 0) {
+            std::vector<hsize_t> chunk(dims);
+            chunk[0] = static_cast<hsize_t>(std::clamp<int64_t>(chunkRows, 1, rows));
+            dcpl.setChunk(static_cast<int>(chunk.size()), chunk.data());
+            if (level > 0) dcpl.setDeflate(level);
+        }
+        impl_->sets.push_back(impl_->f.createDataSet(path, fileType, space, dcpl));
+        for (const auto& [name, value] : attributes) {
+            H5::Attribute a = impl_->sets.back().createAttribute(name, H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR));
+            a.write(H5::PredType::NATIVE_INT64, &value);
+        }
+        impl_->paths.push_back(path);
+        impl_->memTypes.push_back(memType);
+        impl_->dims.push_back(dims);
+    } catch (const H5::Exception& e) {
+        throw DataError(impl_->file + ":" + path + ": cannot create the dataset (" + e.getDetailMsg() + ")");
+    }
+    return static_cast<int>(impl_->sets.size()) - 1;
+}
+
+void H5RowWriter::write(int handle, int64_t start, int64_t count, const void* data) {
+    if (handle < 0 || handle >= static_cast<int>(impl_->sets.size()))
+        throw DataError(impl_->file + ": no dataset with handle " + std::to_string(handle));
+    const auto& dims = impl_->dims[static_cast<size_t>(handle)];
+    const std::string& path = impl_->paths[static_cast<size_t>(handle)];
+    if (start < 0 || count < 0 || static_cast<hsize_t>(start + count) > dims[0])
+        throw DataError(impl_->file + ":" + path + ": rows " + std::to_string(start) + " to " + std::to_string(start + count) +
+                        " are outside the dataset's " + std::to_string(dims[0]) + " rows");
+    if (count == 0) return;
+    try {
+        auto& ds = impl_->sets[static_cast<size_t>(handle)];
+        H5::DataSpace fileSpace = ds.getSpace();
+        std::vector<hsize_t> offset(dims.size(), 0), extent(dims);
+        offset[0] = static_cast<hsize_t>(start);
+        extent[0] = static_cast<hsize_t>(count);
+        fileSpace.selectHyperslab(H5S_SELECT_SET, extent.data(), offset.data());
+        H5::DataSpace memSpace(static_cast<int>(extent.size()), extent.data());
+        ds.write(data, impl_->memTypes[static_cast<size_t>(handle)], memSpace, fileSpace);
+    } catch (const H5::Exception& e) {
+        throw DataError(impl_->file + ":" + path + ": write failed (" + e.getDetailMsg() + ")");
+    }
+}
+
+void H5RowWriter::close() {
+    if (!impl_->open) return;
+    impl_->open = false;
+    try {
+        for (auto& ds : impl_->sets) ds.close();
+        impl_->sets.clear();
+        impl_->f.close();
+    } catch (const H5::Exception& e) {
+        throw DataError(impl_->file + ": cannot close the HDF5 file (" + e.getDetailMsg() + ")");
     }
 }
 

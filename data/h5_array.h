@@ -77,4 +77,29 @@ std::vector<DatasetInfo> listDatasets(const std::string& file);
 void writeDataset(const std::string& file, const std::string& path, const torch::Tensor& t, int level = 4,
                   const std::vector<std::pair<std::string, int64_t>>& attributes = {});
 
+/// Writes datasets of a new HDF5 file a block of rows at a time, so that a dataset larger than memory
+/// can be produced (the Simple Shapes generator). Datasets are chunked by `chunkRows` rows and
+/// gzip-compressed; objects carry no modification times, so the same content gives the same bytes.
+/// Not thread-safe: one thread writes. \throws DataError naming the file and dataset on any HDF5 failure.
+class H5RowWriter {
+public:
+    enum class Type { UInt8, Float32, Int64 };
+    /// Creates `file` (an existing file is replaced: the caller writes to a temporary).
+    explicit H5RowWriter(const std::string& file);
+    ~H5RowWriter();
+    H5RowWriter(const H5RowWriter&) = delete;
+    H5RowWriter& operator=(const H5RowWriter&) = delete;
+    /// Creates dataset `path` (groups on the way) of shape (rows, rowShape...), returns its handle.
+    int create(const std::string& path, Type type, int64_t rows, const std::vector<int64_t>& rowShape, int64_t chunkRows,
+               int level, const std::vector<std::pair<std::string, int64_t>>& attributes = {});
+    /// Writes rows [start, start + count) of dataset `handle` from `data` (count rows, C order).
+    void write(int handle, int64_t start, int64_t count, const void* data);
+    /// Closes every dataset and the file (also done by the destructor, which never throws).
+    void close();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace gw::data

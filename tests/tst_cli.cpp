@@ -3,6 +3,7 @@
 // bench, --help, and the exit code and message of each failure.
 #include <QtTest/QtTest>
 
+#include <csignal>
 #include <fstream>
 
 #include "fixtures.h"
@@ -119,6 +120,32 @@ private Q_SLOTS:
         QCOMPARE(cuda.code, 1);
         QVERIFY2(cuda.err.contains("cuda"), qPrintable(cuda.err));
         QVERIFY(runGw({"train", dir.path() + "/missing.yaml"}).code != 0);
+    }
+
+    void importSimpleShapes() {
+        QTemporaryDir dir;
+        const QString out = dir.path() + "/ss.h5";
+        auto r = runGw({"import", "simple-shapes", out, "--train", "500", "--val", "20", "--test", "30", "--seed", "3"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(r.out.contains("wrote " + out + " (500 train, 20 val, 30 test"));
+        // Again without --force: refused, the file is named; bad counts name the option.
+        r = runGw({"import", "simple-shapes", out, "--train", "500"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains(out + ": the file exists (expected a new path, or --force to replace it)"), qPrintable(r.err));
+        r = runGw({"import", "simple-shapes", dir.path() + "/b.h5", "--val", "0"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("--val: expected a positive sample count, found 0"), qPrintable(r.err));
+        // Ctrl-C while generating: exit 130, and neither the file nor its .partial is left.
+        QProcess p;
+        const QString big = dir.path() + "/big.h5";
+        p.start(QStringLiteral(GW_BINARY_DIR "/app/gw"), {"import", "simple-shapes", big, "--train", "20000000"});
+        QVERIFY(p.waitForStarted());
+        QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(big + ".partial"), 20000);
+        ::kill(static_cast<pid_t>(p.processId()), SIGINT);
+        QVERIFY(p.waitForFinished(30000));
+        QCOMPARE(p.exitCode(), 130);
+        QVERIFY(!QFile::exists(big));
+        QVERIFY(!QFile::exists(big + ".partial"));
     }
 
     void pretrainWritesWeights() {

@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Simple Shapes: the attribute vector of docs/simple-shapes.md's worked example, the renderer's
+// geometry (covered area, orientation, exact interior colour), OpenCV's HLS conversion, the
+// generator's distributions over 10,000 samples, identical files for one seed, and bad input.
+#include <QtTest/QtTest>
+
+#include <cmath>
+#include <fstream>
+#include <iterator>
+
+#include "data/atomic_file.h"
+#include "data/h5_array.h"
+#include "data/shapes.h"
+#include "data/simple_shapes.h"
+#include "fixtures.h"
+
+using namespace gw::data;
+namespace sh = gw::shapes;
+using fixtures::errorOf;
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+std::vector<uint8_t> render(const sh::Shape& s, int scale = 1) {
+    sh::Renderer r(scale);
+    std::vector<uint8_t> px(static_cast<size_t>(r.side() * r.side() * 3));
+    r.render(s, px.data());
+    return px;
+}
+
+/// Pixel (row, col) of a 32-px render, as {r, g, b}.
+std::array<int, 3> pixelAt(const std::vector<uint8_t>& px, int row, int col) {
+    const size_t o = (static_cast<size_t>(row) * 32 + static_cast<size_t>(col)) * 3;
+    return {px[o], px[o + 1], px[o + 2]};
+}
+
+/// Covered area in pixels: each pixel's coverage is its channel value over the shape's channel value.
+double coveredArea(const std::vector<uint8_t>& px, int channel, int full) {
+    double a = 0;
+    for (size_t i = static_cast<size_t>(channel); i < px.size(); i += 3) a += px[i] / double(full);
+    return a;
+}
+
+/// Mean row (y up) and column of the lit pixels, weighted by coverage.
+std::pair<double, double> centroidYX(const std::vector<uint8_t>& px) {
+    double sy = 0, sx = 0, w = 0;
+    for (int r = 0; r < 32; ++r)
+        for (int c = 0; c < 32; ++c) {
+            const double v = pixelAt(px, r, c)[1];
+            sy += v * (31 - r + 0.5);
+            sx += v * (c + 0.5);
+            w += v;
+        }
+    return {sy / w, sx / w};
+}
+
+/// HLS -> RGB as the textbook (Foley & van Dam; Python's colorsys) writes it, in double.
+std::array<double, 3> textbookHls(double h, double l, double s) {
+    if (s == 0) return {l, l, l};
+    const double m2 = l <= 0.5 ? l * (1 + s) : l + s - l * s, m1 = 2 * l - m2;
+    auto v = [&](double hue) {
+        hue = std::fmod(hue, 1.0);
+        if (hue < 0) hue += 1;
+        if (hue < 1.0 / 6) return m1 + (m2 - m1) * hue * 6;
+        if (hue < 0.5) return m2;
+        if (hue < 2.0 / 3) return m1 + (m2 - m1) * (2.0 / 3 - hue) * 6;
+        return m1;
+    };
+    return {v(h + 1.0 / 3), v(h), v(h - 1.0 / 3)};
+}
+
+QByteArray fileBytes(const QString& path) {
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+}  // namespace
+
+class TestShapes : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void workedExample() {
+        // A published row: class 0, x 13, y 19, size 10, θ 5.253238, RGB (106, 106, 2).
+        sh::Shape s;
+        s.cls = 0;
+        s.x = 13;
+        s.y = 19;
+        s.size = 10;
+        s.rotation = 5.253238;
+        s.rgb = {106, 106, 2};
+        const auto v = sh::attributeVector(s);
+        const float expected[11] = {1, 0, 0, -0.333333f, 0.333333f, -0.142857f, 0.514864f, -0.857272f, -0.168627f, -0.168627f, -0.984314f};
+        for (int i = 0; i < 11; ++i) QVERIFY2(std::abs(v[size_t(i)] - expected[i]) < 2e-6, qPrintable(QString::number(i)));
+        const auto back = sh::shapeFromAttributes(v.data());
+        QCOMPARE(back.cls, 0);
+        QVERIFY(std::abs(back.x - 13) < 1e-4 && std::abs(back.y - 19) < 1e-4 && std::abs(back.size - 10) < 1e-4);
+        QVERIFY(std::abs(back.rotation - 5.253238) < 1e-5);
+        QCOMPARE(back.rgb, s.rgb);
+
+        const auto px = render(s);
+        // The four pixels around the centre (x 13, y 19: columns 12-13, rows 12-13) are inside: exact RGB.
+        for (int r : {12, 13})
+            for (int c : {12, 13}) QCOMPARE(pixelAt(px, r, c), (std::array<int, 3>{106, 106, 2}));
+        // Far from the shape (its box is 10 px, rotated at most 7.1 px from the centre): black.
+        QCOMPARE(pixelAt(px, 0, 0), (std::array<int, 3>{0, 0, 0}));
+        QCOMPARE(pixelAt(px, 31, 31), (std::array<int, 3>{0, 0, 0}));
+        QCOMPARE(pixelAt(px, 13, 24), (std::array<int, 3>{0, 0, 0}));
+        // Anti-aliased edges: some pixels between black and the colour.
+        int partial = 0;
+        for (size_t i = 1; i < px.size(); i += 3) partial += px[i] > 0 && px[i] < 106;
+        QVERIFY(partial >= 10);
+        // The diamond (unit area 0.5) covers 0.5 · size² = 50 pixels.
+        QVERIFY2(std::abs(coveredArea(px, 1, 106) - 50) < 1.0, qPrintable(QString::number(coveredArea(px, 1, 106))));
+    }
+
+    void areasAndOrientation() {
+        // Unit areas: diamond 0.5 (diagonals 1 and 1), triangle 0.3 (base 0.6, height 1). The egg's area
+        // by Green's theorem over its four Béziers: about 0.64.
+        const double unitArea[3] = {0.5, 0.0, 0.3};
+        for (int cls : {0, 2}) {
+            sh::Shape s;
+            s.cls = cls;
+            s.size = 12;
+            s.rgb = {200, 255, 40};
+            const auto px = render(s, 2);  // 64 px: area in (2 px)² units
+            QVERIFY2(std::abs(coveredArea(px, 1, 255) / 4 - unitArea[cls] * 144) < 1.0, sh::className(cls));
+        }
+        // At θ = 0 the triangle points up: its lit centroid lies below the box centre (the wide base is
+        // at the bottom); at θ = π/2 it points left, so the centroid lies right of the centre.
+        sh::Shape t;
+        t.cls = 2;
+        t.x = 16;
+        t.y = 16;
+        t.size = 14;
+        t.rgb = {255, 255, 255};
+        auto [y0, x0] = centroidYX(render(t));
+        QVERIFY2(y0 < 16 - 1.0 && std::abs(x0 - 16) < 0.3, qPrintable(QString("%1 %2").arg(y0).arg(x0)));
+        t.rotation = kPi / 2;
+        auto [y1, x1] = centroidYX(render(t));
+        QVERIFY2(x1 > 16 + 1.0 && std::abs(y1 - 16) < 0.3, qPrintable(QString("%1 %2").arg(y1).arg(x1)));
+        // The egg is wider near its bottom end: at θ = 0 its centroid is below the centre too, and it is
+        // smooth: its area lies between the triangle's and the unit box's.
+        sh::Shape e = t;
+        e.cls = 1;
+        e.rotation = 0;
+        const auto ep = render(e);
+        const double eggArea = coveredArea(ep, 1, 255) / (14.0 * 14.0);
+        QVERIFY2(eggArea > 0.55 && eggArea < 0.75, qPrintable(QString::number(eggArea)));
+        QVERIFY(centroidYX(ep).first < 16);
+    }
+
+    void openCvHls() {
+        // Grey when S = 0; pure red, green, blue at H = 0, 60, 120 with L = 128, S = 255.
+        QCOMPARE(sh::hlsToRgb(37, 90, 0), (std::array<uint8_t, 3>{90, 90, 90}));
+        QCOMPARE(sh::hlsToRgb(0, 128, 255), (std::array<uint8_t, 3>{255, 1, 1}));
+        QCOMPARE(sh::hlsToRgb(60, 128, 255), (std::array<uint8_t, 3>{1, 255, 1}));
+        QCOMPARE(sh::hlsToRgb(120, 128, 255), (std::array<uint8_t, 3>{1, 1, 255}));
+        // H = 180 is 360 degrees: the same as H = 0.
+        QCOMPARE(sh::hlsToRgb(180, 200, 100), sh::hlsToRgb(0, 200, 100));
+        // Everywhere on a grid: within rounding of the textbook conversion.
+        for (int h = 0; h <= 180; h += 7)
+            for (int l = 46; l <= 255; l += 19)
+                for (int s = 0; s <= 255; s += 23) {
+                    const auto got = sh::hlsToRgb(h, l, s);
+                    const auto want = textbookHls(h / 180.0, l / 255.0, s / 255.0);
+                    for (int c = 0; c < 3; ++c)
+                        QVERIFY2(std::abs(got[size_t(c)] - want[size_t(c)] * 255) <= 0.5 + 1e-3,
+                                 qPrintable(QString("H %1 L %2 S %3").arg(h).arg(l).arg(s)));
+                }
+    }
+
+    void distributionsOverTenThousand() {
+        QTemporaryDir dir;
+        const std::string out = dir.path().toStdString() + "/ss.h5";
+        SimpleShapesOptions o;
+        o.train = 10000;
+        o.val = 20;
+        o.test = 30;
+        int64_t lastDone = 0, total = 0;
+        generateSimpleShapes(out, o, [&](int64_t d, int64_t t) { lastDone = d, total = t; });
+        QCOMPARE(lastDone, int64_t(10050));
+        QCOMPARE(total, int64_t(10050));
+        H5Array v(out, "/train/v"), attr(out, "/train/attr"), labels(out, "/train/labels"), tv(out, "/test/v");
+        QCOMPARE(v.shape(), (std::vector<int64_t>{10000, 32, 32, 3}));
+        QCOMPARE(int(v.dtype()), int(torch::kUInt8));
+        QCOMPARE(attr.shape(), (std::vector<int64_t>{10000, 11}));
+        QCOMPARE(int(attr.dtype()), int(torch::kFloat32));
+        QCOMPARE(tv.shape()[0], int64_t(30));
+        QCOMPARE(attr.intAttribute("num_classes", 0), int64_t(3));
+        const auto lab = labels.readAll();
+        // Classes: each within 4.5 standard deviations of 10,000 / 3 (σ ≈ 47).
+        const auto counts = torch::bincount(lab.select(1, 0).to(torch::kInt64));
+        QCOMPARE(counts.size(0), int64_t(3));
+        for (int c = 0; c < 3; ++c) QVERIFY2(std::abs(counts[c].item<int64_t>() - 3333) < 212, qPrintable(QString::number(c)));
+        // Ranges, and every integer value of x, y and size present.
+        auto col = [&](int c) { return lab.select(1, c); };
+        QCOMPARE(col(1).min().item<float>(), 7.f);
+        QCOMPARE(col(1).max().item<float>(), 24.f);
+        QCOMPARE(col(2).min().item<float>(), 7.f);
+        QCOMPARE(col(2).max().item<float>(), 24.f);
+        QCOMPARE(std::get<0>(at::_unique(col(1))).size(0), int64_t(18));
+        QCOMPARE(col(3).min().item<float>(), 7.f);
+        QCOMPARE(col(3).max().item<float>(), 14.f);
+        QCOMPARE(std::get<0>(at::_unique(col(3))).size(0), int64_t(8));
+        QVERIFY(col(4).min().item<float>() >= 0.f && col(4).max().item<float>() < float(2 * kPi));
+        QVERIFY(std::abs(col(4).mean().item<double>() - kPi) < 0.1);   // uniform: σ of the mean ≈ 0.018
+        QVERIFY(col(8).max().item<float>() <= 180.f);                  // H
+        QVERIFY(col(9).min().item<float>() >= 46.f);                   // L
+        // The attribute vector agrees with the labels, and the image with both. The circle inscribed in
+        // the triangle around the box centre has radius 0.144·size (the diamond's and the egg's are
+        // larger), so from size 10 on the four pixels around (x, y) lie inside the shape and carry the
+        // sample's exact colour.
+        const auto a = attr.readAll();
+        const auto img = v.readAll();
+        int checked = 0, exact = 0;
+        for (int64_t i = 0; i < 10000; i += 37) {
+            sh::Shape s;
+            const auto row = lab[i];
+            s.cls = int(row[0].item<float>());
+            s.x = row[1].item<float>();
+            s.y = row[2].item<float>();
+            s.size = row[3].item<float>();
+            s.rotation = row[4].item<float>();
+            for (int c = 0; c < 3; ++c) s.rgb[size_t(c)] = uint8_t(row[5 + c].item<float>());
+            const auto want = sh::attributeVector(s);
+            for (int k = 0; k < 11; ++k) QVERIFY(std::abs(a[i][k].item<float>() - want[size_t(k)]) < 1e-5);
+            if (s.size < 10) continue;
+            ++checked;
+            bool same = true;
+            for (int r : {31 - int(s.y), 32 - int(s.y)})
+                for (int c : {int(s.x) - 1, int(s.x)})
+                    for (int k = 0; k < 3; ++k) same = same && img[i][r][c][k].item<int>() == s.rgb[size_t(k)];
+            exact += same;
+        }
+        QVERIFY(checked > 100);
+        QCOMPARE(exact, checked);
+        QVERIFY(!QFile::exists(QString::fromStdString(out + ".partial")));
+    }
+
+    void oneSeedOneFile() {
+        QTemporaryDir dir;
+        const QString d = dir.path();
+        SimpleShapesOptions o;
+        o.train = 3000;
+        o.val = 10;
+        o.test = 10;
+        o.threads = 1;
+        generateSimpleShapes((d + "/a.h5").toStdString(), o);
+        o.threads = 2;  // other threads, same samples
+        generateSimpleShapes((d + "/b.h5").toStdString(), o);
+        o.seed = 1;
+        generateSimpleShapes((d + "/c.h5").toStdString(), o);
+        const auto a = fileBytes(d + "/a.h5"), b = fileBytes(d + "/b.h5"), c = fileBytes(d + "/c.h5");
+        QVERIFY(a.size() > 10000);
+        QVERIFY(a == b);
+        QVERIFY(a != c);
+        H5Array la((d + "/a.h5").toStdString(), "/train/labels"), lc((d + "/c.h5").toStdString(), "/train/labels");
+        QVERIFY(!torch::equal(la.readAll(), lc.readAll()));
+    }
+
+    void badInput() {
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        SimpleShapesOptions o;
+        o.train = 0;
+        QVERIFY(errorOf([&] { generateSimpleShapes(d + "/x.h5", o); }).contains("--train: expected a positive sample count, found 0"));
+        o.train = 100;
+        o.test = -5;
+        QVERIFY(errorOf([&] { generateSimpleShapes(d + "/x.h5", o); }).contains("--test: expected a positive sample count, found -5"));
+        o.test = 10;
+        o.val = 10;
+        // An existing file without force: named, left alone.
+        { std::ofstream(d + "/keep.h5") << "mine"; }
+        QVERIFY(errorOf([&] { generateSimpleShapes(d + "/keep.h5", o); }).contains(QString::fromStdString(d + "/keep.h5: the file exists")));
+        QCOMPARE(fileBytes(QString::fromStdString(d + "/keep.h5")), QByteArray("mine"));
+        o.force = true;
+        generateSimpleShapes(d + "/keep.h5", o);
+        QCOMPARE(H5Array(d + "/keep.h5", "/val/v").rows(), int64_t(10));
+        // An unwritable place: the path is named.
+        { std::ofstream(d + "/afile") << "x"; }
+        QVERIFY(errorOf([&] { generateSimpleShapes(d + "/afile/sub/x.h5", o); }).contains(QString::fromStdString(d + "/afile/sub/x.h5")));
+        // Stopped half-way (Ctrl-C): nothing left, neither the file nor its .partial.
+        o.train = 40000;
+        int polls = 0;
+        bool stopped = false;
+        try {
+            generateSimpleShapes(d + "/stop.h5", o, {}, [&] { return ++polls > 2; });
+        } catch (const GenerationStopped&) {
+            stopped = true;
+        }
+        QVERIFY(stopped);
+        QVERIFY(!QFile::exists(QString::fromStdString(d + "/stop.h5")));
+        QVERIFY(!QFile::exists(QString::fromStdString(d + "/stop.h5.partial")));
+    }
+};
+
+QTEST_APPLESS_MAIN(TestShapes)
+#include "tst_shapes.moc"
