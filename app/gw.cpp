@@ -146,7 +146,7 @@ int cmdEval(const std::string& path, const std::string& split, bool asJson, int6
     gw::Engine engine(opened.config, asJson ? gw::LogFn{} : gw::LogFn(say));
     engine.prepare(&ckpt);
     engine.restore(ckpt, opened.path);
-    const auto m = engine.evaluate(split, maxSamples);
+    const auto m = engine.evaluate(split, maxSamples, true);
     if (asJson) {
         std::cout << json(m) << std::endl;
     } else {

@@ -16,6 +16,7 @@
 #include <cstdio>
 
 #include "ui/bridge/bridge.h"
+#include "ui/curve_plot.h"
 #include "ui/experiment_form.h"
 #include "ui/explorer_panel.h"
 #include "ui/main_window.h"
@@ -209,8 +210,28 @@ int main(int argc, char** argv) {
                                "per_class:1");
     QCommandLineOption broadcast("broadcast", "--explore: fuse these domains (comma-separated), decode into every domain",
                                  "DOMAINS");
-    cli.addOptions({screenshot, steps, bench, demo, explore, out, split, samples, broadcast});
+    QCommandLineOption plotCurve("plot-curve", "Plot a pairs curve (CSV: pairs,model,seed,METRIC...) as the PNG --out, quit "
+                                 "(the Simple Shapes panels of docs/results.md)", "CSV");
+    cli.addOptions({screenshot, steps, bench, demo, explore, out, split, samples, broadcast, plotCurve});
     cli.process(app);
+    if (cli.isSet(plotCurve)) {
+        QVector<CurvePoint> points;
+        QStringList metrics;
+        QString err = readCurveCsv(cli.value(plotCurve), points, metrics);
+        if (err.isEmpty())
+            err = plotPairsCurve(points,
+                                 {{"image_mse", "attr→v: image MSE (pixels in [0, 1])", false},
+                                  {"category_accuracy", "v→attr: category accuracy", true},
+                                  {"attribute_error", "v→attr: attribute error (mean |Δ|, values in [−1, 1])", false}},
+                                 "Simple Shapes: translations on the test split against the number of paired samples",
+                                 cli.value(out));
+        if (!err.isEmpty()) {
+            std::fprintf(stderr, "gw-studio: error: %s\n", qPrintable(err));
+            return 1;
+        }
+        std::printf("wrote %s\n", qPrintable(cli.value(out)));
+        return 0;
+    }
     if (cli.isSet(explore)) {
         ExploreRequest req;
         req.split = cli.value(split);

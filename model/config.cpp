@@ -223,7 +223,7 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& fil
 
     MapReader data(top.get("data"), "data", file);
     data.readStr("file", c.dataFile);
-    data.readChoice("import", c.dataImport, {"", "fashion-mnist"});
+    data.readChoice("import", c.dataImport, {"", "fashion-mnist", "simple-shapes"});
     data.readStr("train_split", c.trainSplit);
     data.readStr("val_split", c.valSplit);
     data.readStr("test_split", c.testSplit);

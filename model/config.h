@@ -52,7 +52,7 @@ struct ExperimentConfig {
 
     // data
     std::string dataFile;          ///< default HDF5 file of the domains
-    std::string dataImport;        ///< known source imported into dataFile when it is missing ("fashion-mnist")
+    std::string dataImport;        ///< dataset made at dataFile when it is missing: "fashion-mnist" (imported) or "simple-shapes" (generated, 500,000 / 1,000 / 1,000, seed 0)
     std::string trainSplit = "train", valSplit = "val", testSplit = "test";
     double pairedFraction = 1.0;   ///< fraction of training samples in the paired group
     int64_t pairedCount = -1;      ///< exact paired count (overrides the fraction when >= 0)

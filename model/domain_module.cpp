@@ -205,6 +205,12 @@ public:
         auto [mean, logvar] = posterior(x);
         return vaeLoss(decodeRaw(reparameterize(mean, logvar)), x, mean, logvar, beta_);
     }
+    TensorMap dataMetrics(const torch::Tensor& predLatent, const torch::Tensor& x) override {
+        torch::NoGradGuard ng;
+        TensorMap m;
+        m.set("image_mse", torch::mse_loss(decodeRaw(predLatent), x));
+        return m;
+    }
     bool needsPretraining() const override { return true; }
 
 private:
@@ -246,6 +252,8 @@ public:
         return F::one_hot(x, latentDim()).to(torch::kFloat32);
     }
     torch::Tensor decodeRaw(const torch::Tensor& z) override { return z.argmax(1); }
+    int64_t classCount() const override { return latentDim(); }
+    torch::Tensor classesOf(const torch::Tensor& x) const override { return x; }
     bool lossNeedsInput() const override { return true; }
     LatentLossKind latentLossKind() const override { return LatentLossKind::CrossEntropy; }
     std::optional<LossOutput> computeLoss(const torch::Tensor& pred, const torch::Tensor&,

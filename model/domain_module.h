@@ -61,6 +61,17 @@ public:
     /// added to the GW loss when the module is not frozen (shimmer compute_domain_loss). None if the
     /// module has nothing to learn on its own.
     virtual std::optional<LossOutput> computeDomainLoss(const torch::Tensor& x) { return std::nullopt; }
+    /// Classes the samples of this domain carry (class_label: its class count; attributes: the 3 shapes),
+    /// 0 when none. The explorer picks samples per class and colours the workspace view by them.
+    virtual int64_t classCount() const { return 0; }
+    /// The class of each prepared sample x (B, ...) as int64 (B,); only when classCount() > 0.
+    virtual torch::Tensor classesOf(const torch::Tensor& x) const { return {}; }
+    /// Quality of a predicted latent (B, L) in data space against the prepared input x (B, ...) it should
+    /// decode to, for evaluation only (`gw eval`, the pairs curve of docs/results.md): conv_vae gives
+    /// `image_mse` (mean squared pixel error, pixels in [0, 1]); attributes gives category_accuracy,
+    /// attribute_error, position_error (px), size_error (px), rotation_error (degrees) and colour_error
+    /// (0..255). Default: none. Values are () tensors; no gradient.
+    virtual TensorMap dataMetrics(const torch::Tensor& predLatent, const torch::Tensor& x) { return {}; }
     /// True when computeLoss reads rawTarget (so batches must carry prepared inputs).
     virtual bool lossNeedsInput() const { return false; }
     /// True when the module has weights that must be trained on its own data before GW training.

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "data/fashion_mnist.h"
+#include "data/simple_shapes.h"
 #include "model/engine_internal.h"
 
 namespace gw {
@@ -140,7 +141,8 @@ void Engine::openData() {
     const std::string dataFile = cfg_.resolvePath(cfg_.dataFile);
     if (!cfg_.dataImport.empty() && !dataFile.empty() && !fs::exists(dataFile)) {
         if (log_) log_("importing " + cfg_.dataImport + " into " + dataFile);
-        data::importFashionMnist(data::kFashionMnistDir, dataFile);
+        if (cfg_.dataImport == "simple-shapes") data::generateSimpleShapes(dataFile, data::SimpleShapesOptions{});
+        else data::importFashionMnist(data::kFashionMnistDir, dataFile);
     }
     for (const auto& dc : cfg_.domains) {
         auto d = std::make_unique<DomainState>();

@@ -51,7 +51,7 @@ struct ProgressReport;
 struct ExploreResult {
     struct Domain {
         std::string name, kind;
-        int64_t classes = 0;  ///< class_label: the class count
+        int64_t classes = 0;  ///< DomainModule::classCount(): class_label: its class count, attributes: 3
     };
     std::string split;
     std::vector<int64_t> indices;  ///< the samples, rows of every tensor below
@@ -109,7 +109,10 @@ public:
     /// Every metric on a split (train, val or test by the experiment's names), over fully paired
     /// batches (each domain alone and all together, docs/gw-semantics.md 2.6), weighted by batch size, with
     /// names `{split}/{metric}`. `maxSamples` < 0: the whole split. Leaves the RNG as it was.
-    OrderedMap<double> evaluate(const std::string& split, int64_t maxSamples = -1);
+    /// With `dataSpace` (gw eval), also each translation's quality in the target's data space
+    /// (DomainModule::dataMetrics), as `{split}/translation_{a}_to_{b}_{metric}`, e.g.
+    /// `test/translation_attr_to_v_image_mse`, `test/translation_v_to_attr_category_accuracy`.
+    OrderedMap<double> evaluate(const std::string& split, int64_t maxSamples = -1, bool dataSpace = false);
     /// The explorer's view of `indices` of a split (train, val or test) and a PCA of the workspace
     /// states of `pcaSamples` evenly spaced samples. No gradients; the RNG is left as it was.
     /// \throws data::DataError for a missing split or an index out of range (naming both).

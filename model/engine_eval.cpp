@@ -9,7 +9,7 @@
 
 namespace gw {
 
-OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples) {
+OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples, bool dataSpace) {
     if (!prepared_) prepare();
     const std::string split = splitName(which);
     if (!hasSplit(which))
@@ -19,6 +19,12 @@ OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples
     auto cpuGen = at::detail::getDefaultCPUGenerator();
     torch::Tensor rng = cpuGen.get_state();
     torch::NoGradGuard ng;
+    // Modules trained end to end are in training mode: batch norm must use its running statistics here.
+    std::vector<bool> training;
+    for (auto& d : domains_) {
+        training.push_back(d->module->is_training());
+        if (dataSpace) d->module->eval();
+    }
     const int64_t n = maxSamples >= 0 ? std::min(maxSamples, domains_.front()->arrays.at(split)->rows())
                                       : domains_.front()->arrays.at(split)->rows();
     OrderedMap<double> sums;
@@ -39,7 +45,29 @@ OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples
         };
         add("loss", r.out.loss);
         for (const auto& [k, v] : r.out.metrics) add(k, v);
+        if (dataSpace && names.size() >= 2) {
+            // Translations decoded to data space: a's state (tanh of its GW encoding) decoded for b, then
+            // b's module compares the prediction with b's actual input.
+            auto& gw = model_->gwMod();
+            TensorMap inputs, latents;
+            for (auto& d : domains_) {
+                inputs.set(d->cfg.name, d->module->prepare(rawRows(*d, split, idx)).to(device_));
+                latents.set(d->cfg.name, d->module->encode(inputs.at(d->cfg.name)));
+            }
+            for (auto& a : domains_) {
+                TensorMap one;
+                one.set(a->cfg.name, latents.at(a->cfg.name));
+                const auto state = torch::tanh(gw.encode(one).at(a->cfg.name));
+                for (auto& b : domains_) {
+                    if (a.get() == b.get()) continue;
+                    const auto pred = gw.decode(state, {b->cfg.name}).at(b->cfg.name);
+                    for (const auto& [k, v] : b->module->dataMetrics(pred, inputs.at(b->cfg.name)))
+                        add("translation_" + a->cfg.name + "_to_" + b->cfg.name + "_" + k, v);
+                }
+            }
+        }
     }
+    for (size_t i = 0; i < domains_.size(); ++i) domains_[i]->module->train(training[i]);
     cpuGen.set_state(rng);
     OrderedMap<double> out;
     for (const auto& [k, v] : sums) out.set(prefix + "/" + k, v / static_cast<double>(n));
@@ -59,14 +87,14 @@ std::vector<int64_t> Engine::pickSamples(const std::string& which, const std::st
     } else if (mode == "per_class") {
         DomainState* cls = nullptr;
         for (auto& d : domains_)
-            if (d->module->kind() == "class_label") cls = d.get();
-        if (!cls) throw std::invalid_argument("per_class: the experiment has no class_label domain");
-        const int64_t classes = cls->module->latentDim();
+            if (!cls && d->module->classCount() > 0) cls = d.get();
+        if (!cls) throw std::invalid_argument("per_class: the experiment has no domain with classes (class_label, attributes)");
+        const int64_t classes = cls->module->classCount();
         std::vector<int64_t> taken(static_cast<size_t>(classes), 0);
         for (int64_t s = 0; s < n && int64_t(out.size()) < count * classes; s += 1024) {
             std::vector<int64_t> idx;
             for (int64_t i = s; i < std::min(n, s + 1024); ++i) idx.push_back(i);
-            auto labels = cls->module->prepare(rawRows(*cls, split, idx));
+            auto labels = cls->module->classesOf(cls->module->prepare(rawRows(*cls, split, idx)));
             for (size_t k = 0; k < idx.size(); ++k) {
                 const int64_t c = labels[static_cast<int64_t>(k)].item<int64_t>();
                 if (c >= 0 && c < classes && taken[static_cast<size_t>(c)] < count) {
@@ -123,11 +151,11 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
     };
     TensorMap latents;
     for (auto& d : domains_) {
-        r.domains.push_back({d->cfg.name, d->module->kind(), d->module->kind() == "class_label" ? d->module->latentDim() : 0});
+        r.domains.push_back({d->cfg.name, d->module->kind(), d->module->classCount()});
         if (indices.empty()) continue;
         auto x = d->module->prepare(rawRows(*d, split, indices));
+        if (!r.labels.defined() && d->module->classCount() > 0) r.labels = d->module->classesOf(x).cpu();
         if (d->module->kind() == "class_label") {
-            if (!r.labels.defined()) r.labels = x.cpu();
             r.cells.set("input/" + d->cfg.name, torch::one_hot(x, d->module->latentDim()).to(torch::kFloat32).cpu());
         } else {
             r.cells.set("input/" + d->cfg.name, x.cpu());
@@ -170,8 +198,8 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
         std::vector<torch::Tensor> states;
         for (auto& d : domains_) {
             auto x = d->module->prepare(rawRows(*d, split, r.pcaIndices));
+            if (!r.pcaLabels.defined() && d->module->classCount() > 0) r.pcaLabels = d->module->classesOf(x).cpu();
             if (d->module->kind() == "class_label") {
-                if (!r.pcaLabels.defined()) r.pcaLabels = x.cpu();
                 r.cells.set("pca_input/" + d->cfg.name, torch::one_hot(x, d->module->latentDim()).to(torch::kFloat32).cpu());
             } else {
                 r.cells.set("pca_input/" + d->cfg.name, x.cpu());

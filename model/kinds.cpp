@@ -23,7 +23,8 @@
     X(registerMlpAeModule)        \
     X(registerMlpVaeModule)       \
     X(registerConvVaeModule)      \
-    X(registerClassLabelModule)
+    X(registerClassLabelModule)   \
+    X(registerAttributesModule)
 
 namespace gw {
 

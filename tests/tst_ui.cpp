@@ -13,7 +13,9 @@
 #include <QTableWidget>
 #include <cmath>
 
+#include "data/shapes.h"
 #include "ui/cell_renderers.h"
+#include "ui/curve_plot.h"
 #include "ui/experiment_form.h"
 #include "ui/explorer_panel.h"
 #include "ui/main_window.h"
@@ -356,6 +358,68 @@ private Q_SLOTS:
         RendererRegistry::add("audio", [] { return std::make_unique<Audio>(); });
         QCOMPARE(RendererRegistry::forKind("audio", tensor({1, 5}, QVector<float>(5)))->error(a, 0, a, 0), QString("audio"));
         QVERIFY(dynamic_cast<ClassRenderer*>(RendererRegistry::forKind("class_label", probs).get()));
+    }
+
+    void shapeRendererDrawsTheAttributes() {
+        // The worked example of docs/simple-shapes.md: a diamond, x 13, y 19, size 10, RGB (106, 106, 2).
+        gw::shapes::Shape s;
+        s.cls = 0, s.x = 13, s.y = 19, s.size = 10, s.rotation = 5.253238, s.rgb = {106, 106, 2};
+        const auto v = gw::shapes::attributeVector(s);
+        const PlainTensor row = tensor({1, 11}, QVector<float>(v.begin(), v.end()));
+        QImage canvas(88, 88, QImage::Format_RGB32);
+        canvas.fill(Qt::white);
+        {
+            QPainter p(&canvas);
+            ShapeRenderer().paint(p, QRectF(0, 0, 88, 88), row, 0, &row, 0);
+        }
+        // The picture (top left, drawn by the dataset's renderer) holds the shape's exact colour inside,
+        // black around it; the swatch (top right) is the colour too.
+        int exact = 0, black = 0;
+        for (int y = 0; y < 60; ++y)
+            for (int x = 0; x < 60; ++x) {
+                const QColor c(canvas.pixel(x, y));
+                exact += c == QColor(106, 106, 2);
+                black += c == QColor(0, 0, 0);
+            }
+        QVERIFY2(exact > 100 && black > 1500, qPrintable(QString("%1 %2").arg(exact).arg(black)));
+        QCOMPARE(QColor(canvas.pixel(80, 8)), QColor(106, 106, 2));
+        QCOMPARE(ShapeRenderer().error(row, 0, row, 0), QString("right 0.0px 0°"));
+        // Another class, 3 px to the right and turned by 90 degrees: wrong, 3.0 px, 90°.
+        gw::shapes::Shape t = s;
+        t.cls = 2, t.x = 16, t.rotation = s.rotation - M_PI / 2;
+        const auto w = gw::shapes::attributeVector(t);
+        const PlainTensor other = tensor({1, 11}, QVector<float>(w.begin(), w.end()));
+        QCOMPARE(ShapeRenderer().error(other, 0, row, 0), QString("wrong 3.0px 90°"));
+        QVERIFY(dynamic_cast<ShapeRenderer*>(RendererRegistry::forKind("attributes", row).get()));
+    }
+
+    void pairsCurvePlot() {
+        QTemporaryDir dir;
+        const QString csv = dir.path() + "/curve.csv", png = dir.path() + "/curve.png";
+        auto write = [&](const QByteArray& text) {
+            QFile f(csv);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(text);
+        };
+        QVector<CurvePoint> points;
+        QStringList metrics;
+        write("pairs,model,seed,image_mse\n200,full GW,0,0.03\n200,full GW,1,0.05\n2000,full GW,0,0.02\n");
+        QCOMPARE(readCurveCsv(csv, points, metrics), QString());
+        QCOMPARE(points.size(), 3);
+        QCOMPARE(metrics, QStringList{"image_mse"});
+        QCOMPARE(points[1].values.value("image_mse"), 0.05);
+        QCOMPARE(plotPairsCurve(points, {{"image_mse", "image MSE", false}}, "t", png, 600, 300), QString());
+        QImage img(png);
+        QCOMPARE(img.size(), QSize(600, 300));
+        int blue = 0;  // the full GW's line
+        for (int y = 0; y < img.height(); ++y)
+            for (int x = 0; x < img.width(); ++x) blue += QColor(img.pixel(x, y)) == QColor(25, 118, 210);
+        QVERIFY(blue > 50);
+        QVERIFY(plotPairsCurve(points, {{"accuracy", "a", true}}, "t", png).contains("no column 'accuracy'"));
+        write("pairs,model,seed,image_mse\n200,full GW,zero,0.03\n");
+        QCOMPARE(readCurveCsv(csv, points, metrics), csv + ":2: seed: expected an integer, found 'zero'");
+        write("pairs,model,image_mse\n");
+        QVERIFY(readCurveCsv(csv, points, metrics).contains(":1: expected the header pairs,model,seed,METRIC..."));
     }
 
     void explorerShowsWhatTheWorkerHandsOver() {

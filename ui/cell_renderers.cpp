@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "data/shapes.h"
+
 namespace gw::studio {
 
 namespace {
@@ -17,6 +19,7 @@ QHash<QString, RendererRegistry::Factory>& factories() {
         {"identity", [] { return std::make_unique<VectorRenderer>(); }},
         {"mlp_ae", [] { return std::make_unique<VectorRenderer>(); }},
         {"mlp_vae", [] { return std::make_unique<VectorRenderer>(); }},
+        {"attributes", [] { return std::make_unique<ShapeRenderer>(); }},
     };
     return f;
 }
@@ -120,6 +123,65 @@ void VectorRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v
 
 QString VectorRenderer::error(const PlainTensor& v, qint64 row, const PlainTensor& t, qint64 tr) const {
     return QString("MSE %1").arg(rowMse(v, row, t, tr), 0, 'g', 3);
+}
+
+void ShapeRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v, qint64 row, const PlainTensor* truth,
+                          qint64 truthRow) const {
+    if (v.rowSize() != shapes::kAttributeDim) return VectorRenderer().paint(p, rect, v, row, truth, truthRow);
+    const float* d = v.row(row);
+    const shapes::Shape s = shapes::shapeFromAttributes(d);
+    const bool hasTruth = truth && truth->rowSize() == shapes::kAttributeDim;
+    const int trueClass = hasTruth ? shapes::shapeFromAttributes(truth->row(truthRow)).cls : -1;
+    // The shape as the dataset draws it, at twice its size.
+    static thread_local shapes::Renderer renderer(2);
+    QImage img(renderer.side(), renderer.side(), QImage::Format_RGB888);
+    std::vector<uint8_t> px(static_cast<size_t>(renderer.side() * renderer.side() * 3));
+    renderer.render(s, px.data());
+    for (int y = 0; y < img.height(); ++y)
+        std::copy_n(px.data() + static_cast<size_t>(y * img.width() * 3), img.width() * 3, img.scanLine(y));
+    const double textH = 26, side = std::min(rect.height() - textH, rect.width() - 26);
+    const QRectF pic(rect.left(), rect.top(), side, side);
+    p.save();
+    p.setRenderHint(QPainter::SmoothPixmapTransform, true);
+    p.drawImage(pic, img);
+    // Colour swatch and rotation arrow to the right of the picture.
+    const double col = pic.right() + 3, w = rect.right() - col;
+    const QRectF swatch(col, rect.top(), w, std::min(w, 20.0));
+    p.fillRect(swatch, QColor(s.rgb[0], s.rgb[1], s.rgb[2]));
+    p.setPen(QColor(120, 120, 120));
+    p.drawRect(swatch);
+    const QRectF dial(col, swatch.bottom() + 4, w, w);
+    p.setRenderHint(QPainter::Antialiasing, true);
+    p.drawEllipse(dial.adjusted(1, 1, -1, -1));
+    // θ = 0 points up; rotation is counter-clockwise (y up), so on screen: (−sin θ, −cos θ).
+    const QPointF c = dial.center(), tip = c + QPointF(-std::sin(s.rotation), -std::cos(s.rotation)) * (w / 2 - 2);
+    p.setPen(QPen(QColor(33, 33, 33), 1.6));
+    p.drawLine(c, tip);
+    const double a = std::atan2(tip.y() - c.y(), tip.x() - c.x());
+    for (double side2 : {-0.5, 0.5})
+        p.drawLine(tip, tip - QPointF(std::cos(a + side2), std::sin(a + side2)) * 4.0);
+    // Class (with its probability when the row holds probabilities) and values.
+    QFont f = p.font();
+    f.setPointSizeF(std::max(6.0, f.pointSizeF() - 1.5));
+    p.setFont(f);
+    const float prob = d[s.cls];
+    p.setPen(hasTruth && trueClass != s.cls ? QColor(198, 40, 40) : QColor(33, 33, 33));
+    const QRectF line1(rect.left(), rect.bottom() - textH, rect.width(), textH / 2);
+    p.drawText(line1, Qt::AlignLeft | Qt::AlignVCenter,
+               prob < 0.999f ? QString("%1 %2").arg(shapes::className(s.cls)).arg(prob, 0, 'f', 2) : QString(shapes::className(s.cls)));
+    p.setPen(QColor(66, 66, 66));
+    p.drawText(line1.translated(0, textH / 2), Qt::AlignLeft | Qt::AlignVCenter,
+               QString("x%1 y%2 s%3 %4°").arg(s.x, 0, 'f', 0).arg(s.y, 0, 'f', 0).arg(s.size, 0, 'f', 0)
+                   .arg(s.rotation * 180 / M_PI, 0, 'f', 0));
+    p.restore();
+}
+
+QString ShapeRenderer::error(const PlainTensor& v, qint64 row, const PlainTensor& t, qint64 tr) const {
+    if (v.rowSize() != shapes::kAttributeDim || t.rowSize() != shapes::kAttributeDim) return VectorRenderer().error(v, row, t, tr);
+    const auto a = shapes::shapeFromAttributes(v.row(row)), b = shapes::shapeFromAttributes(t.row(tr));
+    double dr = std::abs(a.rotation - b.rotation) * 180 / M_PI;
+    dr = std::min(dr, 360 - dr);
+    return QString("%1 %2px %3°").arg(a.cls == b.cls ? "right" : "wrong").arg(std::hypot(a.x - b.x, a.y - b.y), 0, 'f', 1).arg(dr, 0, 'f', 0);
 }
 
 void RendererRegistry::add(const QString& kind, Factory factory) { factories().insert(kind, std::move(factory)); }

@@ -53,6 +53,18 @@ public:
     QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const override;
 };
 
+/// Simple Shapes attributes (kind `attributes`, rows of 11 values: class probabilities or one-hot, then
+/// x̂, ŷ, ŝ, cos θ, sin θ, r̂, ĝ, b̂): the shape drawn by the dataset's own renderer (data/shapes.h), a
+/// colour swatch, the rotation as an arrow, and the class and values as text; the class turns red when
+/// it differs from the ground truth.
+class ShapeRenderer : public CellRenderer {
+public:
+    void paint(QPainter& p, const QRectF& rect, const PlainTensor& value, qint64 row, const PlainTensor* truth,
+               qint64 truthRow) const override;
+    /// "right 2.1px 14°" / "wrong ...": the class, the position error in pixels and the rotation error.
+    QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const override;
+};
+
 /// Renderers by domain-module kind.
 class RendererRegistry {
 public:
