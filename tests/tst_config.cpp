@@ -145,6 +145,14 @@ private Q_SLOTS:
         QCOMPARE(c.domains.size(), size_t(2));
         QCOMPARE(c.domain("image").module, std::string("conv_vae"));
         QCOMPARE(c.pairedFraction, 0.01);
+        // Simple Shapes: generated when missing, SSD's workspace, both domain modules of shimmer-ssd.
+        auto ss = loadExperiment(GW_SOURCE_DIR "/resources/experiments/simple-shapes.yaml");
+        QCOMPARE(ss.dataImport, std::string("simple-shapes"));
+        QCOMPARE(ss.pairedCount, int64_t(2000));
+        QCOMPARE(ss.domain("v").module, std::string("conv_vae"));
+        QCOMPARE(ss.domain("attr").module, std::string("attributes"));
+        QCOMPARE(ss.workspaceDim, int64_t(12));
+        QCOMPARE(ss.coefficients.at("contrastives"), 0.01);
     }
 };
 
