@@ -297,7 +297,8 @@ int main(int argc, char** argv) {
     bool force = false;
     pretrain->add_option("experiment", ptExperiment, "Experiment file (YAML)")->required()->check(CLI::ExistingFile);
     pretrain->add_option("overrides", ptOverrides, "Overrides with dotted keys");
-    pretrain->add_option("--domain", ptDomains, "Only these domains");
+    pretrain->add_option("--domain", ptDomains, "Only this domain (repeat for more)")
+        ->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     pretrain->add_flag("--force", force, "Retrain even when the weights file exists");
     deviceAndThreads(pretrain);
 

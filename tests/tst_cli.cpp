@@ -159,6 +159,11 @@ private Q_SLOTS:
         auto again = runGw({"pretrain", exp, "domains.vec.module=mlp_ae", "domains.vec.weights=vec-ae.pt"});
         QCOMPARE(again.code, 0);
         QVERIFY(again.out.contains("weights exist"));
+        // --domain takes one name per use, so overrides after it still count as overrides.
+        auto after = runGw({"pretrain", exp, "--domain", "vec", "domains.vec.module=mlp_ae", "domains.vec.latent_dim=4",
+                            "domains.vec.weights=vec-ae2.pt", "domains.vec.pretrain.steps=20"});
+        QVERIFY2(after.code == 0, qPrintable(after.out + after.err));
+        QVERIFY(QFile::exists(dir.path() + "/vec-ae2.pt"));
     }
 
     void devicesAndBench() {
