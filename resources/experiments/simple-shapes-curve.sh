@@ -3,7 +3,8 @@
 # each trained with `gw train` and evaluated on the test split with `gw eval --json`, collected in
 # OUT/curve.csv and plotted by `gw-studio --plot-curve` as OUT/simple-shapes-curve.png.
 #   resources/experiments/simple-shapes-curve.sh [OUT]          (default OUT: runs/simple-shapes-curve)
-# Env: BUILD (default build/release), PAIRS ("200 500 2000 5000 20000"), SEEDS ("0 1").
+# Env: BUILD (default build/release), PAIRS ("200 500 2000 5000 20000"), SEEDS ("0 1"), EXTRA (overrides
+# for every run, e.g. EXTRA="training.steps=40000").
 # A run whose checkpoints/last.ckpt exists is not trained again, so an interrupted curve resumes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,6 +12,7 @@ BUILD=${BUILD:-build/release}
 OUT=${1:-runs/simple-shapes-curve}
 PAIRS=${PAIRS:-"200 500 2000 5000 20000"}
 SEEDS=${SEEDS:-"0 1"}
+read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 EXP=resources/experiments/simple-shapes.yaml
 GW="$BUILD/app/gw"
 mkdir -p "$OUT"
@@ -27,7 +29,7 @@ for pairs in $PAIRS; do
       extra=()
       [ "$model" = translations ] && extra=(loss.coefficients.demi_cycles=0 loss.coefficients.cycles=0 loss.coefficients.contrastives=0)
       if [ ! -f "$run/checkpoints/last.ckpt" ]; then
-        "$GW" train "$EXP" data.paired_count="$pairs" seed="$seed" "${extra[@]}" --out "$run" > "$run.log"
+        "$GW" train "$EXP" data.paired_count="$pairs" seed="$seed" "${extra[@]}" "${EXTRA_ARGS[@]}" --out "$run" > "$run.log"
       fi
       "$GW" eval "$run/checkpoints/last.ckpt" --split test --json > "$run/test.json"
       label="full GW"
