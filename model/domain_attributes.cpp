@@ -11,6 +11,7 @@
 // coef_attributes · Σ gaussian_nll(values, log σ = 0) + β · KL. The GW compares latents by MSE.
 #include <cmath>
 
+#include "data/shapes.h"
 #include "model/domain_module.h"
 #include "model/registry.h"
 
@@ -32,8 +33,11 @@ TensorMap attributeErrors(const torch::Tensor& logits, const torch::Tensor& valu
     const auto d = (v - t).abs();
     m.set("category_accuracy", logits.detach().argmax(1).eq(cls).to(torch::kFloat32).mean());
     m.set("attribute_error", d.mean());
-    m.set("position_error", d.narrow(1, 0, 2).mean() * 9.0);     // x̂ = ((x − 7)/18)·2 − 1: 9 px per unit
-    m.set("size_error", d.select(1, 2).mean() * 3.5);             // ŝ: 3.5 px per unit
+    // x̂ = ((x − 7)/18)·2 − 1: 9 px per unit; ŝ = ((s − 7)/7)·2 − 1: 3.5 px per unit.
+    constexpr double pxPerPosition = (shapes::kImageSize - 2 * shapes::kMargin) / 2.0;
+    constexpr double pxPerSize = (shapes::kMaxSize - shapes::kMinSize) / 2.0;
+    m.set("position_error", d.narrow(1, 0, 2).mean() * pxPerPosition);
+    m.set("size_error", d.select(1, 2).mean() * pxPerSize);
     const auto angP = torch::atan2(v.select(1, 4), v.select(1, 3)), angT = torch::atan2(t.select(1, 4), t.select(1, 3));
     auto dAng = torch::remainder(angP - angT + M_PI, 2 * M_PI) - M_PI;
     m.set("rotation_error", dAng.abs().mean() * (180.0 / M_PI));
@@ -59,7 +63,7 @@ public:
     torch::Tensor prepare(const torch::Tensor& raw) const override {
         if (raw.dim() != 2 || raw.size(1) != kIn)
             throw std::invalid_argument("attributes domain: expected Simple Shapes attribute vectors of shape (B, 11) "
-                                        "(gw import simple-shapes, dataset {split}/attr), found " + shape(raw));
+                                        "(gw import simple-shapes, dataset {split}/attr), found " + shapeString(raw));
         return raw.to(torch::kFloat32).contiguous();
     }
     torch::Tensor encode(const torch::Tensor& x) override { return posterior(x).first; }
@@ -93,11 +97,6 @@ public:
     bool needsPretraining() const override { return true; }
 
 private:
-    static std::string shape(const torch::Tensor& t) {
-        std::string s = "(";
-        for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-        return s + ")";
-    }
     std::pair<torch::Tensor, torch::Tensor> posterior(const torch::Tensor& x) {
         auto h = encoder_->forward(x);
         return {qMean_->forward(h), qLogvar_->forward(h)};

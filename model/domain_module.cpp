@@ -12,12 +12,13 @@
 namespace gw {
 namespace F = torch::nn::functional;
 
-namespace {
 std::string shapeString(const torch::Tensor& t) {
     std::ostringstream s;
     s << t.sizes();
     return s.str();
 }
+
+namespace {
 int familyIndex(LossFamily f) { return static_cast<int>(f); }
 }  // namespace
 

@@ -113,6 +113,9 @@ std::shared_ptr<DomainModule> makeDomainModule(const DomainModuleSpec& spec);
 /// Names of the shipped domain-module kinds, for messages and the GUI.
 std::vector<std::string> domainModuleKinds();
 
+/// A tensor's shape as error messages show it, e.g. "[4, 12]".
+std::string shapeString(const torch::Tensor& t);
+
 /// VAE helpers (shimmer `shimmer/modules/vae.py`, docs/gw-semantics.md 5).
 /// KL(N(mean, exp(logvar)) || N(0, 1)) summed over batch and dims: −0.5 Σ(1 + logvar − mean² − exp(logvar)).
 torch::Tensor klDivergenceLoss(const torch::Tensor& mean, const torch::Tensor& logvar);

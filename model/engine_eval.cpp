@@ -19,12 +19,6 @@ OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples
     auto cpuGen = at::detail::getDefaultCPUGenerator();
     torch::Tensor rng = cpuGen.get_state();
     torch::NoGradGuard ng;
-    // Modules trained end to end are in training mode: batch norm must use its running statistics here.
-    std::vector<bool> training;
-    for (auto& d : domains_) {
-        training.push_back(d->module->is_training());
-        if (dataSpace) d->module->eval();
-    }
     const int64_t n = maxSamples >= 0 ? std::min(maxSamples, domains_.front()->arrays.at(split)->rows())
                                       : domains_.front()->arrays.at(split)->rows();
     OrderedMap<double> sums;
@@ -49,15 +43,14 @@ OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples
             // Translations decoded to data space: a's state (tanh of its GW encoding) decoded for b, then
             // b's module compares the prediction with b's actual input.
             auto& gw = model_->gwMod();
+            const EvalModeScope evalMode(domains_);
             TensorMap inputs, latents;
             for (auto& d : domains_) {
                 inputs.set(d->cfg.name, d->module->prepare(rawRows(*d, split, idx)).to(device_));
                 latents.set(d->cfg.name, d->module->encode(inputs.at(d->cfg.name)));
             }
             for (auto& a : domains_) {
-                TensorMap one;
-                one.set(a->cfg.name, latents.at(a->cfg.name));
-                const auto state = torch::tanh(gw.encode(one).at(a->cfg.name));
+                const auto state = workspaceState(gw, a->cfg.name, latents.at(a->cfg.name));
                 for (auto& b : domains_) {
                     if (a.get() == b.get()) continue;
                     const auto pred = gw.decode(state, {b->cfg.name}).at(b->cfg.name);
@@ -67,7 +60,6 @@ OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples
             }
         }
     }
-    for (size_t i = 0; i < domains_.size(); ++i) domains_[i]->module->train(training[i]);
     cpuGen.set_state(rng);
     OrderedMap<double> out;
     for (const auto& [k, v] : sums) out.set(prefix + "/" + k, v / static_cast<double>(n));
@@ -138,13 +130,8 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
     r.split = which;
     r.indices = indices;
     auto& gw = model_->gwMod();
-    // Domain modules trained end to end are in training mode: batch norm must not use (or update)
-    // batch statistics here.
-    std::vector<bool> training;
-    for (auto& d : domains_) {
-        training.push_back(d->module->is_training());
-        d->module->eval();
-    }
+    // Batch norm must not use (or update) batch statistics here.
+    const EvalModeScope evalMode(domains_);
     auto view = [&](DomainState& d, const torch::Tensor& z) {  // latent -> data space, CPU
         if (d.module->kind() == "class_label") return torch::softmax(z, 1).cpu();
         return d.module->decodeRaw(z).cpu();
@@ -162,11 +149,7 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
         }
         latents.set(d->cfg.name, d->module->encode(x.to(device_)));
     }
-    auto stateOf = [&](const std::string& d, const torch::Tensor& u) {
-        TensorMap one;
-        one.set(d, u);
-        return torch::tanh(gw.encode(one).at(d));
-    };
+    auto stateOf = [&](const std::string& d, const torch::Tensor& u) { return workspaceState(gw, d, u); };
     if (!indices.empty()) {
         for (auto& d : domains_) {
             const std::string& name = d->cfg.name;
@@ -218,7 +201,6 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
         const double total = sv.pow(2).sum().item<double>();
         for (int64_t i = 0; i < k; ++i) r.pcaExplained.push_back(total > 0 ? sv[i].pow(2).item<double>() / total : 0);
     }
-    for (size_t i = 0; i < domains_.size(); ++i) domains_[i]->module->train(training[i]);
     cpuGen.set_state(rng);
     return r;
 }
