@@ -199,6 +199,7 @@ int cmdExport(const std::string& checkpoint, const std::string& out) {
     const auto r = gw::exportForPython(gw::resolveCheckpointPath(checkpoint), out);
     say("wrote " + r.weights + " (" + std::to_string(r.tensors) + " tensors, shimmer's state_dict layout) and " + r.config);
     say("in Python: state = torch.load(\"" + r.weights + "\"); gw.load_state_dict(state)");
+    for (const auto& f : r.moduleFiles) say("wrote " + f + " (the domain module with its weights; in Python: torch.jit.load(\"" + f + "\"))");
     return 0;
 }
 
@@ -285,7 +286,8 @@ int main(int argc, char** argv) {
     std::string ckptPath, split = "test";
     bool asJson = false;
     int64_t maxSamples = -1;
-    eval->add_option("checkpoint", ckptPath, "A run's checkpoint (checkpoints/last.ckpt)")->required()->check(CLI::ExistingFile);
+    eval->add_option("checkpoint", ckptPath, "A run folder or a checkpoint (a run folder stands for its checkpoints/last.ckpt)")
+        ->required()->check(CLI::ExistingPath);
     eval->add_option("--split", split, "train, val or test")->check(CLI::IsMember({"train", "val", "test"}));
     eval->add_flag("--json", asJson, "Print one JSON object");
     eval->add_option("--max-samples", maxSamples, "Evaluate the first N samples only");

@@ -357,7 +357,7 @@ void emitParams(YAML::Emitter& e, const OrderedMap<std::string>& params, const K
     for (const auto& [k, v] : params) {
         const ParamInfo* info = kind ? kind->param(k) : nullptr;
         e << YAML::Key << k << YAML::Value;
-        if (info && info->type == ParamInfo::Type::Text) e << YAML::DoubleQuoted << v;
+        if (info && (info->type == ParamInfo::Type::Text || info->type == ParamInfo::Type::Path)) e << YAML::DoubleQuoted << v;
         else e << v;
     }
 }

@@ -34,6 +34,12 @@ std::optional<LossOutput> DomainModule::computeFamilyLoss(LossFamily family, con
     return computeLoss(pred, target, rawTarget);
 }
 
+std::string DomainModule::describe() const {
+    int64_t n = 0;
+    for (const auto& p : parameters()) n += p.numel();
+    return kind_ + ", latent " + std::to_string(latentDim_) + ", " + std::to_string(n) + " parameters";
+}
+
 void DomainModule::setFamilyEnabled(LossFamily family, bool enabled) { familyOn_[familyIndex(family)] = enabled; }
 bool DomainModule::familyEnabled(LossFamily family) const { return familyOn_[familyIndex(family)]; }
 
@@ -253,6 +259,8 @@ public:
         return F::one_hot(x, latentDim()).to(torch::kFloat32);
     }
     torch::Tensor decodeRaw(const torch::Tensor& z) override { return z.argmax(1); }
+    torch::Tensor display(const torch::Tensor& z) override { return torch::softmax(z, 1); }
+    torch::Tensor displayInput(const torch::Tensor& x) override { return F::one_hot(x, latentDim()).to(torch::kFloat32); }
     int64_t classCount() const override { return latentDim(); }
     torch::Tensor classesOf(const torch::Tensor& x) const override { return x; }
     bool lossNeedsInput() const override { return true; }

@@ -5,6 +5,7 @@
 /// the GW works on (shimmer `DomainModule`, docs/gw-semantics.md 1.6; the VAEs of sections 5 and 6.3).
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,13 @@ namespace gw {
 /// The loss families a domain module takes part in (docs/gw-semantics.md 2.2). Each may be switched off, and
 /// then the module's compute_*_loss returns nothing and the term and its metric are skipped.
 enum class LossFamily { DemiCycle, Cycle, Translation, Fused };
+
+/// A domain module's own code failed at run time (a TorchScript module raised): names the module's file,
+/// the method and the message its code gave. The engine adds the domain and the step (TrainingError).
+class DomainModuleError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
 
 /// What computeLoss computes, for the hand-written CPU step (model/cpu_step.h), which needs the
 /// gradient in closed form: Mse (the default), CrossEntropy (class logits (B, C) against the class
@@ -72,6 +80,28 @@ public:
     /// attribute_error, position_error (px), size_error (px), rotation_error (degrees) and colour_error
     /// (0..255). Default: none. Values are () tensors; no gradient.
     virtual TensorMap dataMetrics(const torch::Tensor& predLatent, const torch::Tensor& x) { return {}; }
+    /// A predicted latent (B, L) as the explorer shows it, in data space: decodeRaw by default; class
+    /// labels as probabilities (B, C). No gradient needed.
+    virtual torch::Tensor display(const torch::Tensor& z) { return decodeRaw(z); }
+    /// A prepared input (B, ...) as the explorer shows it beside the decodings: itself by default; class
+    /// indices one-hot (B, C).
+    virtual torch::Tensor displayInput(const torch::Tensor& x) { return x; }
+    /// The kind whose explorer renderer draws this module's cells: its own kind by default; a module whose
+    /// kind says nothing of its data (torchscript) names the one its output calls for ("class_label"), or
+    /// its own kind to let the renderer follow the shape (images (B, C, H, W) or (B, H, W), else vectors).
+    virtual std::string rendersAs() const { return kind(); }
+    /// One line for the experiment form: what the module is (its file, methods, latent size,
+    /// parameter count). Default: the kind, the latent size and the parameter count.
+    virtual std::string describe() const;
+    /// For a run folder `runDir` being started or resumed: copies into it whatever file the module was
+    /// read from, and returns the parameters that the run's config.yaml must hold instead (torchscript:
+    /// `script` -> the copy, `sha256` -> its digest), so that the run no longer depends on the original.
+    /// Default: none. 	hrows WriteError naming the file.
+    virtual OrderedMap<std::string> keepInRun(const std::string& runDir, const std::string& domain) { return {}; }
+    /// `gw export`: writes the module, with its current weights, in its own format to `path`
+    /// (torchscript: a TorchScript file that torch.jit.load reads). Returns false when the module has no
+    /// such format (every built-in kind: their weights are in the GW's state dict). 	hrows WriteError.
+    virtual bool saveOwnFile(const std::string& path) { return false; }
     /// True when computeLoss reads rawTarget (so batches must carry prepared inputs).
     virtual bool lossNeedsInput() const { return false; }
     /// True when the module has weights that must be trained on its own data before GW training.
@@ -81,6 +111,10 @@ public:
     void freeze();
     void unfreeze();
     bool isFrozen() const { return frozen_; }
+
+protected:
+    /// For kinds that learn their latent size from the data (torchscript), before the module is used.
+    void setLatentDim(int64_t d) { latentDim_ = d; }
 
 private:
     std::string kind_;
@@ -97,6 +131,11 @@ struct DomainModuleSpec {
     OrderedMap<std::string> params;  ///< parameter -> YAML text; missing ones take the kind's defaults
     int64_t inputDim = 0;            ///< from the data: values per sample (the product of a sample's shape)
     int64_t dataClasses = 0;         ///< from the data: the dataset's `num_classes` attribute (0: none)
+    std::string domain;              ///< the domain's name, for messages ("" when not known)
+    /// From the data: the first few samples of the training split as stored (B, ...), for kinds that
+    /// learn their sizes by running the module (torchscript). Undefined when no data are at hand
+    /// (`gw export` rebuilding a module from a checkpoint): such a kind then skips its checks.
+    torch::Tensor probe;
 
     DomainModuleSpec() = default;
     explicit DomainModuleSpec(std::string k, OrderedMap<std::string> p = {}) : kind(std::move(k)), params(std::move(p)) {}

@@ -11,6 +11,7 @@
 #include "data/fashion_mnist.h"
 #include "data/simple_shapes.h"
 #include "model/engine_internal.h"
+#include "model/registry.h"
 
 namespace gw {
 namespace fs = std::filesystem;
@@ -137,6 +138,26 @@ std::vector<std::pair<std::string, int64_t>> Engine::groupSizes() const {
     return r;
 }
 
+DomainModuleSpec domainModuleSpec(const ExperimentConfig& cfg, const DomainConfig& d) {
+    DomainModuleSpec spec(d.module, d.params);
+    spec.domain = d.name;
+    if (const auto* kind = domainModuleRegistry().find(d.module))
+        for (const auto& p : kind->info.params)
+            if (p.type == ParamInfo::Type::Path)
+                if (const std::string* v = d.params.find(p.key); v && !v->empty()) spec.params.set(p.key, cfg.resolvePath(*v));
+    return spec;
+}
+
+void Engine::keepFilesIn(const std::string& runDir) {
+    for (size_t i = 0; i < domains_.size(); ++i) {
+        auto& d = *domains_[i];
+        for (const auto& [k, v] : d.module->keepInRun(runDir, d.cfg.name)) {
+            d.cfg.params.set(k, v);
+            cfg_.domains[i].params.set(k, v);
+        }
+    }
+}
+
 void Engine::openData() {
     const std::string dataFile = cfg_.resolvePath(cfg_.dataFile);
     if (!cfg_.dataImport.empty() && !dataFile.empty() && !fs::exists(dataFile)) {
@@ -178,11 +199,14 @@ void Engine::openData() {
 void Engine::buildModules() {
     for (auto& d : domains_) {
         const auto& arr = *d->arrays.at(cfg_.trainSplit);
-        DomainModuleSpec spec(d->cfg.module, d->cfg.params);
+        DomainModuleSpec spec = domainModuleSpec(cfg_, d->cfg);
         int64_t features = 1;
         for (size_t i = 1; i < arr.shape().size(); ++i) features *= arr.shape()[i];
         spec.inputDim = features;
         spec.dataClasses = arr.intAttribute("num_classes", 0);
+        std::vector<int64_t> first;
+        for (int64_t i = 0; i < std::min<int64_t>(4, arr.rows()); ++i) first.push_back(i);
+        spec.probe = rawRows(*d, cfg_.trainSplit, first);
         try {
             d->module = makeDomainModule(spec);
             d->module->prepare(rawRows(*d, cfg_.trainSplit, {0}));  // checks the data's shape and dtype
@@ -226,7 +250,12 @@ void Engine::cacheLatents(DomainState& d) {
             std::vector<int64_t> idx;
             for (int64_t i = s; i < std::min(n, s + 2048); ++i) idx.push_back(i);
             auto x = mod.prepare(rawRows(d, split, idx)).to(device_);
-            lat.push_back(mod.encode(x));
+            try {
+                lat.push_back(mod.encode(x));
+            } catch (const DomainModuleError& e) {
+                throw TrainingError(std::string(e.what()) + " (encoding samples " + std::to_string(s) + " to " +
+                                    std::to_string(s + int64_t(idx.size()) - 1) + " of split " + split + " for the latent cache)");
+            }
             if (mod.lossNeedsInput()) in.push_back(x);
         }
         d.latents.set(split, torch::cat(lat));

@@ -52,6 +52,7 @@ struct ExploreResult {
     struct Domain {
         std::string name, kind;
         int64_t classes = 0;  ///< DomainModule::classCount(): class_label: its class count, attributes: 3
+        std::string rendersAs;  ///< DomainModule::rendersAs(): the kind whose renderer draws the cells
     };
     std::string split;
     std::vector<int64_t> indices;  ///< the samples, rows of every tensor below
@@ -128,6 +129,12 @@ public:
     /// True when the split exists for every domain.
     bool hasSplit(const std::string& split) const;
 
+    /// For runTraining: lets each domain module copy the file it was read from into `runDir`
+    /// (DomainModule::keepInRun; a TorchScript module's file goes to RUN_DIR/domain_modules/NAME.pt) and
+    /// points the experiment at the copies, with their SHA-256, so that config.yaml and every checkpoint
+    /// of the run name them. \throws WriteError naming the file.
+    void keepFilesIn(const std::string& runDir);
+
     Checkpoint makeCheckpoint() const;
     /// Restores weights, optimiser, step, RNG and samplers (after prepare()).
     /// \throws CheckpointError when the checkpoint is of another experiment's shape.
@@ -187,6 +194,11 @@ struct RunResult {
 /// resume) and checkpoints/last.ckpt every checkpoint_every steps, at a stop and at the end.
 /// \throws TrainingError on a non-finite loss (the last checkpoint stays as it was).
 RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallbacks& callbacks = {});
+
+/// What a domain of `cfg` is built from: its kind and parameters, with file-path parameters
+/// (ParamInfo::Type::Path) resolved against the experiment file's folder. The data's part (input size,
+/// classes, probe batch) is the engine's to add.
+DomainModuleSpec domainModuleSpec(const ExperimentConfig& cfg, const DomainConfig& domain);
 
 /// A new run folder for `cfg`: training.out/NAME-YYYYmmdd-HHMMSS (local time).
 std::string defaultRunDir(const ExperimentConfig& cfg);

@@ -132,21 +132,14 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
     auto& gw = model_->gwMod();
     // Batch norm must not use (or update) batch statistics here.
     const EvalModeScope evalMode(domains_);
-    auto view = [&](DomainState& d, const torch::Tensor& z) {  // latent -> data space, CPU
-        if (d.module->kind() == "class_label") return torch::softmax(z, 1).cpu();
-        return d.module->decodeRaw(z).cpu();
-    };
+    auto view = [&](DomainState& d, const torch::Tensor& z) { return d.module->display(z).cpu(); };  // data space
     TensorMap latents;
     for (auto& d : domains_) {
-        r.domains.push_back({d->cfg.name, d->module->kind(), d->module->classCount()});
+        r.domains.push_back({d->cfg.name, d->module->kind(), d->module->classCount(), d->module->rendersAs()});
         if (indices.empty()) continue;
         auto x = d->module->prepare(rawRows(*d, split, indices));
         if (!r.labels.defined() && d->module->classCount() > 0) r.labels = d->module->classesOf(x).cpu();
-        if (d->module->kind() == "class_label") {
-            r.cells.set("input/" + d->cfg.name, torch::one_hot(x, d->module->latentDim()).to(torch::kFloat32).cpu());
-        } else {
-            r.cells.set("input/" + d->cfg.name, x.cpu());
-        }
+        r.cells.set("input/" + d->cfg.name, d->module->displayInput(x).cpu());
         latents.set(d->cfg.name, d->module->encode(x.to(device_)));
     }
     auto stateOf = [&](const std::string& d, const torch::Tensor& u) { return workspaceState(gw, d, u); };
@@ -182,11 +175,7 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
         for (auto& d : domains_) {
             auto x = d->module->prepare(rawRows(*d, split, r.pcaIndices));
             if (!r.pcaLabels.defined() && d->module->classCount() > 0) r.pcaLabels = d->module->classesOf(x).cpu();
-            if (d->module->kind() == "class_label") {
-                r.cells.set("pca_input/" + d->cfg.name, torch::one_hot(x, d->module->latentDim()).to(torch::kFloat32).cpu());
-            } else {
-                r.cells.set("pca_input/" + d->cfg.name, x.cpu());
-            }
+            r.cells.set("pca_input/" + d->cfg.name, d->module->displayInput(x).cpu());
             states.push_back(stateOf(d->cfg.name, d->module->encode(x.to(device_))).cpu().to(torch::kDouble));
         }
         auto all = torch::cat(states, 0);

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "model/engine_internal.h"
+#include "model/registry.h"
 #include "model/runs.h"
 
 namespace gw {
@@ -40,9 +41,14 @@ StepLosses Engine::trainStep() {
         throw TrainingError("the run has done its " + std::to_string(cfg_.steps) + " steps (raise training.steps to go on)");
     std::vector<GroupBatch> batch;
     batch.reserve(groups_.size());
-    for (auto& g : groups_) batch.push_back(makeBatch(g.domains, cfg_.trainSplit, g.sampler->next(cfg_.batchSize), true));
-    optim_->zeroGrad();
-    StepLosses r = model_->trainingStep(batch);
+    StepLosses r;
+    try {
+        for (auto& g : groups_) batch.push_back(makeBatch(g.domains, cfg_.trainSplit, g.sampler->next(cfg_.batchSize), true));
+        optim_->zeroGrad();
+        r = model_->trainingStep(batch);
+    } catch (const DomainModuleError& e) {
+        throw TrainingError("step " + std::to_string(step_ + 1) + ": " + e.what());
+    }
     if (cfg_.scheduler == "none") optim_->step(cfg_.lr, cfg_.beta1);
     else {
         const auto s = schedule();
@@ -117,6 +123,10 @@ ExperimentConfig withAbsolutePaths(const ExperimentConfig& cfg) {
     for (auto& d : c.domains) {
         d.file = abs(d.file);
         d.weights = abs(d.weights);
+        if (const auto* kind = domainModuleRegistry().find(d.module))
+            for (const auto& p : kind->info.params)
+                if (p.type == ParamInfo::Type::Path)
+                    if (const std::string* v = d.params.find(p.key)) d.params.set(p.key, abs(*v));
     }
     c.outDir = abs(cfg.outDir);
     return c;
@@ -152,6 +162,7 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
     engine.prepare();
     const fs::path dir(runDir);
     fs::create_directories(dir / "checkpoints");
+    engine.keepFilesIn(runDir);
     writeFileAtomically(runConfigPath(runDir), experimentToYaml(withAbsolutePaths(engine.config())));
     const fs::path csvPath = dir / "metrics.csv";
     truncateMetrics(csvPath, engine.step());
@@ -199,7 +210,11 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
                 rep.step = step;
                 rep.totalSteps = engine.totalSteps();
                 rep.validation = true;
-                rep.metrics = engine.evaluate("val");
+                try {
+                    rep.metrics = engine.evaluate("val");
+                } catch (const DomainModuleError& e) {
+                    throw TrainingError("validation at step " + std::to_string(step) + ": " + e.what());
+                }
                 for (const auto& [k, v] : rep.metrics) csv << step << "," << k << "," << fmt(v) << "\n";
                 csv.flush();
                 if (cb.progress) cb.progress(rep);

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "model/registry.h"
+
 namespace gw {
 namespace fs = std::filesystem;
 
@@ -61,6 +63,43 @@ OrderedMap<torch::Tensor> fromShimmerLayout(const OrderedMap<torch::Tensor>& sta
     return out;
 }
 
+namespace {
+/// Every domain module read from a file of its own (KindInfo::fromFile: torchscript) written back in
+/// that format with the checkpoint's weights, as OUT's stem + ".{domain}.pt" beside OUT.
+std::vector<std::string> exportModuleFiles(const Checkpoint& c, const std::string& checkpoint, const std::string& out) {
+    std::vector<std::string> written;
+    ExperimentConfig cfg;
+    try {
+        cfg = parseExperiment(c.configYaml, checkpoint + " (embedded config)", {}, "/");
+    } catch (const ConfigError&) {
+        return written;  // the GW's weights export without it; `gw eval` names what is wrong
+    }
+    for (const auto& d : cfg.domains) {
+        const auto* kind = domainModuleRegistry().find(d.module);
+        if (!kind || !kind->info.fromFile) continue;
+        std::shared_ptr<DomainModule> mod;
+        try {
+            mod = makeDomainModule(domainModuleSpec(cfg, d));
+        } catch (const std::invalid_argument& e) {
+            throw CheckpointError(checkpoint + ": domain " + d.name + ": cannot rebuild its module to export it: " + e.what());
+        }
+        OrderedMap<torch::Tensor> sub;
+        const std::string prefix = kDomains + d.name + ".";
+        for (const auto& [k, t] : c.state)
+            if (startsWith(k, prefix)) sub.set(k.substr(prefix.size()), t);
+        try {
+            loadModuleState(*mod, sub, checkpoint + ", domain " + d.name, prefix);
+        } catch (const std::invalid_argument& e) {
+            throw CheckpointError(e.what());
+        }
+        const fs::path o(out);
+        const std::string path = (o.parent_path() / (o.stem().string() + "." + d.name + ".pt")).string();
+        if (mod->saveOwnFile(path)) written.push_back(path);
+    }
+    return written;
+}
+}  // namespace
+
 ExportResult exportForPython(const std::string& checkpoint, const std::string& out) {
     const Checkpoint c = loadCheckpoint(checkpoint);
     ExportResult r;
@@ -78,6 +117,7 @@ ExportResult exportForPython(const std::string& checkpoint, const std::string& o
          << c.configYaml;
     if (!c.configYaml.empty() && c.configYaml.back() != '\n') yaml << "\n";
     writeStateDict(out, tensors);
+    if (c.kind == "gw") r.moduleFiles = exportModuleFiles(c, checkpoint, out);
     writeAtomically(r.config, [&](const std::string& tmp) {
         std::ofstream f(tmp, std::ios::trunc);
         f << yaml.str();

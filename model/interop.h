@@ -4,6 +4,7 @@
 /// Weights that travel between GW Studio and Python: shimmer's state-dict layout
 /// (docs/gw-semantics.md 4.1), `gw export` and `gw import-weights` (docs/checkpoint-format.md).
 #include <string>
+#include <vector>
 
 #include "model/engine.h"
 #include "model/torch_file.h"
@@ -26,10 +27,15 @@ OrderedMap<torch::Tensor> fromShimmerLayout(const OrderedMap<torch::Tensor>& sta
 struct ExportResult {
     std::string weights, config;  ///< the .pt and the .yaml written
     size_t tensors = 0;           ///< entries in the .pt
+    /// Domain modules read from a file of their own (torchscript), each written back with the
+    /// checkpoint's (trained) weights as OUT's stem + ".{domain}.pt" (e.g. gw.pt -> gw.image.pt), a
+    /// TorchScript file that torch.jit.load reads.
+    std::vector<std::string> moduleFiles;
 };
 /// `gw export`: a GW checkpoint's weights in shimmer's layout as OUT (a dict that torch.load reads)
 /// and its experiment beside it as OUT with the extension .yaml. A domain-module weights file
-/// exports its module's state dict as it is. \throws CheckpointError naming the file.
+/// exports its module's state dict as it is. \throws CheckpointError naming the file (and the domain
+/// whose module cannot be rebuilt from its file).
 ExportResult exportForPython(const std::string& checkpoint, const std::string& out);
 
 /// `gw import-weights`: a torch.save'd state dict in shimmer's layout (or a Lightning checkpoint

@@ -112,6 +112,7 @@ Params checkParams(const KindInfo& info, const std::string& what, const OrderedM
                 break;
             }
             case ParamInfo::Type::Text:
+            case ParamInfo::Type::Path:
                 out.set(p.key, text);
                 break;
         }
@@ -126,6 +127,7 @@ const char* typeName(ParamInfo::Type t) {
         case ParamInfo::Type::Real: return "number";
         case ParamInfo::Type::Bool: return "true/false";
         case ParamInfo::Type::Text: return "text";
+        case ParamInfo::Type::Path: return "file path";
     }
     return "";
 }
@@ -141,7 +143,8 @@ void table(std::ostringstream& s, const R& reg, const std::string& key, const st
             s << (first ? "" : "<br>") << "`" << p.key << "` (" << typeName(p.type);
             if (std::isfinite(p.min)) s << (p.minExclusive ? " > " : " ≥ ") << numberText(p.min);
             if (!p.unit.empty()) s << ", " << p.unit;
-            s << ", default `" << p.defaultValue << "`): " << p.doc;
+            if (p.defaultValue.empty()) s << ", no default): " << p.doc;
+            else s << ", default `" << p.defaultValue << "`): " << p.doc;
             first = false;
         }
         s << " |\n";

@@ -29,7 +29,10 @@ struct DomainModuleSpec;
 
 /// One parameter of a registered kind.
 struct ParamInfo {
-    enum class Type { Int, Real, Bool, Text };
+    /// Path: a file path, relative to the experiment file's folder (a leading ~ is the home folder); the
+    /// engine resolves it before the factory sees it, a run folder's config.yaml holds it absolute, and
+    /// the window offers a file dialog for it.
+    enum class Type { Int, Real, Bool, Text, Path };
     std::string key;                 ///< YAML key, snake_case
     Type type = Type::Real;
     std::string defaultValue;        ///< as YAML text ("0.2", "1", "true", "")
@@ -44,6 +47,11 @@ struct KindInfo {
     std::string name;
     std::string doc;
     std::vector<ParamInfo> params;
+    /// Domain modules only: the module is read from a file the experiment names (torchscript). Such a
+    /// module is probed by the window's form as the user edits, a run folder keeps a copy of its file
+    /// (DomainModule::keepInRun) and `gw export` writes the trained module back as a file of its own
+    /// (DomainModule::saveOwnFile).
+    bool fromFile = false;
     const ParamInfo* param(const std::string& key) const;
 };
 

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake ninja-build pkg-config
           libtorch-dev libopenblas0-pthread libhdf5-dev libyaml-cpp-dev libcli11-dev zlib1g-dev
-          libcairo2-dev qt6-base-dev libqcustomplot-dev dataset-fashion-mnist python3-torch)
+          libcairo2-dev libssl-dev qt6-base-dev libqcustomplot-dev dataset-fashion-mnist python3-torch)
 
 install_missing() {
   local missing=()

@@ -206,6 +206,63 @@ private Q_SLOTS:
         QCOMPARE(table->item(0, 5)->data(Qt::AccessibleDescriptionRole).toString(), QString("pre-trained"));
     }
 
+    /// A TorchScript domain module: the picker's file choice, the probe's findings under the table and in
+    /// the Latent dim column, and a module that does not fit marked with the engine's message.
+    void torchScriptModuleInTheForm() {
+        const QString modules = dir_.path() + "/modules";
+        QDir().mkpath(modules);
+        QProcess py;
+        py.setProcessChannelMode(QProcess::MergedChannels);
+        py.start("/usr/bin/python3", {GW_SOURCE_DIR "/tests/python/torchscript_modules.py", "make", modules});
+        if (!py.waitForFinished(120000) || py.exitCode() != 0) QSKIP("/usr/bin/python3 with torch is needed to script the modules");
+        const QString base = QFileInfo(demo_).absolutePath();
+        QFile::copy(modules + "/vec_ae.pt", base + "/vec_ae.pt");
+
+        ExperimentForm f;
+        QCOMPARE(f.setYaml(slurp(demo_), base), QString());
+        f.setValue("domains.vec.latent_dim", "8");
+        auto* table = qobject_cast<QTableWidget*>(f.fieldFor("domains"));
+        auto* picker = qobject_cast<QComboBox*>(table->cellWidget(0, 3));
+        QVERIFY(picker->findText("TorchScript file…") >= 0);
+        QCOMPARE(picker->itemData(picker->findText("TorchScript file…")).toString(), QString("torchscript"));
+        // What the picker does once its file dialog returns: one undo step, the path relative to the
+        // experiment's folder, identity's latent_dim dropped (torchscript has none).
+        f.chooseModule("vec", "torchscript", base + "/vec_ae.pt");
+        QCOMPARE(f.value("domains.vec.module"), QString("torchscript"));
+        QCOMPARE(f.value("domains.vec.script"), QString("vec_ae.pt"));
+        QCOMPARE(f.value("domains.vec.latent_dim"), QString());
+        QCOMPARE(table->item(0, 5)->text(), QString("vec_ae.pt"));  // the Weights / script column
+        QCOMPARE(picker->currentText(), QString("TorchScript file…"));
+
+        const Validation ok = validateExperiment(f.yaml(), base, "demo.yaml");
+        QCOMPARE(ok.message, QString());
+        QCOMPARE(ok.probes.size(), 1);
+        QCOMPARE(ok.probes[0].latentDim, qint64(5));
+        f.setDomainProbes(ok.probes);
+        QVERIFY2(f.probeText().contains("vec_ae.pt") && f.probeText().contains("latent 5") &&
+                     f.probeText().contains("461 parameters"),
+                 qPrintable(f.probeText()));
+        QCOMPARE(table->item(0, 4)->text(), QString("5"));
+        QVERIFY(!(table->item(0, 4)->flags() & Qt::ItemIsEditable));
+
+        // A module without decode: the engine's message, on the domains table.
+        QFile::copy(modules + "/no_decode.pt", base + "/no_decode.pt");
+        table->item(0, 5)->setText("no_decode.pt");
+        QCOMPARE(f.value("domains.vec.script"), QString("no_decode.pt"));
+        const Validation bad = validateExperiment(f.yaml(), base, "demo.yaml");
+        QVERIFY2(bad.message.contains("no method decode"), qPrintable(bad.message));
+        QCOMPARE(bad.key, QString("domains.vec.script"));
+        f.setDomainProbes(bad.probes);
+        f.showError(bad.key, bad.message);
+        QVERIFY(table->styleSheet().contains("#d32f2f"));
+        QVERIFY(f.probeText().contains("no method decode"));
+
+        f.undo();
+        f.undo();
+        QCOMPARE(f.value("domains.vec.module"), QString("identity"));
+        QCOMPARE(f.value("domains.vec.latent_dim"), QString("8"));
+    }
+
     void saveOpenAndAutosave() {
         const QString saved = dir_.path() + "/saved.yaml";
         const QString autosave = dir_.path() + "/autosave.yaml";

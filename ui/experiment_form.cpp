@@ -13,6 +13,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QPalette>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QStandardItemModel>
@@ -26,10 +27,20 @@ namespace gw::studio {
 
 namespace {
 const QStringList kFamilies = {"demi_cycles", "cycles", "translations", "contrastives", "fused"};
-QStringList moduleKinds() {
-    QStringList k;
-    for (const auto& d : registeredKinds("domain_module")) k << d.name;
-    return k;
+const KindDescription* moduleKind(const QString& name) {
+    static const QVector<KindDescription> kinds = registeredKinds("domain_module");
+    for (const auto& k : kinds)
+        if (k.name == name) return &k;
+    return nullptr;
+}
+bool fromFile(const QString& kind) {
+    const auto* k = moduleKind(kind);
+    return k && k->fromFile;
+}
+/// The module picker's text for a kind: file-based kinds open a file dialog ("TorchScript file…").
+QString pickerText(const KindDescription& k) {
+    if (!k.fromFile) return k.name;
+    return (k.name == "torchscript" ? QString("TorchScript") : k.name) + " file…";
 }
 enum DomainColumn { ColName, ColFile, ColDataset, ColModule, ColLatent, ColWeights, ColCount };
 const char* kDomainKeys[] = {"", "file", "dataset", "module", "latent_dim", "weights"};
@@ -68,12 +79,19 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     auto* domainsBox = new QGroupBox("Domains", this);
     auto* dl = new QVBoxLayout(domainsBox);
     domains_ = new QTableWidget(0, ColCount, domainsBox);
-    domains_->setHorizontalHeaderLabels({"Name", "HDF5 file", "Dataset", "Domain module", "Latent dim", "Weights"});
+    domains_->setHorizontalHeaderLabels({"Name", "HDF5 file", "Dataset", "Domain module", "Latent dim", "Weights / script"});
     domains_->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
     domains_->horizontalHeader()->setStretchLastSection(true);
     domains_->setMinimumHeight(110);
     domains_->setAccessibleName("Domains");
     dl->addWidget(domains_);
+    probeInfo_ = new QLabel(domainsBox);
+    probeInfo_->setWordWrap(true);
+    probeInfo_->setTextFormat(Qt::RichText);
+    probeInfo_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    probeInfo_->setAccessibleName("Domain modules read from files");
+    probeInfo_->hide();
+    dl->addWidget(probeInfo_);
     auto* buttons = new QHBoxLayout;
     auto* add = new QPushButton("&Add domain", domainsBox);
     auto* remove = new QPushButton("Remo&ve domain", domainsBox);
@@ -116,7 +134,8 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
             });
             return;
         }
-        setValue("domains." + old + "." + kDomainKeys[item->column()], text);
+        setValue("domains." + old + "." + (item->column() == ColWeights ? weightsKey(old) : QString(kDomainKeys[item->column()])),
+                 text);
     });
 
     auto* ws = group("Workspace");
@@ -454,22 +473,34 @@ void ExperimentForm::refreshDomains() {
         for (auto kv : d) {
             const QString name = QString::fromStdString(kv.first.as<std::string>());
             for (int col = 0; col < ColCount; ++col) {
-                QString text = col == ColName ? name : value("domains." + name + "." + kDomainKeys[col]);
+                const QString module = value("domains." + name + ".module").isEmpty() ? QString("identity")
+                                                                                     : value("domains." + name + ".module");
+                const QString key = col == ColWeights ? weightsKey(name) : QString(kDomainKeys[col]);
+                QString text = col == ColName ? name : value("domains." + name + "." + key);
                 if (col == ColModule) {
                     auto* combo = qobject_cast<QComboBox*>(domains_->cellWidget(row, col));
                     if (!combo) {
                         combo = new QComboBox(domains_);
-                        combo->addItems(moduleKinds());
-                        for (const auto& d : registeredKinds("domain_module"))
-                            combo->setItemData(combo->findText(d.name), d.doc, Qt::ToolTipRole);
+                        for (const auto& d : registeredKinds("domain_module")) {
+                            combo->addItem(pickerText(d), d.name);
+                            combo->setItemData(combo->count() - 1, d.doc, Qt::ToolTipRole);
+                        }
+                        combo->setSizeAdjustPolicy(QComboBox::AdjustToContents);
                         domains_->setCellWidget(row, col, combo);
                     }
                     combo->disconnect(this);
-                    if (text.isEmpty()) text = "identity";
-                    if (combo->findText(text) < 0) combo->addItem(text);
-                    combo->setCurrentText(text);
-                    connect(combo, &QComboBox::activated, this, [this, name, combo](int) {
-                        setValue("domains." + name + ".module", combo->currentText());
+                    if (combo->findData(module) < 0) combo->addItem(module, module);
+                    combo->setCurrentIndex(combo->findData(module));
+                    combo->setAccessibleName("Domain module of " + name);
+                    connect(combo, &QComboBox::activated, this, [this, name, combo](int i) {
+                        const QString kind = combo->itemData(i).toString();
+                        if (!fromFile(kind)) return chooseModule(name, kind);
+                        const QString current = value("domains." + name + ".script");
+                        const QString start = current.isEmpty() ? baseDir_ : QDir(baseDir_).absoluteFilePath(expandHome(current));
+                        const QString f = QFileDialog::getOpenFileName(this, "TorchScript domain module of " + name, start,
+                                                                       "TorchScript (*.pt *.pth *.ts *.zip);;All files (*)");
+                        if (f.isEmpty()) return refreshDomains();  // cancelled: the picker shows the module in force
+                        chooseModule(name, kind, f);
                     });
                     continue;
                 }
@@ -479,8 +510,29 @@ void ExperimentForm::refreshDomains() {
                     domains_->setItem(row, col, item);
                 }
                 item->setData(Qt::UserRole, name);
+                if (col == ColLatent && fromFile(module)) {
+                    // Read from the module by the probe, not typed.
+                    qint64 found = 0;
+                    for (const auto& p : probes_)
+                        if (p.domain == name) found = p.latentDim;
+                    text = found > 0 ? QString::number(found) : QString("?");
+                    item->setFlags(item->flags() & ~Qt::ItemIsEditable);
+                    item->setForeground(palette().color(QPalette::PlaceholderText));
+                    item->setToolTip("Read from the module: the width of encode's output on the first samples");
+                } else if (col == ColLatent) {
+                    item->setFlags(item->flags() | Qt::ItemIsEditable);
+                    item->setForeground(palette().color(QPalette::Text));
+                    item->setToolTip(QString());
+                }
                 if (item->text() != text) item->setText(text);
-                if (col == ColWeights) {
+                if (col == ColWeights && fromFile(module)) {
+                    const bool exists = !text.isEmpty() && QFileInfo(QDir(baseDir_).absoluteFilePath(expandHome(text))).exists();
+                    item->setToolTip(text.isEmpty() ? "No TorchScript file: choose one with the module picker, or type its path"
+                                     : exists     ? "TorchScript module: " + text
+                                                  : "No such file: " + text);
+                    item->setForeground(exists ? palette().color(QPalette::Text) : QColor(0xd3, 0x2f, 0x2f));
+                    item->setData(Qt::AccessibleDescriptionRole, exists ? "TorchScript file" : "missing file");
+                } else if (col == ColWeights) {
                     const QString w = expandHome(text);
                     const bool exists = !w.isEmpty() && QFileInfo(QDir(baseDir_).absoluteFilePath(w)).exists();
                     item->setToolTip(text.isEmpty() ? "No weights file: the module has none to load, or trains from scratch"
@@ -498,6 +550,44 @@ void ExperimentForm::refreshDomains() {
     }
     loading_ = false;
 }
+
+QString ExperimentForm::weightsKey(const QString& domain) const {
+    return fromFile(value("domains." + domain + ".module")) ? QString("script") : QString("weights");
+}
+
+void ExperimentForm::chooseModule(const QString& name, const QString& kind, const QString& file) {
+    commit([&] {
+        YAML::Node d = doc_["domains"][name.toStdString()];
+        const QString old = d["module"] ? QString::fromStdString(d["module"].as<std::string>()) : QString("identity");
+        // Parameters of the old kind that the new one lacks would be refused by the parser.
+        QStringList keep;
+        if (const auto* k = moduleKind(kind))
+            for (const auto& p : k->params) keep << p.key;
+        if (const auto* k = moduleKind(old))
+            for (const auto& p : k->params)
+                if (!keep.contains(p.key)) d.remove(p.key.toStdString());
+        d["module"] = kind.toStdString();
+        if (!file.isEmpty()) {
+            QString rel = QDir(baseDir_).relativeFilePath(file);
+            d["script"] = (rel.startsWith("..") || baseDir_.isEmpty() ? file : rel).toStdString();
+        }
+    });
+}
+
+void ExperimentForm::setDomainProbes(const QVector<DomainProbe>& probes) {
+    probes_ = probes;
+    QStringList lines;
+    for (const auto& p : probes) {
+        const QString text = (p.error.isEmpty() ? p.summary : p.error).toHtmlEscaped();
+        lines << (p.error.isEmpty() ? "<b>" + p.domain.toHtmlEscaped() + "</b>: " + text
+                                    : "<span style='color:#d32f2f'><b>" + p.domain.toHtmlEscaped() + "</b>: " + text + "</span>");
+    }
+    probeInfo_->setText(lines.join("<br>"));
+    probeInfo_->setVisible(!lines.isEmpty());
+    refreshDomains();
+}
+
+QString ExperimentForm::probeText() const { return probeInfo_->isHidden() ? QString() : probeInfo_->text(); }
 
 void ExperimentForm::refreshExtraCoefficients() {
     loading_ = true;

@@ -11,11 +11,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "ui/bridge/bridge.h"
+
 class QLineEdit;
 class QComboBox;
 class QCheckBox;
 class QTableWidget;
 class QPushButton;
+class QLabel;
 
 namespace gw::studio {
 
@@ -41,6 +44,16 @@ public:
     /// Marks the field of `key` red with `message` (an empty message clears every mark).
     void showError(const QString& key, const QString& message);
     QString errorKey() const { return errorKey_; }
+
+    /// What probing each file-based domain module found (bridge validateExperiment): shown under the
+    /// domains table, and its latent size in the Latent dim column.
+    void setDomainProbes(const QVector<DomainProbe>& probes);
+    /// The text under the domains table (empty when no domain module comes from a file).
+    QString probeText() const;
+    /// Sets the module of domain `name` as one undo step, dropping the parameters the new kind does
+    /// not have; for a kind read from a file (torchscript) `file` becomes its `script` (relative to the
+    /// experiment's folder when inside it). What the module picker does after its file dialog.
+    void chooseModule(const QString& name, const QString& kind, const QString& file = {});
 
     /// Offers these devices (id, label, available) in the device picker.
     void setDevices(const QStringList& ids, const QStringList& labels, const QList<bool>& available);
@@ -81,6 +94,10 @@ private:
     QString baseDir_;
     QHash<QString, QWidget*> fields_;
     QTableWidget* domains_ = nullptr;
+    QLabel* probeInfo_ = nullptr;       // what the file-based modules' probes found
+    QVector<DomainProbe> probes_;
+    /// The key the Weights / script column edits for a domain: `script` for file-based kinds.
+    QString weightsKey(const QString& domain) const;
     QTableWidget* extraCoefs_ = nullptr;
     QComboBox* device_ = nullptr;
     QComboBox *flavour_ = nullptr, *selection_ = nullptr;

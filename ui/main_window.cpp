@@ -328,6 +328,7 @@ void MainWindow::validate() {
     if (running_) return;
     const QString source = path_.isEmpty() ? QString("untitled.yaml") : path_;
     const Validation v = validateExperiment(form_->yaml(), form_->baseDir(), source);
+    form_->setDomainProbes(v.probes);
     form_->showError(v.key, v.message);
     blocked_ = v.message;
     if (blocked_.startsWith(source + ": ")) blocked_ = blocked_.mid(source.size() + 2);

@@ -8,6 +8,7 @@
 #include "data/h5_array.h"
 #include "model/engine.h"
 #include "model/interop.h"
+#include "model/registry.h"
 #include "model/runs.h"
 
 namespace gw::studio {
@@ -41,7 +42,7 @@ ExploreData toPlain(const ExploreResult& r) {
     for (auto i : r.indices) d.indices.push_back(i);
     for (const auto& dom : r.domains) {
         d.domains << q(dom.name);
-        d.kinds << q(dom.kind);
+        d.kinds << q(dom.rendersAs.empty() ? dom.kind : dom.rendersAs);  // what the explorer draws them as
         d.classes << dom.classes;
     }
     for (const auto& [k, t] : r.cells) d.cells.insert(q(k), plain(t));
@@ -152,23 +153,81 @@ QVector<DatasetInfo> listDatasets(const QString& file, QString* error) {
     return out;
 }
 
+namespace {
+/// Loads and probes one file-based domain module (makeDomainModule with the first 4 samples of its
+/// training dataset, or without data when the file does not exist yet).
+DomainProbe probeDomain(const ExperimentConfig& cfg, const DomainConfig& d) {
+    DomainProbe p;
+    p.domain = q(d.name);
+    const std::string file = cfg.resolvePath(d.file.empty() ? cfg.dataFile : d.file);
+    std::string dataset = d.dataset;
+    if (auto at = dataset.find("{split}"); at != std::string::npos) dataset.replace(at, 7, cfg.trainSplit);
+    DomainModuleSpec spec = domainModuleSpec(cfg, d);
+    const bool haveData = !file.empty() && fs::exists(file) && data::H5Array::exists(file, dataset);
+    try {
+        if (haveData) {
+            data::H5Array arr(file, dataset);
+            std::vector<int64_t> first;
+            for (int64_t i = 0; i < std::min<int64_t>(4, arr.rows()); ++i) first.push_back(i);
+            spec.probe = arr.readRows(first);
+            spec.dataClasses = arr.intAttribute("num_classes", 0);
+        }
+        auto mod = makeDomainModule(spec);
+        p.summary = haveData ? q(mod->describe())
+                             : q(fs::path(spec.params.at("script")).filename().string()) +
+                                   ": loads, methods found; its latent size is read from the data on Start";
+        p.latentDim = haveData ? mod->latentDim() : 0;
+    } catch (const std::exception& e) {
+        p.error = q(e.what());
+    }
+    return p;
+}
+
+/// Probes kept per file state and settings, so that an edit elsewhere does not load the module again.
+DomainProbe cachedProbe(const ExperimentConfig& cfg, const DomainConfig& d) {
+    static QHash<QString, DomainProbe> cache;
+    std::string key = d.name + "|" + cfg.resolvePath(d.file.empty() ? cfg.dataFile : d.file) + "|" + d.dataset + "|" +
+                      cfg.trainSplit;
+    for (const auto& [k, v] : domainModuleSpec(cfg, d).params) {
+        key += "|" + k + "=" + v;
+        std::error_code ec;
+        if (k == "script" && fs::exists(v, ec))
+            key += "@" + std::to_string(fs::file_size(v, ec)) + ":" +
+                   std::to_string(fs::last_write_time(v, ec).time_since_epoch().count());
+    }
+    const QString k = q(key);
+    if (auto it = cache.constFind(k); it != cache.constEnd()) return *it;
+    DomainProbe p = probeDomain(cfg, d);
+    if (cache.size() > 64) cache.clear();
+    cache.insert(k, p);
+    return p;
+}
+}  // namespace
+
 Validation validateExperiment(const QString& yaml, const QString& baseDir, const QString& sourceName) {
     Validation v;
     try {
         const auto cfg = parseExperiment(yaml.toStdString(), sourceName.toStdString(), {}, baseDir.toStdString());
         for (const auto& d : cfg.domains) {
+            const auto* kind = domainModuleRegistry().find(d.module);
+            if (!kind || !kind->info.fromFile) continue;
+            v.probes.push_back(cachedProbe(cfg, d));
+        }
+        for (const auto& d : cfg.domains) {
             const std::string file = cfg.resolvePath(d.file.empty() ? cfg.dataFile : d.file);
             const QString fileKey = d.file.empty() ? QString("data.file") : q("domains." + d.name + ".file");
-            if (file.empty()) return {q("domain " + d.name + ": no HDF5 file (set data.file or the domain's file)"), fileKey};
+            if (file.empty()) return {q("domain " + d.name + ": no HDF5 file (set data.file or the domain's file)"), fileKey, v.probes};
             if (!fs::exists(file)) {
                 if (d.file.empty() && !cfg.dataImport.empty()) continue;  // imported on Start
-                return {q(file + ": no such file"), fileKey};
+                return {q(file + ": no such file"), fileKey, v.probes};
             }
             std::string path = d.dataset;
             if (auto p = path.find("{split}"); p != std::string::npos) path.replace(p, 7, cfg.trainSplit);
             if (!data::H5Array::exists(file, path))
-                return {q(file + ": no dataset " + path + " for domain " + d.name), q("domains." + d.name + ".dataset")};
+                return {q(file + ": no dataset " + path + " for domain " + d.name), q("domains." + d.name + ".dataset"), v.probes};
         }
+        for (const auto& p : v.probes)
+            if (!p.error.isEmpty()) return {"domains." + p.domain + ": " + p.error, "domains." + p.domain + ".script", v.probes};
     } catch (const std::exception& e) {
         v.message = q(e.what());
         v.key = keyOf(v.message, sourceName);

@@ -58,7 +58,7 @@ struct ExploreData {
     QString split, source;           ///< source: the checkpoint, or "training"
     qint64 step = -1;
     QVector<qint64> indices;
-    QStringList domains, kinds;
+    QStringList domains, kinds;      ///< kinds: the kind whose renderer draws each domain (DomainModule::rendersAs)
     QVector<qint64> classes;         ///< per domain: class count (class_label) or 0
     /// input/{d}, demi_cycle/{d}, translation/{d}/{e}, cycle/{d}/{e} (rows: indices); pca_input/{d}
     /// (rows: pcaIndices)
@@ -93,13 +93,25 @@ struct DatasetInfo {
 /// Every dataset of `file`; on failure an empty list and `error` set (file name, what is wrong).
 QVector<DatasetInfo> listDatasets(const QString& file, QString* error);
 
+/// What probing a domain module read from a file (torchscript) found: the file loaded, its methods
+/// checked and run on the first samples of the training split.
+struct DomainProbe {
+    QString domain;
+    QString summary;   ///< "fashion_ae.pt: encode, decode; input (B, 28, 28) float32, latent 12; ..." ("" on error)
+    QString error;     ///< why it does not fit ("" when it does)
+    qint64 latentDim = 0;  ///< 0 when unknown (an error, or no data yet)
+};
+
 /// The verdict on an experiment text.
 struct Validation {
     QString message;  ///< empty when the experiment is valid
     QString key;      ///< the dotted key at fault when known ("training.steps"), else empty
+    QVector<DomainProbe> probes;  ///< one per domain whose module is read from a file
 };
 /// Parses `yaml` as `gw train` would (relative paths against `baseDir`), then checks that each domain's
-/// file exists (unless data.import will create it) and holds its training dataset.
+/// file exists (unless data.import will create it) and holds its training dataset, and probes every
+/// domain module read from a file (kept per file, size and time, so that an unchanged file is not
+/// loaded again on each edit); a probe that fails is the message, under `domains.NAME.script`.
 Validation validateExperiment(const QString& yaml, const QString& baseDir, const QString& sourceName);
 
 /// Writes `bytes` to `path` through the engine's one atomic write (temporary file beside it, fsync,

@@ -16,6 +16,7 @@ KindParameter toQt(const ParamInfo& p) {
         case ParamInfo::Type::Real: k.type = "number"; break;
         case ParamInfo::Type::Bool: k.type = "true/false"; break;
         case ParamInfo::Type::Text: k.type = "text"; break;
+        case ParamInfo::Type::Path: k.type = "file path"; break;
     }
     k.defaultValue = QString::fromStdString(p.defaultValue);
     k.unit = QString::fromStdString(p.unit);
@@ -31,6 +32,7 @@ QVector<KindDescription> describe(const R& reg) {
         KindDescription d;
         d.name = QString::fromStdString(e.info.name);
         d.doc = QString::fromStdString(e.info.doc);
+        d.fromFile = e.info.fromFile;
         for (const auto& p : e.info.params) d.params.push_back(toQt(p));
         out.push_back(d);
     }

@@ -11,7 +11,7 @@ namespace gw::studio {
 /// One parameter of a kind.
 struct KindParameter {
     QString key;           ///< YAML key, e.g. "temperature"
-    QString type;          ///< "whole number", "number", "true/false" or "text"
+    QString type;          ///< "whole number", "number", "true/false", "text" or "file path"
     QString defaultValue;  ///< as YAML text
     QString unit;          ///< "" or e.g. "refinement steps"
     QString doc;           ///< one line
@@ -23,6 +23,7 @@ struct KindDescription {
     QString name, doc;
     QVector<KindParameter> params;
     QString defaultSelection;  ///< flavours only: the selection used unless the experiment names one
+    bool fromFile = false;     ///< domain modules only: read from a file the experiment names (torchscript)
 };
 
 /// The kinds of one extension point: "flavour" (workspace.flavour), "selection" (workspace.selection)
