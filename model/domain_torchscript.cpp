@@ -44,6 +44,13 @@ const std::string kLibTorch = std::to_string(TORCH_VERSION_MAJOR) + "." + std::t
 
 std::string firstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+/// 56173 -> "56,173".
+std::string withThousands(int64_t n) {
+    std::string s = std::to_string(n);
+    for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
+    return s;
+}
+
 /// The message a TorchScript error carries without the interpreter's traceback: its last non-empty
 /// line ("builtins.RuntimeError: boom" for a `raise` in the module's code, "RuntimeError: mat1 and mat2
 /// shapes cannot be multiplied (4x8 and 7x16)" for a failing operator).
@@ -187,6 +194,21 @@ public:
         return LossOutput{loss.reshape({}), m};
     }
 
+    /// `gw eval`'s data-space quality of a translation into this domain: `data_mse` (mean squared error
+    /// of decode(pred) against the samples, in the units of x) or, for class data, `accuracy` (the
+    /// decoded class equals the sample's).
+    TensorMap dataMetrics(const torch::Tensor& predLatent, const torch::Tensor& x) override {
+        torch::NoGradGuard ng;
+        TensorMap m;
+        const auto y = decodeRaw(predLatent);
+        if (classData_) {
+            const auto cls = y.dim() == 2 ? y.argmax(1) : y.to(torch::kInt64);
+            m.set("accuracy", cls.eq(x).to(torch::kFloat32).mean());
+        } else {
+            m.set("data_mse", torch::mse_loss(y.to(torch::kFloat32), x));
+        }
+        return m;
+    }
     int64_t classCount() const override { return classData_ ? (classes_ > 0 ? classes_ : latentDim()) : 0; }
     torch::Tensor classesOf(const torch::Tensor& x) const override { return classData_ ? x : torch::Tensor(); }
 
@@ -215,7 +237,7 @@ public:
                                                                               : "MSE";
         return fs::path(path_).filename().string() + ": " + methods + "; input (B, " + shapeTail() + ") " +
                (classData_ ? "int64" : "float32") + ", latent " + std::to_string(latentDim()) + "; " +
-               std::to_string(n) + " parameters; GW loss " + loss;
+               withThousands(n) + " parameters; GW loss " + loss;
     }
 
     OrderedMap<std::string> keepInRun(const std::string& runDir, const std::string& domain) override {

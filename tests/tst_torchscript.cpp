@@ -237,7 +237,7 @@ private Q_SLOTS:
         QVERIFY2(p.code == 0, qPrintable(p.out));
         QCOMPARE(loadCheckpoint(runCheckpointPath(runDir.toStdString())).step, int64_t(60));
         p = gwCli({"eval", runDir, "--json"});
-        QVERIFY2(p.code == 0 && p.out.contains("test/translation_label_to_vec"), qPrintable(p.out));
+        QVERIFY2(p.code == 0 && p.out.contains("test/translation_label_to_vec_data_mse"), qPrintable(p.out));
 
         // A changed copy is named, not used.
         std::ofstream(copy, std::ios::app) << "x";

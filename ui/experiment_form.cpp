@@ -81,6 +81,9 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     domains_ = new QTableWidget(0, ColCount, domainsBox);
     domains_->setHorizontalHeaderLabels({"Name", "HDF5 file", "Dataset", "Domain module", "Latent dim", "Weights / script"});
     domains_->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
+    for (int c : {ColName, ColModule, ColLatent}) domains_->horizontalHeader()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
+    domains_->setColumnWidth(ColFile, 90);
+    domains_->setColumnWidth(ColDataset, 90);
     domains_->horizontalHeader()->setStretchLastSection(true);
     domains_->setMinimumHeight(110);
     domains_->setAccessibleName("Domains");

@@ -179,6 +179,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     restoreGeometry(settings.value("window/geometry").toByteArray());
     restoreState(settings.value("window/state").toByteArray());
     if (!settings.contains("window/geometry")) resize(1400, 860);
+    // Wide enough for the domains table's six columns at the default window size.
+    if (!settings.contains("window/state")) resizeDocks({findChild<QDockWidget*>("ExperimentDock")}, {580}, Qt::Horizontal);
     setRunning(false);
     updateTitle();
 }
