@@ -2,7 +2,9 @@
 #pragma once
 // Test fixtures generated into a temporary folder: a small two-domain HDF5 file (8-d vectors around
 // one centre per class, and the class labels) and an experiment file that trains on it.
+#include <QProcess>
 #include <QString>
+#include <QStringList>
 #include <QTemporaryDir>
 
 #include <fstream>
@@ -23,6 +25,31 @@ inline QString errorOf(const std::function<void()>& f) {
     }
     return {};
 }
+
+/// What a child process did: its exit code (-1 timed out, -2 crashed) and its output, both channels.
+struct Proc {
+    int code;
+    QString out;
+};
+/// Runs `program` to its end (4 minutes at most).
+inline Proc runProcess(const QString& program, const QStringList& args) {
+    QProcess p;
+    p.setProcessChannelMode(QProcess::MergedChannels);
+    p.start(program, args);
+    if (!p.waitForFinished(240000)) {
+        p.kill();
+        return {-1, "timed out"};
+    }
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, QString::fromUtf8(p.readAll())};
+}
+#ifdef GW_BINARY_DIR
+/// The `gw` command of this build.
+inline Proc gwCli(const QStringList& args) { return runProcess(QStringLiteral(GW_BINARY_DIR "/app/gw"), args); }
+#endif
+/// Debian's Python, which has python3-torch (the `python3` first on PATH may not).
+inline const QString kPython = QStringLiteral("/usr/bin/python3");
+inline Proc python(const QStringList& args) { return runProcess(kPython, args); }
+inline bool pythonHasTorch() { return python({"-c", "import torch"}).code == 0; }
 
 /// Writes /{train,val,test}/vec (N, 8) float32 and /{split}/label (N,) int64 (num_classes 4).
 inline void writeVectorsAndLabels(const std::string& file, int64_t nTrain = 512, int64_t nVal = 128, int64_t nTest = 128) {

@@ -21,14 +21,9 @@ using namespace gw;
 using fixtures::errorOf;
 
 namespace {
-const QString kPython = QStringLiteral("/usr/bin/python3");
 const QString kScript = QStringLiteral(GW_SOURCE_DIR "/tests/python/fusion_reference.py");
-
-bool pythonHasTorch() {
-    QProcess p;
-    p.start(kPython, {"-c", "import torch"});
-    return p.waitForFinished(60000) && p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0;
-}
+using fixtures::kPython;
+using fixtures::pythonHasTorch;
 
 struct Setup {
     std::vector<std::pair<std::string, int64_t>> domains;

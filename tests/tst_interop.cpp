@@ -17,28 +17,12 @@ namespace fs = std::filesystem;
 using fixtures::errorOf;
 
 namespace {
-const QString kPython = QStringLiteral("/usr/bin/python3");
 const QString kLayoutScript = QStringLiteral(GW_SOURCE_DIR "/tests/python/shimmer_layout.py");
-
-struct Proc {
-    int code;
-    QString out;
-};
-
-Proc run(const QString& program, const QStringList& args) {
-    QProcess p;
-    p.setProcessChannelMode(QProcess::MergedChannels);
-    p.start(program, args);
-    if (!p.waitForFinished(240000)) {
-        p.kill();
-        return {-1, "timed out"};
-    }
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, QString::fromUtf8(p.readAll())};
-}
-Proc gwCli(const QStringList& args) { return run(QStringLiteral(GW_BINARY_DIR "/app/gw"), args); }
-Proc python(const QStringList& args) { return run(kPython, args); }
-
-bool pythonHasTorch() { return python({"-c", "import torch"}).code == 0; }
+using fixtures::gwCli;
+using fixtures::Proc;
+using fixtures::python;
+using fixtures::pythonHasTorch;
+using fixtures::runProcess;
 
 std::string slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

@@ -22,24 +22,10 @@ namespace fs = std::filesystem;
 using fixtures::errorOf;
 
 namespace {
-const QString kPython = QStringLiteral("/usr/bin/python3");
 const QString kScript = QStringLiteral(GW_SOURCE_DIR "/tests/python/torchscript_modules.py");
-
-struct Proc {
-    int code;
-    QString out;
-};
-Proc run(const QString& program, const QStringList& args) {
-    QProcess p;
-    p.setProcessChannelMode(QProcess::MergedChannels);
-    p.start(program, args);
-    if (!p.waitForFinished(240000)) {
-        p.kill();
-        return {-1, "timed out"};
-    }
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, QString::fromUtf8(p.readAll())};
-}
-Proc gwCli(const QStringList& args) { return run(QStringLiteral(GW_BINARY_DIR "/app/gw"), args); }
+using fixtures::gwCli;
+using fixtures::Proc;
+using fixtures::python;
 
 /// The tiny experiment of fixtures.h with its vector domain read by a TorchScript module.
 std::string experiment(const std::string& script, bool frozen, int64_t steps = 40) {
@@ -72,9 +58,9 @@ class TestTorchScript : public QObject {
 
 private Q_SLOTS:
     void initTestCase() {
-        if (run(kPython, {"-c", "import torch"}).code != 0) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        if (!fixtures::pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
         dir_ = modules_.path().toStdString();
-        const Proc p = run(kPython, {kScript, "make", modules_.path()});
+        const Proc p = python({kScript, "make", modules_.path()});
         QVERIFY2(p.code == 0, qPrintable(p.out));
         fixtures::writeVectorsAndLabels(dir_ + "/data.h5");
         probe_ = data::H5Array(dir_ + "/data.h5", "/train/vec").readRows({0, 1, 2, 3});
@@ -214,7 +200,7 @@ private Q_SLOTS:
         for (const auto& p : back.named_parameters())
             QVERIFY2(torch::equal(p.value, ckpt.state.at("gw_mod.domain_mods.vec." + p.name)), p.name.c_str());
         // Python loads it and encodes as GW Studio does with the checkpoint's weights.
-        p = run(kPython, {kScript, "encode", QString::fromStdString(exported), QString::fromStdString(path("expected.pt")),
+        p = python({kScript, "encode", QString::fromStdString(exported), QString::fromStdString(path("expected.pt")),
                           root.path() + "/z.pt"});
         QVERIFY2(p.code == 0, qPrintable(p.out));
         {
