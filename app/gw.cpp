@@ -118,6 +118,7 @@ int cmdTrain(const std::string& experiment, const std::string& resume, const std
         if (out.empty()) out = gw::defaultRunDir(cfg);
     }
     gw::Engine engine(cfg, say);
+    engine.setRunDir(out);
     engine.prepare(resuming ? &ckpt : nullptr);
     if (resuming) {
         engine.restore(ckpt, ckptPath);

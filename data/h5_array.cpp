@@ -22,6 +22,47 @@ struct Quiet {
 const Quiet quiet;
 
 std::string where(const std::string& file, const std::string& ds) { return file + ":" + ds; }
+
+/// What went wrong, as the C++ wrapper says it ("H5Dread failed") followed by the HDF5 library's own
+/// messages from its error stack, innermost last ("... : filter returned failure during read;
+/// inflate() failed"). Called right in the catch, before any other HDF5 call clears the stack.
+std::string detail(const H5::Exception& e) {
+    std::vector<std::string> msgs;
+    H5Ewalk2(
+        H5E_DEFAULT, H5E_WALK_DOWNWARD,
+        [](unsigned, const H5E_error2_t* err, void* data) -> herr_t {
+            auto& out = *static_cast<std::vector<std::string>*>(data);
+            if (err && err->desc && *err->desc && std::find(out.begin(), out.end(), err->desc) == out.end())
+                out.emplace_back(err->desc);
+            return 0;
+        },
+        &msgs);
+    std::string s = e.getDetailMsg();
+    // The innermost three say what happened; the outer ones only which calls gave up.
+    const size_t from = msgs.size() > 3 ? msgs.size() - 3 : 0;
+    for (size_t i = from; i < msgs.size(); ++i) s += (i == from ? ": " : "; ") + msgs[i];
+    return s;
+}
+
+/// Refuses a dataset stored through a filter that this HDF5 cannot decode (h5py's lzf, blosc, ...),
+/// naming it and the fix, before any read fails less clearly.
+void requireFilters(const H5::DataSet& ds, const std::string& at) {
+    H5::DSetCreatPropList plist = ds.getCreatePlist();
+    const int n = H5Pget_nfilters(plist.getId());
+    for (int i = 0; i < n; ++i) {
+        unsigned flags = 0, config = 0;
+        size_t nvalues = 0;
+        char name[256] = {0};
+        const H5Z_filter_t id = H5Pget_filter2(plist.getId(), static_cast<unsigned>(i), &flags, &nvalues, nullptr, sizeof name,
+                                               name, &config);
+        if (id < 0 || H5Zfilter_avail(id) > 0) continue;
+        std::string label = name[0] ? std::string("'") + name + "'" : std::string("an unnamed filter");
+        throw DataError(at + ": stored through the filter " + label + " (HDF5 filter " + std::to_string(id) +
+                        "), which this HDF5 build cannot decode: re-write the dataset with gzip (in h5py: "
+                        "f.create_dataset(name, data=old[()], compression=\"gzip\")), or install the filter's HDF5 "
+                        "plugin and point HDF5_PLUGIN_PATH at it");
+    }
+}
 }  // namespace
 
 H5Array::H5Array(const std::string& file, const std::string& dataset)
@@ -31,11 +72,12 @@ H5Array::H5Array(const std::string& file, const std::string& dataset)
         if (!H5::H5File::isHdf5(file.c_str())) throw DataError(file + ": not an HDF5 file");
         impl_->file.openFile(file, H5F_ACC_RDONLY);
     } catch (const H5::Exception& e) {
-        throw DataError(file + ": cannot open as HDF5 (" + e.getDetailMsg() + ")");
+        throw DataError(file + ": cannot open as HDF5 (" + detail(e) + ")");
     }
     if (!exists(file, dataset)) throw DataError(where(file, dataset) + ": no such dataset in the file");
     try {
         impl_->ds = impl_->file.openDataSet(dataset);
+        requireFilters(impl_->ds, where(file, dataset));
         H5::DataSpace space = impl_->ds.getSpace();
         const int rank = space.getSimpleExtentNdims();
         if (rank < 1) throw DataError(where(file, dataset) + ": expected samples on the first axis, found a scalar");
@@ -74,7 +116,7 @@ H5Array::H5Array(const std::string& file, const std::string& dataset)
                             std::to_string(static_cast<int>(cls)));
         }
     } catch (const H5::Exception& e) {
-        throw DataError(where(file, dataset) + ": cannot read (" + e.getDetailMsg() + ")");
+        throw DataError(where(file, dataset) + ": cannot read (" + detail(e) + ")");
     }
 }
 
@@ -92,7 +134,7 @@ torch::Tensor H5Array::readAll() const {
     try {
         impl_->ds.read(t.data_ptr(), impl_->memType);
     } catch (const H5::Exception& e) {
-        throw DataError(where(file_, dataset_) + ": read failed (" + e.getDetailMsg() + ")");
+        throw DataError(where(file_, dataset_) + ": read failed (" + detail(e) + ")");
     }
     return t;
 }
@@ -134,7 +176,7 @@ torch::Tensor H5Array::readRows(const std::vector<int64_t>& index) const {
         impl_->ds.read(uniq.data_ptr(), impl_->memType, mem, file);
     } catch (const H5::Exception& e) {
         throw DataError(where(file_, dataset_) + ": read of " + std::to_string(sorted.size()) + " rows failed (" +
-                        e.getDetailMsg() + ")");
+                        detail(e) + ")");
     }
     std::vector<int64_t> pos(index.size());
     for (size_t k = 0; k < index.size(); ++k)
@@ -192,7 +234,7 @@ std::vector<DatasetInfo> listDatasets(const std::string& file) {
             d.type = typeName(ds.getDataType());
         }
     } catch (const H5::Exception& e) {
-        throw DataError(file + ": cannot list its datasets (" + e.getDetailMsg() + ")");
+        throw DataError(file + ": cannot list its datasets (" + detail(e) + ")");
     }
     return out;
 }
@@ -256,7 +298,7 @@ void writeDataset(const std::string& file, const std::string& path, const torch:
             a.write(H5::PredType::NATIVE_INT64, &value);
         }
     } catch (const H5::Exception& e) {
-        throw DataError(file + ":" + path + ": write failed (" + e.getDetailMsg() + ")");
+        throw DataError(file + ":" + path + ": write failed (" + detail(e) + ")");
     }
 }
 
@@ -277,7 +319,7 @@ H5RowWriter::H5RowWriter(const std::string& file) : impl_(std::make_unique<Impl>
         impl_->f = H5::H5File(file, H5F_ACC_TRUNC, fcpl);
         impl_->open = true;
     } catch (const H5::Exception& e) {
-        throw DataError(file + ": cannot create the HDF5 file (" + e.getDetailMsg() + ")");
+        throw DataError(file + ": cannot create the HDF5 file (" + detail(e) + ")");
     }
 }
 
@@ -327,7 +369,7 @@ int H5RowWriter::create(const std::string& path, Type type, int64_t rows, const 
         impl_->memTypes.push_back(memType);
         impl_->dims.push_back(dims);
     } catch (const H5::Exception& e) {
-        throw DataError(impl_->file + ":" + path + ": cannot create the dataset (" + e.getDetailMsg() + ")");
+        throw DataError(impl_->file + ":" + path + ": cannot create the dataset (" + detail(e) + ")");
     }
     return static_cast<int>(impl_->sets.size()) - 1;
 }
@@ -351,7 +393,7 @@ void H5RowWriter::write(int handle, int64_t start, int64_t count, const void* da
         H5::DataSpace memSpace(static_cast<int>(extent.size()), extent.data());
         ds.write(data, impl_->memTypes[static_cast<size_t>(handle)], memSpace, fileSpace);
     } catch (const H5::Exception& e) {
-        throw DataError(impl_->file + ":" + path + ": write failed (" + e.getDetailMsg() + ")");
+        throw DataError(impl_->file + ":" + path + ": write failed (" + detail(e) + ")");
     }
 }
 
@@ -363,7 +405,7 @@ void H5RowWriter::close() {
         impl_->sets.clear();
         impl_->f.close();
     } catch (const H5::Exception& e) {
-        throw DataError(impl_->file + ": cannot close the HDF5 file (" + e.getDetailMsg() + ")");
+        throw DataError(impl_->file + ": cannot close the HDF5 file (" + detail(e) + ")");
     }
 }
 

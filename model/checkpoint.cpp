@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/zip_check.h"
+
 namespace gw {
 namespace fs = std::filesystem;
 
@@ -193,8 +195,23 @@ void saveCheckpoint(const std::string& path, const Checkpoint& c) {
     writeAtomically(path, [&](const std::string& tmp) { a.save_to(tmp); });
 }
 
+void checkRecords(const std::string& path, const std::string& what) {
+    std::string damage;
+    try {
+        damage = data::checkZipFile(path);
+    } catch (const std::runtime_error& e) {
+        throw CheckpointError(e.what());
+    }
+    if (damage.empty()) return;
+    if (damage.rfind("not a zip archive", 0) == 0)
+        throw CheckpointError(path + ": not a readable " + what + " (" + damage + ")");
+    throw CheckpointError(path + ": " + damage + ": the file changed after it was written (a disk or copy error); nothing "
+                                 "was loaded from it");
+}
+
 Checkpoint loadCheckpoint(const std::string& path, int64_t* foundVersion) {
     if (!fs::exists(path)) throw CheckpointError(path + ": no such checkpoint file");
+    checkRecords(path, "GW Studio checkpoint");
     torch::serialize::InputArchive a;
     try {
         a.load_from(path);

@@ -54,9 +54,18 @@ void saveCheckpoint(const std::string& path, const Checkpoint& ckpt);
 /// Reads a checkpoint of any format version up to ours; an older one comes back migrated
 /// (formatVersion == kCheckpointFormatVersion, `migrations` extended), the file itself untouched.
 /// \param foundVersion if given, receives the version stored in the file.
+/// Every record is checked against its CRC-32 first (checkRecords): a damaged byte anywhere in a
+/// tensor is an error naming the record, never other numbers.
 /// \throws CheckpointError for a missing, truncated, corrupt or foreign file or a format newer than
-/// this build, naming the file and the field.
+/// this build, naming the file and the field (or the damaged record).
 Checkpoint loadCheckpoint(const std::string& path, int64_t* foundVersion = nullptr);
+
+/// Compares every record of the zip archive at `path` (a checkpoint, a torch.save file, a TorchScript
+/// module) with the CRC-32 the archive carries for it (data/zip_check.h), before anything is read from it.
+/// \throws CheckpointError "PATH: record 'last.ckpt/data/3' is damaged (CRC-32 ..., expected ...): the
+/// file changed after it was written ..." naming the record; "PATH: not a readable WHAT (...)" for a file
+/// that is no zip archive.
+void checkRecords(const std::string& path, const std::string& what);
 
 /// What `gw migrate` did.
 struct MigrationResult {

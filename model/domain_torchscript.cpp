@@ -32,6 +32,7 @@
 
 #include "data/atomic_file.h"
 #include "data/file_hash.h"
+#include "data/zip_check.h"
 #include "model/domain_module.h"
 #include "model/registry.h"
 
@@ -290,6 +291,8 @@ private:
 
     torch::jit::Module load() const {
         const std::string bad = "script: " + path_ + ": ";
+        if (const std::string damage = data::checkZipBytes(bytes_); !damage.empty() && damage.rfind("not a zip", 0) != 0)
+            throw std::invalid_argument(bad + damage + ": the file changed after it was saved (a disk or copy error)");
         std::istringstream zipBytes(bytes_);
         try {
             caffe2::serialize::PyTorchStreamReader reader(&zipBytes);

@@ -41,6 +41,9 @@ void Engine::prepare(const Checkpoint* from) {
     if (log_) log_("device " + device_.str() + ", " + std::to_string(threads) + " threads");
     openData();
     buildModules();
+    if (!from)  // every pre-training's destination, before the first one starts
+        for (auto& d : domains_)
+            if (d->module->needsPretraining() && !fs::exists(cfg_.resolvePath(d->cfg.weights))) pretrainTarget(*d);
     for (auto& d : domains_) {
         if (from) {
             const std::string prefix = "gw_mod.domain_mods." + d->cfg.name + ".";

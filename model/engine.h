@@ -85,6 +85,11 @@ public:
     /// is polled between pre-training steps (it may block, to pause); when it returns true,
     /// pre-training throws RunStopped and keeps no weights.
     void setHooks(std::function<void(const ProgressReport&)> pretrainProgress, std::function<bool()> stopRequested);
+    /// The run folder this engine will train into (before prepare): a domain module pre-trained for
+    /// want of weights, whose experiment gives no `weights` path, keeps them in RUN_DIR/pretrained/NAME.pt
+    /// (and the run's config.yaml names that file). Without one, such a module is an error before
+    /// pre-training starts.
+    void setRunDir(const std::string& runDir) { runDir_ = runDir; }
     torch::Device device() const { return device_; }
 
     /// Opens the data (importing it when the experiment names a source and the file is missing),
@@ -168,6 +173,10 @@ private:
     bool warned_ = false;  // coefficients that select nothing, skipped families: said once
     std::function<void(const ProgressReport&)> pretrainProgress_;
     std::function<bool()> stopRequested_;
+    std::string runDir_;
+    /// Where pre-trained weights of `d` go: its `weights` path, else RUN_DIR/pretrained/NAME.pt; checked
+    /// writable. \throws ConfigError naming the key and the path, before any pre-training.
+    std::string pretrainTarget(const DomainState& d) const;
 };
 
 /// What `runTraining` reports after each logged step and each validation.

@@ -4,8 +4,11 @@
 #include "model/engine.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <sstream>
 
@@ -19,11 +22,37 @@ void Engine::setHooks(std::function<void(const ProgressReport&)> pretrainProgres
     stopRequested_ = std::move(stopRequested);
 }
 
+std::string Engine::pretrainTarget(const DomainState& d) const {
+    const std::string key = cfg_.sourcePath + ": domains." + d.cfg.name + ".weights: ";
+    std::string w = cfg_.resolvePath(d.cfg.weights);
+    if (w.empty()) {
+        if (runDir_.empty())
+            throw ConfigError(key + "expected a file to keep the pre-trained weights in, found nothing (set weights, "
+                                    "or pre-train within a run, which keeps them in its folder)");
+        w = (fs::path(runDir_) / "pretrained" / (d.cfg.name + ".pt")).string();
+    }
+    // Before minutes of pre-training: the folder must exist or be creatable, and take a file.
+    std::error_code ec;
+    const fs::path parent = fs::absolute(w).parent_path();
+    fs::create_directories(parent, ec);
+    if (fs::is_directory(w)) throw ConfigError(key + w + " is a folder; expected a file name for the weights");
+    const std::string probe = w + ".partial";
+    const bool existed = fs::exists(probe);
+    std::ofstream f(probe, std::ios::app);
+    if (!f)
+        throw ConfigError(key + "cannot write the pre-trained weights to " + w + " (" + std::strerror(errno) +
+                          "); choose a writable place for them");
+    f.close();
+    if (!existed) fs::remove(probe, ec);
+    return w;
+}
+
 void Engine::pretrainModule(DomainState& d) {
     const auto& pc = d.cfg.pretrain;
     if (pc.steps <= 0)
         throw ConfigError(cfg_.sourcePath + ": domains." + d.cfg.name + ".weights: expected a pre-trained weights file (" +
                           cfg_.resolvePath(d.cfg.weights) + ") or pretrain.steps > 0, found neither");
+    const std::string w = pretrainTarget(d);
     auto& mod = *d.module;
     mod.unfreeze();
     mod.to(device_);
@@ -74,10 +103,13 @@ void Engine::pretrainModule(DomainState& d) {
     c.step = pc.steps;
     c.note = d.cfg.name + " " + mod.kind();
     c.state = moduleState(mod);
-    const std::string w = cfg_.resolvePath(d.cfg.weights);
-    if (w.empty())
-        throw ConfigError(cfg_.sourcePath + ": domains." + d.cfg.name + ".weights: expected a file to keep the pre-trained weights in, found nothing");
     saveCheckpoint(w, c);
+    if (d.cfg.weights.empty()) {  // kept in the run folder: the run's config.yaml names them
+        const std::string abs = fs::absolute(w).lexically_normal().string();
+        d.cfg.weights = abs;
+        for (auto& dc : cfg_.domains)
+            if (dc.name == d.cfg.name) dc.weights = abs;
+    }
     if (log_) log_("domain " + d.cfg.name + ": weights saved to " + w);
 }
 
@@ -89,9 +121,13 @@ OrderedMap<double> Engine::pretrainDomains(bool force, const std::vector<std::st
         buildModules();
     }
     OrderedMap<double> report;
+    auto wanted = [&](const DomainState& d) {
+        return (only.empty() || std::find(only.begin(), only.end(), d.cfg.name) != only.end()) && d.module->needsPretraining();
+    };
+    for (auto& d : domains_)  // every destination, before the first pre-training starts
+        if (wanted(*d) && (force || !fs::exists(cfg_.resolvePath(d->cfg.weights)))) pretrainTarget(*d);
     for (auto& d : domains_) {
-        if (!only.empty() && std::find(only.begin(), only.end(), d->cfg.name) == only.end()) continue;
-        if (!d->module->needsPretraining()) continue;
+        if (!wanted(*d)) continue;
         if (!force && fs::exists(cfg_.resolvePath(d->cfg.weights))) {
             if (log_) log_("domain " + d->cfg.name + ": weights exist (" + cfg_.resolvePath(d->cfg.weights) + "); --force retrains");
             continue;

@@ -121,6 +121,15 @@ void loadModuleState(torch::nn::Module& module, const OrderedMap<torch::Tensor>&
     for (const auto& [k, t] : state)
         if (!own.contains(k)) err << "\n  unexpected key " << keyPrefix << k << " (shape " << t.sizes() << ")";
     if (!err.str().empty()) throw std::invalid_argument(what + ": the weights do not fit the model:" + err.str());
+    for (const auto& [k, t] : own) {
+        const auto& src = state.at(k);
+        if (!src.is_floating_point() || src.numel() == 0) continue;
+        const int64_t bad = src.numel() - torch::isfinite(src).sum().item<int64_t>();
+        if (bad > 0)
+            throw std::invalid_argument(what + ": tensor " + keyPrefix + k + " holds " + std::to_string(bad) + " NaN or infinite " +
+                                        (bad == 1 ? "value" : "values") + " of " + std::to_string(src.numel()) +
+                                        ": the run that wrote it diverged, or the file was damaged; nothing was loaded");
+    }
     torch::NoGradGuard noGrad;
     for (auto& [k, t] : own) t.copy_(state.at(k));
 }

@@ -69,7 +69,8 @@ public:
     std::vector<torch::Tensor> trainableParameters() const;
     /// Parameters and buffers by shimmer name.
     OrderedMap<torch::Tensor> stateDict() const;
-    /// Copies tensors by name. \throws std::invalid_argument listing missing, extra and mis-shaped keys.
+    /// Copies tensors by name. \throws std::invalid_argument listing missing, extra and mis-shaped keys,
+    /// or naming a tensor that is not finite (loadModuleState).
     void loadStateDict(const OrderedMap<torch::Tensor>& state);
 
 private:
@@ -83,7 +84,8 @@ private:
 
 /// Copies `state` into `module`'s parameters and buffers by name; all keys must match in name and shape.
 /// \throws std::invalid_argument listing missing, extra, mis-shaped and mistyped (integer for floating
-/// point) keys, each written with `keyPrefix` before it, the list prefixed by `what`.
+/// point) keys, each written with `keyPrefix` before it, the list prefixed by `what`; and a floating-point
+/// tensor holding NaN or infinite values, naming it and the count (nothing is loaded then).
 void loadModuleState(torch::nn::Module& module, const OrderedMap<torch::Tensor>& state, const std::string& what,
                      const std::string& keyPrefix = "");
 /// A module's parameters and buffers by name.

@@ -361,6 +361,7 @@ StateDictFile readStateDict(const std::string& path) {
                                          "expected the zip format of PyTorch 1.6 or later: load and save it again in Python");
         throw CheckpointError(path + ": not a torch.save file (expected a zip archive, found other bytes)");
     }
+    checkRecords(path, "torch.save file");
     StateDictFile out;
     try {
         caffe2::serialize::PyTorchStreamReader zip(path);

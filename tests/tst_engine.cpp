@@ -139,6 +139,33 @@ private Q_SLOTS:
         QVERIFY2(pretrain.contains("domains.vec.weights"), qPrintable(pretrain));
     }
 
+    /// Pre-training checks where its weights will go before it starts, and keeps them in the run folder
+    /// when the experiment names no file.
+    void pretrainingKnowsWhereItsWeightsGo() {
+        QTemporaryDir dir;
+        const auto path = fixtures::makeExperiment(dir);
+        const std::vector<std::string> mlp = {"domains.vec.module=mlp_ae", "domains.vec.latent_dim=4", "domains.vec.pretrain.steps=20",
+                                              "training.steps=4"};
+        // Nowhere to write: refused before a single pre-training step.
+        std::vector<std::string> log;
+        auto unwritable = mlp;
+        unwritable.push_back("domains.vec.weights=/proc/gw-studio-test/vec.pt");
+        const QString e = errorOf([&] { Engine(loadExperiment(path, unwritable), [&](const std::string& l) { log.push_back(l); }).prepare(); });
+        QVERIFY2(e.contains("domains.vec.weights: cannot write the pre-trained weights to /proc/gw-studio-test/vec.pt"), qPrintable(e));
+        for (const auto& l : log) QVERIFY2(l.find("pre-training") == std::string::npos, l.c_str());
+        // No path and no run: an error first, too.
+        QVERIFY(errorOf([&] { Engine(loadExperiment(path, mlp)).prepare(); }).contains("expected a file to keep the pre-trained weights in"));
+        // No path within a run: RUN/pretrained/vec.pt, named by the run's config.yaml.
+        const std::string run = dir.path().toStdString() + "/run";
+        Engine engine(loadExperiment(path, mlp));
+        engine.setRunDir(run);
+        runTraining(engine, run);
+        const std::string kept = run + "/pretrained/vec.pt";
+        QVERIFY(std::filesystem::exists(kept));
+        QCOMPARE(loadCheckpoint(kept).kind, std::string("domain_module"));
+        QCOMPARE(loadExperiment(runConfigPath(run)).domain("vec").weights, kept);
+    }
+
     void damagedCheckpointsAreRejected() {
         QTemporaryDir dir;
         auto cfg = loadExperiment(fixtures::makeExperiment(dir), {"training.steps=5"});

@@ -414,6 +414,7 @@ void TrainingWorker::run(const QString& yaml, const QString& baseDir, const QStr
                 Q_EMIT metrics(toBatch(p));
             },
             [this] { return poll(); });
+        engine.setRunDir(out);
         engine.prepare(ckptPath.empty() ? nullptr : &ckpt);
         if (!ckptPath.empty()) engine.restore(ckpt, ckptPath);
         r.trained = true;
