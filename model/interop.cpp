@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "model/registry.h"
+#include "model/shimmer_migrations.h"
 
 namespace gw {
 namespace fs = std::filesystem;
@@ -128,8 +129,15 @@ ExportResult exportForPython(const std::string& checkpoint, const std::string& o
 }
 
 Checkpoint importShimmerWeights(const std::string& stateDict, const ExperimentConfig& cfg, bool keepDomainModules, LogFn log) {
-    const StateDictFile file = readStateDict(stateDict);
+    StateDictFile file = readStateDict(stateDict);
     const std::string where = stateDict + (file.foundAt.empty() ? "" : ", " + file.foundAt);
+    // Older shimmer generations: the key changes of shimmer's checkpoint migrations that the file does
+    // not record as applied (a current file passes through them unchanged).
+    std::vector<std::string> applied;
+    for (const auto& line : applyShimmerMigrations(file.tensors, file.migrations, file.migrationsRecorded)) {
+        if (log) log("shimmer migration " + line);
+        applied.push_back(line.substr(0, line.find(':')));
+    }
     OrderedMap<torch::Tensor> weights = fromShimmerLayout(file.tensors, where);
     Engine engine(cfg, log);
     if (keepDomainModules) {
@@ -161,6 +169,10 @@ Checkpoint importShimmerWeights(const std::string& stateDict, const ExperimentCo
     }
     Checkpoint c = engine.makeCheckpoint();
     c.note = "imported from " + fs::absolute(stateDict).string() + (file.foundAt.empty() ? "" : " (" + file.foundAt + ")");
+    if (!applied.empty()) {
+        c.note += "; shimmer migrations applied:";
+        for (const auto& a : applied) c.note += " " + a;
+    }
     return c;
 }
 

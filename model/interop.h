@@ -39,7 +39,9 @@ struct ExportResult {
 ExportResult exportForPython(const std::string& checkpoint, const std::string& out);
 
 /// `gw import-weights`: a torch.save'd state dict in shimmer's layout (or a Lightning checkpoint
-/// holding one under "state_dict") loaded into the experiment's GW, returned as a checkpoint at
+/// holding one under "state_dict", of any shimmer generation: the key changes of shimmer's checkpoint
+/// migrations it does not record as applied are made first, each logged by name; shimmer_migrations.h)
+/// loaded into the experiment's GW, returned as a checkpoint at
 /// step 0 (fresh optimiser state) that `gw eval` and the GUI open. With `keepDomainModules`, the
 /// file's `gw_mod.domain_mods.*` tensors are ignored and the domain modules come from the
 /// experiment (its pre-trained weights files); otherwise the file must hold them under our names.

@@ -391,11 +391,18 @@ StateDictFile readStateDict(const std::string& path) {
         PyPtr root = u.run();
         const PyValue* dict = root.get();
         if (dict->kind == PyValue::Dict) {
-            for (const auto& [k, v] : dict->dict)
-                if (k->kind == PyValue::Str && k->s == "state_dict" && v->kind == PyValue::Dict) {
+            const PyValue* top = dict;
+            for (const auto& [k, v] : top->dict) {
+                if (k->kind != PyValue::Str) continue;
+                if (k->s == "state_dict" && v->kind == PyValue::Dict) {
                     dict = v.get();
                     out.foundAt = "state_dict";
+                } else if (k->s == "_migrate-ckpt-migrations" && (v->kind == PyValue::List || v->kind == PyValue::Tuple)) {
+                    out.migrationsRecorded = true;
+                    for (const auto& item : v->items)
+                        if (item->kind == PyValue::Str) out.migrations.push_back(item->s);
                 }
+            }
         }
         if (dict->kind != PyValue::Dict)
             throw CheckpointError(path + ": expected a dictionary of tensors (a state_dict), found " + describe(*dict));

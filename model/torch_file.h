@@ -11,6 +11,7 @@
 /// as an opaque placeholder and is an error only where a tensor was expected. LibTorch's own
 /// `torch::pickle_load` cannot be used: it turns every OrderedDict into None.
 #include <string>
+#include <vector>
 
 #include "model/checkpoint.h"
 
@@ -20,6 +21,10 @@ namespace gw {
 struct StateDictFile {
     OrderedMap<torch::Tensor> tensors;  ///< name -> CPU tensor (any shape, the file's dtype)
     std::string foundAt;                ///< "" (the whole file is the dictionary) or "state_dict"
+    /// A Lightning checkpoint's top-level "_migrate-ckpt-migrations" (shimmer's SaveMigrations callback):
+    /// the names of the checkpoint migrations already applied, oldest first.
+    std::vector<std::string> migrations;
+    bool migrationsRecorded = false;    ///< the key is there (an empty list still counts)
 };
 
 /// Reads a `torch.save`d dictionary of tensors: a state dict (dict or OrderedDict of str -> Tensor),

@@ -12,6 +12,7 @@
 
 #include "fixtures.h"
 #include "model/interop.h"
+#include "model/shimmer_migrations.h"
 
 using namespace gw;
 namespace fs = std::filesystem;
@@ -220,6 +221,68 @@ private Q_SLOTS:
         // The output is not overwritten unless asked.
         auto again = gwCli({"import-weights", d + "/state.pt", exp, "--out", d + "/state.pt.ckpt"});
         QVERIFY(again.code != 0 && again.out.contains("exists"));
+
+        // The same weights as a shimmer 0.4 checkpoint that records migrations 1 and 2: migrations 3 to 5
+        // bring it to the current layout, each named, and it imports to the same tensors.
+        py = python({kLayoutScript, "old", d + "/state.pt", d + "/old.ckpt"});
+        QVERIFY2(py.code == 0, qPrintable(py.out));
+        auto migrated = gwCli({"import-weights", d + "/old.ckpt", exp, "--out", d + "/old-imported.ckpt"});
+        QVERIFY2(migrated.code == 0, qPrintable(migrated.out));
+        for (const char* name : {"shimmer migration 3_del_gw_interfaces: ", "shimmer migration 4_del_buffers_put_models_in_gw_mod: ",
+                                 "shimmer migration 5_del_coef_buffers: "})
+            QVERIFY2(migrated.out.contains(name), qPrintable(migrated.out));
+        QVERIFY2(!migrated.out.contains("1_add_gw_interfaces") && !migrated.out.contains("2_del_gw_interfaces_hparam"),
+                 qPrintable(migrated.out));
+        const Checkpoint current = loadCheckpoint(d.toStdString() + "/state.pt.ckpt");
+        const Checkpoint fromOld = loadCheckpoint(d.toStdString() + "/old-imported.ckpt");
+        QCOMPARE(fromOld.state.keys(), current.state.keys());
+        for (const auto& [k, t] : current.state) QVERIFY2(torch::equal(fromOld.state.at(k), t), k.c_str());
+        QVERIFY2(fromOld.note.find("shimmer migrations applied: 3_del_gw_interfaces 4_del_buffers_put_models_in_gw_mod "
+                                   "5_del_coef_buffers") != std::string::npos,
+                 fromOld.note.c_str());
+    }
+
+    /// Each of shimmer's checkpoint migrations on the keys it is about (rules of shimmer/ckpt_migrations),
+    /// and which of them a checkpoint still needs by what it records (migrate-ckpt's rule).
+    void shimmerMigrationsRestated() {
+        auto keysAfter = [](const char* name, const std::vector<std::string>& keys) {
+            OrderedMap<torch::Tensor> s;
+            for (const auto& k : keys) s.set(k, torch::zeros({1}));
+            for (const auto& m : shimmerMigrations())
+                if (m.name == name) m.apply(s);
+            return s.keys();
+        };
+        using V = std::vector<std::string>;
+        QCOMPARE(keysAfter("1_add_gw_interfaces", {"gw_mod.encoders.resnet.0.weight", "loss_mod.gw_mod.decoders.bge.2.bias",
+                                                   "gw_mod.encoders.v.0.weight"}),
+                 (V{"gw_mod.gw_interfaces.resnet.encoder.0.weight", "loss_mod.gw_mod.gw_interfaces.bge.decoder.2.bias",
+                    "gw_mod.encoders.v.0.weight"}));
+        QCOMPARE(keysAfter("3_del_gw_interfaces",
+                           {"gw_mod.gw_interfaces.v.encoder.0.weight", "loss_mod.gw_mod.gw_interfaces.t.decoder.4.bias",
+                            "gw_mod.gw_interfaces.v.domain_module.w", "gw_mod.gw_interfaces.v.other", "gw_mod.gw_encoders.t.0.weight"}),
+                 (V{"gw_mod.gw_encoders.v.0.weight", "loss_mod.gw_mod.gw_decoders.t.4.bias", "gw_mod.gw_encoders.t.0.weight"}));
+        QCOMPARE(keysAfter("4_del_buffers_put_models_in_gw_mod", {"loss_coefs.buffer0", "domain_mods.v.w", "gw_mod.gw_encoders.v.0.bias"}),
+                 (V{"loss_mod.gw_mod.domain_mods.v.w", "gw_mod.domain_mods.v.w", "gw_mod.gw_encoders.v.0.bias"}));
+        QCOMPARE(keysAfter("5_del_coef_buffers", {"coef_buffers.cycles", "a.coef_buffers", "b"}), (V{"a.coef_buffers", "b"}));
+        QCOMPARE(keysAfter("2_del_gw_interfaces_hparam", {"gw_mod.gw_interfaces.v.x"}), (V{"gw_mod.gw_interfaces.v.x"}));
+
+        auto pending = [](const V& recorded, bool present) {
+            V names;
+            for (const auto& m : pendingShimmerMigrations(recorded, present)) names.push_back(m.name);
+            return names;
+        };
+        QCOMPARE(pending({}, false).size(), size_t(5));
+        QCOMPARE(pending({"something_else"}, true).size(), size_t(5));
+        QCOMPARE(pending({"3_del_gw_interfaces"}, true), (V{"4_del_buffers_put_models_in_gw_mod", "5_del_coef_buffers"}));
+        QCOMPARE(pending({"1_add_gw_interfaces", "5_del_coef_buffers"}, true), V{});  // gaps are not filled
+        // A current state dict passes through all five unchanged.
+        OrderedMap<torch::Tensor> current;
+        current.set("gw_mod.gw_encoders.v.0.weight", torch::ones({2}));
+        current.set("loss_mod.contrastive_fn.logit_scale", torch::ones({1}));
+        const auto report = applyShimmerMigrations(current, {}, false);
+        QCOMPARE(report.size(), size_t(5));
+        QCOMPARE(report[2], std::string("3_del_gw_interfaces: no key changed"));
+        QCOMPARE(current.keys(), (V{"gw_mod.gw_encoders.v.0.weight", "loss_mod.contrastive_fn.logit_scale"}));
     }
 
     void importErrorsNameEveryKey() {

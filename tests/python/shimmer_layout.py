@@ -10,7 +10,13 @@ shimmer itself is not a dependency: this file restates its layout from the speci
   shimmer_layout.py make SIZES.json STATE.pt LIGHTNING.ckpt BATCH.pt RESULT.pt
       builds a seeded GW, saves its state_dict (an OrderedDict with the loss module's twins), a
       Lightning-style checkpoint holding it, a batch and the outputs on it.
+  shimmer_layout.py old STATE.pt OLD.ckpt
+      the same weights as a shimmer 0.4 Lightning checkpoint (GW encoders and decoders inside
+      gw_interfaces, an interface's copy of a domain module, loss-coefficient buffers), recording
+      migrations 1 and 2 as applied: what shimmer's migrations 3 to 5 turn into the current layout.
 """
+import re
+from collections import OrderedDict
 import json
 import sys
 
@@ -139,10 +145,25 @@ def make(sizes_path, state_path, lightning_path, batch_path, result):
     print(f"saved {len(state)} tensors")
 
 
+def old(state_path, out):
+    state = torch.load(state_path)
+    od = OrderedDict()
+    for k, v in state.items():
+        od[re.sub(r"gw_mod\.gw_(encoder|decoder)s\.([^.]+)\.", r"gw_mod.gw_interfaces.\2.\1.", k)] = v
+    od["gw_mod.gw_interfaces.vec.domain_module.scale"] = torch.ones(1)
+    od["loss_coefs.buffer_demi_cycles"] = torch.tensor(1.0)
+    od["coef_buffers.cycles"] = torch.tensor(1.0)
+    torch.save({"epoch": 1, "state_dict": od,
+                "_migrate-ckpt-migrations": ["1_add_gw_interfaces", "2_del_gw_interfaces_hparam"]}, out)
+    print(f"saved {len(od)} tensors in the 0.4 layout")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "check":
         check(*sys.argv[2:5])
     elif sys.argv[1] == "make":
         make(*sys.argv[2:7])
+    elif sys.argv[1] == "old":
+        old(*sys.argv[2:4])
     else:
         sys.exit(f"unknown mode {sys.argv[1]}")
