@@ -76,6 +76,7 @@ void importFashionMnist(const std::string& dir, const std::string& outFile, int6
         int done = 0;
         for (const auto& it : items) {
             writeDataset(tmp, it.path, it.t, 4, it.label ? classes : std::vector<std::pair<std::string, int64_t>>{});
+            if (it.label) writeStringsAttribute(tmp, it.path, "class_names", kFashionMnistClassNames);
             if (progress) progress(++done, static_cast<int>(items.size()));
         }
     });

@@ -4,6 +4,7 @@
 #include <H5Cpp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <numeric>
 
@@ -196,6 +197,62 @@ int64_t H5Array::intAttribute(const std::string& name, int64_t fallback) const {
     }
 }
 
+std::vector<std::string> H5Array::stringsAttribute(const std::string& name) const {
+    std::vector<std::string> out;
+    try {
+        if (!impl_->ds.attrExists(name)) return out;
+        H5::Attribute a = impl_->ds.openAttribute(name);
+        if (a.getTypeClass() != H5T_STRING) return out;
+        H5::StrType type = a.getStrType();
+        const hssize_t n = a.getSpace().getSimpleExtentNpoints();
+        if (n <= 0 || n > 1 << 20) return out;
+        if (type.isVariableStr()) {
+            std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+            a.read(type, ptrs.data());
+            for (char* p : ptrs) out.emplace_back(p ? p : "");
+            H5::DataSpace space = a.getSpace();
+            H5Dvlen_reclaim(type.getId(), space.getId(), H5P_DEFAULT, ptrs.data());
+        } else {
+            const size_t size = type.getSize();
+            std::vector<char> buf(size * static_cast<size_t>(n));
+            a.read(type, buf.data());
+            for (hssize_t i = 0; i < n; ++i) {
+                const char* p = buf.data() + size_t(i) * size;
+                out.emplace_back(p, strnlen(p, size));
+            }
+        }
+    } catch (const H5::Exception&) {
+        out.clear();
+    }
+    return out;
+}
+
+namespace {
+/// Writes `values` as the variable-length string attribute `name` of `obj` (replacing one).
+void putStrings(H5::H5Object& obj, const std::string& name, const std::vector<std::string>& values) {
+    if (obj.attrExists(name)) obj.removeAttr(name);
+    H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+    type.setCset(H5T_CSET_UTF8);
+    const hsize_t n = values.size();
+    H5::DataSpace space(1, &n);
+    std::vector<const char*> ptrs;
+    for (const auto& v : values) ptrs.push_back(v.c_str());
+    H5::Attribute a = obj.createAttribute(name, type, space);
+    a.write(type, ptrs.data());
+}
+}  // namespace
+
+void writeStringsAttribute(const std::string& file, const std::string& path, const std::string& name,
+                           const std::vector<std::string>& values) {
+    try {
+        H5::H5File f(file, H5F_ACC_RDWR);
+        H5::DataSet ds = f.openDataSet(path);
+        putStrings(ds, name, values);
+    } catch (const H5::Exception& e) {
+        throw DataError(file + ":" + path + ": cannot write the attribute " + name + " (" + detail(e) + ")");
+    }
+}
+
 namespace {
 std::string typeName(const H5::DataType& t) {
     const H5T_class_t c = t.getClass();
@@ -372,6 +429,17 @@ int H5RowWriter::create(const std::string& path, Type type, int64_t rows, const 
         throw DataError(impl_->file + ":" + path + ": cannot create the dataset (" + detail(e) + ")");
     }
     return static_cast<int>(impl_->sets.size()) - 1;
+}
+
+void H5RowWriter::addStrings(int handle, const std::string& name, const std::vector<std::string>& values) {
+    if (handle < 0 || handle >= static_cast<int>(impl_->sets.size()))
+        throw DataError(impl_->file + ": no dataset with handle " + std::to_string(handle));
+    try {
+        putStrings(impl_->sets[static_cast<size_t>(handle)], name, values);
+    } catch (const H5::Exception& e) {
+        throw DataError(impl_->file + ":" + impl_->paths[static_cast<size_t>(handle)] + ": cannot write the attribute " +
+                        name + " (" + detail(e) + ")");
+    }
 }
 
 void H5RowWriter::write(int handle, int64_t start, int64_t count, const void* data) {

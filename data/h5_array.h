@@ -49,6 +49,9 @@ public:
 
     /// An integer attribute of the dataset, or `fallback` when absent.
     int64_t intAttribute(const std::string& name, int64_t fallback) const;
+    /// A string-array attribute of the dataset (variable- or fixed-length strings, as h5py writes them),
+    /// e.g. `class_names`; empty when absent or not strings.
+    std::vector<std::string> stringsAttribute(const std::string& name) const;
 
     /// True when `dataset` exists in `file` (false also for a missing or unreadable file).
     static bool exists(const std::string& file, const std::string& dataset);
@@ -77,6 +80,12 @@ std::vector<DatasetInfo> listDatasets(const std::string& file);
 void writeDataset(const std::string& file, const std::string& path, const torch::Tensor& t, int level = 4,
                   const std::vector<std::pair<std::string, int64_t>>& attributes = {});
 
+/// Attaches the string-array attribute `name` (variable-length UTF-8 strings, what h5py reads as a list
+/// of str) to dataset `path` of the existing `file`, replacing one of that name; e.g. `class_names`.
+/// \throws DataError naming the file and dataset.
+void writeStringsAttribute(const std::string& file, const std::string& path, const std::string& name,
+                           const std::vector<std::string>& values);
+
 /// Writes datasets of a new HDF5 file a block of rows at a time, so that a dataset larger than memory
 /// can be produced (the Simple Shapes generator). Datasets are chunked by `chunkRows` rows and
 /// gzip-compressed; objects carry no modification times, so the same content gives the same bytes.
@@ -92,6 +101,8 @@ public:
     /// Creates dataset `path` (groups on the way) of shape (rows, rowShape...), returns its handle.
     int create(const std::string& path, Type type, int64_t rows, const std::vector<int64_t>& rowShape, int64_t chunkRows,
                int level, const std::vector<std::pair<std::string, int64_t>>& attributes = {});
+    /// Attaches a string-array attribute to dataset `handle` (as writeStringsAttribute).
+    void addStrings(int handle, const std::string& name, const std::vector<std::string>& values);
     /// Writes rows [start, start + count) of dataset `handle` from `data` (count rows, C order).
     void write(int handle, int64_t start, int64_t count, const void* data);
     /// Closes every dataset and the file (also done by the destructor, which never throws).

@@ -74,6 +74,7 @@ void generateSimpleShapes(const std::string& outFile, const SimpleShapesOptions&
                                           o.compression, {{"num_classes", shapes::kClasses}});
                 const int labels = w.create("/" + name + "/labels", H5RowWriter::Type::Float32, n, {shapes::kLabelColumns},
                                             8192, o.compression);
+                w.addStrings(attr, "class_names", {shapes::className(0), shapes::className(1), shapes::className(2)});
                 Block blocks[2];  // declared first: the future's destructor waits for a write that reads them
                 std::future<void> writing;
                 int cur = 0;

@@ -62,6 +62,9 @@ struct ExploreResult {
     /// workspace view's samples (what hovering a point shows).
     OrderedMap<torch::Tensor> cells;
     torch::Tensor labels;  ///< (B,) int64 class of each sample (the first class domain), undefined if none
+    /// Names of those classes, from the class domain's `class_names` HDF5 attribute ("Ankle boot", ...);
+    /// empty when the data do not name them (then "class 9").
+    std::vector<std::string> classNames;
     /// Workspace view: single-domain workspace states of `pcaIndices` for each domain, projected on
     /// their first two principal components. Rows: domain-major (all of domain 0, then domain 1, ...).
     torch::Tensor pcaCoords;        ///< (D * M, 2)

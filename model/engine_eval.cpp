@@ -133,6 +133,12 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
     // Batch norm must not use (or update) batch statistics here.
     const EvalModeScope evalMode(domains_);
     auto view = [&](DomainState& d, const torch::Tensor& z) { return d.module->display(z).cpu(); };  // data space
+    for (auto& d : domains_)
+        if (d->module->classCount() > 0) {
+            auto names = d->arrays.at(cfg_.trainSplit)->stringsAttribute("class_names");
+            if (static_cast<int64_t>(names.size()) == d->module->classCount()) r.classNames = std::move(names);
+            break;
+        }
     TensorMap latents;
     for (auto& d : domains_) {
         r.domains.push_back({d->cfg.name, d->module->kind(), d->module->classCount(), d->module->rendersAs()});

@@ -108,6 +108,24 @@ private Q_SLOTS:
         QVERIFY2(damaged.contains("filter"), qPrintable(damaged));
     }
 
+    /// Class names: written as h5py reads them, read back whether h5py wrote them variable-length or fixed.
+    void classNamesAttribute() {
+        QTemporaryDir dir;
+        const std::string f = dir.path().toStdString() + "/c.h5";
+        writeDataset(f, "/train/label", torch::tensor({0, 2, 1}, torch::kInt64), 0, {{"num_classes", 3}});
+        const std::vector<std::string> names = {"diamond", "egg", "triangle"};
+        writeStringsAttribute(f, "/train/label", "class_names", names);
+        QCOMPARE(H5Array(f, "/train/label").stringsAttribute("class_names"), names);
+        QVERIFY(H5Array(f, "/train/label").stringsAttribute("missing").empty());
+        QCOMPARE(H5Array(f, "/train/label").intAttribute("num_classes", 0), int64_t(3));
+        writeStringsAttribute(f, "/train/label", "class_names", {"a", "b", "c"});  // replaced, not added
+        QCOMPARE(H5Array(f, "/train/label").stringsAttribute("class_names"), (std::vector<std::string>{"a", "b", "c"}));
+        const std::string py = GW_SOURCE_DIR "/tests/data/lzf-labels.h5";  // h5py: fixed-length on train, str on val
+        QCOMPARE(H5Array(py, "/train/vec").stringsAttribute("class_names"), (std::vector<std::string>{"zero", "one"}));
+        QCOMPARE(H5Array(py, "/val/vec").stringsAttribute("class_names"), (std::vector<std::string>{"zero", "one"}));
+        QVERIFY(errorOf([&] { writeStringsAttribute(f, "/nope", "x", {"y"}); }).contains("c.h5:/nope: cannot write the attribute x"));
+    }
+
     void samplerIsDeterministicAndResumable() {
         std::vector<int64_t> idx(100);
         std::iota(idx.begin(), idx.end(), 0);
@@ -176,6 +194,8 @@ private Q_SLOTS:
         QCOMPARE(trainX.readRows({1})[0][0][0].item<int>(), 28 * 28 % 251);
         QVERIFY(torch::equal(valY.readAll(), torch::tensor({0, 1}, torch::kInt64)));  // samples 10, 11
         QCOMPARE(testY.intAttribute("num_classes", 0), int64_t(10));
+        QCOMPARE(testY.stringsAttribute("class_names").size(), size_t(10));
+        QCOMPARE(testY.stringsAttribute("class_names").back(), std::string("Ankle boot"));
         QCOMPARE(testY.readAll()[0].item<int64_t>(), int64_t(9));
         QVERIFY(!QFile::exists(QString::fromStdString(d + "/out/fm.h5.partial")));
     }

@@ -504,7 +504,24 @@ private Q_SLOTS:
         for (int y = 0; y < preview.height() && !black; ++y)
             for (int x = 0; x < preview.width() / 2 && !black; ++x) black = QColor(preview.pixel(x, y)) == QColor(0, 0, 0);
         QVERIFY(black);
-        QCOMPARE(panel.workspacePlot()->graphCount(), 4);  // class x domain
+        // Points: one graph per class and domain; the legend: one entry per class and per domain, beside
+        // the axes, never over the points.
+        QCustomPlot* plot = panel.workspacePlot();
+        QCOMPARE(plot->graphCount(), 4 + 2 + 2);
+        QCOMPARE(plot->legend->itemCount(), 4);
+        QStringList entries;
+        for (int i = 0; i < plot->legend->itemCount(); ++i)
+            entries << static_cast<QCPPlottableLegendItem*>(plot->legend->item(i))->plottable()->name();
+        QCOMPARE(entries, (QStringList{"class 1", "class 2", "image", "label"}));
+        plot->replot();
+        QVERIFY(!plot->axisRect()->outerRect().intersects(plot->legend->outerRect()));
+        // Classes the data name are called by their names.
+        ExploreData named = syntheticExplore();
+        named.classNames = {"Sandal", "Sneaker", "Ankle boot"};
+        panel.setData(named);
+        QCOMPARE(panel.describePoint(3), QString("domain label, sample 5, Ankle boot\n(click: add it to the grid)"));
+        QCOMPARE(static_cast<QCPPlottableLegendItem*>(plot->legend->item(0))->plottable()->name(), QString("Sneaker"));
+        panel.setData(syntheticExplore());
         panel.setColourBy("domain");
         QCOMPARE(panel.workspacePlot()->graphCount(), 2);
         panel.addSample(5);

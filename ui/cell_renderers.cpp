@@ -81,7 +81,7 @@ void ClassRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v,
     const qint64 best = argmax(v, row);
     const qint64 right = truth ? argmax(*truth, truthRow) : -1;
     const QRectF text(rect.left(), rect.top(), rect.width(), 16);
-    p.drawText(text, Qt::AlignCenter, QString("class %1  %2").arg(best).arg(d[best], 0, 'f', 2));
+    p.drawText(text, Qt::AlignCenter, QString("%1  %2").arg(className(best)).arg(d[best], 0, 'f', 2));
     const QRectF bars = rect.adjusted(2, 18, -2, -2);
     const double bw = bars.width() / double(std::max<qint64>(n, 1));
     for (qint64 i = 0; i < n; ++i) {
@@ -186,12 +186,16 @@ QString ShapeRenderer::error(const PlainTensor& v, qint64 row, const PlainTensor
 
 void RendererRegistry::add(const QString& kind, Factory factory) { factories().insert(kind, std::move(factory)); }
 
-std::unique_ptr<CellRenderer> RendererRegistry::forKind(const QString& kind, const PlainTensor& sample) {
+std::unique_ptr<CellRenderer> RendererRegistry::forKind(const QString& kind, const PlainTensor& sample,
+                                                       const QStringList& classNames) {
+    std::unique_ptr<CellRenderer> r;
     auto it = factories().find(kind);
-    if (it != factories().end()) return (*it)();
     const int dims = sample.shape.size();
-    if (dims == 3 || (dims == 4 && (sample.shape[1] == 1 || sample.shape[1] == 3))) return std::make_unique<ImageRenderer>();
-    return std::make_unique<VectorRenderer>();
+    if (it != factories().end()) r = (*it)();
+    else if (dims == 3 || (dims == 4 && (sample.shape[1] == 1 || sample.shape[1] == 3))) r = std::make_unique<ImageRenderer>();
+    else r = std::make_unique<VectorRenderer>();
+    r->setClassNames(classNames);
+    return r;
 }
 
 }  // namespace gw::studio

@@ -7,6 +7,7 @@
 /// A new kind gets its renderer with RendererRegistry::add, without touching the others.
 #include <QRectF>
 #include <QString>
+#include <QStringList>
 
 #include <functional>
 #include <memory>
@@ -26,6 +27,15 @@ public:
     /// The cell's error against the ground truth: "MSE 0.0123" (images, vectors) or "right 0.93" /
     /// "wrong 0.61" (classes: the probability of the predicted class).
     virtual QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const = 0;
+    /// Names of the classes (the data's `class_names`), for renderers that show a class.
+    void setClassNames(const QStringList& names) { classNames_ = names; }
+
+protected:
+    /// "Ankle boot" when the class is named, else "class 9".
+    QString className(qint64 c) const {
+        return c >= 0 && c < classNames_.size() ? classNames_[int(c)] : QString("class %1").arg(c);
+    }
+    QStringList classNames_;
 };
 
 /// Mean squared difference of two rows of the same size (NaN when the sizes differ).
@@ -73,7 +83,8 @@ public:
     static void add(const QString& kind, Factory factory);
     /// The renderer of `kind`; for a kind without one: images for rows shaped (C, H, W) or (H, W),
     /// else vectors.
-    static std::unique_ptr<CellRenderer> forKind(const QString& kind, const PlainTensor& sample);
+    static std::unique_ptr<CellRenderer> forKind(const QString& kind, const PlainTensor& sample,
+                                                 const QStringList& classNames = {});
 };
 
 }  // namespace gw::studio

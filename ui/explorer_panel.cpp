@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "ui/explorer_panel.h"
 
+#include <algorithm>
+
 #include <QComboBox>
 #include <QFileDialog>
 #include <QFormLayout>
@@ -88,7 +90,7 @@ QString ExplorerGrid::cellError(const QString& cell, qint64 row) const {
     else if (cell.startsWith("translation/")) truth = "input/" + cell.section('/', 2, 2);
     if (truth.isEmpty() || !data_.cells.contains(cell) || !data_.cells.contains(truth)) return {};
     const auto& v = data_.cells[cell];
-    return RendererRegistry::forKind(kindOf(data_, cell), v)->error(v, row, data_.cells[truth], row);
+    return RendererRegistry::forKind(kindOf(data_, cell), v, data_.classNames)->error(v, row, data_.cells[truth], row);
 }
 
 void ExplorerGrid::setData(const ExploreData& d) {
@@ -120,7 +122,7 @@ void ExplorerGrid::paintEvent(QPaintEvent*) {
         for (int d = 0; d < data_.domains.size(); ++d) {
             const QStringList titles = columns(d);
             QString head = QString("#%1\n%2").arg(data_.indices[s]).arg(data_.domains[d]);
-            if (!data_.labels.isEmpty()) head += QString("\nclass %1").arg(data_.labels.value(s));
+            if (!data_.labels.isEmpty()) head += "\n" + data_.className(data_.labels.value(s));
             p.setPen(palette().color(QPalette::Text));
             for (int c = 0; c < titles.size(); ++c)
                 p.drawText(QRect(kRowHead + c * (kCell + kGap), y, kCell, kHeader - 2), Qt::AlignCenter | Qt::AlignBottom, titles[c]);
@@ -135,7 +137,7 @@ void ExplorerGrid::paintEvent(QPaintEvent*) {
                 const auto& v = data_.cells[key];
                 const PlainTensor* truth = truthKey.isEmpty() ? nullptr : &data_.cells[truthKey];
                 p.setPen(palette().color(QPalette::Text));
-                RendererRegistry::forKind(kindOf(data_, key), v)->paint(p, QRectF(cell).adjusted(2, 2, -2, -2), v, s, truth, s);
+                RendererRegistry::forKind(kindOf(data_, key), v, data_.classNames)->paint(p, QRectF(cell).adjusted(2, 2, -2, -2), v, s, truth, s);
                 const QString err = key.startsWith("input/") ? QString() : cellError(key, s);
                 p.setPen(err.startsWith("wrong") ? QColor(198, 40, 40) : palette().color(QPalette::Text));
                 p.drawText(QRect(cell.left(), cell.bottom() + 1, kCell, kText), Qt::AlignCenter, err);
@@ -161,7 +163,7 @@ void ExplorerGrid::paintEvent(QPaintEvent*) {
                 const auto& v = data_.cells[key];
                 const PlainTensor* truth = c % 2 == 0 && data_.cells.contains("input/" + dst) ? &data_.cells["input/" + dst] : nullptr;
                 p.setPen(palette().color(QPalette::Text));
-                RendererRegistry::forKind(kindOf(data_, key), v)->paint(p, QRectF(cell).adjusted(2, 2, -2, -2), v, s, truth, s);
+                RendererRegistry::forKind(kindOf(data_, key), v, data_.classNames)->paint(p, QRectF(cell).adjusted(2, 2, -2, -2), v, s, truth, s);
                 const QString err = c % 2 == 0 ? cellError(key, s) : QString();
                 p.setPen(err.startsWith("wrong") ? QColor(198, 40, 40) : palette().color(QPalette::Text));
                 p.drawText(QRect(cell.left(), cell.bottom() + 1, kCell, kText), Qt::AlignCenter, err);
@@ -201,7 +203,7 @@ void SamplePreview::paintEvent(QPaintEvent*) {
         if (!data_->cells.contains(key) || row_ >= data_->cells[key].rows()) continue;
         const auto& v = data_->cells[key];
         p.setPen(palette().color(QPalette::Text));
-        RendererRegistry::forKind(data_->kinds.value(d), v)->paint(p, QRectF(cell), v, row_, nullptr, 0);
+        RendererRegistry::forKind(data_->kinds.value(d), v, data_->classNames)->paint(p, QRectF(cell), v, row_, nullptr, 0);
     }
 }
 
@@ -266,6 +268,12 @@ ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
     plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     plot_->xAxis->setLabel("PC 1");
     plot_->yAxis->setLabel("PC 2");
+    // The legend sits beside the axes, never over the points.
+    plot_->axisRect()->insetLayout()->take(plot_->legend);
+    plot_->plotLayout()->addElement(0, 1, plot_->legend);
+    plot_->plotLayout()->setColumnStretchFactor(1, 0.001);
+    plot_->legend->setFont(QFont(font().family(), 8));
+    plot_->legend->setRowSpacing(0);
     plot_->legend->setVisible(true);
     plot_->setMouseTracking(true);
     plot_->setAccessibleName("Workspace view (PCA)");
@@ -419,11 +427,29 @@ void ExplorerPanel::rebuildPlot() {
             const QColor c = paletteColour(byClass ? int(d.pcaLabels[i % m]) : dom);
             g->setScatterStyle(QCPScatterStyle(shapes[dom % shapes.size()], c, byClass ? c : c, 6));
             g->setPen(QPen(c));
-            g->setName(byClass ? QString("class %1, %2").arg(d.pcaLabels[i % m]).arg(d.domains[dom]) : d.domains[dom]);
+            g->setName(byClass ? d.className(d.pcaLabels[i % m]) + ", " + d.domains[dom] : d.domains[dom]);
+            if (byClass) g->removeFromLegend();
         }
         g->addData(d.pcaX[i], d.pcaY[i]);
     }
-    plot_->legend->setVisible(graphs.size() <= 24);
+    if (byClass) {
+        // One entry per class (its colour) and one per domain (its marker), not one per pair: ten classes
+        // and two domains make 12 lines, not 20.
+        QVector<qint64> classes;
+        for (qint64 c : d.pcaLabels)
+            if (!classes.contains(c)) classes << c;
+        std::sort(classes.begin(), classes.end());
+        auto entry = [&](const QString& name, const QCPScatterStyle& style) {
+            QCPGraph* key = plot_->addGraph();  // no data: a legend entry only
+            key->setLineStyle(QCPGraph::lsNone);
+            key->setScatterStyle(style);
+            key->setName(name);
+        };
+        for (qint64 c : classes) entry(d.className(c), QCPScatterStyle(QCPScatterStyle::ssDisc, paletteColour(int(c)), 6));
+        for (int dom = 0; dom < d.domains.size(); ++dom)
+            entry(d.domains[dom], QCPScatterStyle(shapes[dom % shapes.size()], QColor(90, 90, 90), 6));
+    }
+    plot_->legend->setVisible(plot_->legend->itemCount() <= 30);
     plot_->rescaleAxes();
     plot_->replot();
 }
@@ -448,7 +474,7 @@ QString ExplorerPanel::describePoint(int i) const {
     const int m = d.pcaIndices.size();
     if (m == 0 || i < 0 || i >= d.pcaX.size()) return {};
     QString s = QString("domain %1, sample %2").arg(d.domains.value(i / m)).arg(d.pcaIndices[i % m]);
-    if (d.pcaLabels.size() == m) s += QString(", class %1").arg(d.pcaLabels[i % m]);
+    if (d.pcaLabels.size() == m) s += ", " + d.className(d.pcaLabels[i % m]);
     return s + "\n(click: add it to the grid)";
 }
 

@@ -45,6 +45,7 @@ ExploreData toPlain(const ExploreResult& r) {
         d.kinds << q(dom.rendersAs.empty() ? dom.kind : dom.rendersAs);  // what the explorer draws them as
         d.classes << dom.classes;
     }
+    for (const auto& n : r.classNames) d.classNames << q(n);
     for (const auto& [k, t] : r.cells) d.cells.insert(q(k), plain(t));
     if (r.labels.defined())
         for (int64_t i = 0; i < r.labels.numel(); ++i) d.labels << r.labels[i].item<int64_t>();
@@ -437,6 +438,11 @@ void TrainingWorker::run(const QString& yaml, const QString& baseDir, const QStr
         };
         cb.stopRequested = [this] { return poll(); };
         const RunResult res = runTraining(engine, out, cb);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (exploreEvery_ <= 0) lastExplore = res.step;  // explorer off: nothing to refresh
+        }
+        if (lastExplore != res.step) exploreNow(res.step);  // once more, on the final weights
         current_ = nullptr;
         setState(Idle);
         Q_EMIT finished(q(res.checkpoint), res.stopped);

@@ -64,6 +64,9 @@ struct ExploreData {
     /// (rows: pcaIndices)
     QHash<QString, PlainTensor> cells;
     QVector<qint64> labels;          ///< class of each sample, empty without a class domain
+    QStringList classNames;          ///< names of those classes (the data's class_names), empty when unnamed
+    /// "Ankle boot" for a named class, else "class 9".
+    QString className(qint64 c) const { return c >= 0 && c < classNames.size() ? classNames[int(c)] : QString("class %1").arg(c); }
     QVector<float> pcaX, pcaY;       ///< domain-major: all samples of domain 0, then domain 1, ...
     QVector<qint64> pcaIndices, pcaLabels;
     QVector<double> pcaExplained;
@@ -141,7 +144,8 @@ public:
     /// (reported by checkpointWritten or failed-less logLine on error).
     void requestCheckpoint(const QString& path);
     State state() const { return state_.load(); }
-    /// Thread-safe: while training, explore `request` every `everySteps` steps (0: never) and emit explored().
+    /// Thread-safe: while training, explore `request` every `everySteps` steps (0: never) and emit explored();
+    /// once more when the run ends (completed or stopped), on its final weights.
     void setExploreRequest(const ExploreRequest& request, qint64 everySteps);
 
 public Q_SLOTS:
