@@ -171,9 +171,79 @@ double matmulGflops(const torch::Device& dev) {
     return r[r.size() / 2];
 }
 
+/// `gw bench pretrain`: one pre-training step of the conv VAE of the Fashion-MNIST image domain (1 channel,
+/// 32 px, ae_dim 64, latent 12, beta 0.1, batch 128) with FlatAdamW + OneCycle, as Engine::pretrainModule
+/// runs it, on random images; the reference is pytorch_vae_reference.py with the same sizes and threads.
+int benchPretrain(const BenchOptions& o, const torch::Device& dev) {
+    const int threads = configureThreads(o.threads);
+    std::vector<double> ours, ref;
+    double loss = 0;
+    for (int rep = 0; rep < o.repeats; ++rep) {
+        torch::manual_seed(0);
+        DomainModuleSpec spec("conv_vae");
+        spec.set("channels", 1).set("image_size", 32).set("hidden_dim", 64).set("latent_dim", 12).set("beta", "0.1");
+        auto m = makeDomainModule(spec);
+        m->unfreeze();
+        m->to(dev);
+        FlatAdamW opt(m->parameters(), 2e-3, 0.9, 0.999, 1e-8, 1e-5);
+        OneCycleSchedule sch;
+        sch.maxLr = 2e-3;
+        sch.totalSteps = 5 + o.steps;
+        const int64_t B = 128;
+        auto data = torch::rand({4 * B, 1, 32, 32}, torch::TensorOptions().device(dev));
+        auto step = [&](int64_t i) {
+            auto out = m->computeDomainLoss(data.narrow(0, (i % 4) * B, B));
+            opt.zeroGrad();
+            out->loss.backward();
+            opt.step(sch.lr(i), sch.beta1(i));
+            return out->loss;
+        };
+        for (int64_t i = 0; i < 5; ++i) step(i);
+        sync(dev);
+        const auto t0 = std::chrono::steady_clock::now();
+        torch::Tensor last;
+        for (int64_t i = 5; i < 5 + o.steps; ++i) last = step(i);
+        loss = last.item<double>();
+        ours.push_back(o.steps / seconds(t0));
+        if (!o.reference.empty()) {
+            const std::string cmd = "env -u OMP_WAIT_POLICY -u GW_NO_REEXEC " + o.python + " '" + o.reference + "' --steps " +
+                                    std::to_string(o.steps) + " --threads " + std::to_string(threads) + " --device " +
+                                    (dev.is_cpu() ? "cpu" : "cuda") + " 2>&1";
+            FILE* p = popen(cmd.c_str(), "r");
+            std::string text;
+            char buf[512];
+            while (p && fgets(buf, sizeof buf, p)) text += buf;
+            const int rc = p ? pclose(p) : -1;
+            const auto at = text.find("steps/s ");
+            if (rc != 0 || at == std::string::npos) std::cerr << "reference failed (" << cmd << "):\n" << text << "\n";
+            else ref.push_back(std::stod(text.substr(at + 8)));
+        }
+    }
+    const double s = median(ours), r = median(ref);
+    if (o.json) {
+        std::cout << "{\"config\": \"pretrain\", \"steps_per_s\": " << s << ", \"images_per_s\": " << s * 128
+                  << ", \"loss\": " << loss << ", \"threads\": " << threads << ", \"reference_steps_per_s\": " << r << "}\n";
+    } else {
+        std::cout << "pretrain  steps/s " << std::fixed << std::setprecision(2) << s << "  images/s " << std::setprecision(0)
+                  << s * 128 << "  loss " << std::setprecision(4) << loss << "  threads " << threads << " (median of "
+                  << o.repeats << " x " << o.steps << " steps; conv VAE 1x32x32, ae_dim 64, latent 12, batch 128)\n";
+        if (r > 0)
+            std::cout << "          python reference steps/s " << std::setprecision(2) << r << "  ratio " << std::setprecision(2)
+                      << s / r << "x\n";
+    }
+    return 0;
+}
+
 }  // namespace
 
 int runBench(const BenchOptions& o) {
+    if (std::find(o.configs.begin(), o.configs.end(), "pretrain") != o.configs.end()) {
+        if (o.configs.size() != 1) {
+            std::cerr << "gw bench: pretrain times a different step; run it on its own\n";
+            return 2;
+        }
+        return benchPretrain(o, parseDevice(o.device));
+    }
     const int threads = configureThreads(o.threads);  // the matrix product: every core unless told
     const torch::Device dev = parseDevice(o.device);
     double peak = 0;

@@ -4,7 +4,8 @@
 /// `gw bench`: the GW training step of the PyTorch reference script pytorch_reference.py (tutorial,
 /// ssd, wide; docs/benchmarks.md says what it runs),
 /// timed with the engine's own GlobalWorkspace and FlatAdamW, plus the machine's matrix-product
-/// FLOP/s for the wide configuration's efficiency.
+/// FLOP/s for the wide configuration's efficiency; or (`pretrain`) one pre-training step of the
+/// Fashion-MNIST conv VAE beside pytorch_vae_reference.py.
 #include <string>
 #include <vector>
 

@@ -359,10 +359,11 @@ int main(int argc, char** argv) {
     bool kindsMarkdown = false;
     kinds->add_flag("--markdown", kindsMarkdown, "As the tables of docs/experiment-format.md");
 
-    auto* bench = app.add_subcommand("bench", "Steps/s of the reference GW training step (tutorial, ssd, wide)");
+    auto* bench = app.add_subcommand("bench", "Steps/s of the reference GW training step (tutorial, ssd, wide) or of "
+                                              "pre-training the conv VAE (pretrain)");
     gw::BenchOptions bo;
-    bench->add_option("configs", bo.configs, "tutorial, ssd, wide (default: all)")
-        ->check(CLI::IsMember({"tutorial", "ssd", "wide"}));
+    bench->add_option("configs", bo.configs, "tutorial, ssd, wide (default: all), or pretrain alone")
+        ->check(CLI::IsMember({"tutorial", "ssd", "wide", "pretrain"}));
     bench->add_option("--steps", bo.steps, "Timed steps per repeat");
     bench->add_option("--repeats", bo.repeats, "Repeats (the median is reported)");
     bench->add_option("--threads", bo.threads, "Intra-op threads (0: every core)");
@@ -373,7 +374,7 @@ int main(int argc, char** argv) {
     bench->add_option("--flavour", bo.flavour, "GW flavour: two_domains or fusion (shimmer GlobalWorkspaceFusion)")
         ->check(CLI::IsMember({"two_domains", "fusion"}));
     bench->add_option("--reference", bo.reference,
-                      "Also run this PyTorch reference script (pytorch_reference.py) side by side")
+                      "Also run this PyTorch reference script side by side (pytorch_reference.py; pytorch_vae_reference.py for pretrain)")
         ->check(CLI::ExistingFile);
     bench->add_option("--python", bo.python, "Interpreter for the reference (needs torch)");
     bench->add_flag("--reference-tuned", bo.referenceTuned, "Also run the reference with gw's OpenMP and allocator settings");

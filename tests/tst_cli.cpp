@@ -3,6 +3,8 @@
 // bench, --help, and the exit code and message of each failure.
 #include <QtTest/QtTest>
 
+#include <cmath>
+
 #include <csignal>
 #include <fstream>
 
@@ -180,6 +182,11 @@ private Q_SLOTS:
         auto b = runGw({"bench", "tutorial", "--steps", "5", "--repeats", "1", "--no-matmul"});
         QVERIFY2(b.code == 0, qPrintable(b.err));
         QVERIFY(b.out.contains("tutorial") && b.out.contains("steps/s"));
+        auto p = runGw({"bench", "pretrain", "--steps", "2", "--repeats", "1", "--threads", "1"});
+        QVERIFY2(p.code == 0 && p.out.startsWith("pretrain  steps/s"), qPrintable(p.out + p.err));
+        const QRegularExpressionMatch loss = QRegularExpression("loss (\\S+)").match(p.out);
+        QVERIFY(loss.hasMatch() && std::isfinite(loss.captured(1).toDouble()) && loss.captured(1).toDouble() > 0);
+        QCOMPARE(runGw({"bench", "pretrain", "tutorial"}).code, 2);  // a different step: on its own
     }
 };
 
