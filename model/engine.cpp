@@ -12,6 +12,7 @@
 #include "data/simple_shapes.h"
 #include "model/engine_internal.h"
 #include "model/registry.h"
+#include "model/runs.h"
 
 namespace gw {
 namespace fs = std::filesystem;
@@ -161,8 +162,20 @@ void Engine::keepFilesIn(const std::string& runDir) {
     }
 }
 
+std::string dataFileFor(const ExperimentConfig& cfg) {
+    const std::string dataFile = cfg.resolvePath(cfg.dataFile);
+    if (cfg.dataImport.empty() || dataFile.empty() || fs::exists(dataFile) ||
+        writableFolder(fs::path(dataFile).parent_path().string()))
+        return dataFile;
+    return (fs::path(userDataDir()) / fs::path(dataFile).filename()).string();
+}
+
 void Engine::openData() {
-    const std::string dataFile = cfg_.resolvePath(cfg_.dataFile);
+    const std::string dataFile = dataFileFor(cfg_);
+    if (dataFile != cfg_.resolvePath(cfg_.dataFile)) {
+        if (log_) log_(cfg_.resolvePath(cfg_.dataFile) + " cannot be written: the imported data go to " + dataFile);
+        cfg_.dataFile = dataFile;
+    }
     if (!cfg_.dataImport.empty() && !dataFile.empty() && !fs::exists(dataFile)) {
         if (log_) log_("importing " + cfg_.dataImport + " into " + dataFile);
         if (cfg_.dataImport == "simple-shapes") data::generateSimpleShapes(dataFile, data::SimpleShapesOptions{});

@@ -212,7 +212,13 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
 /// classes, probe batch) is the engine's to add.
 DomainModuleSpec domainModuleSpec(const ExperimentConfig& cfg, const DomainConfig& domain);
 
-/// A new run folder for `cfg`: training.out/NAME-YYYYmmdd-HHMMSS (local time).
+/// Where the experiment's data.file is read from: itself, except when it is to be imported (data.import)
+/// and its folder cannot be written (an experiment installed read-only): then a file of the same name in
+/// the user's data folder (runs.h userDataDir), where the import goes.
+std::string dataFileFor(const ExperimentConfig& cfg);
+
+/// A new run folder for `cfg`: training.out/NAME-YYYYmmdd-HHMMSS (local time); when training.out cannot
+/// be written (an experiment installed read-only), USER_DATA/runs/NAME-... instead (runs.h userDataDir).
 std::string defaultRunDir(const ExperimentConfig& cfg);
 
 /// The experiment with every path made absolute (as saved in a run folder).

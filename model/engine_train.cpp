@@ -113,7 +113,11 @@ std::string defaultRunDir(const ExperimentConfig& cfg) {
     localtime_r(&t, &tm);
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-    return (fs::path(cfg.resolvePath(cfg.outDir)) / (cfg.name + "-" + buf)).string();
+    std::string base = cfg.resolvePath(cfg.outDir);
+    // An experiment read from a read-only place (an installed one under /usr/share): its runs go to the
+    // user's data folder, never beside it.
+    if (!writableFolder(base)) base = (fs::path(userDataDir()) / "runs").string();
+    return (fs::path(base) / (cfg.name + "-" + buf)).string();
 }
 
 ExperimentConfig withAbsolutePaths(const ExperimentConfig& cfg) {

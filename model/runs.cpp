@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/runs.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
+
+#include <unistd.h>
 
 #ifdef GW_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -19,6 +22,30 @@ std::string runCheckpointPath(const std::string& runDir) {
 
 std::string resolveCheckpointPath(const std::string& path) {
     return fs::is_directory(path) ? runCheckpointPath(path) : path;
+}
+
+std::string userDataDir() {
+    const char* xdg = std::getenv("XDG_DATA_HOME");
+    if (xdg && *xdg) return (fs::path(xdg) / "gw-studio").string();
+    const char* home = std::getenv("HOME");
+    return (fs::path(home && *home ? home : ".") / ".local" / "share" / "gw-studio").string();
+}
+
+bool writableFolder(const std::string& folder) {
+    std::error_code ec;
+    fs::path p = fs::absolute(folder, ec).lexically_normal();
+    while (!p.empty() && !fs::exists(p, ec)) {
+        if (p == p.parent_path()) break;
+        p = p.parent_path();
+    }
+    if (!fs::is_directory(p, ec) || ::access(p.c_str(), W_OK) != 0) return false;
+    // access() says yes to root everywhere, also on /proc or a read-only mount: create a file to be sure.
+    std::string probe = (p / ".gw-studio-write-test-XXXXXX").string();
+    const int fd = ::mkstemp(probe.data());
+    if (fd < 0) return false;
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return true;
 }
 
 namespace {

@@ -22,6 +22,13 @@ std::string runCheckpointPath(const std::string& runDir);
 /// any other path is returned as it is (whether it exists or not).
 std::string resolveCheckpointPath(const std::string& path);
 
+/// The user's data folder: $XDG_DATA_HOME/gw-studio, else ~/.local/share/gw-studio (not created here).
+std::string userDataDir();
+/// True when files can be created in `folder`, or in its nearest existing ancestor when it does not exist
+/// yet (so that it could be created), tried by creating and removing a temporary file there. False for
+/// a read-only place such as an installed experiment's folder under /usr/share.
+bool writableFolder(const std::string& folder);
+
 /// A GW training checkpoint and the experiment it was trained with.
 struct OpenedCheckpoint {
     std::string path;         ///< the checkpoint file read (a run folder resolved)

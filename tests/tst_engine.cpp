@@ -166,6 +166,33 @@ private Q_SLOTS:
         QCOMPARE(loadExperiment(runConfigPath(run)).domain("vec").weights, kept);
     }
 
+    /// An experiment in a read-only place (installed under /usr/share) sends its runs and the data it
+    /// imports to the user's data folder, never beside itself.
+    void readOnlyPlacesUseTheUserDataFolder() {
+        QTemporaryDir dir;
+        const std::string root = dir.path().toStdString();
+        const QByteArray before = qgetenv("XDG_DATA_HOME");
+        qputenv("XDG_DATA_HOME", QByteArray::fromStdString(root + "/xdg"));
+        QCOMPARE(userDataDir(), root + "/xdg/gw-studio");
+        QVERIFY(writableFolder(root + "/not/yet/there"));
+        QVERIFY(!writableFolder("/proc/gw-studio-test/runs"));
+        const auto path = fixtures::makeExperiment(dir);
+        const auto here = loadExperiment(path, {"training.out=runs"});
+        QVERIFY(defaultRunDir(here).rfind(root + "/runs/tiny-", 0) == 0);
+        const auto readOnly = loadExperiment(path, {"training.out=/proc/gw-studio-test/runs"});
+        QVERIFY2(defaultRunDir(readOnly).rfind(root + "/xdg/gw-studio/runs/tiny-", 0) == 0, defaultRunDir(readOnly).c_str());
+        // Data to import: moved only when they cannot be written where the experiment says.
+        QCOMPARE(dataFileFor(here), root + "/data.h5");
+        const auto importHere = loadExperiment(path, {"data.file=fresh.h5", "data.import=fashion-mnist"});
+        QCOMPARE(dataFileFor(importHere), root + "/fresh.h5");
+        const auto importReadOnly = loadExperiment(path, {"data.file=/proc/gw-studio-test/fm.h5", "data.import=fashion-mnist"});
+        QCOMPARE(dataFileFor(importReadOnly), root + "/xdg/gw-studio/fm.h5");
+        const auto noImport = loadExperiment(path, {"data.file=/proc/gw-studio-test/fm.h5"});
+        QCOMPARE(dataFileFor(noImport), std::string("/proc/gw-studio-test/fm.h5"));  // read where it is, or named missing
+        if (before.isNull()) qunsetenv("XDG_DATA_HOME");
+        else qputenv("XDG_DATA_HOME", before);
+    }
+
     void damagedCheckpointsAreRejected() {
         QTemporaryDir dir;
         auto cfg = loadExperiment(fixtures::makeExperiment(dir), {"training.steps=5"});
