@@ -53,12 +53,8 @@ double median(std::vector<double> v) {
 
 /// One run of the Python reference; its steps/s, or 0 when it failed. `tuned`: with our OpenMP and
 /// allocator settings; otherwise as a user runs it (the settings `gw` gave itself removed).
-double runReference(const BenchConfig& c, const BenchOptions& o, int threads, bool tuned) {
-    std::string env = tuned ? "env OMP_WAIT_POLICY=PASSIVE MALLOC_MMAP_THRESHOLD_=33554432 "
-                            : "env -u OMP_WAIT_POLICY -u GW_NO_REEXEC ";
-    const std::string cmd = env + o.python + " '" + o.reference + "' " + c.name + " --steps " + std::to_string(o.steps) +
-                            " --threads " + std::to_string(threads) + " --device " + (o.device == "cpu" ? "cpu" : "cuda") +
-                            " --flavour " + o.flavour + " 2>&1";
+/// Runs a reference script's command line; the number after its "steps/s ", or 0 when it failed.
+double referenceStepsPerSecond(const std::string& cmd) {
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return 0;
     std::string out;
@@ -71,6 +67,14 @@ double runReference(const BenchConfig& c, const BenchOptions& o, int threads, bo
         return 0;
     }
     return std::stod(out.substr(at + 8));
+}
+
+double runReference(const BenchConfig& c, const BenchOptions& o, int threads, bool tuned) {
+    std::string env = tuned ? "env OMP_WAIT_POLICY=PASSIVE MALLOC_MMAP_THRESHOLD_=33554432 "
+                            : "env -u OMP_WAIT_POLICY -u GW_NO_REEXEC ";
+    return referenceStepsPerSecond(env + o.python + " '" + o.reference + "' " + c.name + " --steps " +
+                                   std::to_string(o.steps) + " --threads " + std::to_string(threads) + " --device " +
+                                   (o.device == "cpu" ? "cpu" : "cuda") + " --flavour " + o.flavour + " 2>&1");
 }
 
 Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device& dev, int threads) {
@@ -206,17 +210,11 @@ int benchPretrain(const BenchOptions& o, const torch::Device& dev) {
         loss = last.item<double>();
         ours.push_back(o.steps / seconds(t0));
         if (!o.reference.empty()) {
-            const std::string cmd = "env -u OMP_WAIT_POLICY -u GW_NO_REEXEC " + o.python + " '" + o.reference + "' --steps " +
-                                    std::to_string(o.steps) + " --threads " + std::to_string(threads) + " --device " +
-                                    (dev.is_cpu() ? "cpu" : "cuda") + " 2>&1";
-            FILE* p = popen(cmd.c_str(), "r");
-            std::string text;
-            char buf[512];
-            while (p && fgets(buf, sizeof buf, p)) text += buf;
-            const int rc = p ? pclose(p) : -1;
-            const auto at = text.find("steps/s ");
-            if (rc != 0 || at == std::string::npos) std::cerr << "reference failed (" << cmd << "):\n" << text << "\n";
-            else ref.push_back(std::stod(text.substr(at + 8)));
+            const double r = referenceStepsPerSecond("env -u OMP_WAIT_POLICY -u GW_NO_REEXEC " + o.python + " '" + o.reference +
+                                                     "' --steps " + std::to_string(o.steps) + " --threads " +
+                                                     std::to_string(threads) + " --device " + (dev.is_cpu() ? "cpu" : "cuda") +
+                                                     " 2>&1");
+            if (r > 0) ref.push_back(r);
         }
     }
     const double s = median(ours), r = median(ref);

@@ -225,7 +225,7 @@ void Engine::buildModules() {
         spec.probe = rawRows(*d, cfg_.trainSplit, first);
         try {
             d->module = makeDomainModule(spec);
-            d->module->prepare(rawRows(*d, cfg_.trainSplit, {0}));  // checks the data's shape and dtype
+            d->module->prepare(spec.probe);  // checks the data's shape and dtype
         } catch (const std::invalid_argument& e) {
             throw ConfigError(cfg_.sourcePath + ": domains." + d->cfg.name + " (" + arr.file() + ":" + arr.dataset() +
                               ", stored " + arr.storedType() + "): " + e.what());

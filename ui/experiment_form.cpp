@@ -475,9 +475,9 @@ void ExperimentForm::refreshDomains() {
     if (d.IsMap()) {
         for (auto kv : d) {
             const QString name = QString::fromStdString(kv.first.as<std::string>());
+            const QString given = value("domains." + name + ".module");
+            const QString module = given.isEmpty() ? QString("identity") : given;
             for (int col = 0; col < ColCount; ++col) {
-                const QString module = value("domains." + name + ".module").isEmpty() ? QString("identity")
-                                                                                     : value("domains." + name + ".module");
                 const QString key = col == ColWeights ? weightsKey(name) : QString(kDomainKeys[col]);
                 QString text = col == ColName ? name : value("domains." + name + "." + key);
                 if (col == ColModule) {
@@ -528,8 +528,9 @@ void ExperimentForm::refreshDomains() {
                     item->setToolTip(QString());
                 }
                 if (item->text() != text) item->setText(text);
+                const bool exists = col == ColWeights && !text.isEmpty() &&
+                                    QFileInfo(QDir(baseDir_).absoluteFilePath(expandHome(text))).exists();
                 if (col == ColWeights && fromFile(module)) {
-                    const bool exists = !text.isEmpty() && QFileInfo(QDir(baseDir_).absoluteFilePath(expandHome(text))).exists();
                     item->setToolTip(text.isEmpty() ? "No TorchScript file: choose one with the module picker, or type its path"
                                      : exists     ? "TorchScript module: " + text
                                                   : "No such file: " + text);
@@ -537,7 +538,6 @@ void ExperimentForm::refreshDomains() {
                     item->setData(Qt::AccessibleDescriptionRole, exists ? "TorchScript file" : "missing file");
                 } else if (col == ColWeights) {
                     const QString w = expandHome(text);
-                    const bool exists = !w.isEmpty() && QFileInfo(QDir(baseDir_).absoluteFilePath(w)).exists();
                     item->setToolTip(text.isEmpty() ? "No weights file: the module has none to load, or trains from scratch"
                                      : exists     ? "Pre-trained weights: " + w
                                                   : "Pre-train first: the module is pre-trained on its data on Start, "
