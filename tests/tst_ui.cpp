@@ -330,6 +330,23 @@ private Q_SLOTS:
         QCOMPARE(MetricsDashboard::familyOf("val/fused"), QString("fused"));
         QCOMPARE(MetricsDashboard::familyOf("val/broadcast_loss"), QString("totals"));
         QCOMPARE(MetricsDashboard::familyOf("val/from_{image,label}_to_label_accuracy"), QString("accuracy"));
+        QCOMPARE(MetricsDashboard::familyOf("train/lr"), QString("learning rate"));
+        QCOMPARE(MetricsDashboard::familyOf("train/contrastive_image_and_label_logit_scale"), QString("other"));
+        // Short labels under their family; the full name stays in tooltips and exports.
+        QCOMPARE(MetricsDashboard::shortLabel("train/translation_image_to_label"), QString("image → label"));
+        QCOMPARE(MetricsDashboard::shortLabel("val/translation_image_to_label_accuracy"), QString("image → label"));
+        QCOMPARE(MetricsDashboard::shortLabel("train/cycle_image_through_label"), QString("image → label → image"));
+        QCOMPARE(MetricsDashboard::shortLabel("train/demi_cycle_label"), QString("label"));
+        QCOMPARE(MetricsDashboard::shortLabel("train/contrastive_image_and_label"), QString("image ↔ label"));
+        QCOMPARE(MetricsDashboard::shortLabel("train/contrastive_image_and_label_logit_scale"), QString("image ↔ label logit scale"));
+        QCOMPARE(MetricsDashboard::shortLabel("val/loss"), QString("total"));
+        QCOMPARE(MetricsDashboard::shortLabel("train/translations"), QString("all"));
+        QCOMPARE(MetricsDashboard::shortLabel("train/lr"), QString("learning rate"));
+        QCOMPARE(MetricsDashboard::shortLabel("pretrain/image/kl"), QString("image kl"));
+        QCOMPARE(MetricsDashboard::shortLabel("train/from_{image,label}_to_image_loss"), QString("{image, label} → image"));
+        QCOMPARE(MetricsDashboard::shortLabel("train/from_{image}_through_{label}_to_image_case_{image}_loss"),
+                 QString("image → label → image (case image)"));
+        QCOMPARE(MetricsDashboard::shortLabel("train/from_{v}_to_v_latents_loss"), QString("v → v latents"));
         d.append(batch("train/loss", {1.0, 3.0}));
         d.append(batch("train/translation_a_to_b", {5.0, 4.0}));
         d.append(batch("val/loss", {2.0}, 20));
@@ -362,6 +379,78 @@ private Q_SLOTS:
         QCOMPARE(d.drawnLastValue("train/loss"), 3.0);
         d.clear();
         QCOMPARE(d.metricNames(), QStringList());
+        QCOMPARE(d.chartFamilies(), QStringList());
+    }
+
+    void dashboardDrawsOneChartPerFamily() {
+        // The first-run complaint: a pre-training loss near 730 and GW losses of 0 to 6 on one axis.
+        MetricsDashboard d;
+        d.resize(1100, 700);
+        d.show();
+        d.setSmoothing(0);
+        d.append(batch("pretrain/image/loss", {760.0, 731.0, 729.5}));
+        d.append(batch("train/loss", {5.5, 3.0, 2.0}));
+        d.append(batch("val/loss", {2.5}, 30));
+        d.append(batch("train/translations", {1.5, 0.9, 0.6}));
+        d.append(batch("train/translation_image_to_label", {1.0, 0.5, 0.4}));
+        d.append(batch("train/translation_image_to_label_accuracy", {0.2, 0.5, 0.7}));
+        d.append(batch("train/lr", {0.001, 0.002, 0.003}));
+        d.append(batch("train/contrastive_image_and_label_logit_scale", {10, 10, 10}));
+        d.redrawNow();
+        // Families with a ticked curve get a chart, in a fixed order; "other" has none ticked.
+        QCOMPARE(d.chartFamilies(), (QStringList{"totals", "translations", "accuracy", "pre-training", "learning rate"}));
+        QVERIFY(!d.chart("other"));
+        // Each chart has its own y-axis fitted to its curves.
+        const QCPRange totals = d.chart("totals")->axis(QCPAxis::atLeft)->range();
+        const QCPRange pre = d.chart("pre-training")->axis(QCPAxis::atLeft)->range();
+        QVERIFY2(totals.upper < 10 && totals.lower > 0, qPrintable(QString("%1..%2").arg(totals.lower).arg(totals.upper)));
+        QVERIFY(pre.contains(729.5) && pre.contains(760) && pre.lower > 600);
+        QVERIFY(d.chart("accuracy")->axis(QCPAxis::atLeft)->range().upper < 1);
+        // Train solid and val dashed in the same chart and colour; the legend names them by short label.
+        QCPLegend* legend = d.chartLegend("totals");
+        QVERIFY(legend);
+        QStringList names;
+        QCPGraph* trainGraph = nullptr;
+        QCPGraph* valGraph = nullptr;
+        for (int i = 0; i < legend->itemCount(); ++i) {
+            auto* item = qobject_cast<QCPPlottableLegendItem*>(legend->item(i));
+            QVERIFY(item);
+            names << item->plottable()->name();
+            if (item->plottable()->name() == "total") trainGraph = qobject_cast<QCPGraph*>(item->plottable());
+            if (item->plottable()->name() == "total (val)") valGraph = qobject_cast<QCPGraph*>(item->plottable());
+        }
+        // One entry per metric: its val curve is the dashed line of the same colour.
+        QCOMPARE(names, (QStringList{"total"}));
+        for (int i = 0; i < d.plot()->graphCount(); ++i)
+            if (d.plot()->graph(i)->name() == "total (val)") valGraph = d.plot()->graph(i);
+        QVERIFY(trainGraph && valGraph);
+        QCOMPARE(trainGraph->pen().style(), Qt::SolidLine);
+        QCOMPARE(valGraph->pen().style(), Qt::DashLine);
+        QCOMPARE(valGraph->pen().color(), trainGraph->pen().color());
+        QCOMPARE(trainGraph->valueAxis(), d.chart("totals")->axis(QCPAxis::atLeft));
+        // No legend covers data: each sits outside every chart's plotting area.
+        d.plot()->replot();
+        for (const auto& f : d.chartFamilies())
+            for (const auto& g : d.chartFamilies()) {
+                const QRect area = d.chart(g)->rect();
+                const QRect box = d.chartLegend(f)->outerRect();
+                QVERIFY2(!area.intersects(box), qPrintable(f + " legend over the " + g + " chart"));
+            }
+        // Unticking every curve of a family takes its chart away; ticking one brings it back.
+        d.setMetricVisible("train/loss", false);
+        d.redrawNow();
+        QCOMPARE(d.chartLegend("totals")->itemCount(), 1);  // now named by the val curve
+        QCOMPARE(qobject_cast<QCPPlottableLegendItem*>(d.chartLegend("totals")->item(0))->plottable()->name(), QString("total (val)"));
+        d.setMetricVisible("train/lr", false);
+        d.redrawNow();
+        QVERIFY(!d.chartFamilies().contains("learning rate"));
+        d.setMetricVisible("train/contrastive_image_and_label_logit_scale", true);
+        d.redrawNow();
+        QCOMPARE(d.chartFamilies().last(), QString("other"));
+        // Log scale applies to every chart.
+        d.setLogY(true);
+        QCOMPARE(d.chart("pre-training")->axis(QCPAxis::atLeft)->scaleType(), QCPAxis::stLogarithmic);
+        QVERIFY(d.exportPng(dir_.path() + "/charts.png"));
     }
 
     void renderersDrawAndScore() {

@@ -13,6 +13,7 @@
 #include <QTreeWidget>
 #include <QVBoxLayout>
 #include <cmath>
+#include <cstring>
 #include <qcustomplot.h>
 
 #include "ui/save_file.h"
@@ -20,24 +21,25 @@
 namespace gw::studio {
 
 namespace {
-const QStringList kFamilies = {"pre-training", "totals",       "demi-cycles", "cycles", "translations",
-                               "fused",        "contrastives", "accuracy",    "other"};
+const QStringList kFamilies = {"totals",       "demi-cycles", "cycles",        "translations", "fused",
+                               "contrastives", "accuracy",    "pre-training",  "learning rate", "other"};
 
 QColor familyColour(const QString& family, int index) {
     static const QHash<QString, int> hue = {{"pre-training", 280}, {"totals", 0},        {"demi-cycles", 210},
                                             {"cycles", 30},         {"translations", 130}, {"contrastives", 330},
-                                            {"fused", 255},         {"accuracy", 180},     {"other", 60}};
+                                            {"fused", 255},         {"accuracy", 180},     {"learning rate", 90},
+                                            {"other", 60}};
     QColor c;
-    c.setHsv((hue.value(family, 60) + 23 * index) % 360, 200, 200 - (index % 3) * 30);
+    c.setHsv((hue.value(family, 60) + 47 * index) % 360, 210, 200 - (index % 3) * 35);
     return c;
 }
 
-/// Shown by default: the family totals, the total loss and pre-training losses.
+/// Shown by default: the family totals, the total loss, pre-training losses, accuracies, the learning rate.
 bool shownByDefault(const QString& name) {
     const QString m = name.section('/', -1);
     if (name.startsWith("pretrain/")) return m == "loss";
     return m == "loss" || m == "demi_cycles" || m == "cycles" || m == "translations" || m == "contrastives" ||
-           m == "fused" || m == "broadcast_loss";
+           m == "fused" || m == "broadcast_loss" || m == "lr" || m.endsWith("accuracy");
 }
 
 /// The family of a Fusion (broadcast) metric `from_{S}_to_{d}...` or `from_{S}_through_{I}_to_{d}...`
@@ -57,21 +59,54 @@ QString broadcastFamily(const QString& m) {
     if (!inS) return "translations";
     return sources.size() == 1 ? "demi-cycles" : "fused";
 }
+
+/// "{a,b}" -> "{a, b}", "{a}" -> "a".
+QString domainSet(const QString& braced) {
+    QString inner = braced;
+    if (inner.startsWith('{') && inner.endsWith('}')) inner = inner.mid(1, inner.size() - 2);
+    const QStringList parts = inner.split(',');
+    return parts.size() == 1 ? parts[0] : "{" + parts.join(", ") + "}";
+}
+
+/// The short label of a broadcast metric (see broadcastFamily), empty when `m` is not one.
+QString broadcastLabel(QString m) {
+    if (!m.startsWith("from_{")) return {};
+    int close = m.indexOf('}');
+    if (close < 0) return {};
+    QString label = domainSet(m.mid(5, close - 4));
+    QString rest = m.mid(close + 1);
+    if (rest.startsWith("_through_{")) {
+        const int c2 = rest.indexOf('}');
+        if (c2 < 0) return {};
+        label += " → " + domainSet(rest.mid(9, c2 - 8));
+        rest = rest.mid(c2 + 1);
+    }
+    if (!rest.startsWith("_to_")) return {};
+    rest = rest.mid(4);
+    for (const char* suffix : {"_loss", "_accuracy"})
+        if (rest.endsWith(suffix)) rest.chop(int(std::strlen(suffix)));
+    QString target = rest, cases;
+    if (const int c = rest.indexOf("_case_"); c >= 0) {
+        target = rest.left(c);
+        cases = domainSet(rest.mid(c + 6));
+    }
+    label += " → " + QString(target).replace('_', ' ');
+    if (!cases.isEmpty()) label += " (case " + cases + ")";
+    return label;
+}
 }  // namespace
 
 MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
     plot_ = new QCustomPlot(this);
     plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-    plot_->xAxis->setLabel("step");
-    plot_->yAxis->setLabel("value");
-    plot_->legend->setVisible(true);
-    plot_->legend->setFont(QFont(font().family(), 8));
-    plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    plot_->plotLayout()->clear();  // the charts are added as metrics arrive
     plot_->setNoAntialiasingOnDrag(true);
+    plot_->setAutoAddPlottableToLegend(false);
     // Polylines stroked in one go: a million-point curve reduced by adaptive sampling is still a few
     // thousand joined segments per frame.
     plot_->setPlottingHint(QCP::phFastPolylines, true);
-    plot_->setAccessibleName("Loss curves");
+    plot_->setAccessibleName("Loss curves, one chart per family");
+    margins_ = new QCPMarginGroup(plot_);
     // Dragging or zooming by hand stops following the latest step.
     connect(plot_, &QCustomPlot::mousePress, this, [this] { follow_->setChecked(false); });
     connect(plot_, &QCustomPlot::mouseWheel, this, [this] { follow_->setChecked(false); });
@@ -79,6 +114,8 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
     list_ = new QTreeWidget(this);
     list_->setHeaderLabels({"Metric", "Last"});
     list_->header()->setSectionResizeMode(0, QHeaderView::Stretch);
+    list_->header()->setSectionResizeMode(1, QHeaderView::ResizeToContents);
+    list_->header()->setStretchLastSection(false);
     list_->setAccessibleName("Metrics to show");
     for (const auto& f : kFamilies) {
         auto* item = new QTreeWidgetItem(list_, {f});
@@ -95,15 +132,14 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
         const bool on = item->checkState(0) == Qt::Checked;
         if (it->graph->visible() == on) return;
         it->graph->setVisible(on);
-        if (on) it->graph->addToLegend();
-        else it->graph->removeFromLegend();
+        relayout_ = true;
         dirty_ = true;
     });
 
     logY_ = new QCheckBox("&Log scale", this);
     follow_ = new QCheckBox("&Follow", this);
     follow_->setChecked(true);
-    follow_->setToolTip("Keep the latest step in view (dragging or zooming the plot turns it off)");
+    follow_->setToolTip("Keep the latest step in view (dragging or zooming a chart turns it off)");
     smooth_ = new QSlider(Qt::Horizontal, this);
     smooth_->setRange(0, 99);
     smooth_->setValue(int(alpha_ * 100));
@@ -111,6 +147,8 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
     smooth_->setAccessibleName("Smoothing");
     auto* reset = new QPushButton("&Reset view", this);
     status_ = new QLabel(this);
+    auto* key = new QLabel("train ━━  val ╍╍", this);
+    key->setToolTip("In every chart, a metric's training curve is solid and its validation curve dashed, in the same colour");
     connect(logY_, &QCheckBox::toggled, this, &MetricsDashboard::setLogY);
     connect(follow_, &QCheckBox::toggled, this, [this](bool on) {
         if (on) dirty_ = true;
@@ -127,13 +165,14 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
     controls->addWidget(follow_);
     controls->addWidget(new QLabel("Smoothing", this));
     controls->addWidget(smooth_, 1);
+    controls->addWidget(key);
     controls->addWidget(reset);
     controls->addWidget(status_);
     auto* split = new QSplitter(this);
     split->addWidget(list_);
     split->addWidget(plot_);
     split->setStretchFactor(1, 3);
-    split->setSizes({330, 700});
+    split->setSizes({305, 760});
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addLayout(controls);
@@ -147,6 +186,8 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
 QString MetricsDashboard::familyOf(const QString& metric) {
     if (metric.startsWith("pretrain/")) return "pre-training";
     const QString m = metric.section('/', 1);
+    if (m == "lr") return "learning rate";
+    if (m.endsWith("logit_scale")) return "other";
     if (m.contains("accuracy")) return "accuracy";
     if (m == "loss" || m == "broadcast_loss" || m.startsWith("domain_loss")) return "totals";
     if (const QString b = broadcastFamily(m); !b.isEmpty()) return b;
@@ -158,33 +199,187 @@ QString MetricsDashboard::familyOf(const QString& metric) {
     return "other";
 }
 
+QString MetricsDashboard::shortLabel(const QString& metric) {
+    if (metric.startsWith("pretrain/")) return metric.section('/', 1).replace('/', ' ').replace('_', ' ');
+    QString m = metric.contains('/') ? metric.section('/', 1) : metric;
+    if (m == "loss") return "total";
+    if (m == "lr") return "learning rate";
+    if (m == "broadcast_loss") return "broadcast total";
+    if (m == "demi_cycles" || m == "cycles" || m == "translations" || m == "contrastives" || m == "fused") return "all";
+    if (const QString b = broadcastLabel(m); !b.isEmpty()) return b;
+    QString tail;
+    if (m.endsWith("_accuracy")) m.chop(9);
+    if (m.endsWith("_logit_scale")) {
+        m.chop(12);
+        tail = " logit scale";
+    }
+    auto pair = [&](const QString& prefix, const QString& sep, const QString& arrow) -> QString {
+        const QString body = m.mid(prefix.size());
+        const int at = body.indexOf(sep);
+        if (at <= 0) return {};
+        return body.left(at) + arrow + body.mid(at + sep.size());
+    };
+    if (m.startsWith("demi_cycle_")) return m.mid(11) + tail;
+    if (m.startsWith("cycle_")) {
+        const QString body = m.mid(6);
+        const int at = body.indexOf("_through_");
+        if (at > 0) return body.left(at) + " → " + body.mid(at + 9) + " → " + body.left(at) + tail;
+    }
+    if (m.startsWith("translation_"))
+        if (QString l = pair("translation_", "_to_", " → "); !l.isEmpty()) return l + tail;
+    if (m.startsWith("contrastive_"))
+        if (QString l = pair("contrastive_", "_and_", " ↔ "); !l.isEmpty()) return l + tail;
+    return QString(m).replace('_', ' ') + tail;
+}
+
+MetricsDashboard::Chart& MetricsDashboard::chartOf(const QString& family) {
+    auto it = charts_.find(family);
+    if (it != charts_.end()) return *it;
+    Chart& c = charts_[family];
+    // Built detached from the plot's grid; relayout() places the charts that have a visible curve.
+    c.cell = new QCPLayoutGrid;
+    plot_->plotLayout()->addElement(plot_->plotLayout()->rowCount(), 0, c.cell);
+    c.inGrid = true;
+    auto* title = new QCPTextElement(plot_, family, QFont(font().family(), 9, QFont::Bold));
+    c.cell->addElement(0, 0, title);
+    c.rect = new QCPAxisRect(plot_);
+    c.cell->addElement(1, 0, c.rect);
+    c.rect->setMarginGroup(QCP::msLeft | QCP::msRight, margins_);
+    c.rect->axis(QCPAxis::atTop)->setVisible(false);
+    c.rect->axis(QCPAxis::atRight)->setVisible(false);
+    c.rect->axis(QCPAxis::atBottom)->setLabel("step");
+    c.rect->axis(QCPAxis::atBottom)->ticker()->setTickCount(3);  // step numbers of 4 digits, side by side
+    for (auto* a : c.rect->axes()) a->setTickLabelFont(QFont(font().family(), 8));
+    c.legend = new QCPLegend;
+    c.cell->addElement(2, 0, c.legend);
+    c.legend->setLayer("legend");
+    c.legend->setFont(QFont(font().family(), 8));
+    c.legend->setBorderPen(Qt::NoPen);
+    c.legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    c.legend->setWrap(2);
+    c.legend->setRowSpacing(0);
+    c.cell->setRowStretchFactor(0, 0.001);
+    c.cell->setRowStretchFactor(1, 1);
+    c.cell->setRowStretchFactor(2, 0.001);
+    c.cell->setRowSpacing(0);
+    applyScale(c.rect);
+    relayout_ = true;
+    return c;
+}
+
+void MetricsDashboard::relayout() {
+    relayout_ = false;
+    QCPLayoutGrid* grid = plot_->plotLayout();
+    for (auto& c : charts_) {
+        if (c.inGrid) grid->take(c.cell);
+        c.inGrid = c.shown = false;
+    }
+    grid->simplify();
+    QStringList shown;
+    for (const auto& f : kFamilies) {
+        auto it = charts_.find(f);
+        if (it == charts_.end()) continue;
+        for (const auto& s : series_)
+            if (s.family == f && s.graph->visible()) {
+                shown << f;
+                break;
+            }
+    }
+    const int n = shown.size();
+    columns_ = columnsFor(n);
+    for (int i = 0; i < n; ++i) {
+        Chart& c = charts_[shown[i]];
+        c.shown = c.inGrid = true;
+        grid->addElement(i / columns_, i % columns_, c.cell);
+    }
+    for (int col = 0; col < grid->columnCount(); ++col) grid->setColumnStretchFactor(col, 1);
+    // Hidden charts stay built but out of the grid; their layers are not drawn.
+    for (auto& c : charts_) {
+        c.cell->setVisible(c.shown);
+        c.rect->setVisible(c.shown);
+        c.rect->setMarginGroup(QCP::msLeft | QCP::msRight, c.shown ? margins_ : nullptr);
+        c.rect->axis(QCPAxis::atBottom)->setVisible(c.shown);
+        c.rect->axis(QCPAxis::atLeft)->setVisible(c.shown);
+    }
+    for (auto& s : series_) s.graph->setVisible(charts_[s.family].shown && s.item->checkState(0) == Qt::Checked);
+    for (auto it = charts_.begin(); it != charts_.end(); ++it) syncLegend(it.key());
+}
+
+int MetricsDashboard::columnsFor(int charts) const {
+    // Two charts side by side in the window's default layout, three on a wide plot.
+    const int columns = plot_->width() >= 1000 ? 3 : 2;
+    return std::max(1, std::min(charts, columns));
+}
+
+void MetricsDashboard::syncLegend(const QString& family) {
+    // One entry per metric, named by its train curve when that is ticked (its val curve is the dashed
+    // line of the same colour), else by its val curve.
+    Chart& c = charts_[family];
+    c.legend->clearItems();
+    for (const auto& base : c.bases) {
+        auto train = series_.find("train/" + base);
+        auto val = series_.find("val/" + base);
+        auto plain = series_.find(base);
+        if (train != series_.end() && train->graph->visible()) train->graph->addToLegend(c.legend);
+        else if (val != series_.end() && val->graph->visible()) val->graph->addToLegend(c.legend);
+        else if (plain != series_.end() && plain->graph->visible()) plain->graph->addToLegend(c.legend);
+    }
+}
+
+QStringList MetricsDashboard::chartFamilies() const {
+    QStringList out;
+    for (const auto& f : kFamilies)
+        if (auto it = charts_.find(f); it != charts_.end() && it->shown) out << f;
+    return out;
+}
+
+QCPAxisRect* MetricsDashboard::chart(const QString& family) const {
+    auto it = charts_.find(family);
+    return it != charts_.end() && it->shown ? it->rect : nullptr;
+}
+
+QCPLegend* MetricsDashboard::chartLegend(const QString& family) const {
+    auto it = charts_.find(family);
+    return it != charts_.end() && it->shown ? it->legend : nullptr;
+}
+
 MetricsDashboard::Series& MetricsDashboard::series(const QString& name) {
     auto it = series_.find(name);
     if (it != series_.end()) return *it;
     Series& s = series_[name];
-    const QString family = familyOf(name);
-    QTreeWidgetItem* parent = families_.value(family);
+    s.family = familyOf(name);
+    Chart& c = chartOf(s.family);
+    QTreeWidgetItem* parent = families_.value(s.family);
     parent->setHidden(false);
-    s.graph = plot_->addGraph();
-    s.graph->setName(name);
+    s.graph = plot_->addGraph(c.rect->axis(QCPAxis::atBottom), c.rect->axis(QCPAxis::atLeft));
+    const bool val = name.startsWith("val/");
+    const QString base = val || name.startsWith("train/") ? name.section('/', 1) : name;
+    int colour = c.bases.indexOf(base);
+    if (colour < 0) {
+        colour = c.bases.size();
+        c.bases << base;
+    }
+    const QString label = shortLabel(name) + (val ? " (val)" : "");
+    s.graph->setName(label);
     s.graph->setAdaptiveSampling(true);
-    QPen pen(familyColour(family, parent->childCount()), 1.6);
-    if (name.startsWith("val/")) {
+    QPen pen(familyColour(s.family, colour), 1.6);
+    if (val) {
         pen.setStyle(Qt::DashLine);
         s.graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 4));
     }
     s.graph->setPen(pen);
+    // The chart's legend lists its ticked curves.
     const bool shown = shownByDefault(name);
     s.graph->setVisible(shown);
-    if (!shown) s.graph->removeFromLegend();
     list_->blockSignals(true);
-    s.item = new QTreeWidgetItem(parent, {name});
+    s.item = new QTreeWidgetItem(parent, {label});
     s.item->setData(0, Qt::UserRole, name);
     s.item->setFlags(Qt::ItemIsEnabled | Qt::ItemIsUserCheckable | Qt::ItemIsSelectable);
     s.item->setCheckState(0, shown ? Qt::Checked : Qt::Unchecked);
     s.item->setForeground(0, pen.color());
     s.item->setToolTip(0, name);
     list_->blockSignals(false);
+    relayout_ = true;
     return s;
 }
 
@@ -204,6 +399,9 @@ void MetricsDashboard::clear() {
     for (auto* f : families_) f->setHidden(true);
     list_->blockSignals(false);
     series_.clear();
+    plot_->plotLayout()->clear();  // deletes the charts' cells with their axes and legends
+    charts_.clear();
+    relayout_ = false;
     dirty_ = true;
 }
 
@@ -237,15 +435,23 @@ void MetricsDashboard::setSmoothing(double alpha) {
     dirty_ = true;
 }
 
+bool MetricsDashboard::logY() const { return logY_->isChecked(); }
+
+void MetricsDashboard::applyScale(QCPAxisRect* rect) {
+    QCPAxis* y = rect->axis(QCPAxis::atLeft);
+    if (logY()) {
+        y->setScaleType(QCPAxis::stLogarithmic);
+        y->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    } else {
+        y->setScaleType(QCPAxis::stLinear);
+        y->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    }
+    y->ticker()->setTickCount(5);
+}
+
 void MetricsDashboard::setLogY(bool on) {
     if (logY_->isChecked() != on) logY_->setChecked(on);
-    if (on) {
-        plot_->yAxis->setScaleType(QCPAxis::stLogarithmic);
-        plot_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-    } else {
-        plot_->yAxis->setScaleType(QCPAxis::stLinear);
-        plot_->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-    }
+    for (auto& c : charts_) applyScale(c.rect);
     rescale();
     dirty_ = true;
 }
@@ -265,27 +471,32 @@ void MetricsDashboard::rebuildGraph(Series& s) {
 }
 
 void MetricsDashboard::rescale() {
-    double k0 = INFINITY, k1 = -INFINITY, v0 = INFINITY, v1 = -INFINITY;
-    const bool log = plot_->yAxis->scaleType() == QCPAxis::stLogarithmic;
-    for (const auto& s : series_) {
-        if (!s.graph->visible() || s.graph->dataCount() == 0) continue;
-        k0 = std::min(k0, s.minKey);
-        k1 = std::max(k1, s.maxKey);
-        if (log) {
-            if (s.minPositive > 0) v0 = std::min(v0, s.minPositive);
-        } else {
-            v0 = std::min(v0, s.minValue);
+    // Each chart fits its own ticked curves: its x range and its own y range.
+    const bool log = logY();
+    for (auto it = charts_.begin(); it != charts_.end(); ++it) {
+        if (!it->shown) continue;
+        double k0 = INFINITY, k1 = -INFINITY, v0 = INFINITY, v1 = -INFINITY;
+        for (const auto& s : series_) {
+            if (s.family != it.key() || !s.graph->visible() || s.graph->dataCount() == 0) continue;
+            k0 = std::min(k0, s.minKey);
+            k1 = std::max(k1, s.maxKey);
+            if (log) {
+                if (s.minPositive > 0) v0 = std::min(v0, s.minPositive);
+            } else {
+                v0 = std::min(v0, s.minValue);
+            }
+            v1 = std::max(v1, s.maxValue);
         }
-        v1 = std::max(v1, s.maxValue);
-    }
-    if (!std::isfinite(k0) || !std::isfinite(v0) || !std::isfinite(v1)) return;
-    if (k1 <= k0) k1 = k0 + 1;
-    plot_->xAxis->setRange(k0, k1);
-    if (log) {
-        plot_->yAxis->setRange(v0 / 1.2, std::max(v1, v0) * 1.2);
-    } else {
-        const double pad = v1 > v0 ? 0.05 * (v1 - v0) : std::max(1e-3, std::abs(v0) * 0.1);
-        plot_->yAxis->setRange(v0 - pad, v1 + pad);
+        if (!std::isfinite(k0) || !std::isfinite(v0) || !std::isfinite(v1)) continue;
+        if (k1 <= k0) k1 = k0 + 1;
+        it->rect->axis(QCPAxis::atBottom)->setRange(k0, k1);
+        QCPAxis* y = it->rect->axis(QCPAxis::atLeft);
+        if (log) {
+            y->setRange(v0 / 1.2, std::max(v1, v0) * 1.2);
+        } else {
+            const double pad = v1 > v0 ? 0.05 * (v1 - v0) : std::max(1e-3, std::abs(v0) * 0.1);
+            y->setRange(v0 - pad, v1 + pad);
+        }
     }
 }
 
@@ -322,6 +533,7 @@ double MetricsDashboard::redrawNow() {
         s.item->setText(1, QString::number(s.values.back(), 'g', 4));
     }
     restyle_ = false;
+    if (relayout_ || columnsFor(chartFamilies().size()) != columns_) relayout();
     if (follow_->isChecked()) rescale();
     plot_->replot(QCustomPlot::rpImmediateRefresh);
     dirty_ = false;

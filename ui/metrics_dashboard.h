@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 /// \file metrics_dashboard.h
-/// The live loss dashboard: one QCustomPlot curve per metric (train solid, val dashed), grouped by
-/// family in a checkable list, log-y, EMA smoothing, zoom and pan, follow-the-latest-step. Points
-/// arrive in batches (append) and are drawn by a timer at most 30 times a second.
+/// The live loss dashboard as small multiples: one chart per metric family (totals, demi-cycles, cycles,
+/// translations, fused, contrastives, accuracy, pre-training, learning rate, other), each with its own
+/// y-axis and a legend below it, so a pre-training loss of 700 never flattens GW losses of 0 to 6. One
+/// curve per metric, train solid and val dashed in the same colour; curves are named by short labels
+/// ("image → label") with the full metric name in tooltips and exports. A checkable list picks the
+/// curves (a chart shows while any of its curves is ticked); log-y, EMA smoothing, zoom and pan per chart,
+/// follow-the-latest-step. Points arrive in batches (append) and are drawn by a timer at most 30 times a
+/// second.
 #include <QElapsedTimer>
 #include <QHash>
 #include <QTimer>
@@ -13,6 +18,10 @@
 
 class QCustomPlot;
 class QCPGraph;
+class QCPAxisRect;
+class QCPLegend;
+class QCPLayoutGrid;
+class QCPMarginGroup;
 class QCheckBox;
 class QSlider;
 class QTreeWidget;
@@ -31,9 +40,22 @@ public:
     /// Forgets every curve.
     void clear();
 
-    /// Family of a metric name as the list groups it: "pre-training", "totals", "demi-cycles",
-    /// "cycles", "translations", "contrastives", "accuracy", "other".
+    /// Family of a metric name, the chart it is drawn in: "pre-training", "totals", "demi-cycles",
+    /// "cycles", "translations", "fused", "contrastives", "accuracy", "learning rate", "other".
     static QString familyOf(const QString& metric);
+    /// A short label for a metric within its family, without the split: "image → label" for
+    /// `train/translation_image_to_label`, "image → label → image" for `cycle_image_through_label`,
+    /// "image ↔ label" for a contrastive, "image" for a demi-cycle, "total" for `loss`, "all" for a
+    /// family sum (`translations`), "{image,label} → image" for a Fusion broadcast term. Names it does not
+    /// know come back without their split.
+    static QString shortLabel(const QString& metric);
+
+    /// The families drawn as charts now, top-left to bottom-right.
+    QStringList chartFamilies() const;
+    /// The chart of a family (null when it is not drawn), for tests and exports.
+    QCPAxisRect* chart(const QString& family) const;
+    /// The legend below a family's chart (null when it is not drawn).
+    QCPLegend* chartLegend(const QString& family) const;
 
     QStringList metricNames() const;
     qint64 pointCount(const QString& metric) const;
@@ -59,6 +81,7 @@ public:
     QString exportCsv(const QString& path) const;
 
     QCustomPlot* plot() const { return plot_; }
+    bool logY() const;
 
 private:
     struct Series {
@@ -71,11 +94,25 @@ private:
         // scan a million points per frame.
         double minKey = 0, maxKey = 0, minValue = 0, maxValue = 0, minPositive = 0;
         QTreeWidgetItem* item = nullptr;
+        QString family;
+    };
+    /// One chart: a title, the axes, the legend below them, in one cell of the plot's grid.
+    struct Chart {
+        QCPLayoutGrid* cell = nullptr;
+        QCPAxisRect* rect = nullptr;
+        QCPLegend* legend = nullptr;
+        QStringList bases;  ///< metric names without the split, in order of arrival (one colour each)
+        bool shown = false, inGrid = false;
     };
     Series& series(const QString& name);
+    Chart& chartOf(const QString& family);
     void rebuildGraph(Series& s);
+    void relayout();
     void frame();
     void rescale();
+    void applyScale(QCPAxisRect* rect);
+    void syncLegend(const QString& family);
+    int columnsFor(int charts) const;
 
     QCustomPlot* plot_;
     QTreeWidget* list_;
@@ -84,6 +121,10 @@ private:
     QLabel* status_;
     QHash<QString, Series> series_;
     QHash<QString, QTreeWidgetItem*> families_;
+    QHash<QString, Chart> charts_;
+    QCPMarginGroup* margins_ = nullptr;
+    bool relayout_ = false;
+    int columns_ = 0;
     QTimer timer_;
     bool dirty_ = false, restyle_ = false;
     double alpha_ = 0.6;
