@@ -3,7 +3,11 @@
 
 #include <openssl/evp.h>
 
+#include "data/atomic_file.h"
+
+#include <cctype>
 #include <cerrno>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -58,6 +62,35 @@ std::string sha256OfBytes(const std::string& bytes) {
     Sha256 h;
     h.add(bytes.data(), bytes.size());
     return h.hex();
+}
+
+std::string sha256SidecarOf(const std::string& path) { return path + ".sha256"; }
+
+void writeSha256Sidecar(const std::string& path) {
+    const std::string line = sha256OfFile(path) + "  " + std::filesystem::path(path).filename().string() + "\n";
+    writeFileAtomically(sha256SidecarOf(path), line);
+}
+
+std::string checkSha256Sidecar(const std::string& path) {
+    const std::string side = sha256SidecarOf(path);
+    std::error_code ec;
+    if (!std::filesystem::exists(side, ec)) return {};
+    std::ifstream in(side);
+    std::string expected, name;
+    if (!in || !(in >> expected)) throw std::runtime_error(side + ": cannot read the checksum file (" + std::strerror(errno) + ")");
+    in >> name;
+    bool hex = expected.size() == 64;
+    for (char c : expected) hex = hex && std::isxdigit(static_cast<unsigned char>(c));
+    if (!hex)
+        throw std::runtime_error(side + ": expected a SHA-256 (64 hexadecimal digits) and the file name, as sha256sum writes, found '" +
+                                 expected.substr(0, 80) + "'");
+    for (auto& c : expected) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string found = sha256OfFile(path);
+    if (found != expected)
+        throw std::runtime_error(path + ": SHA-256 is " + found + ", but " + side + " expects " + expected +
+                                 " (the weights changed after their checksum was written: restore them, pre-train "
+                                 "afresh, or delete the .sha256 file to accept these weights)");
+    return found;
 }
 
 }  // namespace gw::data

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "data/fashion_mnist.h"
+#include "data/file_hash.h"
 #include "data/simple_shapes.h"
 #include "model/engine_internal.h"
 #include "model/registry.h"
@@ -55,11 +56,17 @@ void Engine::prepare(const Checkpoint* from) {
         } else if (d->module->needsPretraining()) {
             const std::string w = cfg_.resolvePath(d->cfg.weights);
             if (fs::exists(w)) {
+                std::string sha;
+                try {
+                    sha = data::checkSha256Sidecar(w);
+                } catch (const std::runtime_error& e) {
+                    throw CheckpointError(e.what());
+                }
                 Checkpoint c = loadCheckpoint(w);
                 if (c.kind != "domain_module")
                     throw CheckpointError(w + ": expected pre-trained domain-module weights, found a '" + c.kind + "' checkpoint");
                 loadModuleState(*d->module, c.state, w);
-                if (log_) log_("domain " + d->cfg.name + ": weights from " + w);
+                if (log_) log_("domain " + d->cfg.name + ": weights from " + w + (sha.empty() ? "" : " (SHA-256 " + sha.substr(0, 12) + "… checked)"));
             } else {
                 pretrainModule(*d);
             }

@@ -12,6 +12,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "data/file_hash.h"
 #include "model/engine_internal.h"
 
 namespace gw {
@@ -104,6 +105,7 @@ void Engine::pretrainModule(DomainState& d) {
     c.note = d.cfg.name + " " + mod.kind();
     c.state = moduleState(mod);
     saveCheckpoint(w, c);
+    data::writeSha256Sidecar(w);
     if (d.cfg.weights.empty()) {  // kept in the run folder: the run's config.yaml names them
         const std::string abs = fs::absolute(w).lexically_normal().string();
         d.cfg.weights = abs;

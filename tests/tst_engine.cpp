@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/atomic_file.h"
+#include "data/file_hash.h"
 #include "data/h5_array.h"
 #include "fixtures.h"
 #include "model/engine.h"
@@ -164,6 +166,59 @@ private Q_SLOTS:
         QVERIFY(std::filesystem::exists(kept));
         QCOMPARE(loadCheckpoint(kept).kind, std::string("domain_module"));
         QCOMPARE(loadExperiment(runConfigPath(run)).domain("vec").weights, kept);
+
+        // Pre-training writes the weights' checksum beside them, as sha256sum does; loading checks it.
+        std::ifstream side(kept + ".sha256");
+        std::string digest, name;
+        side >> digest >> name;
+        QCOMPARE(digest, data::sha256OfFile(kept));
+        QCOMPARE(name, std::string("vec.pt"));
+        const auto reuse = [&] {
+            auto with = mlp;
+            with.push_back("domains.vec.weights=" + kept);
+            std::vector<std::string> lines;
+            Engine again(loadExperiment(path, with), [&](const std::string& l) { lines.push_back(l); });
+            again.prepare();
+            return lines;
+        };
+        bool checked = false;
+        for (const auto& l : reuse()) checked = checked || l.find("weights from " + kept + " (SHA-256 " + digest.substr(0, 12)) != std::string::npos;
+        QVERIFY(checked);
+        // Other weights under the same name (copied over by hand, say): named with both digests.
+        {
+            std::fstream f(kept, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp(0, std::ios::end);
+            f << "appended";
+        }
+        const QString changed = errorOf([&] { reuse(); });
+        QVERIFY2(changed.contains(QString::fromStdString(kept + ": SHA-256 is " + data::sha256OfFile(kept) + ", but " + kept +
+                                                         ".sha256 expects " + digest)),
+                 qPrintable(changed));
+        // A checksum file that is not one: named, with what was expected.
+        writeFileAtomically(kept + ".sha256", "not-a-digest vec.pt\n");
+        const QString malformed = errorOf([&] { reuse(); });
+        QVERIFY2(malformed.contains(QString::fromStdString(kept + ".sha256: expected a SHA-256 (64 hexadecimal digits)")) &&
+                     malformed.contains("found 'not-a-digest'"),
+                 qPrintable(malformed));
+        // Without one (weights made before checksums), the weights load as before.
+        fs::remove(kept + ".sha256");
+        QCOMPARE(data::checkSha256Sidecar(kept), std::string());
+    }
+
+    /// The image VAE weights that ship with the Fashion-MNIST experiment: the file its experiment names,
+    /// matching the checksum committed beside it, a conv VAE state of the experiment's sizes.
+    void shippedWeightsMatchTheirChecksum() {
+        const auto cfg = loadExperiment(GW_SOURCE_DIR "/resources/experiments/fashion-mnist.yaml");
+        const std::string w = cfg.resolvePath(cfg.domain("image").weights);
+        QCOMPARE(fs::path(w).lexically_normal().string(), std::string(GW_SOURCE_DIR "/resources/weights/fashion-mnist-image-vae.pt"));
+        QCOMPARE(data::checkSha256Sidecar(w).size(), size_t(64));
+        const Checkpoint c = loadCheckpoint(w);
+        QCOMPARE(c.kind, std::string("domain_module"));
+        QCOMPARE(c.step, int64_t(cfg.domain("image").pretrain.steps));
+        bool latent = false;
+        for (const auto& [k, t] : c.state)
+            if (t.dim() == 2 && t.size(0) == 12) latent = true;  // latent_dim: 12
+        QVERIFY(latent);
     }
 
     /// An experiment in a read-only place (installed under /usr/share) sends its runs and the data it
