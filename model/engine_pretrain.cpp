@@ -119,6 +119,10 @@ OrderedMap<double> Engine::pretrainDomains(bool force, const std::vector<std::st
     configureThreads(cfg_.threads);
     device_ = parseDevice(cfg_.device);
     if (domains_.empty()) {
+        // Seeded before the modules draw their initial weights, as Engine::prepare does: LibTorch seeds
+        // its default generator from the system's entropy, so without this `gw pretrain` gave other
+        // weights on every run whatever the experiment's seed.
+        torch::manual_seed(cfg_.seed);
         openData();
         buildModules();
     }
