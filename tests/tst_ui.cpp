@@ -231,7 +231,7 @@ private Q_SLOTS:
         QCOMPARE(f.value("domains.vec.module"), QString("torchscript"));
         QCOMPARE(f.value("domains.vec.script"), QString("vec_ae.pt"));
         QCOMPARE(f.value("domains.vec.latent_dim"), QString());
-        QCOMPARE(table->item(0, 5)->text(), QString("vec_ae.pt"));  // the Weights / script column
+        QCOMPARE(table->item(0, 5)->text(), QString("vec_ae.pt"));  // the Weights column (or script)
         QCOMPARE(picker->currentText(), QString("TorchScript file…"));
 
         const Validation ok = validateExperiment(f.yaml(), base, "demo.yaml");

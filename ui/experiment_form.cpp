@@ -79,11 +79,24 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     auto* domainsBox = new QGroupBox("Domains", this);
     auto* dl = new QVBoxLayout(domainsBox);
     domains_ = new QTableWidget(0, ColCount, domainsBox);
-    domains_->setHorizontalHeaderLabels({"Name", "HDF5 file", "Dataset", "Domain module", "Latent dim", "Weights / script"});
+    // Short headings so that the six columns fit the dock's default width; the long names are tooltips.
+    const QStringList headings = {"Name", "File", "Dataset", "Module", "Latent", "Weights"};
+    const QStringList longHeadings = {"Domain name", "HDF5 file (empty: the experiment's data file)",
+                                      "Dataset in the file (empty: /SPLIT/NAME)", "Domain module (or a TorchScript file)",
+                                      "Latent dimension (greyed: read from the module)",
+                                      "Pre-trained weights, or the TorchScript file of the module"};
+    for (int c = 0; c < ColCount; ++c) {
+        auto* h = new QTableWidgetItem(headings[c]);
+        h->setToolTip(longHeadings[c]);
+        domains_->setHorizontalHeaderItem(c, h);
+    }
     domains_->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
     for (int c : {ColName, ColModule, ColLatent}) domains_->horizontalHeader()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
-    domains_->setColumnWidth(ColFile, 90);
-    domains_->setColumnWidth(ColDataset, 90);
+    domains_->setColumnWidth(ColFile, 70);
+    domains_->setColumnWidth(ColDataset, 70);
+    // Paths keep their end (the file name) in view; the whole path is the cell's tooltip.
+    domains_->setWordWrap(false);
+    domains_->setTextElideMode(Qt::ElideLeft);
     domains_->horizontalHeader()->setStretchLastSection(true);
     domains_->setMinimumHeight(110);
     domains_->setAccessibleName("Domains");

@@ -96,7 +96,7 @@ private:
     QTableWidget* domains_ = nullptr;
     QLabel* probeInfo_ = nullptr;       // what the file-based modules' probes found
     QVector<DomainProbe> probes_;
-    /// The key the Weights / script column edits for a domain: `script` for file-based kinds.
+    /// The key the Weights column edits for a domain: `weights`, or `script` for file-based kinds.
     QString weightsKey(const QString& domain) const;
     QTableWidget* extraCoefs_ = nullptr;
     QComboBox* device_ = nullptr;
