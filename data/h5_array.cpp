@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 
 namespace gw::data {
@@ -66,6 +67,112 @@ void requireFilters(const H5::DataSet& ds, const std::string& at) {
 }
 }  // namespace
 
+namespace {
+std::string shapeText(const std::vector<hsize_t>& v) {
+    std::string s = "(";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + (v[i] == H5S_UNLIMITED ? std::string("unlimited") : std::to_string(v[i]));
+    return s + ")";
+}
+
+/// Whether every global heap collection of the file (where HDF5 keeps variable-length strings) can be
+/// walked: HDF5 1.10 decodes a collection by stepping from object to object, and a free-space object
+/// whose size is smaller than its own header makes it step by nothing, forever (found by fuzzing,
+/// docs/fuzzing.md; h5py hangs on the same file). Collections are found by their "GCOL" signature,
+/// version 1, and walked as HDF5 does. A false alarm only costs the class names, never data.
+bool globalHeapsCanBeWalked(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    in.seekg(0, std::ios::end);
+    const uint64_t size = static_cast<uint64_t>(in.tellg());
+    auto readAt = [&](uint64_t off, size_t n, std::vector<unsigned char>& out) {
+        out.resize(n);
+        in.clear();
+        in.seekg(static_cast<std::streamoff>(off));
+        in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(n));
+        return static_cast<size_t>(in.gcount()) == n;
+    };
+    auto le = [](const unsigned char* p, int bytes) {
+        uint64_t v = 0;
+        for (int i = bytes - 1; i >= 0; --i) v = v << 8 | p[i];
+        return v;
+    };
+    const size_t block = 1 << 20;
+    std::vector<unsigned char> buf, heap;
+    for (uint64_t off = 0; off < size; off += block) {
+        if (!readAt(off, static_cast<size_t>(std::min<uint64_t>(block + 15, size - off)), buf)) return false;
+        for (size_t i = 0; i + 16 <= buf.size() && i < block; ++i) {
+            if (buf[i] != 'G' || std::memcmp(&buf[i], "GCOL", 4) != 0 || buf[i + 4] != 1) continue;
+            const uint64_t at = off + i, len = le(&buf[i + 8], 8);
+            if (len < 4096 || len > size - at) continue;  // not a collection header after all
+            if (!readAt(at, static_cast<size_t>(len), heap)) return false;
+            for (uint64_t p = 16; p < len;) {
+                if (p + 16 > len) break;  // a tail too small for an object header is free space
+                const uint64_t index = le(&heap[p], 2), objSize = le(&heap[p + 8], 8);
+                if (index == 0) {
+                    if (objSize < 16 || objSize > len - p) return false;
+                    p += objSize;
+                } else {
+                    const uint64_t need = 16 + ((objSize + 7) / 8) * 8;
+                    if (objSize > len || need > len - p) return false;
+                    p += need;
+                }
+            }
+        }
+    }
+    return true;
+}
+
+/// The storage of a dataset must hold its bytes; HDF5 1.10 does not check what a damaged file says and
+/// copies past the end of what it read (found by fuzzing, docs/fuzzing.md). Refused up front:
+/// - a chunk larger than the dataset's fixed maximum shape (H5Dcreate refuses to write one; HDF5's read
+///   copies a whole chunk's worth from a smaller decompressed buffer);
+/// - an unfiltered chunk whose stored size is not the chunk's size in bytes;
+/// - a contiguous or compact dataset whose storage is smaller than its bytes (0, never written, reads
+///   the fill value and is fine).
+void requireSaneLayout(const H5::DataSet& ds, int rank, const std::vector<hsize_t>& dims,
+                       const std::vector<hsize_t>& maxDims, const std::string& where) {
+    H5::DSetCreatPropList plist = ds.getCreatePlist();
+    const size_t typeSize = ds.getDataType().getSize();
+    hsize_t elements = 1;
+    for (auto d : dims) elements *= d;
+    const H5D_layout_t layout = plist.getLayout();
+    if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) {
+        const hsize_t stored = ds.getStorageSize();
+        if (stored != 0 && stored < elements * typeSize)
+            throw DataError(where + ": damaged file: its storage holds " + std::to_string(stored) + " bytes, the shape " +
+                            shapeText(dims) + " needs " + std::to_string(elements * typeSize));
+        return;
+    }
+    if (layout != H5D_CHUNKED) return;
+    std::vector<hsize_t> chunk(static_cast<size_t>(rank));
+    if (plist.getChunk(rank, chunk.data()) != rank)
+        throw DataError(where + ": damaged file: the chunk shape's rank differs from the dataset's " + std::to_string(rank));
+    hsize_t chunkElements = 1;
+    for (int d = 0; d < rank; ++d) {
+        const size_t i = static_cast<size_t>(d);
+        if (chunk[i] == 0 || (maxDims[i] != H5S_UNLIMITED && chunk[i] > std::max(maxDims[i], dims[i])))
+            throw DataError(where + ": damaged file: chunk shape " + shapeText(chunk) + " does not fit the dataset's shape " +
+                            shapeText(dims) + " (maximum " + shapeText(maxDims) + ") in dimension " + std::to_string(d));
+        chunkElements *= chunk[i];
+    }
+    if (plist.getNfilters() != 0) return;  // compressed chunks vary in size
+    H5::DataSpace space = ds.getSpace();
+    hsize_t n = 0;
+    if (H5Dget_num_chunks(ds.getId(), space.getId(), &n) < 0) throw DataError(where + ": damaged file: its chunk index cannot be read");
+    std::vector<hsize_t> offset(static_cast<size_t>(rank));
+    for (hsize_t k = 0; k < n; ++k) {
+        unsigned mask = 0;
+        haddr_t addr = 0;
+        hsize_t size = 0;
+        if (H5Dget_chunk_info(ds.getId(), space.getId(), k, offset.data(), &mask, &addr, &size) < 0 ||
+            size != chunkElements * typeSize)
+            throw DataError(where + ": damaged file: chunk " + std::to_string(k) + " of " + std::to_string(n) + " holds " +
+                            std::to_string(size) + " bytes, expected " + std::to_string(chunkElements * typeSize) +
+                            " (uncompressed chunks of " + shapeText(chunk) + ")");
+    }
+}
+}  // namespace
+
 H5Array::H5Array(const std::string& file, const std::string& dataset)
     : impl_(std::make_unique<Impl>()), file_(file), dataset_(dataset) {
     if (!std::filesystem::exists(file)) throw DataError(file + ": no such file");
@@ -82,9 +189,10 @@ H5Array::H5Array(const std::string& file, const std::string& dataset)
         H5::DataSpace space = impl_->ds.getSpace();
         const int rank = space.getSimpleExtentNdims();
         if (rank < 1) throw DataError(where(file, dataset) + ": expected samples on the first axis, found a scalar");
-        std::vector<hsize_t> dims(static_cast<size_t>(rank));
-        space.getSimpleExtentDims(dims.data());
+        std::vector<hsize_t> dims(static_cast<size_t>(rank)), maxDims(static_cast<size_t>(rank));
+        space.getSimpleExtentDims(dims.data(), maxDims.data());
         for (auto d : dims) shape_.push_back(static_cast<int64_t>(d));
+        requireSaneLayout(impl_->ds, rank, dims, maxDims, where(file, dataset));
         const H5T_class_t cls = impl_->ds.getTypeClass();
         if (cls == H5T_INTEGER) {
             H5::IntType it = impl_->ds.getIntType();
@@ -207,6 +315,7 @@ std::vector<std::string> H5Array::stringsAttribute(const std::string& name) cons
         const hssize_t n = a.getSpace().getSimpleExtentNpoints();
         if (n <= 0 || n > 1 << 20) return out;
         if (type.isVariableStr()) {
+            if (!globalHeapsCanBeWalked(file_)) return out;
             std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
             a.read(type, ptrs.data());
             for (char* p : ptrs) out.emplace_back(p ? p : "");

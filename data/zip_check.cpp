@@ -70,6 +70,23 @@ std::string hex(uint32_t v) {
     return b;
 }
 
+/// A record name as a message shows it: printable ASCII kept, other bytes as \xNN, at most 80 characters.
+std::string shown(const std::string& name) {
+    std::string out;
+    for (char ch : name.substr(0, 80)) {
+        const unsigned char u = static_cast<unsigned char>(ch);
+        if (u >= 0x20 && u < 0x7f) {
+            out += ch;
+        } else {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\x%02x", u);
+            out += b;
+        }
+    }
+    if (name.size() > 80) out += "...";
+    return out;
+}
+
 struct Entry {
     std::string name;
     uint32_t method = 0, crc = 0;
@@ -143,7 +160,15 @@ bool recordCrc(Source& src, const Entry& e, uint32_t& crc, std::string& why) {
     return ok;
 }
 
-std::string check(Source& src) {
+/// The bytes of a small record stored uncompressed (LibTorch's "version"); false when it is not one.
+bool smallStoredRecord(Source& src, const Entry& e, std::string& out) {
+    char lh[30];
+    if (e.method != 0 || e.usize > 64 || !src.read(e.offset, sizeof lh, lh)) return false;
+    out.resize(static_cast<size_t>(e.usize));
+    return src.read(e.offset + 30 + u16(lh + 26) + u16(lh + 28), out.size(), out.data());
+}
+
+std::string check(Source& src, uint64_t* version) {
     const uint64_t size = src.size();
     if (size < 22) return "not a zip archive: " + std::to_string(size) + " bytes";
     // The end-of-central-directory record: 22 bytes plus a comment of up to 65,535 bytes.
@@ -175,6 +200,8 @@ std::string check(Source& src) {
     std::vector<char> cd(static_cast<size_t>(cdSize));
     if (!src.read(cdOffset, cd.size(), cd.data())) return "cannot read the central directory";
     size_t p = 0;
+    std::string folder, versionText;
+    bool versionFound = false, preferred = false;
     for (uint64_t i = 0; i < entries; ++i) {
         if (p + 46 > cd.size() || u32(&cd[p]) != 0x02014b50)
             return "damaged central directory (entry " + std::to_string(i + 1) + " of " + std::to_string(entries) + ")";
@@ -189,6 +216,7 @@ std::string check(Source& src) {
         if (p + 46 + nlen + xlen + clen > cd.size())
             return "damaged central directory (entry " + std::to_string(i + 1) + " runs past its end)";
         e.name.assign(h + 46, nlen);
+        const std::string name = shown(e.name);
         // zip64 sizes and offset, in this order, for the fields that say 0xFFFFFFFF.
         for (size_t x = p + 46 + nlen; x + 4 <= p + 46 + nlen + xlen;) {
             const uint32_t id = u16(&cd[x]), len = u16(&cd[x + 2]);
@@ -210,25 +238,53 @@ std::string check(Source& src) {
         p += 46 + nlen + xlen + clen;
         uint32_t crc = 0;
         std::string why;
-        if (!recordCrc(src, e, crc, why)) return "record '" + e.name + "' is damaged (" + why + ")";
-        if (crc != e.crc) return "record '" + e.name + "' is damaged (CRC-32 " + hex(crc) + ", expected " + hex(e.crc) + ")";
+        if (!recordCrc(src, e, crc, why)) return "record '" + name + "' is damaged (" + why + ")";
+        if (crc != e.crc) return "record '" + name + "' is damaged (CRC-32 " + hex(crc) + ", expected " + hex(e.crc) + ")";
+        // LibTorch's layout: one top folder, named by the first record.
+        if (i == 0) {
+            const size_t slash = e.name.find('/');
+            if (slash == std::string::npos || slash == 0)
+                return "not a LibTorch archive: its first record '" + name + "' is not inside a folder";
+            folder = e.name.substr(0, slash + 1);
+        } else if (e.name.compare(0, folder.size(), folder) != 0) {
+            return "not a LibTorch archive: record '" + name + "' is outside the archive's folder '" + shown(folder) + "'";
+        }
+        // LibTorch reads ".data/version" when there is one, else "version".
+        const bool dataVersion = e.name == folder + ".data/version";
+        if (dataVersion || (e.name == folder + "version" && !preferred)) {
+            versionFound = true;
+            preferred = preferred || dataVersion;
+            if (!smallStoredRecord(src, e, versionText))
+                return "record '" + name + "' is not a LibTorch version record (expected a short number stored uncompressed)";
+        }
     }
     if (p != cd.size())
         return "damaged central directory (" + std::to_string(entries) + " records take " + std::to_string(p) + " of its " +
                std::to_string(cd.size()) + " bytes)";
+    if (entries == 0) return "not a LibTorch archive: it holds no records";
+    if (!versionFound) return "not a LibTorch archive: no record '" + shown(folder) + "version'";
+    while (!versionText.empty() && (versionText.back() == '\n' || versionText.back() == '\r')) versionText.pop_back();
+    uint64_t v = 0;
+    bool digits = !versionText.empty() && versionText.size() <= 18;
+    for (char c : versionText) {
+        digits = digits && c >= '0' && c <= '9';
+        if (digits) v = v * 10 + uint64_t(c - '0');
+    }
+    if (!digits) return "record '" + shown(folder) + "version' holds '" + shown(versionText.substr(0, 20)) + "', expected a file format version number";
+    if (version) *version = v;
     return {};
 }
 
 }  // namespace
 
-std::string checkZipFile(const std::string& path) {
+std::string checkZipFile(const std::string& path, uint64_t* version) {
     FileSource src(path);
-    return check(src);
+    return check(src, version);
 }
 
-std::string checkZipBytes(const std::string& bytes) {
+std::string checkZipBytes(const std::string& bytes, uint64_t* version) {
     BytesSource src(bytes);
-    return check(src);
+    return check(src, version);
 }
 
 }  // namespace gw::data

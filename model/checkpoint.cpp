@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/checkpoint.h"
 
+#include <caffe2/serialize/inline_container.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -197,13 +199,23 @@ void saveCheckpoint(const std::string& path, const Checkpoint& c) {
 
 void checkRecords(const std::string& path, const std::string& what) {
     std::string damage;
+    uint64_t version = 0;
     try {
-        damage = data::checkZipFile(path);
+        damage = data::checkZipFile(path, &version);
     } catch (const std::runtime_error& e) {
         throw CheckpointError(e.what());
     }
-    if (damage.empty()) return;
-    if (damage.rfind("not a zip archive", 0) == 0)
+    if (damage.empty()) {
+        // Out of range, LibTorch 1.13's reader throws from its constructor and leaks (docs/fuzzing.md).
+        if (version < caffe2::serialize::kMinSupportedFileFormatVersion || version > caffe2::serialize::kMaxSupportedFileFormatVersion)
+            throw CheckpointError(path + ": file format version " + std::to_string(version) + "; this GW Studio's LibTorch reads " +
+                                  std::to_string(caffe2::serialize::kMinSupportedFileFormatVersion) + " to " +
+                                  std::to_string(caffe2::serialize::kMaxSupportedFileFormatVersion) +
+                                  " (a newer torch wrote it, or the file is damaged)");
+        return;
+    }
+    if (damage.rfind("not a zip archive", 0) == 0 || damage.rfind("not a LibTorch archive", 0) == 0 ||
+        damage.find("expected a file format version") != std::string::npos)
         throw CheckpointError(path + ": not a readable " + what + " (" + damage + ")");
     throw CheckpointError(path + ": " + damage + ": the file changed after it was written (a disk or copy error); nothing "
                                  "was loaded from it");

@@ -5,6 +5,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -124,6 +126,30 @@ private:
 
 const std::vector<std::string> kFamilies = {"demi_cycle", "cycle", "translation", "fused"};
 
+/// A domain's name becomes part of metric names (`translation_NAME_to_...`), dataset paths (/SPLIT/NAME),
+/// file names (RUN/domain_modules/NAME.pt) and dotted override keys (domains.NAME.key), so it is kept to
+/// letters, digits, '_' and '-'. (Found by fuzzing: a name of 1,200 characters with NUL bytes was
+/// accepted and written back as YAML that no parser reads.)
+void requireDomainName(const std::string& name, const std::string& file) {
+    bool ok = !name.empty() && name.size() <= 64 && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_');
+    for (char ch : name) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-');
+    if (ok) return;
+    std::string shown;
+    for (char ch : name.substr(0, 40)) {
+        const unsigned char u = static_cast<unsigned char>(ch);
+        if (u >= 0x20 && u < 0x7f) {
+            shown += ch;
+        } else {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\x%02x", u);
+            shown += b;
+        }
+    }
+    if (name.size() > 40) shown += "... (" + std::to_string(name.size()) + " characters)";
+    throw ConfigError(file + ": domains: expected domain names of letters, digits, '_' or '-' that start with a letter or '_' "
+                             "(at most 64 characters: they name metrics, datasets and files), found '" + shown + "'");
+}
+
 void readDomain(const std::string& name, const YAML::Node& node, const std::string& file, DomainConfig& d) {
     MapReader r(node, "domains." + name, file);
     d.name = name;
@@ -239,7 +265,11 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& fil
         top.fail("domains", "a mapping of domain names to domain settings", MapReader::describe(doms));
     for (const auto& kv : doms) {
         DomainConfig d;
-        readDomain(kv.first.as<std::string>(), kv.second, file, d);
+        const std::string name = kv.first.IsScalar() ? kv.first.as<std::string>() : std::string();
+        requireDomainName(name, file);
+        for (const auto& other : c.domains)
+            if (other.name == name) throw ConfigError(file + ": domains." + name + ": the domain is named twice");
+        readDomain(name, kv.second, file, d);
         c.domains.push_back(std::move(d));
     }
 

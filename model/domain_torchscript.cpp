@@ -291,8 +291,23 @@ private:
 
     torch::jit::Module load() const {
         const std::string bad = "script: " + path_ + ": ";
-        if (const std::string damage = data::checkZipBytes(bytes_); !damage.empty() && damage.rfind("not a zip", 0) != 0)
+        uint64_t version = 0;
+        const std::string damage = data::checkZipBytes(bytes_, &version);
+        if (!damage.empty() && damage.rfind("not a", 0) == 0)
+            throw std::invalid_argument(bad + "not a TorchScript file (" + damage +
+                                        "): expected a zip archive saved by torch.jit.script(module).save(PATH)");
+        if (!damage.empty() && damage.find("expected a file format version") == std::string::npos)
             throw std::invalid_argument(bad + damage + ": the file changed after it was saved (a disk or copy error)");
+        // Checked before LibTorch's reader, which throws from its constructor and leaks (docs/fuzzing.md).
+        if (damage.empty() && version > caffe2::serialize::kMaxSupportedFileFormatVersion)
+            throw std::invalid_argument(bad + "saved by a newer torch (TorchScript file format version " + std::to_string(version) +
+                                        "; this GW Studio's LibTorch " + kLibTorch + " reads versions up to " +
+                                        std::to_string(caffe2::serialize::kMaxSupportedFileFormatVersion) + "): save the module with torch " +
+                                        kLibTorch.substr(0, kLibTorch.rfind('.')) +
+                                        " (Debian's python3-torch), or build GW Studio against a newer LibTorch");
+        if (!damage.empty() || version < caffe2::serialize::kMinSupportedFileFormatVersion)
+            throw std::invalid_argument(bad + "not a TorchScript file (" + (damage.empty() ? "file format version 0" : damage) +
+                                        "): expected a zip archive saved by torch.jit.script(module).save(PATH)");
         std::istringstream zipBytes(bytes_);
         try {
             caffe2::serialize::PyTorchStreamReader reader(&zipBytes);

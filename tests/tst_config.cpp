@@ -160,6 +160,31 @@ private Q_SLOTS:
         QCOMPARE(c.resolvePath("~/d.h5"), std::string("/home/someone/d.h5"));
     }
 
+    void domainNamesAreChecked() {
+        const std::string base = "domains:\n  NAME: {module: identity}\n  label: {module: class_label, num_classes: 2}\n"
+                                 "data: {file: d.h5}\nworkspace: {dim: 4}\n";
+        auto with = [&](const std::string& name) {
+            std::string y = base;
+            y.replace(y.find("NAME"), 4, name);
+            return y;
+        };
+        QCOMPARE(parseExperiment(with("image_v-2"), "e.yaml").domains[0].name, std::string("image_v-2"));
+        for (const std::string& bad : std::vector<std::string>{"'a.b'", "'with space'", "'9lives'", "'a/b'", "'" + std::string(65, 'x') + "'"}) {
+            try {
+                parseExperiment(with(bad), "e.yaml");
+                QFAIL(qPrintable(QString::fromStdString("accepted " + bad)));
+            } catch (const ConfigError& e) {
+                QVERIFY2(QString(e.what()).startsWith("e.yaml: domains: expected domain names of letters"), e.what());
+            }
+        }
+        try {
+            parseExperiment("domains:\n  a: {module: identity}\n  a: {module: identity}\ndata: {file: d.h5}\n", "e.yaml");
+            QFAIL("a domain named twice was accepted");
+        } catch (const std::exception& e) {
+            QCOMPARE(QString(e.what()), QString("e.yaml: domains.a: the domain is named twice"));
+        }
+    }
+
     void shippedExperimentParses() {
         auto c = loadExperiment(GW_SOURCE_DIR "/resources/experiments/fashion-mnist.yaml");
         QCOMPARE(c.domains.size(), size_t(2));

@@ -10,6 +10,8 @@
 #include "data/atomic_file.h"
 #include "data/file_hash.h"
 #include "data/h5_array.h"
+#include "data/zip_check.h"
+#include "model/torch_file.h"
 #include "fixtures.h"
 #include "model/engine.h"
 #include "model/runs.h"
@@ -246,6 +248,68 @@ private Q_SLOTS:
         QCOMPARE(dataFileFor(noImport), std::string("/proc/gw-studio-test/fm.h5"));  // read where it is, or named missing
         if (before.isNull()) qunsetenv("XDG_DATA_HOME");
         else qputenv("XDG_DATA_HOME", before);
+    }
+
+    /// What the fuzz targets found (tests/fuzz/, docs/fuzzing.md), kept as regression inputs: each is
+    /// now refused with a message that names the damage, before the library that crashed or leaked on it.
+    void fuzzFindingsAreRefused() {
+        const std::string dir = GW_SOURCE_DIR "/tests/data/fuzz/";
+        // HDF5 1.10 read past a decompressed chunk whose declared shape exceeds the dataset.
+        const QString h5 = errorOf([&] { data::H5Array(dir + "h5-chunk-larger-than-dataset.h5", "/train/image"); });
+        QVERIFY2(h5.contains("/train/image: damaged file: chunk shape (2, 1, 16388, 4) does not fit the dataset's shape (6, 1, 4, 4)"),
+                 qPrintable(h5));
+        // An uncompressed chunk of 47 bytes where 16 int64 take 128: HDF5 copied 128.
+        const QString shortChunk = errorOf([&] { data::H5Array(dir + "h5-unfiltered-chunk-too-short.h5", "/test/label"); });
+        QVERIFY2(shortChunk.contains("/test/label: damaged file: chunk 0 of 1 holds 47 bytes, expected 128"), qPrintable(shortChunk));
+        // HDF5 1.10 (and h5py) loop forever on a global heap whose free-space object has size 0: the class
+        // names it holds are skipped, quickly; the data still read.
+        {
+            QElapsedTimer t;
+            t.start();
+            data::H5Array y(dir + "h5-global-heap-free-space-0.h5", "/train/y");
+            QCOMPARE(y.stringsAttribute("class_names"), std::vector<std::string>());
+            QCOMPARE(y.readAll().size(0), int64_t(3));
+            QVERIFY(t.elapsed() < 5000);
+            data::H5Array intact(GW_SOURCE_DIR "/tests/fuzz/corpus/h5/float64-contiguous.h5", "/train/y");
+            QCOMPARE(intact.stringsAttribute("class_names"), (std::vector<std::string>{"x", "y", "z"}));
+        }
+        // An experiment whose domain name (1,200 characters with NUL bytes) was accepted, then written back
+        // as YAML that no parser reads.
+        const QString named = errorOf([&] { loadExperiment(dir + "experiment-domain-name-with-nul.yaml"); });
+        QVERIFY2(named.contains("domains: expected domain names of letters, digits, '_' or '-'") && named.contains("\\x00"),
+                 qPrintable(named));
+        // LibTorch's archive reader threw from its constructor and leaked on these; refused before it runs.
+        const QString sd = errorOf([&] { readStateDict(dir + "state-dict-record-outside-folder.pt"); });
+        QVERIFY2(sd.contains("not a readable torch.save file (not a LibTorch archive: record 'lightning/data/0' is outside the "
+                             "archive's folder 'lmghtning/')"),
+                 qPrintable(sd));
+        const QString ck = errorOf([&] { loadCheckpoint(dir + "checkpoint-leak.ckpt"); });
+        QVERIFY2(ck.contains("checkpoint-leak.ckpt: ") && ck.contains("not a readable GW Studio checkpoint"), qPrintable(ck));
+        // The layout rules on well-formed zips: a version outside LibTorch's range, a record outside the folder.
+        QTemporaryDir tmp;
+        const std::string root = tmp.path().toStdString();
+        const auto zip = [&](const std::string& name, const std::vector<std::pair<std::string, std::string>>& records) {
+            const auto r = fixtures::python({"-c", QString::fromStdString(
+                "import zipfile,sys\nz=zipfile.ZipFile(sys.argv[1],'w')\n" + [&] {
+                    std::string body;
+                    for (const auto& [n, c] : records) body += "z.writestr('" + n + "', '" + c + "')\n";
+                    return body;
+                }() + "z.close()\n"), QString::fromStdString(root + "/" + name)});
+            QVERIFY2(r.code == 0, qPrintable(r.out));
+        };
+        if (!fixtures::pythonHasTorch()) QSKIP("needs /usr/bin/python3 (for zipfile)");
+        zip("v99.ckpt", {{"v99/data.pkl", "x"}, {"v99/version", "99\\n"}});
+        const QString v99 = errorOf([&] { loadCheckpoint(root + "/v99.ckpt"); });
+        QVERIFY2(v99.contains("v99.ckpt: file format version 99; this GW Studio's LibTorch reads 1 to"), qPrintable(v99));
+        zip("noversion.ckpt", {{"a/data.pkl", "x"}});
+        QVERIFY(errorOf([&] { loadCheckpoint(root + "/noversion.ckpt"); }).contains("not a LibTorch archive: no record 'a/version'"));
+        zip("flat.ckpt", {{"version", "3"}});
+        QVERIFY(errorOf([&] { loadCheckpoint(root + "/flat.ckpt"); }).contains("its first record 'version' is not inside a folder"));
+        zip("words.ckpt", {{"w/version", "three"}});
+        QVERIFY(errorOf([&] { loadCheckpoint(root + "/words.ckpt"); }).contains("record 'w/version' holds 'three', expected a file format version number"));
+        uint64_t version = 0;
+        QCOMPARE(data::checkZipFile(GW_SOURCE_DIR "/tests/data/checkpoint-v1.ckpt", &version), std::string());
+        QVERIFY(version >= 1 && version <= 10);
     }
 
     void damagedCheckpointsAreRejected() {
