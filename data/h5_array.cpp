@@ -2,12 +2,18 @@
 #include "data/h5_array.h"
 
 #include <H5Cpp.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <numeric>
+#include <string_view>
 
 namespace gw::data {
 
@@ -74,52 +80,83 @@ std::string shapeText(const std::vector<hsize_t>& v) {
     return s + ")";
 }
 
-/// Whether every global heap collection of the file (where HDF5 keeps variable-length strings) can be
-/// walked: HDF5 1.10 decodes a collection by stepping from object to object, and a free-space object
-/// whose size is smaller than its own header makes it step by nothing, forever (found by fuzzing,
-/// docs/fuzzing.md; h5py hangs on the same file). Collections are found by their "GCOL" signature,
-/// version 1, and walked as HDF5 does. A false alarm only costs the class names, never data.
-bool globalHeapsCanBeWalked(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return false;
-    in.seekg(0, std::ios::end);
-    const uint64_t size = static_cast<uint64_t>(in.tellg());
-    auto readAt = [&](uint64_t off, size_t n, std::vector<unsigned char>& out) {
-        out.resize(n);
-        in.clear();
-        in.seekg(static_cast<std::streamoff>(off));
-        in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(n));
-        return static_cast<size_t>(in.gcount()) == n;
-    };
-    auto le = [](const unsigned char* p, int bytes) {
+/// Whether the file's variable-length strings can be read without crashing HDF5 1.10. Such strings live
+/// in global heap collections ("GCOL", version 1) and are referred to by heap IDs (length u32, collection
+/// address u64, object index u32) stored with the attribute. Two faults of a damaged file were found by
+/// fuzzing (docs/fuzzing.md), and h5py hangs or crashes on the same files:
+/// - a free-space object smaller than its own header makes HDF5's decoder step by nothing, forever;
+/// - a heap ID whose object index is not in its collection makes H5HG_read index past its table.
+/// So the collections are walked as HDF5 walks them, and every 16 bytes of the file that read as a heap
+/// ID of one of those collections must name an object there, of at least the length it claims. A false
+/// alarm only costs the class names, never data. The answer is kept per file, size and time.
+bool globalHeapsAreSafe(const std::string& path) {
+    static std::mutex mutex;
+    static std::map<std::string, bool> known;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    const auto time = std::filesystem::last_write_time(path, ec);
+    if (ec) return false;
+    const std::string key = path + '\n' + std::to_string(size) + '\n' + std::to_string(time.time_since_epoch().count());
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (auto it = known.find(key); it != known.end()) return it->second;
+    }
+    // Mapped, not read: dataset files run to gigabytes.
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0 || size == 0) {
+        if (fd >= 0) ::close(fd);
+        return false;
+    }
+    void* map = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (map == MAP_FAILED) return false;
+    struct Unmap {
+        void* p;
+        size_t n;
+        ~Unmap() { ::munmap(p, n); }
+    } unmap{map, static_cast<size_t>(size)};
+    const std::string_view bytes(static_cast<const char*>(map), static_cast<size_t>(size));
+    auto le = [&](uint64_t at, int n) {
         uint64_t v = 0;
-        for (int i = bytes - 1; i >= 0; --i) v = v << 8 | p[i];
+        for (int i = n - 1; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(bytes[at + uint64_t(i)]);
         return v;
     };
-    const size_t block = 1 << 20;
-    std::vector<unsigned char> buf, heap;
-    for (uint64_t off = 0; off < size; off += block) {
-        if (!readAt(off, static_cast<size_t>(std::min<uint64_t>(block + 15, size - off)), buf)) return false;
-        for (size_t i = 0; i + 16 <= buf.size() && i < block; ++i) {
-            if (buf[i] != 'G' || std::memcmp(&buf[i], "GCOL", 4) != 0 || buf[i + 4] != 1) continue;
-            const uint64_t at = off + i, len = le(&buf[i + 8], 8);
-            if (len < 4096 || len > size - at) continue;  // not a collection header after all
-            if (!readAt(at, static_cast<size_t>(len), heap)) return false;
-            for (uint64_t p = 16; p < len;) {
-                if (p + 16 > len) break;  // a tail too small for an object header is free space
-                const uint64_t index = le(&heap[p], 2), objSize = le(&heap[p + 8], 8);
-                if (index == 0) {
-                    if (objSize < 16 || objSize > len - p) return false;
-                    p += objSize;
-                } else {
-                    const uint64_t need = 16 + ((objSize + 7) / 8) * 8;
-                    if (objSize > len || need > len - p) return false;
-                    p += need;
-                }
+    bool safe = true;
+    std::map<uint64_t, std::map<uint64_t, uint64_t>> collections;  // address -> object index -> size
+    for (size_t at = bytes.find("GCOL"); safe && at != std::string_view::npos; at = bytes.find("GCOL", at + 1)) {
+        if (at + 16 > bytes.size() || bytes[at + 4] != 1) continue;
+        const uint64_t len = le(at + 8, 8);
+        if (len < 4096 || len > bytes.size() - at) continue;  // not a collection header after all
+        auto& objects = collections[at];
+        for (uint64_t p = 16; p < len;) {
+            if (p + 16 > len) break;  // a tail too small for an object header is free space
+            const uint64_t index = le(at + p, 2), objSize = le(at + p + 8, 8);
+            if (index == 0) {
+                if (objSize < 16 || objSize > len - p) safe = false;
+                p += objSize;
+            } else {
+                const uint64_t need = 16 + ((objSize + 7) / 8) * 8;
+                if (objSize > len || need > len - p) safe = false;
+                objects[index] = objSize;
+                p += need;
             }
+            if (!safe) break;
         }
     }
-    return true;
+    for (const auto& [address, objects] : collections) {
+        char pattern[8];
+        for (int i = 0; i < 8; ++i) pattern[i] = static_cast<char>((address >> (8 * i)) & 0xff);
+        const std::string_view id(pattern, 8);
+        for (size_t at = bytes.find(id); safe && at != std::string_view::npos; at = bytes.find(id, at + 1)) {
+            if (at < 4 || at + 12 > bytes.size() || at == address) continue;
+            const uint64_t length = le(at - 4, 4), index = le(at + 8, 4);
+            const auto it = objects.find(index);
+            if (it == objects.end() || length > it->second) safe = false;
+        }
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    known[key] = safe;
+    return safe;
 }
 
 /// The storage of a dataset must hold its bytes; HDF5 1.10 does not check what a damaged file says and
@@ -315,7 +352,7 @@ std::vector<std::string> H5Array::stringsAttribute(const std::string& name) cons
         const hssize_t n = a.getSpace().getSimpleExtentNpoints();
         if (n <= 0 || n > 1 << 20) return out;
         if (type.isVariableStr()) {
-            if (!globalHeapsCanBeWalked(file_)) return out;
+            if (!globalHeapsAreSafe(file_)) return out;
             std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
             a.read(type, ptrs.data());
             for (char* p : ptrs) out.emplace_back(p ? p : "");
