@@ -86,9 +86,11 @@ std::string shapeText(const std::vector<hsize_t>& v) {
 /// fuzzing (docs/fuzzing.md), and h5py hangs or crashes on the same files:
 /// - a free-space object smaller than its own header makes HDF5's decoder step by nothing, forever;
 /// - a heap ID whose object index is not in its collection makes H5HG_read index past its table.
-/// So the collections are walked as HDF5 walks them, and every 16 bytes of the file that read as a heap
-/// ID of one of those collections must name an object there, of at least the length it claims. A false
-/// alarm only costs the class names, never data. The answer is kept per file, size and time.
+/// - a heap ID whose length differs from its object's size makes H5HG_read copy the object into a buffer
+///   of the ID's length.
+/// So every "GCOL" must be a collection that can be walked as HDF5 walks it, and every 16 bytes of the
+/// file that read as a heap ID of one of them must name an object there of exactly the length it claims.
+/// A false alarm only costs the class names, never data. The answer is kept per file, size and time.
 bool globalHeapsAreSafe(const std::string& path) {
     static std::mutex mutex;
     static std::map<std::string, bool> known;
@@ -124,9 +126,16 @@ bool globalHeapsAreSafe(const std::string& path) {
     bool safe = true;
     std::map<uint64_t, std::map<uint64_t, uint64_t>> collections;  // address -> object index -> size
     for (size_t at = bytes.find("GCOL"); safe && at != std::string_view::npos; at = bytes.find("GCOL", at + 1)) {
-        if (at + 16 > bytes.size() || bytes[at + 4] != 1) continue;
+        // HDF5 reads whatever a heap ID points at, so every "GCOL" must be a collection it can walk.
+        if (at + 16 > bytes.size() || bytes[at + 4] != 1) {
+            safe = false;
+            break;
+        }
         const uint64_t len = le(at + 8, 8);
-        if (len < 4096 || len > bytes.size() - at) continue;  // not a collection header after all
+        if (len < 4096 || len > bytes.size() - at) {
+            safe = false;
+            break;
+        }
         auto& objects = collections[at];
         for (uint64_t p = 16; p < len;) {
             if (p + 16 > len) break;  // a tail too small for an object header is free space
@@ -151,7 +160,8 @@ bool globalHeapsAreSafe(const std::string& path) {
             if (at < 4 || at + 12 > bytes.size() || at == address) continue;
             const uint64_t length = le(at - 4, 4), index = le(at + 8, 4);
             const auto it = objects.find(index);
-            if (it == objects.end() || length > it->second) safe = false;
+            // A string's object holds exactly its bytes; HDF5 copies the object into a buffer of `length`.
+            if (it == objects.end() || length != it->second) safe = false;
         }
     }
     std::lock_guard<std::mutex> lock(mutex);

@@ -269,9 +269,17 @@ ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
     plot_->xAxis->setLabel("PC 1");
     plot_->yAxis->setLabel("PC 2");
     // The legend sits beside the axes, never over the points.
+    // It is the top cell of a column whose second cell, empty, takes the rest of the height, so that
+    // its entries keep their own height instead of spreading over the plot's.
     plot_->axisRect()->insetLayout()->take(plot_->legend);
-    plot_->plotLayout()->addElement(0, 1, plot_->legend);
+    auto* side = new QCPLayoutGrid;
+    plot_->plotLayout()->addElement(0, 1, side);
     plot_->plotLayout()->setColumnStretchFactor(1, 0.001);
+    side->addElement(0, 0, plot_->legend);
+    side->addElement(1, 0, new QCPLayoutElement(plot_));
+    side->setRowStretchFactor(0, 0.001);
+    side->setRowStretchFactor(1, 1);
+    side->setRowSpacing(0);
     plot_->legend->setFont(QFont(font().family(), 8));
     plot_->legend->setRowSpacing(0);
     plot_->legend->setVisible(true);
