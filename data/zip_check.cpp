@@ -185,14 +185,24 @@ std::string check(Source& src, uint64_t* version) {
     const char* eocd = &t[size_t(at)];
     uint64_t entries = u16(eocd + 10), cdSize = u32(eocd + 12), cdOffset = u32(eocd + 16);
     const uint64_t eocdPos = size - tail + uint64_t(at);
-    if (entries == 0xFFFF || cdSize == 0xFFFFFFFF || cdOffset == 0xFFFFFFFF) {  // zip64
-        char loc[20], z64[56];
-        if (eocdPos < 20 || !src.read(eocdPos - 20, 20, loc) || u32(loc) != 0x07064b50)
-            return "damaged zip64 end-of-central-directory locator";
+    // A zip64 locator just before the end record: readers (LibTorch's miniz among them) then take the
+    // zip64 record's counts, so it must exist and agree with the end record wherever that one is not
+    // saturated (a disagreement made LibTorch's reader throw from its constructor and leak).
+    char loc[20];
+    const bool hasLocator = eocdPos >= 20 && src.read(eocdPos - 20, 20, loc) && u32(loc) == 0x07064b50;
+    const bool needs64 = entries == 0xFFFF || cdSize == 0xFFFFFFFF || cdOffset == 0xFFFFFFFF;
+    if (needs64 && !hasLocator) return "damaged zip64 end-of-central-directory locator";
+    if (hasLocator) {
+        char z64[56];
         if (!src.read(u64(loc + 8), 56, z64) || u32(z64) != 0x06064b50) return "damaged zip64 end-of-central-directory record";
-        entries = u64(z64 + 32);
-        cdSize = u64(z64 + 40);
-        cdOffset = u64(z64 + 48);
+        const uint64_t e64 = u64(z64 + 32), s64 = u64(z64 + 40), o64 = u64(z64 + 48);
+        if ((entries != 0xFFFF && e64 != entries) || (cdSize != 0xFFFFFFFF && s64 != cdSize) ||
+            (cdOffset != 0xFFFFFFFF && o64 != cdOffset))
+            return "damaged zip64 end-of-central-directory record (" + std::to_string(e64) + " records at offset " +
+                   std::to_string(o64) + "; the end record says " + std::to_string(entries) + " at " + std::to_string(cdOffset) + ")";
+        entries = e64;
+        cdSize = s64;
+        cdOffset = o64;
     }
     if (cdOffset > size || cdSize > size - cdOffset || entries > cdSize / 46 + 1)
         return "damaged central directory (offset " + std::to_string(cdOffset) + ", size " + std::to_string(cdSize) +

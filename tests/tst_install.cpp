@@ -113,6 +113,9 @@ private Q_SLOTS:
         QVERIFY2(install.code == 0, qPrintable(install.out));
         qInfo("%s(%.0f s in all)", qPrintable(install.out), t.elapsed() / 1000.0);
 
+        // Every installed executable finds every library it links.
+        const Result ldd = inChroot("ldd /usr/bin/gw /usr/bin/gw-studio");
+        QVERIFY2(ldd.code == 0 && !ldd.out.contains("not found"), qPrintable(ldd.out));
         const Result version = inChroot("gw --version");
         QCOMPARE(version.out.trimmed(), QString("gw " GW_VERSION));
         QVERIFY(QFileInfo::exists(root_ + "/usr/share/man/man1/gw-studio.1.gz"));
