@@ -12,6 +12,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "data/tensorboard.h"
 #include "model/engine_internal.h"
 #include "model/registry.h"
 #include "model/runs.h"
@@ -173,6 +174,18 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
     const bool fresh = !fs::exists(csvPath);
     std::ofstream csv(csvPath, std::ios::app);
     if (fresh) csv << "step,metric,value\n";
+    // The same rows as TensorBoard events (docs/run-format): one new file per start; a resumed run says
+    // where it restarts, so that TensorBoard drops the steps an interrupted file recorded after it.
+    data::EventWriter events(runDir);
+    if (!fresh) events.restartAt(engine.step() + 1);
+    auto record = [&](int64_t step, const OrderedMap<double>& metrics) {
+        for (const auto& [k, v] : metrics) {
+            csv << step << "," << k << "," << fmt(v) << "\n";
+            events.addScalar(k, step, v);
+        }
+        csv.flush();
+        events.flush();
+    };
     const auto& cfg = engine.config();
     RunResult result;
     result.checkpoint = runCheckpointPath(runDir);
@@ -204,8 +217,7 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
             const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             rep.stepsPerSecond = el > 0 ? static_cast<double>(step - stepsAtT0) / el : 0;
             rep.etaSeconds = rep.stepsPerSecond > 0 ? static_cast<double>(rep.totalSteps - step) / rep.stepsPerSecond : 0;
-            for (const auto& [k, v] : rep.metrics) csv << step << "," << k << "," << fmt(v) << "\n";
-            csv.flush();
+            record(step, rep.metrics);
             if (cb.progress) cb.progress(rep);
         }
         if ((cfg.valEvery > 0 && step % cfg.valEvery == 0) || last) {
@@ -219,8 +231,7 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
                 } catch (const DomainModuleError& e) {
                     throw TrainingError("validation at step " + std::to_string(step) + ": " + e.what());
                 }
-                for (const auto& [k, v] : rep.metrics) csv << step << "," << k << "," << fmt(v) << "\n";
-                csv.flush();
+                record(step, rep.metrics);
                 if (cb.progress) cb.progress(rep);
             }
         }

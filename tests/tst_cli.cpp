@@ -94,6 +94,30 @@ private Q_SLOTS:
         QVERIFY(csv.contains("\n50,train/loss,"));
         QCOMPARE(csv.count("\n30,train/loss,"), 1);
 
+        // TensorBoard's view of the run, read back with python3-protobuf: one file per start, each opening
+        // with the file version; every row of metrics.csv once, at its step, as a float32.
+        qputenv("PYTHONPATH", GW_BINARY_DIR "/tests/tb_python");
+        const auto tb = fixtures::python({GW_SOURCE_DIR "/tests/python/tensorboard_events.py", run});
+        QVERIFY2(tb.code == 0, qPrintable(tb.out));
+        const QJsonObject events = QJsonDocument::fromJson(tb.out.toUtf8()).object();
+        QCOMPARE(events.value("file_versions").toArray(), (QJsonArray{"brain.Event:2", "brain.Event:2"}));
+        QCOMPARE(events.value("restarts").toArray(), (QJsonArray{31}));  // the resumed run goes on from step 31
+        const QJsonObject scalars = events.value("scalars").toObject();
+        int rows = 0, points = 0;
+        for (const auto& line : csv.split('\n', Qt::SkipEmptyParts).mid(1)) {
+            const QStringList f = line.split(',');
+            const QJsonArray series = scalars.value(f[1]).toArray();
+            int found = 0;
+            for (const auto& p : series) {
+                const QJsonArray sv = p.toArray();
+                if (sv[0].toInteger() == f[0].toLongLong() && sv[1].toDouble() == double(float(f[2].toDouble()))) ++found;
+            }
+            QVERIFY2(found == 1, qPrintable(line + ": found " + QString::number(found) + " times"));
+            ++rows;
+        }
+        for (const auto& tag : scalars.keys()) points += scalars.value(tag).toArray().size();
+        QCOMPARE(points, rows);  // nothing more
+
         auto e = runGw({"eval", run + "/checkpoints/last.ckpt", "--split", "test", "--json"});
         QVERIFY2(e.code == 0, qPrintable(e.err));
         QJsonParseError pe;

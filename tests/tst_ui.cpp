@@ -6,6 +6,10 @@
 #include <QtTest/QtTest>
 
 #include <QComboBox>
+#include <QProcess>
+#include <QJsonObject>
+#include <QJsonDocument>
+#include <QJsonArray>
 #include <QPainter>
 #include <qcustomplot.h>
 #include <QLineEdit>
@@ -712,6 +716,25 @@ private Q_SLOTS:
         QVERIFY(QFile::exists(w.lastCheckpoint()));
         QVERIFY(w.statusText().startsWith("Stopped"));
         QVERIFY(w.form()->fieldFor("training.steps")->isEnabled());
+        // TensorBoard's view of the window's run: the engine's scalars and, from the window, the explorer
+        // grid as an image at the step it was computed (read back with python3-protobuf).
+        {
+            const QString run = QFileInfo(w.lastCheckpoint()).dir().absolutePath().section('/', 0, -2);
+            QProcess py;
+            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+            env.insert("PYTHONPATH", GW_BINARY_DIR "/tests/tb_python");
+            py.setProcessEnvironment(env);
+            py.start("/usr/bin/python3", {GW_SOURCE_DIR "/tests/python/tensorboard_events.py", run, "--dump", GW_ARTIFACTS_DIR "/tensorboard"});
+            QVERIFY(py.waitForFinished(60000));
+            const QByteArray out = py.readAllStandardOutput();
+            QVERIFY2(py.exitCode() == 0, py.readAllStandardError().constData());
+            const QJsonObject events = QJsonDocument::fromJson(out).object();
+            QVERIFY(events.value("scalars").toObject().contains("train/loss"));
+            const QJsonArray grids = events.value("images").toObject().value("explorer/translations").toArray();
+            QVERIFY2(!grids.isEmpty(), out.left(300).constData());
+            const QJsonArray first = grids[0].toArray();  // step, width, height, PNG bytes
+            QVERIFY(first[1].toInt() > 100 && first[2].toInt() > 100 && first[3].toInt() > 1000);
+        }
         // Export for Python from the window's run.
         QCOMPARE(exportForPython(w.lastCheckpoint(), dir_.path() + "/gw.pt"), QString());
         QVERIFY(QFile::exists(dir_.path() + "/gw.yaml"));

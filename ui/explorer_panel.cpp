@@ -504,7 +504,9 @@ void ExplorerPanel::addSample(qint64 index) {
     Q_EMIT refreshRequested();
 }
 
-bool ExplorerPanel::exportGrid(const QString& path) { return saveImage(grid_->grab().toImage(), path).isEmpty(); }
+bool ExplorerPanel::exportGrid(const QString& path) { return saveImage(gridImage(), path).isEmpty(); }
+
+QImage ExplorerPanel::gridImage() const { return grid_->grab().toImage(); }
 
 bool ExplorerPanel::exportWorkspace(const QString& path, int width, int height) {
     return saveImage(plot_->toPixmap(width, height).toImage(), path).isEmpty();

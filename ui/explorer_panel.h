@@ -6,6 +6,7 @@
 /// with its error; optionally each sample's broadcast (a chosen subset of its domains fused and decoded
 /// into every domain, shimmer-ssd's image logs); and a 2-D PCA of the workspace states of every domain (hover names the sample, a
 /// click adds it to the grid). Fed with bridge ExploreData, live from the worker or from a checkpoint.
+#include <QImage>
 #include <QWidget>
 
 #include "ui/bridge/bridge.h"
@@ -87,6 +88,8 @@ public:
     void offerBroadcasts(const QStringList& domains);
 
     bool exportGrid(const QString& path);
+    /// The translation grid as it is drawn now (what exportGrid saves).
+    QImage gridImage() const;
     bool exportWorkspace(const QString& path, int width = 900, int height = 700);
     void setStatus(const QString& text);
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "ui/main_window.h"
 
+#include <QBuffer>
+
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
@@ -141,6 +143,18 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     });
 
     connect(worker_, &TrainingWorker::explored, explorer_, &ExplorerPanel::setData);
+    // Every grid computed during a run also goes to TensorBoard, as an image at its step.
+    connect(worker_, &TrainingWorker::explored, this, [this](const ExploreData& d) {
+        if (d.source != "training" || runDir_.isEmpty()) return;
+        const QImage grid = explorer_->gridImage().convertToFormat(QImage::Format_RGB888);
+        if (grid.isNull()) return;
+        QByteArray png;
+        QBuffer buffer(&png);
+        buffer.open(QIODevice::WriteOnly);
+        grid.save(&buffer, "PNG");
+        const QString err = addTensorBoardImage(runDir_, "explorer/translations", d.step, png, grid.width(), grid.height(), 3);
+        if (!err.isEmpty()) appendLog("TensorBoard: " + err);
+    });
     connect(worker_, &TrainingWorker::exploreFailed, this, [this](const QString& message) {
         explorer_->setStatus("Cannot explore: " + message);
         appendLog("explorer: " + message);

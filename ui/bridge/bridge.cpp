@@ -3,9 +3,12 @@
 #include "ui/bridge/bridge.h"
 
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <cstring>
 
 #include "data/h5_array.h"
+#include "data/tensorboard.h"
 #include "model/engine.h"
 #include "model/interop.h"
 #include "model/registry.h"
@@ -290,6 +293,20 @@ void TrainingWorker::exploreCheckpoint(const QString& checkpoint) {
     ExploreData d = gw::studio::exploreCheckpoint(checkpoint, req, &error);
     if (!error.isEmpty()) Q_EMIT exploreFailed(error);
     else Q_EMIT explored(d);
+}
+
+QString addTensorBoardImage(const QString& runDir, const QString& tag, qint64 step, const QByteArray& png, int width,
+                            int height, int channels) {
+    static std::map<std::string, std::unique_ptr<data::EventWriter>> writers;
+    try {
+        auto& w = writers[runDir.toStdString()];
+        if (!w) w = std::make_unique<data::EventWriter>(runDir.toStdString());
+        w->addImage(tag.toStdString(), step, std::string(png.constData(), size_t(png.size())), width, height, channels);
+        w->flush();
+    } catch (const std::exception& e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
 }
 
 QString saveFile(const QString& path, const QByteArray& bytes) {

@@ -122,6 +122,13 @@ Validation validateExperiment(const QString& yaml, const QString& baseDir, const
 /// file (why)"; a failure leaves any previous file intact.
 QString saveFile(const QString& path, const QByteArray& bytes);
 
+/// Adds a PNG (`width` × `height`, `channels` 3 or 4) as a TensorBoard image under `tag` at `step` to
+/// the run folder `runDir`, in an events file of the window's own beside the engine's (one per run
+/// folder and process, kept open; TensorBoard merges the files of a folder). Empty on success, else the
+/// error. Called on the GUI thread.
+QString addTensorBoardImage(const QString& runDir, const QString& tag, qint64 step, const QByteArray& png, int width,
+                            int height, int channels);
+
 /// `gw export`: a checkpoint's weights for Python plus the experiment beside. Empty on success, else the error.
 QString exportForPython(const QString& checkpoint, const QString& out);
 
