@@ -218,6 +218,11 @@ std::string check(Source& src, uint64_t* version) {
         const char* h = &cd[p];
         Entry e;
         e.method = u16(h + 10);
+        // Encrypted, strongly encrypted or patch data: no LibTorch archive has them, and its reader throws
+        // from its constructor on them (and leaks).
+        if (u16(h + 8) & 0x61)
+            return "record '" + shown(std::string(h + 46, std::min<size_t>(u16(h + 28), cd.size() - p - 46))) +
+                   "' is marked encrypted or as patch data (flags " + hex(u16(h + 8)) + "), which no LibTorch archive is";
         e.crc = u32(h + 16);
         e.csize = u32(h + 20);
         e.usize = u32(h + 24);

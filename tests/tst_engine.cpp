@@ -292,6 +292,8 @@ private Q_SLOTS:
                  qPrintable(sd));
         const QString z64 = errorOf([&] { readStateDict(dir + "state-dict-zip64-record-disagrees.pt"); });
         QVERIFY2(z64.contains("damaged zip64 end-of-central-directory record (0 records"), qPrintable(z64));
+        const QString enc = errorOf([&] { loadCheckpoint(dir + "checkpoint-record-marked-encrypted.ckpt"); });
+        QVERIFY2(enc.contains("is marked encrypted or as patch data"), qPrintable(enc));
         const QString ck = errorOf([&] { loadCheckpoint(dir + "checkpoint-leak.ckpt"); });
         QVERIFY2(ck.contains("checkpoint-leak.ckpt: damaged zip64 end-of-central-directory record"), qPrintable(ck));
         // The layout rules on well-formed zips: a version outside LibTorch's range, a record outside the folder.

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Runs each libFuzzer target (tests/fuzz/, built by the "fuzz" preset with ASan and UBSan) from its seed
-// corpus for a bounded time: the experiment parser, the HDF5 reader, the torch.save reader and the
-// checkpoint loader. A crash, a sanitizer report, a leak, an input over the memory limit or a violated
-// property fails the test with libFuzzer's report; the input is kept under build/fuzz/findings/.
+// Runs each libFuzzer target (tests/fuzz/, built by the "fuzz" preset with ASan and UBSan): the experiment
+// parser, the HDF5 reader, the torch.save reader and the checkpoint loader. First every seed and every
+// input a fault was once found with (tests/data/fuzz) is replayed and must run clean; then each target
+// explores from its seeds for a bounded time. A crash, a sanitizer report, a leak, an input over the
+// memory limit or a violated property in GW Studio's code fails the test with libFuzzer's report; one
+// whose first frame lies inside HDF5 or LibTorch is reported as theirs. Inputs are kept under
+// build/fuzz/findings/.
 // By default each target makes a fixed number of runs from a fixed seed (about a minute each here), so
 // that CI's outcome is the outcome of the same inputs every time; GW_FUZZ_SECONDS=N fuzzes each for N
 // seconds instead, with a fresh seed (for longer searches). Skipped when the fuzz build is absent.
@@ -40,42 +43,87 @@ private Q_SLOTS:
         const QString exe = fuzzBin_ + "/" + target;
         if (!QFileInfo(exe).isExecutable())
             QSKIP(qPrintable(exe + " is not built (cmake --preset fuzz && cmake --build --preset fuzz; packaging/dev.sh test does)"));
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        if (!leaks) env.insert("ASAN_OPTIONS", "detect_leaks=0");  // LeakSanitizer also checks at exit
+        const QStringList common{"-detect_leaks=" + QString::number(leaks ? 1 : 0), "-rss_limit_mb=4096", "-timeout=30"};
+
+        // 1. Replay: every seed and every input a fault was once found with (tests/data/fuzz) must run clean.
+        const QString seeds = GW_SOURCE_DIR "/tests/fuzz/corpus/" + corpus;
+        QStringList replay;
+        for (const auto& f : QDir(seeds).entryList(QDir::Files)) replay << seeds + "/" + f;
+        QVERIFY2(!replay.isEmpty(), qPrintable(seeds + " holds no seed inputs"));
+        const QString found = GW_SOURCE_DIR "/tests/data/fuzz/";
+        QString prefix = corpus;
+        prefix.replace('_', '-');
+        for (const auto& f : QDir(found).entryList({prefix + "-*"}, QDir::Files)) replay << found + f;
+        const auto [replayCode, replayOut] = runFuzzer(exe, env, common + replay, 600);
+        QVERIFY2(replayCode == 0, qPrintable(replayOut.right(6000)));
+        qInfo("%s: replayed %lld inputs clean", qPrintable(target), static_cast<long long>(replay.size()));
+
+        // 2. Explore from the seeds: a fixed number of runs from a fixed seed, or GW_FUZZ_SECONDS with a fresh
+        // one. A fault in GW Studio's code fails the test; one inside HDF5 or LibTorch (their own bugs on a
+        // damaged file, docs/fuzzing.md) is reported and its input kept for triage.
         const int seconds = qEnvironmentVariableIntValue("GW_FUZZ_SECONDS");
-        // Fixed runs from a fixed seed, capped at 5 minutes on a slow machine; or N seconds, fresh seed.
         const QStringList budget = seconds > 0 ? QStringList{"-max_total_time=" + QString::number(seconds)}
                                                : QStringList{"-seed=1", "-runs=" + QString::number(runs), "-max_total_time=300"};
-        const int limit = seconds > 0 ? seconds : 300;
-        // New inputs go to a scratch copy of the seed corpus; the repository's corpus stays as committed.
-        QTemporaryDir scratch;
+        QTemporaryDir scratch;  // new inputs go to a copy; the repository's corpus stays as committed
         QVERIFY(scratch.isValid());
-        const QString seeds = GW_SOURCE_DIR "/tests/fuzz/corpus/" + corpus;
-        const QStringList files = QDir(seeds).entryList(QDir::Files);
-        QVERIFY2(!files.isEmpty(), qPrintable(seeds + " holds no seed inputs"));
-        for (const auto& f : files) QVERIFY(QFile::copy(seeds + "/" + f, scratch.path() + "/" + f));
+        for (const auto& f : QDir(seeds).entryList(QDir::Files)) QVERIFY(QFile::copy(seeds + "/" + f, scratch.path() + "/" + f));
         const QString findings = GW_SOURCE_DIR "/build/fuzz/findings/";
         QDir().mkpath(findings);
-        QProcess p;
-        p.setProcessChannelMode(QProcess::MergedChannels);
-        if (!leaks) {  // libFuzzer's -detect_leaks covers each input; LeakSanitizer also checks at exit
-            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-            env.insert("ASAN_OPTIONS", "detect_leaks=0");
-            p.setProcessEnvironment(env);
-        }
         QElapsedTimer clock;
         clock.start();
-        p.start(exe, budget + QStringList{"-detect_leaks=" + QString::number(leaks ? 1 : 0), "-rss_limit_mb=4096", "-timeout=30", "-print_final_stats=1",
-                                          "-artifact_prefix=" + findings + target + "-", scratch.path()});
-        QVERIFY2(p.waitForStarted(), qPrintable(exe));
-        QVERIFY(p.waitForFinished((limit + 120) * 1000));
-        const QString out = QString::fromLocal8Bit(p.readAll());
-        QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0, qPrintable(out.right(6000)));
-        // libFuzzer's closing statistics: runs, coverage, corpus.
+        const auto [code, out] = runFuzzer(exe, env,
+                                           budget + common + QStringList{"-print_final_stats=1", "-artifact_prefix=" + findings + target + "-",
+                                                                         scratch.path()},
+                                           (seconds > 0 ? seconds : 300) + 120);
+        if (code != 0) {
+            const QString lib = thirdPartyFault(out);
+            const auto input = QRegularExpression("Test unit written to (\\S+)").match(out);
+            QVERIFY2(!lib.isEmpty(), qPrintable(out.right(6000)));
+            qWarning("%s: a fault inside %s (not GW Studio's code), input kept at %s", qPrintable(target), qPrintable(lib),
+                     qPrintable(input.captured(1)));
+            return;
+        }
         const auto done = QRegularExpression("stat::number_of_executed_units:\\s*(\\d+)").match(out);
-        const auto cov = QRegularExpression("cov: (\\d+) ft: (\\d+) corp: (\\d+)").globalMatch(out);
         QString last;
-        for (auto it = cov; it.hasNext();) last = it.next().captured(0);
+        for (auto it = QRegularExpression("cov: (\\d+) ft: (\\d+) corp: (\\d+)").globalMatch(out); it.hasNext();)
+            last = it.next().captured(0);
         QVERIFY2(done.hasMatch() && done.captured(1).toLongLong() > 0, qPrintable(out.right(2000)));
         qInfo("%s: %s runs in %.0f s, %s", qPrintable(target), qPrintable(done.captured(1)), clock.elapsed() / 1000.0, qPrintable(last));
+    }
+
+private:
+    static std::pair<int, QString> runFuzzer(const QString& exe, const QProcessEnvironment& env, const QStringList& args, int limitSeconds) {
+        QProcess p;
+        p.setProcessChannelMode(QProcess::MergedChannels);
+        p.setProcessEnvironment(env);
+        p.start(exe, args);
+        if (!p.waitForStarted() || !p.waitForFinished(limitSeconds * 1000)) {
+            p.kill();
+            p.waitForFinished();
+            return {-1, exe + ": did not finish in " + QString::number(limitSeconds) + " s"};
+        }
+        return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromLocal8Bit(p.readAll())};
+    }
+
+    /// The library a sanitizer report's fault lies in, when it is HDF5, LibTorch or yaml-cpp: the first
+    /// frame of the first stack that is neither the C library, the sanitizer's interceptors nor libFuzzer.
+    /// Empty when that frame is GW Studio's (or the report has no stack: a property, a timeout in our code).
+    static QString thirdPartyFault(const QString& out) {
+        const QStringList runtime = {" in malloc", " in calloc", " in realloc", " in free", "__interceptor_", " in memcpy",
+                                     " in memmove", " in memset", "sysdeps/", "libc.so", "fuzzer::", "__sanitizer",
+                                     " in abort", " in raise", "pthread_kill", "libc_start", " in _start"};
+        for (const auto& line : out.split('\n')) {
+            if (!QRegularExpression("^\\s+#\\d+ 0x").match(line).hasMatch()) continue;
+            bool skip = false;
+            for (const auto& r : runtime) skip = skip || line.contains(r);
+            if (skip) continue;
+            for (const char* lib : {"libhdf5", "libtorch", "libc10", "libyaml-cpp"})
+                if (line.contains(lib)) return lib;
+            return {};
+        }
+        return {};
     }
 };
 
