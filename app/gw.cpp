@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "app/bench.h"
+#include "app/sweep.h"
 #include "data/fashion_mnist.h"
 #include "data/h5_array.h"
 #include "data/simple_shapes.h"
@@ -114,7 +115,8 @@ int cmdTrain(const std::string& experiment, const std::string& resume, const std
         cfg = std::move(run.config);
         ckpt = std::move(run.checkpoint);
     } else {
-        cfg = gw::loadExperiment(experiment, overrides);
+        const gw::UserSettings settings = gw::loadUserSettings(gw::userSettingsPath());
+        cfg = gw::loadExperiment(experiment, overrides, &settings);
         if (out.empty()) out = gw::defaultRunDir(cfg);
     }
     gw::Engine engine(cfg, say);
@@ -208,7 +210,8 @@ int cmdImportWeights(const std::string& stateDict, const std::string& experiment
                      bool overwrite, const std::vector<std::string>& overrides) {
     if (out.empty()) out = fs::path(stateDict).replace_extension(".ckpt").string();
     if (fs::exists(out) && !overwrite) throw std::runtime_error(out + " exists (choose another --out, or --force to replace it)");
-    const auto cfg = gw::loadExperiment(experiment, overrides);
+    const gw::UserSettings settings = gw::loadUserSettings(gw::userSettingsPath());
+    const auto cfg = gw::loadExperiment(experiment, overrides, &settings);
     const auto c = gw::importShimmerWeights(stateDict, cfg, keepDomains, say);
     gw::saveCheckpoint(out, c);
     say("wrote " + out + " (" + std::to_string(c.state.size()) + " tensors; evaluate with: gw eval " + out + ")");
@@ -353,6 +356,31 @@ int main(int argc, char** argv) {
     explore->add_option("--broadcast", exBroadcast,
                         "Also fuse these domains (comma-separated) and decode the state into every domain");
 
+    auto* sweep = app.add_subcommand("sweep", "Run a sweep (SWEEP.yaml [key=value ...]) here or on Slurm, or show a sweep's state");
+    gw::SweepCommand sw;
+    sweep->add_option("sweep", sw.target, "Sweep file (YAML), or a sweep folder (with --status or --point)")->required()
+        ->check(CLI::ExistingPath);
+    sweep->add_option("overrides", sw.overrides, "Overrides for every point, with dotted keys");
+    sweep->add_option("--out", sw.out, "Parent folder of the sweep folder (default: the sweep file's `out`)");
+    auto* localOpt = sweep->add_option("--local", sw.local, "Train N points at once on this machine, the cores split between them (default 1)")
+        ->check(CLI::PositiveNumber);
+    auto* slurmOpt = sweep->add_flag("--slurm", sw.slurm, "Submit the points not yet finished as one Slurm job array (sbatch)");
+    localOpt->excludes(slurmOpt);
+    sweep->add_flag("--status", sw.status, "Each point's state (run folders, squeue, sacct) and summary.csv");
+    sweep->add_flag("--dry-run", sw.dryRun, "Print the points and their overrides; run nothing");
+    sweep->add_flag("--wait", sw.wait, "--slurm: wait until every task has left the queue, then print the state");
+    sweep->add_option("--point", sw.point, "Train point I of a sweep folder (what each local process and array task runs)");
+    sweep->add_option("--partition", sw.slurmFlags.partition, "Slurm partition (the sweep file's slurm.partition)");
+    sweep->add_option("--time", sw.slurmFlags.time, "Slurm time limit per point, e.g. 02:00:00");
+    sweep->add_option("--cpus-per-task", sw.slurmFlags.cpusPerTask, "Slurm CPUs per point (also its threads)");
+    sweep->add_option("--gpus", sw.slurmFlags.gpus, "Slurm GPUs per point (the points train on cuda)");
+    sweep->add_option("--mem", sw.slurmFlags.mem, "Slurm memory per point, e.g. 8G");
+    sweep->add_option("--max-parallel", sw.slurmFlags.maxParallel, "At most N array tasks at once");
+    sweep->add_option("--sbatch-line", sw.slurmFlags.extra, "A further #SBATCH line, e.g. --sbatch-line=--qos=short (repeatable)")
+        ->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    sweep->add_option("--device", sw.device, "cpu, cuda or cuda:N for every point");
+    sweep->add_option("--threads", sw.threads, "Intra-op threads of every point (default: the cores split, or cpus-per-task)");
+
     app.add_subcommand("devices", "List the CPU and every CUDA device");
 
     auto* kinds = app.add_subcommand("kinds", "GW flavours, selections and domain-module kinds, with their parameters");
@@ -397,7 +425,8 @@ int main(int argc, char** argv) {
         }
         if (*eval) return cmdEval(ckptPath, split, asJson, maxSamples, flags);
         if (*pretrain) {
-            gw::Engine engine(gw::loadExperiment(ptExperiment, ptOverrides), say);
+            const gw::UserSettings settings = gw::loadUserSettings(gw::userSettingsPath());
+            gw::Engine engine(gw::loadExperiment(ptExperiment, ptOverrides, &settings), say);
             const auto report = engine.pretrainDomains(force, ptDomains);
             for (const auto& [k, v] : report) say("  val " + k + " " + std::to_string(v));
             return 0;
@@ -409,6 +438,12 @@ int main(int argc, char** argv) {
             });
             std::cout << "\nwrote " << outFile << "\n";
             return 0;
+        }
+        if (*sweep) {
+            return gw::runSweep(sw, [](const std::string& experiment, const std::string& resume,
+                                       const std::vector<std::string>& ov, const std::string& out) {
+                return cmdTrain(experiment, resume, ov, out);
+            });
         }
         if (*exp) return cmdExport(exCkpt, exOut);
         if (*impw) return cmdImportWeights(iwState, iwExperiment, iwOut, keepDomains, iwForce, iwOverrides);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/config.h"
 
+#include "data/atomic_file.h"
 #include "model/registry.h"
 
 #include <yaml-cpp/yaml.h>
@@ -198,21 +199,66 @@ void readDomain(const std::string& name, const YAML::Node& node, const std::stri
     if (d.dataset.empty()) d.dataset = "/{split}/" + name;
 }
 
-/// Sets `a.b.c = value` in the YAML tree, creating maps on the way.
-void applyOverride(YAML::Node root, const std::string& text, const std::string& file) {
-    const auto eq = text.find('=');
-    if (eq == std::string::npos || eq == 0)
-        throw ConfigError(file + ": override '" + text + "': expected key=value with a dotted key");
-    const std::string key = text.substr(0, eq);
-    YAML::Node value;
-    try {
-        value = YAML::Load(text.substr(eq + 1));
-    } catch (const YAML::Exception& e) {
-        throw ConfigError(file + ": override '" + text + "': the value is not YAML: " + e.msg);
-    }
+/// Splits a dotted key; an empty part is an error naming the override.
+std::vector<std::string> dottedParts(const std::string& key, const std::string& text, const std::string& file) {
     std::vector<std::string> parts;
     std::stringstream ss(key);
     for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+    if (key.empty() || key.back() == '.' || parts.empty())
+        throw ConfigError(file + ": override '" + text + "': expected a dotted key such as training.steps");
+    for (const auto& p : parts)
+        if (p.empty()) throw ConfigError(file + ": override '" + text + "': expected a dotted key such as training.steps");
+    return parts;
+}
+
+std::string shownValue(const YAML::Node& n) {
+    if (!n || n.IsNull()) return "nothing";
+    if (n.IsScalar()) return "'" + n.Scalar() + "'";
+    return n.IsSequence() ? "a list" : "a mapping";
+}
+
+/// Applies one command-line override to the composed tree, in Hydra's forms: `key=value` sets (maps are
+/// created on the way), `+key=value` adds a key no layer sets, `++key=value` sets or adds, `~key` removes
+/// a key and `~key=value` removes it only when it holds that value.
+void applyOverride(YAML::Node root, const std::string& text, const std::string& file) {
+    enum class Op { Set, Add, Force, Remove } op = Op::Set;
+    std::string body = text;
+    if (body.rfind("++", 0) == 0) op = Op::Force, body = body.substr(2);
+    else if (body.rfind('+', 0) == 0) op = Op::Add, body = body.substr(1);
+    else if (body.rfind('~', 0) == 0) op = Op::Remove, body = body.substr(1);
+    const auto eq = body.find('=');
+    if (op != Op::Remove && (eq == std::string::npos || eq == 0))
+        throw ConfigError(file + ": override '" + text + "': expected key=value with a dotted key (or +key=value, "
+                                 "++key=value, ~key)");
+    const std::string key = body.substr(0, eq);
+    YAML::Node value;
+    if (eq != std::string::npos) {
+        try {
+            value = YAML::Load(body.substr(eq + 1));
+        } catch (const YAML::Exception& e) {
+            throw ConfigError(file + ": override '" + text + "': the value is not YAML: " + e.msg);
+        }
+    }
+    const std::vector<std::string> parts = dottedParts(key, text, file);
+    if (op == Op::Remove) {
+        YAML::Node parent = root;
+        for (size_t i = 0; i + 1 < parts.size(); ++i) {
+            YAML::Node next = parent[parts[i]];
+            if (!next.IsDefined() || !next.IsMap())
+                throw ConfigError(file + ": override '" + text + "': nothing to remove, " + key +
+                                  " is not set by the file, its includes or the settings");
+            parent.reset(next);  // (plain assignment would overwrite the node parent refers to)
+        }
+        const YAML::Node current = parent[parts.back()];
+        if (!current.IsDefined())
+            throw ConfigError(file + ": override '" + text + "': nothing to remove, " + key +
+                              " is not set by the file, its includes or the settings");
+        if (eq != std::string::npos && !(current.IsScalar() && value.IsScalar() && current.Scalar() == value.Scalar()))
+            throw ConfigError(file + ": override '" + text + "': " + key + " holds " + shownValue(current) + ", not " +
+                              shownValue(value));
+        parent.remove(parts.back());
+        return;
+    }
     std::vector<YAML::Node> chain{root};
     for (size_t i = 0; i + 1 < parts.size(); ++i) {
         YAML::Node next = chain.back()[parts[i]];
@@ -221,24 +267,162 @@ void applyOverride(YAML::Node root, const std::string& text, const std::string& 
         if (!next.IsDefined() || next.IsNull()) chain.back()[parts[i]] = YAML::Node(YAML::NodeType::Map);
         chain.push_back(chain.back()[parts[i]]);
     }
+    if (op == Op::Add && chain.back()[parts.back()].IsDefined())
+        throw ConfigError(file + ": override '" + text + "': " + key + " is already set (to " +
+                          shownValue(chain.back()[parts.back()]) + "); write " + key + "=VALUE to change it, or ++" + key +
+                          "=VALUE");
     chain.back()[parts.back()] = value;
+}
+
+/// `over` merged onto `base`: mappings key by key (base's order, then over's new keys), anything else
+/// replaced by over's value. Neither input is changed.
+YAML::Node merged(const YAML::Node& base, const YAML::Node& over) {
+    if (!over.IsDefined()) return base.IsDefined() ? YAML::Clone(base) : YAML::Node();
+    if (!base.IsDefined() || !base.IsMap() || !over.IsMap()) return YAML::Clone(over);
+    YAML::Node out = YAML::Clone(base);
+    for (const auto& kv : over) {
+        const std::string k = kv.first.as<std::string>();
+        out[k] = merged(out[k], kv.second);
+    }
+    return out;
+}
+
+std::string expandHome(const std::string& p) {
+    if (p.empty() || p[0] != '~') return p;
+    const char* home = std::getenv("HOME");
+    return std::string(home ? home : "") + p.substr(1);
+}
+
+/// Makes the filesystem paths of an included file absolute against its own folder, so that they keep
+/// meaning the same files once merged into a file elsewhere: data.file, data.dir, training.out, and each
+/// domain's file, weights and path parameters (ParamInfo::Type::Path of any registered kind).
+void absolutisePaths(YAML::Node tree, const fs::path& dir) {
+    if (!tree.IsMap()) return;
+    auto fix = [&](YAML::Node map, const std::string& key) {
+        if (!map.IsMap()) return;
+        YAML::Node v = map[key];
+        if (!v.IsDefined() || !v.IsScalar() || v.Scalar().empty() || v.Scalar()[0] == '~' || v.Scalar()[0] == '/') return;
+        map[key] = (dir / v.Scalar()).lexically_normal().string();
+    };
+    if (YAML::Node data = tree["data"]; data.IsDefined()) fix(data, "file"), fix(data, "dir");
+    if (YAML::Node tr = tree["training"]; tr.IsDefined()) fix(tr, "out");
+    if (YAML::Node doms = tree["domains"]; doms.IsDefined() && doms.IsMap()) {
+        std::set<std::string> pathKeys{"file", "weights"};
+        for (const auto& e : domainModuleRegistry().entries())
+            for (const auto& p : e.info.params)
+                if (p.type == ParamInfo::Type::Path) pathKeys.insert(p.key);
+        for (auto kv : doms)
+            for (const auto& k : pathKeys) fix(kv.second, k);
+    }
+}
+
+/// Resolves `include:` (a file name or a list of them, relative to the including file), depth first;
+/// later files and the including file win key by key.
+class Composer {
+public:
+    explicit Composer(std::string topFile) { chain_.push_back(std::move(topFile)); }
+    const std::vector<std::string>& read() const { return read_; }
+
+    YAML::Node compose(YAML::Node root, const std::string& label, const fs::path& dir) {
+        if (!root.IsMap() || !root["include"].IsDefined()) return root;
+        const YAML::Node inc = root["include"];
+        std::vector<std::string> names;
+        if (inc.IsScalar()) names.push_back(inc.Scalar());
+        else if (inc.IsSequence())
+            for (const auto& n : inc) {
+                if (!n.IsScalar() || n.Scalar().empty())
+                    throw ConfigError(label + ": include: expected file names, found " + shownValue(n) + " in the list");
+                names.push_back(n.Scalar());
+            }
+        else if (!inc.IsNull())
+            throw ConfigError(label + ": include: expected a file name or a list of file names, found " + shownValue(inc));
+        YAML::Node acc(YAML::NodeType::Map);
+        for (const auto& name : names) {
+            std::error_code ec;
+            fs::path p(expandHome(name));
+            if (p.is_relative()) p = dir / p;
+            p = fs::absolute(p, ec).lexically_normal();  // its folder anchors its relative paths
+            const std::string canon = fs::weakly_canonical(p, ec).string();
+            for (size_t i = 0; i < chain_.size(); ++i)
+                if (chain_[i] == canon) {
+                    std::string cycle;
+                    for (size_t j = i; j < chain_.size(); ++j) cycle += fs::path(chain_[j]).filename().string() + " -> ";
+                    throw ConfigError(label + ": include: " + name + " makes a cycle (" + cycle +
+                                      fs::path(canon).filename().string() + ")");
+                }
+            // Only regular files of experiment size: a device or a pipe (/dev/zero) would never end.
+            std::ifstream in(p);
+            if (!in || !fs::is_regular_file(p, ec))
+                throw ConfigError(label + ": include: cannot open " + p.string() + " (expected an experiment file)");
+            if (fs::file_size(p, ec) > (1u << 20))
+                throw ConfigError(label + ": include: " + p.string() + " is larger than 1 MiB (expected an experiment file)");
+            std::stringstream ss;
+            ss << in.rdbuf();
+            YAML::Node sub;
+            try {
+                sub = YAML::Load(ss.str());
+            } catch (const YAML::Exception& e) {
+                throw ConfigError(p.string() + " (included by " + label + "): not valid YAML: " + e.what());
+            }
+            if (!sub.IsDefined() || sub.IsNull()) sub = YAML::Node(YAML::NodeType::Map);
+            if (!sub.IsMap())
+                throw ConfigError(p.string() + " (included by " + label + "): expected a mapping of experiment keys, found " +
+                                  shownValue(sub));
+            chain_.push_back(canon);
+            sub = compose(sub, p.string(), p.parent_path());
+            chain_.pop_back();
+            absolutisePaths(sub, p.parent_path());
+            read_.push_back(p.string());
+            acc = merged(acc, sub);
+        }
+        YAML::Node own = YAML::Clone(root);
+        own.remove("include");
+        return merged(acc, own);
+    }
+
+private:
+    std::vector<std::string> chain_;  // canonical paths of the files being read, outermost first
+    std::vector<std::string> read_;
+};
+
+/// The settings as the lowest layer of an experiment tree.
+YAML::Node settingsLayer(const UserSettings& s) {
+    YAML::Node n(YAML::NodeType::Map);
+    if (!s.device.empty()) n["device"] = s.device;
+    if (s.threads >= 0) n["threads"] = s.threads;
+    if (!s.dataDir.empty()) n["data"]["dir"] = s.dataDir;
+    if (!s.runsDir.empty()) n["training"]["out"] = s.runsDir;
+    return n;
 }
 
 }  // namespace
 
-ExperimentConfig parseExperiment(const std::string& text, const std::string& file,
-                                 const std::vector<std::string>& overrides, const std::string& baseDir) {
+ExperimentConfig parseExperiment(const std::string& text, const std::string& sourceName,
+                                 const std::vector<std::string>& overrides, const std::string& baseDir,
+                                 const UserSettings* settings) {
     YAML::Node root;
     try {
         root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
-        throw ConfigError(file + ": not valid YAML: " + e.what());
+        throw ConfigError(sourceName + ": not valid YAML: " + e.what());
     }
     if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-    for (const auto& o : overrides) applyOverride(root, o, file);
-
     ExperimentConfig c;
-    c.sourcePath = (fs::path(baseDir) / fs::path(file).filename()).string();
+    c.sourcePath = (fs::path(baseDir) / fs::path(sourceName).filename()).string();
+    std::error_code ec;
+    Composer composer(fs::weakly_canonical(fs::path(c.sourcePath), ec).string());
+    root = composer.compose(root, sourceName, baseDir.empty() ? fs::path(".") : fs::path(baseDir));
+    c.includes = composer.read();
+    if (settings && !settings->empty()) root = merged(settingsLayer(*settings), root);
+    for (const auto& o : overrides) applyOverride(root, o, sourceName);
+    // Messages name the included files too: the key may come from any of them.
+    std::string label = sourceName;
+    if (!c.includes.empty()) {
+        label += " (with ";
+        for (size_t i = 0; i < c.includes.size(); ++i) label += (i ? ", " : "") + fs::path(c.includes[i]).filename().string();
+        label += ")";
+    }
+    const std::string file = label;
     MapReader top(root, "", file);
     top.readStr("name", c.name);
     top.read("seed", c.seed, "a whole number >= 0");
@@ -258,6 +442,8 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& fil
     data.readInt("paired_count", c.pairedCount, -1);
     data.readStr("paired_indices", c.pairedDataset);
     data.readInt("cache_mb", c.cacheMb, 0);
+    std::string dataDir;
+    data.readStr("dir", dataDir);
     data.finish();
 
     YAML::Node doms = top.get("domains");
@@ -368,17 +554,81 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& fil
         for (const auto& d : c.domains)
             if (d.file.empty()) throw ConfigError(file + ": domains." + d.name + ".file: expected an HDF5 file (or data.file), found nothing");
     }
+    // data.dir: the folder that relative data files are in. Applied here, so the experiment holds the
+    // joined paths and resolvePath stays one rule.
+    if (!dataDir.empty()) {
+        const std::string dir = c.resolvePath(dataDir);
+        auto join = [&](std::string& f) {
+            if (!f.empty() && f[0] != '~' && f[0] != '/') f = (fs::path(dir) / f).lexically_normal().string();
+        };
+        join(c.dataFile);
+        for (auto& d : c.domains) join(d.file);
+    }
     return c;
 }
 
-ExperimentConfig loadExperiment(const std::string& path, const std::vector<std::string>& overrides) {
+ExperimentConfig loadExperiment(const std::string& path, const std::vector<std::string>& overrides,
+                                const UserSettings* settings) {
     std::ifstream in(path);
     if (!in) throw ConfigError(path + ": cannot open the experiment file");
     std::stringstream ss;
     ss << in.rdbuf();
-    auto c = parseExperiment(ss.str(), path, overrides, fs::path(path).parent_path().string());
+    auto c = parseExperiment(ss.str(), path, overrides, fs::path(path).parent_path().string(), settings);
     c.sourcePath = path;
     return c;
+}
+
+std::string userSettingsPath() {
+    if (const char* p = std::getenv("GW_STUDIO_SETTINGS"); p && *p) return p;
+    if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) return (fs::path(x) / "gw-studio" / "settings.yaml").string();
+    return (fs::path(expandHome("~")) / ".config" / "gw-studio" / "settings.yaml").string();
+}
+
+UserSettings loadUserSettings(const std::string& path) {
+    UserSettings s;
+    s.path = path;
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return s;
+    std::ifstream in(path);
+    if (!in || fs::is_directory(path, ec)) throw ConfigError(path + ": cannot open the settings file");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    YAML::Node root;
+    try {
+        root = YAML::Load(ss.str());
+    } catch (const YAML::Exception& e) {
+        throw ConfigError(path + ": not valid YAML: " + e.what());
+    }
+    const fs::path dir = fs::path(path).parent_path();
+    auto absolute = [&](const std::string& p) {
+        const fs::path e(expandHome(p));
+        return (e.is_absolute() ? e : dir / e).lexically_normal().string();
+    };
+    MapReader top(root, "", path);
+    top.readStr("device", s.device);
+    if (!s.device.empty() && s.device != "cpu" && s.device != "cuda" && s.device.rfind("cuda:", 0) != 0)
+        top.fail("device", "cpu, cuda or cuda:N", "'" + s.device + "'");
+    if (top.get("threads").IsDefined() && !top.get("threads").IsNull()) {
+        s.threads = 0;
+        top.readInt("threads", s.threads, 0);
+    }
+    MapReader data(top.get("data"), "data", path);
+    data.readStr("dir", s.dataDir);
+    data.finish();
+    MapReader tr(top.get("training"), "training", path);
+    tr.readStr("out", s.runsDir);
+    tr.finish();
+    top.finish();
+    if (!s.dataDir.empty()) s.dataDir = absolute(s.dataDir);
+    if (!s.runsDir.empty()) s.runsDir = absolute(s.runsDir);
+    return s;
+}
+
+void saveUserSettings(const UserSettings& s) {
+    YAML::Emitter e;
+    e << YAML::Comment("GW Studio settings: the lowest layer of every experiment (docs/experiment-format.md, Layers)");
+    e << settingsLayer(s);
+    writeFileAtomically(s.path, std::string(e.c_str()) + "\n");
 }
 
 namespace {

@@ -89,6 +89,9 @@ struct ExperimentConfig {
     std::string outDir = "runs";
 
     std::string sourcePath;  ///< the file read (for messages and relative paths); not saved
+    /// The files pulled in by `include:` (absolute, in the order read, nested ones first); not saved:
+    /// the experiment holds their keys already.
+    std::vector<std::string> includes;
 
     ExperimentConfig();
     /// The domain named `name`. \throws ConfigError when absent.
@@ -97,13 +100,44 @@ struct ExperimentConfig {
     std::string resolvePath(const std::string& path) const;
 };
 
+/// The per-user settings that complete every experiment a front end opens (device, threads, the data
+/// folder, the runs folder): a YAML file shaped like an experiment that may hold only `device`,
+/// `threads`, `data.dir` and `training.out`. It is the lowest layer: an experiment's own keys win.
+/// The window's Settings dialog writes it; `gw` reads it (docs/experiment-format.md, "Layers").
+struct UserSettings {
+    std::string path;     ///< the file read or to write
+    std::string device;   ///< "" = not set; else cpu | cuda | cuda:N
+    int threads = -1;     ///< -1 = not set; 0 = every core
+    std::string dataDir;  ///< "" = not set; folder that relative data files resolve against (absolute)
+    std::string runsDir;  ///< "" = not set; `training.out`, the parent of run and sweep folders (absolute)
+    bool empty() const { return device.empty() && threads < 0 && dataDir.empty() && runsDir.empty(); }
+};
+/// $GW_STUDIO_SETTINGS when set, else $XDG_CONFIG_HOME/gw-studio/settings.yaml, else
+/// ~/.config/gw-studio/settings.yaml.
+std::string userSettingsPath();
+/// Reads the settings file at `path` (a missing file gives empty settings with `path` set). Relative
+/// folders and a leading ~ are made absolute against the file's folder and $HOME.
+/// \throws ConfigError naming the file and the key for any other key or a bad value.
+UserSettings loadUserSettings(const std::string& path);
+/// Writes `s` to `s.path` atomically (only the keys that are set). \throws WriteError naming the file.
+void saveUserSettings(const UserSettings& s);
+
 /// Reads an experiment file and applies `key=value` overrides (dotted keys: `training.steps=100`,
-/// `domains.image.latent_dim=8`, `loss.coefficients.cycles=0`). Unknown keys, wrong types and bad
-/// values are rejected. \throws ConfigError naming the file, the key, the expected and the found value.
-ExperimentConfig loadExperiment(const std::string& path, const std::vector<std::string>& overrides = {});
-/// The same from YAML text (`sourceName` for messages; relative paths resolve against `baseDir`).
+/// `domains.image.latent_dim=8`, `loss.coefficients.cycles=0`). Layers, lowest first: `settings` (when
+/// given), the files named by `include:` (in order, each composed the same way; maps merge key by key,
+/// any other value is replaced), the file itself, then the overrides. Hydra's forms are accepted:
+/// `key=value` sets a key, `+key=value` adds one that no layer sets, `++key=value` sets or adds,
+/// `~key` removes a key (back to its default; `~key=value` only when it holds that value). Relative
+/// paths in an included file resolve against that file's folder. Unknown keys, wrong types and bad
+/// values are rejected. \throws ConfigError naming the file (and the files it includes), the key, the
+/// expected and the found value; an include cycle names every file of the cycle.
+ExperimentConfig loadExperiment(const std::string& path, const std::vector<std::string>& overrides = {},
+                                const UserSettings* settings = nullptr);
+/// The same from YAML text (`sourceName` for messages; relative paths and includes resolve against
+/// `baseDir`).
 ExperimentConfig parseExperiment(const std::string& yamlText, const std::string& sourceName,
-                                 const std::vector<std::string>& overrides = {}, const std::string& baseDir = ".");
+                                 const std::vector<std::string>& overrides = {}, const std::string& baseDir = ".",
+                                 const UserSettings* settings = nullptr);
 /// The resolved experiment as YAML (every key written; parseExperiment reads it back equal).
 std::string experimentToYaml(const ExperimentConfig& cfg);
 

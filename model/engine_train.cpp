@@ -12,6 +12,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "data/tensorboard.h"
 #include "model/engine_internal.h"
 #include "model/registry.h"
@@ -189,55 +191,87 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
     const auto& cfg = engine.config();
     RunResult result;
     result.checkpoint = runCheckpointPath(runDir);
-    auto save = [&] { saveCheckpoint(result.checkpoint, engine.makeCheckpoint()); };
-
-    auto t0 = std::chrono::steady_clock::now();
-    int64_t stepsAtT0 = engine.step();
-    while (engine.step() < engine.totalSteps()) {
-        if (cb.stopRequested && cb.stopRequested()) {
-            result.stopped = true;
-            break;
-        }
-        StepLosses r = engine.trainStep();
-        const int64_t step = engine.step();
-        const bool last = step == engine.totalSteps();
-        if (step % cfg.logEvery == 0 || last) {
-            ProgressReport rep;
-            rep.step = step;
-            rep.totalSteps = engine.totalSteps();
-            const double loss = r.out.loss.item<double>();
-            rep.metrics.set("train/loss", loss);
-            for (const auto& [k, v] : r.out.metrics) rep.metrics.set("train/" + k, v.item<double>());
-            rep.metrics.set("train/lr", engine.currentLr());
-            if (!std::isfinite(loss))
-                throw TrainingError("step " + std::to_string(step) + ": the loss is " + fmt(loss) + "; the run stops" +
-                                    (fs::exists(result.checkpoint)
-                                         ? " and keeps its last checkpoint (" + result.checkpoint + ")"
-                                         : " before its first checkpoint (lower optimizer.lr, or check the data for NaN)"));
-            const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            rep.stepsPerSecond = el > 0 ? static_cast<double>(step - stepsAtT0) / el : 0;
-            rep.etaSeconds = rep.stepsPerSecond > 0 ? static_cast<double>(rep.totalSteps - step) / rep.stepsPerSecond : 0;
-            record(step, rep.metrics);
-            if (cb.progress) cb.progress(rep);
-        }
-        if ((cfg.valEvery > 0 && step % cfg.valEvery == 0) || last) {
-            if (engine.hasSplit("val")) {
+    // RUN_DIR/status.yaml: what sweeps and the Runs panel read (runs.h RunStatus).
+    RunStatus status;
+    status.state = "running";
+    status.step = engine.step();
+    status.totalSteps = engine.totalSteps();
+    status.pid = static_cast<long>(::getpid());
+    status.started = utcNow();
+    writeRunStatus(runDir, status);
+    auto save = [&] {
+        saveCheckpoint(result.checkpoint, engine.makeCheckpoint());
+        status.step = engine.step();
+        writeRunStatus(runDir, status);
+    };
+    try {
+        auto t0 = std::chrono::steady_clock::now();
+        int64_t stepsAtT0 = engine.step();
+        while (engine.step() < engine.totalSteps()) {
+            if (cb.stopRequested && cb.stopRequested()) {
+                result.stopped = true;
+                break;
+            }
+            StepLosses r = engine.trainStep();
+            const int64_t step = engine.step();
+            const bool last = step == engine.totalSteps();
+            if (step % cfg.logEvery == 0 || last) {
                 ProgressReport rep;
                 rep.step = step;
                 rep.totalSteps = engine.totalSteps();
-                rep.validation = true;
-                try {
-                    rep.metrics = engine.evaluate("val");
-                } catch (const DomainModuleError& e) {
-                    throw TrainingError("validation at step " + std::to_string(step) + ": " + e.what());
-                }
+                const double loss = r.out.loss.item<double>();
+                rep.metrics.set("train/loss", loss);
+                for (const auto& [k, v] : r.out.metrics) rep.metrics.set("train/" + k, v.item<double>());
+                rep.metrics.set("train/lr", engine.currentLr());
+                if (!std::isfinite(loss))
+                    throw TrainingError("step " + std::to_string(step) + ": the loss is " + fmt(loss) + "; the run stops" +
+                                        (fs::exists(result.checkpoint)
+                                             ? " and keeps its last checkpoint (" + result.checkpoint + ")"
+                                             : " before its first checkpoint (lower optimizer.lr, or check the data for NaN)"));
+                const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                rep.stepsPerSecond = el > 0 ? static_cast<double>(step - stepsAtT0) / el : 0;
+                rep.etaSeconds = rep.stepsPerSecond > 0 ? static_cast<double>(rep.totalSteps - step) / rep.stepsPerSecond : 0;
                 record(step, rep.metrics);
                 if (cb.progress) cb.progress(rep);
             }
+            if ((cfg.valEvery > 0 && step % cfg.valEvery == 0) || last) {
+                if (engine.hasSplit("val")) {
+                    ProgressReport rep;
+                    rep.step = step;
+                    rep.totalSteps = engine.totalSteps();
+                    rep.validation = true;
+                    try {
+                        rep.metrics = engine.evaluate("val");
+                    } catch (const DomainModuleError& e) {
+                        throw TrainingError("validation at step " + std::to_string(step) + ": " + e.what());
+                    }
+                    record(step, rep.metrics);
+                    if (cb.progress) cb.progress(rep);
+                }
+            }
+            if ((cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0) || last) {
+                if (last) status.state = "finished";
+                save();
+            }
         }
-        if ((cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0) || last) save();
+        if (result.stopped) {
+            status.state = "stopped";
+            save();
+        } else if (status.state != "finished") {  // resumed from a finished checkpoint: nothing to train
+            status.state = "finished";
+            status.step = engine.step();
+            writeRunStatus(runDir, status);
+        }
+    } catch (const std::exception& e) {
+        status.state = "failed";
+        status.error = e.what();
+        try {
+            writeRunStatus(runDir, status);
+        } catch (const std::exception&) {
+            // the original error matters more than the status file
+        }
+        throw;
     }
-    if (result.stopped) save();
     result.step = engine.step();
     return result;
 }

@@ -1,11 +1,19 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/runs.h"
 
+#include <cerrno>
+#include <csignal>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include "data/atomic_file.h"
 
 #ifdef GW_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -18,6 +26,68 @@ std::string runConfigPath(const std::string& runDir) { return (fs::path(runDir) 
 
 std::string runCheckpointPath(const std::string& runDir) {
     return (fs::path(runDir) / "checkpoints" / "last.ckpt").string();
+}
+
+std::string runStatusPath(const std::string& runDir) { return (fs::path(runDir) / "status.yaml").string(); }
+
+std::string utcNow() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+namespace {
+std::string hostName() {
+    char h[256] = {};
+    if (::gethostname(h, sizeof h - 1) != 0) return "";
+    return h;
+}
+}  // namespace
+
+void writeRunStatus(const std::string& runDir, RunStatus s) {
+    s.updated = utcNow();
+    if (s.host.empty()) s.host = hostName();
+    YAML::Emitter e;
+    e << YAML::BeginMap;
+    e << YAML::Key << "state" << YAML::Value << s.state;
+    e << YAML::Key << "step" << YAML::Value << s.step;
+    e << YAML::Key << "total_steps" << YAML::Value << s.totalSteps;
+    e << YAML::Key << "pid" << YAML::Value << s.pid;
+    e << YAML::Key << "host" << YAML::Value << s.host;
+    e << YAML::Key << "started" << YAML::Value << s.started;
+    e << YAML::Key << "updated" << YAML::Value << s.updated;
+    if (!s.error.empty()) e << YAML::Key << "error" << YAML::Value << YAML::DoubleQuoted << s.error;
+    e << YAML::EndMap;
+    writeFileAtomically(runStatusPath(runDir), std::string(e.c_str()) + "\n");
+}
+
+RunStatus readRunStatus(const std::string& runDir) {
+    RunStatus s;
+    const std::string path = runStatusPath(runDir);
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return s;
+    try {
+        const YAML::Node n = YAML::LoadFile(path);
+        auto str = [&](const char* k) { return n[k] && n[k].IsScalar() ? n[k].Scalar() : std::string(); };
+        s.state = str("state");
+        s.step = n["step"] ? n["step"].as<int64_t>() : 0;
+        s.totalSteps = n["total_steps"] ? n["total_steps"].as<int64_t>() : 0;
+        s.pid = n["pid"] ? n["pid"].as<long>() : 0;
+        s.host = str("host");
+        s.started = str("started");
+        s.updated = str("updated");
+        s.error = str("error");
+    } catch (const std::exception& e) {
+        s.state = "failed";
+        s.error = path + ": unreadable (" + e.what() + ")";
+        return s;
+    }
+    if (s.state == "running" && s.pid > 0 && s.host == hostName() && ::kill(static_cast<pid_t>(s.pid), 0) != 0 && errno == ESRCH)
+        s.state = "interrupted";
+    return s;
 }
 
 std::string resolveCheckpointPath(const std::string& path) {

@@ -18,6 +18,33 @@ namespace gw {
 std::string runConfigPath(const std::string& runDir);
 /// RUN_DIR/checkpoints/last.ckpt: a run folder's checkpoint.
 std::string runCheckpointPath(const std::string& runDir);
+/// RUN_DIR/status.yaml: how far a run got and whether it is going on (RunStatus).
+std::string runStatusPath(const std::string& runDir);
+
+/// What a run folder says of its run. runTraining writes RUN_DIR/status.yaml when it starts, at each
+/// validation and checkpoint, and when it stops, finishes or fails; sweeps (sweep.h) and the Runs panel
+/// read it. A process killed outright leaves "running": readRunStatus then checks the process.
+struct RunStatus {
+    /// "running", "stopped" (asked to stop; its checkpoint resumes it), "finished", "failed",
+    /// "interrupted" (read only: "running" but its process on this host is gone), or "" (no status file).
+    std::string state;
+    int64_t step = 0;        ///< last step reached (checkpointed when stopped or finished)
+    int64_t totalSteps = 0;  ///< training.steps
+    long pid = 0;            ///< the training process
+    std::string host;        ///< the host it runs on (gethostname)
+    std::string started;     ///< when this start of the run began, UTC, ISO 8601
+    std::string updated;     ///< when the file was written, UTC, ISO 8601
+    std::string error;       ///< failed: the error message
+};
+/// Writes RUN_DIR/status.yaml atomically (`updated` set to now). \throws WriteError naming the file.
+void writeRunStatus(const std::string& runDir, RunStatus status);
+/// Reads RUN_DIR/status.yaml; a folder without one gives state "". A "running" status whose process
+/// is gone (same host, no such pid) reads as "interrupted". Throws nothing: an unreadable file reads as
+/// state "failed" with the reason in `error`.
+RunStatus readRunStatus(const std::string& runDir);
+/// The current time, UTC, as ISO 8601 ("2026-12-01T05:30:00Z").
+std::string utcNow();
+
 /// A path given where a checkpoint is expected: a run folder stands for its checkpoints/last.ckpt;
 /// any other path is returned as it is (whether it exists or not).
 std::string resolveCheckpointPath(const std::string& path);

@@ -12,7 +12,8 @@ PACKAGES=(build-essential cmake ninja-build pkg-config
           libtorch-dev libopenblas0-pthread libhdf5-dev libyaml-cpp-dev libcli11-dev zlib1g-dev
           libcairo2-dev libssl-dev qt6-base-dev libqcustomplot-dev dataset-fashion-mnist python3-torch
           libprotobuf-dev protobuf-compiler python3-protobuf libboost-dev
-          dpkg-dev file help2man appstream desktop-file-utils debootstrap clang libclang-rt-14-dev)
+          dpkg-dev file help2man appstream desktop-file-utils debootstrap clang libclang-rt-14-dev
+          slurm-wlm munge)
 
 install_missing() {
   local missing=()

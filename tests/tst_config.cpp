@@ -2,16 +2,28 @@
 // Experiment files: defaults, every section, unknown keys, wrong types, overrides, YAML round trip.
 #include <QtTest/QtTest>
 
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "model/config.h"
 #include "model/registry.h"
 
 using namespace gw;
+namespace fs = std::filesystem;
 
 namespace {
 const char* kMinimal = "domains:\n  a: {module: identity, latent_dim: 4}\n  b: {module: identity}\ndata: {file: x.h5}\n";
+
+QString fixtureError(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
 
 QString errorOf(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
     try {
@@ -183,6 +195,110 @@ private Q_SLOTS:
         } catch (const std::exception& e) {
             QCOMPARE(QString(e.what()), QString("e.yaml: domains.a: the domain is named twice"));
         }
+    }
+
+    /// include: layers merge key by key, later files and the including file win, relative paths of an
+    /// included file keep pointing beside it, and a cycle is named.
+    void includesCompose() {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const std::string root = dir.path().toStdString();
+        QVERIFY(QDir().mkpath(dir.filePath("common")));
+        std::ofstream(root + "/common/base.yaml") << "name: base\nseed: 4\ndata: {file: shared.h5, paired_fraction: 0.5}\n"
+                                                    "domains:\n  a: {module: identity, latent_dim: 4}\n  b: {module: identity}\n"
+                                                    "training: {steps: 300, batch_size: 64, out: runs}\n";
+        std::ofstream(root + "/common/more.yaml") << "training: {steps: 700}\noptimizer: {lr: 0.005}\n";
+        std::ofstream(root + "/exp.yaml") << "include: [common/base.yaml, common/more.yaml]\nname: mine\n"
+                                             "domains:\n  a: {latent_dim: 6}\n";
+        const ExperimentConfig c = loadExperiment(root + "/exp.yaml");
+        QCOMPARE(c.name, std::string("mine"));                     // the including file wins
+        QCOMPARE(c.seed, uint64_t(4));                              // from base.yaml
+        QCOMPARE(c.steps, int64_t(700));                            // more.yaml wins over base.yaml
+        QCOMPARE(c.batchSize, int64_t(64));                         // ... key by key
+        QCOMPARE(c.lr, 0.005);
+        QCOMPARE(c.pairedFraction, 0.5);
+        QCOMPARE(c.domains.size(), size_t(2));
+        QCOMPARE(c.domain("a").params.at("latent_dim"), std::string("6"));
+        QCOMPARE(c.domain("a").module, std::string("identity"));    // kept from base.yaml
+        QCOMPARE(c.resolvePath(c.dataFile), (fs::path(root) / "common/shared.h5").lexically_normal().string());
+        QCOMPARE(c.resolvePath(c.outDir), (fs::path(root) / "common/runs").lexically_normal().string());
+        QCOMPARE(c.includes.size(), size_t(2));
+        // The written experiment is whole: it parses again without its includes.
+        const ExperimentConfig again = parseExperiment(experimentToYaml(c), "again.yaml", {}, "/elsewhere");
+        QCOMPARE(again.steps, int64_t(700));
+        QCOMPARE(again.domain("a").params.at("latent_dim"), std::string("6"));
+        QVERIFY(again.includes.empty());
+        // Errors name the files.
+        std::ofstream(root + "/typo.yaml") << "include: common/base.yaml\ntraining: {stepz: 3}\n";
+        QString e = fixtureError([&] { loadExperiment(root + "/typo.yaml"); });
+        QVERIFY2(e.contains("typo.yaml (with base.yaml): training.stepz: unknown key"), qPrintable(e));
+        std::ofstream(root + "/missing.yaml") << "include: nowhere.yaml\n";
+        e = fixtureError([&] { loadExperiment(root + "/missing.yaml"); });
+        QVERIFY2(e.contains("missing.yaml: include: cannot open") && e.contains("nowhere.yaml"), qPrintable(e));
+        std::ofstream(root + "/x.yaml") << "include: y.yaml\n";
+        std::ofstream(root + "/y.yaml") << "include: x.yaml\n";
+        e = fixtureError([&] { loadExperiment(root + "/x.yaml"); });
+        QVERIFY2(e.contains("makes a cycle (x.yaml -> y.yaml -> x.yaml)"), qPrintable(e));
+        QVERIFY(!fixtureError([&] { parseExperiment("include: 7: 3\n", "bad.yaml"); }).isEmpty());
+        e = fixtureError([&] { parseExperiment("include: /dev/zero\n" + std::string(kMinimal), "dev.yaml"); });
+        QVERIFY2(e.contains("dev.yaml: include: cannot open /dev/zero (expected an experiment file)"), qPrintable(e));
+        e = fixtureError([&] { parseExperiment("include: {a: 1}\n" + std::string(kMinimal), "bad.yaml"); });
+        QVERIFY2(e.contains("bad.yaml: include: expected a file name or a list of file names, found a mapping"), qPrintable(e));
+    }
+
+    /// Hydra's override forms: key=value sets, +key adds (refused when set), ++key sets or adds, ~key
+    /// removes (back to the default), ~key=value removes only that value.
+    void hydraOverrides() {
+        const std::string y = std::string(kMinimal) + "training: {steps: 300}\n";
+        QCOMPARE(parseExperiment(y, "e.yaml", {"training.steps=5"}).steps, int64_t(5));
+        QCOMPARE(parseExperiment(y, "e.yaml", {"+training.batch_size=8"}).batchSize, int64_t(8));
+        QCOMPARE(parseExperiment(y, "e.yaml", {"++training.steps=9"}).steps, int64_t(9));
+        QCOMPARE(parseExperiment(y, "e.yaml", {"++training.batch_size=10"}).batchSize, int64_t(10));
+        QCOMPARE(parseExperiment(y, "e.yaml", {"~training.steps"}).steps, ExperimentConfig().steps);
+        QCOMPARE(parseExperiment(y, "e.yaml", {"~training.steps=300"}).steps, ExperimentConfig().steps);
+        QCOMPARE(parseExperiment(y, "e.yaml", {"~domains.b", "domains.a.latent_dim=3"}).domains.size(), size_t(1));
+        QVERIFY(errorOf(y, {"+training.steps=5"}).contains("exp.yaml: override '+training.steps=5': training.steps is already set (to '300')"));
+        QVERIFY(errorOf(y, {"~training.batch_size"}).contains("nothing to remove, training.batch_size is not set"));
+        QVERIFY(errorOf(y, {"~training.steps=7"}).contains("training.steps holds '300', not '7'"));
+        QVERIFY(errorOf(y, {"training..steps=7"}).contains("expected a dotted key"));
+        QVERIFY(errorOf(y, {"+training.stepz=7"}).contains("training.stepz: unknown key"));
+    }
+
+    /// The settings file is the lowest layer: it completes what the experiment leaves out.
+    void userSettingsComplete() {
+        QTemporaryDir dir;
+        const std::string root = dir.path().toStdString();
+        UserSettings s;
+        s.path = root + "/cfg/gw-studio/settings.yaml";
+        s.device = "cpu";
+        s.threads = 3;
+        s.dataDir = root + "/datasets";
+        s.runsDir = root + "/myruns";
+        saveUserSettings(s);
+        const UserSettings back = loadUserSettings(s.path);
+        QCOMPARE(back.threads, 3);
+        QCOMPARE(back.dataDir, s.dataDir);
+        QCOMPARE(back.runsDir, s.runsDir);
+        const ExperimentConfig c = parseExperiment(kMinimal, "exp.yaml", {}, "/exps", &back);
+        QCOMPARE(c.threads, 3);                                        // completed
+        QCOMPARE(c.dataFile, root + "/datasets/x.h5");                  // relative data file in the data folder
+        QCOMPARE(c.outDir, s.runsDir);
+        const ExperimentConfig own = parseExperiment(std::string(kMinimal) + "threads: 1\ntraining: {out: here}\n", "exp.yaml", {}, "/exps", &back);
+        QCOMPARE(own.threads, 1);                                      // the experiment's own key wins
+        QCOMPARE(own.resolvePath(own.outDir), std::string("/exps/here"));
+        QCOMPARE(parseExperiment(kMinimal, "exp.yaml", {"threads=2"}, "/exps", &back).threads, 2);  // overrides win
+        QCOMPARE(loadUserSettings(root + "/none.yaml").empty(), true);
+        std::ofstream(root + "/bad.yaml") << "device: cpu\nseed: 3\n";
+        QString e = fixtureError([&] { loadUserSettings(root + "/bad.yaml"); });
+        QVERIFY2(e.contains("bad.yaml: seed: unknown key"), qPrintable(e));
+        std::ofstream(root + "/bad2.yaml") << "threads: many\n";
+        e = fixtureError([&] { loadUserSettings(root + "/bad2.yaml"); });
+        QVERIFY2(e.contains("bad2.yaml: threads: expected a whole number, found 'many'"), qPrintable(e));
+        qputenv("GW_STUDIO_SETTINGS", QByteArray::fromStdString(s.path));
+        QCOMPARE(userSettingsPath(), s.path);
+        qunsetenv("GW_STUDIO_SETTINGS");
+        qputenv("XDG_CONFIG_HOME", "/cfg");
+        QCOMPARE(userSettingsPath(), std::string("/cfg/gw-studio/settings.yaml"));
     }
 
     void shippedExperimentParses() {

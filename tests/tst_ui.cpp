@@ -24,6 +24,7 @@
 #include "ui/explorer_panel.h"
 #include "ui/main_window.h"
 #include "ui/metrics_dashboard.h"
+#include "ui/settings_dialog.h"
 
 using namespace gw::studio;
 
@@ -660,6 +661,65 @@ private Q_SLOTS:
         QCOMPARE(broadcast->currentIndex(), 3);  // kept across refreshes
         QVERIFY(panel.exportGrid(dir_.path() + "/broadcast.png"));
         QCOMPARE(QImage(dir_.path() + "/broadcast.png").size(), panel.grid()->sizeHint());
+    }
+
+    /// Edit ▸ Settings writes the user's settings file, and the window's experiments are completed by
+    /// it: a relative data file is found in the settings' data folder.
+    void settingsDialogCompletesExperiments() {
+        const QString settingsFile = dir_.path() + "/config/gw-studio/settings.yaml";
+        const QByteArray before = qgetenv("GW_STUDIO_SETTINGS");
+        qputenv("GW_STUDIO_SETTINGS", settingsFile.toUtf8());
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/a-settings.yaml");
+        QFile demo(demo_);
+        QVERIFY(demo.open(QIODevice::ReadOnly));
+        const QString text = QString::fromUtf8(demo.readAll());
+        const QString elsewhere = dir_.path() + "/elsewhere";  // the same experiment without its data beside it
+        QVERIFY(QDir().mkpath(elsewhere));
+        QCOMPARE(w.form()->setYaml(text, elsewhere), QString());
+        w.validate();
+        QVERIFY2(w.startBlockedReason().contains(elsewhere + "/data.h5: no such file"), qPrintable(w.startBlockedReason()));
+
+        SettingsDialog d(&w);
+        QCOMPARE(d.lastError(), QString());
+        SettingsData s = d.values();
+        QCOMPARE(s.path, settingsFile);
+        QCOMPARE(s.threads, -1);  // nothing set yet
+        s.dataDir = QFileInfo(demo_).absolutePath();
+        s.threads = 1;
+        d.setValues(s);
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        d.grab().save(QString(GW_ARTIFACTS_DIR) + "/settings-dialog.png");
+        d.accept();
+        QCOMPARE(d.result(), int(QDialog::Accepted));
+        QString err;
+        const SettingsData back = loadSettings(&err);
+        QCOMPARE(err, QString());
+        QCOMPARE(back.dataDir, s.dataDir);
+        QCOMPARE(back.threads, 1);
+        QCOMPARE(back.device, QString());
+        w.validate();
+        QCOMPARE(w.startBlockedReason(), QString());  // data.h5 now found in the data folder
+
+        // A damaged file is named in the dialog and in the window's check.
+        QFile f(settingsFile);
+        QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        f.write("threads: many\n");
+        f.close();
+        SettingsDialog damaged;
+        QVERIFY2(damaged.lastError().contains(settingsFile + ": threads: expected a whole number, found 'many'"), qPrintable(damaged.lastError()));
+        w.validate();
+        QVERIFY2(w.startBlockedReason().contains("settings.yaml: threads"), qPrintable(w.startBlockedReason()));
+        // A place that cannot be written: the dialog stays open and says why.
+        qputenv("GW_STUDIO_SETTINGS", "/proc/gw-studio/settings.yaml");
+        SettingsDialog unwritable;
+        unwritable.accept();
+        QVERIFY(unwritable.result() != int(QDialog::Accepted));
+        QVERIFY2(unwritable.lastError().contains("/proc/gw-studio/settings.yaml"), qPrintable(unwritable.lastError()));
+        if (before.isNull()) qunsetenv("GW_STUDIO_SETTINGS");
+        else qputenv("GW_STUDIO_SETTINGS", before);
     }
 
     void anEditJustBeforeStartIsCheckedFirst() {

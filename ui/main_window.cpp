@@ -29,6 +29,7 @@
 #include "ui/explorer_panel.h"
 #include "ui/metrics_dashboard.h"
 #include "ui/save_file.h"
+#include "ui/settings_dialog.h"
 
 namespace gw::studio {
 
@@ -271,6 +272,9 @@ void MainWindow::buildMenus() {
     redoAct_->setEnabled(false);
     connect(form_, &ExperimentForm::undoAvailable, undoAct_, &QAction::setEnabled);
     connect(form_, &ExperimentForm::redoAvailable, redoAct_, &QAction::setEnabled);
+    edit->addSeparator();
+    settingsAct_ = edit->addAction("&Settings…", this, &MainWindow::editSettings);
+    settingsAct_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Comma));
 
     auto* runMenu = menuBar()->addMenu("&Run");
     startAct_ = runMenu->addAction("&Start", this, &MainWindow::start);
@@ -335,6 +339,13 @@ bool MainWindow::saveExperiment(const QString& path) {
     updateTitle();
     statusBar()->showMessage("Saved " + path_, 3000);
     return true;
+}
+
+void MainWindow::editSettings() {
+    SettingsDialog dialog(this);
+    if (dialog.exec() != QDialog::Accepted) return;
+    statusBar()->showMessage("Settings saved to " + dialog.values().path, 5000);
+    validate();
 }
 
 void MainWindow::validate() {

@@ -68,6 +68,8 @@ public Q_SLOTS:
     void togglePause();
     void stop();
     void validate();
+    /// Edit ▸ Settings: the settings dialog (settings_dialog.h); the experiment is checked again after a save.
+    void editSettings();
 
 Q_SIGNALS:
     void runEnded(bool ok);
@@ -93,6 +95,7 @@ private:
     QLabel* progressText_;
     QProgressDialog* preparing_ = nullptr;
     QAction *startAct_, *pauseAct_, *stopAct_, *undoAct_, *redoAct_, *exportCkptAct_, *exportPyAct_;
+    QAction* settingsAct_ = nullptr;
     QMenu* recentMenu_;
     QThread thread_;
     TrainingWorker* worker_;

@@ -211,7 +211,8 @@ DomainProbe cachedProbe(const ExperimentConfig& cfg, const DomainConfig& d) {
 Validation validateExperiment(const QString& yaml, const QString& baseDir, const QString& sourceName) {
     Validation v;
     try {
-        const auto cfg = parseExperiment(yaml.toStdString(), sourceName.toStdString(), {}, baseDir.toStdString());
+        const UserSettings settings = loadUserSettings(userSettingsPath());
+        const auto cfg = parseExperiment(yaml.toStdString(), sourceName.toStdString(), {}, baseDir.toStdString(), &settings);
         for (const auto& d : cfg.domains) {
             const auto* kind = domainModuleRegistry().find(d.module);
             if (!kind || !kind->info.fromFile) continue;
@@ -305,6 +306,39 @@ QString addTensorBoardImage(const QString& runDir, const QString& tag, qint64 st
         w->flush();
     } catch (const std::exception& e) {
         return QString::fromStdString(e.what());
+    }
+    return {};
+}
+
+SettingsData loadSettings(QString* error) {
+    SettingsData d;
+    d.path = q(userSettingsPath());
+    try {
+        const UserSettings s = loadUserSettings(userSettingsPath());
+        d.device = q(s.device);
+        d.threads = s.threads;
+        d.dataDir = q(s.dataDir);
+        d.runsDir = q(s.runsDir);
+    } catch (const std::exception& e) {
+        if (error) *error = q(e.what());
+    }
+    return d;
+}
+
+QString saveSettings(const SettingsData& d) {
+    UserSettings s;
+    s.path = d.path.toStdString();
+    s.device = d.device.trimmed().toStdString();
+    s.threads = d.threads;
+    s.dataDir = d.dataDir.trimmed().toStdString();
+    s.runsDir = d.runsDir.trimmed().toStdString();
+    if (!s.device.empty() && s.device != "cpu" && s.device != "cuda" && s.device.rfind("cuda:", 0) != 0)
+        return q(s.path + ": device: expected cpu, cuda or cuda:N, found '" + s.device + "'");
+    try {
+        saveUserSettings(s);
+        loadUserSettings(s.path);  // what was written reads back
+    } catch (const std::exception& e) {
+        return q(e.what());
     }
     return {};
 }
@@ -416,7 +450,8 @@ void TrainingWorker::run(const QString& yaml, const QString& baseDir, const QStr
             cfg = std::move(opened.config);
             ckpt = std::move(opened.checkpoint);
         } else {
-            cfg = parseExperiment(yaml.toStdString(), sourceName.toStdString(), ov, baseDir.toStdString());
+            const UserSettings settings = loadUserSettings(userSettingsPath());
+            cfg = parseExperiment(yaml.toStdString(), sourceName.toStdString(), ov, baseDir.toStdString(), &settings);
             out = runDir.isEmpty() ? defaultRunDir(cfg) : runDir.toStdString();
         }
         Engine engine(cfg, [this](const std::string& line) { Q_EMIT logLine(q(line)); });

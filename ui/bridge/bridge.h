@@ -117,6 +117,22 @@ struct Validation {
 /// loaded again on each edit); a probe that fails is the message, under `domains.NAME.script`.
 Validation validateExperiment(const QString& yaml, const QString& baseDir, const QString& sourceName);
 
+/// The user's settings file (model/config.h UserSettings): the lowest layer of every experiment the
+/// window validates and runs, as of `gw`. Unset values are empty strings and threads -1.
+struct SettingsData {
+    QString path;     ///< the file (userSettingsPath(): $GW_STUDIO_SETTINGS or ~/.config/gw-studio/settings.yaml)
+    QString device;   ///< "" | cpu | cuda | cuda:N
+    int threads = -1; ///< -1 not set, 0 every core
+    QString dataDir;  ///< folder of relative data files
+    QString runsDir;  ///< training.out: where runs and sweeps go
+};
+/// Reads the settings file. A damaged file gives empty settings (with its path) and `error` set to
+/// "FILE: KEY: expected ..., found ...".
+SettingsData loadSettings(QString* error);
+/// Writes `s` to `s.path` atomically (only the values set). Empty on success, else the error naming
+/// the file or the bad value.
+QString saveSettings(const SettingsData& s);
+
 /// Writes `bytes` to `path` through the engine's one atomic write (temporary file beside it, fsync,
 /// rename, fsync of the folder; data/atomic_file.h). Empty on success, else "PATH: cannot write the
 /// file (why)"; a failure leaves any previous file intact.
