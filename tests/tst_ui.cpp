@@ -24,6 +24,7 @@
 #include "ui/explorer_panel.h"
 #include "ui/main_window.h"
 #include "ui/metrics_dashboard.h"
+#include "ui/runs_panel.h"
 #include "ui/settings_dialog.h"
 
 using namespace gw::studio;
@@ -720,6 +721,104 @@ private Q_SLOTS:
         QVERIFY2(unwritable.lastError().contains("/proc/gw-studio/settings.yaml"), qPrintable(unwritable.lastError()));
         if (before.isNull()) qunsetenv("GW_STUDIO_SETTINGS");
         else qputenv("GW_STUDIO_SETTINGS", before);
+    }
+
+    /// The Runs tab lists a sweep (its points, their states and the keys they differ by) and a plain run
+    /// (its difference from the experiment in the form), overlays the curves of the selected runs from
+    /// their metrics.csv, and plots a sweep's final metric against a swept key with seeds averaged.
+    void runsPanelListsComparesAndPlotsSweeps() {
+        const QString root = dir_.path() + "/runs-panel";
+        QVERIFY(QDir().mkpath(root));
+        const QString demoDir = QFileInfo(demo_).absolutePath();
+        const QString gw = QString(GW_BINARY_DIR) + "/app/gw";
+        auto run = [](const QString& program, const QStringList& args) {
+            QProcess p;
+            p.setProcessChannelMode(QProcess::MergedChannels);
+            p.start(program, args);
+            p.waitForFinished(240000);
+            return std::make_pair(p.exitCode(), QString::fromUtf8(p.readAll()));
+        };
+        QFile sweepFile(root + "/pairs.yaml");
+        QVERIFY(sweepFile.open(QIODevice::WriteOnly));
+        sweepFile.write(QString("name: pairs\nexperiment: %1\nout: %2\noverrides: [training.steps=60, training.val_every=30]\n"
+                                "axes:\n  data.paired_count: [16, 512]\n  seed: [0, 1]\n").arg(demo_, root).toUtf8());
+        sweepFile.close();
+        auto [code, out] = run(gw, {"sweep", root + "/pairs.yaml", "--local", "2"});
+        QVERIFY2(code == 0, qPrintable(out));
+        std::tie(code, out) = run(gw, {"train", demo_, "training.steps=40", "optimizer.lr=0.01", "--out", root + "/single"});
+        QVERIFY2(code == 0, qPrintable(out));
+
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/a-runs.yaml");
+        QVERIFY(w.openExperiment(demo_, false));
+        w.resize(1400, 900);
+        w.show();
+        w.showRuns();
+        RunsPanel* panel = w.runsPanel();
+        panel->setFolder(root);
+        const RunsListing& l = panel->listing();
+        QCOMPARE(l.sweeps.size(), qsizetype(1));
+        QCOMPARE(l.runs.size(), qsizetype(1));
+        const SweepEntry& s = l.sweeps[0];
+        QCOMPARE(s.name, QString("pairs"));
+        QCOMPARE(s.axes, QStringList({"data.paired_count", "seed"}));
+        QCOMPARE(s.points.size(), qsizetype(4));
+        for (const auto& p : s.points) QCOMPARE(p.state, QString("finished"));
+        QCOMPARE(s.points[2].differs, QStringList({"data.paired_count=512", "seed=0"}));
+        // The plain run differs from the form's experiment by what was overridden, and only that.
+        QStringList differs = l.runs[0].differs;
+        differs.sort();
+        QCOMPARE(differs, QStringList({"optimizer.lr=0.01", "training.steps=40"}));
+        QCOMPARE(l.runs[0].state, QString("finished"));
+        QCOMPARE(panel->tree()->topLevelItemCount(), 2);
+        QCOMPARE(panel->tree()->topLevelItem(0)->childCount(), 4);
+        QCOMPARE(panel->metric(), QString("val/loss"));
+
+        // Two runs overlaid: one graph each, with every val/loss row of its metrics.csv.
+        panel->selectRuns({s.points[0].dir, l.runs[0].dir});
+        QCOMPARE(panel->plotMode(), QString("overlay"));
+        QCOMPARE(panel->plot()->graphCount(), 2);
+        int rows = 0;
+        QFile csv(s.points[0].dir + "/metrics.csv");
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        while (!csv.atEnd())
+            if (QString::fromUtf8(csv.readLine()).contains(",val/loss,")) ++rows;
+        QCOMPARE(rows, 2);  // steps 30 and 60
+        QCOMPARE(panel->plot()->graph(0)->data()->size(), rows);
+
+        // The sweep: final val/loss against the paired count, the two seeds averaged per count.
+        panel->selectSweep("pairs");
+        QCOMPARE(panel->plotMode(), QString("sweep"));
+        QCOMPARE(panel->plot()->graphCount(), 2);  // the mean line and the seeds' dots
+        auto* mean = panel->plot()->graph(0);
+        QCOMPARE(mean->data()->size(), 2);
+        const double at16 = (s.points[0].final("val/loss", NAN) + s.points[1].final("val/loss", NAN)) / 2;
+        const double at512 = (s.points[2].final("val/loss", NAN) + s.points[3].final("val/loss", NAN)) / 2;
+        QCOMPARE(mean->data()->at(0)->key, 16.0);
+        QVERIFY(qAbs(mean->data()->at(0)->value - at16) < 1e-9);
+        QCOMPARE(mean->data()->at(1)->key, 512.0);
+        QVERIFY(qAbs(mean->data()->at(1)->value - at512) < 1e-9);
+        QCOMPARE(panel->plot()->xAxis->scaleType(), QCPAxis::stLogarithmic);  // 16 .. 512
+        panel->setMetric("val/translation_vec_to_label_accuracy");
+        QVERIFY(qAbs(panel->plot()->graph(0)->data()->at(0)->value -
+                     (s.points[0].final("val/translation_vec_to_label_accuracy", NAN) +
+                      s.points[1].final("val/translation_vec_to_label_accuracy", NAN)) / 2) < 1e-9);
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.grab().save(QString(GW_ARTIFACTS_DIR) + "/runs-panel-sweep.png");
+        panel->selectRuns({s.points[0].dir, s.points[1].dir, s.points[2].dir, s.points[3].dir});
+        panel->setMetric("train/loss");
+        w.grab().save(QString(GW_ARTIFACTS_DIR) + "/runs-panel-overlay.png");
+
+        // A point that fails is listed with its state and error.
+        QFile status(s.points[3].dir + "/status.yaml");
+        QVERIFY(status.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        status.write("state: failed\nstep: 20\ntotal_steps: 60\nerror: \"step 20: the loss is nan\"\n");
+        status.close();
+        panel->refresh();
+        QCOMPARE(panel->listing().sweeps[0].points[3].state, QString("failed"));
+        QCOMPARE(panel->tree()->topLevelItem(0)->child(3)->text(1), QString("failed"));
+        QCOMPARE(panel->tree()->topLevelItem(0)->child(3)->toolTip(1), QString("step 20: the loss is nan"));
     }
 
     void anEditJustBeforeStartIsCheckedFirst() {

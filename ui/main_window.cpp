@@ -28,6 +28,8 @@
 #include "ui/experiment_form.h"
 #include "ui/explorer_panel.h"
 #include "ui/metrics_dashboard.h"
+#include "ui/bridge/runs_listing.h"
+#include "ui/runs_panel.h"
 #include "ui/save_file.h"
 #include "ui/settings_dialog.h"
 
@@ -54,7 +56,20 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     explorer_ = new ExplorerPanel(this);
     tabs->addTab(explorer_, "E&xplorer");
     tabs->addTab(log_, "Lo&g");
+    runs_ = new RunsPanel(this);
+    tabs->addTab(runs_, "R&uns");
+    tabs_ = tabs;
     setCentralWidget(tabs);
+    // The Runs tab compares against the experiment in the form and opens on its runs folder.
+    connect(tabs, &QTabWidget::currentChanged, this, [this](int index) {
+        if (tabs_->widget(index) != runs_) return;
+        runs_->setBase(form_->yaml(), form_->baseDir());
+        if (runs_->folder().isEmpty()) runs_->setFolder(defaultRunsFolder(form_->yaml(), form_->baseDir()));
+    });
+    connect(runs_, &RunsPanel::exploreRequested, this, [this](const QString& checkpoint) {
+        exploreCheckpoint(checkpoint);
+        tabs_->setCurrentWidget(explorer_);
+    });
 
     form_ = new ExperimentForm(this);
     auto* scroll = new QScrollArea(this);
@@ -340,6 +355,8 @@ bool MainWindow::saveExperiment(const QString& path) {
     statusBar()->showMessage("Saved " + path_, 3000);
     return true;
 }
+
+void MainWindow::showRuns() { tabs_->setCurrentWidget(runs_); }
 
 void MainWindow::editSettings() {
     SettingsDialog dialog(this);

@@ -17,12 +17,14 @@ class QMenu;
 class QPlainTextEdit;
 class QProgressBar;
 class QProgressDialog;
+class QTabWidget;
 
 namespace gw::studio {
 
 class ExperimentForm;
 class ExplorerPanel;
 class MetricsDashboard;
+class RunsPanel;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -39,6 +41,10 @@ public:
 
     /// Why Start is disabled ("" when it is enabled).
     QString startBlockedReason() const { return blocked_; }
+    /// The Runs tab (runs_panel.h).
+    RunsPanel* runsPanel() const { return runs_; }
+    /// Shows the Runs tab (as clicking it does).
+    void showRuns();
     bool isRunning() const { return running_; }
     /// The run folder of the current or last run.
     QString runDir() const { return runDir_; }
@@ -96,6 +102,8 @@ private:
     QProgressDialog* preparing_ = nullptr;
     QAction *startAct_, *pauseAct_, *stopAct_, *undoAct_, *redoAct_, *exportCkptAct_, *exportPyAct_;
     QAction* settingsAct_ = nullptr;
+    RunsPanel* runs_ = nullptr;
+    QTabWidget* tabs_ = nullptr;
     QMenu* recentMenu_;
     QThread thread_;
     TrainingWorker* worker_;
