@@ -12,6 +12,11 @@
 #include <sstream>
 
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 
@@ -20,6 +25,7 @@
 #include "data/fashion_mnist.h"
 #include "data/h5_array.h"
 #include "data/simple_shapes.h"
+#include "model/distributed.h"
 #include "model/engine.h"
 #include "model/interop.h"
 #include "model/registry.h"
@@ -83,7 +89,8 @@ void printProgress(const gw::ProgressReport& r) {
         o << "step " << r.step << "/" << r.totalSteps;
         for (const char* k : {"loss", "demi_cycles", "cycles", "translations", "contrastives"})
             if (const double* v = r.metrics.find(std::string("train/") + k)) o << "  " << k << " " << *v;
-        o << std::fixed << std::setprecision(1) << "  " << r.stepsPerSecond << " steps/s  ETA " << duration(r.etaSeconds);
+        o << std::fixed << std::setprecision(r.stepsPerSecond < 10 ? 3 : 1) << "  " << r.stepsPerSecond << " steps/s  ETA "
+          << duration(r.etaSeconds);
     }
     say(o.str());
 }
@@ -117,28 +124,144 @@ int cmdTrain(const std::string& experiment, const std::string& resume, const std
     } else {
         const gw::UserSettings settings = gw::loadUserSettings(gw::userSettingsPath());
         cfg = gw::loadExperiment(experiment, overrides, &settings);
-        if (out.empty()) out = gw::defaultRunDir(cfg);
     }
-    gw::Engine engine(cfg, say);
+    // One of several ranks (gw train --nproc, torchrun, srun): join the group; rank 0 names the run
+    // folder and prepares the data and weights first, the others then find them.
+    const gw::DistributedEnv denv = gw::distributedFromEnvironment();
+    std::shared_ptr<gw::ProcessGroup> group;
+    if (denv.active()) {
+        if (cfg.device == "cuda") cfg.device = "cuda:" + std::to_string(denv.localRank);
+        group = std::make_shared<gw::ProcessGroup>(denv, cfg.device, std::chrono::minutes(30));
+        if (!resuming && out.empty() && denv.rank == 0) out = gw::defaultRunDir(cfg);
+        out = group->shareFromRank0("run_dir", out);
+    } else if (!resuming && out.empty()) {
+        out = gw::defaultRunDir(cfg);
+    }
+    const bool lead = !group || group->rank() == 0;
+    gw::Engine engine(cfg, lead ? gw::LogFn(say) : gw::LogFn{});
+    engine.setProcessGroup(group);
     engine.setRunDir(out);
+    if (group && !lead) group->barrier();
     engine.prepare(resuming ? &ckpt : nullptr);
+    if (group && lead) group->barrier();
     if (resuming) {
         engine.restore(ckpt, ckptPath);
-        say("resumed " + ckptPath + " at step " + std::to_string(engine.step()));
+        if (lead) say("resumed " + ckptPath + " at step " + std::to_string(engine.step()));
     }
-    say("run folder " + out);
+    const int64_t startStep = engine.step();
+    if (lead) say("run folder " + out + (group ? " (" + std::to_string(group->size()) + " ranks, " + denv.source + ")" : ""));
     std::signal(SIGINT, onSignal);
     std::signal(SIGTERM, onSignal);
     gw::RunCallbacks cb;
     cb.progress = printProgress;
     cb.stopRequested = [] { return gStop.load(); };
     const auto r = gw::runTraining(engine, out, cb);
+    if (group && lead && r.step > startStep) {
+        std::ostringstream o;
+        o << std::fixed << std::setprecision(3) << "data-parallel: " << group->size() << " ranks; rank 0 spent "
+          << 1000.0 * r.collectiveSeconds / static_cast<double>(r.step - startStep) << " ms per step in collectives ("
+          << r.collectiveCalls << " calls, " << std::setprecision(1) << r.collectiveSeconds << " s in all)";
+        say(o.str());
+    }
+    if (!lead) return r.stopped ? 130 : 0;
     if (r.stopped) {
         say("stopped at step " + std::to_string(r.step) + "; checkpoint " + r.checkpoint +
             " (resume with: gw train --resume " + out + ")");
         return 130;
     }
     say("done: " + std::to_string(r.step) + " steps; checkpoint " + r.checkpoint);
+    return 0;
+}
+
+/// `gw train --nproc N`: N ranks of this same command on this machine, joined through a TCPStore on a
+/// free loopback port (the variables torchrun sets), each with its share of the cores.
+int launchRanks(int n, std::vector<std::string> args) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (n > cores)
+        throw std::runtime_error("--nproc " + std::to_string(n) + ": this machine has " + std::to_string(cores) +
+                                 " cores and each rank needs one (use --nproc " + std::to_string(cores) + " or fewer)");
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+        throw std::runtime_error(std::string("cannot find a free port on 127.0.0.1 for the ranks (") + std::strerror(errno) + ")");
+    const int port = ntohs(addr.sin_port);
+    ::close(fd);
+    char self[4096];
+    const ssize_t sn = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sn <= 0) throw std::runtime_error("cannot find the gw executable (/proc/self/exe)");
+    const std::string exe(self, static_cast<size_t>(sn));
+    args[0] = exe;
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGTERM, onSignal);
+    std::vector<pid_t> pids;
+    for (int r = 0; r < n; ++r) {
+        const pid_t pid = ::fork();
+        if (pid < 0) throw std::runtime_error(std::string("cannot start rank ") + std::to_string(r) + " (" + std::strerror(errno) + ")");
+        if (pid == 0) {
+            ::setenv("RANK", std::to_string(r).c_str(), 1);
+            ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+            ::setenv("WORLD_SIZE", std::to_string(n).c_str(), 1);
+            ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+            ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execv(exe.c_str(), argv.data());
+            ::_exit(127);
+        }
+        pids.push_back(pid);
+        say("rank " + std::to_string(r) + ": pid " + std::to_string(pid));
+    }
+    std::vector<int> codes(static_cast<size_t>(n), -1);
+    std::vector<std::string> how(static_cast<size_t>(n));
+    int left = n;
+    bool forwarded = false;
+    auto firstFailure = std::chrono::steady_clock::time_point::max();
+    while (left > 0) {
+        if (gStop && !forwarded) {
+            for (size_t r = 0; r < pids.size(); ++r)
+                if (codes[r] < 0) ::kill(pids[r], SIGINT);
+            forwarded = true;
+        }
+        // After a rank fails the others stop on their own (their next collective fails); give them a
+        // minute, then end them.
+        if (firstFailure != std::chrono::steady_clock::time_point::max() &&
+            std::chrono::steady_clock::now() - firstFailure > std::chrono::seconds(60))
+            for (size_t r = 0; r < pids.size(); ++r)
+                if (codes[r] < 0) ::kill(pids[r], SIGKILL);
+        int st = 0;
+        const pid_t pid = ::waitpid(-1, &st, WNOHANG);
+        if (pid == 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            continue;
+        }
+        if (pid < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        for (size_t r = 0; r < pids.size(); ++r) {
+            if (pids[r] != pid) continue;
+            --left;
+            codes[r] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            how[r] = WIFSIGNALED(st) ? "was killed by signal " + std::to_string(WTERMSIG(st)) : "exited with " + std::to_string(codes[r]);
+            if (codes[r] != 0 && codes[r] != 130 && firstFailure == std::chrono::steady_clock::time_point::max())
+                firstFailure = std::chrono::steady_clock::now();
+        }
+    }
+    std::string failures;
+    for (size_t r = 0; r < codes.size(); ++r)
+        if (codes[r] != 0 && codes[r] != 130)
+            failures += (failures.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) + " (pid " + std::to_string(pids[r]) + ") " + how[r];
+    if (!failures.empty()) {
+        std::cerr << "gw: error: " << failures << std::endl;
+        return 1;
+    }
+    for (int c : codes)
+        if (c == 130) return 130;
     return 0;
 }
 
@@ -270,6 +393,10 @@ int main(int argc, char** argv) {
     train->add_option("--resume", resume, "Run folder to continue (its config.yaml and checkpoints/last.ckpt)")
         ->check(CLI::ExistingDirectory);
     train->add_option("--out", out, "Run folder (default: training.out/NAME-TIMESTAMP)");
+    int nproc = 1;
+    train->add_option("--nproc", nproc, "Train data-parallel with N processes on this machine (torch.distributed, Gloo); "
+                                        "each takes batch_size/N of every group's batch")
+        ->check(CLI::PositiveNumber);
     std::string device;
     int threads = -1;
     auto deviceAndThreads = [&](CLI::App* sub) {
@@ -407,6 +534,7 @@ int main(int argc, char** argv) {
     bench->add_option("--python", bo.python, "Interpreter for the reference (needs torch)");
     bench->add_flag("--reference-tuned", bo.referenceTuned, "Also run the reference with gw's OpenMP and allocator settings");
 
+    const std::vector<std::string> originalArgs(argv, argv + argc);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -419,6 +547,29 @@ int main(int argc, char** argv) {
     overrides.insert(overrides.end(), flags.begin(), flags.end());
     ptOverrides.insert(ptOverrides.end(), flags.begin(), flags.end());
     try {
+        if (*train && nproc > 1) {
+            // The ranks run this same command line without --nproc, with one run folder and their
+            // share of the cores.
+            std::vector<std::string> args;
+            for (size_t i = 0; i < originalArgs.size(); ++i) {
+                if (originalArgs[i] == "--nproc") {
+                    ++i;
+                    continue;
+                }
+                if (originalArgs[i].rfind("--nproc=", 0) == 0) continue;
+                args.push_back(originalArgs[i]);
+            }
+            if (out.empty() && resume.empty()) {
+                const gw::UserSettings settings = gw::loadUserSettings(gw::userSettingsPath());
+                std::vector<std::string> ov = overrides;
+                args.insert(args.end(), {"--out", gw::defaultRunDir(gw::loadExperiment(experiment, ov, &settings))});
+            }
+            if (threads < 0) {
+                const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+                args.insert(args.end(), {"--threads", std::to_string(std::max(1, cores / nproc))});
+            }
+            return launchRanks(nproc, args);
+        }
         if (*train) {
             if (!resume.empty() && !experiment.empty()) overrides.insert(overrides.begin(), experiment);
             return cmdTrain(resume.empty() ? experiment : "", resume, overrides, out);
@@ -453,7 +604,10 @@ int main(int argc, char** argv) {
         if (*kinds) return cmdKinds(kindsMarkdown);
         if (*bench) return gw::runBench(bo);
     } catch (const std::exception& e) {
-        std::cerr << "gw: error: " << e.what() << std::endl;
+        const char* rank = std::getenv("RANK");
+        const char* world = std::getenv("WORLD_SIZE");
+        std::cerr << "gw: error: " << (rank && world && std::string(world) != "1" ? "rank " + std::string(rank) + ": " : "")
+                  << e.what() << std::endl;
         return 1;
     }
     return 0;

@@ -75,6 +75,8 @@ struct ExploreResult {
     std::vector<std::string> broadcastFrom;
 };
 
+class ProcessGroup;
+
 class Engine {
 public:
     /// \param cfg an experiment (loadExperiment); \param log progress sink (may be empty).
@@ -93,6 +95,18 @@ public:
     /// (and the run's config.yaml names that file). Without one, such a module is an error before
     /// pre-training starts.
     void setRunDir(const std::string& runDir) { runDir_ = runDir; }
+    /// Data-parallel training (distributed.h): each step this rank trains on its share of each group's
+    /// batch (rank r of R takes rows [r·B/R, (r+1)·B/R) of the B indices every rank draws alike), and
+    /// the flat gradient is summed over the ranks and divided by R before AdamW, so R ranks take the
+    /// step one process would take on the whole batch (to float rounding, for losses that are means
+    /// over samples; the contrastive loss sees only the rank's share, as under PyTorch's DDP). Set
+    /// before prepare(). 	hrows ConfigError when training.batch_size is not a multiple of R.
+    void setProcessGroup(std::shared_ptr<ProcessGroup> group);
+    ProcessGroup* processGroup() const { return group_.get(); }
+    /// True on rank 0, or without a process group: the rank that writes the run folder.
+    bool leads() const;
+    /// Rank 0's weights into every rank (after prepare() and restore()). 	hrows DistributedError.
+    void broadcastParameters();
     torch::Device device() const { return device_; }
 
     /// Opens the data (importing it when the experiment names a source and the file is missing),
@@ -177,6 +191,7 @@ private:
     std::function<void(const ProgressReport&)> pretrainProgress_;
     std::function<bool()> stopRequested_;
     std::string runDir_;
+    std::shared_ptr<ProcessGroup> group_;
     /// Where pre-trained weights of `d` go: its `weights` path, else RUN_DIR/pretrained/NAME.pt; checked
     /// writable. \throws ConfigError naming the key and the path, before any pre-training.
     std::string pretrainTarget(const DomainState& d) const;
@@ -199,6 +214,8 @@ struct RunResult {
     int64_t step = 0;
     bool stopped = false;
     std::string checkpoint;  ///< path of the last checkpoint
+    double collectiveSeconds = 0;  ///< data-parallel: time this rank spent in all-reduces and broadcasts
+    int64_t collectiveCalls = 0;   ///< data-parallel: how many
 };
 
 /// Trains `engine` (prepared, possibly restored) to its total steps in `runDir`: writes config.yaml

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "data/tensorboard.h"
+#include "model/distributed.h"
 #include "model/engine_internal.h"
 #include "model/registry.h"
 #include "model/runs.h"
@@ -46,11 +47,29 @@ StepLosses Engine::trainStep() {
     batch.reserve(groups_.size());
     StepLosses r;
     try {
-        for (auto& g : groups_) batch.push_back(makeBatch(g.domains, cfg_.trainSplit, g.sampler->next(cfg_.batchSize), true));
+        for (auto& g : groups_) {
+            std::vector<int64_t> idx = g.sampler->next(cfg_.batchSize);
+            if (group_) {  // every rank draws the same indices and keeps its share
+                const size_t share = idx.size() / static_cast<size_t>(group_->size());
+                const size_t from = share * static_cast<size_t>(group_->rank());
+                idx = std::vector<int64_t>(idx.begin() + static_cast<std::ptrdiff_t>(from),
+                                           idx.begin() + static_cast<std::ptrdiff_t>(from + share));
+            }
+            batch.push_back(makeBatch(g.domains, cfg_.trainSplit, idx, true));
+        }
         optim_->zeroGrad();
         r = model_->trainingStep(batch);
     } catch (const DomainModuleError& e) {
         throw TrainingError("step " + std::to_string(step_ + 1) + ": " + e.what());
+    }
+    if (group_) {
+        torch::Tensor g = optim_->flatGrads();
+        try {
+            group_->allreduceSum(g);
+        } catch (const DistributedError& e) {
+            throw DistributedError("step " + std::to_string(step_ + 1) + ": " + e.what());
+        }
+        g.div_(static_cast<double>(group_->size()));
     }
     if (cfg_.scheduler == "none") optim_->step(cfg_.lr, cfg_.beta1);
     else {
@@ -68,6 +87,21 @@ StepLosses Engine::trainStep() {
             log_("note: no group of this batch has a term for '" + f + "' (skipped, as every step will be)");
     }
     return r;
+}
+
+void Engine::setProcessGroup(std::shared_ptr<ProcessGroup> group) {
+    if (group && cfg_.batchSize % group->size() != 0)
+        throw ConfigError(cfg_.sourcePath + ": training.batch_size: expected a multiple of the " + std::to_string(group->size()) +
+                          " ranks (each rank takes an equal share of every group's batch), found " + std::to_string(cfg_.batchSize));
+    group_ = std::move(group);
+}
+
+bool Engine::leads() const { return !group_ || group_->rank() == 0; }
+
+void Engine::broadcastParameters() {
+    if (!group_) return;
+    torch::Tensor p = optim_->flatParams();
+    group_->broadcast(p, 0);
 }
 
 Checkpoint Engine::makeCheckpoint() const {
@@ -167,26 +201,34 @@ void truncateMetrics(const fs::path& csv, int64_t step) {
 
 RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallbacks& cb) {
     engine.prepare();
+    // Data-parallel: every rank trains; rank 0 alone writes the run folder and validates.
+    ProcessGroup* group = engine.processGroup();
+    const bool lead = engine.leads();
     const fs::path dir(runDir);
-    fs::create_directories(dir / "checkpoints");
-    engine.keepFilesIn(runDir);
-    writeFileAtomically(runConfigPath(runDir), experimentToYaml(withAbsolutePaths(engine.config())));
     const fs::path csvPath = dir / "metrics.csv";
-    truncateMetrics(csvPath, engine.step());
-    const bool fresh = !fs::exists(csvPath);
-    std::ofstream csv(csvPath, std::ios::app);
-    if (fresh) csv << "step,metric,value\n";
-    // The same rows as TensorBoard events (docs/run-format): one new file per start; a resumed run says
-    // where it restarts, so that TensorBoard drops the steps an interrupted file recorded after it.
-    data::EventWriter events(runDir);
-    if (!fresh) events.restartAt(engine.step() + 1);
+    std::ofstream csv;
+    std::unique_ptr<data::EventWriter> events;
+    if (lead) {
+        fs::create_directories(dir / "checkpoints");
+        engine.keepFilesIn(runDir);
+        writeFileAtomically(runConfigPath(runDir), experimentToYaml(withAbsolutePaths(engine.config())));
+        truncateMetrics(csvPath, engine.step());
+        const bool fresh = !fs::exists(csvPath);
+        csv.open(csvPath, std::ios::app);
+        if (fresh) csv << "step,metric,value\n";
+        // The same rows as TensorBoard events (docs/run-format): one new file per start; a resumed run says
+        // where it restarts, so that TensorBoard drops the steps an interrupted file recorded after it.
+        events = std::make_unique<data::EventWriter>(runDir);
+        if (!fresh) events->restartAt(engine.step() + 1);
+    }
     auto record = [&](int64_t step, const OrderedMap<double>& metrics) {
+        if (!lead) return;
         for (const auto& [k, v] : metrics) {
             csv << step << "," << k << "," << fmt(v) << "\n";
-            events.addScalar(k, step, v);
+            events->addScalar(k, step, v);
         }
         csv.flush();
-        events.flush();
+        events->flush();
     };
     const auto& cfg = engine.config();
     RunResult result;
@@ -198,17 +240,21 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
     status.totalSteps = engine.totalSteps();
     status.pid = static_cast<long>(::getpid());
     status.started = utcNow();
-    writeRunStatus(runDir, status);
+    if (lead) writeRunStatus(runDir, status);
     auto save = [&] {
+        if (!lead) return;
         saveCheckpoint(result.checkpoint, engine.makeCheckpoint());
         status.step = engine.step();
         writeRunStatus(runDir, status);
     };
     try {
+        engine.broadcastParameters();  // one start for every rank (a resumed run restored the same checkpoint)
         auto t0 = std::chrono::steady_clock::now();
         int64_t stepsAtT0 = engine.step();
+        bool stopAll = false;
         while (engine.step() < engine.totalSteps()) {
-            if (cb.stopRequested && cb.stopRequested()) {
+            // Alone, a stop is seen before any step; with ranks, they agree on it at logged steps.
+            if (!group && cb.stopRequested && cb.stopRequested()) {
                 result.stopped = true;
                 break;
             }
@@ -219,9 +265,23 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
                 ProgressReport rep;
                 rep.step = step;
                 rep.totalSteps = engine.totalSteps();
-                const double loss = r.out.loss.item<double>();
+                double loss = r.out.loss.item<double>();
+                std::vector<std::pair<std::string, double>> values;
+                for (const auto& [k, v] : r.out.metrics) values.emplace_back(k, v.item<double>());
+                if (group) {  // the mean over the ranks' shares, and whether any rank was asked to stop
+                    torch::Tensor packed = torch::empty({static_cast<int64_t>(values.size()) + 2}, torch::kFloat64);
+                    auto* p = packed.data_ptr<double>();
+                    p[0] = loss;
+                    for (size_t i = 0; i < values.size(); ++i) p[i + 1] = values[i].second;
+                    p[values.size() + 1] = cb.stopRequested && cb.stopRequested() ? 1.0 : 0.0;
+                    group->allreduceSum(packed);
+                    const double n = static_cast<double>(group->size());
+                    loss = p[0] / n;
+                    for (size_t i = 0; i < values.size(); ++i) values[i].second = p[i + 1] / n;
+                    stopAll = p[values.size() + 1] > 0;
+                }
                 rep.metrics.set("train/loss", loss);
-                for (const auto& [k, v] : r.out.metrics) rep.metrics.set("train/" + k, v.item<double>());
+                for (const auto& [k, v] : values) rep.metrics.set("train/" + k, v);
                 rep.metrics.set("train/lr", engine.currentLr());
                 if (!std::isfinite(loss))
                     throw TrainingError("step " + std::to_string(step) + ": the loss is " + fmt(loss) + "; the run stops" +
@@ -232,9 +292,9 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
                 rep.stepsPerSecond = el > 0 ? static_cast<double>(step - stepsAtT0) / el : 0;
                 rep.etaSeconds = rep.stepsPerSecond > 0 ? static_cast<double>(rep.totalSteps - step) / rep.stepsPerSecond : 0;
                 record(step, rep.metrics);
-                if (cb.progress) cb.progress(rep);
+                if (cb.progress && lead) cb.progress(rep);
             }
-            if ((cfg.valEvery > 0 && step % cfg.valEvery == 0) || last) {
+            if (lead && ((cfg.valEvery > 0 && step % cfg.valEvery == 0) || last)) {
                 if (engine.hasSplit("val")) {
                     ProgressReport rep;
                     rep.step = step;
@@ -253,6 +313,10 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
                 if (last) status.state = "finished";
                 save();
             }
+            if (stopAll && !last) {
+                result.stopped = true;
+                break;
+            }
         }
         if (result.stopped) {
             status.state = "stopped";
@@ -260,19 +324,23 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
         } else if (status.state != "finished") {  // resumed from a finished checkpoint: nothing to train
             status.state = "finished";
             status.step = engine.step();
-            writeRunStatus(runDir, status);
+            if (lead) writeRunStatus(runDir, status);
         }
     } catch (const std::exception& e) {
         status.state = "failed";
         status.error = e.what();
         try {
-            writeRunStatus(runDir, status);
+            if (lead) writeRunStatus(runDir, status);
         } catch (const std::exception&) {
             // the original error matters more than the status file
         }
         throw;
     }
     result.step = engine.step();
+    if (group) {
+        result.collectiveSeconds = group->collectiveSeconds();
+        result.collectiveCalls = group->collectiveCalls();
+    }
     return result;
 }
 

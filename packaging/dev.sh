@@ -13,7 +13,7 @@ PACKAGES=(build-essential cmake ninja-build pkg-config
           libcairo2-dev libssl-dev qt6-base-dev libqcustomplot-dev dataset-fashion-mnist python3-torch
           libprotobuf-dev protobuf-compiler python3-protobuf libboost-dev
           dpkg-dev file help2man appstream desktop-file-utils debootstrap clang libclang-rt-14-dev
-          slurm-wlm munge)
+          slurm-wlm munge libgloo-dev)
 
 install_missing() {
   local missing=()

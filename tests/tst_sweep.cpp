@@ -342,6 +342,15 @@ private Q_SLOTS:
         const auto again = fixtures::gwCli({"sweep", file, "--slurm"});
         QVERIFY2(again.code == 0 && again.out.contains("nothing to submit"), qPrintable(again.out));
 
+        // One model over the tasks of a job step: srun -n2 starts two ranks of gw train, which find
+        // each other from Slurm's variables (torch.distributed, Gloo).
+        const QString ranked = dir.filePath("srun-run");
+        const auto srun = fixtures::runProcess("/usr/bin/srun", {"-n2", GW_BINARY_DIR "/app/gw", "train", dir.filePath("tiny.yaml"),
+                                                                 "training.steps=40", "--threads", "1", "--out", ranked});
+        QVERIFY2(srun.code == 0, qPrintable(srun.out));
+        QVERIFY2(srun.out.contains("(2 ranks, Slurm (srun))") && srun.out.contains("data-parallel: 2 ranks"), qPrintable(srun.out));
+        QCOMPARE(readRunStatus(ranked.toStdString()).state, std::string("finished"));
+
         // Slurm down: the error names the command and what sbatch answered.
         fixtures::runProcess(script, {"stop", cluster.path()});
         std::ofstream(file.toStdString()) << "name: down\nexperiment: tiny.yaml\naxes:\n  seed: [1]\n";
