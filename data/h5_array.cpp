@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -71,9 +70,7 @@ void requireFilters(const H5::DataSet& ds, const std::string& at) {
                         "plugin and point HDF5_PLUGIN_PATH at it");
     }
 }
-}  // namespace
 
-namespace {
 std::string shapeText(const std::vector<hsize_t>& v) {
     std::string s = "(";
     for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + (v[i] == H5S_UNLIMITED ? std::string("unlimited") : std::to_string(v[i]));
@@ -82,7 +79,7 @@ std::string shapeText(const std::vector<hsize_t>& v) {
 
 /// Whether the file's variable-length strings can be read without crashing HDF5 1.10. Such strings live
 /// in global heap collections ("GCOL", version 1) and are referred to by heap IDs (length u32, collection
-/// address u64, object index u32) stored with the attribute. Two faults of a damaged file were found by
+/// address u64, object index u32) stored with the attribute. Three faults of a damaged file were found by
 /// fuzzing (docs/fuzzing.md), and h5py hangs or crashes on the same files:
 /// - a free-space object smaller than its own header makes HDF5's decoder step by nothing, forever;
 /// - a heap ID whose object index is not in its collection makes H5HG_read index past its table.

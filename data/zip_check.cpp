@@ -4,6 +4,8 @@
 // its CRC-32, sizes and the offset of its local header, after which the record's bytes follow.
 #include "data/zip_check.h"
 
+#include "data/printable.h"
+
 #include <zlib.h>
 
 #include <cerrno>
@@ -71,21 +73,7 @@ std::string hex(uint32_t v) {
 }
 
 /// A record name as a message shows it: printable ASCII kept, other bytes as \xNN, at most 80 characters.
-std::string shown(const std::string& name) {
-    std::string out;
-    for (char ch : name.substr(0, 80)) {
-        const unsigned char u = static_cast<unsigned char>(ch);
-        if (u >= 0x20 && u < 0x7f) {
-            out += ch;
-        } else {
-            char b[8];
-            std::snprintf(b, sizeof b, "\\x%02x", u);
-            out += b;
-        }
-    }
-    if (name.size() > 80) out += "...";
-    return out;
-}
+std::string shown(const std::string& name) { return printable(name, 80); }
 
 struct Entry {
     std::string name;

@@ -2,7 +2,9 @@
 #include "model/config.h"
 
 #include "data/atomic_file.h"
+#include "data/printable.h"
 #include "model/registry.h"
+#include "model/yaml_file.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -135,18 +137,7 @@ void requireDomainName(const std::string& name, const std::string& file) {
     bool ok = !name.empty() && name.size() <= 64 && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_');
     for (char ch : name) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-');
     if (ok) return;
-    std::string shown;
-    for (char ch : name.substr(0, 40)) {
-        const unsigned char u = static_cast<unsigned char>(ch);
-        if (u >= 0x20 && u < 0x7f) {
-            shown += ch;
-        } else {
-            char b[8];
-            std::snprintf(b, sizeof b, "\\x%02x", u);
-            shown += b;
-        }
-    }
-    if (name.size() > 40) shown += "... (" + std::to_string(name.size()) + " characters)";
+    const std::string shown = data::printable(name, 40);
     throw ConfigError(file + ": domains: expected domain names of letters, digits, '_' or '-' that start with a letter or '_' "
                              "(at most 64 characters: they name metrics, datasets and files), found '" + shown + "'");
 }
@@ -589,16 +580,7 @@ UserSettings loadUserSettings(const std::string& path) {
     s.path = path;
     std::error_code ec;
     if (!fs::exists(path, ec)) return s;
-    std::ifstream in(path);
-    if (!in || fs::is_directory(path, ec)) throw ConfigError(path + ": cannot open the settings file");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    YAML::Node root;
-    try {
-        root = YAML::Load(ss.str());
-    } catch (const YAML::Exception& e) {
-        throw ConfigError(path + ": not valid YAML: " + e.what());
-    }
+    const YAML::Node root = detail::loadYamlFile(path, "settings file");
     const fs::path dir = fs::path(path).parent_path();
     auto absolute = [&](const std::string& p) {
         const fs::path e(expandHome(p));

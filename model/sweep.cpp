@@ -15,6 +15,7 @@
 
 #include "data/atomic_file.h"
 #include "model/runs.h"
+#include "model/yaml_file.h"
 
 namespace gw {
 namespace fs = std::filesystem;
@@ -170,6 +171,23 @@ SweepAxis readAxis(const std::string& key, const YAML::Node& v, bool random, con
     return a;
 }
 
+/// A sweep's `slurm:` mapping (the sweep file's, or plan.yaml's copy).
+SlurmOptions readSlurm(const YAML::Node& node, const std::string& path) {
+    Reader sl(node, "slurm", path);
+    SlurmOptions o;
+    o.partition = sl.str("partition");
+    o.time = sl.str("time");
+    o.cpusPerTask = static_cast<int>(sl.whole("cpus_per_task", 0, 0));
+    o.gpus = static_cast<int>(sl.whole("gpus", 0, 0));
+    o.mem = sl.str("mem");
+    o.account = sl.str("account");
+    o.qos = sl.str("qos");
+    o.maxParallel = static_cast<int>(sl.whole("max_parallel", 0, 0));
+    o.extra = sl.list("extra");
+    sl.finish();
+    return o;
+}
+
 /// Folder-name safe: letters, digits, '.', '_', '+', '-'; anything else becomes '_'.
 std::string safe(const std::string& s) {
     std::string out;
@@ -193,17 +211,7 @@ std::vector<std::string> SweepPoint::overrides(const SweepSpec& spec) const {
 }
 
 SweepSpec loadSweep(const std::string& path, const std::vector<std::string>& extraOverrides, const std::string& outFolder) {
-    std::ifstream in(path);
-    std::error_code ec;
-    if (!in || fs::is_directory(path, ec)) throw ConfigError(path + ": cannot open the sweep file");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    YAML::Node root;
-    try {
-        root = YAML::Load(ss.str());
-    } catch (const YAML::Exception& e) {
-        throw ConfigError(path + ": not valid YAML: " + e.what());
-    }
+    const YAML::Node root = detail::loadYamlFile(path, "sweep file");
     SweepSpec s;
     s.path = path;
     const fs::path dir = fs::absolute(fs::path(path)).parent_path();
@@ -247,17 +255,7 @@ SweepSpec loadSweep(const std::string& path, const std::vector<std::string>& ext
     }
     const std::string out = r.str("out", "sweeps");
     s.folder = (fs::path(outFolder.empty() ? absolute(out) : fs::absolute(outFolder).lexically_normal().string()) / s.name).string();
-    Reader sl(r.get("slurm"), "slurm", path);
-    s.slurm.partition = sl.str("partition");
-    s.slurm.time = sl.str("time");
-    s.slurm.cpusPerTask = static_cast<int>(sl.whole("cpus_per_task", 0, 0));
-    s.slurm.gpus = static_cast<int>(sl.whole("gpus", 0, 0));
-    s.slurm.mem = sl.str("mem");
-    s.slurm.account = sl.str("account");
-    s.slurm.qos = sl.str("qos");
-    s.slurm.maxParallel = static_cast<int>(sl.whole("max_parallel", 0, 0));
-    s.slurm.extra = sl.list("extra");
-    sl.finish();
+    s.slurm = readSlurm(r.get("slurm"), path);
     r.finish();
     return s;
 }
@@ -407,17 +405,7 @@ std::pair<SweepSpec, std::vector<SweepPoint>> readPlan(const std::string& folder
     s.count = r.whole("count", 0, 0);
     s.seed = static_cast<uint64_t>(r.whole("seed", 0, 0));
     for (const auto& k : r.list("axes")) s.axes.push_back(SweepAxis{k, {}});
-    Reader sl(r.get("slurm"), "slurm", path);
-    s.slurm.partition = sl.str("partition");
-    s.slurm.time = sl.str("time");
-    s.slurm.cpusPerTask = static_cast<int>(sl.whole("cpus_per_task", 0, 0));
-    s.slurm.gpus = static_cast<int>(sl.whole("gpus", 0, 0));
-    s.slurm.mem = sl.str("mem");
-    s.slurm.account = sl.str("account");
-    s.slurm.qos = sl.str("qos");
-    s.slurm.maxParallel = static_cast<int>(sl.whole("max_parallel", 0, 0));
-    s.slurm.extra = sl.list("extra");
-    sl.finish();
+    s.slurm = readSlurm(r.get("slurm"), path);
     const YAML::Node ps = r.get("points");
     if (!ps || !ps.IsSequence() || ps.size() == 0) r.fail("points", "a list of points", shown(ps));
     for (const auto& n : ps) {
