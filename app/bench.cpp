@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "model/engine.h"
+#include "model/glom.h"
 
 namespace gw {
 namespace {
@@ -232,9 +233,74 @@ int benchPretrain(const BenchOptions& o, const torch::Device& dev) {
     return 0;
 }
 
+/// `gw bench glom`: glom-pytorch's README training step (docs/glom.md; denoising, AdamW) on random
+/// images, at a size that runs here: dim 64, 4 levels, 28 px images of 1 channel in patches of 4 (49
+/// columns), batch 16, 2·L = 8 iterations computed and state L + 1 = 5 read, as the reference script
+/// (tests/python/glom_reference.py bench) does; and the same step computing only the 5 iterations the
+/// loss reads (what GW Studio trains with).
+int benchGlom(const BenchOptions& o, const torch::Device& dev) {
+    const int threads = configureThreads(o.threads);
+    const GlomOptions go{64, 4, 28, 4, 1, false, 0};
+    const int64_t B = 16;
+    std::vector<double> asRef, lean, ref;
+    double loss = 0;
+    for (int rep = 0; rep < o.repeats; ++rep) {
+        for (int variant = 0; variant < 2; ++variant) {
+            torch::manual_seed(0);
+            GlomDenoiser m(go);
+            m->to(dev);
+            torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(1e-3));
+            auto pool = torch::rand({4 * B, go.channels, go.imageSize, go.imageSize}, torch::TensorOptions().device(dev));
+            auto step = [&](int64_t i) {
+                const auto img = pool.narrow(0, (i % 4) * B, B);
+                const auto recon = m->reconstruct(img + torch::randn_like(img), go.levels + 1, variant == 0 ? 2 * go.levels : -1);
+                auto l = torch::mse_loss(recon, img);
+                opt.zero_grad();
+                l.backward();
+                opt.step();
+                return l;
+            };
+            for (int64_t i = 0; i < 3; ++i) step(i);
+            sync(dev);
+            const auto t0 = std::chrono::steady_clock::now();
+            torch::Tensor last;
+            for (int64_t i = 0; i < o.steps; ++i) last = step(i);
+            loss = last.item<double>();
+            (variant == 0 ? asRef : lean).push_back(o.steps / seconds(t0));
+        }
+        if (!o.reference.empty()) {
+            const double r = referenceStepsPerSecond("env -u OMP_WAIT_POLICY -u GW_NO_REEXEC " + o.python + " '" + o.reference +
+                                                     "' bench - --dim 64 --levels 4 --image 28 --patch 4 --channels 1 --batch 16"
+                                                     " --steps " + std::to_string(o.steps) + " --threads " + std::to_string(threads) +
+                                                     " 2>&1");
+            if (r > 0) ref.push_back(r);
+        }
+    }
+    const double a = median(asRef), l = median(lean), r = median(ref);
+    if (o.json) {
+        std::cout << "{\"config\": \"glom\", \"steps_per_s\": " << l << ", \"steps_per_s_all_iterations\": " << a
+                  << ", \"loss\": " << loss << ", \"threads\": " << threads << ", \"reference_steps_per_s\": " << r << "}\n";
+    } else {
+        std::cout << std::fixed << std::setprecision(3) << "glom  steps/s " << a << " with the reference's 8 iterations, " << l
+                  << " with the 5 the loss reads  threads " << threads << " (median of " << o.repeats << " x " << o.steps
+                  << " steps; dim 64, 4 levels, 1x28x28, patch 4, batch 16)\n";
+        if (r > 0)
+            std::cout << "      python reference steps/s " << r << "  ratio " << std::setprecision(2) << a / r << "x (same iterations), "
+                      << l / r << "x (as GW Studio trains)\n";
+    }
+    return 0;
+}
+
 }  // namespace
 
 int runBench(const BenchOptions& o) {
+    if (std::find(o.configs.begin(), o.configs.end(), "glom") != o.configs.end()) {
+        if (o.configs.size() != 1) {
+            std::cerr << "gw bench: glom times a different model; run it on its own\n";
+            return 2;
+        }
+        return benchGlom(o, parseDevice(o.device));
+    }
     if (std::find(o.configs.begin(), o.configs.end(), "pretrain") != o.configs.end()) {
         if (o.configs.size() != 1) {
             std::cerr << "gw bench: pretrain times a different step; run it on its own\n";

@@ -514,11 +514,11 @@ int main(int argc, char** argv) {
     bool kindsMarkdown = false;
     kinds->add_flag("--markdown", kindsMarkdown, "As the tables of docs/experiment-format.md");
 
-    auto* bench = app.add_subcommand("bench", "Steps/s of the reference GW training step (tutorial, ssd, wide) or of "
-                                              "pre-training the conv VAE (pretrain)");
+    auto* bench = app.add_subcommand("bench", "Steps/s of the reference GW training step (tutorial, ssd, wide), of "
+                                              "pre-training the conv VAE (pretrain) or of GLOM's denoising step (glom)");
     gw::BenchOptions bo;
-    bench->add_option("configs", bo.configs, "tutorial, ssd, wide (default: all), or pretrain alone")
-        ->check(CLI::IsMember({"tutorial", "ssd", "wide", "pretrain"}));
+    bench->add_option("configs", bo.configs, "tutorial, ssd, wide (default: all), or pretrain or glom alone")
+        ->check(CLI::IsMember({"tutorial", "ssd", "wide", "pretrain", "glom"}));
     bench->add_option("--steps", bo.steps, "Timed steps per repeat");
     bench->add_option("--repeats", bo.repeats, "Repeats (the median is reported)");
     bench->add_option("--threads", bo.threads, "Intra-op threads (0: every core)");

@@ -2,6 +2,7 @@
 // GLOM's network (glom.h), following glom-pytorch's Glom, GroupedFeedForward and ConsensusAttention.
 #include "model/glom.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -177,6 +178,30 @@ void GlomImpl::loadStateDict(const OrderedMap<torch::Tensor>& state, const std::
         }
         dst.copy_(from.to(t.dtype()));
     }
+}
+
+GlomDenoiserImpl::GlomDenoiserImpl(const GlomOptions& o) {
+    glom = register_module("glom", Glom(o));
+    toPixels = register_module("to_pixels", torch::nn::Linear(o.dim, o.patchSize * o.patchSize * o.channels));
+}
+
+torch::Tensor GlomDenoiserImpl::unpatchify(const torch::Tensor& patches) const {
+    const auto& o = glom->options();
+    const int64_t B = patches.size(0), C = o.channels, p = o.patchSize, s = o.side();
+    return patches.reshape({B, s, s, p, p, C}).permute({0, 5, 1, 3, 2, 4}).reshape({B, C, s * p, s * p});
+}
+
+torch::Tensor GlomDenoiserImpl::reconstruct(const torch::Tensor& noisy, int64_t readAt, int64_t computeIters) {
+    const int64_t L = glom->options().levels;
+    if (readAt < 0) readAt = L + 1;
+    const int64_t iters = std::max(readAt, computeIters);
+    torch::Tensor top;
+    if (iters == readAt) {
+        top = glom->forward(noisy, readAt).select(2, L - 1);  // (B, n, d)
+    } else {
+        top = glom->forward(noisy, iters, {}, true)[readAt].select(2, L - 1);
+    }
+    return unpatchify(toPixels->forward(top));
 }
 
 }  // namespace gw

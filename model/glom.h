@@ -69,4 +69,22 @@ private:
 };
 TORCH_MODULE(Glom);
 
+/// Denoising, as glom-pytorch's README trains GLOM: the noisy image in, the top level of the state after
+/// `readAt` iterations (README: state 7 of 12 for 6 levels, i.e. L + 1) mapped by one linear layer to
+/// each patch's pixels, the patches put back in place, the mean squared error to the clean image.
+class GlomDenoiserImpl : public torch::nn::Module {
+public:
+    explicit GlomDenoiserImpl(const GlomOptions& options);
+    Glom glom{nullptr};
+    torch::nn::Linear toPixels{nullptr};  ///< d -> p·p·C (glom-pytorch README: patches_to_images)
+
+    /// The reconstruction (B, C, S, S) from the top level after `readAt` iterations (< 0: L + 1). Only
+    /// the iterations up to `readAt` are computed, unless `computeIters` (>= readAt) asks for more, as
+    /// the README's forward(return_all) does: the later ones do not change the result.
+    torch::Tensor reconstruct(const torch::Tensor& noisy, int64_t readAt = -1, int64_t computeIters = -1);
+    /// The patches (B, n, p·p·C) back into images (B, C, S, S) (the inverse of GlomImpl::tokens' cut).
+    torch::Tensor unpatchify(const torch::Tensor& patches) const;
+};
+TORCH_MODULE(GlomDenoiser);
+
 }  // namespace gw

@@ -4,6 +4,9 @@
 // for several configurations; and the errors of bad sizes and of a state dict of another configuration.
 #include <QtTest/QtTest>
 
+#include <QJsonDocument>
+#include <QJsonObject>
+
 #include "fixtures.h"
 #include "model/glom.h"
 #include "model/torch_file.h"
@@ -80,6 +83,34 @@ private Q_SLOTS:
         writeStateDict(dir.filePath("ours.pt").toStdString(), out);
         const auto checked = fixtures::python(QStringList{kScript, "check", dir.path(), dir.filePath("mine.pt"), dir.filePath("ours.pt")} + args(c));
         QVERIFY2(checked.code == 0, qPrintable(checked.out));
+    }
+
+    /// The denoiser puts each patch's pixels back where GlomImpl::tokens took them from, and reads the
+    /// top level of state L + 1 however many iterations are computed.
+    void denoiserReadsTheRightState() {
+        torch::manual_seed(3);
+        const GlomOptions o{16, 3, 12, 3, 3, false, 0};
+        GlomDenoiser m(o);
+        const auto img = torch::randn({2, 3, 12, 12});
+        // The patches of glom-pytorch's cut: (b, c, h·p, w·p) -> (b, h·w, p·p·c).
+        const auto patches = img.reshape({2, 3, 4, 3, 4, 3}).permute({0, 2, 4, 3, 5, 1}).reshape({2, 16, 27});
+        QVERIFY(m->unpatchify(patches).equal(img));
+        torch::NoGradGuard noGrad;
+        const auto lean = m->reconstruct(img);  // 4 iterations, state 4 read
+        const auto full = m->reconstruct(img, -1, 6);  // 6 computed, state 4 read
+        QVERIFY((lean - full).abs().max().item<double>() < 1e-6);
+        const auto top = m->glom->forward(img, 4, {}, true)[4].select(2, 2);
+        QVERIFY((m->unpatchify(m->toPixels->forward(top)) - lean).abs().max().item<double>() < 1e-6);
+        QVERIFY((m->reconstruct(img, 2) - lean).abs().max().item<double>() > 1e-4);  // another state, another image
+    }
+
+    /// `gw bench glom` runs both variants of the step (and would run the reference beside them).
+    void benchRuns() {
+        const auto r = fixtures::gwCli({"bench", "glom", "--steps", "1", "--repeats", "1", "--threads", "1", "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.out));
+        const auto json = QJsonDocument::fromJson(r.out.trimmed().split('\n').last().toUtf8()).object();
+        QVERIFY2(json.value("steps_per_s").toDouble() > 0 && json.value("steps_per_s_all_iterations").toDouble() > 0, qPrintable(r.out));
+        QVERIFY(std::isfinite(json.value("loss").toDouble()));
     }
 
     /// Sizes that cannot work, and a state dict of another configuration, are named.

@@ -8,6 +8,11 @@ GW Studio's GLOM against it in both directions. einops is not needed: its rearra
                               [--self] [--iters N] [--seed K]
       writes OUT/glom.pt (a state_dict, torch.save), OUT/input.pt ({"img": (2, C, S, S)}) and
       OUT/expected.pt ({"all": every state, (N + 1, 2, n, L, D)})
+  glom_reference.py bench - --dim D --levels L --image S --patch P --channels C --batch B --steps N
+                              [--threads T]
+      times glom-pytorch's README training step (denoising: the noisy image through forward(return_all)
+      with 2·L iterations, the top level of state L + 1 to pixels by a linear layer, MSE to the clean
+      image, AdamW) and prints "steps/s X" (the number `gw bench glom` reads)
   glom_reference.py check OUT STATE.pt OURS.pt (same options)
       loads STATE.pt with load_state_dict(strict=True), runs OUT/input.pt and compares with OURS.pt's
       "all"; prints the largest difference and exits 1 when it exceeds 1e-5
@@ -120,7 +125,7 @@ class Glom(nn.Module):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["make", "check"])
+    ap.add_argument("mode", choices=["make", "check", "bench"])
     ap.add_argument("out")
     ap.add_argument("state", nargs="?")
     ap.add_argument("ours", nargs="?")
@@ -133,9 +138,41 @@ def main():
     ap.add_argument("--self", dest="attend_self", action="store_true")
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=0)
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     model = Glom(a.dim, a.levels, a.image, a.patch, a.channels, a.attend_self, a.radius)
+    if a.mode == "bench":
+        import time
+        if a.threads > 0:
+            torch.set_num_threads(a.threads)
+        side, p, c = a.image // a.patch, a.patch, a.channels
+        to_pixels = nn.Linear(a.dim, p * p * c)
+        params = list(model.parameters()) + list(to_pixels.parameters())
+        opt = torch.optim.AdamW(params, lr=1e-3)
+        pool = torch.rand(4 * a.batch, c, a.image, a.image)
+
+        def step(i):
+            img = pool[(i % 4) * a.batch:(i % 4 + 1) * a.batch]
+            states = model(img + torch.randn_like(img), return_all=True)
+            top = states[a.levels + 1, :, :, -1]
+            recon = to_pixels(top).reshape(a.batch, side, side, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(img.shape)
+            loss = F.mse_loss(img, recon)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        for i in range(3):
+            step(i)
+        t0 = time.perf_counter()
+        for i in range(a.steps):
+            loss = step(i)
+        sps = a.steps / (time.perf_counter() - t0)
+        print(f"glom steps/s {sps:.4f} loss {loss.item():.4f} threads {torch.get_num_threads()}")
+        return 0
     if a.mode == "make":
         img = torch.randn(2, a.channels, a.image, a.image)
         with torch.no_grad():
