@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/crc.hpp>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -39,10 +40,17 @@ EventWriter::EventWriter(const std::string& folder) {
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
     const auto seconds = static_cast<long long>(now());
-    path_ = (std::filesystem::path(folder) / ("events.out.tfevents." + std::to_string(seconds) + "." + host + "." +
-                                              std::to_string(getpid()) + ".gw-studio"))
-                .string();
-    file_ = std::fopen(path_.c_str(), "ab");
+    // Two writers of one process may start in the same second (the window's image writer beside the
+    // engine's, found when their records interleaved in one file): a per-process number keeps the names
+    // apart, as TensorBoard's own writers do, and the file is created exclusively.
+    static std::atomic<unsigned> counter{0};
+    for (;;) {
+        path_ = (std::filesystem::path(folder) / ("events.out.tfevents." + std::to_string(seconds) + "." + host + "." +
+                                                  std::to_string(getpid()) + "." + std::to_string(counter++) + ".gw-studio"))
+                    .string();
+        file_ = std::fopen(path_.c_str(), "wbx");
+        if (file_ || errno != EEXIST) break;
+    }
     if (!file_) throw std::runtime_error(folder + ": cannot write TensorBoard events (" + std::strerror(errno) + ")");
     tensorboard::Event e;
     e.set_wall_time(now());

@@ -20,8 +20,9 @@ uint32_t maskedCrc32c(const void* data, size_t n);
 /// Appends events to one new file in a folder. Not thread-safe; one writer per run.
 class EventWriter {
 public:
-    /// Creates `folder` if needed and the file events.out.tfevents.SECONDS.HOST.PID.gw-studio in it,
-    /// starting with the file-version record.
+    /// Creates `folder` if needed and a new file events.out.tfevents.SECONDS.HOST.PID.N.gw-studio in it
+    /// (N numbers the writers of one process, so that two never share a file), starting with the
+    /// file-version record.
     /// \throws std::runtime_error "FOLDER: cannot write TensorBoard events (cause)".
     explicit EventWriter(const std::string& folder);
     ~EventWriter();

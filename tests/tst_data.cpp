@@ -10,6 +10,7 @@
 
 #include "data/fashion_mnist.h"
 #include "data/h5_array.h"
+#include "data/tensorboard.h"
 #include "data/sampler.h"
 #include "fixtures.h"
 
@@ -37,6 +38,20 @@ void writeIdx(const std::string& path, const std::vector<uint32_t>& dims, const 
 class TestData : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    /// Two event writers of one process started in the same second write two files, never one (the
+    /// window's image writer and the engine's once interleaved their records in a single file).
+    void eventWritersNeverShareAFile() {
+        QTemporaryDir dir;
+        gw::data::EventWriter a(dir.path().toStdString());
+        gw::data::EventWriter b(dir.path().toStdString());
+        QVERIFY(a.path() != b.path());
+        a.addScalar("train/loss", 1, 0.5);
+        b.addScalar("train/loss", 1, 0.25);
+        a.flush();
+        b.flush();
+        QCOMPARE(QDir(dir.path()).entryList(QDir::Files).size(), 2);
+    }
+
     void dtypes_data() {
         QTest::addColumn<int>("dtype");
         QTest::addColumn<int>("expected");
