@@ -23,6 +23,7 @@
 #include "app/bench.h"
 #include "app/sweep.h"
 #include "data/fashion_mnist.h"
+#include "data/file_hash.h"
 #include "data/h5_array.h"
 #include "data/simple_shapes.h"
 #include "model/distributed.h"
@@ -321,7 +322,38 @@ int cmdDevices() {
     return 0;
 }
 
+int cmdGlomExport(const std::string& checkpoint, const std::string& out, const std::string& domain) {
+    const auto r = gw::exportGlomWeights(gw::resolveCheckpointPath(checkpoint), out, domain);
+    say("wrote " + r.weights + " (" + std::to_string(r.tensors) + " tensors: domain " + r.domain + "'s GLOM as glom-pytorch's state_dict) and " +
+        r.toPixels + " (the README's patches_to_images)");
+    if (r.options.channels == 3) {
+        say("in Python: glom = " + r.constructor + "; glom.load_state_dict(torch.load(\"" + r.weights + "\"))");
+    } else {
+        say("in Python: " + r.constructor + " takes 3 channels; this GLOM has " + std::to_string(r.options.channels) +
+            " (image_to_tokens.1.weight is (" + std::to_string(r.options.dim) + ", " +
+            std::to_string(r.options.patchSize * r.options.patchSize * r.options.channels) +
+            ")): load it into a Glom whose image_to_tokens takes that many values per patch");
+    }
+    return 0;
+}
+
+int cmdGlomImport(const std::string& stateDict, const std::string& experiment, std::string out, const std::string& domain,
+                  const std::string& toPixels, bool overwrite, const std::vector<std::string>& overrides) {
+    if (out.empty()) out = (fs::path(stateDict).parent_path() / (fs::path(stateDict).stem().string() + ".weights.pt")).string();
+    if (fs::exists(out) && !overwrite) throw std::runtime_error(out + " exists (choose another --out, or --force to replace it)");
+    const gw::UserSettings settings = gw::loadUserSettings(gw::userSettingsPath());
+    const auto cfg = gw::loadExperiment(experiment, overrides, &settings);
+    const auto c = gw::importGlomWeights(stateDict, cfg, domain, toPixels);
+    gw::saveCheckpoint(out, c);
+    gw::data::writeSha256Sidecar(out);
+    const std::string name = gw::glomDomainOf(cfg, domain).name;
+    say("wrote " + out + " (" + std::to_string(c.state.size()) + " tensors: the GLOM of domain " + name + (toPixels.empty() ? ", its to_pixels layer freshly initialised" : "") + ")");
+    say("use it with: gw train " + experiment + " domains." + name + ".weights=" + fs::absolute(out).string());
+    return 0;
+}
+
 int cmdExport(const std::string& checkpoint, const std::string& out) {
+    if (gw::openCheckpoint(gw::resolveCheckpointPath(checkpoint)).config.model == "glom") return cmdGlomExport(checkpoint, out, "");
     const auto r = gw::exportForPython(gw::resolveCheckpointPath(checkpoint), out);
     say("wrote " + r.weights + " (" + std::to_string(r.tensors) + " tensors, shimmer's state_dict layout) and " + r.config);
     say("in Python: state = torch.load(\"" + r.weights + "\"); gw.load_state_dict(state)");
@@ -469,6 +501,26 @@ int main(int argc, char** argv) {
                    "Ignore the file's gw_mod.domain_mods.* tensors; take the domain modules from the experiment");
     impw->add_flag("--force", iwForce, "Replace an existing --out file");
 
+    auto* glom = app.add_subcommand("glom", "GLOM weights to and from glom-pytorch (import-weights, export)");
+    glom->require_subcommand(1);
+    auto* glomImp = glom->add_subcommand("import-weights", "Turn a torch.save'd glom-pytorch Glom state_dict into a glom domain's weights file");
+    std::string gState, gExperiment, gOut, gDomain, gToPixels;
+    std::vector<std::string> gOverrides;
+    bool gForce = false;
+    glomImp->add_option("state_dict", gState, "STATE_DICT.pt: torch.save(glom.state_dict(), ...)")->required()->check(CLI::ExistingFile);
+    glomImp->add_option("experiment", gExperiment, "The experiment (YAML) with the glom domain of those sizes")->required()
+        ->check(CLI::ExistingFile);
+    glomImp->add_option("overrides", gOverrides, "Overrides with dotted keys");
+    glomImp->add_option("--domain", gDomain, "The glom domain (default: the only one)");
+    glomImp->add_option("--to-pixels", gToPixels, "The README's patches_to_images state_dict (0.weight, 0.bias)")->check(CLI::ExistingFile);
+    glomImp->add_option("--out", gOut, "Weights file to write (default: STATE_DICT.weights.pt)");
+    glomImp->add_flag("--force", gForce, "Replace an existing --out file");
+    auto* glomExp = glom->add_subcommand("export", "Write the GLOM of a run as glom-pytorch's Glom state_dict");
+    std::string geCkpt, geOut, geDomain;
+    glomExp->add_option("checkpoint", geCkpt, "A checkpoint, or a run folder")->required()->check(CLI::ExistingPath);
+    glomExp->add_option("out", geOut, "Output .pt (Glom(...).load_state_dict(torch.load(OUT)) takes it)")->required();
+    glomExp->add_option("--domain", geDomain, "The glom domain of a GW run (default: the only one)");
+
     auto* mig = app.add_subcommand("migrate", "Rewrite an older checkpoint in the current format, keeping a backup");
     std::string migPath;
     mig->add_option("checkpoint", migPath, "A checkpoint, or a run folder")->required()->check(CLI::ExistingPath);
@@ -599,6 +651,8 @@ int main(int argc, char** argv) {
         if (*exp) return cmdExport(exCkpt, exOut);
         if (*impw) return cmdImportWeights(iwState, iwExperiment, iwOut, keepDomains, iwForce, iwOverrides);
         if (*mig) return cmdMigrate(migPath);
+        if (*glomImp) return cmdGlomImport(gState, gExperiment, gOut, gDomain, gToPixels, gForce, gOverrides);
+        if (*glomExp) return cmdGlomExport(geCkpt, geOut, geDomain);
         if (*explore) return cmdExplore(exCheckpoint, exDir, exSplit, exSamples, exBroadcast);
         if (app.got_subcommand("devices")) return cmdDevices();
         if (*kinds) return cmdKinds(kindsMarkdown);

@@ -19,6 +19,7 @@
 #include "ui/curve_plot.h"
 #include "ui/experiment_form.h"
 #include "ui/explorer_panel.h"
+#include "ui/glom_panel.h"
 #include "ui/main_window.h"
 #include "ui/metrics_dashboard.h"
 #include "ui/save_file.h"
@@ -157,6 +158,31 @@ int runExplore(const QString& checkpoint, const QString& out, const ExploreReque
         return 1;
     }
     QDir().mkpath(out);
+    if (d.isGlom()) {  // a GLOM run: the islands of each sample at the state decoded and at the last one
+        bool ok = true;
+        for (const auto& g : d.glom) {
+            GlomIslandsView view;
+            view.setData(g);
+            std::printf("%s: %s sample %lld, %lld levels, %lld x %lld columns, states 0 to %lld\n", qPrintable(checkpoint),
+                        qPrintable(g.split), (long long)g.index, (long long)g.levels, (long long)g.side, (long long)g.side,
+                        (long long)g.iterations);
+            for (const qint64 state : {g.readAt, g.iterations}) {
+                view.setState(int(state));
+                const QString file = QString("%1/islands-%2-%3-state%4.png").arg(out, g.split).arg(g.index).arg(state);
+                const QString err = saveImage(view.render(), file);
+                ok = ok && err.isEmpty();
+                QStringList agreement;
+                for (qint64 level = g.levels - 1; level >= 0; --level) {
+                    double sum = 0;
+                    for (qint64 c = 0; c < g.columns(); ++c) sum += g.agreementAt(state, level, c);
+                    agreement << QString("level %1 %2").arg(level).arg(sum / double(g.columns()), 0, 'f', 3);
+                }
+                std::printf("  state %lld: neighbour agreement %s; %s %s\n", (long long)state, qPrintable(agreement.join(", ")),
+                            err.isEmpty() ? "wrote" : "cannot write", qPrintable(err.isEmpty() ? file : err));
+            }
+        }
+        return ok ? 0 : 1;
+    }
     ExplorerPanel panel;
     panel.resize(1500, 900);
     panel.setRequest(req);

@@ -416,6 +416,7 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     const std::string file = label;
     MapReader top(root, "", file);
     top.readStr("name", c.name);
+    top.readChoice("model", c.model, {"gw", "glom"});
     top.read("seed", c.seed, "a whole number >= 0");
     top.readStr("device", c.device);
     if (c.device != "cpu" && c.device != "cuda" && c.device.rfind("cuda:", 0) != 0)
@@ -541,6 +542,12 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     tr.finish();
     top.finish();
 
+    if (c.model == "glom") {
+        if (c.domains.size() != 1 || c.domains.front().module != "glom")
+            throw ConfigError(file + ": domains: a model: glom experiment trains one domain of module glom; found " +
+                              std::to_string(c.domains.size()) + (c.domains.size() == 1 ? " domain" : " domains") +
+                              (c.domains.empty() ? std::string() : " (" + c.domains.front().name + ": module " + c.domains.front().module + ")"));
+    }
     if (c.dataFile.empty()) {
         for (const auto& d : c.domains)
             if (d.file.empty()) throw ConfigError(file + ": domains." + d.name + ".file: expected an HDF5 file (or data.file), found nothing");
@@ -630,6 +637,7 @@ std::string experimentToYaml(const ExperimentConfig& c) {
     e.SetDoublePrecision(17);
     e << YAML::BeginMap;
     e << YAML::Key << "name" << YAML::Value << c.name;
+    e << YAML::Key << "model" << YAML::Value << c.model;
     e << YAML::Key << "seed" << YAML::Value << c.seed;
     e << YAML::Key << "device" << YAML::Value << c.device;
     e << YAML::Key << "threads" << YAML::Value << c.threads;

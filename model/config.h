@@ -46,6 +46,10 @@ struct DomainConfig {
 /// A whole experiment. Defaults follow shimmer/shimmer-ssd (docs/gw-semantics.md 6.4) where they exist.
 struct ExperimentConfig {
     std::string name = "experiment";
+    /// What is trained: "gw" (a Global Workspace over the domains) or "glom" (the one domain's GLOM
+    /// module on its own, denoising; docs/glom.md). A glom experiment has exactly one domain, of module
+    /// `glom`; the workspace and loss keys are not used.
+    std::string model = "gw";
     uint64_t seed = 0;
     std::string device = "cpu";  ///< cpu | cuda | cuda:N
     int threads = 0;             ///< intra-op threads; 0 = every core

@@ -153,6 +153,23 @@ private:
     torch::nn::Sequential decoder_;
 };
 
+}  // namespace
+
+torch::Tensor prepareImages(const torch::Tensor& raw, int64_t channels, int64_t size, const std::string& kind) {
+    torch::Tensor x = raw;
+    if (x.dim() == 3 && channels == 1) x = x.unsqueeze(1);
+    else if (x.dim() == 4 && x.size(3) == channels && x.size(1) != channels) x = x.permute({0, 3, 1, 2});
+    if (x.dim() != 4 || x.size(1) != channels || x.size(2) != size || x.size(3) != size) {
+        const std::string s = std::to_string(size), c = std::to_string(channels);
+        throw std::invalid_argument(kind + " domain: expected images of shape (B, " + s + ", " + s + (channels == 1 ? "" : ", " + c) +
+                                    ") or (B, " + c + ", " + s + ", " + s + "), found " + shapeString(raw));
+    }
+    if (x.scalar_type() == torch::kUInt8) return x.to(torch::kFloat32).div_(255.0).contiguous();
+    return x.to(torch::kFloat32).contiguous();
+}
+
+namespace {
+
 /// The convolutional VAE of docs/gw-semantics.md 6.3 (SSD VisualDomainModule): 4 × [Conv k4 s2 p1, BN, ReLU]
 /// 32→2 px, flatten 1024 → mean/logvar; decoder ConvT k8 to 8×8, two ConvT k4 s2 to 32×32, ZeroPad,
 /// Conv k4, sigmoid. 28-pixel images are zero-padded to 32 on the way in and cropped on the way out.
@@ -188,20 +205,7 @@ public:
         decoder_ = register_module("decoder", dec);
     }
 
-    /// (B, H, W), (B, H, W, C) or (B, C, H, W) in uint8 [0, 255] or float [0, 1] -> float (B, C, H, W).
-    torch::Tensor prepare(const torch::Tensor& raw) const override {
-        torch::Tensor x = raw;
-        if (x.dim() == 3 && channels_ == 1) x = x.unsqueeze(1);
-        else if (x.dim() == 4 && x.size(3) == channels_ && x.size(1) != channels_) x = x.permute({0, 3, 1, 2});
-        if (x.dim() != 4 || x.size(1) != channels_ || x.size(2) != size_ || x.size(3) != size_) {
-            throw std::invalid_argument("conv_vae domain: expected images of shape (B, " + std::to_string(size_) + ", " +
-                                        std::to_string(size_) + (channels_ == 1 ? "" : ", " + std::to_string(channels_)) +
-                                        ") or (B, " + std::to_string(channels_) + ", " + std::to_string(size_) + ", " +
-                                        std::to_string(size_) + "), found " + shapeString(raw));
-        }
-        if (x.scalar_type() == torch::kUInt8) return x.to(torch::kFloat32).div_(255.0).contiguous();
-        return x.to(torch::kFloat32).contiguous();
-    }
+    torch::Tensor prepare(const torch::Tensor& raw) const override { return prepareImages(raw, channels_, size_, "conv_vae"); }
     torch::Tensor encode(const torch::Tensor& x) override { return posterior(x).first; }
     torch::Tensor decodeRaw(const torch::Tensor& z) override {
         auto y = decoder_->forward(z.view({z.size(0), z.size(1), 1, 1}));

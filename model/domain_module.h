@@ -152,6 +152,11 @@ std::shared_ptr<DomainModule> makeDomainModule(const DomainModuleSpec& spec);
 /// Names of the shipped domain-module kinds, for messages and the GUI.
 std::vector<std::string> domainModuleKinds();
 
+/// Images as an image domain module takes them: (B, S, S) (one channel), (B, S, S, C) or (B, C, S, S),
+/// uint8 [0, 255] or float [0, 1] -> float (B, C, S, S) in [0, 1], contiguous.
+/// \throws std::invalid_argument "KIND domain: expected images of shape ..., found [...]".
+torch::Tensor prepareImages(const torch::Tensor& raw, int64_t channels, int64_t size, const std::string& kind);
+
 /// A tensor's shape as error messages show it, e.g. "[4, 12]".
 std::string shapeString(const torch::Tensor& t);
 

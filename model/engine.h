@@ -18,6 +18,7 @@
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/global_workspace.h"
+#include "model/glom.h"
 #include "model/optim.h"
 #include "model/process.h"
 
@@ -119,7 +120,17 @@ public:
     /// files; no GW is built. Returns the validation metrics of each ({domain}/{metric}).
     OrderedMap<double> pretrainDomains(bool force, const std::vector<std::string>& only = {});
 
-    GlobalWorkspace& model() { return *model_; }
+    /// The GW. \throws std::logic_error for a `model: glom` experiment, which has none (glomDomain()).
+    GlobalWorkspace& model();
+    /// True for a `model: glom` experiment: the one domain's GLOM module is what trains (its denoising
+    /// loss, docs/glom.md); there is no GW, no pre-training and no latent cache.
+    bool glomModel() const { return cfg_.model == "glom"; }
+    /// The GLOM module of a `model: glom` experiment (after prepare). \throws std::logic_error otherwise.
+    GlomDomain& glomDomain();
+    /// The islands viewer's numbers for sample `index` of a split (train, val or test) of a `model: glom`
+    /// experiment (glom.h glomView): states 0 to `iterations` (< 0: 2·L), noise drawn from `seed`.
+    /// \throws data::DataError for a missing split or an index out of range; std::logic_error for a GW.
+    GlomView exploreGlom(const std::string& split, int64_t index, int64_t iterations = -1, uint64_t seed = 0);
     int64_t step() const { return step_; }
     int64_t totalSteps() const { return cfg_.steps; }
     /// Learning rate and beta1 used by the next step.
@@ -176,6 +187,7 @@ private:
     GroupBatch makeBatch(const std::vector<std::string>& domains, const std::string& split,
                          const std::vector<int64_t>& idx, bool training);
     std::string splitName(const std::string& which) const;
+    std::vector<int64_t> drawIndices(Group& g);  // this step's batch of a group (this rank's share)
     OneCycleSchedule schedule() const;
 
     ExperimentConfig cfg_;

@@ -19,6 +19,7 @@ OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples
     auto cpuGen = at::detail::getDefaultCPUGenerator();
     torch::Tensor rng = cpuGen.get_state();
     torch::NoGradGuard ng;
+    if (glomModel()) torch::manual_seed(cfg_.seed + 1000003);  // the same noise at every evaluation
     const int64_t n = maxSamples >= 0 ? std::min(maxSamples, domains_.front()->arrays.at(split)->rows())
                                       : domains_.front()->arrays.at(split)->rows();
     OrderedMap<double> sums;
@@ -27,16 +28,24 @@ OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples
     for (int64_t s = 0; s < n; s += cfg_.valBatchSize) {
         std::vector<int64_t> idx;
         for (int64_t i = s; i < std::min(n, s + cfg_.valBatchSize); ++i) idx.push_back(i);
-        std::vector<GroupBatch> groups;
-        for (const auto& name : names) groups.push_back(makeBatch({name}, split, idx, false));
-        if (names.size() >= 2) groups.push_back(makeBatch(names, split, idx, false));
-        StepLosses r = model_->step(groups);
         const double w = static_cast<double>(idx.size());
         auto add = [&](const std::string& k, const torch::Tensor& v) {
             const double x = v.item<double>() * w;
             if (auto* p = sums.find(k)) *p += x;
             else sums.set(k, x);
         };
+        if (glomModel()) {  // the denoising loss, its noise drawn from a generator seeded alike every time
+            auto& d = *domains_.front();
+            const EvalModeScope evalMode(domains_);
+            auto out = d.module->computeDomainLoss(d.module->prepare(rawRows(d, split, idx)).to(device_));
+            add("loss", out->loss);
+            for (const auto& [k, v] : out->metrics) add(k, v);
+            continue;
+        }
+        std::vector<GroupBatch> groups;
+        for (const auto& name : names) groups.push_back(makeBatch({name}, split, idx, false));
+        if (names.size() >= 2) groups.push_back(makeBatch(names, split, idx, false));
+        StepLosses r = model_->step(groups);
         add("loss", r.out.loss);
         for (const auto& [k, v] : r.out.metrics) add(k, v);
         if (dataSpace && names.size() >= 2) {
@@ -107,6 +116,7 @@ std::vector<int64_t> Engine::pickSamples(const std::string& which, const std::st
 ExploreResult Engine::explore(const std::string& which, const std::vector<int64_t>& indices, int64_t pcaSamples,
                               const std::vector<std::string>& broadcastFrom) {
     if (!prepared_) prepare();
+    if (glomModel()) throw std::logic_error("a model: glom experiment has no translations to explore (its islands: exploreGlom)");
     for (const auto& b : broadcastFrom) {
         bool known = false;
         std::string names;
@@ -198,6 +208,23 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
     }
     cpuGen.set_state(rng);
     return r;
+}
+
+GlomView Engine::exploreGlom(const std::string& which, int64_t index, int64_t iterations, uint64_t seed) {
+    GlomDomain& g = glomDomain();
+    const std::string split = splitName(which);
+    if (!hasSplit(which)) throw data::DataError("split '" + split + "' is missing (expected " + domains_.front()->cfg.dataset +
+                                                " with {split} = " + split + ")");
+    auto& d = *domains_.front();
+    const int64_t n = d.arrays.at(split)->rows();
+    if (index < 0 || index >= n)
+        throw data::DataError("split '" + split + "': sample " + std::to_string(index) + " is out of range (it has " +
+                              std::to_string(n) + " samples)");
+    const torch::Tensor x = g.prepare(rawRows(d, split, {index})).to(device_);
+    GlomView v = glomView(g, x[0], iterations, seed);
+    v.index = index;
+    v.split = split;
+    return v;
 }
 
 }  // namespace gw

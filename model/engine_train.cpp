@@ -39,6 +39,17 @@ double Engine::currentLr() const {
     return schedule().lr(std::min(step_, cfg_.steps - 1));
 }
 
+std::vector<int64_t> Engine::drawIndices(Group& g) {
+    std::vector<int64_t> idx = g.sampler->next(cfg_.batchSize);
+    if (group_) {  // every rank draws the same indices and keeps its share
+        const size_t share = idx.size() / static_cast<size_t>(group_->size());
+        const size_t from = share * static_cast<size_t>(group_->rank());
+        idx = std::vector<int64_t>(idx.begin() + static_cast<std::ptrdiff_t>(from),
+                                   idx.begin() + static_cast<std::ptrdiff_t>(from + share));
+    }
+    return idx;
+}
+
 StepLosses Engine::trainStep() {
     if (!prepared_) prepare();
     if (step_ >= cfg_.steps)
@@ -47,18 +58,19 @@ StepLosses Engine::trainStep() {
     batch.reserve(groups_.size());
     StepLosses r;
     try {
-        for (auto& g : groups_) {
-            std::vector<int64_t> idx = g.sampler->next(cfg_.batchSize);
-            if (group_) {  // every rank draws the same indices and keeps its share
-                const size_t share = idx.size() / static_cast<size_t>(group_->size());
-                const size_t from = share * static_cast<size_t>(group_->rank());
-                idx = std::vector<int64_t>(idx.begin() + static_cast<std::ptrdiff_t>(from),
-                                           idx.begin() + static_cast<std::ptrdiff_t>(from + share));
-            }
-            batch.push_back(makeBatch(g.domains, cfg_.trainSplit, idx, true));
+        if (glomModel()) {  // the GLOM module's own objective (denoising) is the loss
+            auto& d = *domains_.front();
+            const torch::Tensor x = d.module->prepare(rawRows(d, cfg_.trainSplit, drawIndices(groups_.front()))).to(device_);
+            d.module->train();
+            optim_->zeroGrad();
+            auto out = d.module->computeDomainLoss(x);
+            out->loss.backward();
+            r.out = std::move(*out);
+        } else {
+            for (auto& g : groups_) batch.push_back(makeBatch(g.domains, cfg_.trainSplit, drawIndices(g), true));
+            optim_->zeroGrad();
+            r = model_->trainingStep(batch);
         }
-        optim_->zeroGrad();
-        r = model_->trainingStep(batch);
     } catch (const DomainModuleError& e) {
         throw TrainingError("step " + std::to_string(step_ + 1) + ": " + e.what());
     }
@@ -77,7 +89,7 @@ StepLosses Engine::trainStep() {
         optim_->step(s.lr(step_), s.beta1(step_));
     }
     ++step_;
-    if (!warned_ && log_) {
+    if (!warned_ && log_ && !glomModel()) {
         warned_ = true;
         log_("GW step: " + model_->lastStepPath());
         for (const auto& [name, c] : cfg_.coefficients)
@@ -104,12 +116,31 @@ void Engine::broadcastParameters() {
     group_->broadcast(p, 0);
 }
 
+GlobalWorkspace& Engine::model() {
+    if (!model_)
+        throw std::logic_error(glomModel() ? "a model: glom experiment has no GW (its GLOM module: glomDomain())"
+                                           : "the engine is not prepared (no GW yet)");
+    return *model_;
+}
+
+GlomDomain& Engine::glomDomain() {
+    if (!prepared_) prepare();
+    auto* g = glomModel() ? dynamic_cast<GlomDomain*>(domains_.front()->module.get()) : nullptr;
+    if (!g) throw std::logic_error("not a model: glom experiment (model: " + cfg_.model + ")");
+    return *g;
+}
+
 Checkpoint Engine::makeCheckpoint() const {
     Checkpoint c;
     c.kind = "gw";
     c.configYaml = experimentToYaml(withAbsolutePaths(cfg_));
     c.step = step_;
-    c.state = model_->stateDict();
+    if (glomModel()) {  // under the names a GW run gives a domain module, so that prepare(from) finds them
+        const auto& d = *domains_.front();
+        for (const auto& [k, t] : moduleState(*d.module)) c.state.set("gw_mod.domain_mods." + d.cfg.name + "." + k, t);
+    } else {
+        c.state = model_->stateDict();
+    }
     c.adamExpAvg = optim_->expAvg();
     c.adamExpAvgSq = optim_->expAvgSq();
     c.adamStep = optim_->stepCount();
@@ -122,7 +153,16 @@ void Engine::restore(const Checkpoint& c, const std::string& path) {
     if (!prepared_) prepare();
     if (c.kind != "gw") throw CheckpointError(path + ": expected a GW training checkpoint, found kind '" + c.kind + "'");
     try {
-        model_->loadStateDict(c.state);
+        if (glomModel()) {
+            auto& d = *domains_.front();
+            const std::string prefix = "gw_mod.domain_mods." + d.cfg.name + ".";
+            OrderedMap<torch::Tensor> sub;
+            for (const auto& [k, t] : c.state)
+                if (k.rfind(prefix, 0) == 0) sub.set(k.substr(prefix.size()), t);
+            loadModuleState(*d.module, sub, path, prefix);
+        } else {
+            model_->loadStateDict(c.state);
+        }
         if (c.adamExpAvg.defined()) optim_->loadState(c.adamExpAvg.to(device_), c.adamExpAvgSq.to(device_), c.adamStep);
     } catch (const std::invalid_argument& e) {
         throw CheckpointError(path + ": " + e.what());

@@ -32,13 +32,13 @@ torch::Tensor uniformFan(std::vector<int64_t> shape, int64_t fanIn) {
 
 void GlomOptions::check() const {
     auto fail = [](const std::string& key, const std::string& expected, const std::string& found) {
-        throw std::invalid_argument("model." + key + ": expected " + expected + ", found " + found);
+        throw std::invalid_argument(key + ": expected " + expected + ", found " + found);
     };
     if (dim < 1) fail("dim", "a whole number >= 1", std::to_string(dim));
     if (levels < 2) fail("levels", "a whole number >= 2 (a top level and at least one below it)", std::to_string(levels));
     if (patchSize < 1) fail("patch_size", "a whole number >= 1", std::to_string(patchSize));
     if (imageSize < patchSize || imageSize % patchSize != 0)
-        fail("image_size", "a multiple of model.patch_size (" + std::to_string(patchSize) + ")", std::to_string(imageSize));
+        fail("image_size", "a multiple of patch_size (" + std::to_string(patchSize) + ")", std::to_string(imageSize));
     if (channels != 1 && channels != 3) fail("channels", "1 or 3", std::to_string(channels));
     if (!(localRadius >= 0)) fail("local_radius", "a number >= 0", std::to_string(localRadius));
 }

@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "model/domain_module.h"
 #include "model/torch_fwd.h"
 
 namespace gw {
@@ -86,5 +88,61 @@ public:
     torch::Tensor unpatchify(const torch::Tensor& patches) const;
 };
 TORCH_MODULE(GlomDenoiser);
+
+/// GLOM as a domain module (kind `glom`, registered in glom_domain.cpp): images (B, C, S, S) in, a
+/// GlomDenoiser inside. Its own objective (pre-training, and the whole of a `model: glom` run) is
+/// denoising: the image plus N(0, noise_std²) noise, reconstructed from the top level of state
+/// `read_at`, MSE to the clean image (metric `denoise_mse`). Its latent, for a GW, is the top level of
+/// state `read_at` of the clean image averaged over the columns, (B, d): a whole-image embedding.
+/// The latent has no pixel decoder: the explorer shows it as a vector.
+class GlomDomain : public DomainModule {
+public:
+    /// \param readAt the state read (>= 1; glom-pytorch's README: L + 1); \param noiseStd in the units of
+    /// the prepared image (pixels in [0, 1]). 	hrows std::invalid_argument as GlomOptions::check.
+    GlomDomain(const GlomOptions& options, int64_t readAt, double noiseStd);
+    GlomDenoiser denoiser{nullptr};
+    int64_t readAt() const { return readAt_; }
+    double noiseStd() const { return noiseStd_; }
+
+    /// (B, S, S), (B, S, S, C) or (B, C, S, S), uint8 [0, 255] or float [0, 1] -> float (B, C, S, S).
+    torch::Tensor prepare(const torch::Tensor& raw) const override;
+    torch::Tensor encode(const torch::Tensor& x) override;
+    std::optional<LossOutput> computeDomainLoss(const torch::Tensor& x) override;
+    std::string rendersAs() const override { return "identity"; }
+    bool needsPretraining() const override { return true; }
+
+private:
+    int64_t readAt_;
+    double noiseStd_;
+};
+
+/// What the islands viewer shows of one image (Engine::exploreGlom): plain numbers, no tensors, so that
+/// any front end can draw it. Columns are numbered row by row over the side × side patch grid.
+struct GlomView {
+    int64_t channels = 1, imageSize = 0, side = 0, levels = 0, dim = 0;
+    int64_t iterations = 0;  ///< states 0 (the initial levels) to `iterations`
+    int64_t readAt = 0;      ///< the state the reconstruction is read from
+    int64_t index = 0;       ///< the sample, in `split`
+    std::string split;
+    double noiseStd = 0;
+    std::vector<float> input, noisy, reconstruction;  ///< (C, S, S) each, pixels in [0, 1] (noisy unclipped)
+    /// Cosine similarity of every pair of columns, per state and level: (iterations + 1, L, n, n).
+    std::vector<float> similarity;
+    /// Neighbour agreement per state, level and column: the mean cosine similarity of the column to its
+    /// 4-neighbours on the patch grid, (iterations + 1, L, n).
+    std::vector<float> agreement;
+    int64_t columns() const { return side * side; }
+    float similarityAt(int64_t state, int64_t level, int64_t a, int64_t b) const {
+        const int64_t n = columns();
+        return similarity[static_cast<size_t>(((state * levels + level) * n + a) * n + b)];
+    }
+    float agreementAt(int64_t state, int64_t level, int64_t column) const {
+        return agreement[static_cast<size_t>((state * levels + level) * columns() + column)];
+    }
+};
+/// The view of `image` (C, S, S) prepared, through `domain`'s GLOM: noise drawn with `seed` (the RNG is
+/// left as it was), every state up to `iterations` (< 0: 2·L) with return_all, the reconstruction
+/// from state readAt(). No gradients.
+GlomView glomView(GlomDomain& domain, const torch::Tensor& image, int64_t iterations, uint64_t seed);
 
 }  // namespace gw

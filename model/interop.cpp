@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "model/registry.h"
+#include "model/runs.h"
 #include "model/shimmer_migrations.h"
 
 namespace gw {
@@ -107,6 +108,21 @@ ExportResult exportForPython(const std::string& checkpoint, const std::string& o
     r.weights = out;
     r.config = fs::path(out).replace_extension(".yaml").string();
     if (r.config == r.weights) r.config += ".yaml";
+    if (c.kind == "gw" && c.configYaml.find("\nmodel: glom\n") != std::string::npos) {
+        // A GLOM run: glom-pytorch's layout, not shimmer's (exportGlomWeights).
+        const GlomExportResult g = exportGlomWeights(checkpoint, out);
+        r.tensors = g.tensors;
+        r.moduleFiles = {g.toPixels};
+        writeAtomically(r.config, [&](const std::string& tmp) {
+            std::ofstream f(tmp, std::ios::trunc);
+            f << "# Exported by GW Studio from " << fs::absolute(checkpoint).string() << " (step " << c.step << ")\n"
+              << "# with " << fs::path(out).filename().string() << ": glom-pytorch's " << g.constructor
+              << ".state_dict() (docs/glom.md)\n" << c.configYaml;
+            f.close();
+            if (!f) throw std::runtime_error("write failed");
+        });
+        return r;
+    }
     const auto tensors = c.kind == "gw" ? toShimmerLayout(c.state) : c.state;
     r.tensors = tensors.size();
     std::ostringstream yaml;
@@ -174,6 +190,108 @@ Checkpoint importShimmerWeights(const std::string& stateDict, const ExperimentCo
         for (const auto& a : applied) c.note += " " + a;
     }
     return c;
+}
+
+const DomainConfig& glomDomainOf(const ExperimentConfig& cfg, const std::string& domain) {
+    std::string names;
+    const DomainConfig* found = nullptr;
+    int count = 0;
+    for (const auto& d : cfg.domains) {
+        if (d.module != "glom") continue;
+        names += (names.empty() ? "" : ", ") + d.name;
+        ++count;
+        if (domain.empty() || d.name == domain) found = &d;
+    }
+    if (!domain.empty() && !found)
+        throw ConfigError(cfg.sourcePath + ": domains." + domain + ": expected a domain of module glom" +
+                          (names.empty() ? std::string(" (the experiment has none)") : " (glom domains: " + names + ")"));
+    if (count == 0) throw ConfigError(cfg.sourcePath + ": domains: expected a domain of module glom, found none");
+    if (count > 1 && domain.empty())
+        throw ConfigError(cfg.sourcePath + ": domains: " + std::to_string(count) + " domains of module glom (" + names +
+                          "); name one with --domain");
+    return *found;
+}
+
+namespace {
+/// A fresh GLOM domain module of `d`'s sizes (initial weights seeded with the experiment's seed).
+std::shared_ptr<GlomDomain> buildGlom(const ExperimentConfig& cfg, const DomainConfig& d) {
+    torch::manual_seed(cfg.seed);
+    std::shared_ptr<DomainModule> m;
+    try {
+        m = makeDomainModule(domainModuleSpec(cfg, d));
+    } catch (const std::invalid_argument& e) {
+        throw ConfigError(cfg.sourcePath + ": domains." + d.name + ": " + e.what());
+    }
+    return std::dynamic_pointer_cast<GlomDomain>(m);
+}
+
+std::string glomConstructor(const GlomOptions& o) {
+    std::ostringstream s;
+    s << "Glom(dim=" << o.dim << ", levels=" << o.levels << ", image_size=" << o.imageSize << ", patch_size=" << o.patchSize;
+    if (o.consensusSelf) s << ", consensus_self=True";
+    if (o.localRadius > 0) s << ", local_consensus_radius=" << o.localRadius;
+    s << ")";
+    return s.str();
+}
+}  // namespace
+
+Checkpoint importGlomWeights(const std::string& stateDict, const ExperimentConfig& cfg, const std::string& domain,
+                             const std::string& toPixels) {
+    const DomainConfig& d = glomDomainOf(cfg, domain);
+    auto g = buildGlom(cfg, d);
+    const StateDictFile file = readStateDict(stateDict);
+    try {
+        g->denoiser->glom->loadStateDict(file.tensors, stateDict + (file.foundAt.empty() ? "" : ", " + file.foundAt));
+    } catch (const std::invalid_argument& e) {
+        throw CheckpointError(e.what());
+    }
+    if (!toPixels.empty()) {
+        const StateDictFile tp = readStateDict(toPixels);
+        auto& lin = *g->denoiser->toPixels;
+        const std::pair<const char*, torch::Tensor*> keys[] = {{"0.weight", &lin.weight}, {"0.bias", &lin.bias}};
+        for (const auto& [key, param] : keys) {
+            const torch::Tensor* t = tp.tensors.find(key);
+            if (!t) throw CheckpointError(toPixels + ": " + key + ": expected the patches_to_images state_dict (0.weight, 0.bias), found no such key");
+            if (!t->sizes().equals(param->sizes()))
+                throw CheckpointError(toPixels + ": " + key + ": expected shape " + shapeString(*param) + ", found " + shapeString(*t));
+            torch::NoGradGuard ng;
+            param->copy_(t->to(param->dtype()));
+        }
+    }
+    Checkpoint c;
+    c.kind = "domain_module";
+    c.note = d.name + " glom (imported from " + fs::absolute(stateDict).string() + (toPixels.empty() ? "" : " and " + toPixels) + ")";
+    c.state = moduleState(*g);
+    return c;
+}
+
+GlomExportResult exportGlomWeights(const std::string& checkpoint, const std::string& out, const std::string& domain) {
+    const OpenedCheckpoint opened = openCheckpoint(checkpoint);
+    const DomainConfig& d = glomDomainOf(opened.config, domain);
+    auto g = buildGlom(opened.config, d);
+    const std::string prefix = kDomains + d.name + ".";
+    OrderedMap<torch::Tensor> sub;
+    for (const auto& [k, t] : opened.checkpoint.state)
+        if (startsWith(k, prefix)) sub.set(k.substr(prefix.size()), t);
+    try {
+        loadModuleState(*g, sub, opened.path + ", domain " + d.name, prefix);
+    } catch (const std::invalid_argument& e) {
+        throw CheckpointError(e.what());
+    }
+    GlomExportResult r;
+    r.domain = d.name;
+    r.options = g->denoiser->glom->options();
+    r.constructor = glomConstructor(r.options);
+    r.weights = out;
+    r.toPixels = (fs::path(out).parent_path() / (fs::path(out).stem().string() + ".to_pixels.pt")).string();
+    const auto state = g->denoiser->glom->stateDict();
+    r.tensors = state.size();
+    writeStateDict(r.weights, state);
+    OrderedMap<torch::Tensor> tp;
+    tp.set("0.weight", g->denoiser->toPixels->weight.detach());
+    tp.set("0.bias", g->denoiser->toPixels->bias.detach());
+    writeStateDict(r.toPixels, tp);
+    return r;
 }
 
 }  // namespace gw

@@ -50,4 +50,32 @@ ExportResult exportForPython(const std::string& checkpoint, const std::string& o
 Checkpoint importShimmerWeights(const std::string& stateDict, const ExperimentConfig& cfg, bool keepDomainModules,
                                 LogFn log = {});
 
+/// The domain of `cfg` whose module is `glom`: `domain` when given, else the only one.
+/// \throws ConfigError naming the experiment file when there is none, several (and `domain` is
+/// empty), or `domain` is not a glom domain.
+const DomainConfig& glomDomainOf(const ExperimentConfig& cfg, const std::string& domain);
+
+/// `gw glom import-weights`: a glom-pytorch `Glom` state_dict saved with torch.save (glom_pytorch.py,
+/// class Glom; keys init_levels, image_to_tokens.1.weight, ...) loaded into the GLOM of `cfg`'s glom
+/// domain, returned as a domain-module weights file (kind "domain_module") that the domain's
+/// `weights` key takes. With `toPixels`, the README's `patches_to_images` state_dict (0.weight
+/// (p·p·C, d), 0.bias) is loaded too; without it that layer keeps its seeded initial values.
+/// \throws CheckpointError naming the file, the key and the expected and found shapes (a state dict of
+/// another configuration), or every missing and unexpected key; ConfigError as glomDomainOf.
+Checkpoint importGlomWeights(const std::string& stateDict, const ExperimentConfig& cfg, const std::string& domain,
+                             const std::string& toPixels = "");
+
+struct GlomExportResult {
+    std::string weights;      ///< the Glom state_dict (glom-pytorch's Glom(...).load_state_dict takes it)
+    std::string toPixels;     ///< OUT's stem + ".to_pixels.pt": the README's patches_to_images state_dict
+    std::string domain;       ///< the domain exported
+    size_t tensors = 0;       ///< entries in `weights`
+    std::string constructor;  ///< the Python call that builds a Glom of these sizes
+    GlomOptions options;
+};
+/// `gw glom export`: the GLOM of a checkpoint (a `model: glom` run, or a GW run with a glom domain:
+/// `domain`, else the only one) as glom-pytorch's state_dict. \throws CheckpointError naming the file;
+/// ConfigError as glomDomainOf.
+GlomExportResult exportGlomWeights(const std::string& checkpoint, const std::string& out, const std::string& domain = "");
+
 }  // namespace gw

@@ -24,7 +24,8 @@
     X(registerMlpVaeModule)       \
     X(registerConvVaeModule)      \
     X(registerClassLabelModule)   \
-    X(registerAttributesModule)    \
+    X(registerAttributesModule)   \
+    X(registerGlomModule)         \
     X(registerTorchScriptModule)
 
 namespace gw {

@@ -141,7 +141,8 @@ void table(std::ostringstream& s, const R& reg, const std::string& key, const st
         bool first = true;
         for (const auto& p : e.info.params) {
             s << (first ? "" : "<br>") << "`" << p.key << "` (" << typeName(p.type);
-            if (std::isfinite(p.min)) s << (p.minExclusive ? " > " : " ≥ ") << numberText(p.min);
+            const bool number = p.type == ParamInfo::Type::Int || p.type == ParamInfo::Type::Real;
+            if (number && std::isfinite(p.min)) s << (p.minExclusive ? " > " : " ≥ ") << numberText(p.min);
             if (!p.unit.empty()) s << ", " << p.unit;
             if (p.defaultValue.empty()) s << ", no default): " << p.doc;
             else s << ", default `" << p.defaultValue << "`): " << p.doc;

@@ -340,7 +340,7 @@ private Q_SLOTS:
         QVERIFY(errorOf([&] { parseExperiment(base, "exp.yaml", {"workspace.selection_params.tempreature=1"}); })
                     .contains("exp.yaml: workspace.selection_params.tempreature: unknown parameter of selection 'single_domain' (known: none)"));
         QVERIFY(errorOf([&] { parseExperiment(base, "exp.yaml", {"domains.vec.module=mlp"}); })
-                    .contains("domains.vec.module: expected a domain module kind (identity, mlp_ae, mlp_vae, conv_vae, class_label, attributes, torchscript), found 'mlp'"));
+                    .contains("domains.vec.module: expected a domain module kind (identity, mlp_ae, mlp_vae, conv_vae, class_label, attributes, glom, torchscript), found 'mlp'"));
     }
 
     void fusionTrainsEndToEnd() {

@@ -7,8 +7,14 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 
+#include <fstream>
+
+#include "data/h5_array.h"
 #include "fixtures.h"
+#include "model/engine.h"
 #include "model/glom.h"
+#include "model/interop.h"
+#include "model/runs.h"
 #include "model/torch_file.h"
 
 using namespace gw;
@@ -28,6 +34,55 @@ QStringList args(const Case& c) {
                      QString::number(c.o.localRadius), "--iters", QString::number(c.iters)};
     if (c.o.consensusSelf) a << "--self";
     return a;
+}
+
+/// /{train,val,test}/image (N, 12, 12) uint8: a bright 4 x 4 or 6 x 6 square on a dark, slightly noisy
+/// background, somewhere in the image.
+void writeSquares(const std::string& file) {
+    torch::manual_seed(5);
+    const std::pair<const char*, int64_t> splits[] = {{"train", 256}, {"val", 64}, {"test", 64}};
+    for (const auto& [split, n] : splits) {
+        auto img = (torch::rand({n, 12, 12}) * 40).to(torch::kUInt8);
+        for (int64_t i = 0; i < n; ++i) {
+            const int64_t size = i % 2 ? 4 : 6, y = (i * 7) % (12 - size), x = (i * 5) % (12 - size);
+            img[i].narrow(0, y, size).narrow(1, x, size).fill_(230);
+        }
+        gw::data::writeDataset(file, std::string("/") + split + "/image", img, 4);
+    }
+}
+
+/// A model: glom experiment over those images: 16-wide levels, 3 levels, 4 x 4 columns of 3-pixel patches.
+std::string glomExperiment(int64_t steps) {
+    return "name: islands\n"
+           "model: glom\n"
+           "seed: 2\n"
+           "threads: 1\n"
+           "data: {file: squares.h5}\n"
+           "domains:\n"
+           "  image: {module: glom, dim: 16, levels: 3, image_size: 12, patch_size: 3, channels: 1, noise_std: 0.3}\n"
+           "optimizer: {lr: 0.003}\n"
+           "scheduler: {kind: none}\n"
+           "training: {steps: " + std::to_string(steps) + ", batch_size: 16, val_every: 20, checkpoint_every: 20, log_every: 10, "
+           "val_batch_size: 64, out: runs}\n";
+}
+
+std::string writeGlomExperiment(const QTemporaryDir& dir, int64_t steps) {
+    const std::string root = dir.path().toStdString();
+    if (!QFile::exists(dir.filePath("squares.h5"))) writeSquares(root + "/squares.h5");
+    std::ofstream(root + "/islands.yaml") << glomExperiment(steps);
+    return root + "/islands.yaml";
+}
+
+/// metrics.csv as metric -> (step -> value).
+QMap<QString, QMap<qint64, double>> readMetrics(const QString& csv) {
+    QMap<QString, QMap<qint64, double>> m;
+    QFile f(csv);
+    if (!f.open(QIODevice::ReadOnly)) return m;
+    while (!f.atEnd()) {
+        const QStringList parts = QString::fromUtf8(f.readLine()).trimmed().split(',');
+        if (parts.size() == 3 && parts[0] != "step") m[parts[1]][parts[0].toLongLong()] = parts[2].toDouble();
+    }
+    return m;
 }
 }  // namespace
 
@@ -115,10 +170,10 @@ private Q_SLOTS:
 
     /// Sizes that cannot work, and a state dict of another configuration, are named.
     void badInput() {
-        QVERIFY2(errorOf([] { Glom(GlomOptions{32, 4, 30, 4, 3, false, 0}); }).contains("model.image_size: expected a multiple of model.patch_size (4), found 30"),
+        QVERIFY2(errorOf([] { Glom(GlomOptions{32, 4, 30, 4, 3, false, 0}); }).contains("image_size: expected a multiple of patch_size (4), found 30"),
                  qPrintable(errorOf([] { Glom(GlomOptions{32, 4, 30, 4, 3, false, 0}); })));
-        QVERIFY(errorOf([] { Glom(GlomOptions{32, 1, 16, 4, 3, false, 0}); }).contains("model.levels: expected a whole number >= 2"));
-        QVERIFY(errorOf([] { Glom(GlomOptions{32, 4, 16, 4, 2, false, 0}); }).contains("model.channels: expected 1 or 3, found 2"));
+        QVERIFY(errorOf([] { Glom(GlomOptions{32, 1, 16, 4, 3, false, 0}); }).contains("levels: expected a whole number >= 2"));
+        QVERIFY(errorOf([] { Glom(GlomOptions{32, 4, 16, 4, 2, false, 0}); }).contains("channels: expected 1 or 3, found 2"));
         Glom a(GlomOptions{32, 4, 16, 4, 3, false, 0});
         Glom b(GlomOptions{48, 4, 16, 4, 3, false, 0});
         const QString e = errorOf([&] { a->loadStateDict(b->stateDict(), "other.pt"); });
@@ -128,6 +183,202 @@ private Q_SLOTS:
         Glom local(GlomOptions{32, 4, 16, 4, 3, false, 1.5});
         QVERIFY(errorOf([&] { a->loadStateDict(local->stateDict(), "local.pt"); }).contains("local.pt: not the state_dict of this GLOM (unexpected: attention.non_local_mask)"));
         QVERIFY(errorOf([&] { a->forward(torch::zeros({1, 3, 8, 8})); }).contains("GLOM input: expected images (B, 3, 16, 16), found (1, 3, 8, 8)"));
+    }
+
+    /// A model: glom run trains the GLOM alone: the denoising loss falls, metrics.csv and status.yaml
+    /// are written, and a run stopped at 20 steps and resumed to 40 ends with the same weights, bit for
+    /// bit, as one that ran 40 steps at once.
+    void trainsAndResumesExactly() {
+        QTemporaryDir dir;
+        const std::string exp = writeGlomExperiment(dir, 40);
+        Engine whole(loadExperiment(exp));
+        whole.prepare();
+        QVERIFY(whole.glomModel());
+        QVERIFY_THROWS_EXCEPTION(std::logic_error, whole.model());
+        const double before = whole.evaluate("val").at("val/denoise_mse");
+        QCOMPARE(whole.evaluate("val").at("val/denoise_mse"), before);  // the same noise at every evaluation
+        const std::string run = dir.filePath("whole").toStdString();
+        QCOMPARE(runTraining(whole, run).step, int64_t(40));
+        const double after = whole.evaluate("val").at("val/denoise_mse");
+        QVERIFY2(after < 0.7 * before, qPrintable(QString("val/denoise_mse %1 -> %2").arg(before).arg(after)));
+        const auto metrics = readMetrics(QString::fromStdString(run + "/metrics.csv"));
+        QVERIFY(metrics.contains("train/denoise_mse") && metrics["train/denoise_mse"].contains(40));
+        QVERIFY(metrics.contains("val/denoise_mse") && metrics["val/denoise_mse"].contains(20));
+        QVERIFY(std::abs(metrics["val/denoise_mse"][40] - after) < 1e-6 * after);  // metrics.csv keeps 9 digits
+        QCOMPARE(QString::fromStdString(readRunStatus(run).state), QString("finished"));
+
+        // 20 steps, then a resume to 40 from the run folder, as `gw train --resume` does.
+        const std::string part = dir.filePath("part").toStdString();
+        {
+            Engine first(loadExperiment(exp, {"training.steps=20"}));
+            runTraining(first, part);
+        }
+        OpenedRun opened = openRun(part, {"training.steps=40"});
+        Engine second(opened.config);
+        second.prepare(&opened.checkpoint);
+        second.restore(opened.checkpoint, opened.checkpointPath);
+        QCOMPARE(second.step(), int64_t(20));
+        runTraining(second, part);
+        const auto a = whole.makeCheckpoint().state, b = second.makeCheckpoint().state;
+        QCOMPARE(a.size(), b.size());
+        for (const auto& [k, t] : a) QVERIFY2(t.equal(b.at(k)), k.c_str());
+        QVERIFY(a.contains("gw_mod.domain_mods.image.denoiser.glom.init_levels"));
+    }
+
+    /// `gw train` and `gw eval` take a GLOM experiment; `gw explore` writes its islands.
+    void commandLine() {
+        QTemporaryDir dir;
+        const std::string exp = writeGlomExperiment(dir, 20);
+        const QString run = dir.filePath("cli");
+        auto r = fixtures::gwCli({"train", QString::fromStdString(exp), "--out", run});
+        QVERIFY2(r.code == 0 && r.out.contains("done: 20 steps"), qPrintable(r.out));
+        r = fixtures::gwCli({"eval", run, "--split", "test"});
+        QVERIFY2(r.code == 0 && r.out.contains("test/denoise_mse"), qPrintable(r.out));
+        if (!QFile::exists(GW_BINARY_DIR "/app/gw-studio")) QSKIP("gw-studio not built (GW_BUILD_GUI=OFF)");
+        r = fixtures::gwCli({"explore", run, "--out", dir.filePath("png"), "--samples", "indices:3,5"});
+        QVERIFY2(r.code == 0, qPrintable(r.out));
+        for (const QString f : {"islands-test-3-state4.png", "islands-test-3-state6.png", "islands-test-5-state4.png"}) {
+            // A PNG's IHDR: the signature, then width and height as big-endian 32-bit numbers at bytes 16 and 20.
+            QFile png(dir.filePath("png/" + f));
+            QVERIFY2(png.open(QIODevice::ReadOnly), qPrintable(f + "\n" + r.out));
+            const QByteArray head = png.read(24);
+            QVERIFY(head.startsWith("\x89PNG"));
+            auto be32 = [&](int at) { return (uchar(head[at]) << 24) | (uchar(head[at + 1]) << 16) | (uchar(head[at + 2]) << 8) | uchar(head[at + 3]); };
+            QVERIFY2(be32(16) > 200 && be32(20) > 300, qPrintable(QString("%1: %2 x %3").arg(f).arg(be32(16)).arg(be32(20))));
+        }
+        QVERIFY2(r.out.contains("state 6: neighbour agreement level 2 "), qPrintable(r.out));
+    }
+
+    /// The islands viewer's numbers: every column is its own island (similarity 1), similarities are
+    /// symmetric and within [-1, 1], agreement is the mean over the grid neighbours, and the view is the
+    /// same for the same seed without touching the run's random numbers.
+    void islands() {
+        QTemporaryDir dir;
+        Engine e(loadExperiment(writeGlomExperiment(dir, 10)));
+        e.prepare();
+        const torch::Tensor rngBefore = at::detail::getDefaultCPUGenerator().get_state();
+        const GlomView v = e.exploreGlom("test", 7, -1, 11);
+        QVERIFY(at::detail::getDefaultCPUGenerator().get_state().equal(rngBefore));
+        QCOMPARE(v.iterations, int64_t(6));  // 2 L
+        QCOMPARE(v.readAt, int64_t(4));      // L + 1
+        QCOMPARE(v.side, int64_t(4));
+        QCOMPARE(int64_t(v.similarity.size()), int64_t(7 * 3 * 16 * 16));
+        QCOMPARE(int64_t(v.agreement.size()), int64_t(7 * 3 * 16));
+        QCOMPARE(int64_t(v.input.size()), int64_t(144));
+        for (int64_t s = 0; s <= v.iterations; ++s)
+            for (int64_t l = 0; l < 3; ++l)
+                for (int64_t a = 0; a < 16; ++a) {
+                    QVERIFY(std::abs(v.similarityAt(s, l, a, a) - 1.0f) < 1e-4f);
+                    for (int64_t b = 0; b < 16; ++b) {
+                        QVERIFY(std::abs(v.similarityAt(s, l, a, b) - v.similarityAt(s, l, b, a)) < 1e-5f);
+                        QVERIFY(v.similarityAt(s, l, a, b) <= 1.0001f && v.similarityAt(s, l, a, b) >= -1.0001f);
+                    }
+                }
+        // Column 5 = (1, 1): neighbours 1, 4, 6, 9. Column 0: neighbours 1 and 4.
+        const float mean5 = (v.similarityAt(3, 1, 5, 1) + v.similarityAt(3, 1, 5, 4) + v.similarityAt(3, 1, 5, 6) + v.similarityAt(3, 1, 5, 9)) / 4;
+        QVERIFY(std::abs(v.agreementAt(3, 1, 5) - mean5) < 1e-5f);
+        QVERIFY(std::abs(v.agreementAt(3, 1, 0) - (v.similarityAt(3, 1, 0, 1) + v.similarityAt(3, 1, 0, 4)) / 2) < 1e-5f);
+        // State 0 is the learned initial levels, the same in every column: one island per level.
+        QVERIFY(std::abs(v.similarityAt(0, 2, 0, 15) - 1.0f) < 1e-4f);
+        const GlomView again = e.exploreGlom("test", 7, -1, 11);
+        QVERIFY(again.noisy == v.noisy && again.similarity == v.similarity);
+        QVERIFY(e.exploreGlom("test", 7, -1, 12).noisy != v.noisy);
+        QVERIFY(errorOf([&] { e.exploreGlom("test", 64); }).contains("split 'test': sample 64 is out of range (it has 64 samples)"));
+    }
+
+    /// Weights both ways through the commands: a glom-pytorch state_dict imported as a glom domain's
+    /// weights gives glom-pytorch's states here; a run trained from it and exported loads into the
+    /// reference with strict=True and gives the trained run's states there.
+    void importAndExport() {
+        QTemporaryDir dir;
+        const Case c{GlomOptions{16, 3, 12, 3, 1, false, 0}, 6};
+        const auto made = fixtures::python(QStringList{kScript, "make", dir.path()} + args(c));
+        QVERIFY2(made.code == 0, qPrintable(made.out));
+        const std::string exp = writeGlomExperiment(dir, 20);
+        const QString weights = dir.filePath("imported.pt");
+        auto r = fixtures::gwCli({"glom", "import-weights", dir.filePath("glom.pt"), QString::fromStdString(exp), "--out", weights});
+        QVERIFY2(r.code == 0 && r.out.contains("the GLOM of domain image"), qPrintable(r.out));
+        // Trained from those weights: the engine starts from glom-pytorch's states.
+        Engine e(loadExperiment(exp, {"domains.image.weights=" + weights.toStdString()}));
+        e.prepare();
+        const torch::Tensor img = readStateDict(dir.filePath("input.pt").toStdString()).tensors.at("img");
+        const torch::Tensor expected = readStateDict(dir.filePath("expected.pt").toStdString()).tensors.at("all");
+        {
+            torch::NoGradGuard ng;
+            const double gap = (e.glomDomain().denoiser->glom->forward(img, c.iters, {}, true) - expected).abs().max().item<double>();
+            QVERIFY2(gap <= 1e-5, qPrintable(QString("imported: largest difference %1").arg(gap)));
+        }
+        const std::string run = dir.filePath("tuned").toStdString();
+        runTraining(e, run);
+        r = fixtures::gwCli({"glom", "export", QString::fromStdString(run), dir.filePath("mine.pt")});
+        QVERIFY2(r.code == 0 && QFile::exists(dir.filePath("mine.to_pixels.pt")), qPrintable(r.out));
+        OrderedMap<torch::Tensor> ours;
+        {
+            torch::NoGradGuard ng;
+            ours.set("all", e.glomDomain().denoiser->glom->forward(img, c.iters, {}, true));
+        }
+        QVERIFY((ours.at("all") - expected).abs().max().item<double>() > 1e-4);  // training changed the weights
+        writeStateDict(dir.filePath("ours.pt").toStdString(), ours);
+        const auto checked = fixtures::python(QStringList{kScript, "check", dir.path(), dir.filePath("mine.pt"), dir.filePath("ours.pt")} + args(c));
+        QVERIFY2(checked.code == 0, qPrintable(checked.out));
+        // `gw export` of a GLOM run writes the same glom-pytorch state_dict.
+        r = fixtures::gwCli({"export", QString::fromStdString(run), dir.filePath("same.pt")});
+        QVERIFY2(r.code == 0, qPrintable(r.out));
+        const auto x = readStateDict(dir.filePath("mine.pt").toStdString()).tensors, y = readStateDict(dir.filePath("same.pt").toStdString()).tensors;
+        QCOMPARE(x.size(), y.size());
+        for (const auto& [k, t] : x) QVERIFY(t.equal(y.at(k)));
+        // A state dict of another configuration is named by key and shapes.
+        r = fixtures::gwCli({"glom", "import-weights", dir.filePath("glom.pt"), QString::fromStdString(exp), "domains.image.dim=24",
+                             "--out", dir.filePath("bad.pt")});
+        QVERIFY2(r.code == 1 && r.out.contains("glom.pt: init_levels: expected shape (3, 24) for dim 24") && r.out.contains("found (3, 16)"),
+                 qPrintable(r.out));
+        QVERIFY(!QFile::exists(dir.filePath("bad.pt")));
+    }
+
+    /// GLOM as a GW domain module: `gw pretrain` trains it to denoise, and a GW sits on its latent (the
+    /// top level's mean over the columns, (B, dim)).
+    void asDomainModule() {
+        QTemporaryDir dir;
+        writeSquares(dir.filePath("squares.h5").toStdString());
+        torch::manual_seed(1);
+        for (const char* split : {"train", "val", "test"}) {
+            const int64_t n = std::string(split) == "train" ? 256 : 64;
+            auto label = (torch::arange(n) % 2).to(torch::kInt64);  // the square's size: 6 (even) or 4 (odd)
+            gw::data::writeDataset(dir.filePath("squares.h5").toStdString(), std::string("/") + split + "/size", label, 0, {{"num_classes", 2}});
+        }
+        std::ofstream(dir.filePath("gw.yaml").toStdString())
+            << "name: glom-gw\nseed: 1\nthreads: 1\ndata: {file: squares.h5, paired_fraction: 0.5}\n"
+               "domains:\n"
+               "  image: {module: glom, dim: 16, levels: 3, image_size: 12, patch_size: 3, noise_std: 0.3, weights: glom.pt,\n"
+               "          pretrain: {steps: 30, batch_size: 16, lr: 0.003}}\n"
+               "  size: {module: class_label}\n"
+               "workspace: {dim: 8, encoder: {hidden: 16, layers: 1}, decoder: {hidden: 16, layers: 1}}\n"
+               "training: {steps: 10, batch_size: 16, val_every: 0, checkpoint_every: 0, log_every: 5}\n";
+        const auto r = fixtures::gwCli({"pretrain", dir.filePath("gw.yaml")});
+        QVERIFY2(r.code == 0 && r.out.contains("val image/denoise_mse") && QFile::exists(dir.filePath("glom.pt")), qPrintable(r.out));
+        Engine e(loadExperiment(dir.filePath("gw.yaml").toStdString()));
+        e.prepare();
+        QCOMPARE(e.model().gwMod().domainModule("image").latentDim(), int64_t(16));
+        for (int i = 0; i < 10; ++i) QVERIFY(std::isfinite(e.trainStep().out.loss.item<double>()));
+        QVERIFY(e.evaluate("val").contains("val/translation_image_to_size"));
+    }
+
+    /// Bad GLOM experiments are named by key.
+    void badExperiments() {
+        QTemporaryDir dir;
+        const std::string exp = writeGlomExperiment(dir, 10);
+        QVERIFY2(errorOf([&] { Engine(loadExperiment(exp, {"domains.image.patch_size=5"})).prepare(); })
+                     .contains("domains.image (") &&
+                     errorOf([&] { Engine(loadExperiment(exp, {"domains.image.patch_size=5"})).prepare(); })
+                         .contains("image_size: expected a multiple of patch_size (5), found 12"),
+                 qPrintable(errorOf([&] { Engine(loadExperiment(exp, {"domains.image.patch_size=5"})).prepare(); })));
+        QVERIFY(errorOf([&] { loadExperiment(exp, {"domains.image.levels=1"}); }).contains("levels"));
+        QVERIFY2(errorOf([&] { loadExperiment(exp, {"+domains.label.module=class_label"}); })
+                     .contains("domains: a model: glom experiment trains one domain of module glom; found 2 domains"),
+                 qPrintable(errorOf([&] { loadExperiment(exp, {"+domains.label.module=class_label"}); })));
+        QVERIFY(errorOf([&] { loadExperiment(exp, {"model=glam"}); }).contains("model"));
+        const QString size = errorOf([&] { Engine(loadExperiment(exp, {"domains.image.image_size=15"})).prepare(); });
+        QVERIFY2(size.contains("glom domain: expected images of shape (B, 15, 15)") && size.contains("squares.h5:/train/image") && size.contains("12, 12]"), qPrintable(size));
     }
 };
 

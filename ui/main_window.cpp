@@ -27,6 +27,7 @@
 
 #include "ui/experiment_form.h"
 #include "ui/explorer_panel.h"
+#include "ui/glom_panel.h"
 #include "ui/metrics_dashboard.h"
 #include "ui/bridge/runs_listing.h"
 #include "ui/runs_panel.h"
@@ -55,6 +56,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     tabs->addTab(dashboard_, "&Losses");
     explorer_ = new ExplorerPanel(this);
     tabs->addTab(explorer_, "E&xplorer");
+    glom_ = new GlomPanel(this);
+    tabs->addTab(glom_, "GLO&M");
     tabs->addTab(log_, "Lo&g");
     runs_ = new RunsPanel(this);
     tabs->addTab(runs_, "R&uns");
@@ -158,33 +161,43 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         Q_EMIT runEnded(false);
     });
 
-    connect(worker_, &TrainingWorker::explored, explorer_, &ExplorerPanel::setData);
+    // A GW's translations go to the explorer, a GLOM run's islands to the GLOM tab.
+    connect(worker_, &TrainingWorker::explored, this, [this](const ExploreData& d) {
+        if (!d.isGlom()) {
+            explorer_->setData(d);
+            return;
+        }
+        glom_->setData(d.glom.front(), d.source, d.step);
+        if (tabs_->currentWidget() == explorer_) tabs_->setCurrentWidget(glom_);
+    });
     // Every grid computed during a run also goes to TensorBoard, as an image at its step.
     connect(worker_, &TrainingWorker::explored, this, [this](const ExploreData& d) {
         if (d.source != "training" || runDir_.isEmpty()) return;
-        const QImage grid = explorer_->gridImage().convertToFormat(QImage::Format_RGB888);
+        const QImage grid = (d.isGlom() ? glom_->view()->render() : explorer_->gridImage()).convertToFormat(QImage::Format_RGB888);
         if (grid.isNull()) return;
         QByteArray png;
         QBuffer buffer(&png);
         buffer.open(QIODevice::WriteOnly);
         grid.save(&buffer, "PNG");
-        const QString err = addTensorBoardImage(runDir_, "explorer/translations", d.step, png, grid.width(), grid.height(), 3);
+        const QString err = addTensorBoardImage(runDir_, d.isGlom() ? "glom/islands" : "explorer/translations", d.step, png, grid.width(), grid.height(), 3);
         if (!err.isEmpty()) appendLog("TensorBoard: " + err);
     });
     connect(worker_, &TrainingWorker::exploreFailed, this, [this](const QString& message) {
-        explorer_->setStatus("Cannot explore: " + message);
+        setExploreStatus("Cannot explore: " + message);
         appendLog("explorer: " + message);
     });
-    auto pushRequest = [this] { worker_->setExploreRequest(explorer_->request(), explorer_->refreshEvery()); };
+    auto pushRequest = [this] { worker_->setExploreRequest(exploreRequest(), explorer_->refreshEvery()); };
     connect(explorer_, &ExplorerPanel::requestChanged, this, pushRequest);
+    connect(glom_, &GlomPanel::requestChanged, this, pushRequest);
     pushRequest();
+    connect(glom_, &GlomPanel::refreshRequested, explorer_, &ExplorerPanel::refreshRequested);
     connect(explorer_, &ExplorerPanel::refreshRequested, this, [this] {
         if (running_) {
-            explorer_->setStatus(QString("Refreshes every %1 steps while the run trains").arg(explorer_->refreshEvery()));
+            setExploreStatus(QString("Refreshes every %1 steps while the run trains").arg(explorer_->refreshEvery()));
             return;
         }
         const QString ckpt = lastCheckpoint_.isEmpty() && !runDir_.isEmpty() ? runDir_ + "/checkpoints/last.ckpt" : lastCheckpoint_;
-        if (ckpt.isEmpty()) explorer_->setStatus("No checkpoint yet: start a run, or explore a checkpoint file");
+        if (ckpt.isEmpty()) setExploreStatus("No checkpoint yet: start a run, or explore a checkpoint file");
         else exploreCheckpoint(ckpt);
     });
     connect(explorer_, &ExplorerPanel::openCheckpointRequested, this, &MainWindow::exploreCheckpoint);
@@ -400,13 +413,24 @@ void MainWindow::start() {
                               Q_ARG(QString, QString()), Q_ARG(QStringList, QStringList()));
 }
 
+void MainWindow::setExploreStatus(const QString& text) {
+    explorer_->setStatus(text);
+    glom_->setStatus(text);
+}
+
+ExploreRequest MainWindow::exploreRequest() const {
+    ExploreRequest r = explorer_->request();
+    glom_->fillRequest(r);
+    return r;
+}
+
 void MainWindow::exploreCheckpoint(const QString& path) {
     if (running_) {
-        explorer_->setStatus("A run is training: the explorer follows it; stop it to explore another checkpoint");
+        setExploreStatus("A run is training: the explorer follows it; stop it to explore another checkpoint");
         return;
     }
-    explorer_->setStatus("Exploring " + path + "…");
-    worker_->setExploreRequest(explorer_->request(), explorer_->refreshEvery());
+    setExploreStatus("Exploring " + path + "…");
+    worker_->setExploreRequest(exploreRequest(), explorer_->refreshEvery());
     QMetaObject::invokeMethod(worker_, "exploreCheckpoint", Qt::QueuedConnection, Q_ARG(QString, path));
 }
 

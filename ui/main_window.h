@@ -23,6 +23,7 @@ namespace gw::studio {
 
 class ExperimentForm;
 class ExplorerPanel;
+class GlomPanel;
 class MetricsDashboard;
 class RunsPanel;
 
@@ -53,6 +54,7 @@ public:
     ExperimentForm* form() const { return form_; }
     MetricsDashboard* dashboard() const { return dashboard_; }
     ExplorerPanel* explorer() const { return explorer_; }
+    GlomPanel* glomPanel() const { return glom_; }
     /// Explores a checkpoint on the worker thread (when no run trains); the panel shows the result.
     void exploreCheckpoint(const QString& path);
     TrainingWorker* worker() const { return worker_; }
@@ -95,7 +97,11 @@ private:
 
     ExperimentForm* form_;
     MetricsDashboard* dashboard_;
+    /// The explorer's request with the GLOM tab's choice of sample.
+    ExploreRequest exploreRequest() const;
+    void setExploreStatus(const QString& text);  ///< on the explorer and the GLOM tab
     ExplorerPanel* explorer_;
+    GlomPanel* glom_;
     QPlainTextEdit* log_;
     QProgressBar* progress_;
     QLabel* progressText_;

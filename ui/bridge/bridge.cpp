@@ -67,7 +67,42 @@ ExploreData toPlain(const ExploreResult& r) {
     return d;
 }
 
+QVector<float> qvec(const std::vector<float>& v) { return QVector<float>(v.begin(), v.end()); }
+
+/// A GLOM run's islands for the request's samples.
+ExploreData runGlomExplore(Engine& e, const ExploreRequest& req) {
+    ExploreData d;
+    std::vector<int64_t> idx(req.glomIndices.begin(), req.glomIndices.end());
+    d.split = req.glomIndices.isEmpty() ? req.split : req.glomSplit;
+    if (idx.empty() && req.mode == "indices") idx.assign(req.indices.begin(), req.indices.end());
+    else if (idx.empty())
+        idx = e.pickSamples(d.split.toStdString(), req.mode == "per_class" ? "first" : req.mode.toStdString(), req.count, req.seed);
+    for (int64_t i : idx) {
+        const GlomView v = e.exploreGlom(d.split.toStdString(), i, req.glomIterations, static_cast<uint64_t>(i));
+        GlomIslands g;
+        g.channels = v.channels;
+        g.imageSize = v.imageSize;
+        g.side = v.side;
+        g.levels = v.levels;
+        g.dim = v.dim;
+        g.iterations = v.iterations;
+        g.readAt = v.readAt;
+        g.index = v.index;
+        g.split = q(v.split);
+        g.noiseStd = v.noiseStd;
+        g.input = qvec(v.input);
+        g.noisy = qvec(v.noisy);
+        g.reconstruction = qvec(v.reconstruction);
+        g.similarity = qvec(v.similarity);
+        g.agreement = qvec(v.agreement);
+        d.indices.push_back(i);
+        d.glom.push_back(std::move(g));
+    }
+    return d;
+}
+
 ExploreData runExplore(Engine& e, const ExploreRequest& req) {
+    if (e.glomModel()) return runGlomExplore(e, req);
     std::vector<int64_t> idx;
     if (req.mode == "indices") {
         for (auto i : req.indices) idx.push_back(i);

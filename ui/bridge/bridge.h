@@ -51,6 +51,33 @@ struct ExploreRequest {
     QVector<qint64> indices;         ///< mode "indices"
     qint64 pcaSamples = 300;         ///< workspace view: samples of each domain
     QStringList broadcastFrom;       ///< fuse these domains and decode into every domain (empty: off)
+    /// A GLOM run (model: glom): the samples of `glomSplit` whose islands to compute; empty: the samples
+    /// that mode/count/seed pick from `split` (per_class, meaningless without classes, takes the first).
+    QVector<qint64> glomIndices;
+    QString glomSplit = "test";
+    qint64 glomIterations = -1;      ///< states 0 to this (< 0: twice the levels)
+};
+/// The islands viewer's data of one image of a GLOM run (bridge of gw::GlomView, model/glom.h): the
+/// image, its noisy version and reconstruction, and for every state (0: the initial levels) and level
+/// the cosine similarity of every pair of columns and each column's agreement with its 4-neighbours.
+/// Columns are numbered row by row over the side × side patch grid.
+struct GlomIslands {
+    qint64 channels = 1, imageSize = 0, side = 0, levels = 0, dim = 0;
+    qint64 iterations = 0;  ///< states 0 to iterations
+    qint64 readAt = 0;      ///< the state the reconstruction is decoded from
+    qint64 index = 0;       ///< the sample
+    QString split;
+    double noiseStd = 0;
+    QVector<float> input, noisy, reconstruction;  ///< (C, S, S), pixels in [0, 1] (noisy not clipped)
+    QVector<float> similarity;                    ///< (iterations + 1, L, n, n)
+    QVector<float> agreement;                     ///< (iterations + 1, L, n)
+    qint64 columns() const { return side * side; }
+    float similarityAt(qint64 state, qint64 level, qint64 a, qint64 b) const {
+        return similarity[int(((state * levels + level) * columns() + a) * columns() + b)];
+    }
+    float agreementAt(qint64 state, qint64 level, qint64 column) const {
+        return agreement[int((state * levels + level) * columns() + column)];
+    }
 };
 
 /// The explorer's data (bridge of gw::ExploreResult): every cell in data space.
@@ -71,7 +98,9 @@ struct ExploreData {
     QVector<qint64> pcaIndices, pcaLabels;
     QVector<double> pcaExplained;
     QStringList broadcastFrom;       ///< the domains fused for the broadcast/{e} cells (empty: none)
-    bool isEmpty() const { return domains.isEmpty(); }
+    QVector<GlomIslands> glom;       ///< a GLOM run: one per sample (and nothing above is set)
+    bool isGlom() const { return !glom.isEmpty(); }
+    bool isEmpty() const { return domains.isEmpty() && glom.isEmpty(); }
 };
 
 /// Explores a checkpoint here and now (for `gw explore`, tests; the window asks the worker).
