@@ -22,6 +22,7 @@
 #include "ui/curve_plot.h"
 #include "ui/experiment_form.h"
 #include "ui/explorer_panel.h"
+#include "ui/glom_panel.h"
 #include "ui/main_window.h"
 #include "ui/metrics_dashboard.h"
 #include "ui/runs_panel.h"
@@ -283,9 +284,14 @@ private Q_SLOTS:
             QVERIFY(!w.isModified());
             QVERIFY(!w.windowTitle().contains("*"));
             yaml = w.form()->yaml();
-            // An unsaved edit is kept by the autosave.
+            // An unsaved edit is kept by the autosave, but only by an interactive window's timer: a
+            // scripted one (--screenshot) would leave a stale autosave for the next session to offer.
             w.form()->setValue("training.batch_size", "33");
-            w.writeAutosave();
+            w.autosaveTick();
+            QVERIFY(!QFile::exists(autosave));
+            w.setInteractive(true);
+            w.autosaveTick();
+            w.setInteractive(false);
             QVERIFY(QFile::exists(autosave));
         }
         MainWindow again;
@@ -325,6 +331,8 @@ private Q_SLOTS:
         QCOMPARE(MetricsDashboard::familyOf("val/demi_cycle_image"), QString("demi-cycles"));
         QCOMPARE(MetricsDashboard::familyOf("train/cycle_image_through_label"), QString("cycles"));
         QCOMPARE(MetricsDashboard::familyOf("pretrain/image/kl"), QString("pre-training"));
+        QCOMPARE(MetricsDashboard::familyOf("val/denoise_mse"), QString("denoising"));
+        QCOMPARE(MetricsDashboard::familyOf("pretrain/image/denoise_mse"), QString("pre-training"));
         QCOMPARE(MetricsDashboard::familyOf("val/translation_image_to_label_accuracy"), QString("accuracy"));
         // The Fusion flavour's broadcast metrics, by what they decode from and to.
         QCOMPARE(MetricsDashboard::familyOf("train/from_{image}_to_image_loss"), QString("demi-cycles"));
@@ -835,6 +843,88 @@ private Q_SLOTS:
         w.start();
         QVERIFY(!w.isRunning());
         QVERIFY2(w.startBlockedReason().contains("training.steps"), qPrintable(w.startBlockedReason()));
+    }
+
+    /// The GLOM tab: a 3 x 3 grid, 2 levels, states 0 to 2. At state 2 the left column of patches is one
+    /// island (similarity 1 inside, -1 to the rest); at state 0 every column agrees. The maps must colour
+    /// each cell by its similarity to the selected column, and clicks and arrow keys select.
+    void glomViewShowsIslands() {
+        GlomIslands g;
+        g.channels = 1;
+        g.imageSize = 6;
+        g.side = 3;
+        g.levels = 2;
+        g.dim = 8;
+        g.iterations = 2;
+        g.readAt = 1;
+        g.split = "test";
+        g.noiseStd = 0.5;
+        g.input = g.noisy = g.reconstruction = QVector<float>(36, 0.5f);
+        const qint64 n = g.columns(), states = g.iterations + 1;
+        g.similarity.resize(int(states * g.levels * n * n));
+        g.agreement.resize(int(states * g.levels * n));
+        auto island = [](qint64 column) { return column % 3 == 0; };
+        for (qint64 s = 0; s < states; ++s)
+            for (qint64 l = 0; l < g.levels; ++l) {
+                for (qint64 a = 0; a < n; ++a) {
+                    for (qint64 b = 0; b < n; ++b)
+                        g.similarity[int(((s * g.levels + l) * n + a) * n + b)] = s == 2 && island(a) != island(b) ? -1.0f : 1.0f;
+                    g.agreement[int((s * g.levels + l) * n + a)] = s == 2 ? 0.25f : 1.0f;
+                }
+            }
+        GlomPanel panel;
+        panel.setData(g, "training", 40);
+        GlomIslandsView* view = panel.view();
+        QCOMPARE(panel.stateSlider()->maximum(), 2);
+        QCOMPARE(panel.stateSlider()->value(), 1);  // the state the reconstruction reads
+        QCOMPARE(view->state(), 1);
+        QCOMPARE(view->column(), 4);                // the centre column first
+        panel.stateSlider()->setValue(2);
+        QCOMPARE(view->state(), 2);
+        view->setColumn(0);
+        const QColor yes = similarityColour(1.0f), no = similarityColour(-1.0f);
+        QVERIFY(yes != no);
+        QImage img = view->render();
+        for (int level = 0; level < 2; ++level)
+            for (int b = 0; b < 9; ++b) {
+                if (b == 0) continue;  // the selected cell carries its outline
+                const QColor got = img.pixelColor(view->cellCentre(level, b));
+                QVERIFY2(got == (island(b) ? yes : no), qPrintable(QString("level %1 column %2: %3").arg(level).arg(b).arg(got.name())));
+            }
+        panel.stateSlider()->setValue(0);  // before any iteration every column agrees
+        img = view->render();
+        QCOMPARE(img.pixelColor(view->cellCentre(1, 2)), yes);
+        // Clicks and arrow keys choose the column the maps compare with.
+        QSignalSpy changed(view, &GlomIslandsView::columnChanged);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        QTest::mouseClick(view, Qt::LeftButton, {}, view->cellCentre(0, 7));
+        QCOMPARE(view->column(), 7);
+        QCOMPARE(changed.size(), 1);
+        QTest::keyClick(view, Qt::Key_Right);
+        QCOMPARE(view->column(), 8);
+        QTest::keyClick(view, Qt::Key_Right);  // the edge of the grid stops it
+        QCOMPARE(view->column(), 8);
+        QTest::keyClick(view, Qt::Key_Up);
+        QCOMPARE(view->column(), 5);
+        QCOMPARE(view->columnAt(QPoint(0, 0)), -1);
+        // The panel's request names its split and sample.
+        ExploreRequest r;
+        panel.fillRequest(r);
+        QCOMPARE(r.glomSplit, QString("test"));
+        QCOMPARE(r.glomIndices, QVector<qint64>{0});
+    }
+
+    /// The window shows one refresh cadence in the Explorer and GLOM tabs.
+    void glomAndExplorerShareTheRefreshCadence() {
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/a3.yaml");
+        QCOMPARE(qint64(w.glomPanel()->refreshEvery()->value()), w.explorer()->refreshEvery());
+        w.glomPanel()->refreshEvery()->setValue(75);
+        QCOMPARE(w.explorer()->refreshEvery(), qint64(75));
+        w.explorer()->setRefreshEvery(300);
+        QCOMPARE(w.glomPanel()->refreshEvery()->value(), 300);
     }
 
     void windowWhileTraining() {

@@ -59,6 +59,9 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     auto* general = group("Experiment");
     addLine(general, "&Name", "name", "experiment", "Names the run folder");
     addLine(general, "&Seed", "seed", "0", "Model initialisation, paired subset and samplers");
+    auto* model = addCombo(general, "M&odel", "model", {}, "What trains");
+    model->addItem("gw: a global workspace over the domains", "gw");
+    model->addItem("glom: one glom domain alone, denoising", "glom");
     device_ = addCombo(general, "&Device", "device", {"cpu"}, "Where the run trains");
     addLine(general, "&Threads", "threads", "0 = every core", "LibTorch and OpenBLAS threads on the CPU");
 
@@ -155,6 +158,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     });
 
     auto* ws = group("Workspace");
+    workspaceBox_ = ws;
     addLine(ws, "Workspace &dimension", "workspace.dim", "12", "W, the size of the workspace state");
     addLine(ws, "Encoder hidden size", "workspace.encoder.hidden", "32", "GW encoders: hidden width");
     addLine(ws, "Encoder layers", "workspace.encoder.layers", "3", "GW encoders: extra hidden layers (shimmer n_layers)");
@@ -190,6 +194,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     static_cast<QFormLayout*>(ws->layout())->addRow(selectionParams_);
 
     auto* loss = group("Loss coefficients");
+    lossBox_ = loss;
     for (const auto& f : kFamilies)
         addLine(loss, QString(f).replace('_', '-'), "loss.coefficients." + f, "unset",
                 "Coefficient of the " + f + " family (the loss is the mean of coefficient × metric)");
@@ -475,6 +480,12 @@ void ExperimentForm::refreshFields() {
         }
     }
     loading_ = false;
+    // A GLOM run reads neither the workspace nor the loss coefficients: they stay in the file, greyed.
+    const bool glom = value("model") == "glom";
+    for (auto* box : {workspaceBox_, lossBox_}) {
+        box->setEnabled(!glom);
+        box->setToolTip(glom ? "Not used by a model: glom experiment (the GLOM trains on its denoising loss)" : QString());
+    }
     refreshDomains();
     refreshExtraCoefficients();
 }

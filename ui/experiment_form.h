@@ -101,6 +101,7 @@ private:
     QTableWidget* extraCoefs_ = nullptr;
     QComboBox* device_ = nullptr;
     QComboBox *flavour_ = nullptr, *selection_ = nullptr;
+    QWidget *workspaceBox_ = nullptr, *lossBox_ = nullptr;  // not read by a model: glom experiment
     QWidget* selectionParams_ = nullptr;
     QString builtSelection_;
     QString errorKey_;

@@ -393,6 +393,8 @@ void ExplorerPanel::offerBroadcasts(const QStringList& domains) {
 
 qint64 ExplorerPanel::refreshEvery() const { return every_->value(); }
 
+void ExplorerPanel::setRefreshEvery(qint64 steps) { every_->setValue(int(steps)); }
+
 void ExplorerPanel::setStatus(const QString& text) { status_->setText(text); }
 
 void ExplorerPanel::setData(const ExploreData& d) {

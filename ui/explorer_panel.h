@@ -71,6 +71,7 @@ public:
     void setRequest(const ExploreRequest& r);
     /// Steps between refreshes while training (0: off).
     qint64 refreshEvery() const;
+    void setRefreshEvery(qint64 steps);
     void setData(const ExploreData& d);
     const ExploreData& data() const { return grid_->data(); }
     ExplorerGrid* grid() const { return grid_; }

@@ -18,7 +18,7 @@
 namespace gw::studio {
 
 namespace {
-constexpr int kMargin = 12, kLabelW = 64, kGap = 24, kTitleH = 18, kRowGap = 10, kImage = 112;
+constexpr int kMargin = 12, kLabelW = 64, kGap = 24, kMapGap = 48, kMeanW = 66, kTitleH = 18, kRowGap = 10, kImage = 112;
 
 /// (C, S, S) floats in [0, 1] as an image (values outside clipped).
 QImage toImage(const QVector<float>& v, qint64 channels, qint64 size) {
@@ -90,14 +90,14 @@ QRect GlomIslandsView::mapRect(int level, int which) const {
     const int c = cell(), side = int(d_.side) * c;
     const int top = kMargin + kTitleH + kImage + 2 * kRowGap + kTitleH;
     const int row = int(d_.levels - 1 - level);  // the top level first
-    const int x = kMargin + kLabelW + which * (side + kGap);
+    const int x = kMargin + kLabelW + which * (side + kMapGap);
     return QRect(x, top + row * (side + kRowGap), side, side);
 }
 
 QSize GlomIslandsView::sizeHint() const {
     if (d_.levels <= 0) return QSize(400, 300);
     const QRect last = mapRect(0, 1);
-    const int w = std::max(last.right() + kMargin, kMargin + 3 * kImage + 2 * kGap + kMargin);
+    const int w = std::max(last.right() + kMeanW + kMargin, kMargin + 3 * kImage + 2 * kGap + kMargin);  // the means right of the maps
     return QSize(w, last.bottom() + kRowGap + 48);
 }
 
@@ -173,9 +173,10 @@ void GlomIslandsView::paint(QPainter& p) const {
     const int s = int(d_.side), c = cell();
     const int top = mapRect(int(d_.levels - 1), 0).top();
     p.setFont(bold);
-    p.drawText(QRect(mapRect(0, 0).left() - 20, top - kTitleH, s * c + 40, kTitleH), Qt::AlignHCenter | Qt::AlignBottom,
+    // Each title is centred on its map and gets the map's width plus the gap, so the two never meet.
+    p.drawText(QRect(mapRect(0, 0).left() - kMapGap / 2, top - kTitleH, s * c + kMapGap, kTitleH), Qt::AlignHCenter | Qt::AlignBottom,
                QString("similarity to (%1, %2)").arg(column_ / s).arg(column_ % s));
-    p.drawText(QRect(mapRect(0, 1).left() - 20, top - kTitleH, s * c + 40, kTitleH), Qt::AlignHCenter | Qt::AlignBottom,
+    p.drawText(QRect(mapRect(0, 1).left() - kMapGap / 2, top - kTitleH, s * c + kMapGap, kTitleH), Qt::AlignHCenter | Qt::AlignBottom,
                "neighbour agreement");
     p.setFont(plain);
     for (int level = 0; level < d_.levels; ++level) {
@@ -197,7 +198,7 @@ void GlomIslandsView::paint(QPainter& p) const {
         p.setPen(QPen(Qt::white, 1));
         p.drawRect(sel.adjusted(2, 2, -2, -2));
         p.setPen(palette().color(QPalette::Text));
-        p.drawText(QRect(agree.right() + 6, agree.top(), 60, agree.height()), Qt::AlignLeft | Qt::AlignVCenter,
+        p.drawText(QRect(agree.right() + 6, agree.top(), kMeanW - 6, agree.height()), Qt::AlignLeft | Qt::AlignVCenter,
                    QString("mean\n%1").arg(agreeSum / double(d_.columns()), 0, 'f', 2));
     }
     // The colour scale.
@@ -229,8 +230,18 @@ GlomPanel::GlomPanel(QWidget* parent) : QWidget(parent) {
     stateLabel_ = new QLabel(this);
     auto* splitLabel = new QLabel("&Split", this);
     splitLabel->setBuddy(split_);
-    auto* sampleLabel = new QLabel("Sa&mple", this);
+    auto* sampleLabel = new QLabel("Sample &index", this);  // Alt+M is the GLOM tab's
     sampleLabel->setBuddy(sample_);
+    every_ = new QSpinBox(this);
+    every_->setRange(0, 1000000);
+    every_->setValue(500);
+    every_->setSingleStep(50);
+    every_->setSpecialValueText("off");
+    every_->setSuffix(" steps");
+    every_->setAccessibleName("GLOM refresh every");
+    every_->setToolTip("While a run trains, render the islands again every this many steps (the Explorer tab's setting too)");
+    auto* everyLabel = new QLabel("&While training, every", this);
+    everyLabel->setBuddy(every_);
     auto* stateName = new QLabel("S&tate", this);
     stateName->setBuddy(slider_);
     bar->addWidget(splitLabel);
@@ -238,6 +249,8 @@ GlomPanel::GlomPanel(QWidget* parent) : QWidget(parent) {
     bar->addWidget(sampleLabel);
     bar->addWidget(sample_);
     bar->addWidget(refresh);
+    bar->addWidget(everyLabel);
+    bar->addWidget(every_);
     bar->addSpacing(16);
     bar->addWidget(stateName);
     bar->addWidget(slider_, 1);

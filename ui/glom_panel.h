@@ -65,6 +65,8 @@ public:
     void fillRequest(ExploreRequest& r) const;
     GlomIslandsView* view() const { return view_; }
     QSlider* stateSlider() const { return slider_; }
+    /// Steps between renders while a run trains (0: off): the explorer's setting, shown here too.
+    QSpinBox* refreshEvery() const { return every_; }
 
 Q_SIGNALS:
     void requestChanged();
@@ -75,6 +77,7 @@ private:
     GlomIslandsView* view_;
     QComboBox* split_;
     QSpinBox* sample_;
+    QSpinBox* every_;
     QSlider* slider_;
     QLabel* stateLabel_;
     QLabel* status_;

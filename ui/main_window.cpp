@@ -18,6 +18,7 @@
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QProgressDialog>
+#include <QSpinBox>
 #include <QScrollArea>
 #include <QSettings>
 #include <QStandardPaths>
@@ -189,6 +190,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     auto pushRequest = [this] { worker_->setExploreRequest(exploreRequest(), explorer_->refreshEvery()); };
     connect(explorer_, &ExplorerPanel::requestChanged, this, pushRequest);
     connect(glom_, &GlomPanel::requestChanged, this, pushRequest);
+    // One refresh cadence, shown in both tabs (setValue does not signal an unchanged value: no loop).
+    glom_->refreshEvery()->setValue(int(explorer_->refreshEvery()));
+    connect(glom_->refreshEvery(), &QSpinBox::valueChanged, explorer_, &ExplorerPanel::setRefreshEvery);
+    connect(explorer_, &ExplorerPanel::requestChanged, this, [this] { glom_->refreshEvery()->setValue(int(explorer_->refreshEvery())); });
     pushRequest();
     connect(glom_, &GlomPanel::refreshRequested, explorer_, &ExplorerPanel::refreshRequested);
     connect(explorer_, &ExplorerPanel::refreshRequested, this, [this] {
@@ -211,9 +216,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         validateTimer_.start();
     });
     autosaveTimer_.setInterval(5000);
-    connect(&autosaveTimer_, &QTimer::timeout, this, [this] {
-        if (modified_) writeAutosave();
-    });
+    connect(&autosaveTimer_, &QTimer::timeout, this, &MainWindow::autosaveTick);
     autosaveTimer_.start();
     autosave_ = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + "/autosave.yaml";
 
@@ -499,6 +502,10 @@ bool MainWindow::maybeSave() {
 void MainWindow::writeAutosave() {
     saveFile(autosave_, ("# gw-studio autosave of " + (path_.isEmpty() ? QString("untitled") : path_) + "\n").toUtf8() +
                             form_->yaml().toUtf8());
+}
+
+void MainWindow::autosaveTick() {
+    if (modified_ && interactive_) writeAutosave();
 }
 
 void MainWindow::offerAutosaveRestore() {

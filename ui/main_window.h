@@ -68,6 +68,10 @@ public:
     void offerAutosaveRestore();
     /// Writes the autosave now (the timer does it every few seconds while there are unsaved edits).
     void writeAutosave();
+    /// What the autosave timer does: writes the autosave when there are unsaved edits and the window is
+    /// interactive. A scripted window (--screenshot, tests) keeps its edits to itself: its exit would
+    /// otherwise leave an autosave behind and the next session would offer to restore it.
+    void autosaveTick();
     /// Dialogs that would wait for a click (errors, prompts) are shown without blocking when false.
     void setInteractive(bool on) { interactive_ = on; }
 

@@ -22,13 +22,13 @@ namespace gw::studio {
 
 namespace {
 const QStringList kFamilies = {"totals",       "demi-cycles", "cycles",        "translations", "fused",
-                               "contrastives", "accuracy",    "pre-training",  "learning rate", "other"};
+                               "contrastives", "accuracy",    "denoising",     "pre-training",  "learning rate", "other"};
 
 QColor familyColour(const QString& family, int index) {
     static const QHash<QString, int> hue = {{"pre-training", 280}, {"totals", 0},        {"demi-cycles", 210},
                                             {"cycles", 30},         {"translations", 130}, {"contrastives", 330},
                                             {"fused", 255},         {"accuracy", 180},     {"learning rate", 90},
-                                            {"other", 60}};
+                                            {"denoising", 160},     {"other", 60}};
     QColor c;
     c.setHsv((hue.value(family, 60) + 47 * index) % 360, 210, 200 - (index % 3) * 35);
     return c;
@@ -196,6 +196,7 @@ QString MetricsDashboard::familyOf(const QString& metric) {
     if (m.startsWith("cycle")) return "cycles";
     if (m.startsWith("translation")) return "translations";
     if (m.startsWith("contrastive")) return "contrastives";
+    if (m.startsWith("denoise")) return "denoising";  // a GLOM run's loss (docs/glom.md)
     return "other";
 }
 
