@@ -310,9 +310,9 @@ std::vector<SweepPoint> expandSweep(const SweepSpec& spec) {
         SweepPoint p;
         p.index = static_cast<int>(i);
         p.values = combos[i];
-        char idx[32];
-        std::snprintf(idx, sizeof idx, "%0*zu", width, i);
-        std::string name = std::string(idx) + "-";
+        std::string name = std::to_string(i);
+        if (name.size() < static_cast<size_t>(width)) name.insert(0, static_cast<size_t>(width) - name.size(), '0');
+        name += "-";
         for (size_t j = 0; j < p.values.size(); ++j) {
             const std::string& k = p.values[j].first;
             std::string label = uses[lastPart(k)] > 1 ? k : lastPart(k);
