@@ -118,7 +118,7 @@ public:
             throw std::invalid_argument("script: expected the path of a TorchScript file (a module saved by "
                                         "torch.jit.script(module).save(PATH)), found nothing");
         readFile(p.text("sha256"));
-        jit_ = load();
+        jit_ = loadScript();
         for (const auto* m : {&kEncode, &kDecode}) checkMethod(*m, true);
         hasLoss_ = checkMethod(kLoss, false);
         hasDomainLoss_ = checkMethod(kDomainLoss, false);
@@ -289,7 +289,7 @@ private:
                                         "own copy back, or remove sha256 to accept the new file");
     }
 
-    torch::jit::Module load() const {
+    torch::jit::Module loadScript() const {
         const std::string bad = "script: " + path_ + ": ";
         uint64_t version = 0;
         const std::string damage = data::checkZipBytes(bytes_, &version);
