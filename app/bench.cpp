@@ -7,8 +7,8 @@
 #include <iomanip>
 #include <iostream>
 
-#include "model/engine.h"
-#include "model/glom.h"
+#include "model/run/engine.h"
+#include "model/glom/glom.h"
 
 namespace gw {
 namespace {

@@ -26,11 +26,11 @@
 #include "data/file_hash.h"
 #include "data/h5_array.h"
 #include "data/simple_shapes.h"
-#include "model/distributed.h"
-#include "model/engine.h"
-#include "model/interop.h"
-#include "model/registry.h"
-#include "model/runs.h"
+#include "model/run/distributed.h"
+#include "model/run/engine.h"
+#include "model/run/interop.h"
+#include "model/core/registry.h"
+#include "model/run/runs.h"
 
 namespace fs = std::filesystem;
 

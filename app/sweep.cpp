@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "model/runs.h"
+#include "model/run/runs.h"
 
 namespace gw {
 namespace fs = std::filesystem;

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 /// \file sweep.h
-/// `gw sweep`: plans a sweep (model/sweep.h) and runs its points, either as local `gw` processes
+/// `gw sweep`: plans a sweep (model/run/sweep.h) and runs its points, either as local `gw` processes
 /// (--local N) or as one Slurm job array (--slurm, through sbatch); --status reads the run folders and
 /// squeue/sacct; --point I is what each process or array task runs. docs/sweeps.md.
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "model/sweep.h"
+#include "model/run/sweep.h"
 
 namespace gw {
 

@@ -21,12 +21,12 @@ std::string sha256OfBytes(const std::string& bytes);
 /// every weights file; the weights that ship with GW Studio carry theirs.
 std::string sha256SidecarOf(const std::string& path);
 
-/// Writes `path`.sha256 for the file at `path` (atomically). 	hrows WriteError, std::runtime_error.
+/// Writes `path`.sha256 for the file at `path` (atomically). \throws WriteError, std::runtime_error.
 void writeSha256Sidecar(const std::string& path);
 
 /// When `path`.sha256 exists, checks the file at `path` against it; without one, does nothing (weights
 /// made before checksums were written). Returns the digest checked, or "" when there was none.
-/// 	hrows std::runtime_error "PATH: SHA-256 is X, but PATH.sha256 expects Y (...)" on a mismatch, or
+/// \throws std::runtime_error "PATH: SHA-256 is X, but PATH.sha256 expects Y (...)" on a mismatch, or
 /// naming the checksum file when it is not one line of 64 hexadecimal digits and a file name.
 std::string checkSha256Sidecar(const std::string& path);
 

@@ -12,7 +12,8 @@
 #include <string>
 
 #include "data/h5_array.h"
-#include "model/torch_fwd.h"
+#include "model/core/torch_fwd.h"
+#include "skip.h"
 
 namespace fixtures {
 

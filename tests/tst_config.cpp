@@ -7,8 +7,8 @@
 #include <functional>
 #include <sstream>
 
-#include "model/config.h"
-#include "model/registry.h"
+#include "model/experiment/config.h"
+#include "model/core/registry.h"
 
 using namespace gw;
 namespace fs = std::filesystem;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The hand-written CPU step (model/cpu_step.h) against autograd: for each configuration, the same GW
+// The hand-written CPU step (model/cpu_step/cpu_step.h) against autograd: for each configuration, the same GW
 // and batch give the same loss, the same metrics (names, order, values) and the same gradient of every
 // parameter; a run of steps stays on the autograd run's losses; what it cannot take goes to autograd
 // with the reason.
@@ -8,9 +8,9 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "model/engine.h"
-#include "model/global_workspace.h"
-#include "model/optim.h"
+#include "model/run/engine.h"
+#include "model/gw/global_workspace.h"
+#include "model/core/optim.h"
 
 using namespace gw;
 

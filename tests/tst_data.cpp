@@ -229,7 +229,7 @@ private Q_SLOTS:
 
     void realFashionMnistWhenInstalled() {
         const std::string f = std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz";
-        if (!QFile::exists(QString::fromStdString(f))) QSKIP("dataset-fashion-mnist is not installed");
+        if (!QFile::exists(QString::fromStdString(f))) GW_SKIP_MISSING("dataset-fashion-mnist is not installed");
         auto labels = readIdx(f);
         QCOMPARE(labels.size(0), int64_t(10000));
         QCOMPARE(labels.max().item<int>(), 9);

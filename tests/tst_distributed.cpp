@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "fixtures.h"
-#include "model/checkpoint.h"
-#include "model/distributed.h"
-#include "model/runs.h"
+#include "model/io/checkpoint.h"
+#include "model/run/distributed.h"
+#include "model/run/runs.h"
 
 using namespace gw;
 using fixtures::errorOf;

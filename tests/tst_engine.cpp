@@ -11,10 +11,10 @@
 #include "data/file_hash.h"
 #include "data/h5_array.h"
 #include "data/zip_check.h"
-#include "model/torch_file.h"
+#include "model/io/torch_file.h"
 #include "fixtures.h"
-#include "model/engine.h"
-#include "model/runs.h"
+#include "model/run/engine.h"
+#include "model/run/runs.h"
 
 using namespace gw;
 namespace fs = std::filesystem;
@@ -308,7 +308,7 @@ private Q_SLOTS:
                 }() + "z.close()\n"), QString::fromStdString(root + "/" + name)});
             QVERIFY2(r.code == 0, qPrintable(r.out));
         };
-        if (!fixtures::pythonHasTorch()) QSKIP("needs /usr/bin/python3 (for zipfile)");
+        if (!fixtures::pythonHasTorch()) GW_SKIP_MISSING("needs /usr/bin/python3 with torch (python3-torch)");
         zip("v99.ckpt", {{"v99/data.pkl", "x"}, {"v99/version", "99\\n"}});
         const QString v99 = errorOf([&] { loadCheckpoint(root + "/v99.ckpt"); });
         QVERIFY2(v99.contains("v99.ckpt: file format version 99; this GW Studio's LibTorch reads 1 to"), qPrintable(v99));

@@ -10,12 +10,12 @@
 #include <fstream>
 
 #include "fixtures.h"
-#include "model/engine.h"
-#include "model/global_workspace.h"
-#include "model/interop.h"
-#include "model/optim.h"
-#include "model/registry.h"
-#include "model/torch_file.h"
+#include "model/run/engine.h"
+#include "model/gw/global_workspace.h"
+#include "model/run/interop.h"
+#include "model/core/optim.h"
+#include "model/core/registry.h"
+#include "model/io/torch_file.h"
 
 using namespace gw;
 using fixtures::errorOf;
@@ -113,7 +113,7 @@ private Q_SLOTS:
         QTest::newRow("2 domains, dynamic_query_attention, batch 1") << 3;
     }
     void matchesIndependentReference() {
-        if (!pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
         QFETCH(int, which);
         Setup s;
         if (which == 0) {
@@ -179,7 +179,7 @@ private Q_SLOTS:
     /// A Fusion GW with attention saved by Python (`state_dict()`, twins included) imports and computes
     /// the reference's own metrics.
     void importsWhatPythonSaved() {
-        if (!pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
         Setup s;
         s.domains = {{"v", 4}, {"t", 4}};
         s.groups = {{"v"}, {"t"}, {"v", "t"}};

@@ -11,6 +11,8 @@
 // instead, with a fresh seed (for longer searches). Skipped when the fuzz build is absent.
 #include <QtTest/QtTest>
 
+#include "skip.h"
+
 #include <QDir>
 #include <QElapsedTimer>
 #include <QProcess>
@@ -46,7 +48,7 @@ private Q_SLOTS:
         QFETCH(bool, leaks);
         const QString exe = fuzzBin_ + "/" + target;
         if (!QFileInfo(exe).isExecutable())
-            QSKIP(qPrintable(exe + " is not built (cmake --preset fuzz && cmake --build --preset fuzz; packaging/dev.sh test does)"));
+            GW_SKIP_MISSING((exe + " is not built (cmake --preset fuzz && cmake --build --preset fuzz; packaging/dev.sh test does)"));
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
         if (!leaks) env.insert("ASAN_OPTIONS", "detect_leaks=0");  // LeakSanitizer also checks at exit
         const QStringList common{"-detect_leaks=" + QString::number(leaks ? 1 : 0), "-rss_limit_mb=4096", "-timeout=30"};

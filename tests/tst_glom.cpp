@@ -11,11 +11,11 @@
 
 #include "data/h5_array.h"
 #include "fixtures.h"
-#include "model/engine.h"
-#include "model/glom.h"
-#include "model/interop.h"
-#include "model/runs.h"
-#include "model/torch_file.h"
+#include "model/run/engine.h"
+#include "model/glom/glom.h"
+#include "model/run/interop.h"
+#include "model/run/runs.h"
+#include "model/io/torch_file.h"
 
 using namespace gw;
 using fixtures::errorOf;
@@ -89,10 +89,6 @@ QMap<QString, QMap<qint64, double>> readMetrics(const QString& csv) {
 class TestGlom : public QObject {
     Q_OBJECT
 private Q_SLOTS:
-    void initTestCase() {
-        if (!fixtures::pythonHasTorch()) QSKIP("needs Debian's python3-torch (/usr/bin/python3 with torch)");
-    }
-
     void bothWays_data() {
         QTest::addColumn<int>("which");
         QTest::newRow("d32 L4 16px p4 rgb") << 0;
@@ -102,6 +98,7 @@ private Q_SLOTS:
     }
     /// glom-pytorch's weights give its levels here, every iteration, and ours give ours there.
     void bothWays() {
+        if (!fixtures::pythonHasTorch()) GW_SKIP_MISSING("needs Debian's python3-torch (/usr/bin/python3 with torch)");
         QFETCH(int, which);
         std::vector<Case> cases(4);
         cases[0].o = GlomOptions{32, 4, 16, 4, 3, false, 0};
@@ -234,7 +231,7 @@ private Q_SLOTS:
         QVERIFY2(r.code == 0 && r.out.contains("done: 20 steps"), qPrintable(r.out));
         r = fixtures::gwCli({"eval", run, "--split", "test"});
         QVERIFY2(r.code == 0 && r.out.contains("test/denoise_mse"), qPrintable(r.out));
-        if (!QFile::exists(GW_BINARY_DIR "/app/gw-studio")) QSKIP("gw-studio not built (GW_BUILD_GUI=OFF)");
+        if (!QFile::exists(GW_BINARY_DIR "/app/gw-studio")) GW_SKIP_MISSING("gw-studio not built (GW_BUILD_GUI=OFF)");
         r = fixtures::gwCli({"explore", run, "--out", dir.filePath("png"), "--samples", "indices:3,5"});
         QVERIFY2(r.code == 0, qPrintable(r.out));
         for (const QString f : {"islands-test-3-state4.png", "islands-test-3-state6.png", "islands-test-5-state4.png"}) {
@@ -290,6 +287,7 @@ private Q_SLOTS:
     /// weights gives glom-pytorch's states here; a run trained from it and exported loads into the
     /// reference with strict=True and gives the trained run's states there.
     void importAndExport() {
+        if (!fixtures::pythonHasTorch()) GW_SKIP_MISSING("needs Debian's python3-torch (/usr/bin/python3 with torch)");
         QTemporaryDir dir;
         const Case c{GlomOptions{16, 3, 12, 3, 1, false, 0}, 6};
         const auto made = fixtures::python(QStringList{kScript, "make", dir.path()} + args(c));

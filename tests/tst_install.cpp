@@ -8,6 +8,8 @@
 // skipped with the reason otherwise.
 #include <QtTest/QtTest>
 
+#include "skip.h"
+
 #include <QDir>
 #include <QElapsedTimer>
 #include <QProcess>
@@ -62,7 +64,7 @@ class TestInstall : public QObject {
 private Q_SLOTS:
     void packageHasWhatItShould() {
         for (const char* tool : {"cpack", "dpkg-deb", "dpkg-shlibdeps", "appstreamcli", "desktop-file-validate"})
-            if (!have(tool)) QSKIP(qPrintable(QString(tool) + " is not installed (packaging/dev.sh installs it)"));
+            if (!have(tool)) GW_SKIP_MISSING(QString(tool) + " is not installed (packaging/dev.sh installs it)");
         QElapsedTimer t;
         t.start();
         const Result pack = run("cpack", {"-G", "DEB"}, 600000, GW_BINARY_DIR);
@@ -105,8 +107,8 @@ private Q_SLOTS:
 
     void installsAndRunsInACleanChroot() {
         if (deb_.isEmpty()) QSKIP("no package (see packageHasWhatItShould)");
-        if (getuid() != 0) QSKIP("needs root (debootstrap and chroot)");
-        if (!have("debootstrap")) QSKIP("debootstrap is not installed (packaging/dev.sh installs it)");
+        if (getuid() != 0) GW_SKIP_MISSING("needs root (debootstrap and chroot)");
+        if (!have("debootstrap")) GW_SKIP_MISSING("debootstrap is not installed (packaging/dev.sh installs it)");
         QElapsedTimer t;
         t.start();
         const Result install = run(GW_SOURCE_DIR "/packaging/test-install.sh", {deb_, root_}, 2400000);

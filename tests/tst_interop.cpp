@@ -11,8 +11,8 @@
 #include <random>
 
 #include "fixtures.h"
-#include "model/interop.h"
-#include "model/shimmer_migrations.h"
+#include "model/run/interop.h"
+#include "model/io/shimmer_migrations.h"
 
 using namespace gw;
 namespace fs = std::filesystem;
@@ -107,7 +107,7 @@ private Q_SLOTS:
     }
 
     void readsWhatPythonSaves() {
-        if (!pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
         QTemporaryDir dir;
         const QString d = dir.path();
         // An OrderedDict state dict with _metadata, views sharing one storage, float64 and int64,
@@ -149,7 +149,7 @@ private Q_SLOTS:
     /// We write, Python reads: the export loads strictly into shimmer's module tree, and Python's
     /// states and translations of a batch equal ours.
     void exportLoadsIntoShimmerLayout() {
-        if (!pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
         QTemporaryDir dir;
         const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));
         const QString run = dir.path() + "/run";
@@ -187,7 +187,7 @@ private Q_SLOTS:
     /// Python writes, we read: a seeded shimmer-layout GW (plain state_dict and a whole Lightning
     /// checkpoint) becomes a checkpoint whose outputs equal Python's.
     void importsWhatPythonTrained() {
-        if (!pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
         QTemporaryDir dir;
         const QString d = dir.path();
         const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));

@@ -6,10 +6,10 @@
 #include <cmath>
 
 #include "data/sampler.h"
-#include "model/domain_module.h"
-#include "model/global_workspace.h"
-#include "model/losses.h"
-#include "model/optim.h"
+#include "model/domains/domain_module.h"
+#include "model/gw/global_workspace.h"
+#include "model/gw/flavours/losses.h"
+#include "model/core/optim.h"
 
 using namespace gw;
 

@@ -14,8 +14,8 @@
 #include "data/shapes.h"
 #include "data/simple_shapes.h"
 #include "fixtures.h"
-#include "model/domain_module.h"
-#include "model/engine.h"
+#include "model/domains/domain_module.h"
+#include "model/run/engine.h"
 
 using namespace gw::data;
 namespace sh = gw::shapes;

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "fixtures.h"
-#include "model/runs.h"
-#include "model/sweep.h"
+#include "model/run/runs.h"
+#include "model/run/sweep.h"
 
 using namespace gw;
 namespace fs = std::filesystem;
@@ -294,9 +294,9 @@ private Q_SLOTS:
     /// The same sweep on a real Slurm: one job array through sbatch, every point trained by an array
     /// task, states from squeue; then Slurm stopped, and sbatch's answer is in the error.
     void slurmSweep() {
-        if (::geteuid() != 0) QSKIP("needs root: packaging/slurm-local.sh runs munged as the munge user");
+        if (::geteuid() != 0) GW_SKIP_MISSING("needs root: packaging/slurm-local.sh runs munged as the munge user");
         for (const char* tool : {"/usr/bin/sbatch", "/usr/sbin/slurmctld", "/usr/sbin/munged"})
-            if (!fs::exists(tool)) QSKIP(qPrintable(QString("needs Debian's slurm-wlm and munge (%1 missing; packaging/dev.sh installs them)").arg(tool)));
+            if (!fs::exists(tool)) GW_SKIP_MISSING(QString("needs Debian's slurm-wlm and munge (%1 missing; packaging/dev.sh installs them)").arg(tool));
         QTemporaryDir dir;
         fixtures::makeExperiment(dir, 40);
         QTemporaryDir cluster(QDir::tempPath() + "/gw-slurm-XXXXXX");

@@ -12,10 +12,10 @@
 #include <fstream>
 
 #include "fixtures.h"
-#include "model/domain_module.h"
-#include "model/engine.h"
-#include "model/interop.h"
-#include "model/runs.h"
+#include "model/domains/domain_module.h"
+#include "model/run/engine.h"
+#include "model/run/interop.h"
+#include "model/run/runs.h"
 
 using namespace gw;
 namespace fs = std::filesystem;
@@ -58,7 +58,7 @@ class TestTorchScript : public QObject {
 
 private Q_SLOTS:
     void initTestCase() {
-        if (!fixtures::pythonHasTorch()) QSKIP("/usr/bin/python3 has no torch (install python3-torch)");
+        if (!fixtures::pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
         dir_ = modules_.path().toStdString();
         const Proc p = python({kScript, "make", modules_.path()});
         QVERIFY2(p.code == 0, qPrintable(p.out));

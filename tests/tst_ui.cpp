@@ -5,6 +5,8 @@
 // window rendered to a PNG while a run trains (kept in build/.../artifacts for CI).
 #include <QtTest/QtTest>
 
+#include "skip.h"
+
 #include <QComboBox>
 #include <QProcess>
 #include <QJsonObject>
@@ -221,7 +223,7 @@ private Q_SLOTS:
         QProcess py;
         py.setProcessChannelMode(QProcess::MergedChannels);
         py.start("/usr/bin/python3", {GW_SOURCE_DIR "/tests/python/torchscript_modules.py", "make", modules});
-        if (!py.waitForFinished(120000) || py.exitCode() != 0) QSKIP("/usr/bin/python3 with torch is needed to script the modules");
+        if (!py.waitForFinished(120000) || py.exitCode() != 0) GW_SKIP_MISSING("/usr/bin/python3 with torch is needed to script the modules");
         const QString base = QFileInfo(demo_).absolutePath();
         QFile::copy(modules + "/vec_ae.pt", base + "/vec_ae.pt");
 

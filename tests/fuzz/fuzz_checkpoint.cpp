@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// libFuzzer target: the checkpoint loader (model/checkpoint.cpp: CRC-32 of every record, then
+// libFuzzer target: the checkpoint loader (model/io/checkpoint.cpp: CRC-32 of every record, then
 // LibTorch's archive reader, the format version and the migrations) on arbitrary files. A file loads or
 // is refused with an exception that has a message; a loaded checkpoint's tensors are readable.
 #include <stdexcept>
 
 #include "fuzz_common.h"
-#include "model/checkpoint.h"
+#include "model/io/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string& path = gw::fuzz::writeScratch(data, size, ".ckpt");

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// libFuzzer target: the experiment parser (model/config.cpp) on arbitrary YAML text. Every input either
+// libFuzzer target: the experiment parser (model/experiment/config.cpp) on arbitrary YAML text. Every input either
 // parses or throws (ConfigError or another std::exception with a message); what parses is written back
 // (experimentToYaml) and must parse again to the same YAML.
 #include <stdexcept>
 #include <string>
 
 #include "fuzz_common.h"
-#include "model/config.h"
+#include "model/experiment/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string text(reinterpret_cast<const char*>(data), size);

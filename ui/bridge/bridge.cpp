@@ -9,10 +9,10 @@
 
 #include "data/h5_array.h"
 #include "data/tensorboard.h"
-#include "model/engine.h"
-#include "model/interop.h"
-#include "model/registry.h"
-#include "model/runs.h"
+#include "model/run/engine.h"
+#include "model/run/interop.h"
+#include "model/core/registry.h"
+#include "model/run/runs.h"
 
 namespace gw::studio {
 namespace fs = std::filesystem;

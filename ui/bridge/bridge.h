@@ -57,7 +57,7 @@ struct ExploreRequest {
     QString glomSplit = "test";
     qint64 glomIterations = -1;      ///< states 0 to this (< 0: twice the levels)
 };
-/// The islands viewer's data of one image of a GLOM run (bridge of gw::GlomView, model/glom.h): the
+/// The islands viewer's data of one image of a GLOM run (bridge of gw::GlomView, model/glom/glom.h): the
 /// image, its noisy version and reconstruction, and for every state (0: the initial levels) and level
 /// the cosine similarity of every pair of columns and each column's agreement with its 4-neighbours.
 /// Columns are numbered row by row over the side × side patch grid.
@@ -146,7 +146,7 @@ struct Validation {
 /// loaded again on each edit); a probe that fails is the message, under `domains.NAME.script`.
 Validation validateExperiment(const QString& yaml, const QString& baseDir, const QString& sourceName);
 
-/// The user's settings file (model/config.h UserSettings): the lowest layer of every experiment the
+/// The user's settings file (model/experiment/config.h UserSettings): the lowest layer of every experiment the
 /// window validates and runs, as of `gw`. Unset values are empty strings and threads -1.
 struct SettingsData {
     QString path;     ///< the file (userSettingsPath(): $GW_STUDIO_SETTINGS or ~/.config/gw-studio/settings.yaml)

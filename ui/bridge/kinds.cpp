@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "model/registry.h"
+#include "model/core/registry.h"
 
 namespace gw::studio {
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 /// \file kinds.h
-/// The engine's registries (model/registry.h) as plain Qt data, for the experiment form: which GW
+/// The engine's registries (model/core/registry.h) as plain Qt data, for the experiment form: which GW
 /// flavours, selections and domain-module kinds exist, with their parameters. Torch-free.
 #include <QString>
 #include <QVector>

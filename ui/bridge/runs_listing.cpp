@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The Runs panel's view of run and sweep folders (runs_listing.h). Torch-free, though it lives in the
-// bridge target: it reads what model/runs.h and model/sweep.h write.
+// bridge target: it reads what model/run/runs.h and model/run/sweep.h write.
 #include "ui/bridge/runs_listing.h"
 
 #include <yaml-cpp/yaml.h>
@@ -13,9 +13,9 @@
 #include <map>
 #include <mutex>
 
-#include "model/config.h"
-#include "model/runs.h"
-#include "model/sweep.h"
+#include "model/experiment/config.h"
+#include "model/run/runs.h"
+#include "model/run/sweep.h"
 
 namespace gw::studio {
 namespace fs = std::filesystem;

@@ -2,7 +2,7 @@
 #pragma once
 /// \file runs_listing.h
 /// Run folders and sweep folders as plain Qt data, for the window's Runs panel: what each run folder's
-/// status.yaml, config.yaml and metrics.csv say (model/runs.h RunStatus; docs/sweeps.md for sweep
+/// status.yaml, config.yaml and metrics.csv say (model/run/runs.h RunStatus; docs/sweeps.md for sweep
 /// folders). Torch-free; read on the GUI thread, cached per file size and time.
 #include <QHash>
 #include <QPair>

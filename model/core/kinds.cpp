@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/// \file kinds.cpp
+/// The built-in kinds of every extension point, one line each. A kind's registration function lives in
+/// the kind's own source file and has the signature `void NAME(XxxRegistry&)`; adding a kind is adding
+/// its source, its test and its line here (docs/architecture.md, "Extending the engine").
+#include "model/core/registry.h"
+
+// Selections (workspace.selection), in the order the window and the docs list them.
+#define GW_SELECTIONS(X)           \
+    X(registerSingleDomainSelection) \
+    X(registerFixedSharedSelection)  \
+    X(registerRandomSelection)       \
+    X(registerDynamicQueryAttention)
+
+// GW flavours (workspace.flavour).
+#define GW_FLAVOURS(X)            \
+    X(registerTwoDomainsFlavour)  \
+    X(registerFusionFlavour)
+
+// Domain-module kinds (domains.NAME.module).
+#define GW_DOMAIN_MODULES(X)      \
+    X(registerIdentityModule)     \
+    X(registerMlpAeModule)        \
+    X(registerMlpVaeModule)       \
+    X(registerConvVaeModule)      \
+    X(registerClassLabelModule)   \
+    X(registerAttributesModule)   \
+    X(registerGlomModule)         \
+    X(registerTorchScriptModule)
+
+namespace gw {
+
+#define GW_DECLARE(fn) void fn(SelectionRegistry&);
+GW_SELECTIONS(GW_DECLARE)
+#undef GW_DECLARE
+#define GW_DECLARE(fn) void fn(FlavourRegistry&);
+GW_FLAVOURS(GW_DECLARE)
+#undef GW_DECLARE
+#define GW_DECLARE(fn) void fn(DomainModuleRegistry&);
+GW_DOMAIN_MODULES(GW_DECLARE)
+#undef GW_DECLARE
+
+#define GW_CALL(fn) fn(r);
+
+const SelectionRegistry& selectionRegistry() {
+    static const SelectionRegistry reg = [] {
+        SelectionRegistry r("selection");
+        GW_SELECTIONS(GW_CALL)
+        return r;
+    }();
+    return reg;
+}
+
+const FlavourRegistry& flavourRegistry() {
+    static const FlavourRegistry reg = [] {
+        FlavourRegistry r("GW flavour");
+        GW_FLAVOURS(GW_CALL)
+        return r;
+    }();
+    return reg;
+}
+
+const DomainModuleRegistry& domainModuleRegistry() {
+    static const DomainModuleRegistry reg = [] {
+        DomainModuleRegistry r("domain module kind");
+        GW_DOMAIN_MODULES(GW_CALL)
+        return r;
+    }();
+    return reg;
+}
+
+}  // namespace gw

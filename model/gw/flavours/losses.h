@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file losses.h
+/// GW losses: contrastive (CLIP), demi-cycles, cycles, translations and their combination
+/// (shimmer `losses.py`, `contrastive_loss.py`; docs/gw-semantics.md 2.1 to 2.5).
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "model/gw/gw_module.h"
+#include "model/core/torch_fwd.h"
+
+namespace gw {
+
+/// One group of a batch: paired samples of `domains` (shimmer LatentsDomainGroupT). Different groups
+/// hold different samples. latents: domain -> (B, L_d); inputs: domain -> prepared raw input (B, ...),
+/// passed to the domain modules' losses as raw targets.
+struct GroupBatch {
+    std::vector<std::string> domains;
+    TensorMap latents;
+    TensorMap inputs;
+};
+
+/// "{a,b}": a group's name with its domains in the group's order.
+std::string groupName(const std::vector<std::string>& domains);
+/// "{a,b}" with the names sorted, as shimmer's broadcast loss labels subsets and groups.
+std::string sortedGroupName(std::vector<std::string> domains);
+
+/// CLIP contrastive loss (shimmer contrastive_loss): rows of x (B, W) and y (B, W) are L2-normalised
+/// (eps 1e-12), logits = min(exp(logitScale), 100) · x̂ ŷᵀ (B, B), loss = ½(CE(logits, arange B) +
+/// CE(logitsᵀ, arange B)), mean reduction. logitScale: () or (1,) tensor.
+torch::Tensor contrastiveLoss(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& logitScale);
+
+/// shimmer ContrastiveLoss: the logit scale as a buffer `logit_scale` (1,) or, when learnable, a
+/// parameter. Default log(1/0.07).
+class ContrastiveFn : public torch::nn::Module {
+public:
+    explicit ContrastiveFn(double logitScale = std::log(1.0 / 0.07), bool learnable = false);
+    /// Loss and metric `logit_scale` = exp(logit_scale) (unclamped, as shimmer logs it).
+    LossOutput operator()(const torch::Tensor& x, const torch::Tensor& y);
+    torch::Tensor logitScale() const { return logitScale_; }
+
+private:
+    torch::Tensor logitScale_;
+};
+
+/// Loss coefficients: metric name -> coefficient. Any metric may be named (shimmer #178).
+using LossCoefs = OrderedMap<double>;
+
+/// shimmer combine_loss, without its integer-coefficient bug: the MEAN of coef · metric over the
+/// coefficients that are > 0 and name a metric present (P5: 0.3). Every number is a coefficient.
+/// \throws std::invalid_argument when no coefficient selects any metric, listing both sides.
+torch::Tensor combineLoss(const TensorMap& metrics, const LossCoefs& coefs);
+
+/// Result of one loss step.
+struct StepLosses {
+    LossOutput out;                    ///< loss = combineLoss(metrics, coefs)
+    std::vector<std::string> skipped;  ///< families with no term in this batch (shimmer crashes there)
+};
+
+/// Base of the GW flavours' loss modules (registered as `loss_mod`, holding `contrastive_fn`): the
+/// coefficients, the contrastive function and the step that computes a flavour's metrics and loss.
+/// Flavours are registered in model/core/kinds.cpp (workspace.flavour).
+class GWLosses : public torch::nn::Module {
+public:
+    GWLosses(std::string flavour, LossCoefs coefs, double logitScale, bool learnLogitScale);
+    /// The metrics and combined loss of one batch of groups. Shapes as GroupBatch.
+    /// \throws std::invalid_argument as combineLoss when no coefficient selects a computed metric.
+    virtual StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) = 0;
+    /// The loss terms this flavour's step computes ("demi_cycle", "cycle", "translation",
+    /// "contrastive", "fused", ...). The hand-written CPU step runs only when it implements every one.
+    virtual std::vector<std::string> terms() const = 0;
+    const std::string& flavour() const { return flavour_; }
+    const LossCoefs& coefs() const { return coefs_; }
+    ContrastiveFn& contrastive() { return *contrastive_; }
+
+protected:
+    std::string flavour_;
+    LossCoefs coefs_;
+    std::shared_ptr<ContrastiveFn> contrastive_;
+};
+
+/// Flavour `two_domains`: shimmer GWLosses2Domains (docs/gw-semantics.md 2.2), for any number of domains:
+/// - demi_cycle_{d}: single-domain groups, Dec_d(tanh(Enc_d(u_d))) against u_d;
+/// - cycle_{s}_through_{t}: single-domain groups, through every other domain t of the GW;
+/// - translation_{s1/s2}_to_{t}: groups of >= 2 domains, each domain t from the fusion of the others;
+/// - contrastive_{d1}_and_{d2}: every pair of a group of >= 2 domains on pre-fusion encodings (for
+///   exactly 2 domains, shimmer's single pair), plus contrastive_{d1}_and_{d2}_logit_scale;
+/// - the family means demi_cycles, cycles, translations, contrastives. An empty family is skipped
+///   (listed in StepLosses::skipped), where shimmer crashes on an empty stack.
+/// Extra metrics k of a domain's loss are logged as `{term}_{k}`.
+class GWLosses2Domains : public GWLosses {
+public:
+    GWLosses2Domains(LossCoefs coefs, double logitScale, bool learnLogitScale);
+    StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) override;
+    std::vector<std::string> terms() const override { return {"demi_cycle", "cycle", "translation", "contrastive"}; }
+};
+
+/// Flavour `fusion`: shimmer GWLosses (GlobalWorkspaceFusion; docs/gw-semantics.md 2.3): contrastive on the
+/// groups of two or more domains plus the broadcast loss. For every group G and every non-empty subset S
+/// of G (in the order of itertools.product([0, 1], repeat=|G|)): z = fuse(S) with the selection, decoded
+/// into every GW domain; each decoded domain d of G is scored against its latent as
+/// - a demi-cycle `from_{S}_to_{d}_loss` when S = {d},
+/// - a translation `from_{S}_to_{d}_loss` when d is not in S,
+/// - a fused term `from_{S}_to_{d}_loss` when d is in S and |S| >= 2;
+/// and when S leaves out some GW domains I, the decodings of I are fused again and decoded into S: a
+/// cycle `from_{S}_through_{I}_to_{d}_case_{G}_loss` for each d in S. {S}, {I} and {G} list names
+/// sorted. Where shimmer's demi-cycle, translation and fused keys would collide across
+/// groups (a shimmer bug: the later group overwrites the earlier one), every group but the first to
+/// use a key gets `_case_{G}` appended, as the cycle keys have. Family means demi_cycles, cycles,
+/// translations, fused over the terms; `broadcast_loss` = mean of the metrics named by positive
+/// coefficients other than `contrastives` (those present).
+class GWLossesFusion : public GWLosses {
+public:
+    GWLossesFusion(LossCoefs coefs, double logitScale, bool learnLogitScale);
+    StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) override;
+    std::vector<std::string> terms() const override {
+        return {"contrastive", "demi_cycle", "cycle", "translation", "fused", "broadcast_loss"};
+    }
+};
+
+}  // namespace gw

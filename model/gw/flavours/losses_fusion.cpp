@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/// \file losses_fusion.cpp
+/// The Fusion flavour: contrastive plus the broadcast loss (shimmer `shimmer/modules/losses.py`,
+/// `GWLosses.step` and `broadcast_loss`; GlobalWorkspaceFusion; docs/gw-semantics.md 2.3). Registered in
+/// model/core/kinds.cpp as `fusion`; tested in tests/tst_fusion.cpp.
+#include <algorithm>
+#include <set>
+
+#include "model/gw/flavours/loss_batcher.h"
+#include "model/gw/flavours/losses.h"
+#include "model/core/registry.h"
+
+namespace gw {
+
+GWLossesFusion::GWLossesFusion(LossCoefs coefs, double logitScale, bool learnLogitScale)
+    : GWLosses("fusion", std::move(coefs), logitScale, learnLogitScale) {}
+
+StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) {
+    const auto& all = gw.domainNames();
+    auto encode = [&](const std::string& d, const torch::Tensor& x) { return gw.encoder(d)->forward(x); };
+    auto decode = [&](const std::string& d, const torch::Tensor& x) { return gw.decoder(d)->forward(x); };
+    auto fuse = [&](const TensorMap& latents, const TensorMap& pre) { return gw.selectAndFuse(latents, pre, selection); };
+
+    // 1. Pre-fusion encodings of every group (each GW encoder once).
+    detail::Batcher enc;
+    std::vector<OrderedMap<size_t>> encSlot(groups.size());
+    for (size_t gi = 0; gi < groups.size(); ++gi)
+        for (const auto& d : groups[gi].domains) encSlot[gi].set(d, enc.add(d, groups[gi].latents.at(d)));
+    enc.run(encode);
+
+    // 2. Every non-empty subset S of every group, in itertools.product([0, 1], repeat=|G|) order: fuse S,
+    //    decode into every GW domain (each GW decoder once over all subsets).
+    struct Subset {
+        size_t group;
+        std::vector<std::string> selected, outside;  ///< S in group order; I = GW domains not in S
+        OrderedMap<size_t> decoded;                  ///< GW domain -> slot in dec
+        OrderedMap<size_t> cycled;                   ///< domain of S -> slot in dec2
+    };
+    std::vector<Subset> subsets;
+    detail::Batcher dec;
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+        const auto& g = groups[gi];
+        const size_t n = g.domains.size();
+        for (size_t mask = 1; mask < (size_t(1) << n); ++mask) {
+            Subset s;
+            s.group = gi;
+            TensorMap lat, pre;
+            for (size_t i = 0; i < n; ++i)
+                if (mask & (size_t(1) << (n - 1 - i))) {  // the first domain is the most significant digit
+                    const auto& d = g.domains[i];
+                    s.selected.push_back(d);
+                    lat.set(d, g.latents.at(d));
+                    pre.set(d, enc[encSlot[gi].at(d)]);
+                }
+            for (const auto& d : all)
+                if (std::find(s.selected.begin(), s.selected.end(), d) == s.selected.end()) s.outside.push_back(d);
+            const auto state = fuse(lat, pre);
+            for (const auto& d : all) s.decoded.set(d, dec.add(d, state));
+            subsets.push_back(std::move(s));
+        }
+    }
+    dec.run(decode);
+
+    // 3. Cycles: the decodings of the domains outside S, encoded and fused again, decoded into S.
+    detail::Batcher enc2, dec2;
+    std::vector<OrderedMap<size_t>> reSlot(subsets.size());
+    for (size_t si = 0; si < subsets.size(); ++si)
+        for (const auto& d : subsets[si].outside) reSlot[si].set(d, enc2.add(d, dec[subsets[si].decoded.at(d)]));
+    enc2.run(encode);
+    for (size_t si = 0; si < subsets.size(); ++si) {
+        auto& s = subsets[si];
+        if (s.outside.empty()) continue;
+        TensorMap lat, pre;
+        for (const auto& d : s.outside) {
+            lat.set(d, dec[s.decoded.at(d)]);
+            pre.set(d, enc2[reSlot[si].at(d)]);
+        }
+        const auto state = fuse(lat, pre);
+        for (const auto& d : s.selected) s.cycled.set(d, dec2.add(d, state));
+    }
+    dec2.run(decode);
+
+    // 4. The terms, in shimmer's order, with keys made unique across groups.
+    TensorMap metrics, losses, extras;
+    std::vector<torch::Tensor> ct, dcy, cy, tr, fu;
+    std::vector<std::set<std::string>> pairsSeen;
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+        const auto& g = groups[gi];
+        if (g.domains.size() < 2) continue;
+        for (size_t i = 0; i < g.domains.size(); ++i)
+            for (size_t j = i + 1; j < g.domains.size(); ++j) {
+                const std::set<std::string> pair{g.domains[i], g.domains[j]};
+                if (std::find(pairsSeen.begin(), pairsSeen.end(), pair) != pairsSeen.end()) continue;
+                pairsSeen.push_back(pair);
+                const std::string name = "contrastive_" + g.domains[i] + "_and_" + g.domains[j];
+                auto out = (*contrastive_)(enc[encSlot[gi].at(g.domains[i])], enc[encSlot[gi].at(g.domains[j])]);
+                metrics.set(name, out.loss);
+                for (auto& [k, v] : out.metrics) extras.set(name + "_" + k, v);
+                ct.push_back(out.loss);
+            }
+    }
+    StepLosses r;
+    detail::addFamily(r, metrics, "contrastives", ct);
+    for (const auto& [k, v] : extras) metrics.set(k, v);
+    extras.clear();
+
+    auto add = [&](std::string label, const std::string& groupLabel, LossOutput&& out, std::vector<torch::Tensor>& family) {
+        if (losses.contains(label + "_loss")) label += "_case_" + groupLabel;  // shimmer would overwrite here
+        losses.set(label + "_loss", out.loss);
+        for (auto& [k, v] : out.metrics) extras.set(label + "_" + k, v);
+        family.push_back(out.loss);
+    };
+    for (const auto& s : subsets) {
+        const auto& g = groups[s.group];
+        const std::string from = "from_" + sortedGroupName(s.selected), caseName = sortedGroupName(g.domains);
+        for (const auto& [d, slot] : s.decoded) {
+            if (std::find(g.domains.begin(), g.domains.end(), d) == g.domains.end()) continue;  // no ground truth
+            const bool inS = std::find(s.selected.begin(), s.selected.end(), d) != s.selected.end();
+            const LossFamily family = !inS ? LossFamily::Translation
+                                           : s.selected.size() == 1 ? LossFamily::DemiCycle : LossFamily::Fused;
+            auto l = gw.domainModule(d).computeFamilyLoss(family, dec[slot], g.latents.at(d), g.inputs.at(d));
+            if (!l) continue;
+            add(from + "_to_" + d, caseName, std::move(*l),
+                family == LossFamily::Translation ? tr : family == LossFamily::DemiCycle ? dcy : fu);
+        }
+        for (const auto& [d, slot] : s.cycled) {
+            auto l = gw.domainModule(d).computeFamilyLoss(LossFamily::Cycle, dec2[slot], g.latents.at(d), g.inputs.at(d));
+            if (!l) continue;
+            add(from + "_through_" + sortedGroupName(s.outside) + "_to_" + d + "_case_" + caseName, caseName, std::move(*l), cy);
+        }
+    }
+    for (const auto& [k, v] : extras) metrics.set(k, v);
+    detail::addFamily(r, metrics, "demi_cycles", dcy);
+    detail::addFamily(r, metrics, "cycles", cy);
+    detail::addFamily(r, metrics, "translations", tr);
+    detail::addFamily(r, metrics, "fused", fu);
+    for (const auto& [k, v] : losses) metrics.set(k, v);
+
+    r.out.loss = combineLoss(metrics, coefs_);
+    std::vector<torch::Tensor> broadcast;
+    for (const auto& [name, c] : coefs_)
+        if (c > 0 && name != "contrastives")
+            if (const auto* m = metrics.find(name)) broadcast.push_back(*m);
+    if (!broadcast.empty()) metrics.set("broadcast_loss", detail::meanOf(broadcast));
+    r.out.metrics = std::move(metrics);
+    return r;
+}
+
+void registerFusionFlavour(FlavourRegistry& r) {
+    r.add({"fusion",
+           "contrastives plus the broadcast loss: every subset of every group fused and decoded into every "
+           "domain (shimmer GlobalWorkspaceFusion)",
+           {}},
+          {[](const FlavourContext& c) -> std::shared_ptr<GWLosses> {
+               return std::make_shared<GWLossesFusion>(c.coefs, c.logitScale, c.learnLogitScale);
+           },
+           "random"});
+}
+
+}  // namespace gw

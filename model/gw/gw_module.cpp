@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "model/gw/gw_module.h"
+
+#include <stdexcept>
+
+namespace gw {
+
+GWModule::GWModule(const OrderedMap<std::shared_ptr<DomainModule>>& domains, int64_t workspaceDim, MlpSize enc,
+                   MlpSize dec)
+    : workspaceDim_(workspaceDim), domainMods_(domains) {
+    if (domains.empty()) throw std::invalid_argument("GW: at least one domain is needed, found none");
+    if (workspaceDim <= 0) throw std::invalid_argument("GW: workspace dimension must be positive, found " +
+                                                       std::to_string(workspaceDim));
+    using Entries = std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>>;
+    Entries mods, encs, decs;
+    for (const auto& [name, mod] : domains) {
+        if (encoders_.contains(name)) throw std::invalid_argument("GW: domain '" + name + "' is given twice");
+        names_.push_back(name);
+        auto e = makeGWMlp(mod->latentDim(), enc.hidden, workspaceDim, enc.nLayers);
+        auto d = makeGWMlp(workspaceDim, dec.hidden, mod->latentDim(), dec.nLayers);
+        mods.emplace_back(name, mod);
+        encs.emplace_back(name, e.ptr());
+        decs.emplace_back(name, d.ptr());
+        encoders_.set(name, e);
+        decoders_.set(name, d);
+    }
+    register_module("domain_mods", torch::nn::ModuleDict(mods));
+    register_module("gw_encoders", torch::nn::ModuleDict(encs));
+    register_module("gw_decoders", torch::nn::ModuleDict(decs));
+}
+
+DomainModule& GWModule::domainModule(const std::string& d) const { return *domainMods_.at(d); }
+torch::nn::Sequential& GWModule::encoder(const std::string& d) { return encoders_.at(d); }
+torch::nn::Sequential& GWModule::decoder(const std::string& d) { return decoders_.at(d); }
+
+TensorMap GWModule::encode(const TensorMap& latents) {
+    TensorMap out;
+    for (const auto& [d, u] : latents) out.set(d, encoders_.at(d)->forward(u));
+    return out;
+}
+
+torch::Tensor GWModule::fuse(const TensorMap& pre, const TensorMap& scores) {
+    std::vector<torch::Tensor> terms;
+    for (const auto& [d, s] : scores) terms.push_back(s.unsqueeze(1) * pre.at(d));
+    return torch::tanh(torch::stack(terms).sum(0));
+}
+
+torch::Tensor GWModule::selectAndFuse(const TensorMap& latents, const TensorMap& pre, Selection& selection) {
+    if (pre.size() == 1 && selection.constantForOneSource())
+        return torch::tanh(pre.begin()->second);  // the scores would be all ones
+    return fuse(pre, selection.scores(latents, pre));
+}
+
+torch::Tensor GWModule::encodeAndFuse(const TensorMap& latents, Selection& selection) {
+    return selectAndFuse(latents, encode(latents), selection);
+}
+
+TensorMap GWModule::decode(const torch::Tensor& state, const std::vector<std::string>& domains) {
+    TensorMap out;
+    const auto& which = domains.empty() ? names_ : domains;
+    for (const auto& d : which) out.set(d, decoders_.at(d)->forward(state));
+    return out;
+}
+
+}  // namespace gw

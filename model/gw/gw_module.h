@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file gw_module.h
+/// GW encoders and decoders and fusion into the workspace state (shimmer `gw_module.py`;
+/// docs/gw-semantics.md 1.2, 1.3). Selections: model/gw/selections/selection.h.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/core/mlp.h"
+#include "model/domains/domain_module.h"
+#include "model/gw/selections/selection.h"
+#include "model/core/torch_fwd.h"
+
+namespace gw {
+
+/// Sizes of one GW encoder or decoder.
+struct MlpSize {
+    int64_t hidden = 32;  ///< hidden width
+    int nLayers = 3;      ///< extra hidden layers (shimmer n_layers)
+};
+
+/// shimmer GWModule: domain modules, one GW encoder and decoder per domain, workspace dimension W and
+/// the tanh fusion. Registered names follow shimmer's state dict: `domain_mods.{d}.*`,
+/// `gw_encoders.{d}.{i}.*`, `gw_decoders.{d}.{i}.*`.
+class GWModule : public torch::nn::Module {
+public:
+    /// \param domains domain name -> domain module, in the order that fixes metric names.
+    /// \throws std::invalid_argument for an empty domain list, a repeated name or W <= 0.
+    GWModule(const OrderedMap<std::shared_ptr<DomainModule>>& domains, int64_t workspaceDim, MlpSize encoder,
+             MlpSize decoder);
+
+    const std::vector<std::string>& domainNames() const { return names_; }
+    int64_t workspaceDim() const { return workspaceDim_; }
+    DomainModule& domainModule(const std::string& d) const;
+    torch::nn::Sequential& encoder(const std::string& d);
+    torch::nn::Sequential& decoder(const std::string& d);
+
+    /// Pre-fusion encodings e_d = Enc_d(u_d): (B, L_d) -> (B, W) for each domain of `latents`.
+    TensorMap encode(const TensorMap& latents);
+    /// Workspace state z = tanh(Σ_d s_d ⊙ e_d) (B, W), summed in the order of `scores`.
+    torch::Tensor fuse(const TensorMap& preFusion, const TensorMap& scores);
+    /// select and fuse: the GW state (B, W) of latents (B, L_d) whose pre-fusion encodings (B, W) are
+    /// `preFusion`. One domain under a selection whose scores are then constant ones
+    /// (Selection::constantForOneSource) gives tanh(e), and no score is computed (nor random number drawn).
+    torch::Tensor selectAndFuse(const TensorMap& latents, const TensorMap& preFusion, Selection& selection);
+    /// encode, select, fuse: the GW state of a group of latents (B, W), as selectAndFuse.
+    torch::Tensor encodeAndFuse(const TensorMap& latents, Selection& selection);
+    /// Decoded latents Dec_d(z) (B, L_d) for `domains` (every domain when empty).
+    TensorMap decode(const torch::Tensor& state, const std::vector<std::string>& domains = {});
+
+private:
+    std::vector<std::string> names_;
+    int64_t workspaceDim_;
+    OrderedMap<std::shared_ptr<DomainModule>> domainMods_;
+    OrderedMap<torch::nn::Sequential> encoders_, decoders_;
+};
+
+}  // namespace gw

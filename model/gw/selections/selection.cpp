@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "model/gw/selections/selection.h"
+
+#include <stdexcept>
+
+namespace gw {
+
+namespace {
+int64_t batchOf(const TensorMap& m) {
+    if (m.empty()) throw std::invalid_argument("selection: no domain to select from");
+    return m.begin()->second.size(0);
+}
+}  // namespace
+
+TensorMap SingleDomainSelection::scores(const TensorMap&, const TensorMap& pre) {
+    const int64_t b = batchOf(pre);
+    const auto opts = pre.begin()->second.options();
+    TensorMap s;
+    if (pre.size() == 1) {
+        s.set(pre.begin()->first, torch::ones({b}, opts));
+        return s;
+    }
+    auto choice = torch::randint(static_cast<int64_t>(pre.size()), {b}, opts.dtype(torch::kInt64));
+    int64_t i = 0;
+    for (const auto& kv : pre) s.set(kv.first, choice.eq(i++).to(opts.dtype()));
+    return s;
+}
+
+TensorMap FixedSharedSelection::scores(const TensorMap&, const TensorMap& pre) {
+    const int64_t b = batchOf(pre);
+    const auto opts = pre.begin()->second.options();
+    TensorMap s;
+    for (const auto& kv : pre) s.set(kv.first, torch::full({b}, 1.0 / static_cast<double>(pre.size()), opts));
+    return s;
+}
+
+RandomSelection::RandomSelection(double temperature) : Selection("random"), temperature_(temperature) {
+    if (!(temperature > 0))
+        throw std::invalid_argument("selection 'random': temperature must be > 0, found " + std::to_string(temperature));
+}
+
+TensorMap RandomSelection::scores(const TensorMap&, const TensorMap& pre) {
+    const int64_t b = batchOf(pre);
+    const auto opts = pre.begin()->second.options();
+    auto u = torch::rand({b, static_cast<int64_t>(pre.size())}, opts);
+    auto w = torch::softmax(u / temperature_, 1);
+    TensorMap s;
+    int64_t i = 0;
+    for (const auto& kv : pre) s.set(kv.first, w.select(1, i++));
+    return s;
+}
+
+std::shared_ptr<Selection> makeSelection(const std::string& name, const std::vector<std::string>& domains,
+                                         const std::vector<int64_t>& latentDims, int64_t workspaceDim,
+                                         const OrderedMap<std::string>& params) {
+    const auto& entry = selectionRegistry().at(name, "workspace.selection");
+    SelectionContext ctx{domains, latentDims, workspaceDim,
+                         checkParams(entry.info, "selection", params, "workspace.selection_params")};
+    return entry.impl(ctx);
+}
+
+void registerSingleDomainSelection(SelectionRegistry& r) {
+    r.add({"single_domain", "one domain of the group per sample, drawn uniformly (shimmer SingleDomainSelection)", {}},
+          [](const SelectionContext&) { return std::make_shared<SingleDomainSelection>(); });
+}
+
+void registerFixedSharedSelection(SelectionRegistry& r) {
+    r.add({"fixed_shared", "every domain of the group weighs 1/D (shimmer FixedSharedSelection)", {}},
+          [](const SelectionContext&) { return std::make_shared<FixedSharedSelection>(); });
+}
+
+void registerRandomSelection(SelectionRegistry& r) {
+    r.add({"random", "softmax(U / temperature) over the group's domains, U uniform per sample (shimmer RandomSelection)",
+           {{"temperature", ParamInfo::Type::Real, "0.2", 0, true, "", "softmax temperature; small is nearly one-hot"}}},
+          [](const SelectionContext& c) { return std::make_shared<RandomSelection>(c.params.real("temperature")); });
+}
+
+}  // namespace gw

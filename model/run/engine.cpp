@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Engine: preparing a run (data opened or imported, domain modules built and given their weights,
+// frozen latents cached, training groups and their samplers, the GW and its optimiser) and the
+// batches read from those caches. Pre-training, training and evaluation are in engine_*.cpp.
+#include "model/run/engine.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "data/fashion_mnist.h"
+#include "data/file_hash.h"
+#include "data/simple_shapes.h"
+#include "model/run/engine_internal.h"
+#include "model/core/registry.h"
+#include "model/run/runs.h"
+
+namespace gw {
+namespace fs = std::filesystem;
+
+Engine::Engine(ExperimentConfig cfg, LogFn log) : cfg_(std::move(cfg)), log_(std::move(log)), device_(torch::kCPU) {}
+Engine::~Engine() = default;
+
+std::string Engine::splitName(const std::string& which) const {
+    if (which == "train") return cfg_.trainSplit;
+    if (which == "val") return cfg_.valSplit;
+    if (which == "test") return cfg_.testSplit;
+    return which;
+}
+
+bool Engine::hasSplit(const std::string& split) const {
+    const std::string s = splitName(split);
+    for (const auto& d : domains_)
+        if (!d->arrays.contains(s)) return false;
+    return !domains_.empty();
+}
+
+void Engine::prepare(const Checkpoint* from) {
+    if (prepared_) return;
+    const int threads = configureThreads(cfg_.threads);
+    device_ = parseDevice(cfg_.device);
+    torch::manual_seed(cfg_.seed);
+    if (log_) log_("device " + device_.str() + ", " + std::to_string(threads) + " threads");
+    openData();
+    buildModules();
+    const bool glom = glomModel();
+    if (!from && !glom)  // every pre-training's destination, before the first one starts
+        for (auto& d : domains_)
+            if (d->module->needsPretraining() && !fs::exists(cfg_.resolvePath(d->cfg.weights))) pretrainTarget(*d);
+    for (auto& d : domains_) {
+        if (from) {
+            const std::string prefix = "gw_mod.domain_mods." + d->cfg.name + ".";
+            OrderedMap<torch::Tensor> sub;
+            for (const auto& [k, t] : from->state)
+                if (k.rfind(prefix, 0) == 0) sub.set(k.substr(prefix.size()), t);
+            loadModuleState(*d->module, sub, "checkpoint, domain " + d->cfg.name, prefix);
+        } else if (d->module->needsPretraining()) {
+            const std::string w = cfg_.resolvePath(d->cfg.weights);
+            if (fs::exists(w)) {
+                std::string sha;
+                try {
+                    sha = data::checkSha256Sidecar(w);
+                } catch (const std::runtime_error& e) {
+                    throw CheckpointError(e.what());
+                }
+                Checkpoint c = loadCheckpoint(w);
+                if (c.kind != "domain_module")
+                    throw CheckpointError(w + ": expected pre-trained domain-module weights, found a '" + c.kind + "' checkpoint");
+                loadModuleState(*d->module, c.state, w);
+                if (log_) log_("domain " + d->cfg.name + ": weights from " + w + (sha.empty() ? "" : " (SHA-256 " + sha.substr(0, 12) + "… checked)"));
+            } else if (glom) {
+                if (log_) log_("GLOM " + d->cfg.name + ": initial weights drawn with seed " + std::to_string(cfg_.seed));
+            } else {
+                pretrainModule(*d);
+            }
+        }
+        if (glom) {  // the module is what trains: no freezing, no latent cache
+            d->module->unfreeze();
+            d->module->to(device_);
+            continue;
+        }
+        if (d->cfg.frozen) d->module->freeze();
+        else d->module->unfreeze();
+        d->module->to(device_);
+        cacheLatents(*d);
+    }
+    if (glom) {
+        optim_ = std::make_unique<FlatAdamW>(domains_.front()->module->parameters(), cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps,
+                                             cfg_.weightDecay);
+        schedule().validate();
+    } else {
+        const GWSettings s = gwSettingsOf(cfg_);
+        OrderedMap<std::shared_ptr<DomainModule>> mods;
+        for (auto& d : domains_) mods.set(d->cfg.name, d->module);
+        torch::manual_seed(cfg_.seed);
+        model_ = std::make_shared<GlobalWorkspace>(mods, s);
+        model_->to(device_);
+        for (auto& d : domains_)  // `to` keeps modes, but be explicit: frozen modules evaluate
+            if (d->module->isFrozen()) d->module->eval();
+        optim_ = std::make_unique<FlatAdamW>(model_->trainableParameters(), cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps,
+                                             cfg_.weightDecay);
+        schedule().validate();
+        if (cfg_.threads <= 0 && device_.is_cpu()) {
+            // Data loading, pre-training and latent caching ran on every core; the GW steps may run
+            // faster on one (autoGwThreads). A trainable convolution keeps every core.
+            int64_t widest = 0;
+            bool convolution = false;
+            for (const auto& p : model_->trainableParameters()) {
+                if (p.dim() == 2) widest = std::max(widest, p.numel());
+                if (p.dim() > 2) convolution = true;
+            }
+            // The paired group holds every domain (below), and the hand-written step takes groups of two at most.
+            const bool handwritten = model_->cpuStep() && domains_.size() <= 2 &&
+                               CpuGWStep::unsupportedModel(model_->gwMod(), model_->lossMod(), model_->selection()).empty();
+            const int t = convolution ? configureThreads(0) : configureThreads(autoGwThreads(cfg_.batchSize, widest, handwritten));
+            if (log_)
+                log_("GW steps on " + std::to_string(t) + (t == 1 ? " thread" : " threads") +
+                     " (threads: 0 chooses by size; set threads to override)");
+        }
+    }
+
+    // Groups: every domain alone (all its training samples), then all domains paired.
+    const int64_t n = domains_.front()->arrays.at(cfg_.trainSplit)->rows();
+    std::vector<int64_t> all(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) all[static_cast<size_t>(i)] = i;
+    std::vector<int64_t> paired;
+    if (!cfg_.pairedDataset.empty()) {
+        data::H5Array idx(cfg_.resolvePath(cfg_.dataFile), cfg_.pairedDataset);
+        auto t = idx.readAll().to(torch::kInt64).reshape({-1});
+        paired.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+        for (auto i : paired)
+            if (i < 0 || i >= n)
+                throw data::DataError(idx.file() + ":" + idx.dataset() + ": paired index " + std::to_string(i) +
+                                      " is outside the training split's " + std::to_string(n) + " samples");
+    } else {
+        paired = data::pairedSubset(n, cfg_.pairedFraction, cfg_.pairedCount, cfg_.seed);
+    }
+    uint64_t seed = cfg_.seed * 1000003ULL + 17;
+    for (auto& d : domains_) {
+        Group g;
+        g.domains = {d->cfg.name};
+        g.sampler = std::make_unique<data::GroupSampler>(all, n, seed++);
+        groups_.push_back(std::move(g));
+    }
+    if (domains_.size() >= 2 && !paired.empty()) {
+        Group g;
+        for (auto& d : domains_) g.domains.push_back(d->cfg.name);
+        g.sampler = std::make_unique<data::GroupSampler>(paired, n, seed++);
+        groups_.push_back(std::move(g));
+    }
+    if (log_) {
+        std::ostringstream s;
+        s << "groups:";
+        for (const auto& [name, size] : groupSizes()) s << " " << name << " " << size;
+        log_(s.str());
+    }
+    prepared_ = true;
+}
+
+std::vector<std::pair<std::string, int64_t>> Engine::groupSizes() const {
+    std::vector<std::pair<std::string, int64_t>> r;
+    for (const auto& g : groups_) r.emplace_back(groupName(g.domains), g.sampler->size());
+    return r;
+}
+
+DomainModuleSpec domainModuleSpec(const ExperimentConfig& cfg, const DomainConfig& d) {
+    DomainModuleSpec spec(d.module, d.params);
+    spec.domain = d.name;
+    if (const auto* kind = domainModuleRegistry().find(d.module))
+        for (const auto& p : kind->info.params)
+            if (p.type == ParamInfo::Type::Path)
+                if (const std::string* v = d.params.find(p.key); v && !v->empty()) spec.params.set(p.key, cfg.resolvePath(*v));
+    return spec;
+}
+
+void Engine::keepFilesIn(const std::string& runDir) {
+    for (size_t i = 0; i < domains_.size(); ++i) {
+        auto& d = *domains_[i];
+        for (const auto& [k, v] : d.module->keepInRun(runDir, d.cfg.name)) {
+            d.cfg.params.set(k, v);
+            cfg_.domains[i].params.set(k, v);
+        }
+    }
+}
+
+std::string dataFileFor(const ExperimentConfig& cfg) {
+    const std::string dataFile = cfg.resolvePath(cfg.dataFile);
+    if (cfg.dataImport.empty() || dataFile.empty() || fs::exists(dataFile) ||
+        writableFolder(fs::path(dataFile).parent_path().string()))
+        return dataFile;
+    return (fs::path(userDataDir()) / fs::path(dataFile).filename()).string();
+}
+
+void Engine::openData() {
+    const std::string dataFile = dataFileFor(cfg_);
+    if (dataFile != cfg_.resolvePath(cfg_.dataFile)) {
+        if (log_) log_(cfg_.resolvePath(cfg_.dataFile) + " cannot be written: the imported data go to " + dataFile);
+        cfg_.dataFile = dataFile;
+    }
+    if (!cfg_.dataImport.empty() && !dataFile.empty() && !fs::exists(dataFile)) {
+        if (log_) log_("importing " + cfg_.dataImport + " into " + dataFile);
+        if (cfg_.dataImport == "simple-shapes") data::generateSimpleShapes(dataFile, data::SimpleShapesOptions{});
+        else data::importFashionMnist(data::kFashionMnistDir, dataFile);
+    }
+    for (const auto& dc : cfg_.domains) {
+        auto d = std::make_unique<DomainState>();
+        d->cfg = dc;
+        d->file = cfg_.resolvePath(dc.file.empty() ? cfg_.dataFile : dc.file);
+        for (const std::string& split : {cfg_.trainSplit, cfg_.valSplit, cfg_.testSplit}) {
+            std::string path = dc.dataset;
+            if (auto p = path.find("{split}"); p != std::string::npos) path.replace(p, 7, split);
+            if (split != cfg_.trainSplit && !data::H5Array::exists(d->file, path)) continue;  // optional splits
+            auto arr = std::make_shared<data::H5Array>(d->file, path);
+            if (arr->rows() == 0) throw data::DataError(d->file + ":" + path + ": expected samples, found an empty dataset");
+            const double mb = static_cast<double>(arr->rows() * arr->rowBytes()) / (1 << 20);
+            if (mb <= static_cast<double>(cfg_.cacheMb)) d->raw.set(split, arr->readAll());
+            d->arrays.set(split, arr);
+        }
+        domains_.push_back(std::move(d));
+    }
+    // Paired data: every domain of a split has the same sample count.
+    for (const std::string& split : {cfg_.trainSplit, cfg_.valSplit, cfg_.testSplit}) {
+        const data::H5Array* first = nullptr;
+        for (const auto& d : domains_) {
+            const auto* a = d->arrays.find(split);
+            if (!a) continue;
+            if (!first) first = a->get();
+            else if ((*a)->rows() != first->rows())
+                throw data::DataError("split '" + split + "': expected the same sample count in every domain, found " +
+                                      std::to_string(first->rows()) + " in " + first->file() + ":" + first->dataset() +
+                                      " and " + std::to_string((*a)->rows()) + " in " + (*a)->file() + ":" + (*a)->dataset());
+        }
+    }
+}
+
+void Engine::buildModules() {
+    for (auto& d : domains_) {
+        const auto& arr = *d->arrays.at(cfg_.trainSplit);
+        DomainModuleSpec spec = domainModuleSpec(cfg_, d->cfg);
+        int64_t features = 1;
+        for (size_t i = 1; i < arr.shape().size(); ++i) features *= arr.shape()[i];
+        spec.inputDim = features;
+        spec.dataClasses = arr.intAttribute("num_classes", 0);
+        std::vector<int64_t> first;
+        for (int64_t i = 0; i < std::min<int64_t>(4, arr.rows()); ++i) first.push_back(i);
+        spec.probe = rawRows(*d, cfg_.trainSplit, first);
+        try {
+            d->module = makeDomainModule(spec);
+            d->module->prepare(spec.probe);  // checks the data's shape and dtype
+        } catch (const std::invalid_argument& e) {
+            throw ConfigError(cfg_.sourcePath + ": domains." + d->cfg.name + " (" + arr.file() + ":" + arr.dataset() +
+                              ", stored " + arr.storedType() + "): " + e.what());
+        }
+        const std::pair<const char*, LossFamily> fams[] = {{"demi_cycle", LossFamily::DemiCycle}, {"cycle", LossFamily::Cycle},
+                                                           {"translation", LossFamily::Translation}, {"fused", LossFamily::Fused}};
+        for (const auto& [name, fam] : fams) {
+            bool on = false;
+            for (const auto& l : d->cfg.losses) on = on || l == name;
+            d->module->setFamilyEnabled(fam, on);
+        }
+    }
+    // The GW's settings against the latent sizes, before any pre-training (a selection that needs
+    // equal sizes fails here, not minutes later).
+    if (glomModel()) return;  // no GW
+    OrderedMap<int64_t> dims;
+    for (auto& d : domains_) dims.set(d->cfg.name, d->module->latentDim());
+    try {
+        GlobalWorkspace::checkSettings(gwSettingsOf(cfg_), dims);
+    } catch (const std::invalid_argument& e) {
+        throw ConfigError(cfg_.sourcePath + ": " + e.what());
+    }
+}
+
+torch::Tensor Engine::rawRows(DomainState& d, const std::string& split, const std::vector<int64_t>& idx) {
+    if (const auto* all = d.raw.find(split))
+        return all->index_select(0, torch::tensor(idx, torch::kInt64));
+    return d.arrays.at(split)->readRows(idx);
+}
+
+void Engine::cacheLatents(DomainState& d) {
+    if (!d.module->isFrozen()) return;
+    torch::NoGradGuard ng;
+    auto& mod = *d.module;
+    for (const auto& [split, arr] : d.arrays) {
+        const int64_t n = arr->rows();
+        std::vector<torch::Tensor> lat, in;
+        for (int64_t s = 0; s < n; s += 2048) {
+            std::vector<int64_t> idx;
+            for (int64_t i = s; i < std::min(n, s + 2048); ++i) idx.push_back(i);
+            auto x = mod.prepare(rawRows(d, split, idx)).to(device_);
+            try {
+                lat.push_back(mod.encode(x));
+            } catch (const DomainModuleError& e) {
+                throw TrainingError(std::string(e.what()) + " (encoding samples " + std::to_string(s) + " to " +
+                                    std::to_string(s + int64_t(idx.size()) - 1) + " of split " + split + " for the latent cache)");
+            }
+            if (mod.lossNeedsInput()) in.push_back(x);
+        }
+        d.latents.set(split, torch::cat(lat));
+        if (!in.empty()) d.inputs.set(split, torch::cat(in));
+    }
+}
+
+GroupBatch Engine::makeBatch(const std::vector<std::string>& domains, const std::string& split,
+                             const std::vector<int64_t>& idx, bool training) {
+    GroupBatch b;
+    b.domains = domains;
+    torch::Tensor index;
+    for (const auto& name : domains) {
+        DomainState* d = nullptr;
+        for (auto& x : domains_)
+            if (x->cfg.name == name) d = x.get();
+        auto& mod = *d->module;
+        if (mod.isFrozen()) {
+            if (!index.defined()) index = torch::tensor(idx, torch::kInt64).to(device_);
+            b.latents.set(name, d->latents.at(split).index_select(0, index));
+            if (const auto* in = d->inputs.find(split)) b.inputs.set(name, in->index_select(0, index));
+            else b.inputs.set(name, torch::Tensor());
+        } else {
+            auto x = mod.prepare(rawRows(*d, split, idx)).to(device_);
+            if (training) mod.train();
+            else mod.eval();
+            b.latents.set(name, mod.encode(x));
+            b.inputs.set(name, x);
+        }
+    }
+    return b;
+}
+
+}  // namespace gw
