@@ -91,11 +91,9 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
     s.workspaceDim = c.workspace;
     s.encoder = {c.hidden, c.layers};
     s.decoder = {c.hidden, c.layers};
-    s.coefs.set("demi_cycles", 1.0);
-    s.coefs.set("cycles", 1.0);
-    s.coefs.set("translations", 1.0);
-    if (o.flavour == "fusion") s.coefs.set("fused", 1.0);
-    s.coefs.set("contrastives", 0.01);
+    for (const auto& f : metrics::families())  // the default coefficients; fused on for fusion
+        if (f.defaultCoef > 0 || (f.family == metrics::Family::Fused && o.flavour == "fusion"))
+            s.coefs.set(f.mean, f.family == metrics::Family::Fused ? 1.0 : f.defaultCoef);
     s.flavour = o.flavour;  // fusion: its default selection, random with temperature 0.2, as the reference
     GlobalWorkspace gwm(mods, s);
     gwm.to(dev);

@@ -29,6 +29,7 @@
 #include "model/run/distributed.h"
 #include "model/run/engine.h"
 #include "model/run/interop.h"
+#include "model/core/metric_names.h"
 #include "model/core/registry.h"
 #include "model/run/runs.h"
 
@@ -82,14 +83,16 @@ void printProgress(const gw::ProgressReport& r) {
         o << "  val @ " << r.step << ":";
         for (const auto& [k, v] : r.metrics) {
             const std::string name = k.substr(k.find('/') + 1);
-            if (name == "loss" || name == "demi_cycles" || name == "cycles" || name == "translations" ||
-                name == "contrastives" || name.find("accuracy") != std::string::npos)
-                o << "  " << name << " " << v;
+            bool shown = name == gw::metrics::kLoss || name.find("accuracy") != std::string::npos;
+            for (const auto& f : gw::metrics::families()) shown = shown || name == f.mean;
+            if (shown) o << "  " << name << " " << v;
         }
     } else {
         o << "step " << r.step << "/" << r.totalSteps;
-        for (const char* k : {"loss", "demi_cycles", "cycles", "translations", "contrastives"})
-            if (const double* v = r.metrics.find(std::string("train/") + k)) o << "  " << k << " " << *v;
+        std::vector<std::string> shown = {gw::metrics::kLoss};
+        for (const auto& f : gw::metrics::families()) shown.push_back(f.mean);
+        for (const auto& k : shown)
+            if (const double* v = r.metrics.find(gw::metrics::withSplit("train", k))) o << "  " << k << " " << *v;
         o << std::fixed << std::setprecision(r.stepsPerSecond < 10 ? 3 : 1) << "  " << r.stepsPerSecond << " steps/s  ETA "
           << duration(r.etaSeconds);
     }
@@ -298,6 +301,7 @@ int cmdKinds(bool markdown) {
                           << ": " << p.doc << "\n";
         }
     };
+    list("Trainable models", "model", gw::modelRegistry());
     list("GW flavours", "workspace.flavour", gw::flavourRegistry());
     list("Selections", "workspace.selection, parameters under workspace.selection_params", gw::selectionRegistry());
     list("Domain-module kinds", "domains.NAME.module", gw::domainModuleRegistry());
@@ -324,16 +328,8 @@ int cmdDevices() {
 
 int cmdGlomExport(const std::string& checkpoint, const std::string& out, const std::string& domain) {
     const auto r = gw::exportGlomWeights(gw::resolveCheckpointPath(checkpoint), out, domain);
-    say("wrote " + r.weights + " (" + std::to_string(r.tensors) + " tensors: domain " + r.domain + "'s GLOM as glom-pytorch's state_dict) and " +
-        r.toPixels + " (the README's patches_to_images)");
-    if (r.options.channels == 3) {
-        say("in Python: glom = " + r.constructor + "; glom.load_state_dict(torch.load(\"" + r.weights + "\"))");
-    } else {
-        say("in Python: " + r.constructor + " takes 3 channels; this GLOM has " + std::to_string(r.options.channels) +
-            " (image_to_tokens.1.weight is (" + std::to_string(r.options.dim) + ", " +
-            std::to_string(r.options.patchSize * r.options.patchSize * r.options.channels) +
-            ")): load it into a Glom whose image_to_tokens takes that many values per patch");
-    }
+    say("wrote " + r.weights + " (" + std::to_string(r.tensors) + " tensors: domain " + r.domain + "'s GLOM as glom-pytorch's state_dict)");
+    for (const auto& line : gw::glomExportNotes(r)) say(line);
     return 0;
 }
 
@@ -353,11 +349,9 @@ int cmdGlomImport(const std::string& stateDict, const std::string& experiment, s
 }
 
 int cmdExport(const std::string& checkpoint, const std::string& out) {
-    if (gw::openCheckpoint(gw::resolveCheckpointPath(checkpoint)).config.model == "glom") return cmdGlomExport(checkpoint, out, "");
     const auto r = gw::exportForPython(gw::resolveCheckpointPath(checkpoint), out);
-    say("wrote " + r.weights + " (" + std::to_string(r.tensors) + " tensors, shimmer's state_dict layout) and " + r.config);
-    say("in Python: state = torch.load(\"" + r.weights + "\"); gw.load_state_dict(state)");
-    for (const auto& f : r.moduleFiles) say("wrote " + f + " (the domain module with its weights; in Python: torch.jit.load(\"" + f + "\"))");
+    say("wrote " + r.weights + " (" + std::to_string(r.tensors) + " tensors, " + r.layout + ") and " + r.config);
+    for (const auto& line : r.notes) say(line);
     return 0;
 }
 

@@ -5,9 +5,12 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "model/experiment/config.h"
+#include "model/core/metric_names.h"
 #include "model/core/registry.h"
 
 using namespace gw;
@@ -38,6 +41,95 @@ QString errorOf(const std::string& yaml, const std::vector<std::string>& overrid
 class TestConfig : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    /// Every `#include "model/..."` inside model/ goes to a folder that model/README.md's table lets the
+    /// including folder use (or to its own folder), so the subsystems depend on each other one way.
+    void modelFoldersIncludeOneWay() {
+        namespace fs = std::filesystem;
+        const fs::path root = GW_SOURCE_DIR "/model";
+        std::ifstream readme(root / "README.md");
+        QVERIFY2(readme, "model/README.md is missing");
+        std::map<std::string, std::set<std::string>> allowed;  // folder -> folders it may include
+        std::vector<std::string> order;
+        for (std::string line; std::getline(readme, line);) {
+            // | `core/` | what it owns | `core`, `experiment` |
+            if (line.rfind("| `", 0) != 0) continue;
+            const auto cells = QString::fromStdString(line).split('|');
+            if (cells.size() < 4) continue;
+            const QString folder = cells[1].trimmed().remove('`').remove('/');
+            std::set<std::string> may;
+            const QString last = cells[cells.size() - 2].trimmed();
+            if (last == "every folder above") may.insert(order.begin(), order.end());
+            else
+                for (const auto& part : last.split(',', Qt::SkipEmptyParts))
+                    if (part.trimmed() != "—") may.insert(part.trimmed().remove('`').toStdString());
+            order.push_back(folder.toStdString());
+            allowed[folder.toStdString()] = may;
+        }
+        QVERIFY2(allowed.size() >= 8, "model/README.md: expected its table of folders");
+        int checked = 0;
+        for (const auto& entry : fs::recursive_directory_iterator(root)) {
+            const std::string ext = entry.path().extension().string();
+            if (ext != ".h" && ext != ".cpp") continue;
+            const std::string from = fs::relative(entry.path(), root).begin()->string();
+            QVERIFY2(allowed.count(from), qPrintable(QString::fromStdString(entry.path().string() + ": folder " + from +
+                                                                         " is not in model/README.md's table")));
+            std::ifstream in(entry.path());
+            int lineNo = 0;
+            for (std::string line; std::getline(in, line);) {
+                ++lineNo;
+                const std::string key = "#include \"model/";
+                if (line.rfind(key, 0) != 0) continue;
+                const std::string target = line.substr(key.size(), line.find('/', key.size()) - key.size());
+                ++checked;
+                QVERIFY2(target == from || allowed[from].count(target),
+                         qPrintable(QString::fromStdString(fs::relative(entry.path(), GW_SOURCE_DIR).string() + ":" +
+                                                           std::to_string(lineNo) + ": model/" + from + " includes model/" +
+                                                           target + ", which model/README.md does not let it")));
+            }
+        }
+        QVERIFY(checked > 100);
+    }
+
+    /// The metric vocabulary reads back every name it builds: the family, the chart and the label.
+    void metricNamesReadBack() {
+        using namespace gw::metrics;
+        struct Case {
+            std::string name, chart, label;
+        };
+        const std::vector<Case> cases = {
+            {"train/" + demiCycle("image"), "demi-cycles", "image"},
+            {"train/" + cycle("image", "label"), "cycles", "image → label → image"},
+            {"val/" + translation("image", "label"), "translations", "image → label"},
+            {"val/" + extraOf(translation("v", "attr"), "accuracy"), "accuracy", "v → attr"},
+            {"train/" + contrastive("image", "label"), "contrastives", "image ↔ label"},
+            {"train/" + logitScaleOf(contrastive("a", "b")), "other", "a ↔ b logit scale"},
+            {"train/" + broadcastTerm(domainSet({"a", "b"}), "a"), "fused", "{a, b} → a"},
+            {"train/" + broadcastTerm(domainSet({"a"}), "b", domainSet({"a", "b"})), "translations", "a → b (case {a, b})"},
+            {"train/" + broadcastTerm(domainSet({"a"}), "a"), "demi-cycles", "a → a"},
+            {"train/" + broadcastCycle(domainSet({"a"}), domainSet({"b"}), "a", domainSet({"a", "b"})), "cycles",
+             "a → b → a (case {a, b})"},
+            {"train/" + std::string(kBroadcastLoss), "totals", "broadcast total"},
+            {"train/" + domainLoss("image", "kl"), "totals", "domain loss/image/kl"},
+            {"val/" + std::string(kLoss), "totals", "total"},
+            {"train/" + std::string(kLearningRate), "learning rate", "learning rate"},
+            {"pretrain/image/kl", "pre-training", "image kl"},
+            {"val/denoise_mse", "denoising", "denoise mse"},
+            {"train/something_new", "other", "something new"},
+        };
+        for (const auto& c : cases) {
+            const MetricParts p = parseMetric(c.name);
+            QVERIFY2(p.chart == c.chart, qPrintable(QString::fromStdString(c.name + ": chart " + p.chart)));
+            QVERIFY2(p.label == c.label, qPrintable(QString::fromStdString(c.name + ": label " + p.label)));
+        }
+        for (const auto& f : families()) {  // every family mean is "all" in its own chart, and its term names it
+            const MetricParts p = parseMetric("train/" + std::string(f.mean));
+            QVERIFY2(p.isFamily && p.family == f.family && p.label == "all", f.mean);
+            QCOMPARE(familyOfTerm(f.term), &info(f.family));
+        }
+        QCOMPARE(parseMetric("val/" + cycle("a", "b")).split, std::string("val"));
+        QVERIFY(familyOfTerm("broadcast_loss") == nullptr);
+    }
+
     void defaultsFollowShimmer() {
         auto c = parseExperiment(kMinimal, "exp.yaml");
         QCOMPARE(c.domains.size(), size_t(2));

@@ -13,6 +13,7 @@
 #include "fixtures.h"
 #include "model/run/engine.h"
 #include "model/glom/glom.h"
+#include "model/models/glom_model.h"
 #include "model/run/interop.h"
 #include "model/run/runs.h"
 #include "model/io/torch_file.h"
@@ -190,8 +191,9 @@ private Q_SLOTS:
         const std::string exp = writeGlomExperiment(dir, 40);
         Engine whole(loadExperiment(exp));
         whole.prepare();
-        QVERIFY(whole.glomModel());
+        QCOMPARE(whole.explorerView(), std::string("islands"));  // the glom model kind's registration
         QVERIFY_THROWS_EXCEPTION(std::logic_error, whole.model());
+        QVERIFY(glomOf(whole).readAt() >= 1);  // its GLOM module, through the kind's own accessor
         const double before = whole.evaluate("val").at("val/denoise_mse");
         QCOMPARE(whole.evaluate("val").at("val/denoise_mse"), before);  // the same noise at every evaluation
         const std::string run = dir.filePath("whole").toStdString();
@@ -254,7 +256,7 @@ private Q_SLOTS:
         Engine e(loadExperiment(writeGlomExperiment(dir, 10)));
         e.prepare();
         const torch::Tensor rngBefore = at::detail::getDefaultCPUGenerator().get_state();
-        const GlomView v = e.exploreGlom("test", 7, -1, 11);
+        const GlomView v = exploreGlom(e, "test", 7, -1, 11);
         QVERIFY(at::detail::getDefaultCPUGenerator().get_state().equal(rngBefore));
         QCOMPARE(v.iterations, int64_t(6));  // 2 L
         QCOMPARE(v.readAt, int64_t(4));      // L + 1
@@ -277,10 +279,10 @@ private Q_SLOTS:
         QVERIFY(std::abs(v.agreementAt(3, 1, 0) - (v.similarityAt(3, 1, 0, 1) + v.similarityAt(3, 1, 0, 4)) / 2) < 1e-5f);
         // State 0 is the learned initial levels, the same in every column: one island per level.
         QVERIFY(std::abs(v.similarityAt(0, 2, 0, 15) - 1.0f) < 1e-4f);
-        const GlomView again = e.exploreGlom("test", 7, -1, 11);
+        const GlomView again = exploreGlom(e, "test", 7, -1, 11);
         QVERIFY(again.noisy == v.noisy && again.similarity == v.similarity);
-        QVERIFY(e.exploreGlom("test", 7, -1, 12).noisy != v.noisy);
-        QVERIFY(errorOf([&] { e.exploreGlom("test", 64); }).contains("split 'test': sample 64 is out of range (it has 64 samples)"));
+        QVERIFY(exploreGlom(e, "test", 7, -1, 12).noisy != v.noisy);
+        QVERIFY(errorOf([&] { exploreGlom(e, "test", 64); }).contains("split 'test': sample 64 is out of range (it has 64 samples)"));
     }
 
     /// Weights both ways through the commands: a glom-pytorch state_dict imported as a glom domain's
@@ -303,7 +305,7 @@ private Q_SLOTS:
         const torch::Tensor expected = readStateDict(dir.filePath("expected.pt").toStdString()).tensors.at("all");
         {
             torch::NoGradGuard ng;
-            const double gap = (e.glomDomain().denoiser->glom->forward(img, c.iters, {}, true) - expected).abs().max().item<double>();
+            const double gap = (glomOf(e).denoiser->glom->forward(img, c.iters, {}, true) - expected).abs().max().item<double>();
             QVERIFY2(gap <= 1e-5, qPrintable(QString("imported: largest difference %1").arg(gap)));
         }
         const std::string run = dir.filePath("tuned").toStdString();
@@ -313,7 +315,7 @@ private Q_SLOTS:
         OrderedMap<torch::Tensor> ours;
         {
             torch::NoGradGuard ng;
-            ours.set("all", e.glomDomain().denoiser->glom->forward(img, c.iters, {}, true));
+            ours.set("all", glomOf(e).denoiser->glom->forward(img, c.iters, {}, true));
         }
         QVERIFY((ours.at("all") - expected).abs().max().item<double>() > 1e-4);  // training changed the weights
         writeStateDict(dir.filePath("ours.pt").toStdString(), ours);

@@ -17,11 +17,13 @@
 #include <QLineEdit>
 #include <QStandardItemModel>
 #include <QTableWidget>
+#include <QUndoStack>
 #include <cmath>
 
 #include "data/shapes.h"
 #include "ui/cell_renderers.h"
 #include "ui/curve_plot.h"
+#include "ui/experiment_document.h"
 #include "ui/experiment_form.h"
 #include "ui/explorer_panel.h"
 #include "ui/glom_panel.h"
@@ -190,6 +192,76 @@ private Q_SLOTS:
         w.form()->undo();
         w.validate();
         QCOMPARE(w.startBlockedReason(), QString());
+    }
+
+    /// The experiment's edits are commands on the document's QUndoStack: typing one key merges into one
+    /// step named after the key, another key or a structural edit starts a new one, an undo closes the
+    /// merge, and opening a file starts a new history.
+    void documentKeepsTheHistoryAsCommands() {
+        ExperimentDocument doc;
+        QCOMPARE(doc.setYaml("name: a\ntraining: {steps: 10}\n", "/tmp"), QString());
+        QUndoStack* stack = doc.undoStack();
+        QCOMPARE(stack->count(), 0);
+        QStringList seen;
+        connect(&doc, &ExperimentDocument::changed, this, [&](const QString& key) { seen << key; });
+        doc.setValue("training.steps", "2");
+        doc.setValue("training.steps", "20");
+        doc.setValue("training.steps", "200");
+        QCOMPARE(stack->count(), 1);
+        QCOMPARE(stack->undoText(), QString("Set training.steps"));
+        QCOMPARE(seen, (QStringList{"training.steps", "training.steps", "training.steps"}));
+        doc.setValue("training.steps", "200");  // the same text: no step
+        QCOMPARE(stack->count(), 1);
+        doc.setValue("training.batch_size", "8");  // a key the file did not have: made on the way
+        QCOMPARE(doc.value("training.batch_size"), QString("8"));
+        QCOMPARE(stack->count(), 2);
+        doc.edit("Add domain", [](YAML::Node& root) { root["domains"]["x"]["module"] = "identity"; });
+        QCOMPARE(stack->count(), 3);
+        QCOMPARE(stack->undoText(), QString("Add domain"));
+        doc.edit("Nothing", [](YAML::Node&) {});
+        QCOMPARE(stack->count(), 3);
+        doc.undo();
+        QCOMPARE(doc.value("domains.x.module"), QString());
+        QCOMPARE(seen.last(), QString());  // after an undo anything may have changed
+        doc.undo();
+        QCOMPARE(doc.value("training.batch_size"), QString());
+        doc.undo();
+        QCOMPARE(doc.value("training.steps"), QString("10"));
+        QVERIFY(!stack->canUndo());
+        doc.redo();
+        QCOMPARE(doc.value("training.steps"), QString("200"));
+        doc.setValue("training.steps", "300");  // after an undo or redo, a new step even for the same key
+        QCOMPARE(stack->count(), 2);
+        doc.undo();
+        QCOMPARE(doc.value("training.steps"), QString("200"));
+        doc.setValue("training.steps", "");  // removed: the default applies
+        QCOMPARE(doc.value("training.steps"), QString());
+        QVERIFY(!doc.yaml().contains("steps"));
+        QCOMPARE(doc.setYaml("[1, 2]", "/tmp"), QString("expected a mapping of keys at the top of the experiment"));
+        QCOMPARE(doc.setYaml("name: b\n", "/tmp"), QString());
+        QCOMPARE(stack->count(), 0);
+    }
+
+    /// The form lists the registered model kinds and greys out the sections a kind does not read.
+    void formFollowsTheModelKind() {
+        ExperimentForm f;
+        QCOMPARE(f.setYaml(slurp(demo_), QFileInfo(demo_).absolutePath()), QString());
+        auto* model = qobject_cast<QComboBox*>(f.fieldFor("model"));
+        QVERIFY(model);
+        QStringList kinds;
+        for (int i = 0; i < model->count(); ++i) kinds << model->itemData(i).toString();
+        QCOMPARE(kinds, (QStringList{"gw", "glom"}));
+        auto* flavour = f.fieldFor("workspace.flavour");
+        auto* coefficient = f.fieldFor("loss.coefficients.translations");
+        QVERIFY(flavour && coefficient);
+        QVERIFY(flavour->isEnabledTo(&f) && coefficient->isEnabledTo(&f));
+        f.setValue("workspace.flavour", "fusion");
+        f.setValue("model", "glom");
+        QVERIFY(!flavour->isEnabledTo(&f) && !coefficient->isEnabledTo(&f));
+        QVERIFY(flavour->parentWidget()->toolTip().contains("Not used by a model: glom experiment"));
+        QCOMPARE(f.value("workspace.flavour"), QString("fusion"));  // greyed, but kept in the file
+        f.undo();
+        QVERIFY(flavour->isEnabledTo(&f) && coefficient->isEnabledTo(&f));
     }
 
     void domainsTableEditsTheExperiment() {

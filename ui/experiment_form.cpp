@@ -22,11 +22,12 @@
 
 #include "ui/bridge/bridge.h"
 #include "ui/bridge/kinds.h"
+#include "ui/bridge/metric_vocabulary.h"
 
 namespace gw::studio {
 
 namespace {
-const QStringList kFamilies = {"demi_cycles", "cycles", "translations", "contrastives", "fused"};
+const QStringList kFamilies = familyMeans();
 const KindDescription* moduleKind(const QString& name) {
     static const QVector<KindDescription> kinds = registeredKinds("domain_module");
     for (const auto& k : kinds)
@@ -48,7 +49,10 @@ const char* kDomainKeys[] = {"", "file", "dataset", "module", "latent_dim", "wei
 QString expandHome(const QString& p) { return p.startsWith("~/") ? QDir::homePath() + p.mid(1) : p; }
 }  // namespace
 
-ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
+ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new ExperimentDocument(this)) {
+    connect(doc_, &ExperimentDocument::changed, this, &ExperimentForm::documentChanged);
+    connect(doc_->undoStack(), &QUndoStack::canUndoChanged, this, &ExperimentForm::undoAvailable);
+    connect(doc_->undoStack(), &QUndoStack::canRedoChanged, this, &ExperimentForm::redoAvailable);
     auto* layout = new QVBoxLayout(this);
     auto group = [&](const QString& title) {
         auto* box = new QGroupBox(title, this);
@@ -60,8 +64,10 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     addLine(general, "&Name", "name", "experiment", "Names the run folder");
     addLine(general, "&Seed", "seed", "0", "Model initialisation, paired subset and samplers");
     auto* model = addCombo(general, "M&odel", "model", {}, "What trains");
-    model->addItem("gw: a global workspace over the domains", "gw");
-    model->addItem("glom: one glom domain alone, denoising", "glom");
+    for (const auto& k : registeredKinds("model")) {
+        model->addItem(k.name + ": " + k.doc, k.name);
+        modelSections_.insert(k.name, QStringList(k.sections.begin(), k.sections.end()));
+    }
     device_ = addCombo(general, "&Device", "device", {"cpu"}, "Where the run trains");
     addLine(general, "&Threads", "threads", "0 = every core", "LibTorch and OpenBLAS threads on the CPU");
 
@@ -124,17 +130,17 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     layout->addWidget(domainsBox);
     fields_["domains"] = domains_;
     connect(add, &QPushButton::clicked, this, [this] {
-        commit([this] {
+        commit("Add domain", [this] {
             QString name = "domain";
-            for (int i = 2; doc_["domains"][name.toStdString()]; ++i) name = QString("domain%1").arg(i);
-            doc_["domains"][name.toStdString()]["module"] = "identity";
+            for (int i = 2; root()["domains"][name.toStdString()]; ++i) name = QString("domain%1").arg(i);
+            root()["domains"][name.toStdString()]["module"] = "identity";
         });
     });
     connect(remove, &QPushButton::clicked, this, [this] {
         const int row = domains_->currentRow();
         if (row < 0) return;
         const std::string name = domains_->item(row, ColName)->text().toStdString();
-        commit([this, name] { doc_["domains"].remove(name); });
+        commit("Remove domain", [this, name] { root()["domains"].remove(name); });
     });
     connect(pick, &QPushButton::clicked, this, [this] { pickDataset(domains_->currentRow()); });
     connect(domains_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
@@ -143,13 +149,13 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
         const QString text = item->text().trimmed();
         if (item->column() == ColName) {
             if (text == old || text.isEmpty()) return refreshDomains();
-            commit([&] {  // rename, keeping the order
+            commit("Rename domain", [&] {  // rename, keeping the order
                 YAML::Node renamed(YAML::NodeType::Map);
-                for (auto kv : doc_["domains"]) {
+                for (auto kv : root()["domains"]) {
                     const std::string k = kv.first.as<std::string>();
                     renamed[k == old.toStdString() ? text.toStdString() : k] = kv.second;
                 }
-                doc_["domains"] = renamed;
+                root()["domains"] = renamed;
             });
             return;
         }
@@ -208,15 +214,15 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     static_cast<QFormLayout*>(loss->layout())->addRow("Per metric", extraCoefs_);
     static_cast<QFormLayout*>(loss->layout())->addRow("", addCoef);
     connect(addCoef, &QPushButton::clicked, this, [this] {
-        commit([this] { doc_["loss"]["coefficients"]["translation_a_to_b"] = "1.0"; });
+        commit("Add metric coefficient", [this] { root()["loss"]["coefficients"]["translation_a_to_b"] = "1.0"; });
     });
     connect(extraCoefs_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
         if (loading_) return;
         const QString metric = extraCoefs_->item(item->row(), 0)->data(Qt::UserRole).toString();
         if (item->column() == 1) return setValue("loss.coefficients." + metric, item->text().trimmed());
         const QString renamed = item->text().trimmed();
-        commit([&] {
-            YAML::Node c = doc_["loss"]["coefficients"];
+        commit("Rename metric coefficient", [&] {
+            YAML::Node c = root()["loss"]["coefficients"];
             const YAML::Node v = YAML::Clone(c[metric.toStdString()]);
             c.remove(metric.toStdString());
             if (!renamed.isEmpty()) c[renamed.toStdString()] = v;
@@ -246,7 +252,6 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     addLine(training, "Log every", "training.log_every", "50", "Steps between metric points");
     addLine(training, "Runs folder", "training.out", "runs", "Parent folder of run folders");
     layout->addStretch();
-    doc_ = YAML::Node(YAML::NodeType::Map);
 }
 
 QLineEdit* ExperimentForm::addLine(QWidget* box, const QString& label, const QString& key, const QString& placeholder,
@@ -278,61 +283,18 @@ QComboBox* ExperimentForm::addCombo(QWidget* box, const QString& label, const QS
     return c;
 }
 
-YAML::Node ExperimentForm::nodeAt(const QString& key, bool create) {
-    YAML::Node n = doc_;
-    for (const auto& part : key.split('.')) {
-        if (!n.IsMap() && !(create && n.IsNull())) return YAML::Node(YAML::NodeType::Undefined);
-        const std::string p = part.toStdString();
-        if (!create && !n[p]) return YAML::Node(YAML::NodeType::Undefined);
-        n.reset(n[p]);
-    }
-    return n;
+QString ExperimentForm::value(const QString& key) const { return doc_->value(key); }
+
+void ExperimentForm::commit(const QString& what, const std::function<void()>& edit) {
+    doc_->edit(what, [&](YAML::Node&) { edit(); });  // the edit writes through root()
 }
 
-QString ExperimentForm::value(const QString& key) const {
-    YAML::Node n = YAML::Clone(doc_);
-    for (const auto& part : key.split('.')) {
-        if (!n.IsMap() || !n[part.toStdString()]) return {};
-        n.reset(n[part.toStdString()]);
-    }
-    return n.IsScalar() ? QString::fromStdString(n.Scalar()) : QString();
-}
+void ExperimentForm::setValue(const QString& key, const QString& text) { doc_->setValue(key, text); }
 
-void ExperimentForm::commit(const std::function<void()>& edit) {
-    const QString before = yaml();
-    edit();
-    const QString after = yaml();
-    if (after == before) return;
-    undo_.push_back(before);
-    lastKey_.clear();
-    redo_.clear();
-    refreshFields();
-    Q_EMIT undoAvailable(true);
-    Q_EMIT redoAvailable(false);
-    Q_EMIT changed();
-}
-
-void ExperimentForm::setValue(const QString& key, const QString& text) {
-    const QString before = yaml();
-    const QStringList parts = key.split('.');
-    const QString parentKey = parts.mid(0, parts.size() - 1).join('.');
-    if (text.isEmpty()) {
-        YAML::Node parent = parentKey.isEmpty() ? doc_ : nodeAt(parentKey, false);
-        if (parent.IsMap()) parent.remove(parts.back().toStdString());
-    } else {
-        YAML::Node parent = parentKey.isEmpty() ? doc_ : nodeAt(parentKey, true);
-        parent[parts.back().toStdString()] = text.toStdString();
-    }
-    const QString after = yaml();
-    if (after == before) return;
-    // Consecutive edits of one field merge into one undo step.
-    if (!(undo_.size() && lastKey_ == key)) undo_.push_back(before);
-    lastKey_ = key;
-    redo_.clear();
-    if (!qobject_cast<QLineEdit*>(fieldFor(key))) refreshFields();
-    else refreshDomains();
-    Q_EMIT undoAvailable(true);
-    Q_EMIT redoAvailable(false);
+void ExperimentForm::documentChanged(const QString& key) {
+    // A field being typed in keeps its text (and cursor); anything else is shown afresh.
+    if (!key.isEmpty() && qobject_cast<QLineEdit*>(fieldFor(key))) refreshDomains();
+    else refreshFields();
     Q_EMIT changed();
 }
 
@@ -377,30 +339,9 @@ void ExperimentForm::setEditable(bool on) {
     for (auto* b : findChildren<QPushButton*>()) b->setEnabled(on);
 }
 
-QString ExperimentForm::setYaml(const QString& text, const QString& baseDir) {
-    try {
-        YAML::Node n = YAML::Load(text.toStdString());
-        if (!n.IsMap() && !n.IsNull()) return "expected a mapping of keys at the top of the experiment";
-        doc_ = n.IsNull() ? YAML::Node(YAML::NodeType::Map) : n;
-    } catch (const YAML::Exception& e) {
-        return QString::fromStdString(e.what());
-    }
-    baseDir_ = baseDir;
-    undo_.clear();
-    redo_.clear();
-    lastKey_.clear();
-    refreshFields();
-    Q_EMIT undoAvailable(false);
-    Q_EMIT redoAvailable(false);
-    Q_EMIT changed();
-    return {};
-}
+QString ExperimentForm::setYaml(const QString& text, const QString& baseDir) { return doc_->setYaml(text, baseDir); }
 
-QString ExperimentForm::yaml() const {
-    YAML::Emitter out;
-    out << doc_;
-    return QString::fromStdString(out.c_str()) + "\n";
-}
+QString ExperimentForm::yaml() const { return doc_->yaml(); }
 
 QString ExperimentForm::effectiveSelection() const {
     const QString chosen = value("workspace.selection");
@@ -414,17 +355,17 @@ QString ExperimentForm::effectiveSelection() const {
 void ExperimentForm::chooseSelection(const QString& flavour, const QString* selection) {
     // One undo step: the flavour or the selection, and the selection parameters the new selection
     // does not have dropped (the parser would refuse them).
-    commit([&] {
+    commit(selection ? "Choose selection" : "Choose flavour", [&] {
         if (selection) {
             if (selection->isEmpty()) {
-                if (doc_["workspace"].IsMap()) doc_["workspace"].remove("selection");
+                if (root()["workspace"].IsMap()) root()["workspace"].remove("selection");
             } else {
-                doc_["workspace"]["selection"] = selection->toStdString();
+                root()["workspace"]["selection"] = selection->toStdString();
             }
         } else {
-            doc_["workspace"]["flavour"] = flavour.toStdString();
+            root()["workspace"]["flavour"] = flavour.toStdString();
         }
-        YAML::Node params = doc_["workspace"]["selection_params"];
+        YAML::Node params = root()["workspace"]["selection_params"];
         if (!params.IsMap()) return;
         QStringList known;
         for (const auto& k : registeredKinds("selection"))
@@ -435,7 +376,7 @@ void ExperimentForm::chooseSelection(const QString& flavour, const QString* sele
             if (!known.contains(QString::fromStdString(kv.first.as<std::string>())))
                 drop << QString::fromStdString(kv.first.as<std::string>());
         for (const auto& k : drop) params.remove(k.toStdString());
-        if (params.size() == 0) doc_["workspace"].remove("selection_params");
+        if (params.size() == 0) root()["workspace"].remove("selection_params");
     });
 }
 
@@ -480,11 +421,13 @@ void ExperimentForm::refreshFields() {
         }
     }
     loading_ = false;
-    // A GLOM run reads neither the workspace nor the loss coefficients: they stay in the file, greyed.
-    const bool glom = value("model") == "glom";
-    for (auto* box : {workspaceBox_, lossBox_}) {
-        box->setEnabled(!glom);
-        box->setToolTip(glom ? "Not used by a model: glom experiment (the GLOM trains on its denoising loss)" : QString());
+    // Sections the model kind does not read (ModelKindImpl::sections) stay in the file, greyed.
+    const QString model = value("model").isEmpty() ? "gw" : value("model");
+    const QStringList reads = modelSections_.value(model);
+    for (const auto& [section, box] : {std::pair<QString, QWidget*>{"workspace", workspaceBox_}, {"loss", lossBox_}}) {
+        const bool used = reads.contains(section);
+        box->setEnabled(used);
+        box->setToolTip(used ? QString() : "Not used by a model: " + model + " experiment");
     }
     refreshDomains();
     refreshExtraCoefficients();
@@ -492,7 +435,7 @@ void ExperimentForm::refreshFields() {
 
 void ExperimentForm::refreshDomains() {
     loading_ = true;
-    const YAML::Node d = doc_["domains"];
+    const YAML::Node d = root()["domains"];
     const int n = d.IsMap() ? int(d.size()) : 0;
     if (domains_->rowCount() != n) domains_->setRowCount(n);
     int row = 0;
@@ -523,7 +466,7 @@ void ExperimentForm::refreshDomains() {
                         const QString kind = combo->itemData(i).toString();
                         if (!fromFile(kind)) return chooseModule(name, kind);
                         const QString current = value("domains." + name + ".script");
-                        const QString start = current.isEmpty() ? baseDir_ : QDir(baseDir_).absoluteFilePath(expandHome(current));
+                        const QString start = current.isEmpty() ? baseDir() : QDir(baseDir()).absoluteFilePath(expandHome(current));
                         const QString f = QFileDialog::getOpenFileName(this, "TorchScript domain module of " + name, start,
                                                                        "TorchScript (*.pt *.pth *.ts *.zip);;All files (*)");
                         if (f.isEmpty()) return refreshDomains();  // cancelled: the picker shows the module in force
@@ -553,7 +496,7 @@ void ExperimentForm::refreshDomains() {
                 }
                 if (item->text() != text) item->setText(text);
                 const bool exists = col == ColWeights && !text.isEmpty() &&
-                                    QFileInfo(QDir(baseDir_).absoluteFilePath(expandHome(text))).exists();
+                                    QFileInfo(QDir(baseDir()).absoluteFilePath(expandHome(text))).exists();
                 if (col == ColWeights && fromFile(module)) {
                     item->setToolTip(text.isEmpty() ? "No TorchScript file: choose one with the module picker, or type its path"
                                      : exists     ? "TorchScript module: " + text
@@ -583,8 +526,8 @@ QString ExperimentForm::weightsKey(const QString& domain) const {
 }
 
 void ExperimentForm::chooseModule(const QString& name, const QString& kind, const QString& file) {
-    commit([&] {
-        YAML::Node d = doc_["domains"][name.toStdString()];
+    commit("Choose module of " + name, [&] {
+        YAML::Node d = root()["domains"][name.toStdString()];
         const QString old = d["module"] ? QString::fromStdString(d["module"].as<std::string>()) : QString("identity");
         // Parameters of the old kind that the new one lacks would be refused by the parser.
         QStringList keep;
@@ -595,8 +538,8 @@ void ExperimentForm::chooseModule(const QString& name, const QString& kind, cons
                 if (!keep.contains(p.key)) d.remove(p.key.toStdString());
         d["module"] = kind.toStdString();
         if (!file.isEmpty()) {
-            QString rel = QDir(baseDir_).relativeFilePath(file);
-            d["script"] = (rel.startsWith("..") || baseDir_.isEmpty() ? file : rel).toStdString();
+            QString rel = QDir(baseDir()).relativeFilePath(file);
+            d["script"] = (rel.startsWith("..") || baseDir().isEmpty() ? file : rel).toStdString();
         }
     });
 }
@@ -618,7 +561,7 @@ QString ExperimentForm::probeText() const { return probeInfo_->isHidden() ? QStr
 
 void ExperimentForm::refreshExtraCoefficients() {
     loading_ = true;
-    const YAML::Node c = doc_["loss"]["coefficients"];
+    const YAML::Node c = root()["loss"]["coefficients"];
     QStringList metrics;
     if (c.IsMap())
         for (auto kv : c) {
@@ -645,7 +588,7 @@ void ExperimentForm::pickDataset(int row) {
     const QString name = domains_->item(row, ColName)->text();
     QString file = value("domains." + name + ".file");
     if (file.isEmpty()) file = value("data.file");
-    file = QDir(baseDir_).absoluteFilePath(expandHome(file));
+    file = QDir(baseDir()).absoluteFilePath(expandHome(file));
     QString error;
     const auto sets = listDatasets(file, &error);
     QDialog dlg(this);
@@ -683,22 +626,8 @@ void ExperimentForm::pickDataset(int row) {
     setValue("domains." + name + ".dataset", path);
 }
 
-void ExperimentForm::stepHistory(QStringList& from, QStringList& to) {
-    if (from.isEmpty()) return;
-    const QString current = yaml();
-    const QString snapshot = from.takeLast();
-    const auto undo = undo_, redo = redo_;  // setYaml starts a fresh history; this is a step in the old one
-    setYaml(snapshot, baseDir_);
-    undo_ = undo;
-    redo_ = redo;
-    to.push_back(current);
-    lastKey_.clear();
-    Q_EMIT undoAvailable(!undo_.isEmpty());
-    Q_EMIT redoAvailable(!redo_.isEmpty());
-}
+void ExperimentForm::undo() { doc_->undo(); }
 
-void ExperimentForm::undo() { stepHistory(undo_, redo_); }
-
-void ExperimentForm::redo() { stepHistory(redo_, undo_); }
+void ExperimentForm::redo() { doc_->redo(); }
 
 }  // namespace gw::studio

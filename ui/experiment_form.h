@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 /// \file experiment_form.h
-/// The experiment set-up: every field edits one dotted key of the experiment YAML (the file `gw train`
-/// reads; docs/experiment-format.md). Keys the form does not show are kept as they are. The engine's
-/// own parser judges the whole (bridge validateExperiment); the field at fault turns red with the
-/// message as its tooltip. Edits can be undone.
+/// The experiment set-up: a view of an ExperimentDocument (experiment_document.h: the YAML `gw train`
+/// reads, docs/experiment-format.md, and its QUndoStack) in which every field edits one dotted key.
+/// Keys the form does not show are kept as they are. The engine's own parser judges the whole (bridge
+/// validateExperiment); the field at fault turns red with the message as its tooltip.
 #include <QHash>
+#include <QMap>
 #include <QStringList>
 #include <QWidget>
 
 #include <yaml-cpp/yaml.h>
 
 #include "ui/bridge/bridge.h"
+#include "ui/experiment_document.h"
 
 class QLineEdit;
 class QComboBox;
@@ -31,8 +33,10 @@ public:
     QString setYaml(const QString& yaml, const QString& baseDir);
     /// The experiment as YAML text (what Save writes).
     QString yaml() const;
-    QString baseDir() const { return baseDir_; }
-    void setBaseDir(const QString& dir) { baseDir_ = dir; }
+    QString baseDir() const { return doc_->baseDir(); }
+    void setBaseDir(const QString& dir) { doc_->setBaseDir(dir); }
+    /// The document the form shows and edits (its undo stack: document()->undoStack()).
+    ExperimentDocument* document() const { return doc_; }
 
     /// Sets one dotted key from text as if typed ("" removes it: the default applies).
     void setValue(const QString& key, const QString& text);
@@ -59,8 +63,8 @@ public:
     void setDevices(const QStringList& ids, const QStringList& labels, const QList<bool>& available);
     void setEditable(bool on);
 
-    bool canUndo() const { return !undo_.isEmpty(); }
-    bool canRedo() const { return !redo_.isEmpty(); }
+    bool canUndo() const { return doc_->undoStack()->canUndo(); }
+    bool canRedo() const { return doc_->undoStack()->canRedo(); }
 
 public Q_SLOTS:
     void undo();
@@ -86,12 +90,15 @@ private:
     void refreshSelectionParams();
     void refreshDomains();
     void refreshExtraCoefficients();
-    void commit(const std::function<void()>& edit);
+    /// Several keys changed as one undo step named `what`; `edit` writes through root().
+    void commit(const QString& what, const std::function<void()>& edit);
+    /// Refreshes the fields after the document changed (`key`: the one key set, or "" for anything).
+    void documentChanged(const QString& key);
     void pickDataset(int row);
-    YAML::Node nodeAt(const QString& key, bool create);
+    /// The document's root mapping (a handle: writes through it change the document; only inside commit).
+    YAML::Node root() const { return doc_->root(); }
 
-    YAML::Node doc_;
-    QString baseDir_;
+    ExperimentDocument* doc_;
     QHash<QString, QWidget*> fields_;
     QTableWidget* domains_ = nullptr;
     QLabel* probeInfo_ = nullptr;       // what the file-based modules' probes found
@@ -101,15 +108,11 @@ private:
     QTableWidget* extraCoefs_ = nullptr;
     QComboBox* device_ = nullptr;
     QComboBox *flavour_ = nullptr, *selection_ = nullptr;
-    QWidget *workspaceBox_ = nullptr, *lossBox_ = nullptr;  // not read by a model: glom experiment
+    QWidget *workspaceBox_ = nullptr, *lossBox_ = nullptr;  // greyed when the model kind does not read them
+    QMap<QString, QStringList> modelSections_;  // model kind -> the sections it reads (bridge kinds.h)
     QWidget* selectionParams_ = nullptr;
     QString builtSelection_;
     QString errorKey_;
-    /// Undo (from undo_ to redo_) or redo (the other way): restores the last snapshot of `from` and
-    /// keeps the current text in `to`.
-    void stepHistory(QStringList& from, QStringList& to);
-    QStringList undo_, redo_;  // YAML snapshots
-    QString lastKey_;          // consecutive edits of one field make one undo step
     bool loading_ = false;
 };
 

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <qcustomplot.h>
 
+#include "ui/bridge/metric_vocabulary.h"
 #include "ui/save_file.h"
 
 namespace gw::studio {
@@ -38,62 +39,10 @@ QColor familyColour(const QString& family, int index) {
 bool shownByDefault(const QString& name) {
     const QString m = name.section('/', -1);
     if (name.startsWith("pretrain/")) return m == "loss";
-    return m == "loss" || m == "demi_cycles" || m == "cycles" || m == "translations" || m == "contrastives" ||
-           m == "fused" || m == "broadcast_loss" || m == "lr" || m.endsWith("accuracy");
+    return m == metrics::kLoss || familyMeans().contains(m) || m == metrics::kBroadcastLoss || m == metrics::kLearningRate ||
+           m.endsWith("accuracy");
 }
 
-/// The family of a Fusion (broadcast) metric `from_{S}_to_{d}...` or `from_{S}_through_{I}_to_{d}...`
-/// (docs/gw-semantics.md 2.3): a cycle when it goes through I; else a demi-cycle when S = {d}, a
-/// translation when d is not in S, a fused term otherwise. Empty when `m` is not one.
-QString broadcastFamily(const QString& m) {
-    if (!m.startsWith("from_{")) return {};
-    const int close = m.indexOf('}');
-    if (close < 0) return {};
-    if (m.mid(close + 1).startsWith("_through_")) return "cycles";
-    if (!m.mid(close + 1).startsWith("_to_")) return {};
-    const QStringList sources = m.mid(6, close - 6).split(',');
-    const QString rest = m.mid(close + 5);  // "{d}_loss", "{d}_case_{G}_loss", ...
-    bool inS = false;
-    for (const auto& s : sources)
-        if (rest.startsWith(s + "_loss") || rest.startsWith(s + "_case_")) inS = true;
-    if (!inS) return "translations";
-    return sources.size() == 1 ? "demi-cycles" : "fused";
-}
-
-/// "{a,b}" -> "{a, b}", "{a}" -> "a".
-QString domainSet(const QString& braced) {
-    QString inner = braced;
-    if (inner.startsWith('{') && inner.endsWith('}')) inner = inner.mid(1, inner.size() - 2);
-    const QStringList parts = inner.split(',');
-    return parts.size() == 1 ? parts[0] : "{" + parts.join(", ") + "}";
-}
-
-/// The short label of a broadcast metric (see broadcastFamily), empty when `m` is not one.
-QString broadcastLabel(QString m) {
-    if (!m.startsWith("from_{")) return {};
-    int close = m.indexOf('}');
-    if (close < 0) return {};
-    QString label = domainSet(m.mid(5, close - 4));
-    QString rest = m.mid(close + 1);
-    if (rest.startsWith("_through_{")) {
-        const int c2 = rest.indexOf('}');
-        if (c2 < 0) return {};
-        label += " → " + domainSet(rest.mid(9, c2 - 8));
-        rest = rest.mid(c2 + 1);
-    }
-    if (!rest.startsWith("_to_")) return {};
-    rest = rest.mid(4);
-    for (const char* suffix : {"_loss", "_accuracy"})
-        if (rest.endsWith(suffix)) rest.chop(int(std::strlen(suffix)));
-    QString target = rest, cases;
-    if (const int c = rest.indexOf("_case_"); c >= 0) {
-        target = rest.left(c);
-        cases = domainSet(rest.mid(c + 6));
-    }
-    label += " → " + QString(target).replace('_', ' ');
-    if (!cases.isEmpty()) label += " (case " + cases + ")";
-    return label;
-}
 }  // namespace
 
 MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
@@ -183,55 +132,9 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
     timer_.start();
 }
 
-QString MetricsDashboard::familyOf(const QString& metric) {
-    if (metric.startsWith("pretrain/")) return "pre-training";
-    const QString m = metric.section('/', 1);
-    if (m == "lr") return "learning rate";
-    if (m.endsWith("logit_scale")) return "other";
-    if (m.contains("accuracy")) return "accuracy";
-    if (m == "loss" || m == "broadcast_loss" || m.startsWith("domain_loss")) return "totals";
-    if (const QString b = broadcastFamily(m); !b.isEmpty()) return b;
-    if (m == "fused") return "fused";
-    if (m.startsWith("demi_cycle")) return "demi-cycles";
-    if (m.startsWith("cycle")) return "cycles";
-    if (m.startsWith("translation")) return "translations";
-    if (m.startsWith("contrastive")) return "contrastives";
-    if (m.startsWith("denoise")) return "denoising";  // a GLOM run's loss (docs/glom.md)
-    return "other";
-}
+QString MetricsDashboard::familyOf(const QString& metric) { return metricChart(metric); }
 
-QString MetricsDashboard::shortLabel(const QString& metric) {
-    if (metric.startsWith("pretrain/")) return metric.section('/', 1).replace('/', ' ').replace('_', ' ');
-    QString m = metric.contains('/') ? metric.section('/', 1) : metric;
-    if (m == "loss") return "total";
-    if (m == "lr") return "learning rate";
-    if (m == "broadcast_loss") return "broadcast total";
-    if (m == "demi_cycles" || m == "cycles" || m == "translations" || m == "contrastives" || m == "fused") return "all";
-    if (const QString b = broadcastLabel(m); !b.isEmpty()) return b;
-    QString tail;
-    if (m.endsWith("_accuracy")) m.chop(9);
-    if (m.endsWith("_logit_scale")) {
-        m.chop(12);
-        tail = " logit scale";
-    }
-    auto pair = [&](const QString& prefix, const QString& sep, const QString& arrow) -> QString {
-        const QString body = m.mid(prefix.size());
-        const int at = body.indexOf(sep);
-        if (at <= 0) return {};
-        return body.left(at) + arrow + body.mid(at + sep.size());
-    };
-    if (m.startsWith("demi_cycle_")) return m.mid(11) + tail;
-    if (m.startsWith("cycle_")) {
-        const QString body = m.mid(6);
-        const int at = body.indexOf("_through_");
-        if (at > 0) return body.left(at) + " → " + body.mid(at + 9) + " → " + body.left(at) + tail;
-    }
-    if (m.startsWith("translation_"))
-        if (QString l = pair("translation_", "_to_", " → "); !l.isEmpty()) return l + tail;
-    if (m.startsWith("contrastive_"))
-        if (QString l = pair("contrastive_", "_and_", " ↔ "); !l.isEmpty()) return l + tail;
-    return QString(m).replace('_', ' ') + tail;
-}
+QString MetricsDashboard::shortLabel(const QString& metric) { return metricLabel(metric); }
 
 MetricsDashboard::Chart& MetricsDashboard::chartOf(const QString& family) {
     auto it = charts_.find(family);

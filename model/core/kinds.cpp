@@ -5,6 +5,11 @@
 /// its source, its test and its line here (docs/architecture.md, "Extending the engine").
 #include "model/core/registry.h"
 
+// Trainable models (model), in the order the window lists them; the first is the default.
+#define GW_MODELS(X)        \
+    X(registerGWModel)      \
+    X(registerGlomModel)
+
 // Selections (workspace.selection), in the order the window and the docs list them.
 #define GW_SELECTIONS(X)           \
     X(registerSingleDomainSelection) \
@@ -30,6 +35,9 @@
 
 namespace gw {
 
+#define GW_DECLARE(fn) void fn(ModelRegistry&);
+GW_MODELS(GW_DECLARE)
+#undef GW_DECLARE
 #define GW_DECLARE(fn) void fn(SelectionRegistry&);
 GW_SELECTIONS(GW_DECLARE)
 #undef GW_DECLARE
@@ -41,6 +49,15 @@ GW_DOMAIN_MODULES(GW_DECLARE)
 #undef GW_DECLARE
 
 #define GW_CALL(fn) fn(r);
+
+const ModelRegistry& modelRegistry() {
+    static const ModelRegistry reg = [] {
+        ModelRegistry r("model");
+        GW_MODELS(GW_CALL)
+        return r;
+    }();
+    return reg;
+}
 
 const SelectionRegistry& selectionRegistry() {
     static const SelectionRegistry reg = [] {

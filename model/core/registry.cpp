@@ -155,7 +155,13 @@ void table(std::ostringstream& s, const R& reg, const std::string& key, const st
 
 std::string kindsMarkdown() {
     std::ostringstream s;
-    s << "GW flavours:\n\n";
+    s << "Trainable models:\n\n| `model` | meaning | sections it reads besides data, domains, optimizer, scheduler, training |\n|---|---|---|\n";
+    for (const auto& e : modelRegistry().entries()) {
+        std::string sections;
+        for (const auto& x : e.impl.sections) sections += (sections.empty() ? "`" : ", `") + x + "`";
+        s << "| `" << e.info.name << "` | " << e.info.doc << " | " << (sections.empty() ? "none" : sections) << " |\n";
+    }
+    s << "\nGW flavours:\n\n";
     table(s, flavourRegistry(), "workspace.flavour", "workspace.flavour_params");
     s << "\nDefault selection of each flavour:";
     for (const auto& e : flavourRegistry().entries()) s << " `" << e.info.name << "`: `" << e.impl.defaultSelection << "`;";

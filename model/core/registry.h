@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 /// \file registry.h
-/// The engine's extension points: one registry per kind of thing a researcher adds (selection
-/// mechanisms, GW flavours, domain-module kinds). A registration gives a kind's name, a one-line doc,
+/// The engine's extension points: one registry per kind of thing a researcher adds (trainable model
+/// kinds, selection mechanisms, GW flavours, domain-module kinds). A registration gives a kind's name, a one-line doc,
 /// its parameters (type, default, range, unit, doc) and its factory. The experiment parser and writer
 /// (config.cpp), the window's form (through the bridge), `gw kinds` and the experiment-format table of
 /// docs/experiment-format.md all read these registries, so a new kind appears everywhere at once.
@@ -26,6 +26,10 @@ class Selection;
 class GWLosses;
 class DomainModule;
 struct DomainModuleSpec;
+class TrainableModel;
+struct ExperimentConfig;
+struct Checkpoint;
+struct ExportResult;
 
 /// One parameter of a registered kind.
 struct ParamInfo {
@@ -156,11 +160,34 @@ struct FlavourImpl {
 /// \throws std::invalid_argument naming the parameter and the value it refuses.
 using DomainModuleFactory = std::function<std::shared_ptr<DomainModule>(const DomainModuleSpec&, const Params&)>;
 
+/// A trainable model kind (the experiment's `model:` key): what the engine trains over the domains.
+/// `gw` (a Global Workspace, model/models/gw_model.cpp) and `glom` (one GLOM domain denoising,
+/// model/models/glom_model.cpp) are registered; the Engine, the experiment parser, `gw export`, the
+/// bridge and the window's form ask this registration, never the kind's name.
+struct ModelKindImpl {
+    /// The experiment sections it reads besides data, domains, optimizer, scheduler and training
+    /// ("workspace", "loss"): the window's form greys out the others.
+    std::vector<std::string> sections;
+    /// The explorer view it answers: "translations" (Engine::explore) or "islands" (models/glom_model.h).
+    std::string explorerView;
+    /// Checks a parsed experiment of this kind (its domains' count and kinds, ...).
+    /// \throws std::invalid_argument "domains: ..." (the parser adds the file).
+    std::function<void(const ExperimentConfig&)> checkExperiment;
+    /// The engine's part for this kind (model/run/trainable_model.h), built in Engine::prepare.
+    std::function<std::shared_ptr<TrainableModel>(const ExperimentConfig&)> make;
+    /// `gw export` and the window's export (run/interop.h exportForPython) of a training checkpoint `c`
+    /// read from `checkpoint`: writes OUT (what Python's torch.load reads) and OUT's .yaml, and fills the
+    /// result (tensors, layout, notes). \throws CheckpointError, WriteError naming the file.
+    std::function<void(const Checkpoint& c, const std::string& checkpoint, const std::string& out, ExportResult& r)> exportWeights;
+};
+
+using ModelRegistry = Registry<ModelKindImpl>;
 using SelectionRegistry = Registry<SelectionFactory>;
 using FlavourRegistry = Registry<FlavourImpl>;
 using DomainModuleRegistry = Registry<DomainModuleFactory>;
 
 /// The registries, filled with the built-in kinds on first use (model/core/kinds.cpp).
+const ModelRegistry& modelRegistry();
 const SelectionRegistry& selectionRegistry();
 const FlavourRegistry& flavourRegistry();
 const DomainModuleRegistry& domainModuleRegistry();

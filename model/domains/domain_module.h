@@ -9,14 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "model/core/metric_names.h"
 #include "model/core/ordered_map.h"
 #include "model/core/torch_fwd.h"
 
 namespace gw {
 
-/// The loss families a domain module takes part in (docs/gw-semantics.md 2.2). Each may be switched off, and
-/// then the module's compute_*_loss returns nothing and the term and its metric are skipped.
-enum class LossFamily { DemiCycle, Cycle, Translation, Fused };
+/// The loss families a domain module takes part in (docs/gw-semantics.md 2.2): those of the metric
+/// vocabulary (model/core/metric_names.h) marked `perDomain` (demi-cycle, cycle, translation, fused).
+/// Each may be switched off, and then the module's compute_*_loss returns nothing and the term and its
+/// metric are skipped.
+using LossFamily = metrics::Family;
 
 /// A domain module's own code failed at run time (a TorchScript module raised): names the module's file,
 /// the method and the message its code gave. The engine adds the domain and the step (TrainingError).
@@ -120,7 +123,7 @@ private:
     std::string kind_;
     int64_t latentDim_;
     bool frozen_ = false;
-    bool familyOn_[4] = {true, true, true, true};
+    bool familyOn_[5] = {true, true, true, true, true};  // by metrics::Family
 };
 
 /// What a domain module is built from: its registered kind, its parameters as the experiment file

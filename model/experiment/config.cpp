@@ -3,6 +3,7 @@
 
 #include "data/atomic_file.h"
 #include "data/printable.h"
+#include "model/core/metric_names.h"
 #include "model/core/registry.h"
 #include "model/experiment/yaml_file.h"
 
@@ -20,10 +21,8 @@ namespace gw {
 namespace fs = std::filesystem;
 
 ExperimentConfig::ExperimentConfig() {
-    coefficients.set("demi_cycles", 1.0);
-    coefficients.set("cycles", 1.0);
-    coefficients.set("translations", 1.0);
-    coefficients.set("contrastives", 0.01);
+    for (const auto& f : metrics::families())  // shimmer-ssd's defaults (model/core/metric_names.h)
+        if (f.defaultCoef > 0) coefficients.set(f.mean, f.defaultCoef);
 }
 
 const DomainConfig& ExperimentConfig::domain(const std::string& n) const {
@@ -127,8 +126,6 @@ private:
     std::set<std::string> seen_;
 };
 
-const std::vector<std::string> kFamilies = {"demi_cycle", "cycle", "translation", "fused"};
-
 /// A domain's name becomes part of metric names (`translation_NAME_to_...`), dataset paths (/SPLIT/NAME),
 /// file names (RUN/domain_modules/NAME.pt) and dotted override keys (domains.NAME.key), so it is kept to
 /// letters, digits, '_' and '-'. (Found by fuzzing: a name of 1,200 characters with NUL bytes was
@@ -174,9 +171,13 @@ void readDomain(const std::string& name, const YAML::Node& node, const std::stri
         d.losses.clear();
         for (const auto& item : l) {
             const std::string f = item.as<std::string>();
-            bool ok = false;
-            for (const auto& k : kFamilies) ok = ok || k == f;
-            if (!ok) r.fail("losses", "families among demi_cycle, cycle, translation, fused", "'" + f + "'");
+            const auto* fam = metrics::familyOfTerm(f);
+            if (!fam || !fam->perDomain) {
+                std::string known;
+                for (const auto& k : metrics::families())
+                    if (k.perDomain) known += (known.empty() ? "" : ", ") + std::string(k.term);
+                r.fail("losses", "families among " + known, "'" + f + "'");
+            }
             d.losses.push_back(f);
         }
     }
@@ -414,9 +415,18 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
         label += ")";
     }
     const std::string file = label;
+    // Registry look-ups and a kind's own checks throw std::invalid_argument without the file.
+    auto checked = [&](auto&& f) {
+        try {
+            return f();
+        } catch (const std::invalid_argument& e) {
+            throw ConfigError(file + ": " + e.what());
+        }
+    };
     MapReader top(root, "", file);
     top.readStr("name", c.name);
-    top.readChoice("model", c.model, {"gw", "glom"});
+    top.readStr("model", c.model);
+    const auto& modelKind = checked([&]() -> const ModelRegistry::Entry& { return modelRegistry().at(c.model, "model"); });
     top.read("seed", c.seed, "a whole number >= 0");
     top.readStr("device", c.device);
     if (c.device != "cpu" && c.device != "cuda" && c.device.rfind("cuda:", 0) != 0)
@@ -461,13 +471,6 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     dec.readInt("hidden", c.decoderHidden, 1);
     dec.readInt("layers", c.decoderLayers, 0);
     dec.finish();
-    auto checked = [&](auto&& f) {
-        try {
-            return f();
-        } catch (const std::invalid_argument& e) {
-            throw ConfigError(file + ": " + e.what());
-        }
-    };
     ws.readStr("flavour", c.flavour);
     const auto& flavour = checked([&]() -> const FlavourRegistry::Entry& {
         return flavourRegistry().at(c.flavour, "workspace.flavour");
@@ -542,12 +545,7 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     tr.finish();
     top.finish();
 
-    if (c.model == "glom") {
-        if (c.domains.size() != 1 || c.domains.front().module != "glom")
-            throw ConfigError(file + ": domains: a model: glom experiment trains one domain of module glom; found " +
-                              std::to_string(c.domains.size()) + (c.domains.size() == 1 ? " domain" : " domains") +
-                              (c.domains.empty() ? std::string() : " (" + c.domains.front().name + ": module " + c.domains.front().module + ")"));
-    }
+    checked([&] { modelKind.impl.checkExperiment(c); });
     if (c.dataFile.empty()) {
         for (const auto& d : c.domains)
             if (d.file.empty()) throw ConfigError(file + ": domains." + d.name + ".file: expected an HDF5 file (or data.file), found nothing");

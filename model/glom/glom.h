@@ -116,7 +116,7 @@ private:
     double noiseStd_;
 };
 
-/// What the islands viewer shows of one image (Engine::exploreGlom): plain numbers, no tensors, so that
+/// What the islands viewer shows of one image (models/glom_model.h exploreGlom): plain numbers, no tensors, so that
 /// any front end can draw it. Columns are numbered row by row over the side × side patch grid.
 struct GlomView {
     int64_t channels = 1, imageSize = 0, side = 0, levels = 0, dim = 0;

@@ -12,6 +12,7 @@
 #include "data/file_hash.h"
 #include "data/simple_shapes.h"
 #include "model/run/engine_internal.h"
+#include "model/run/trainable_model.h"
 #include "model/core/registry.h"
 #include "model/run/runs.h"
 
@@ -41,10 +42,13 @@ void Engine::prepare(const Checkpoint* from) {
     device_ = parseDevice(cfg_.device);
     torch::manual_seed(cfg_.seed);
     if (log_) log_("device " + device_.str() + ", " + std::to_string(threads) + " threads");
+    trainable_ = modelRegistry().at(cfg_.model, cfg_.sourcePath + ": model").impl.make(cfg_);
+    EngineAccess access(*this);
     openData();
     buildModules();
-    const bool glom = glomModel();
-    if (!from && !glom)  // every pre-training's destination, before the first one starts
+    trainable_->check(access);
+    const bool pretrains = trainable_->pretrainsMissingWeights();
+    if (!from && pretrains)  // every pre-training's destination, before the first one starts
         for (auto& d : domains_)
             if (d->module->needsPretraining() && !fs::exists(cfg_.resolvePath(d->cfg.weights))) pretrainTarget(*d);
     for (auto& d : domains_) {
@@ -68,56 +72,17 @@ void Engine::prepare(const Checkpoint* from) {
                     throw CheckpointError(w + ": expected pre-trained domain-module weights, found a '" + c.kind + "' checkpoint");
                 loadModuleState(*d->module, c.state, w);
                 if (log_) log_("domain " + d->cfg.name + ": weights from " + w + (sha.empty() ? "" : " (SHA-256 " + sha.substr(0, 12) + "… checked)"));
-            } else if (glom) {
-                if (log_) log_("GLOM " + d->cfg.name + ": initial weights drawn with seed " + std::to_string(cfg_.seed));
-            } else {
+            } else if (pretrains) {
                 pretrainModule(*d);
+            } else if (log_) {
+                log_("domain " + d->cfg.name + ": initial weights drawn with seed " + std::to_string(cfg_.seed));
             }
         }
-        if (glom) {  // the module is what trains: no freezing, no latent cache
-            d->module->unfreeze();
-            d->module->to(device_);
-            continue;
-        }
-        if (d->cfg.frozen) d->module->freeze();
-        else d->module->unfreeze();
-        d->module->to(device_);
-        cacheLatents(*d);
+        trainable_->prepareDomain(access, *d);
     }
-    if (glom) {
-        optim_ = std::make_unique<FlatAdamW>(domains_.front()->module->parameters(), cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps,
-                                             cfg_.weightDecay);
-        schedule().validate();
-    } else {
-        const GWSettings s = gwSettingsOf(cfg_);
-        OrderedMap<std::shared_ptr<DomainModule>> mods;
-        for (auto& d : domains_) mods.set(d->cfg.name, d->module);
-        torch::manual_seed(cfg_.seed);
-        model_ = std::make_shared<GlobalWorkspace>(mods, s);
-        model_->to(device_);
-        for (auto& d : domains_)  // `to` keeps modes, but be explicit: frozen modules evaluate
-            if (d->module->isFrozen()) d->module->eval();
-        optim_ = std::make_unique<FlatAdamW>(model_->trainableParameters(), cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps,
-                                             cfg_.weightDecay);
-        schedule().validate();
-        if (cfg_.threads <= 0 && device_.is_cpu()) {
-            // Data loading, pre-training and latent caching ran on every core; the GW steps may run
-            // faster on one (autoGwThreads). A trainable convolution keeps every core.
-            int64_t widest = 0;
-            bool convolution = false;
-            for (const auto& p : model_->trainableParameters()) {
-                if (p.dim() == 2) widest = std::max(widest, p.numel());
-                if (p.dim() > 2) convolution = true;
-            }
-            // The paired group holds every domain (below), and the hand-written step takes groups of two at most.
-            const bool handwritten = model_->cpuStep() && domains_.size() <= 2 &&
-                               CpuGWStep::unsupportedModel(model_->gwMod(), model_->lossMod(), model_->selection()).empty();
-            const int t = convolution ? configureThreads(0) : configureThreads(autoGwThreads(cfg_.batchSize, widest, handwritten));
-            if (log_)
-                log_("GW steps on " + std::to_string(t) + (t == 1 ? " thread" : " threads") +
-                     " (threads: 0 chooses by size; set threads to override)");
-        }
-    }
+    optim_ = std::make_unique<FlatAdamW>(trainable_->build(access), cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weightDecay);
+    schedule().validate();
+    trainable_->afterBuild(access);
 
     // Groups: every domain alone (all its training samples), then all domains paired.
     const int64_t n = domains_.front()->arrays.at(cfg_.trainSplit)->rows();
@@ -251,23 +216,12 @@ void Engine::buildModules() {
             throw ConfigError(cfg_.sourcePath + ": domains." + d->cfg.name + " (" + arr.file() + ":" + arr.dataset() +
                               ", stored " + arr.storedType() + "): " + e.what());
         }
-        const std::pair<const char*, LossFamily> fams[] = {{"demi_cycle", LossFamily::DemiCycle}, {"cycle", LossFamily::Cycle},
-                                                           {"translation", LossFamily::Translation}, {"fused", LossFamily::Fused}};
-        for (const auto& [name, fam] : fams) {
+        for (const auto& fam : metrics::families()) {  // domains.NAME.losses
+            if (!fam.perDomain) continue;
             bool on = false;
-            for (const auto& l : d->cfg.losses) on = on || l == name;
-            d->module->setFamilyEnabled(fam, on);
+            for (const auto& l : d->cfg.losses) on = on || l == fam.term;
+            d->module->setFamilyEnabled(fam.family, on);
         }
-    }
-    // The GW's settings against the latent sizes, before any pre-training (a selection that needs
-    // equal sizes fails here, not minutes later).
-    if (glomModel()) return;  // no GW
-    OrderedMap<int64_t> dims;
-    for (auto& d : domains_) dims.set(d->cfg.name, d->module->latentDim());
-    try {
-        GlobalWorkspace::checkSettings(gwSettingsOf(cfg_), dims);
-    } catch (const std::invalid_argument& e) {
-        throw ConfigError(cfg_.sourcePath + ": " + e.what());
     }
 }
 

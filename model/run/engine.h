@@ -18,7 +18,6 @@
 #include "model/io/checkpoint.h"
 #include "model/experiment/config.h"
 #include "model/gw/global_workspace.h"
-#include "model/glom/glom.h"
 #include "model/core/optim.h"
 #include "model/core/process.h"
 
@@ -77,6 +76,7 @@ struct ExploreResult {
 };
 
 class ProcessGroup;
+class TrainableModel;
 
 class Engine {
 public:
@@ -120,17 +120,12 @@ public:
     /// files; no GW is built. Returns the validation metrics of each ({domain}/{metric}).
     OrderedMap<double> pretrainDomains(bool force, const std::vector<std::string>& only = {});
 
-    /// The GW. \throws std::logic_error for a `model: glom` experiment, which has none (glomDomain()).
+    /// The GW. \throws std::logic_error for a model kind without one (`model: glom`; its module:
+    /// models/glom_model.h glomOf) or before prepare().
     GlobalWorkspace& model();
-    /// True for a `model: glom` experiment: the one domain's GLOM module is what trains (its denoising
-    /// loss, docs/glom.md); there is no GW, no pre-training and no latent cache.
-    bool glomModel() const { return cfg_.model == "glom"; }
-    /// The GLOM module of a `model: glom` experiment (after prepare). \throws std::logic_error otherwise.
-    GlomDomain& glomDomain();
-    /// The islands viewer's numbers for sample `index` of a split (train, val or test) of a `model: glom`
-    /// experiment (glom.h glomView): states 0 to `iterations` (< 0: 2·L), noise drawn from `seed`.
-    /// \throws data::DataError for a missing split or an index out of range; std::logic_error for a GW.
-    GlomView exploreGlom(const std::string& split, int64_t index, int64_t iterations = -1, uint64_t seed = 0);
+    /// The explorer view the experiment's model kind answers: "translations" (explore()) or "islands"
+    /// (models/glom_model.h exploreGlom). Registry: ModelKindImpl::explorerView.
+    const std::string& explorerView() const;
     int64_t step() const { return step_; }
     int64_t totalSteps() const { return cfg_.steps; }
     /// Learning rate and beta1 used by the next step.
@@ -177,6 +172,7 @@ public:
     std::vector<std::pair<std::string, int64_t>> groupSizes() const;
 
 private:
+    friend class EngineAccess;  // a model kind's view of the engine (trainable_model.h)
     struct DomainState;
     struct Group;
     void openData();
@@ -194,7 +190,7 @@ private:
     LogFn log_;
     torch::Device device_;
     std::vector<std::unique_ptr<DomainState>> domains_;
-    std::shared_ptr<GlobalWorkspace> model_;
+    std::shared_ptr<TrainableModel> trainable_;  // the model kind's part (ModelKindImpl::make)
     std::unique_ptr<FlatAdamW> optim_;
     std::vector<Group> groups_;
     int64_t step_ = 0;

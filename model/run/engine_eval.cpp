@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Engine: evaluation of a split (every metric, RNG left as it was) and the translation explorer's
-// view of samples (translations, demi-cycles, cycles, workspace PCA).
+// Engine: evaluation of a split (every metric, through the model kind; RNG left as it was) and the
+// translation explorer's view of samples of a GW (translations, demi-cycles, cycles, workspace PCA).
 #include "model/run/engine.h"
 
 #include <algorithm>
 
 #include "model/run/engine_internal.h"
+#include "model/run/trainable_model.h"
 
 namespace gw {
 
@@ -19,12 +20,11 @@ OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples
     auto cpuGen = at::detail::getDefaultCPUGenerator();
     torch::Tensor rng = cpuGen.get_state();
     torch::NoGradGuard ng;
-    if (glomModel()) torch::manual_seed(cfg_.seed + 1000003);  // the same noise at every evaluation
+    EngineAccess access(*this);
+    trainable_->beginEvaluation(access);
     const int64_t n = maxSamples >= 0 ? std::min(maxSamples, domains_.front()->arrays.at(split)->rows())
                                       : domains_.front()->arrays.at(split)->rows();
     OrderedMap<double> sums;
-    std::vector<std::string> names;
-    for (auto& d : domains_) names.push_back(d->cfg.name);
     for (int64_t s = 0; s < n; s += cfg_.valBatchSize) {
         std::vector<int64_t> idx;
         for (int64_t i = s; i < std::min(n, s + cfg_.valBatchSize); ++i) idx.push_back(i);
@@ -34,40 +34,7 @@ OrderedMap<double> Engine::evaluate(const std::string& which, int64_t maxSamples
             if (auto* p = sums.find(k)) *p += x;
             else sums.set(k, x);
         };
-        if (glomModel()) {  // the denoising loss, its noise drawn from a generator seeded alike every time
-            auto& d = *domains_.front();
-            const EvalModeScope evalMode(domains_);
-            auto out = d.module->computeDomainLoss(d.module->prepare(rawRows(d, split, idx)).to(device_));
-            add("loss", out->loss);
-            for (const auto& [k, v] : out->metrics) add(k, v);
-            continue;
-        }
-        std::vector<GroupBatch> groups;
-        for (const auto& name : names) groups.push_back(makeBatch({name}, split, idx, false));
-        if (names.size() >= 2) groups.push_back(makeBatch(names, split, idx, false));
-        StepLosses r = model_->step(groups);
-        add("loss", r.out.loss);
-        for (const auto& [k, v] : r.out.metrics) add(k, v);
-        if (dataSpace && names.size() >= 2) {
-            // Translations decoded to data space: a's state (tanh of its GW encoding) decoded for b, then
-            // b's module compares the prediction with b's actual input.
-            auto& gw = model_->gwMod();
-            const EvalModeScope evalMode(domains_);
-            TensorMap inputs, latents;
-            for (auto& d : domains_) {
-                inputs.set(d->cfg.name, d->module->prepare(rawRows(*d, split, idx)).to(device_));
-                latents.set(d->cfg.name, d->module->encode(inputs.at(d->cfg.name)));
-            }
-            for (auto& a : domains_) {
-                const auto state = workspaceState(gw, a->cfg.name, latents.at(a->cfg.name));
-                for (auto& b : domains_) {
-                    if (a.get() == b.get()) continue;
-                    const auto pred = gw.decode(state, {b->cfg.name}).at(b->cfg.name);
-                    for (const auto& [k, v] : b->module->dataMetrics(pred, inputs.at(b->cfg.name)))
-                        add("translation_" + a->cfg.name + "_to_" + b->cfg.name + "_" + k, v);
-                }
-            }
-        }
+        trainable_->evaluateBatch(access, split, idx, dataSpace, add);
     }
     cpuGen.set_state(rng);
     OrderedMap<double> out;
@@ -116,7 +83,8 @@ std::vector<int64_t> Engine::pickSamples(const std::string& which, const std::st
 ExploreResult Engine::explore(const std::string& which, const std::vector<int64_t>& indices, int64_t pcaSamples,
                               const std::vector<std::string>& broadcastFrom) {
     if (!prepared_) prepare();
-    if (glomModel()) throw std::logic_error("a model: glom experiment has no translations to explore (its islands: exploreGlom)");
+    if (!trainable_->workspace())
+        throw std::logic_error("a model: " + cfg_.model + " experiment has no translations to explore (its view: " + explorerView() + ")");
     for (const auto& b : broadcastFrom) {
         bool known = false;
         std::string names;
@@ -139,7 +107,7 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
     ExploreResult r;
     r.split = which;
     r.indices = indices;
-    auto& gw = model_->gwMod();
+    auto& gw = model().gwMod();
     // Batch norm must not use (or update) batch statistics here.
     const EvalModeScope evalMode(domains_);
     auto view = [&](DomainState& d, const torch::Tensor& z) { return d.module->display(z).cpu(); };  // data space
@@ -179,7 +147,7 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
                     from.set(d->cfg.name, latents.at(d->cfg.name));
                     r.broadcastFrom.push_back(d->cfg.name);
                 }
-            const auto state = gw.encodeAndFuse(from, model_->selection());
+            const auto state = gw.encodeAndFuse(from, model().selection());
             for (auto& e : domains_)
                 r.cells.set("broadcast/" + e->cfg.name, view(*e, gw.decode(state, {e->cfg.name}).at(e->cfg.name)));
         }
@@ -208,23 +176,6 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
     }
     cpuGen.set_state(rng);
     return r;
-}
-
-GlomView Engine::exploreGlom(const std::string& which, int64_t index, int64_t iterations, uint64_t seed) {
-    GlomDomain& g = glomDomain();
-    const std::string split = splitName(which);
-    if (!hasSplit(which)) throw data::DataError("split '" + split + "' is missing (expected " + domains_.front()->cfg.dataset +
-                                                " with {split} = " + split + ")");
-    auto& d = *domains_.front();
-    const int64_t n = d.arrays.at(split)->rows();
-    if (index < 0 || index >= n)
-        throw data::DataError("split '" + split + "': sample " + std::to_string(index) + " is out of range (it has " +
-                              std::to_string(n) + " samples)");
-    const torch::Tensor x = g.prepare(rawRows(d, split, {index})).to(device_);
-    GlomView v = glomView(g, x[0], iterations, seed);
-    v.index = index;
-    v.split = split;
-    return v;
 }
 
 }  // namespace gw

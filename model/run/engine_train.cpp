@@ -17,6 +17,7 @@
 #include "data/tensorboard.h"
 #include "model/run/distributed.h"
 #include "model/run/engine_internal.h"
+#include "model/run/trainable_model.h"
 #include "model/core/registry.h"
 #include "model/run/runs.h"
 
@@ -54,23 +55,11 @@ StepLosses Engine::trainStep() {
     if (!prepared_) prepare();
     if (step_ >= cfg_.steps)
         throw TrainingError("the run has done its " + std::to_string(cfg_.steps) + " steps (raise training.steps to go on)");
-    std::vector<GroupBatch> batch;
-    batch.reserve(groups_.size());
+    EngineAccess access(*this);
     StepLosses r;
     try {
-        if (glomModel()) {  // the GLOM module's own objective (denoising) is the loss
-            auto& d = *domains_.front();
-            const torch::Tensor x = d.module->prepare(rawRows(d, cfg_.trainSplit, drawIndices(groups_.front()))).to(device_);
-            d.module->train();
-            optim_->zeroGrad();
-            auto out = d.module->computeDomainLoss(x);
-            out->loss.backward();
-            r.out = std::move(*out);
-        } else {
-            for (auto& g : groups_) batch.push_back(makeBatch(g.domains, cfg_.trainSplit, drawIndices(g), true));
-            optim_->zeroGrad();
-            r = model_->trainingStep(batch);
-        }
+        optim_->zeroGrad();
+        r = trainable_->step(access);
     } catch (const DomainModuleError& e) {
         throw TrainingError("step " + std::to_string(step_ + 1) + ": " + e.what());
     }
@@ -89,14 +78,9 @@ StepLosses Engine::trainStep() {
         optim_->step(s.lr(step_), s.beta1(step_));
     }
     ++step_;
-    if (!warned_ && log_ && !glomModel()) {
+    if (!warned_ && log_) {
         warned_ = true;
-        log_("GW step: " + model_->lastStepPath());
-        for (const auto& [name, c] : cfg_.coefficients)
-            if (c > 0 && !r.out.metrics.contains(name))
-                log_("warning: loss.coefficients." + name + " names no metric this experiment computes; it adds nothing to the loss");
-        for (const auto& f : r.skipped)
-            log_("note: no group of this batch has a term for '" + f + "' (skipped, as every step will be)");
+        trainable_->firstStepNotes(access, r);
     }
     return r;
 }
@@ -117,30 +101,21 @@ void Engine::broadcastParameters() {
 }
 
 GlobalWorkspace& Engine::model() {
-    if (!model_)
-        throw std::logic_error(glomModel() ? "a model: glom experiment has no GW (its GLOM module: glomDomain())"
-                                           : "the engine is not prepared (no GW yet)");
-    return *model_;
-}
-
-GlomDomain& Engine::glomDomain() {
-    if (!prepared_) prepare();
-    auto* g = glomModel() ? dynamic_cast<GlomDomain*>(domains_.front()->module.get()) : nullptr;
-    if (!g) throw std::logic_error("not a model: glom experiment (model: " + cfg_.model + ")");
+    GlobalWorkspace* g = trainable_ ? trainable_->workspace() : nullptr;
+    if (!g)
+        throw std::logic_error(trainable_ ? "a model: " + cfg_.model + " experiment has no GW"
+                                          : std::string("the engine is not prepared (no GW yet)"));
     return *g;
 }
+
+const std::string& Engine::explorerView() const { return modelRegistry().at(cfg_.model, "model").impl.explorerView; }
 
 Checkpoint Engine::makeCheckpoint() const {
     Checkpoint c;
     c.kind = "gw";
     c.configYaml = experimentToYaml(withAbsolutePaths(cfg_));
     c.step = step_;
-    if (glomModel()) {  // under the names a GW run gives a domain module, so that prepare(from) finds them
-        const auto& d = *domains_.front();
-        for (const auto& [k, t] : moduleState(*d.module)) c.state.set("gw_mod.domain_mods." + d.cfg.name + "." + k, t);
-    } else {
-        c.state = model_->stateDict();
-    }
+    c.state = trainable_->state();
     c.adamExpAvg = optim_->expAvg();
     c.adamExpAvgSq = optim_->expAvgSq();
     c.adamStep = optim_->stepCount();
@@ -153,16 +128,7 @@ void Engine::restore(const Checkpoint& c, const std::string& path) {
     if (!prepared_) prepare();
     if (c.kind != "gw") throw CheckpointError(path + ": expected a GW training checkpoint, found kind '" + c.kind + "'");
     try {
-        if (glomModel()) {
-            auto& d = *domains_.front();
-            const std::string prefix = "gw_mod.domain_mods." + d.cfg.name + ".";
-            OrderedMap<torch::Tensor> sub;
-            for (const auto& [k, t] : c.state)
-                if (k.rfind(prefix, 0) == 0) sub.set(k.substr(prefix.size()), t);
-            loadModuleState(*d.module, sub, path, prefix);
-        } else {
-            model_->loadStateDict(c.state);
-        }
+        trainable_->loadState(c.state, path);
         if (c.adamExpAvg.defined()) optim_->loadState(c.adamExpAvg.to(device_), c.adamExpAvgSq.to(device_), c.adamStep);
     } catch (const std::invalid_argument& e) {
         throw CheckpointError(path + ": " + e.what());

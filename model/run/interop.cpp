@@ -102,46 +102,66 @@ std::vector<std::string> exportModuleFiles(const Checkpoint& c, const std::strin
 }
 }  // namespace
 
+void writeTextFile(const std::string& path, const std::string& text) {
+    writeAtomically(path, [&](const std::string& tmp) {
+        std::ofstream f(tmp, std::ios::trunc);
+        f << text;
+        f.close();
+        if (!f) throw std::runtime_error("write failed");
+    });
+}
+
+namespace {
+/// The model kind a training checkpoint's embedded experiment names (`model:`, "gw" when absent).
+std::string modelOf(const Checkpoint& c) {
+    const std::string key = "\nmodel: ";
+    const auto at = ("\n" + c.configYaml).find(key);
+    if (at == std::string::npos) return "gw";
+    const auto from = at + key.size() - 1;  // "\n" was prepended
+    return c.configYaml.substr(from, c.configYaml.find('\n', from) - from);
+}
+}  // namespace
+
 ExportResult exportForPython(const std::string& checkpoint, const std::string& out) {
     const Checkpoint c = loadCheckpoint(checkpoint);
     ExportResult r;
     r.weights = out;
     r.config = fs::path(out).replace_extension(".yaml").string();
     if (r.config == r.weights) r.config += ".yaml";
-    if (c.kind == "gw" && c.configYaml.find("\nmodel: glom\n") != std::string::npos) {
-        // A GLOM run: glom-pytorch's layout, not shimmer's (exportGlomWeights).
-        const GlomExportResult g = exportGlomWeights(checkpoint, out);
-        r.tensors = g.tensors;
-        r.moduleFiles = {g.toPixels};
-        writeAtomically(r.config, [&](const std::string& tmp) {
-            std::ofstream f(tmp, std::ios::trunc);
-            f << "# Exported by GW Studio from " << fs::absolute(checkpoint).string() << " (step " << c.step << ")\n"
-              << "# with " << fs::path(out).filename().string() << ": glom-pytorch's " << g.constructor
-              << ".state_dict() (docs/glom.md)\n" << c.configYaml;
-            f.close();
-            if (!f) throw std::runtime_error("write failed");
-        });
+    if (c.kind == "gw") {
+        const auto* kind = modelRegistry().find(modelOf(c));
+        if (!kind)
+            throw CheckpointError(checkpoint + ": model: expected one of " + modelRegistry().knownNames() + ", found '" +
+                                  modelOf(c) + "'");
+        kind->impl.exportWeights(c, checkpoint, out, r);
         return r;
     }
-    const auto tensors = c.kind == "gw" ? toShimmerLayout(c.state) : c.state;
-    r.tensors = tensors.size();
-    std::ostringstream yaml;
-    yaml << "# Exported by GW Studio from " << fs::absolute(checkpoint).string() << " (step " << c.step << ")\n"
-         << "# with " << fs::path(out).filename().string()
-         << (c.kind == "gw" ? ": shimmer GlobalWorkspace2Domains / GlobalWorkspaceFusion state_dict layout "
-                              "(docs/checkpoint-format.md)\n"
-                            : ": the state_dict of one domain module\n")
-         << c.configYaml;
-    if (!c.configYaml.empty() && c.configYaml.back() != '\n') yaml << "\n";
-    writeStateDict(out, tensors);
-    if (c.kind == "gw") r.moduleFiles = exportModuleFiles(c, checkpoint, out);
-    writeAtomically(r.config, [&](const std::string& tmp) {
-        std::ofstream f(tmp, std::ios::trunc);
-        f << yaml.str();
-        f.close();
-        if (!f) throw std::runtime_error("write failed");
-    });
+    r.tensors = c.state.size();
+    r.layout = "the state_dict of one domain module";
+    std::string yaml = "# Exported by GW Studio from " + fs::absolute(checkpoint).string() + " (step " + std::to_string(c.step) +
+                       ")\n# with " + fs::path(out).filename().string() + ": the state_dict of one domain module\n" + c.configYaml;
+    if (!c.configYaml.empty() && c.configYaml.back() != '\n') yaml += "\n";
+    writeStateDict(out, c.state);
+    writeTextFile(r.config, yaml);
+    r.notes.push_back("in Python: module.load_state_dict(torch.load(\"" + r.weights + "\"))");
     return r;
+}
+
+void exportShimmerLayout(const Checkpoint& c, const std::string& checkpoint, const std::string& out, ExportResult& r) {
+    const auto tensors = toShimmerLayout(c.state);
+    r.tensors = tensors.size();
+    r.layout = "shimmer's state_dict layout";
+    std::string yaml = "# Exported by GW Studio from " + fs::absolute(checkpoint).string() + " (step " + std::to_string(c.step) +
+                       ")\n# with " + fs::path(out).filename().string() +
+                       ": shimmer GlobalWorkspace2Domains / GlobalWorkspaceFusion state_dict layout (docs/checkpoint-format.md)\n" +
+                       c.configYaml;
+    if (!c.configYaml.empty() && c.configYaml.back() != '\n') yaml += "\n";
+    writeStateDict(out, tensors);
+    r.moduleFiles = exportModuleFiles(c, checkpoint, out);
+    writeTextFile(r.config, yaml);
+    r.notes.push_back("in Python: state = torch.load(\"" + r.weights + "\"); gw.load_state_dict(state)");
+    for (const auto& f : r.moduleFiles)
+        r.notes.push_back("wrote " + f + " (the domain module with its weights; in Python: torch.jit.load(\"" + f + "\"))");
 }
 
 Checkpoint importShimmerWeights(const std::string& stateDict, const ExperimentConfig& cfg, bool keepDomainModules, LogFn log) {
@@ -292,6 +312,19 @@ GlomExportResult exportGlomWeights(const std::string& checkpoint, const std::str
     tp.set("0.bias", g->denoiser->toPixels->bias.detach());
     writeStateDict(r.toPixels, tp);
     return r;
+}
+
+std::vector<std::string> glomExportNotes(const GlomExportResult& r) {
+    std::vector<std::string> n = {"wrote " + r.toPixels + " (the README's patches_to_images)"};
+    if (r.options.channels == 3) {
+        n.push_back("in Python: glom = " + r.constructor + "; glom.load_state_dict(torch.load(\"" + r.weights + "\"))");
+    } else {
+        n.push_back("in Python: " + r.constructor + " takes 3 channels; this GLOM has " + std::to_string(r.options.channels) +
+                    " (image_to_tokens.1.weight is (" + std::to_string(r.options.dim) + ", " +
+                    std::to_string(r.options.patchSize * r.options.patchSize * r.options.channels) +
+                    ")): load it into a Glom whose image_to_tokens takes that many values per patch");
+    }
+    return n;
 }
 
 }  // namespace gw

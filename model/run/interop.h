@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "model/glom/glom.h"
 #include "model/run/engine.h"
 #include "model/io/torch_file.h"
 
@@ -31,12 +32,20 @@ struct ExportResult {
     /// checkpoint's (trained) weights as OUT's stem + ".{domain}.pt" (e.g. gw.pt -> gw.image.pt), a
     /// TorchScript file that torch.jit.load reads.
     std::vector<std::string> moduleFiles;
+    std::string layout;              ///< what the .pt holds, for messages ("shimmer's state_dict layout")
+    std::vector<std::string> notes;  ///< lines for the user: other files written, how Python loads them
 };
-/// `gw export`: a GW checkpoint's weights in shimmer's layout as OUT (a dict that torch.load reads)
-/// and its experiment beside it as OUT with the extension .yaml. A domain-module weights file
+/// `gw export`: a training checkpoint's weights as its model kind exports them (ModelKindImpl::exportWeights:
+/// a GW in shimmer's layout, a GLOM run as glom-pytorch's state_dict) as OUT (a dict that torch.load
+/// reads) and its experiment beside it as OUT with the extension .yaml. A domain-module weights file
 /// exports its module's state dict as it is. \throws CheckpointError naming the file (and the domain
 /// whose module cannot be rebuilt from its file).
 ExportResult exportForPython(const std::string& checkpoint, const std::string& out);
+/// The `gw` model kind's export (exportForPython's work for a GW checkpoint `c` read from `checkpoint`):
+/// shimmer's layout, the experiment beside it, domain modules with files of their own written back.
+void exportShimmerLayout(const Checkpoint& c, const std::string& checkpoint, const std::string& out, ExportResult& r);
+/// Writes `text` atomically as `path`. \throws WriteError naming the file.
+void writeTextFile(const std::string& path, const std::string& text);
 
 /// `gw import-weights`: a torch.save'd state dict in shimmer's layout (or a Lightning checkpoint
 /// holding one under "state_dict", of any shimmer generation: the key changes of shimmer's checkpoint
@@ -77,5 +86,7 @@ struct GlomExportResult {
 /// `domain`, else the only one) as glom-pytorch's state_dict. \throws CheckpointError naming the file;
 /// ConfigError as glomDomainOf.
 GlomExportResult exportGlomWeights(const std::string& checkpoint, const std::string& out, const std::string& domain = "");
+/// The lines that tell the user what else was written and how Python loads an exported GLOM.
+std::vector<std::string> glomExportNotes(const GlomExportResult& r);
 
 }  // namespace gw

@@ -11,6 +11,7 @@
 #include "data/tensorboard.h"
 #include "model/run/engine.h"
 #include "model/run/interop.h"
+#include "model/models/glom_model.h"
 #include "model/core/registry.h"
 #include "model/run/runs.h"
 
@@ -69,8 +70,8 @@ ExploreData toPlain(const ExploreResult& r) {
 
 QVector<float> qvec(const std::vector<float>& v) { return QVector<float>(v.begin(), v.end()); }
 
-/// A GLOM run's islands for the request's samples.
-ExploreData runGlomExplore(Engine& e, const ExploreRequest& req) {
+/// The "islands" view (a GLOM run, models/glom_model.h) of the request's samples.
+ExploreData runIslands(Engine& e, const ExploreRequest& req) {
     ExploreData d;
     std::vector<int64_t> idx(req.glomIndices.begin(), req.glomIndices.end());
     d.split = req.glomIndices.isEmpty() ? req.split : req.glomSplit;
@@ -78,7 +79,7 @@ ExploreData runGlomExplore(Engine& e, const ExploreRequest& req) {
     else if (idx.empty())
         idx = e.pickSamples(d.split.toStdString(), req.mode == "per_class" ? "first" : req.mode.toStdString(), req.count, req.seed);
     for (int64_t i : idx) {
-        const GlomView v = e.exploreGlom(d.split.toStdString(), i, req.glomIterations, static_cast<uint64_t>(i));
+        const GlomView v = exploreGlom(e, d.split.toStdString(), i, req.glomIterations, static_cast<uint64_t>(i));
         GlomIslands g;
         g.channels = v.channels;
         g.imageSize = v.imageSize;
@@ -101,8 +102,8 @@ ExploreData runGlomExplore(Engine& e, const ExploreRequest& req) {
     return d;
 }
 
-ExploreData runExplore(Engine& e, const ExploreRequest& req) {
-    if (e.glomModel()) return runGlomExplore(e, req);
+/// The "translations" view (a GW, Engine::explore) of the request's samples.
+ExploreData runTranslations(Engine& e, const ExploreRequest& req) {
     std::vector<int64_t> idx;
     if (req.mode == "indices") {
         for (auto i : req.indices) idx.push_back(i);
@@ -112,6 +113,15 @@ ExploreData runExplore(Engine& e, const ExploreRequest& req) {
     std::vector<std::string> from;
     for (const auto& b : req.broadcastFrom) from.push_back(b.toStdString());
     return toPlain(e.explore(req.split.toStdString(), idx, req.pcaSamples, from));
+}
+
+/// The view the run's model kind answers (ModelKindImpl::explorerView), by name.
+ExploreData runExplore(Engine& e, const ExploreRequest& req) {
+    using View = ExploreData (*)(Engine&, const ExploreRequest&);
+    static const std::map<std::string, View> views = {{"translations", runTranslations}, {"islands", runIslands}};
+    const auto it = views.find(e.explorerView());
+    if (it == views.end()) throw std::logic_error("the window has no explorer view '" + e.explorerView() + "'");
+    return it->second(e, req);
 }
 
 /// "exp.yaml: training.steps: expected ..." -> "training.steps"

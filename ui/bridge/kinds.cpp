@@ -41,6 +41,12 @@ QVector<KindDescription> describe(const R& reg) {
 }  // namespace
 
 QVector<KindDescription> registeredKinds(const QString& point) {
+    if (point == "model") {
+        auto out = describe(modelRegistry());
+        for (int i = 0; i < out.size(); ++i)
+            for (const auto& sec : modelRegistry().entries()[size_t(i)].impl.sections) out[i].sections.push_back(QString::fromStdString(sec));
+        return out;
+    }
     if (point == "selection") return describe(selectionRegistry());
     if (point == "domain_module") return describe(domainModuleRegistry());
     if (point != "flavour") return {};

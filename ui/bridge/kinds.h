@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 /// \file kinds.h
-/// The engine's registries (model/core/registry.h) as plain Qt data, for the experiment form: which GW
-/// flavours, selections and domain-module kinds exist, with their parameters. Torch-free.
+/// The engine's registries (model/core/registry.h) as plain Qt data, for the experiment form: which
+/// trainable models, GW flavours, selections and domain-module kinds exist, with their parameters.
+/// Torch-free.
 #include <QString>
 #include <QVector>
 
@@ -24,10 +25,14 @@ struct KindDescription {
     QVector<KindParameter> params;
     QString defaultSelection;  ///< flavours only: the selection used unless the experiment names one
     bool fromFile = false;     ///< domain modules only: read from a file the experiment names (torchscript)
+    /// Models only: the experiment sections it reads besides data, domains, optimizer, scheduler and
+    /// training ("workspace", "loss"); the form greys out the others (ModelKindImpl::sections).
+    QVector<QString> sections;
 };
 
-/// The kinds of one extension point: "flavour" (workspace.flavour), "selection" (workspace.selection)
-/// or "domain_module" (domains.NAME.module), in registration order. Empty for another name.
+/// The kinds of one extension point: "model" (model), "flavour" (workspace.flavour), "selection"
+/// (workspace.selection) or "domain_module" (domains.NAME.module), in registration order. Empty for
+/// another name.
 QVector<KindDescription> registeredKinds(const QString& point);
 
 }  // namespace gw::studio
