@@ -18,10 +18,18 @@ public:
         after_ = o->after_;
         return true;
     }
-    void undo() override { doc_->restore(before_); }
+    // Any undo or redo (from the document or the stack's own actions) ends the merging of typing.
+    void undo() override {
+        doc_->mergeOpen_ = false;
+        doc_->restore(before_);
+    }
     void redo() override {
-        if (first_) first_ = false;
-        else doc_->restore(after_);
+        if (first_) {
+            first_ = false;
+            return;
+        }
+        doc_->mergeOpen_ = false;
+        doc_->restore(after_);
     }
 
 private:
@@ -96,15 +104,9 @@ void ExperimentDocument::edit(const QString& what, const std::function<void(YAML
     Q_EMIT changed(QString());
 }
 
-void ExperimentDocument::undo() {
-    mergeOpen_ = false;
-    stack_.undo();
-}
+void ExperimentDocument::undo() { stack_.undo(); }
 
-void ExperimentDocument::redo() {
-    mergeOpen_ = false;
-    stack_.redo();
-}
+void ExperimentDocument::redo() { stack_.redo(); }
 
 void ExperimentDocument::restore(const QString& text) {
     const YAML::Node n = YAML::Load(text.toStdString());  // text this document wrote

@@ -5,6 +5,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QUndoStack>
 #include <QCloseEvent>
 #include <QDateTime>
 #include <QDir>
@@ -297,12 +298,13 @@ void MainWindow::buildMenus() {
     file->addAction("&Quit", QKeySequence::Quit, this, &QWidget::close);
 
     auto* edit = menuBar()->addMenu("&Edit");
-    undoAct_ = edit->addAction("&Undo", QKeySequence::Undo, form_, &ExperimentForm::undo);
-    redoAct_ = edit->addAction("&Redo", QKeySequence::Redo, form_, &ExperimentForm::redo);
-    undoAct_->setEnabled(false);
-    redoAct_->setEnabled(false);
-    connect(form_, &ExperimentForm::undoAvailable, undoAct_, &QAction::setEnabled);
-    connect(form_, &ExperimentForm::redoAvailable, redoAct_, &QAction::setEnabled);
+    // The document's own undo stack: the actions name the step ("Undo Set training.steps").
+    undoAct_ = form_->document()->undoStack()->createUndoAction(this, "&Undo");
+    redoAct_ = form_->document()->undoStack()->createRedoAction(this, "&Redo");
+    undoAct_->setShortcut(QKeySequence::Undo);
+    redoAct_->setShortcut(QKeySequence::Redo);
+    edit->addAction(undoAct_);
+    edit->addAction(redoAct_);
     edit->addSeparator();
     settingsAct_ = edit->addAction("&Settings…", this, &MainWindow::editSettings);
     settingsAct_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Comma));
