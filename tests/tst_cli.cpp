@@ -51,8 +51,8 @@ private Q_SLOTS:
     void kindsAndFlavours() {
         auto k = runGw({"kinds"});
         QCOMPARE(k.code, 0);
-        for (const char* name : {"two_domains", "fusion", "single_domain", "dynamic_query_attention", "head_size = 5",
-                                 "conv_vae", "image_size = 28"})
+        for (const char* name : {"Trainable models (model)", "glom: one glom domain alone", "two_domains", "fusion",
+                                 "single_domain", "dynamic_query_attention", "head_size = 5", "conv_vae", "image_size = 28"})
             QVERIFY2(k.out.contains(name), name);
         QVERIFY(runGw({"kinds", "--markdown"}).out.contains("| `workspace.selection` |"));
         QTemporaryDir dir;

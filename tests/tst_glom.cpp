@@ -324,6 +324,15 @@ private Q_SLOTS:
         // `gw export` of a GLOM run writes the same glom-pytorch state_dict.
         r = fixtures::gwCli({"export", QString::fromStdString(run), dir.filePath("same.pt")});
         QVERIFY2(r.code == 0, qPrintable(r.out));
+        // ... through the glom model kind's export: the layout named, the Python hint, the experiment beside it.
+        QVERIFY2(r.out.contains("GLOM as glom-pytorch's state_dict") && r.out.contains("in Python: Glom(") &&
+                     r.out.contains("same.to_pixels.pt"),
+                 qPrintable(r.out));
+        QFile yaml(dir.filePath("same.yaml"));
+        QVERIFY(yaml.open(QIODevice::ReadOnly));
+        const QString head = QString::fromUtf8(yaml.readAll());
+        QVERIFY2(head.startsWith("# Exported by GW Studio") && head.contains("glom-pytorch's Glom(") && head.contains("model: glom"),
+                 qPrintable(head.left(400)));
         const auto x = readStateDict(dir.filePath("mine.pt").toStdString()).tensors, y = readStateDict(dir.filePath("same.pt").toStdString()).tensors;
         QCOMPARE(x.size(), y.size());
         for (const auto& [k, t] : x) QVERIFY(t.equal(y.at(k)));
@@ -376,7 +385,9 @@ private Q_SLOTS:
         QVERIFY2(errorOf([&] { loadExperiment(exp, {"+domains.label.module=class_label"}); })
                      .contains("domains: a model: glom experiment trains one domain of module glom; found 2 domains"),
                  qPrintable(errorOf([&] { loadExperiment(exp, {"+domains.label.module=class_label"}); })));
-        QVERIFY(errorOf([&] { loadExperiment(exp, {"model=glam"}); }).contains("model"));
+        // The model kinds come from their registry, which names them.
+        QVERIFY2(errorOf([&] { loadExperiment(exp, {"model=glam"}); }).contains("model: unknown model 'glam' (known: gw, glom)"),
+                 qPrintable(errorOf([&] { loadExperiment(exp, {"model=glam"}); })));
         const QString size = errorOf([&] { Engine(loadExperiment(exp, {"domains.image.image_size=15"})).prepare(); });
         QVERIFY2(size.contains("glom domain: expected images of shape (B, 15, 15)") && size.contains("squares.h5:/train/image") && size.contains("12, 12]"), qPrintable(size));
     }
