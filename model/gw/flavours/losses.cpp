@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/gw/flavours/losses.h"
 
+#include "model/gw/flavours/hand_written_step.h"
 #include "model/gw/flavours/loss_batcher.h"
 #include "model/core/registry.h"
 
@@ -10,11 +11,7 @@
 
 namespace gw {
 
-std::string groupName(const std::vector<std::string>& domains) {
-    std::string s = "{";
-    for (size_t i = 0; i < domains.size(); ++i) s += (i ? "," : "") + domains[i];
-    return s + "}";
-}
+std::string groupName(const std::vector<std::string>& domains) { return metrics::domainSet(domains); }
 
 std::string sortedGroupName(std::vector<std::string> domains) {
     std::sort(domains.begin(), domains.end());
@@ -73,14 +70,14 @@ void registerTwoDomainsFlavour(FlavourRegistry& r) {
           {[](const FlavourContext& c) -> std::shared_ptr<GWLosses> {
                return std::make_shared<GWLosses2Domains>(c.coefs, c.logitScale, c.learnLogitScale);
            },
-           "single_domain"});
+           "single_domain", makeTwoDomainsCpuStep});
 }
 
 namespace {
 /// Adds `{prefix}` = loss and `{prefix}_{k}` for the extra metrics; returns the loss.
 void record(TensorMap& metrics, std::vector<torch::Tensor>& family, const std::string& prefix, LossOutput&& out) {
     metrics.set(prefix, out.loss);
-    for (auto& [k, v] : out.metrics) metrics.set(prefix + "_" + k, v);
+    for (auto& [k, v] : out.metrics) metrics.set(metrics::extraOf(prefix, k), v);
     family.push_back(out.loss);
 }
 }  // namespace
@@ -156,10 +153,10 @@ StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std:
         auto& mod = gw.domainModule(s);
         if (demiSlot[gi] != none)
             if (auto l = mod.computeFamilyLoss(LossFamily::DemiCycle, dec[demiSlot[gi]], u, raw))
-                record(metrics, dcy, "demi_cycle_" + s, std::move(*l));
+                record(metrics, dcy, metrics::demiCycle(s), std::move(*l));
         for (const auto& [t, slot] : cycleBack[gi])
             if (auto l = mod.computeFamilyLoss(LossFamily::Cycle, dec2[slot], u, raw))
-                record(metrics, cy, "cycle_" + s + "_through_" + t, std::move(*l));
+                record(metrics, cy, metrics::cycle(s, t), std::move(*l));
     }
     for (size_t gi = 0; gi < groups.size(); ++gi) {
         const auto& g = groups[gi];
@@ -170,20 +167,21 @@ StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std:
                 if (d != t) srcName += (srcName.empty() ? "" : "/") + d;
             if (auto l = gw.domainModule(t).computeFamilyLoss(LossFamily::Translation, dec[trSlot[gi].at(t)],
                                                               g.latents.at(t), g.inputs.at(t)))
-                record(metrics, tr, "translation_" + srcName + "_to_" + t, std::move(*l));
+                record(metrics, tr, metrics::translation(srcName, t), std::move(*l));
         }
         for (size_t i = 0; i < g.domains.size(); ++i)
             for (size_t j = i + 1; j < g.domains.size(); ++j) {
                 const auto& a = g.domains[i];
                 const auto& b = g.domains[j];
-                record(metrics, ct, "contrastive_" + a + "_and_" + b, (*contrastive_)(pre[gi].at(a), pre[gi].at(b)));
+                record(metrics, ct, metrics::contrastive(a, b), (*contrastive_)(pre[gi].at(a), pre[gi].at(b)));
             }
     }
     StepLosses r;
-    detail::addFamily(r, metrics, "demi_cycles", dcy);
-    detail::addFamily(r, metrics, "cycles", cy);
-    detail::addFamily(r, metrics, "translations", tr);
-    detail::addFamily(r, metrics, "contrastives", ct);
+    using metrics::Family, metrics::info;
+    detail::addFamily(r, metrics, info(Family::DemiCycle).mean, dcy);
+    detail::addFamily(r, metrics, info(Family::Cycle).mean, cy);
+    detail::addFamily(r, metrics, info(Family::Translation).mean, tr);
+    detail::addFamily(r, metrics, info(Family::Contrastive).mean, ct);
     r.out.loss = combineLoss(metrics, coefs_);
     r.out.metrics = std::move(metrics);
     return r;
