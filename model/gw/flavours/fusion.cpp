@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-/// \file losses_fusion.cpp
+/// \file fusion.cpp
 /// The Fusion flavour: contrastive plus the broadcast loss (shimmer `shimmer/modules/losses.py`,
 /// `GWLosses.step` and `broadcast_loss`; GlobalWorkspaceFusion; docs/gw-semantics.md 2.3). Registered in
-/// model/core/kinds.cpp as `fusion`; tested in tests/tst_fusion.cpp.
+/// model/core/kinds.cpp as `fusion`, with its hand-written step (fusion_cpu.cpp); tested in tests/tst_fusion.cpp.
 #include <algorithm>
 #include <set>
 
