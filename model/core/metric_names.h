@@ -93,6 +93,15 @@ inline std::string broadcastCycle(const std::string& from, const std::string& th
                                   const std::string& caseOf) {
     return "from_" + from + "_through_" + through + "_to_" + d + "_case_" + caseOf + "_loss";
 }
+/// fusion: `term` (a broadcastTerm or broadcastCycle name) made unique across groups, `_case_{G}`
+/// inserted before its `_loss` (shimmer would overwrite the earlier group's key)
+inline std::string withCase(const std::string& term, const std::string& caseOf) {
+    return term.substr(0, term.size() - 5) + "_case_" + caseOf + "_loss";
+}
+/// fusion: the extra metric k (accuracy, ...) of a broadcast term: its name with `_loss` replaced by `_{k}`
+inline std::string broadcastExtra(const std::string& term, const std::string& k) {
+    return term.substr(0, term.size() - 5) + "_" + k;
+}
 /// domain_loss/{d}/{k}
 inline std::string domainLoss(const std::string& d, const std::string& k) { return std::string(kDomainLoss) + "/" + d + "/" + k; }
 /// {split}/{metric}

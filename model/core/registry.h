@@ -24,6 +24,7 @@ namespace gw {
 
 class Selection;
 class GWLosses;
+class HandWrittenStep;
 class DomainModule;
 struct DomainModuleSpec;
 class TrainableModel;
@@ -149,11 +150,13 @@ struct FlavourContext {
     bool learnLogitScale = false;
     Params params;
 };
-/// A GW flavour: its loss module (shimmer GWLosses2Domains, GWLosses ...) and the selection it uses
-/// unless the experiment names another.
+/// A GW flavour: its loss module (shimmer GWLosses2Domains, GWLosses ...), the selection it uses
+/// unless the experiment names another, and, optionally, its hand-written training step
+/// (model/gw/flavours/hand_written_step.h); empty: the flavour trains with autograd only.
 struct FlavourImpl {
     std::function<std::shared_ptr<GWLosses>(const FlavourContext&)> make;
     std::string defaultSelection;
+    std::function<std::unique_ptr<HandWrittenStep>()> handWritten;
 };
 
 /// Builds a domain module from its checked parameters and what the data say (DomainModuleSpec).

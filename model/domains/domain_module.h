@@ -28,7 +28,7 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-/// What computeLoss computes, for the hand-written CPU step (model/cpu_step/cpu_step.h), which needs the
+/// What computeLoss computes, for the hand-written CPU steps (model/cpu_step/latent_losses.h), which need the
 /// gradient in closed form: Mse (the default), CrossEntropy (class logits (B, C) against the class
 /// indices of rawTarget (B,) int64, with an `accuracy` metric), or Custom (autograd only).
 enum class LatentLossKind { Mse, CrossEntropy, Custom };

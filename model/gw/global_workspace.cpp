@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/gw/global_workspace.h"
 
+#include "model/core/metric_names.h"
 #include "model/core/registry.h"
 
 #include <cstdlib>
@@ -53,16 +54,28 @@ GlobalWorkspace::GlobalWorkspace(const OrderedMap<std::shared_ptr<DomainModule>>
     for (const auto& [d, m] : domains) dims.push_back(m->latentDim());
     selection_ = selectionFor(s, gw_->domainNames(), dims);
     register_module("selection_mod", selection_);  // a parameter-free selection adds no tensor
-    cpu_ = std::make_unique<CpuGWStep>();
+    if (flavour.impl.handWritten) hand_ = flavour.impl.handWritten();
     const char* env = std::getenv("GW_CPU_STEP");
     cpuOn_ = !(env && std::strcmp(env, "0") == 0);
 }
 
+std::string GlobalWorkspace::handWrittenUnsupported() const {
+    if (!cpuOn_) return "switched off";
+    if (!hand_) return "flavour '" + loss_->flavour() + "' has no hand-written step";
+    return hand_->unsupportedModel(*gw_, *loss_, *selection_);
+}
+
+std::string GlobalWorkspace::handWrittenUnsupported(const std::vector<GroupBatch>& groups) const {
+    if (!cpuOn_) return "switched off";
+    if (!hand_) return "flavour '" + loss_->flavour() + "' has no hand-written step";
+    return hand_->unsupported(*gw_, *loss_, *selection_, groups);
+}
+
 StepLosses GlobalWorkspace::trainingStep(const std::vector<GroupBatch>& groups) {
-    std::string why = cpuOn_ ? CpuGWStep::unsupported(*gw_, *loss_, *selection_, groups) : "switched off";
+    std::string why = handWrittenUnsupported(groups);
     if (why.empty()) {
         lastPath_ = "hand-written";
-        return cpu_->run(*gw_, *loss_, *selection_, groups);
+        return hand_->run(*gw_, *loss_, *selection_, groups);
     }
     lastPath_ = "autograd (" + why + ")";
     StepLosses r = step(groups);
@@ -80,13 +93,13 @@ StepLosses GlobalWorkspace::step(const std::vector<GroupBatch>& groups) {
         auto& mod = gw_->domainModule(d);
         if (mod.isFrozen()) continue;
         if (auto l = mod.computeDomainLoss(g.inputs.at(d))) {
-            for (auto& [k, v] : l->metrics) r.out.metrics.set("domain_loss/" + d + "/" + k, v);
+            for (auto& [k, v] : l->metrics) r.out.metrics.set(metrics::domainLoss(d, k), v);
             unimodal.push_back(l->loss);
         }
     }
     if (!unimodal.empty()) {
         auto sum = torch::stack(unimodal).sum();
-        r.out.metrics.set("domain_loss/loss", sum);
+        r.out.metrics.set(std::string(metrics::kDomainLoss) + "/" + metrics::kLoss, sum);
         r.out.loss = r.out.loss + sum;
     }
     return r;

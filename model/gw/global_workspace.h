@@ -7,8 +7,8 @@
 #include <string>
 
 #include "model/experiment/config.h"
-#include "model/cpu_step/cpu_step.h"
 #include "model/gw/gw_module.h"
+#include "model/gw/flavours/hand_written_step.h"
 #include "model/gw/flavours/losses.h"
 
 namespace gw {
@@ -54,14 +54,22 @@ public:
     /// `domain_loss/{d}/{k}` and `domain_loss/loss` and added to the total.
     StepLosses step(const std::vector<GroupBatch>& groups);
     /// A training step: step()'s losses and metrics, with the gradient of the loss added into every
-    /// trainable parameter's .grad (zero them first: FlatAdamW::zeroGrad). When CpuGWStep can take
-    /// the batch (CPU, float32, frozen domain modules; see CpuGWStep::unsupported) and the hand-written
-    /// step is on, it runs the hand-written step; otherwise step() and autograd's backward. Either
-    /// way the returned loss has no graph left to backpropagate.
+    /// trainable parameter's .grad (zero them first: FlatAdamW::zeroGrad). When the flavour registers
+    /// a hand-written step (FlavourImpl::handWritten), the step is on and it can take the batch (CPU,
+    /// float32, frozen domain modules; see HandWrittenStep::unsupported), it runs the hand-written
+    /// step; otherwise step() and autograd's backward. Either way the returned loss has no graph left
+    /// to backpropagate.
     StepLosses trainingStep(const std::vector<GroupBatch>& groups);
     /// Switches the hand-written step on (default, unless the environment sets GW_CPU_STEP=0) or off.
     void setCpuStep(bool on) { cpuOn_ = on; }
     bool cpuStep() const { return cpuOn_; }
+    /// "" when trainingStep may run the hand-written step on models like this one (the step is on, the
+    /// flavour has one, and its model-level checks pass: HandWrittenStep::unsupportedModel);
+    /// otherwise the reason ("switched off", "flavour 'x' has no hand-written step", ...). For choosing
+    /// a thread count before training.
+    std::string handWrittenUnsupported() const;
+    /// The same for one batch ("" when trainingStep(groups) would run the hand-written step).
+    std::string handWrittenUnsupported(const std::vector<GroupBatch>& groups) const;
     /// How the last trainingStep ran: "hand-written" or "autograd (reason)"; empty before the first.
     const std::string& lastStepPath() const { return lastPath_; }
 
@@ -77,7 +85,7 @@ private:
     std::shared_ptr<GWModule> gw_;
     std::shared_ptr<GWLosses> loss_;
     std::shared_ptr<Selection> selection_;
-    std::unique_ptr<CpuGWStep> cpu_;
+    std::unique_ptr<HandWrittenStep> hand_;  ///< null: the flavour has none
     bool cpuOn_ = true;
     std::string lastPath_;
 };

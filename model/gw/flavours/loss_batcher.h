@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 /// \file loss_batcher.h
-/// Internal to the flavours' loss steps (losses.cpp, losses_fusion.cpp): batched MLP calls and the
+/// Internal to the flavours' loss steps (two_domains.cpp, fusion.cpp): batched MLP calls and the
 /// family means.
 #include <functional>
 #include <string>

@@ -1,20 +1,15 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
+/// \file losses.cpp
+/// What every GW flavour shares: group names, the CLIP contrastive loss, combineLoss and the GWLosses
+/// base. The flavours: two_domains.cpp, fusion.cpp (their hand-written steps: *_cpu.cpp).
 #include "model/gw/flavours/losses.h"
 
-#include "model/gw/flavours/loss_batcher.h"
-#include "model/core/registry.h"
-
 #include <algorithm>
-#include <functional>
 #include <stdexcept>
 
 namespace gw {
 
-std::string groupName(const std::vector<std::string>& domains) {
-    std::string s = "{";
-    for (size_t i = 0; i < domains.size(); ++i) s += (i ? "," : "") + domains[i];
-    return s + "}";
-}
+std::string groupName(const std::vector<std::string>& domains) { return metrics::domainSet(domains); }
 
 std::string sortedGroupName(std::vector<std::string> domains) {
     std::sort(domains.begin(), domains.end());
@@ -60,133 +55,6 @@ torch::Tensor combineLoss(const TensorMap& metrics, const LossCoefs& coefs) {
 GWLosses::GWLosses(std::string flavour, LossCoefs coefs, double logitScale, bool learnLogitScale)
     : flavour_(std::move(flavour)), coefs_(std::move(coefs)) {
     contrastive_ = register_module("contrastive_fn", std::make_shared<ContrastiveFn>(logitScale, learnLogitScale));
-}
-
-GWLosses2Domains::GWLosses2Domains(LossCoefs coefs, double logitScale, bool learnLogitScale)
-    : GWLosses("two_domains", std::move(coefs), logitScale, learnLogitScale) {}
-
-void registerTwoDomainsFlavour(FlavourRegistry& r) {
-    r.add({"two_domains",
-           "demi-cycles and cycles on unpaired groups, translations and contrastives on paired ones "
-           "(shimmer GlobalWorkspace2Domains)",
-           {}},
-          {[](const FlavourContext& c) -> std::shared_ptr<GWLosses> {
-               return std::make_shared<GWLosses2Domains>(c.coefs, c.logitScale, c.learnLogitScale);
-           },
-           "single_domain"});
-}
-
-namespace {
-/// Adds `{prefix}` = loss and `{prefix}_{k}` for the extra metrics; returns the loss.
-void record(TensorMap& metrics, std::vector<torch::Tensor>& family, const std::string& prefix, LossOutput&& out) {
-    metrics.set(prefix, out.loss);
-    for (auto& [k, v] : out.metrics) metrics.set(prefix + "_" + k, v);
-    family.push_back(out.loss);
-}
-}  // namespace
-
-StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) {
-    TensorMap metrics;
-    std::vector<torch::Tensor> dcy, cy, tr, ct;
-    const auto& all = gw.domainNames();
-    auto encode = [&](const std::string& d, const torch::Tensor& x) { return gw.encoder(d)->forward(x); };
-    auto decode = [&](const std::string& d, const torch::Tensor& x) { return gw.decoder(d)->forward(x); };
-    const size_t none = size_t(-1);
-
-    // 1. Every GW encoder once: the single-domain (unpaired) groups' latents and the paired groups'.
-    detail::Batcher enc;
-    std::vector<size_t> singleSlot(groups.size(), none);
-    std::vector<OrderedMap<size_t>> pairedSlots(groups.size());
-    for (size_t gi = 0; gi < groups.size(); ++gi) {
-        const auto& g = groups[gi];
-        if (g.domains.size() == 1) singleSlot[gi] = enc.add(g.domains[0], g.latents.at(g.domains[0]));
-        else
-            for (const auto& d : g.domains) pairedSlots[gi].set(d, enc.add(d, g.latents.at(d)));
-    }
-    enc.run(encode);
-
-    // 2. Every GW decoder once: demi-cycles and the first half of cycles from the unpaired states
-    //    tanh(Enc_s(u)), translations from the paired groups' states.
-    detail::Batcher dec;
-    std::vector<size_t> demiSlot(groups.size(), none);
-    std::vector<OrderedMap<size_t>> cycleMid(groups.size()), trSlot(groups.size());
-    std::vector<TensorMap> pre(groups.size());
-    for (size_t gi = 0; gi < groups.size(); ++gi) {
-        const auto& g = groups[gi];
-        if (g.domains.size() == 1) {
-            const std::string& s = g.domains[0];
-            auto& mod = gw.domainModule(s);
-            const auto state = torch::tanh(enc[singleSlot[gi]]);
-            if (mod.familyEnabled(LossFamily::DemiCycle)) demiSlot[gi] = dec.add(s, state);
-            if (mod.familyEnabled(LossFamily::Cycle))
-                for (const auto& t : all)
-                    if (t != s) cycleMid[gi].set(t, dec.add(t, state));
-            continue;
-        }
-        for (const auto& d : g.domains) pre[gi].set(d, enc[pairedSlots[gi].at(d)]);
-        for (const auto& t : g.domains) {
-            TensorMap srcLatents, srcPre;
-            for (const auto& d : g.domains) {
-                if (d == t) continue;
-                srcLatents.set(d, g.latents.at(d));
-                srcPre.set(d, pre[gi].at(d));
-            }
-            trSlot[gi].set(t, dec.add(t, gw.selectAndFuse(srcLatents, srcPre, selection)));
-        }
-    }
-    dec.run(decode);
-
-    // 3 and 4. Cycles back: Enc_t of the translated latents, then Dec_s.
-    detail::Batcher enc2, dec2;
-    std::vector<OrderedMap<size_t>> cycleBack(groups.size());
-    for (size_t gi = 0; gi < groups.size(); ++gi)
-        for (const auto& [t, slot] : cycleMid[gi]) cycleBack[gi].set(t, enc2.add(t, dec[slot]));
-    enc2.run(encode);
-    for (size_t gi = 0; gi < groups.size(); ++gi)
-        for (auto& [t, slot] : cycleBack[gi]) slot = dec2.add(groups[gi].domains[0], torch::tanh(enc2[slot]));
-    dec2.run(decode);
-
-    // The losses, in shimmer's order (metric names and float summation order as before).
-    for (size_t gi = 0; gi < groups.size(); ++gi) {
-        const auto& g = groups[gi];
-        if (g.domains.size() != 1) continue;
-        const std::string& s = g.domains[0];
-        const auto& u = g.latents.at(s);
-        const auto& raw = g.inputs.at(s);
-        auto& mod = gw.domainModule(s);
-        if (demiSlot[gi] != none)
-            if (auto l = mod.computeFamilyLoss(LossFamily::DemiCycle, dec[demiSlot[gi]], u, raw))
-                record(metrics, dcy, "demi_cycle_" + s, std::move(*l));
-        for (const auto& [t, slot] : cycleBack[gi])
-            if (auto l = mod.computeFamilyLoss(LossFamily::Cycle, dec2[slot], u, raw))
-                record(metrics, cy, "cycle_" + s + "_through_" + t, std::move(*l));
-    }
-    for (size_t gi = 0; gi < groups.size(); ++gi) {
-        const auto& g = groups[gi];
-        if (g.domains.size() < 2) continue;
-        for (const auto& t : g.domains) {
-            std::string srcName;
-            for (const auto& d : g.domains)
-                if (d != t) srcName += (srcName.empty() ? "" : "/") + d;
-            if (auto l = gw.domainModule(t).computeFamilyLoss(LossFamily::Translation, dec[trSlot[gi].at(t)],
-                                                              g.latents.at(t), g.inputs.at(t)))
-                record(metrics, tr, "translation_" + srcName + "_to_" + t, std::move(*l));
-        }
-        for (size_t i = 0; i < g.domains.size(); ++i)
-            for (size_t j = i + 1; j < g.domains.size(); ++j) {
-                const auto& a = g.domains[i];
-                const auto& b = g.domains[j];
-                record(metrics, ct, "contrastive_" + a + "_and_" + b, (*contrastive_)(pre[gi].at(a), pre[gi].at(b)));
-            }
-    }
-    StepLosses r;
-    detail::addFamily(r, metrics, "demi_cycles", dcy);
-    detail::addFamily(r, metrics, "cycles", cy);
-    detail::addFamily(r, metrics, "translations", tr);
-    detail::addFamily(r, metrics, "contrastives", ct);
-    r.out.loss = combineLoss(metrics, coefs_);
-    r.out.metrics = std::move(metrics);
-    return r;
 }
 
 }  // namespace gw

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "model/core/metric_names.h"
 #include "model/gw/gw_module.h"
 #include "model/core/torch_fwd.h"
 
@@ -67,8 +68,9 @@ public:
     /// The metrics and combined loss of one batch of groups. Shapes as GroupBatch.
     /// \throws std::invalid_argument as combineLoss when no coefficient selects a computed metric.
     virtual StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) = 0;
-    /// The loss terms this flavour's step computes ("demi_cycle", "cycle", "translation",
-    /// "contrastive", "fused", ...). The hand-written CPU step runs only when it implements every one.
+    /// The loss terms this flavour's step computes (metrics::FamilyInfo::term: "demi_cycle", "cycle",
+    /// "translation", "contrastive", "fused", ...). The flavour's hand-written step, if it registers
+    /// one (FlavourImpl::handWritten), runs only when it implements every one.
     virtual std::vector<std::string> terms() const = 0;
     const std::string& flavour() const { return flavour_; }
     const LossCoefs& coefs() const { return coefs_; }
@@ -93,7 +95,11 @@ class GWLosses2Domains : public GWLosses {
 public:
     GWLosses2Domains(LossCoefs coefs, double logitScale, bool learnLogitScale);
     StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) override;
-    std::vector<std::string> terms() const override { return {"demi_cycle", "cycle", "translation", "contrastive"}; }
+    std::vector<std::string> terms() const override {
+        using metrics::Family, metrics::info;
+        return {info(Family::DemiCycle).term, info(Family::Cycle).term, info(Family::Translation).term,
+                info(Family::Contrastive).term};
+    }
 };
 
 /// Flavour `fusion`: shimmer GWLosses (GlobalWorkspaceFusion; docs/gw-semantics.md 2.3): contrastive on the
@@ -115,7 +121,9 @@ public:
     GWLossesFusion(LossCoefs coefs, double logitScale, bool learnLogitScale);
     StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) override;
     std::vector<std::string> terms() const override {
-        return {"contrastive", "demi_cycle", "cycle", "translation", "fused", "broadcast_loss"};
+        using metrics::Family, metrics::info;
+        return {info(Family::Contrastive).term, info(Family::DemiCycle).term, info(Family::Cycle).term,
+                info(Family::Translation).term, info(Family::Fused).term, metrics::kBroadcastTerm};
     }
 };
 

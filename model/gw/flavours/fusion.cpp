@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-/// \file losses_fusion.cpp
+/// \file fusion.cpp
 /// The Fusion flavour: contrastive plus the broadcast loss (shimmer `shimmer/modules/losses.py`,
 /// `GWLosses.step` and `broadcast_loss`; GlobalWorkspaceFusion; docs/gw-semantics.md 2.3). Registered in
-/// model/core/kinds.cpp as `fusion`; tested in tests/tst_fusion.cpp.
+/// model/core/kinds.cpp as `fusion`, with its hand-written step (fusion_cpu.cpp); tested in tests/tst_fusion.cpp.
 #include <algorithm>
 #include <set>
 
+#include "model/gw/flavours/hand_written_step.h"
 #include "model/gw/flavours/loss_batcher.h"
 #include "model/gw/flavours/losses.h"
 #include "model/core/registry.h"
@@ -92,27 +93,28 @@ StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::v
                 const std::set<std::string> pair{g.domains[i], g.domains[j]};
                 if (std::find(pairsSeen.begin(), pairsSeen.end(), pair) != pairsSeen.end()) continue;
                 pairsSeen.push_back(pair);
-                const std::string name = "contrastive_" + g.domains[i] + "_and_" + g.domains[j];
+                const std::string name = metrics::contrastive(g.domains[i], g.domains[j]);
                 auto out = (*contrastive_)(enc[encSlot[gi].at(g.domains[i])], enc[encSlot[gi].at(g.domains[j])]);
                 metrics.set(name, out.loss);
-                for (auto& [k, v] : out.metrics) extras.set(name + "_" + k, v);
+                for (auto& [k, v] : out.metrics) extras.set(metrics::extraOf(name, k), v);
                 ct.push_back(out.loss);
             }
     }
     StepLosses r;
-    detail::addFamily(r, metrics, "contrastives", ct);
+    using metrics::Family, metrics::info;
+    detail::addFamily(r, metrics, info(Family::Contrastive).mean, ct);
     for (const auto& [k, v] : extras) metrics.set(k, v);
     extras.clear();
 
-    auto add = [&](std::string label, const std::string& groupLabel, LossOutput&& out, std::vector<torch::Tensor>& family) {
-        if (losses.contains(label + "_loss")) label += "_case_" + groupLabel;  // shimmer would overwrite here
-        losses.set(label + "_loss", out.loss);
-        for (auto& [k, v] : out.metrics) extras.set(label + "_" + k, v);
+    auto add = [&](std::string name, const std::string& groupLabel, LossOutput&& out, std::vector<torch::Tensor>& family) {
+        if (losses.contains(name)) name = metrics::withCase(name, groupLabel);  // shimmer would overwrite here
+        losses.set(name, out.loss);
+        for (auto& [k, v] : out.metrics) extras.set(metrics::broadcastExtra(name, k), v);
         family.push_back(out.loss);
     };
     for (const auto& s : subsets) {
         const auto& g = groups[s.group];
-        const std::string from = "from_" + sortedGroupName(s.selected), caseName = sortedGroupName(g.domains);
+        const std::string from = sortedGroupName(s.selected), caseName = sortedGroupName(g.domains);
         for (const auto& [d, slot] : s.decoded) {
             if (std::find(g.domains.begin(), g.domains.end(), d) == g.domains.end()) continue;  // no ground truth
             const bool inS = std::find(s.selected.begin(), s.selected.end(), d) != s.selected.end();
@@ -120,28 +122,28 @@ StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::v
                                            : s.selected.size() == 1 ? LossFamily::DemiCycle : LossFamily::Fused;
             auto l = gw.domainModule(d).computeFamilyLoss(family, dec[slot], g.latents.at(d), g.inputs.at(d));
             if (!l) continue;
-            add(from + "_to_" + d, caseName, std::move(*l),
+            add(metrics::broadcastTerm(from, d), caseName, std::move(*l),
                 family == LossFamily::Translation ? tr : family == LossFamily::DemiCycle ? dcy : fu);
         }
         for (const auto& [d, slot] : s.cycled) {
             auto l = gw.domainModule(d).computeFamilyLoss(LossFamily::Cycle, dec2[slot], g.latents.at(d), g.inputs.at(d));
             if (!l) continue;
-            add(from + "_through_" + sortedGroupName(s.outside) + "_to_" + d + "_case_" + caseName, caseName, std::move(*l), cy);
+            add(metrics::broadcastCycle(from, sortedGroupName(s.outside), d, caseName), caseName, std::move(*l), cy);
         }
     }
     for (const auto& [k, v] : extras) metrics.set(k, v);
-    detail::addFamily(r, metrics, "demi_cycles", dcy);
-    detail::addFamily(r, metrics, "cycles", cy);
-    detail::addFamily(r, metrics, "translations", tr);
-    detail::addFamily(r, metrics, "fused", fu);
+    detail::addFamily(r, metrics, info(Family::DemiCycle).mean, dcy);
+    detail::addFamily(r, metrics, info(Family::Cycle).mean, cy);
+    detail::addFamily(r, metrics, info(Family::Translation).mean, tr);
+    detail::addFamily(r, metrics, info(Family::Fused).mean, fu);
     for (const auto& [k, v] : losses) metrics.set(k, v);
 
     r.out.loss = combineLoss(metrics, coefs_);
     std::vector<torch::Tensor> broadcast;
     for (const auto& [name, c] : coefs_)
-        if (c > 0 && name != "contrastives")
+        if (c > 0 && name != info(Family::Contrastive).mean)
             if (const auto* m = metrics.find(name)) broadcast.push_back(*m);
-    if (!broadcast.empty()) metrics.set("broadcast_loss", detail::meanOf(broadcast));
+    if (!broadcast.empty()) metrics.set(metrics::kBroadcastLoss, detail::meanOf(broadcast));
     r.out.metrics = std::move(metrics);
     return r;
 }
@@ -154,7 +156,7 @@ void registerFusionFlavour(FlavourRegistry& r) {
           {[](const FlavourContext& c) -> std::shared_ptr<GWLosses> {
                return std::make_shared<GWLossesFusion>(c.coefs, c.logitScale, c.learnLogitScale);
            },
-           "random"});
+           "random", makeFusionCpuStep});
 }
 
 }  // namespace gw

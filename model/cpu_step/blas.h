@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+/// \file blas.h
+/// The BLAS binding of the hand-written CPU step: the Fortran `sgemm_` that LibTorch itself calls on
+/// the CPU, looked up at run time (dlsym), so that a LibTorch without a separate BLAS library (the pip
+/// wheels link MKL privately) still builds and runs the autograd step; and OpenBLAS's thread count.
+/// Every matrix here is row-major float32.
+#include <cstdint>
+
+namespace gw::cpu {
+
+/// Whether the process holds a BLAS `sgemm_` (gemm() may be called only then).
+bool blasAvailable();
+
+/// Row-major C (m × n) = alpha · op(A) · op(B) + beta · C with op(A) (m × k) and op(B) (k × n);
+/// lda, ldb, ldc are the row strides. Does nothing when m, n or k is 0.
+/// Precondition: blasAvailable().
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+/// While alive, OpenBLAS's own pool runs `n` threads (0: leave it as it is); restores the count after.
+/// Other BLAS libraries are left alone (found at run time, like sgemm_).
+class BlasThreads {
+public:
+    explicit BlasThreads(int n);
+    ~BlasThreads();
+    BlasThreads(const BlasThreads&) = delete;
+    BlasThreads& operator=(const BlasThreads&) = delete;
+
+private:
+    void (*set_)(int) = nullptr;
+    int before_ = 0;
+};
+
+}  // namespace gw::cpu
