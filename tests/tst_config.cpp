@@ -138,9 +138,9 @@ private Q_SLOTS:
         QCOMPARE(c.workspaceDim, int64_t(12));
         QCOMPARE(c.encoderHidden, int64_t(32));
         QCOMPARE(c.encoderLayers, 3);
-        QCOMPARE(c.coefficients.at("contrastives"), 0.01);
-        QCOMPARE(c.coefficients.keys(), (std::vector<std::string>{"demi_cycles", "cycles", "translations", "contrastives"}));
-        QVERIFY(std::abs(c.logitScale - std::log(1 / 0.07)) < 1e-12);
+        QCOMPARE(c.loss.coefficients.at("contrastives"), 0.01);
+        QCOMPARE(c.loss.coefficients.keys(), (std::vector<std::string>{"demi_cycles", "cycles", "translations", "contrastives"}));
+        QVERIFY(std::abs(c.loss.logitScale - std::log(1 / 0.07)) < 1e-12);
         QCOMPARE(c.selection, std::string("single_domain"));
         QCOMPARE(c.flavour, std::string("two_domains"));
     }
@@ -219,8 +219,8 @@ private Q_SLOTS:
                                   "loss.coefficients.translation_a_to_b=2.5", "device=cuda:1"});
         QCOMPARE(c.steps, int64_t(77));
         QCOMPARE(c.domain("a").params.at("latent_dim"), std::string("9"));
-        QCOMPARE(c.coefficients.at("cycles"), 0.0);
-        QCOMPARE(c.coefficients.at("translation_a_to_b"), 2.5);
+        QCOMPARE(c.loss.coefficients.at("cycles"), 0.0);
+        QCOMPARE(c.loss.coefficients.at("translation_a_to_b"), 2.5);
         QCOMPARE(c.device, std::string("cuda:1"));
         QVERIFY(errorOf(kMinimal, {"training.stepz=3"}).contains("training.stepz: unknown key"));
         QVERIFY(errorOf(kMinimal, {"no-equals-sign"}).contains("expected key=value"));
@@ -234,9 +234,9 @@ private Q_SLOTS:
         QCOMPARE(again.startLr, 0.0008);
         QCOMPARE(again.endLr, 0.0008);
         QCOMPARE(again.maxLr, 0.003);
-        QCOMPARE(again.coefficients.at("fused"), 0.5);
-        QCOMPARE(again.coefficients.keys(), c.coefficients.keys());
-        for (const auto& [k, v] : c.coefficients) QCOMPARE(again.coefficients.at(k), v);
+        QCOMPARE(again.loss.coefficients.at("fused"), 0.5);
+        QCOMPARE(again.loss.coefficients.keys(), c.loss.coefficients.keys());
+        for (const auto& [k, v] : c.loss.coefficients) QCOMPARE(again.loss.coefficients.at(k), v);
         QCOMPARE(again.domains.size(), c.domains.size());
         for (size_t i = 0; i < c.domains.size(); ++i) {
             QCOMPARE(again.domains[i].name, c.domains[i].name);
@@ -249,7 +249,7 @@ private Q_SLOTS:
         QCOMPARE(again.steps, c.steps);
         QCOMPARE(again.batchSize, c.batchSize);
         QCOMPARE(again.lr, c.lr);
-        QCOMPARE(again.logitScale, c.logitScale);
+        QCOMPARE(again.loss.logitScale, c.loss.logitScale);
         QCOMPARE(again.workspaceDim, c.workspaceDim);
         QCOMPARE(again.flavour, c.flavour);
         QCOMPARE(again.selection, c.selection);
@@ -405,7 +405,7 @@ private Q_SLOTS:
         QCOMPARE(ss.domain("v").module, std::string("conv_vae"));
         QCOMPARE(ss.domain("attr").module, std::string("attributes"));
         QCOMPARE(ss.workspaceDim, int64_t(12));
-        QCOMPARE(ss.coefficients.at("contrastives"), 0.01);
+        QCOMPARE(ss.loss.coefficients.at("contrastives"), 0.01);
     }
 };
 

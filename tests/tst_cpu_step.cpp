@@ -46,11 +46,11 @@ std::shared_ptr<GlobalWorkspace> makeGW(const Setup& s, uint64_t seed) {
     g.workspaceDim = s.W;
     g.encoder = {s.hidden, s.layers};
     g.decoder = {s.hidden, s.layers};
-    for (const auto& [k, c] : s.coefs) g.coefs.set(k, c);
+    for (const auto& [k, c] : s.coefs) g.loss.coefficients.set(k, c);
     g.selection = s.selection;
     g.flavour = s.flavour;
-    g.learnLogitScale = s.learnLogitScale;
-    g.logitScale = 1.3;
+    g.loss.learnLogitScale = s.learnLogitScale;
+    g.loss.logitScale = 1.3;
     return std::make_shared<GlobalWorkspace>(mods, g);
 }
 

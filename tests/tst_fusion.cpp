@@ -50,12 +50,12 @@ std::shared_ptr<GlobalWorkspace> build(const Setup& s, const std::string& flavou
     g.flavour = flavour;
     g.selection = s.selection;
     g.selectionParams = s.params;
-    g.coefs.set("demi_cycles", 1.0);
-    g.coefs.set("cycles", 0.5);
-    g.coefs.set("translations", 2.0);
-    g.coefs.set("fused", 1.0);
-    g.coefs.set("contrastives", 0.1);
-    g.logitScale = 1.1;
+    g.loss.coefficients.set("demi_cycles", 1.0);
+    g.loss.coefficients.set("cycles", 0.5);
+    g.loss.coefficients.set("translations", 2.0);
+    g.loss.coefficients.set("fused", 1.0);
+    g.loss.coefficients.set("contrastives", 0.1);
+    g.loss.logitScale = 1.1;
     torch::manual_seed(7);
     return std::make_shared<GlobalWorkspace>(mods, g);
 }

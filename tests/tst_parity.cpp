@@ -58,7 +58,7 @@ std::shared_ptr<GlobalWorkspace> p2Workspace(LossCoefs coefs, const std::string&
     s.workspaceDim = 2;
     s.encoder = {4, 1};
     s.decoder = {4, 1};
-    s.coefs = std::move(coefs);
+    s.loss.coefficients = std::move(coefs);
     s.flavour = flavour;
     s.selection = selection;
     auto gwm = std::make_shared<GlobalWorkspace>(mods, s);

@@ -119,7 +119,7 @@ private Q_SLOTS:
         checkSweepPoints(spec, points, nullptr);
         const ExperimentConfig c = loadExperiment(exp, points[5].overrides(spec));
         QCOMPARE(c.pairedCount, int64_t(16));
-        QCOMPARE(c.coefficients.at("translations"), 2.0);
+        QCOMPARE(c.loss.coefficients.at("translations"), 2.0);
         QCOMPARE(c.steps, int64_t(30));
         // A log range.
         std::ofstream(file) << "experiment: tiny.yaml\naxes:\n  optimizer.lr: {start: 0.0001, stop: 0.01, num: 3, log: true}\n";

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "model/core/loss_settings.h"
 #include "model/core/ordered_map.h"
 
 namespace gw {
@@ -143,11 +144,10 @@ struct SelectionContext {
 /// and sizes at fault).
 using SelectionFactory = std::function<std::shared_ptr<Selection>(const SelectionContext&)>;
 
-/// What a GW flavour's factory is given: the loss coefficients and the contrastive settings.
+/// What a GW flavour's factory is given: the experiment's loss settings (coefficients, the contrastive's
+/// logit scale), whole.
 struct FlavourContext {
-    OrderedMap<double> coefs;
-    double logitScale = 0;
-    bool learnLogitScale = false;
+    LossSettings loss;
     Params params;
 };
 /// A GW flavour: its loss module (shimmer GWLosses2Domains, GWLosses ...), the selection it uses

@@ -20,10 +20,7 @@
 namespace gw {
 namespace fs = std::filesystem;
 
-ExperimentConfig::ExperimentConfig() {
-    for (const auto& f : metrics::families())  // shimmer-ssd's defaults (model/core/metric_names.h)
-        if (f.defaultCoef > 0) coefficients.set(f.mean, f.defaultCoef);
-}
+ExperimentConfig::ExperimentConfig() { loss.coefficients = defaultCoefficients(); }
 
 const DomainConfig& ExperimentConfig::domain(const std::string& n) const {
     for (const auto& d : domains)
@@ -502,16 +499,16 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     MapReader loss(top.get("loss"), "loss", file);
     if (YAML::Node co = loss.get("coefficients"); co && !co.IsNull()) {
         if (!co.IsMap()) loss.fail("coefficients", "a mapping of metric names to numbers", MapReader::describe(co));
-        c.coefficients.clear();
+        c.loss.coefficients.clear();
         MapReader cr(co, "loss.coefficients", file);
         for (const auto& kv : co) {
             double v = 0;
             cr.readDouble(kv.first.as<std::string>(), v, 0.0);
-            c.coefficients.set(kv.first.as<std::string>(), v);
+            c.loss.coefficients.set(kv.first.as<std::string>(), v);
         }
     }
-    loss.readDouble("logit_scale", c.logitScale, -1e9);
-    loss.readBool("learn_logit_scale", c.learnLogitScale);
+    loss.readDouble("logit_scale", c.loss.logitScale, -1e9);
+    loss.readBool("learn_logit_scale", c.loss.learnLogitScale);
     loss.finish();
 
     MapReader opt(top.get("optimizer"), "optimizer", file);
@@ -684,10 +681,10 @@ std::string experimentToYaml(const ExperimentConfig& c) {
     e << YAML::EndMap;
     e << YAML::Key << "loss" << YAML::Value << YAML::BeginMap;
     e << YAML::Key << "coefficients" << YAML::Value << YAML::BeginMap;
-    for (const auto& [k, v] : c.coefficients) e << YAML::Key << k << YAML::Value << v;
+    for (const auto& [k, v] : c.loss.coefficients) e << YAML::Key << k << YAML::Value << v;
     e << YAML::EndMap;
-    e << YAML::Key << "logit_scale" << YAML::Value << c.logitScale;
-    e << YAML::Key << "learn_logit_scale" << YAML::Value << c.learnLogitScale;
+    e << YAML::Key << "logit_scale" << YAML::Value << c.loss.logitScale;
+    e << YAML::Key << "learn_logit_scale" << YAML::Value << c.loss.learnLogitScale;
     e << YAML::EndMap;
     e << YAML::Key << "optimizer" << YAML::Value << YAML::BeginMap;
     e << YAML::Key << "lr" << YAML::Value << c.lr << YAML::Key << "weight_decay" << YAML::Value << c.weightDecay;

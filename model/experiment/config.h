@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/core/loss_settings.h"
 #include "model/core/ordered_map.h"
 
 namespace gw {
@@ -72,10 +73,8 @@ struct ExperimentConfig {
     std::string selection = "single_domain";  ///< a registered selection; the flavour's default when absent
     OrderedMap<std::string> selectionParams;  ///< every parameter of the selection, checked (YAML text)
 
-    // loss
-    OrderedMap<double> coefficients;  ///< any metric name -> coefficient; families by default
-    double logitScale = 2.6592600369327779;  ///< log(1/0.07)
-    bool learnLogitScale = false;
+    // loss: coefficients (family means by default), logit scale; one value on its way to the loss
+    LossSettings loss;
 
     // optimiser (AdamW) and schedule
     double lr = 1e-3, weightDecay = 0.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;

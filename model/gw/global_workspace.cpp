@@ -19,9 +19,7 @@ GWSettings gwSettingsOf(const ExperimentConfig& cfg) {
     s.flavour = cfg.flavour;
     s.selection = cfg.selection;
     s.selectionParams = cfg.selectionParams;
-    s.coefs = cfg.coefficients;
-    s.logitScale = cfg.logitScale;
-    s.learnLogitScale = cfg.learnLogitScale;
+    s.loss = cfg.loss;
     return s;
 }
 
@@ -49,7 +47,7 @@ void GlobalWorkspace::checkSettings(const GWSettings& s, const OrderedMap<int64_
 GlobalWorkspace::GlobalWorkspace(const OrderedMap<std::shared_ptr<DomainModule>>& domains, const GWSettings& s) {
     gw_ = register_module("gw_mod", std::make_shared<GWModule>(domains, s.workspaceDim, s.encoder, s.decoder));
     const auto& flavour = flavourRegistry().at(s.flavour, "workspace.flavour");
-    loss_ = register_module("loss_mod", flavour.impl.make(FlavourContext{s.coefs, s.logitScale, s.learnLogitScale, {}}));
+    loss_ = register_module("loss_mod", flavour.impl.make(FlavourContext{s.loss, {}}));
     std::vector<int64_t> dims;
     for (const auto& [d, m] : domains) dims.push_back(m->latentDim());
     selection_ = selectionFor(s, gw_->domainNames(), dims);

@@ -20,9 +20,7 @@ struct GWSettings {
     std::string flavour = "two_domains";          ///< a registered GW flavour (model/core/kinds.cpp)
     std::string selection;                         ///< a registered selection; "" = the flavour's default
     OrderedMap<std::string> selectionParams;       ///< its parameters (YAML text); missing ones default
-    LossCoefs coefs;
-    double logitScale = 2.6592600369327779;
-    bool learnLogitScale = false;
+    LossSettings loss;                             ///< coefficients (none by default), logit scale
 };
 
 /// The GW part of an experiment file.

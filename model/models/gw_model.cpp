@@ -7,7 +7,6 @@
 /// under shimmer's names.
 #include <algorithm>
 
-#include "model/cpu_step/cpu_step.h"
 #include "model/core/registry.h"
 #include "model/run/interop.h"
 #include "model/run/trainable_model.h"
@@ -64,8 +63,7 @@ public:
             if (p.dim() > 2) convolution = true;
         }
         // The paired group holds every domain, and the hand-written step takes groups of two at most.
-        const bool handwritten = gw_->cpuStep() && e.domains().size() <= 2 &&
-                                 CpuGWStep::unsupportedModel(gw_->gwMod(), gw_->lossMod(), gw_->selection()).empty();
+        const bool handwritten = e.domains().size() <= 2 && gw_->handWrittenUnsupported().empty();
         const int t = convolution ? configureThreads(0) : configureThreads(autoGwThreads(cfg.batchSize, widest, handwritten));
         e.log("GW steps on " + std::to_string(t) + (t == 1 ? " thread" : " threads") +
               " (threads: 0 chooses by size; set threads to override)");
@@ -80,7 +78,7 @@ public:
 
     void firstStepNotes(EngineAccess& e, const StepLosses& r) override {
         e.log("GW step: " + gw_->lastStepPath());
-        for (const auto& [name, c] : e.cfg().coefficients)
+        for (const auto& [name, c] : e.cfg().loss.coefficients)
             if (c > 0 && !r.out.metrics.contains(name))
                 e.log("warning: loss.coefficients." + name + " names no metric this experiment computes; it adds nothing to the loss");
         for (const auto& f : r.skipped) e.log("note: no group of this batch has a term for '" + f + "' (skipped, as every step will be)");

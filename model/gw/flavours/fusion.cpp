@@ -13,8 +13,7 @@
 
 namespace gw {
 
-GWLossesFusion::GWLossesFusion(LossCoefs coefs, double logitScale, bool learnLogitScale)
-    : GWLosses("fusion", std::move(coefs), logitScale, learnLogitScale) {}
+GWLossesFusion::GWLossesFusion(const LossSettings& loss) : GWLosses("fusion", loss) {}
 
 StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) {
     const auto& all = gw.domainNames();
@@ -138,9 +137,9 @@ StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::v
     detail::addFamily(r, metrics, info(Family::Fused).mean, fu);
     for (const auto& [k, v] : losses) metrics.set(k, v);
 
-    r.out.loss = combineLoss(metrics, coefs_);
+    r.out.loss = combineLoss(metrics, coefs());
     std::vector<torch::Tensor> broadcast;
-    for (const auto& [name, c] : coefs_)
+    for (const auto& [name, c] : coefs())
         if (c > 0 && name != info(Family::Contrastive).mean)
             if (const auto* m = metrics.find(name)) broadcast.push_back(*m);
     if (!broadcast.empty()) metrics.set(metrics::kBroadcastLoss, detail::meanOf(broadcast));
@@ -154,7 +153,7 @@ void registerFusionFlavour(FlavourRegistry& r) {
            "domain (shimmer GlobalWorkspaceFusion)",
            {}},
           {[](const FlavourContext& c) -> std::shared_ptr<GWLosses> {
-               return std::make_shared<GWLossesFusion>(c.coefs, c.logitScale, c.learnLogitScale);
+               return std::make_shared<GWLossesFusion>(c.loss);
            },
            "random", makeFusionCpuStep});
 }

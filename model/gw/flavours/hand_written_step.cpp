@@ -54,10 +54,4 @@ std::string unsupportedGroups(GWModule& gw, const std::vector<GroupBatch>& group
     return {};
 }
 
-std::string CpuGWStep::unsupportedModel(GWModule& gw, const GWLosses& losses, const Selection& selection) {
-    const auto* flavour = flavourRegistry().find(losses.flavour());
-    if (!flavour || !flavour->impl.handWritten) return "flavour '" + losses.flavour() + "' has no hand-written step";
-    return flavour->impl.handWritten()->unsupportedModel(gw, losses, selection);
-}
-
 }  // namespace gw

@@ -52,12 +52,4 @@ std::string unsupportedGroups(GWModule& gw, const std::vector<GroupBatch>& group
 std::unique_ptr<HandWrittenStep> makeTwoDomainsCpuStep();
 std::unique_ptr<HandWrittenStep> makeFusionCpuStep();
 
-/// Compatibility shim for callers written against the former model/cpu_step/cpu_step.h (today
-/// model/run/engine.cpp). New code: GlobalWorkspace::handWrittenUnsupported().
-struct CpuGWStep {
-    /// The model-level reason of the hand-written step of losses' flavour ("" when it can run, the
-    /// switch GW_CPU_STEP aside): "flavour 'x' has no hand-written step" when it has none.
-    static std::string unsupportedModel(GWModule& gw, const GWLosses& losses, const Selection& selection);
-};
-
 }  // namespace gw

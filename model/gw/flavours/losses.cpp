@@ -52,9 +52,8 @@ torch::Tensor combineLoss(const TensorMap& metrics, const LossCoefs& coefs) {
     return torch::stack(terms).mean();
 }
 
-GWLosses::GWLosses(std::string flavour, LossCoefs coefs, double logitScale, bool learnLogitScale)
-    : flavour_(std::move(flavour)), coefs_(std::move(coefs)) {
-    contrastive_ = register_module("contrastive_fn", std::make_shared<ContrastiveFn>(logitScale, learnLogitScale));
+GWLosses::GWLosses(std::string flavour, const LossSettings& loss) : flavour_(std::move(flavour)), loss_(loss) {
+    contrastive_ = register_module("contrastive_fn", std::make_shared<ContrastiveFn>(loss.logitScale, loss.learnLogitScale));
 }
 
 }  // namespace gw

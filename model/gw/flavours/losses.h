@@ -64,7 +64,9 @@ struct StepLosses {
 /// Flavours are registered in model/core/kinds.cpp (workspace.flavour).
 class GWLosses : public torch::nn::Module {
 public:
-    GWLosses(std::string flavour, LossCoefs coefs, double logitScale, bool learnLogitScale);
+    /// \param loss the experiment's loss settings (coefficients; the contrastive's logit scale, registered
+    /// as `contrastive_fn.logit_scale`, a parameter when learnt).
+    GWLosses(std::string flavour, const LossSettings& loss);
     /// The metrics and combined loss of one batch of groups. Shapes as GroupBatch.
     /// \throws std::invalid_argument as combineLoss when no coefficient selects a computed metric.
     virtual StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) = 0;
@@ -73,12 +75,13 @@ public:
     /// one (FlavourImpl::handWritten), runs only when it implements every one.
     virtual std::vector<std::string> terms() const = 0;
     const std::string& flavour() const { return flavour_; }
-    const LossCoefs& coefs() const { return coefs_; }
+    const LossCoefs& coefs() const { return loss_.coefficients; }
+    const LossSettings& settings() const { return loss_; }
     ContrastiveFn& contrastive() { return *contrastive_; }
 
 protected:
     std::string flavour_;
-    LossCoefs coefs_;
+    LossSettings loss_;
     std::shared_ptr<ContrastiveFn> contrastive_;
 };
 
@@ -93,7 +96,7 @@ protected:
 /// Extra metrics k of a domain's loss are logged as `{term}_{k}`.
 class GWLosses2Domains : public GWLosses {
 public:
-    GWLosses2Domains(LossCoefs coefs, double logitScale, bool learnLogitScale);
+    explicit GWLosses2Domains(const LossSettings& loss);
     StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) override;
     std::vector<std::string> terms() const override {
         using metrics::Family, metrics::info;
@@ -118,7 +121,7 @@ public:
 /// coefficients other than `contrastives` (those present).
 class GWLossesFusion : public GWLosses {
 public:
-    GWLossesFusion(LossCoefs coefs, double logitScale, bool learnLogitScale);
+    explicit GWLossesFusion(const LossSettings& loss);
     StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) override;
     std::vector<std::string> terms() const override {
         using metrics::Family, metrics::info;

@@ -10,8 +10,7 @@
 
 namespace gw {
 
-GWLosses2Domains::GWLosses2Domains(LossCoefs coefs, double logitScale, bool learnLogitScale)
-    : GWLosses("two_domains", std::move(coefs), logitScale, learnLogitScale) {}
+GWLosses2Domains::GWLosses2Domains(const LossSettings& loss) : GWLosses("two_domains", loss) {}
 
 void registerTwoDomainsFlavour(FlavourRegistry& r) {
     r.add({"two_domains",
@@ -19,7 +18,7 @@ void registerTwoDomainsFlavour(FlavourRegistry& r) {
            "(shimmer GlobalWorkspace2Domains)",
            {}},
           {[](const FlavourContext& c) -> std::shared_ptr<GWLosses> {
-               return std::make_shared<GWLosses2Domains>(c.coefs, c.logitScale, c.learnLogitScale);
+               return std::make_shared<GWLosses2Domains>(c.loss);
            },
            "single_domain", makeTwoDomainsCpuStep});
 }
@@ -133,7 +132,7 @@ StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std:
     detail::addFamily(r, metrics, info(Family::Cycle).mean, cy);
     detail::addFamily(r, metrics, info(Family::Translation).mean, tr);
     detail::addFamily(r, metrics, info(Family::Contrastive).mean, ct);
-    r.out.loss = combineLoss(metrics, coefs_);
+    r.out.loss = combineLoss(metrics, coefs());
     r.out.metrics = std::move(metrics);
     return r;
 }
