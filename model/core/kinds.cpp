@@ -5,33 +5,39 @@
 /// its source, its test and its line here (docs/architecture.md, "Extending the engine").
 #include "model/core/registry.h"
 
-// Trainable models (model), in the order the window lists them; the first is the default.
-#define GW_MODELS(X)        \
-    X(registerGWModel)      \
-    X(registerGlomModel)
+// Each list ends with its own terminator line, so that adding a kind adds one line and edits none.
+
+// Trainable models (model), in the order the window lists them; `gw` is the default (ExperimentConfig::model).
+#define GW_MODELS(X)                      \
+    X(registerGWModel)                    \
+    X(registerGlomModel)                  \
+    /* end of GW_MODELS */
 
 // Selections (workspace.selection), in the order the window and the docs list them.
-#define GW_SELECTIONS(X)           \
-    X(registerSingleDomainSelection) \
-    X(registerFixedSharedSelection)  \
-    X(registerRandomSelection)       \
-    X(registerDynamicQueryAttention)
+#define GW_SELECTIONS(X)                  \
+    X(registerSingleDomainSelection)      \
+    X(registerFixedSharedSelection)       \
+    X(registerRandomSelection)            \
+    X(registerDynamicQueryAttention)      \
+    /* end of GW_SELECTIONS */
 
 // GW flavours (workspace.flavour).
-#define GW_FLAVOURS(X)            \
-    X(registerTwoDomainsFlavour)  \
-    X(registerFusionFlavour)
+#define GW_FLAVOURS(X)                    \
+    X(registerTwoDomainsFlavour)          \
+    X(registerFusionFlavour)              \
+    /* end of GW_FLAVOURS */
 
 // Domain-module kinds (domains.NAME.module).
-#define GW_DOMAIN_MODULES(X)      \
-    X(registerIdentityModule)     \
-    X(registerMlpAeModule)        \
-    X(registerMlpVaeModule)       \
-    X(registerConvVaeModule)      \
-    X(registerClassLabelModule)   \
-    X(registerAttributesModule)   \
-    X(registerGlomModule)         \
-    X(registerTorchScriptModule)
+#define GW_DOMAIN_MODULES(X)              \
+    X(registerIdentityModule)             \
+    X(registerMlpAeModule)                \
+    X(registerMlpVaeModule)               \
+    X(registerConvVaeModule)              \
+    X(registerClassLabelModule)           \
+    X(registerAttributesModule)           \
+    X(registerGlomModule)                 \
+    X(registerTorchScriptModule)          \
+    /* end of GW_DOMAIN_MODULES */
 
 namespace gw {
 
