@@ -56,6 +56,15 @@ inline const FamilyInfo* familyOfTerm(const std::string& term) {
     return nullptr;
 }
 
+/// The terms a domain module may switch off (FamilyInfo::perDomain), in order: the default of a
+/// domain's `losses:` list (demi_cycle, cycle, translation, fused).
+inline std::vector<std::string> perDomainTerms() {
+    std::vector<std::string> t;
+    for (const auto& f : families())
+        if (f.perDomain) t.push_back(f.term);
+    return t;
+}
+
 // Names of single metrics (without the split prefix).
 inline constexpr const char* kLoss = "loss";                    ///< the combined loss
 inline constexpr const char* kLearningRate = "lr";              ///< logged by runTraining

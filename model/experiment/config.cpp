@@ -171,8 +171,7 @@ void readDomain(const std::string& name, const YAML::Node& node, const std::stri
             const auto* fam = metrics::familyOfTerm(f);
             if (!fam || !fam->perDomain) {
                 std::string known;
-                for (const auto& k : metrics::families())
-                    if (k.perDomain) known += (known.empty() ? "" : ", ") + std::string(k.term);
+                for (const auto& k : metrics::perDomainTerms()) known += (known.empty() ? "" : ", ") + k;
                 r.fail("losses", "families among " + known, "'" + f + "'");
             }
             d.losses.push_back(f);

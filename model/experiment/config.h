@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/core/loss_settings.h"
+#include "model/core/metric_names.h"
 #include "model/core/ordered_map.h"
 
 namespace gw {
@@ -40,7 +41,7 @@ struct DomainConfig {
     OrderedMap<std::string> params;
     std::string weights;              ///< pre-trained weights file; made by `gw pretrain` when missing
     bool frozen = true;               ///< frozen: latents computed once; else trained end to end
-    std::vector<std::string> losses = {"demi_cycle", "cycle", "translation", "fused"};  ///< families on
+    std::vector<std::string> losses = metrics::perDomainTerms();  ///< families on (demi_cycle, cycle, translation, fused)
     PretrainConfig pretrain;
 };
 
