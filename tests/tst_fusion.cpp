@@ -323,18 +323,29 @@ private Q_SLOTS:
         const std::string base = fixtures::experimentYaml();
         auto c = parseExperiment(base, "exp.yaml", {"workspace.flavour=fusion"});
         QCOMPARE(QString::fromStdString(c.selection), QString("random"));  // the flavour's default
-        QCOMPARE(QString::fromStdString(c.selectionParams.at("temperature")), QString("0.2"));
+        QCOMPARE(QString::fromStdString(c.selectionParams.text("temperature")), QString("0.2"));
         c = parseExperiment(base, "exp.yaml",
                             {"workspace.flavour=fusion", "workspace.selection=dynamic_query_attention",
                              "workspace.selection_params.n_steps=3"});
         auto again = parseExperiment(experimentToYaml(c), "again.yaml");
         QCOMPARE(QString::fromStdString(again.flavour), QString("fusion"));
         QCOMPARE(QString::fromStdString(again.selection), QString("dynamic_query_attention"));
-        QVERIFY(again.selectionParams.keys() == (std::vector<std::string>{"head_size", "n_steps", "step_limit"}));
-        QCOMPARE(QString::fromStdString(again.selectionParams.at("n_steps")), QString("3"));
+        QVERIFY(again.selectionParams.values().keys() == (std::vector<std::string>{"head_size", "n_steps", "step_limit"}));
+        QCOMPARE(QString::fromStdString(again.selectionParams.text("n_steps")), QString("3"));
         // Before selection_params, random read selection_temperature; run folders still hold it.
         c = parseExperiment(base, "exp.yaml", {"workspace.selection=random", "workspace.selection_temperature=0.5"});
-        QCOMPARE(QString::fromStdString(c.selectionParams.at("temperature")), QString("0.5"));
+        QCOMPARE(QString::fromStdString(c.selectionParams.text("temperature")), QString("0.5"));
+        // The parser's check travels with the values (checked once); a value set afterwards is checked again.
+        QCOMPARE(c.selectionParams.checkedFor(), std::string("selection random"));
+        QCOMPARE(gwSettingsOf(c).selectionParams.checkedFor(), std::string("selection random"));
+        QCOMPARE(makeSelection("random", {"a", "b"}, {3, 3}, 3, c.selectionParams)->name(), std::string("random"));
+        Params edited = c.selectionParams;
+        edited.set("temperature", "0");
+        QVERIFY(edited.checkedFor().empty());
+        QVERIFY(errorOf([&] { makeSelection("random", {"a"}, {3}, 3, edited); }).contains("temperature: expected a number > 0, found '0'"));
+        // Checked for one selection, the values are checked again for another.
+        QVERIFY(errorOf([&] { makeSelection("fixed_shared", {"a"}, {3}, 3, c.selectionParams); })
+                    .contains("temperature: unknown parameter of selection 'fixed_shared'"));
         QCOMPARE(errorOf([&] { parseExperiment(base, "exp.yaml", {"workspace.flavour=fuzion"}); }),
                  QString("exp.yaml: workspace.flavour: unknown GW flavour 'fuzion' (known: two_domains, fusion)"));
         QVERIFY(errorOf([&] { parseExperiment(base, "exp.yaml", {"workspace.selection_params.tempreature=1"}); })

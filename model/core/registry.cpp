@@ -117,6 +117,7 @@ Params checkParams(const KindInfo& info, const std::string& what, const OrderedM
                 break;
         }
     }
+    out.checkedFor_ = what + " " + info.name;
     return out;
 }
 

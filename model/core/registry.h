@@ -61,21 +61,39 @@ struct KindInfo {
     const ParamInfo* param(const std::string& key) const;
 };
 
-/// Checked parameter values of one kind: every parameter of its KindInfo, given or defaulted, as YAML
-/// text. Read them with the typed accessors.
+/// Parameter values of one kind as YAML text. Checked ones (checkParams: every parameter of the kind's
+/// KindInfo, given or defaulted, in range) carry the kind they were checked for, so that they travel
+/// from the experiment parser to the factory without a second check; values given by hand (a GW built
+/// in code) are unchecked until a factory's maker checks them. Read them with the typed accessors.
+class Params;
+Params checkParams(const KindInfo& info, const std::string& what, const OrderedMap<std::string>& given,
+                   const std::string& where);
+
 class Params {
 public:
     Params() = default;
+    /// Values given by hand, not checked yet (implicit, so that a GW built in code may name its
+    /// selection's parameters as a map; makeSelection checks them).
+    Params(OrderedMap<std::string> unchecked) : values_(std::move(unchecked)) {}  // NOLINT(google-explicit-constructor)
     /// \throws std::out_of_range naming the key when the kind has no such parameter (a programming error).
     double real(const std::string& key) const;
     int64_t integer(const std::string& key) const;
     bool flag(const std::string& key) const;
     const std::string& text(const std::string& key) const;
     const OrderedMap<std::string>& values() const { return values_; }
-    void set(const std::string& key, std::string value) { values_.set(key, std::move(value)); }
+    /// Sets one value; the whole is unchecked again.
+    void set(const std::string& key, std::string value) {
+        values_.set(key, std::move(value));
+        checkedFor_.clear();
+    }
+    /// "WHAT NAME" ("selection random") when checkParams made these values for that kind, else "".
+    const std::string& checkedFor() const { return checkedFor_; }
 
 private:
+    friend Params checkParams(const KindInfo& info, const std::string& what, const OrderedMap<std::string>& given,
+                              const std::string& where);
     OrderedMap<std::string> values_;
+    std::string checkedFor_;
 };
 
 /// Checks `given` (key -> YAML scalar text) against `info`: unknown keys, wrong types and values out of

@@ -492,7 +492,7 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
         }
     }
     const Params params = checked([&] { return checkParams(selection.info, "selection", given, "workspace.selection_params"); });
-    c.selectionParams = params.values();
+    c.selectionParams = params;
     ws.finish();
 
     MapReader loss(top.get("loss"), "loss", file);
@@ -675,7 +675,7 @@ std::string experimentToYaml(const ExperimentConfig& c) {
     e << YAML::Key << "selection" << YAML::Value << c.selection;
     e << YAML::Key << "selection_params" << YAML::Value << YAML::Flow << YAML::BeginMap;
     const auto* sel = selectionRegistry().find(c.selection);
-    emitParams(e, c.selectionParams, sel ? &sel->info : nullptr);
+    emitParams(e, c.selectionParams.values(), sel ? &sel->info : nullptr);
     e << YAML::EndMap;
     e << YAML::EndMap;
     e << YAML::Key << "loss" << YAML::Value << YAML::BeginMap;

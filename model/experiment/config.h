@@ -13,6 +13,7 @@
 #include "model/core/loss_settings.h"
 #include "model/core/metric_names.h"
 #include "model/core/ordered_map.h"
+#include "model/core/registry.h"
 
 namespace gw {
 
@@ -72,7 +73,7 @@ struct ExperimentConfig {
     int encoderLayers = 3, decoderLayers = 3;
     std::string flavour = "two_domains";   ///< a registered GW flavour (registry.h): two_domains | fusion
     std::string selection = "single_domain";  ///< a registered selection; the flavour's default when absent
-    OrderedMap<std::string> selectionParams;  ///< every parameter of the selection, checked (YAML text)
+    Params selectionParams;  ///< every parameter of the selection, checked for it once, here (registry.h Params)
 
     // loss: coefficients (family means by default), logit scale; one value on its way to the loss
     LossSettings loss;

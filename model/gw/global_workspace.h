@@ -19,7 +19,7 @@ struct GWSettings {
     MlpSize encoder, decoder;
     std::string flavour = "two_domains";          ///< a registered GW flavour (model/core/kinds.cpp)
     std::string selection;                         ///< a registered selection; "" = the flavour's default
-    OrderedMap<std::string> selectionParams;       ///< its parameters (YAML text); missing ones default
+    Params selectionParams;                        ///< its parameters: checked by the parser, or given by hand (checked then)
     LossSettings loss;                             ///< coefficients (none by default), logit scale
 };
 

@@ -52,10 +52,13 @@ TensorMap RandomSelection::scores(const TensorMap&, const TensorMap& pre) {
 
 std::shared_ptr<Selection> makeSelection(const std::string& name, const std::vector<std::string>& domains,
                                          const std::vector<int64_t>& latentDims, int64_t workspaceDim,
-                                         const OrderedMap<std::string>& params) {
+                                         const Params& params) {
     const auto& entry = selectionRegistry().at(name, "workspace.selection");
+    // Checked by the experiment parser for this selection: used as they are; anything else is checked here.
     SelectionContext ctx{domains, latentDims, workspaceDim,
-                         checkParams(entry.info, "selection", params, "workspace.selection_params")};
+                         params.checkedFor() == "selection " + name
+                             ? params
+                             : checkParams(entry.info, "selection", params.values(), "workspace.selection_params")};
     return entry.impl(ctx);
 }
 

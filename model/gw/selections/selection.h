@@ -70,11 +70,12 @@ private:
 };
 
 /// Builds a registered selection for a GW of `domains` (latent sizes `latentDims`, workspace W) with
-/// `params` (checked against the kind's registration; missing ones take defaults).
+/// `params`: as they are when checkParams made them for this selection (the experiment parser does),
+/// else checked against the kind's registration here (missing ones take defaults).
 /// \throws std::invalid_argument for an unknown name (listing the known ones), a bad parameter, or a
 /// GW the selection cannot serve (naming the domains and sizes).
 std::shared_ptr<Selection> makeSelection(const std::string& name, const std::vector<std::string>& domains,
                                          const std::vector<int64_t>& latentDims, int64_t workspaceDim,
-                                         const OrderedMap<std::string>& params = {});
+                                         const Params& params = {});
 
 }  // namespace gw
