@@ -197,8 +197,9 @@ struct ModelKindImpl {
     /// The engine's part for this kind (model/run/trainable_model.h), built in Engine::prepare.
     std::function<std::shared_ptr<TrainableModel>(const ExperimentConfig&)> make;
     /// `gw export` and the window's export (run/interop.h exportForPython) of a training checkpoint `c`
-    /// read from `checkpoint`: writes OUT (what Python's torch.load reads) and OUT's .yaml, and fills the
-    /// result (tensors, layout, notes). \throws CheckpointError, WriteError naming the file.
+    /// read from `checkpoint`: writes OUT (what Python's torch.load reads) and any file beside it, and
+    /// fills the result (tensors, layout, holds, notes); exportForPython writes OUT's .yaml.
+    /// \throws CheckpointError, WriteError naming the file.
     std::function<void(const Checkpoint& c, const std::string& checkpoint, const std::string& out, ExportResult& r)> exportWeights;
 };
 

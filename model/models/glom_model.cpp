@@ -7,14 +7,11 @@
 /// keeps a domain module's, so that Engine::prepare(from) and `gw export` find them.
 #include "model/models/glom_model.h"
 
-#include <filesystem>
-
 #include "model/core/registry.h"
 #include "model/run/interop.h"
 #include "model/run/trainable_model.h"
 
 namespace gw {
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -67,8 +64,6 @@ public:
         for (const auto& [k, v] : out->metrics) add(k, v);
     }
 
-    EngineAccess::Domain* domain() const { return domain_; }
-
 private:
     std::string prefix() const { return "gw_mod.domain_mods." + domain_->cfg.name + "."; }
     EngineAccess::Domain* domain_ = nullptr;
@@ -82,15 +77,13 @@ void checkGlomExperiment(const ExperimentConfig& c) {
                                                        : " (" + c.domains.front().name + ": module " + c.domains.front().module + ")"));
 }
 
-/// glom-pytorch's layout, not shimmer's (exportGlomWeights), and the experiment beside it.
-void exportGlom(const Checkpoint& c, const std::string& checkpoint, const std::string& out, ExportResult& r) {
+/// glom-pytorch's layout, not shimmer's (exportGlomWeights); exportForPython writes the experiment beside it.
+void exportGlom(const Checkpoint&, const std::string& checkpoint, const std::string& out, ExportResult& r) {
     const GlomExportResult g = exportGlomWeights(checkpoint, out);
     r.tensors = g.tensors;
     r.moduleFiles = {g.toPixels};
     r.layout = "domain " + g.domain + "'s GLOM as glom-pytorch's state_dict";
-    writeTextFile(r.config, "# Exported by GW Studio from " + fs::absolute(checkpoint).string() + " (step " +
-                                std::to_string(c.step) + ")\n# with " + fs::path(out).filename().string() + ": glom-pytorch's " +
-                                g.constructor + ".state_dict() (docs/glom.md)\n" + c.configYaml);
+    r.holds = "glom-pytorch's " + g.constructor + ".state_dict() (docs/glom.md)";
     for (const auto& line : glomExportNotes(g)) r.notes.push_back(line);
 }
 

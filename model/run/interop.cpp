@@ -102,15 +102,6 @@ std::vector<std::string> exportModuleFiles(const Checkpoint& c, const std::strin
 }
 }  // namespace
 
-void writeTextFile(const std::string& path, const std::string& text) {
-    writeAtomically(path, [&](const std::string& tmp) {
-        std::ofstream f(tmp, std::ios::trunc);
-        f << text;
-        f.close();
-        if (!f) throw std::runtime_error("write failed");
-    });
-}
-
 namespace {
 /// The model kind a training checkpoint's embedded experiment names (`model:`, "gw" when absent).
 std::string modelOf(const Checkpoint& c) {
@@ -134,16 +125,17 @@ ExportResult exportForPython(const std::string& checkpoint, const std::string& o
             throw CheckpointError(checkpoint + ": model: expected one of " + modelRegistry().knownNames() + ", found '" +
                                   modelOf(c) + "'");
         kind->impl.exportWeights(c, checkpoint, out, r);
-        return r;
+    } else {
+        r.tensors = c.state.size();
+        r.layout = r.holds = "the state_dict of one domain module";
+        writeStateDict(out, c.state);
+        r.notes.push_back("in Python: module.load_state_dict(torch.load(\"" + r.weights + "\"))");
     }
-    r.tensors = c.state.size();
-    r.layout = "the state_dict of one domain module";
+    // The experiment beside the weights, whichever kind wrote them.
     std::string yaml = "# Exported by GW Studio from " + fs::absolute(checkpoint).string() + " (step " + std::to_string(c.step) +
-                       ")\n# with " + fs::path(out).filename().string() + ": the state_dict of one domain module\n" + c.configYaml;
+                       ")\n# with " + fs::path(out).filename().string() + ": " + r.holds + "\n" + c.configYaml;
     if (!c.configYaml.empty() && c.configYaml.back() != '\n') yaml += "\n";
-    writeStateDict(out, c.state);
-    writeTextFile(r.config, yaml);
-    r.notes.push_back("in Python: module.load_state_dict(torch.load(\"" + r.weights + "\"))");
+    writeFileAtomically(r.config, yaml);
     return r;
 }
 
@@ -151,14 +143,9 @@ void exportShimmerLayout(const Checkpoint& c, const std::string& checkpoint, con
     const auto tensors = toShimmerLayout(c.state);
     r.tensors = tensors.size();
     r.layout = "shimmer's state_dict layout";
-    std::string yaml = "# Exported by GW Studio from " + fs::absolute(checkpoint).string() + " (step " + std::to_string(c.step) +
-                       ")\n# with " + fs::path(out).filename().string() +
-                       ": shimmer GlobalWorkspace2Domains / GlobalWorkspaceFusion state_dict layout (docs/checkpoint-format.md)\n" +
-                       c.configYaml;
-    if (!c.configYaml.empty() && c.configYaml.back() != '\n') yaml += "\n";
+    r.holds = "shimmer GlobalWorkspace2Domains / GlobalWorkspaceFusion state_dict layout (docs/checkpoint-format.md)";
     writeStateDict(out, tensors);
     r.moduleFiles = exportModuleFiles(c, checkpoint, out);
-    writeTextFile(r.config, yaml);
     r.notes.push_back("in Python: state = torch.load(\"" + r.weights + "\"); gw.load_state_dict(state)");
     for (const auto& f : r.moduleFiles)
         r.notes.push_back("wrote " + f + " (the domain module with its weights; in Python: torch.jit.load(\"" + f + "\"))");

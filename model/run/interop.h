@@ -33,6 +33,7 @@ struct ExportResult {
     /// TorchScript file that torch.jit.load reads.
     std::vector<std::string> moduleFiles;
     std::string layout;              ///< what the .pt holds, for messages ("shimmer's state_dict layout")
+    std::string holds;               ///< the same as the .yaml's header says it, with where it is documented
     std::vector<std::string> notes;  ///< lines for the user: other files written, how Python loads them
 };
 /// `gw export`: a training checkpoint's weights as its model kind exports them (ModelKindImpl::exportWeights:
@@ -42,10 +43,9 @@ struct ExportResult {
 /// whose module cannot be rebuilt from its file).
 ExportResult exportForPython(const std::string& checkpoint, const std::string& out);
 /// The `gw` model kind's export (exportForPython's work for a GW checkpoint `c` read from `checkpoint`):
-/// shimmer's layout, the experiment beside it, domain modules with files of their own written back.
+/// OUT in shimmer's layout and domain modules with files of their own written back (exportForPython
+/// writes the experiment beside them).
 void exportShimmerLayout(const Checkpoint& c, const std::string& checkpoint, const std::string& out, ExportResult& r);
-/// Writes `text` atomically as `path`. \throws WriteError naming the file.
-void writeTextFile(const std::string& path, const std::string& text);
 
 /// `gw import-weights`: a torch.save'd state dict in shimmer's layout (or a Lightning checkpoint
 /// holding one under "state_dict", of any shimmer generation: the key changes of shimmer's checkpoint
