@@ -138,10 +138,7 @@ StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::v
     for (const auto& [k, v] : losses) metrics.set(k, v);
 
     r.out.loss = combineLoss(metrics, coefs());
-    std::vector<torch::Tensor> broadcast;
-    for (const auto& [name, c] : coefs())
-        if (c > 0 && name != info(Family::Contrastive).mean)
-            if (const auto* m = metrics.find(name)) broadcast.push_back(*m);
+    const std::vector<torch::Tensor> broadcast = broadcastLossTerms(metrics, coefs());
     if (!broadcast.empty()) metrics.set(metrics::kBroadcastLoss, detail::meanOf(broadcast));
     r.out.metrics = std::move(metrics);
     return r;

@@ -218,10 +218,7 @@ StepLosses FusionCpuStep::run(GWModule& gw, GWLosses& losses, Selection& selecti
         if (t.family != Family::Contrastive) logged.set(t.name, cpu::scalarOf(t.value));
     r.out.loss = combineLoss(logged, losses.coefs());
     cpu::termGradients(terms, losses.coefs(), logged, totals);  // before broadcast_loss, as combineLoss
-    std::vector<torch::Tensor> broadcast;
-    for (const auto& [name, c] : losses.coefs())
-        if (c > 0 && name != contrastives)
-            if (const auto* m = logged.find(name)) broadcast.push_back(*m);
+    const std::vector<torch::Tensor> broadcast = broadcastLossTerms(logged, losses.coefs());
     if (!broadcast.empty()) {
         double sum = 0;
         for (const auto& x : broadcast) sum += x.item<double>();

@@ -36,6 +36,14 @@ LossOutput ContrastiveFn::operator()(const torch::Tensor& x, const torch::Tensor
     return LossOutput{contrastiveLoss(x, y, logitScale_), m};
 }
 
+std::vector<torch::Tensor> broadcastLossTerms(const TensorMap& logged, const LossCoefs& coefs) {
+    std::vector<torch::Tensor> terms;
+    for (const auto& [name, c] : coefs)
+        if (c > 0 && name != metrics::info(metrics::Family::Contrastive).mean)
+            if (const auto* m = logged.find(name)) terms.push_back(*m);
+    return terms;
+}
+
 torch::Tensor combineLoss(const TensorMap& metrics, const LossCoefs& coefs) {
     std::vector<torch::Tensor> terms;
     for (const auto& [name, c] : coefs)

@@ -53,6 +53,10 @@ using LossCoefs = OrderedMap<double>;
 /// \throws std::invalid_argument when no coefficient selects any metric, listing both sides.
 torch::Tensor combineLoss(const TensorMap& metrics, const LossCoefs& coefs);
 
+/// What fusion's `broadcast_loss` averages (shimmer GWLosses.step): the metrics named by the positive
+/// coefficients other than `contrastives`, those present, in the coefficients' order. Each () tensor.
+std::vector<torch::Tensor> broadcastLossTerms(const TensorMap& logged, const LossCoefs& coefs);
+
 /// Result of one loss step.
 struct StepLosses {
     LossOutput out;                    ///< loss = combineLoss(metrics, coefs)
