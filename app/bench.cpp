@@ -91,9 +91,8 @@ Result benchOne(const BenchConfig& c, const BenchOptions& o, const torch::Device
     s.workspaceDim = c.workspace;
     s.encoder = {c.hidden, c.layers};
     s.decoder = {c.hidden, c.layers};
-    for (const auto& f : metrics::families())  // the default coefficients; fused on for fusion
-        if (f.defaultCoef > 0 || (f.family == metrics::Family::Fused && o.flavour == "fusion"))
-            s.loss.coefficients.set(f.mean, f.family == metrics::Family::Fused ? 1.0 : f.defaultCoef);
+    s.loss.coefficients = defaultCoefficients();  // and fused 1 for fusion, as the reference's step
+    if (o.flavour == "fusion") s.loss.coefficients.set(metrics::info(metrics::Family::Fused).mean, 1.0);
     s.flavour = o.flavour;  // fusion: its default selection, random with temperature 0.2, as the reference
     GlobalWorkspace gwm(mods, s);
     gwm.to(dev);
