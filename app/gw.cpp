@@ -404,7 +404,8 @@ int cmdMigrate(const std::string& path) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int gwMain(int argc, char** argv) {
     gw::ensurePassiveOpenMP(argv);
     gw::tuneAllocator();
     CLI::App app{"gw: Global Workspace experiments from the command line (GW Studio engine)"};
@@ -660,3 +661,7 @@ int main(int argc, char** argv) {
     }
     return 0;
 }
+}  // namespace
+
+// A failed HDF5 close (a full disk) leaves HDF5 a state its clean-up at exit would fault on: end past it.
+int main(int argc, char** argv) { return gw::data::endProcess(gwMain(argc, argv)); }

@@ -306,5 +306,5 @@ int main(int argc, char** argv) {
     } else {
         w.offerAutosaveRestore();
     }
-    return app.exec();
+    return endEngineProcess(app.exec());
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // `gw sweep`: local processes or one Slurm job array over a sweep folder (docs/sweeps.md).
 #include "app/sweep.h"
+#include "data/atomic_file.h"
 
 #include <algorithm>
 #include <atomic>
@@ -350,6 +351,8 @@ int runLocal(const SweepCommand& cmd, const Planned& pl) {
         ++done;
         const SweepPoint& p = pl.points[static_cast<size_t>(idx)];
         const std::string dir = sweepRunDir(spec.folder, p);
+        // A point killed outright could not say so itself: its status.yaml gets the signal from here.
+        if (WIFSIGNALED(st)) recordRunKilled(dir, static_cast<long>(pid), WTERMSIG(st));
         const RunStatus rs = readRunStatus(dir);
         const int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         std::ostringstream line;
@@ -361,7 +364,9 @@ int runLocal(const SweepCommand& cmd, const Planned& pl) {
         } else {
             ++failed;
             const std::string why = !rs.error.empty() ? rs.error : lastLine((fs::path(dir) / "train.log").string());
-            line << (WIFSIGNALED(st) ? "killed by signal " + std::to_string(WTERMSIG(st)) : "failed (exit " + std::to_string(code) + ")")
+            line << (WIFSIGNALED(st) ? "killed by signal " + std::to_string(WTERMSIG(st)) + " (" +
+                                           (signalName(WTERMSIG(st)) ? signalName(WTERMSIG(st)) : "?") + ")"
+                                     : "failed (exit " + std::to_string(code) + ")")
                  << (why.empty() ? "" : ": " + why) << " (log " << (fs::path(dir) / "train.log").string() << ")";
         }
         say(line.str());
@@ -442,8 +447,7 @@ std::string submit(const SweepCommand& cmd, const std::string& script, const std
     const std::string id = last.substr(0, last.find(';'));
     if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
         throw std::runtime_error(joined(argv) + ": expected a job id, sbatch answered '" + a.out + "'");
-    std::ofstream(jobsPath(fs::path(script).parent_path().parent_path().string()), std::ios::app)
-        << id << "\t" << arraySpec(idx) << "\t" << utcNow() << "\n";
+    AppendFile(jobsPath(fs::path(script).parent_path().parent_path().string())).append(id + "\t" + arraySpec(idx) + "\t" + utcNow() + "\n");
     return id;
 }
 

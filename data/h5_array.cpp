@@ -7,12 +7,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <numeric>
 #include <string_view>
+
+#include "data/atomic_file.h"
 
 namespace gw::data {
 
@@ -49,6 +55,38 @@ std::string detail(const H5::Exception& e) {
     const size_t from = msgs.size() > 3 ? msgs.size() - 3 : 0;
     for (size_t i = from; i < msgs.size(); ++i) s += (i == from ? ": " : "; ") + msgs[i];
     return s;
+}
+
+/// detail(e), and the cause when the last system call failed for want of room or of a working disk
+/// (HDF5's file driver leaves the write's errno behind): "H5Dwrite failed; no space left on the
+/// device, ENOSPC". Called first thing in the catch.
+std::string writeDetail(const H5::Exception& e) {
+    const int err = errno;
+    std::string s = detail(e);
+    if (err == ENOSPC || err == EDQUOT || err == EIO || err == EROFS || err == EFBIG) s += "; " + writeErrorCause(err);
+    return s;
+}
+
+/// HDF5 prints its error stack on stderr by default, per thread: writers may run on a worker thread.
+void quietHere() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+std::atomic<bool> gCloseFailed{false};
+
+/// Closes a file this process wrote, once. HDF5 1.10 frees a file's state in an H5Fclose that fails (a
+/// full disk cannot take the last flush) yet keeps its id: closing it again, from H5File's destructor
+/// or from HDF5's own clean-up at exit, faults. So a failed close leaks the object (never closed
+/// again) and says so to hdf5CloseFailed(). Returns the failure, "" when closed.
+std::string closeWrittenFile(std::unique_ptr<H5::H5File>& f) {
+    if (!f) return {};
+    try {
+        f->close();
+        f.reset();
+        return {};
+    } catch (const H5::Exception& e) {
+        gCloseFailed = true;
+        (void)f.release();
+        return writeDetail(e);
+    }
 }
 
 /// Refuses a dataset stored through a filter that this HDF5 cannot decode (h5py's lzf, blosc, ...),
@@ -397,13 +435,19 @@ void putStrings(H5::H5Object& obj, const std::string& name, const std::vector<st
 
 void writeStringsAttribute(const std::string& file, const std::string& path, const std::string& name,
                            const std::vector<std::string>& values) {
+    std::unique_ptr<H5::H5File> f;
+    std::string failure;
+    quietHere();
     try {
-        H5::H5File f(file, H5F_ACC_RDWR);
-        H5::DataSet ds = f.openDataSet(path);
+        f = std::make_unique<H5::H5File>(file, H5F_ACC_RDWR);
+        H5::DataSet ds = f->openDataSet(path);
         putStrings(ds, name, values);
     } catch (const H5::Exception& e) {
-        throw DataError(file + ":" + path + ": cannot write the attribute " + name + " (" + detail(e) + ")");
+        failure = writeDetail(e);
     }
+    const std::string closing = closeWrittenFile(f);
+    if (failure.empty()) failure = closing;
+    if (!failure.empty()) throw DataError(file + ":" + path + ": cannot write the attribute " + name + " (" + failure + ")");
 }
 
 namespace {
@@ -484,10 +528,12 @@ void writeDataset(const std::string& file, const std::string& path, const torch:
         default: throw DataError(file + ":" + path + ": cannot write dtype " + std::string(c.dtype().name()));
     }
     if (c.dim() < 1) throw DataError(file + ":" + path + ": expected a tensor with a rows axis, found a scalar");
+    std::unique_ptr<H5::H5File> file_;
+    std::string failure;
+    quietHere();
     try {
-        H5::H5File f;
-        if (std::filesystem::exists(file)) f.openFile(file, H5F_ACC_RDWR);
-        else f = H5::H5File(file, H5F_ACC_EXCL);
+        file_ = std::make_unique<H5::H5File>(file, std::filesystem::exists(file) ? H5F_ACC_RDWR : H5F_ACC_EXCL);
+        H5::H5File& f = *file_;
         H5::LinkCreatPropList lcpl;
         H5Pset_create_intermediate_group(lcpl.getId(), 1);
         std::vector<hsize_t> dims(c.sizes().begin(), c.sizes().end());
@@ -508,13 +554,16 @@ void writeDataset(const std::string& file, const std::string& path, const torch:
             a.write(H5::PredType::NATIVE_INT64, &value);
         }
     } catch (const H5::Exception& e) {
-        throw DataError(file + ":" + path + ": write failed (" + detail(e) + ")");
+        failure = writeDetail(e);
     }
+    const std::string closing = closeWrittenFile(file_);
+    if (failure.empty()) failure = closing;
+    if (!failure.empty()) throw DataError(file + ":" + path + ": write failed (" + failure + ")");
 }
 
 struct H5RowWriter::Impl {
     std::string file;
-    H5::H5File f;
+    std::unique_ptr<H5::H5File> f;  ///< closed by closeWrittenFile, once
     std::vector<H5::DataSet> sets;
     std::vector<std::string> paths;
     std::vector<H5::PredType> memTypes;
@@ -524,9 +573,10 @@ struct H5RowWriter::Impl {
 
 H5RowWriter::H5RowWriter(const std::string& file) : impl_(std::make_unique<Impl>()) {
     impl_->file = file;
+    quietHere();
     try {
         H5::FileCreatPropList fcpl;
-        impl_->f = H5::H5File(file, H5F_ACC_TRUNC, fcpl);
+        impl_->f = std::make_unique<H5::H5File>(file, H5F_ACC_TRUNC, fcpl);
         impl_->open = true;
     } catch (const H5::Exception& e) {
         throw DataError(file + ": cannot create the HDF5 file (" + detail(e) + ")");
@@ -550,10 +600,10 @@ int H5RowWriter::create(const std::string& path, Type type, int64_t rows, const 
         std::string sofar;
         for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
             sofar = path.substr(0, pos);
-            if (!impl_->f.nameExists(sofar)) {
+            if (!impl_->f->nameExists(sofar)) {
                 hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
                 H5Pset_obj_track_times(gcpl, 0);
-                hid_t g = H5Gcreate2(impl_->f.getId(), sofar.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT);
+                hid_t g = H5Gcreate2(impl_->f->getId(), sofar.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT);
                 H5Pclose(gcpl);
                 if (g < 0) throw DataError(impl_->file + ":" + sofar + ": cannot create the group");
                 H5Gclose(g);
@@ -570,7 +620,7 @@ int H5RowWriter::create(const std::string& path, Type type, int64_t rows, const 
             dcpl.setChunk(static_cast<int>(chunk.size()), chunk.data());
             if (level > 0) dcpl.setDeflate(level);
         }
-        impl_->sets.push_back(impl_->f.createDataSet(path, fileType, space, dcpl));
+        impl_->sets.push_back(impl_->f->createDataSet(path, fileType, space, dcpl));
         for (const auto& [name, value] : attributes) {
             H5::Attribute a = impl_->sets.back().createAttribute(name, H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR));
             a.write(H5::PredType::NATIVE_INT64, &value);
@@ -579,7 +629,7 @@ int H5RowWriter::create(const std::string& path, Type type, int64_t rows, const 
         impl_->memTypes.push_back(memType);
         impl_->dims.push_back(dims);
     } catch (const H5::Exception& e) {
-        throw DataError(impl_->file + ":" + path + ": cannot create the dataset (" + detail(e) + ")");
+        throw DataError(impl_->file + ":" + path + ": cannot create the dataset (" + writeDetail(e) + ")");
     }
     return static_cast<int>(impl_->sets.size()) - 1;
 }
@@ -604,6 +654,7 @@ void H5RowWriter::write(int handle, int64_t start, int64_t count, const void* da
         throw DataError(impl_->file + ":" + path + ": rows " + std::to_string(start) + " to " + std::to_string(start + count) +
                         " are outside the dataset's " + std::to_string(dims[0]) + " rows");
     if (count == 0) return;
+    quietHere();
     try {
         auto& ds = impl_->sets[static_cast<size_t>(handle)];
         H5::DataSpace fileSpace = ds.getSpace();
@@ -614,20 +665,34 @@ void H5RowWriter::write(int handle, int64_t start, int64_t count, const void* da
         H5::DataSpace memSpace(static_cast<int>(extent.size()), extent.data());
         ds.write(data, impl_->memTypes[static_cast<size_t>(handle)], memSpace, fileSpace);
     } catch (const H5::Exception& e) {
-        throw DataError(impl_->file + ":" + path + ": write failed (" + detail(e) + ")");
+        throw DataError(impl_->file + ":" + path + ": write failed (" + writeDetail(e) + ")");
     }
 }
 
 void H5RowWriter::close() {
     if (!impl_->open) return;
     impl_->open = false;
-    try {
-        for (auto& ds : impl_->sets) ds.close();
-        impl_->sets.clear();
-        impl_->f.close();
-    } catch (const H5::Exception& e) {
-        throw DataError(impl_->file + ": cannot close the HDF5 file (" + detail(e) + ")");
+    quietHere();
+    std::string failure;
+    for (auto& ds : impl_->sets) {
+        try {
+            ds.close();
+        } catch (const H5::Exception& e) {
+            if (failure.empty()) failure = writeDetail(e);
+        }
     }
+    impl_->sets.clear();
+    const std::string closing = closeWrittenFile(impl_->f);
+    if (failure.empty()) failure = closing;
+    if (!failure.empty()) throw DataError(impl_->file + ": cannot close the HDF5 file (" + failure + ")");
+}
+
+bool hdf5CloseFailed() { return gCloseFailed.load(); }
+
+int endProcess(int code) {
+    if (!gCloseFailed.load()) return code;
+    std::fflush(nullptr);
+    std::_Exit(code);
 }
 
 }  // namespace gw::data

@@ -113,4 +113,13 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+/// True once a file this process wrote could not be closed (a full disk took its last flush): HDF5 1.10
+/// then keeps an id whose state it has freed, and its own clean-up at exit would fault on it. The error
+/// itself was thrown as a DataError naming the file.
+bool hdf5CloseFailed();
+/// What a front end's main() returns through: `code`, or, after hdf5CloseFailed(), stdout and stderr
+/// flushed and the process ended at once with `code` (std::_Exit), skipping HDF5's clean-up at exit.
+/// Every file GW Studio writes is closed (or was removed) by then.
+int endProcess(int code);
+
 }  // namespace gw::data

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "data/atomic_file.h"
 #include "data/tensorboard_event.pb.h"
 
 namespace gw::data {
@@ -51,7 +52,10 @@ EventWriter::EventWriter(const std::string& folder) {
         file_ = std::fopen(path_.c_str(), "wbx");
         if (file_ || errno != EEXIST) break;
     }
-    if (!file_) throw std::runtime_error(folder + ": cannot write TensorBoard events (" + std::strerror(errno) + ")");
+    if (!file_) {
+        const int err = errno;
+        throw WriteError(folder + ": cannot write TensorBoard events (" + writeErrorCause(err) + ")", err);
+    }
     tensorboard::Event e;
     e.set_wall_time(now());
     e.set_file_version("brain.Event:2");
@@ -67,8 +71,10 @@ void EventWriter::write(const std::string& record) {
     const std::string length = le(record.size(), 8);
     const std::string framed = length + le(maskedCrc32c(length.data(), 8), 4) + record +
                                le(maskedCrc32c(record.data(), record.size()), 4);
-    if (std::fwrite(framed.data(), 1, framed.size(), file_) != framed.size())
-        throw std::runtime_error(path_ + ": cannot write TensorBoard events (" + std::strerror(errno) + ")");
+    if (std::fwrite(framed.data(), 1, framed.size(), file_) != framed.size()) {
+        const int err = errno;
+        throw WriteError(path_ + ": cannot write TensorBoard events (" + writeErrorCause(err) + ")", err);
+    }
 }
 
 void EventWriter::addScalar(const std::string& tag, int64_t step, double value) {
@@ -104,8 +110,10 @@ void EventWriter::restartAt(int64_t step) {
 }
 
 void EventWriter::flush() {
-    if (std::fflush(file_) != 0)
-        throw std::runtime_error(path_ + ": cannot write TensorBoard events (" + std::strerror(errno) + ")");
+    if (std::fflush(file_) != 0) {
+        const int err = errno;
+        throw WriteError(path_ + ": cannot write TensorBoard events (" + writeErrorCause(err) + ")", err);
+    }
 }
 
 }  // namespace gw::data

@@ -23,7 +23,7 @@ public:
     /// Creates `folder` if needed and a new file events.out.tfevents.SECONDS.HOST.PID.N.gw-studio in it
     /// (N numbers the writers of one process, so that two never share a file), starting with the
     /// file-version record.
-    /// \throws std::runtime_error "FOLDER: cannot write TensorBoard events (cause)".
+    /// \throws WriteError (data/atomic_file.h) "FOLDER: cannot write TensorBoard events (cause)".
     explicit EventWriter(const std::string& folder);
     ~EventWriter();
     EventWriter(const EventWriter&) = delete;
@@ -38,7 +38,9 @@ public:
     /// Says that the run goes on from `step`: TensorBoard then drops what earlier files recorded at `step`
     /// or later (SessionLog START).
     void restartAt(int64_t step);
-    /// Hands what was written to the operating system. \throws std::runtime_error on a write error.
+    /// Hands what was written to the operating system. \throws WriteError "PATH: cannot write TensorBoard
+    /// events (cause)" on a write error (a full disk: the file may end in a part record, which TensorBoard
+    /// skips).
     void flush();
 
 private:

@@ -3,12 +3,21 @@
 // bench, --help, and the exit code and message of each failure.
 #include <QtTest/QtTest>
 
+#include <chrono>
 #include <cmath>
 
 #include <csignal>
 #include <fstream>
 
 #include "fixtures.h"
+#include "model/io/checkpoint.h"
+#include "model/run/runs.h"
+#include "small_disk.h"
+
+using gw::loadCheckpoint;
+using gw::readRunStatus;
+using gw::runCheckpointPath;
+using gw::RunStatus;
 
 namespace {
 struct Run {
@@ -196,6 +205,151 @@ private Q_SLOTS:
                             "domains.vec.weights=vec-ae2.pt", "domains.vec.pretrain.steps=20"});
         QVERIFY2(after.code == 0, qPrintable(after.out + after.err));
         QVERIFY(QFile::exists(dir.path() + "/vec-ae2.pt"));
+    }
+
+    /// A run folder on a nearly full file system (a tmpfs with room for one checkpoint, not for the
+    /// next one beside it): the run stops as failed, naming the file and the cause; status.yaml says so;
+    /// the first checkpoint is intact and loads; once there is room, --resume finishes the run. gw export
+    /// and gw pretrain to a full disk: the same kind of message, nothing half-written, the process alive
+    /// to say it (LibTorch's writer used to abort it from a destructor).
+    void fullDiskLosesNothing() {
+        if (!gwtest::SmallDisk::canMount()) GW_SKIP_MISSING("root, to mount a small tmpfs");
+        QTemporaryDir dir;
+        const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));
+        const QStringList wide = {"workspace.encoder.hidden=96", "workspace.decoder.hidden=96", "workspace.encoder.layers=2",
+                                  "workspace.decoder.layers=2", "training.checkpoint_every=20", "training.steps=60"};
+        // The same run on an ordinary disk gives the sizes: one checkpoint, and the rest of the folder.
+        auto sized = runGw(QStringList{"train", exp, "--out", dir.path() + "/sized"} + wide);
+        QVERIFY2(sized.code == 0, qPrintable(sized.out + sized.err));
+        const qint64 ckpt = QFileInfo(dir.path() + "/sized/checkpoints/last.ckpt").size();
+        QVERIFY2(ckpt > 200 * 1024, qPrintable(QString::number(ckpt)));  // so that 4 KiB pages do not matter
+        gwtest::SmallDisk disk(dir.path() + "/disk", ckpt + ckpt / 2 + 96 * 1024);
+        QVERIFY(disk.mounted());
+        const QString run = disk.path() + "/run";
+        auto full = runGw(QStringList{"train", exp, "--out", run} + wide);
+        QCOMPARE(full.code, 1);
+        QVERIFY2(full.err.contains(run + "/checkpoints/last.ckpt: cannot write the file (no space left on the device, ENOSPC)"),
+                 qPrintable(full.err));
+        QVERIFY2(full.err.contains("keeps its previous checkpoint (step 20); once there is room, gw train --resume " + run),
+                 qPrintable(full.err));
+        const RunStatus st = readRunStatus(run.toStdString());
+        QCOMPARE(st.state, std::string("failed"));
+        QVERIFY2(QString::fromStdString(st.error).contains("last.ckpt: cannot write the file (no space left"),
+                 st.error.c_str());
+        QVERIFY(!QFile::exists(run + "/checkpoints/last.ckpt.partial"));
+        QCOMPARE(loadCheckpoint(runCheckpointPath(run.toStdString())).step, int64_t(20));
+        // Every row of metrics.csv whole: a cut append is undone.
+        for (const QString& line : read(run + "/metrics.csv").split('\n', Qt::SkipEmptyParts)) QCOMPARE(line.count(','), 2);
+        // Room again: the run goes on from its checkpoint to the end.
+        QVERIFY(disk.grow(8 * ckpt + 1024 * 1024));
+        auto resumed = runGw({"train", "--resume", run});
+        QVERIFY2(resumed.code == 0, qPrintable(resumed.out + resumed.err));
+        QVERIFY2(resumed.out.contains("at step 20"), qPrintable(resumed.out));
+        QCOMPARE(readRunStatus(run.toStdString()).state, std::string("finished"));
+        QCOMPARE(loadCheckpoint(runCheckpointPath(run.toStdString())).step, int64_t(60));
+
+        // gw export to a disk with no room for the weights: an error naming the file, nothing left behind.
+        gwtest::SmallDisk tiny(dir.path() + "/tiny-disk", 16 * 1024);
+        QVERIFY(tiny.mounted());
+        auto ex = runGw({"export", dir.path() + "/sized", tiny.path() + "/gw.pt"});
+        QCOMPARE(ex.code, 1);
+        QVERIFY2(ex.err.contains(tiny.path() + "/gw.pt: cannot write the file (no space left on the device, ENOSPC)"),
+                 qPrintable(ex.err));
+        QCOMPARE(QDir(tiny.path()).entryList(QDir::Files | QDir::NoDotAndDotDot), QStringList());
+        // A dataset generated onto it: HDF5's failed write and close end as an error, not a fault.
+        auto gen = runGw({"import", "simple-shapes", tiny.path() + "/ss.h5", "--train", "5000", "--val", "20", "--test", "20"});
+        QCOMPARE(gen.code, 1);
+        QVERIFY2(gen.err.contains(tiny.path() + "/ss.h5: cannot write the file (") && gen.err.contains("no space left on the device, ENOSPC"),
+                 qPrintable(gen.err));
+        QVERIFY2(!gen.err.contains("HDF5-DIAG"), qPrintable(gen.err));
+        QCOMPARE(QDir(tiny.path()).entryList(QDir::Files | QDir::NoDotAndDotDot), QStringList());
+        // gw pretrain whose weights do not fit: the same.
+        auto pre = runGw({"pretrain", exp, "domains.vec.module=mlp_ae", "domains.vec.latent_dim=4", "domains.vec.hidden_dim=512",
+                          "domains.vec.weights=" + tiny.path() + "/vec-ae.pt", "domains.vec.pretrain.steps=5"});
+        QCOMPARE(pre.code, 1);
+        QVERIFY2(pre.err.contains(tiny.path() + "/vec-ae.pt: cannot write the file (no space left on the device, ENOSPC)"),
+                 qPrintable(pre.err));
+        QCOMPARE(QDir(tiny.path()).entryList(QDir::Files | QDir::NoDotAndDotDot), QStringList());
+    }
+
+    /// Processes that die are seen: a run that gets SIGABRT (a fault in a library) records "failed" and
+    /// the signal itself on its way out; one killed with SIGKILL (kill -9, the out-of-memory killer)
+    /// cannot, and reads as "interrupted" because its process is gone; a status whose pid now belongs
+    /// to another process (another start time) or to an earlier boot is not taken for a live run.
+    void deadRunsReadAsSuch() {
+        QTemporaryDir dir;
+        const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));
+        auto startRun = [&](QProcess& p, const QString& run) -> RunStatus {
+            p.start(QStringLiteral(GW_BINARY_DIR "/app/gw"), {"train", exp, "training.steps=100000000", "training.checkpoint_every=200",
+                                                              "training.val_every=0", "training.log_every=100", "--out", run});
+            if (!p.waitForStarted()) return {};
+            RunStatus st;
+            const auto t0 = std::chrono::steady_clock::now();
+            while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120)) {
+                st = readRunStatus(run.toStdString());
+                if (st.state == "running" && st.step >= 200) break;
+                QThread::msleep(10);
+            }
+            return st;
+        };
+        for (const int sig : {SIGABRT, SIGKILL}) {
+            const QString run = dir.path() + "/run-" + QString::number(sig);
+            QProcess p;
+            const RunStatus before = startRun(p, run);
+            QVERIFY2(before.state == "running" && before.step >= 200, before.state.c_str());
+            QCOMPARE(before.pid, long(p.processId()));
+            QVERIFY(before.pidStart > 0 && !before.bootId.empty());
+            QCOMPARE(::kill(static_cast<pid_t>(p.processId()), sig), 0);
+            QVERIFY(p.waitForFinished(30000));
+            QCOMPARE(p.exitStatus(), QProcess::CrashExit);
+            const RunStatus after = readRunStatus(run.toStdString());
+            if (sig == SIGABRT) {
+                QCOMPARE(after.state, std::string("failed"));
+                QCOMPARE(after.signal, SIGABRT);
+                QVERIFY2(QString::fromStdString(after.error).contains("died of SIGABRT after step "), after.error.c_str());
+            } else {
+                QCOMPARE(after.state, std::string("interrupted"));
+                QCOMPARE(after.signal, 0);  // nobody saw it: the reader found the process gone
+                QVERIFY2(QString::fromStdString(after.error).contains("is gone without a word: killed outright"), after.error.c_str());
+            }
+            QVERIFY2(after.step >= 200, qPrintable(QString::number(after.step) + " " + QString::fromStdString(after.error)));
+            // Either way the checkpoint resumes it.
+            QVERIFY(loadCheckpoint(runCheckpointPath(run.toStdString())).step >= 200);
+        }
+        // A parent that saw the signal (a local sweep) records it.
+        {
+            const QString run = dir.path() + "/run-seen";
+            QProcess p;
+            QVERIFY(startRun(p, run).state == "running");
+            const long pid = long(p.processId());
+            ::kill(static_cast<pid_t>(pid), SIGKILL);
+            QVERIFY(p.waitForFinished(30000));
+            QVERIFY(gw::recordRunKilled(run.toStdString(), pid, SIGKILL));
+            const RunStatus seen = readRunStatus(run.toStdString());
+            QCOMPARE(seen.state, std::string("interrupted"));
+            QCOMPARE(seen.signal, SIGKILL);
+            QVERIFY2(QString::fromStdString(seen.error).contains("was ended by SIGKILL"), seen.error.c_str());
+            QVERIFY(!gw::recordRunKilled(run.toStdString(), pid, SIGKILL));  // once: it no longer says running
+        }
+        // Written by a live process (this one), but not by this start of it, or not since this boot.
+        const std::string fake = (dir.path() + "/fake").toStdString();
+        RunStatus live;
+        live.state = "running";
+        live.pid = long(::getpid());
+        gw::writeRunStatus(fake, live);
+        QCOMPARE(readRunStatus(fake).state, std::string("running"));
+        RunStatus reused = readRunStatus(fake);
+        reused.pidStart += 1;
+        gw::writeRunStatus(fake, reused);
+        QCOMPARE(readRunStatus(fake).state, std::string("interrupted"));
+        RunStatus rebooted = readRunStatus(fake);
+        rebooted.state = "running";
+        rebooted.pidStart -= 1;
+        rebooted.bootId = "00000000-0000-0000-0000-000000000000";
+        gw::writeRunStatus(fake, rebooted);
+        const RunStatus r = readRunStatus(fake);
+        QCOMPARE(r.state, std::string("interrupted"));
+        QVERIFY2(QString::fromStdString(r.error).contains("the machine has restarted since"), r.error.c_str());
     }
 
     void devicesAndBench() {

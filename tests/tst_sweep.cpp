@@ -280,7 +280,10 @@ private Q_SLOTS:
         const QString out = QString::fromUtf8(sweep.readAll());
         QCOMPARE(sweep.exitCode(), 1);
         QVERIFY2(out.contains("000-seed=1: killed by signal 9"), qPrintable(out));
-        QCOMPARE(readRunStatus(run).state, std::string("interrupted"));
+        const RunStatus killed = readRunStatus(run);
+        QCOMPARE(killed.state, std::string("interrupted"));
+        QCOMPARE(killed.signal, SIGKILL);  // recorded by the sweep, which saw its child end
+        QVERIFY2(killed.error.find("was ended by SIGKILL") != std::string::npos, killed.error.c_str());
         const int64_t cut = loadCheckpoint(runCheckpointPath(run)).step;
         QVERIFY(cut >= 200 && cut < 6000);
         const auto again = fixtures::gwCli({"sweep", file});

@@ -6,6 +6,7 @@
 #include <QtTest/QtTest>
 
 #include "skip.h"
+#include "small_disk.h"
 
 #include <QComboBox>
 #include <QProcess>
@@ -15,6 +16,7 @@
 #include <QPainter>
 #include <qcustomplot.h>
 #include <QLineEdit>
+#include <QMessageBox>
 #include <QStandardItemModel>
 #include <QTableWidget>
 #include <QUndoStack>
@@ -999,6 +1001,47 @@ private Q_SLOTS:
         QCOMPARE(w.explorer()->refreshEvery(), qint64(75));
         w.explorer()->setRefreshEvery(300);
         QCOMPARE(w.glomPanel()->refreshEvery()->value(), 300);
+    }
+
+    /// A window run whose folder is on a full disk (a 64 KiB tmpfs): the run ends as failed, with a
+    /// dialog naming the file and the cause, and status.yaml says so; the window, its unsaved edits and
+    /// its form are as they were (LibTorch's checkpoint writer used to abort the whole session).
+    void aFullDiskFailsTheRunNotTheWindow() {
+        if (!gwtest::SmallDisk::canMount()) GW_SKIP_MISSING("root, to mount a small tmpfs");
+        gwtest::SmallDisk disk(dir_.path() + "/full-disk", 64 * 1024);
+        QVERIFY(disk.mounted());
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/a-full.yaml");
+        w.resize(1200, 800);
+        w.show();
+        QVERIFY(w.openExperiment(demo_, false));
+        w.form()->setValue("training.steps", "400");
+        w.form()->setValue("training.checkpoint_every", "50");
+        w.form()->setValue("training.out", disk.path());
+        w.validate();
+        QVERIFY(w.isModified());
+        const QString edited = w.form()->yaml();
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        w.start();
+        QVERIFY(ended.wait(120000));
+        QCOMPARE(ended.first().at(0).toBool(), false);
+        QVERIFY(!w.isRunning());
+        QCOMPARE(w.statusText(), QString("Failed"));
+        auto* box = w.findChild<QMessageBox*>("errorDialog");
+        QVERIFY(box);
+        QTRY_VERIFY(box->isVisible());
+        qInfo("dialog: %s", qPrintable(box->text()));
+        QVERIFY2(box->text().contains("cannot write the file (no space left on the device, ENOSPC)"), qPrintable(box->text()));
+        const QStringList runs = QDir(disk.path()).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+        QCOMPARE(runs.size(), 1);
+        const QString status = slurp(disk.path() + "/" + runs[0] + "/status.yaml");
+        QVERIFY2(status.contains("state: failed") && status.contains("no space left on the device"), qPrintable(status));
+        // The session goes on: the form as edited, still unsaved, editable again.
+        QCOMPARE(w.form()->yaml(), edited);
+        QVERIFY(w.isModified());
+        QVERIFY(w.form()->fieldFor("training.steps")->isEnabled());
+        box->close();
     }
 
     void windowWhileTraining() {

@@ -502,8 +502,10 @@ bool MainWindow::maybeSave() {
 }
 
 void MainWindow::writeAutosave() {
-    saveFile(autosave_, ("# gw-studio autosave of " + (path_.isEmpty() ? QString("untitled") : path_) + "\n").toUtf8() +
-                            form_->yaml().toUtf8());
+    const QString err = saveFile(autosave_, ("# gw-studio autosave of " + (path_.isEmpty() ? QString("untitled") : path_) + "\n").toUtf8() +
+                                                form_->yaml().toUtf8());
+    // A full disk: the edits are still in the window; say that the safety copy is not being kept.
+    if (!err.isEmpty()) statusBar()->showMessage("Autosave failed: " + err, 15000);
 }
 
 void MainWindow::autosaveTick() {

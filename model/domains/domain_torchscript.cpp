@@ -256,7 +256,10 @@ public:
         // of the optimiser's flat buffer) and this module's own state is left as it is.
         torch::jit::Module copy = jit_.deepcopy();
         copy.to(torch::kCPU);
-        writeAtomically(path, [&](const std::string& tmp) { copy.save(tmp); });
+        // To memory, then one checked write: LibTorch's writer would report a full disk from a destructor.
+        std::ostringstream bytes;
+        copy.save(bytes);
+        writeFileAtomically(path, bytes.str());
         return true;
     }
 

@@ -194,7 +194,14 @@ void saveCheckpoint(const std::string& path, const Checkpoint& c) {
     }
     if (c.cpuRngState.defined()) a.write("cpu_rng_state", c.cpuRngState);
     a.write("sampler_states", c10::IValue(toList(c.samplerStates)));
-    writeAtomically(path, [&](const std::string& tmp) { a.save_to(tmp); });
+    // To memory first: LibTorch's zip writer finishes the archive in its destructor, and a write that
+    // fails there (a full disk) would terminate the process; a buffer cannot fail that way.
+    std::string bytes;
+    a.save_to([&bytes](const void* data, size_t n) {
+        bytes.append(static_cast<const char*>(data), n);
+        return n;
+    });
+    writeFileAtomically(path, bytes);
 }
 
 void checkRecords(const std::string& path, const std::string& what) {

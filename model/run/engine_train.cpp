@@ -10,10 +10,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <optional>
 #include <sstream>
 
 #include <unistd.h>
 
+#include "data/atomic_file.h"
 #include "data/tensorboard.h"
 #include "model/run/distributed.h"
 #include "model/run/engine_internal.h"
@@ -212,7 +214,7 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
     const bool lead = engine.leads();
     const fs::path dir(runDir);
     const fs::path csvPath = dir / "metrics.csv";
-    std::ofstream csv;
+    AppendFile csv;
     std::unique_ptr<data::EventWriter> events;
     if (lead) {
         fs::create_directories(dir / "checkpoints");
@@ -220,8 +222,8 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
         writeFileAtomically(runConfigPath(runDir), experimentToYaml(withAbsolutePaths(engine.config())));
         truncateMetrics(csvPath, engine.step());
         const bool fresh = !fs::exists(csvPath);
-        csv.open(csvPath, std::ios::app);
-        if (fresh) csv << "step,metric,value\n";
+        csv = AppendFile(csvPath.string());
+        if (fresh) csv.append("step,metric,value\n");
         // The same rows as TensorBoard events (docs/run-format): one new file per start; a resumed run says
         // where it restarts, so that TensorBoard drops the steps an interrupted file recorded after it.
         events = std::make_unique<data::EventWriter>(runDir);
@@ -229,11 +231,12 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
     }
     auto record = [&](int64_t step, const OrderedMap<double>& metrics) {
         if (!lead) return;
+        std::string rows;
         for (const auto& [k, v] : metrics) {
-            csv << step << "," << k << "," << fmt(v) << "\n";
+            rows += std::to_string(step) + "," + k + "," + fmt(v) + "\n";
             events->addScalar(k, step, v);
         }
-        csv.flush();
+        csv.append(rows);  // all or nothing: a full disk cuts no row in two
         events->flush();
     };
     const auto& cfg = engine.config();
@@ -246,11 +249,28 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
     status.totalSteps = engine.totalSteps();
     status.pid = static_cast<long>(::getpid());
     status.started = utcNow();
-    if (lead) writeRunStatus(runDir, status);
+    // A crash signal on the way (a fault in a library) still leaves "failed" and the signal in status.yaml.
+    std::optional<RunCrashRecorder> crash;
+    if (lead) {
+        crash.emplace(runDir);
+        crash->update(status);
+        writeRunStatus(runDir, status);
+    }
+    // The step of the checkpoint on disk, for the message of a save that fails.
+    int64_t savedStep = fs::exists(result.checkpoint) ? engine.step() : -1;
     auto save = [&] {
         if (!lead) return;
-        saveCheckpoint(result.checkpoint, engine.makeCheckpoint());
+        try {
+            saveCheckpoint(result.checkpoint, engine.makeCheckpoint());
+        } catch (const WriteError& e) {
+            throw TrainingError("step " + std::to_string(engine.step()) + ": " + e.what() + "; the run stops as failed" +
+                                (savedStep >= 0 ? " and keeps its previous checkpoint (step " + std::to_string(savedStep) +
+                                                      "); once there is room, gw train --resume " + runDir + " goes on from it"
+                                                : " before its first checkpoint"));
+        }
+        savedStep = engine.step();
         status.step = engine.step();
+        crash->update(status);  // first: a crash is never recorded with less than status.yaml says
         writeRunStatus(runDir, status);
     };
     try {

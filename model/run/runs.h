@@ -23,10 +23,14 @@ std::string runStatusPath(const std::string& runDir);
 
 /// What a run folder says of its run. runTraining writes RUN_DIR/status.yaml when it starts, at each
 /// validation and checkpoint, and when it stops, finishes or fails; sweeps (sweep.h) and the Runs panel
-/// read it. A process killed outright leaves "running": readRunStatus then checks the process.
+/// read it. A process that dies of a crash signal (SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL) writes
+/// "failed" and the signal on its way out (RunCrashRecorder); one killed outright (SIGKILL, the
+/// out-of-memory killer) leaves "running": readRunStatus then checks the process, and a local sweep,
+/// which saw it end, records the signal (recordRunKilled).
 struct RunStatus {
     /// "running", "stopped" (asked to stop; its checkpoint resumes it), "finished", "failed",
-    /// "interrupted" (read only: "running" but its process on this host is gone), or "" (no status file).
+    /// "interrupted" ("running" but its process is gone: killed outright, or the machine restarted;
+    /// its checkpoint resumes it), or "" (no status file).
     std::string state;
     int64_t step = 0;        ///< last step reached (checkpointed when stopped or finished)
     int64_t totalSteps = 0;  ///< training.steps
@@ -34,14 +38,51 @@ struct RunStatus {
     std::string host;        ///< the host it runs on (gethostname)
     std::string started;     ///< when this start of the run began, UTC, ISO 8601
     std::string updated;     ///< when the file was written, UTC, ISO 8601
-    std::string error;       ///< failed: the error message
+    std::string error;       ///< failed or interrupted: what happened, for a person
+    int signal = 0;          ///< the signal that ended the process, 0 when none or unknown
+    /// The process's start time (clock ticks since boot, /proc/PID/stat field 22) and the kernel's boot
+    /// id: a pid the system has given to another process since, or a restarted machine, is not taken
+    /// for the run still going. Empty/0 in files of older versions (then only the pid is checked).
+    int64_t pidStart = 0;
+    std::string bootId;
 };
-/// Writes RUN_DIR/status.yaml atomically (`updated` set to now). \throws WriteError naming the file.
+/// Writes RUN_DIR/status.yaml atomically (`updated` set to now; `pidStart` and `bootId` of this
+/// process when `pid` is this process). When the atomic write fails (a full disk cannot take even the
+/// temporary file), a status that fits in the existing file's block is written over it in place, so
+/// that a failure is still recorded. \throws WriteError naming the file when neither works.
 void writeRunStatus(const std::string& runDir, RunStatus status);
 /// Reads RUN_DIR/status.yaml; a folder without one gives state "". A "running" status whose process
-/// is gone (same host, no such pid) reads as "interrupted". Throws nothing: an unreadable file reads as
-/// state "failed" with the reason in `error`.
+/// on this host is gone (no such pid, a pid started at another time, another boot) reads as
+/// "interrupted", with `error` saying so. Throws nothing: an unreadable file reads as state "failed"
+/// with the reason in `error`.
 RunStatus readRunStatus(const std::string& runDir);
+/// A parent that saw its child `pid` end by `signal` (a local sweep's runner): when RUN_DIR/status.yaml
+/// still says "running" for that pid, it becomes "interrupted" (SIGKILL, SIGTERM, SIGINT: resumable as
+/// it is) or "failed" (any other signal) with the signal and what it usually means. Throws nothing;
+/// true when it wrote the file.
+bool recordRunKilled(const std::string& runDir, long pid, int signal);
+/// "SIGKILL", "SIGSEGV", ... ("signal N" for one without a name here). Async-signal-safe.
+const char* signalName(int signal);
+
+/// While alive, a crash signal (SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL) in this process writes
+/// RUN_DIR/status.yaml as "failed" with the signal and the last step (from `update`), then lets the
+/// signal end the process as it would have; the handler uses only async-signal-safe calls (open,
+/// write, rename) on text prepared by update(). One recorder per process (a second one records
+/// nothing, see armed()); runTraining keeps one for the run it trains.
+class RunCrashRecorder {
+public:
+    explicit RunCrashRecorder(const std::string& runDir);
+    ~RunCrashRecorder();
+    RunCrashRecorder(const RunCrashRecorder&) = delete;
+    RunCrashRecorder& operator=(const RunCrashRecorder&) = delete;
+    /// Prepares the text the handler would write for `status` (state and error are replaced).
+    void update(const RunStatus& status);
+    /// False when another recorder of this process was armed first.
+    bool armed() const { return armed_; }
+
+private:
+    bool armed_ = false;
+};
 /// The current time, UTC, as ISO 8601 ("2026-12-01T05:30:00Z").
 std::string utcNow();
 

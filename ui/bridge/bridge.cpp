@@ -142,6 +142,8 @@ void initEngineProcess(char** argv) {
     tuneAllocator();
 }
 
+int endEngineProcess(int code) { return data::endProcess(code); }
+
 QString makeDemoExperiment(const QString& dir, qint64 steps) {
     const std::string root = dir.toStdString();
     fs::create_directories(root);

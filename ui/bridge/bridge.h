@@ -27,6 +27,10 @@ struct MetricBatch {
 /// Process set-up for the engine (OpenMP's passive wait policy, which may re-execute the program
 /// once, and the allocator); call first thing in main().
 void initEngineProcess(char** argv);
+/// What main() returns through: `code`, or the process ended at once with `code` when an HDF5 file it
+/// wrote could not be closed (a full disk), so that HDF5's own clean-up at exit does not fault
+/// (data/h5_array.h endProcess).
+int endEngineProcess(int code);
 
 /// Writes a small generated experiment into `dir` (data.h5: 8-d vectors around 4 class centres and
 /// their labels; demo.yaml: identity and class_label domains) and returns the YAML's path. For tests,
