@@ -319,6 +319,59 @@ private Q_SLOTS:
                     .contains("unknown selection 'attention' (known: single_domain, fixed_shared, random, dynamic_query_attention)"));
     }
 
+    /// RandomSelection's binary_proportion (shimmer d8aaa0e): the first B - floor(B p) rows are
+    /// softmax(U / temperature) of uniform draws, the last floor(B p) one-hot, domains in turn. Checked
+    /// against the same draws in LibTorch and against PyTorch running that algorithm (restated from
+    /// shimmer d8aaa0e's selection.py) with the same seed; p = 0 draws exactly what it drew before.
+    void randomSelectionBinaryProportion() {
+        OrderedMap<std::string> p;
+        p.set("temperature", "0.5");
+        p.set("binary_proportion", "0.45");
+        auto sel = makeSelection("random", {"a", "b", "c"}, {3, 3, 3}, 3, p);
+        TensorMap pre;
+        for (const char* d : {"a", "b", "c"}) pre.set(d, torch::zeros({11, 3}));
+        torch::manual_seed(7);
+        const TensorMap got = sel->scores(pre, pre);
+        // floor(11 * 0.45) = 4 one-hot rows: divmod(4, 3) = (1, 1), so a gets 2, b and c 1 each.
+        torch::manual_seed(7);
+        const auto soft = torch::softmax(torch::rand({7, 3}) / 0.5, 1);
+        const auto all = torch::stack({got.at("a"), got.at("b"), got.at("c")}, 1);
+        QVERIFY(torch::allclose(all.narrow(0, 0, 7), soft));
+        const auto oneHot = torch::tensor({1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1}, torch::kFloat32).view({4, 3});
+        QVERIFY(torch::equal(all.narrow(0, 7, 4), oneHot));
+        QVERIFY(torch::allclose(all.sum(1), torch::ones({11})));
+        // p = 0: the draws of the selection without the parameter.
+        p.set("binary_proportion", "0");
+        torch::manual_seed(7);
+        const TensorMap none = makeSelection("random", {"a", "b", "c"}, {3, 3, 3}, 3, p)->scores(pre, pre);
+        torch::manual_seed(7);
+        QVERIFY(torch::allclose(torch::stack({none.at("a"), none.at("b"), none.at("c")}, 1), torch::softmax(torch::rand({11, 3}) / 0.5, 1)));
+        // Out of [0, 1]: the key, the bound and the value.
+        p.set("binary_proportion", "1.5");
+        const QString bad = errorOf([&] { makeSelection("random", {"a", "b"}, {3, 3}, 3, p); });
+        QVERIFY2(bad.contains("binary_proportion: expected a number >= 0 and <= 1, found '1.5'"), qPrintable(bad));
+        // PyTorch, the same seed, shimmer's algorithm.
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
+        const auto py = fixtures::python(
+            {"-c", "import torch\n"
+                   "torch.manual_seed(7)\n"
+                   "b, d, p, t = 11, 3, 0.45, 0.5\n"
+                   "nb = int(b * p)\n"
+                   "each, extra = divmod(nb, d)\n"
+                   "soft = torch.softmax(torch.rand(b - nb, d) / t, dim=1)\n"
+                   "rows = [soft]\n"
+                   "for i in range(d):\n"
+                   "    z = torch.zeros(each + (1 if i < extra else 0), d)\n"
+                   "    z[:, i] = 1\n"
+                   "    rows.append(z)\n"
+                   "print(' '.join('%.9g' % v for v in torch.cat(rows).flatten().tolist()))\n"});
+        QVERIFY2(py.code == 0, qPrintable(py.out));
+        const QStringList values = py.out.trimmed().split(' ');
+        QCOMPARE(values.size(), 33);
+        const auto flat = all.contiguous().view({-1});
+        for (int i = 0; i < 33; ++i) QVERIFY2(std::abs(flat[i].item<double>() - values[i].toDouble()) < 1e-6, qPrintable(values[i]));
+    }
+
     void experimentFiles() {
         const std::string base = fixtures::experimentYaml();
         auto c = parseExperiment(base, "exp.yaml", {"workspace.flavour=fusion"});

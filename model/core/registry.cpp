@@ -88,6 +88,7 @@ Params checkParams(const KindInfo& info, const std::string& what, const OrderedM
         auto bound = [&](const char* kind) {
             std::string e = kind;
             if (std::isfinite(p.min)) e += std::string(p.minExclusive ? " > " : " >= ") + numberText(p.min);
+            if (std::isfinite(p.max)) e += std::string(std::isfinite(p.min) ? " and" : "") + " <= " + numberText(p.max);
             return e;
         };
         switch (p.type) {
@@ -95,6 +96,7 @@ Params checkParams(const KindInfo& info, const std::string& what, const OrderedM
                 int64_t v = 0;
                 if (!parseInt(text, v)) fail(bound("a whole number"));
                 if (p.minExclusive ? !(double(v) > p.min) : !(double(v) >= p.min)) fail(bound("a whole number"));
+                if (!(double(v) <= p.max)) fail(bound("a whole number"));
                 out.set(p.key, std::to_string(v));
                 break;
             }
@@ -102,6 +104,7 @@ Params checkParams(const KindInfo& info, const std::string& what, const OrderedM
                 double v = 0;
                 if (!parseReal(text, v)) fail(bound("a number"));
                 if (p.minExclusive ? !(v > p.min) : !(v >= p.min)) fail(bound("a number"));
+                if (!(v <= p.max)) fail(bound("a number"));
                 out.set(p.key, numberText(v));
                 break;
             }
@@ -144,6 +147,7 @@ void table(std::ostringstream& s, const R& reg, const std::string& key, const st
             s << (first ? "" : "<br>") << "`" << p.key << "` (" << typeName(p.type);
             const bool number = p.type == ParamInfo::Type::Int || p.type == ParamInfo::Type::Real;
             if (number && std::isfinite(p.min)) s << (p.minExclusive ? " > " : " ≥ ") << numberText(p.min);
+            if (number && std::isfinite(p.max)) s << (std::isfinite(p.min) ? "," : "") << " ≤ " << numberText(p.max);
             if (!p.unit.empty()) s << ", " << p.unit;
             if (p.defaultValue.empty()) s << ", no default): " << p.doc;
             else s << ", default `" << p.defaultValue << "`): " << p.doc;

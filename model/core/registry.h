@@ -46,6 +46,7 @@ struct ParamInfo {
     bool minExclusive = false;       ///< numbers: min itself is not allowed
     std::string unit;                ///< "" for plain numbers, else e.g. "refinement steps"
     std::string doc;                 ///< one line
+    double max = std::numeric_limits<double>::infinity();  ///< numbers: largest allowed value (included)
 };
 
 /// A registered kind as the user sees it: name, one-line doc, parameters.

@@ -22,6 +22,7 @@ KindParameter toQt(const ParamInfo& p) {
     k.unit = QString::fromStdString(p.unit);
     k.doc = QString::fromStdString(p.doc);
     if (std::isfinite(p.min)) k.range = QString(p.minExclusive ? "> " : ">= ") + QString::number(p.min);
+    if (std::isfinite(p.max)) k.range += QString(k.range.isEmpty() ? "" : ", ") + "<= " + QString::number(p.max);
     return k;
 }
 

@@ -34,16 +34,33 @@ TensorMap FixedSharedSelection::scores(const TensorMap&, const TensorMap& pre) {
     return s;
 }
 
-RandomSelection::RandomSelection(double temperature) : Selection("random"), temperature_(temperature) {
+RandomSelection::RandomSelection(double temperature, double binaryProportion)
+    : Selection("random"), temperature_(temperature), binaryProportion_(binaryProportion) {
     if (!(temperature > 0))
         throw std::invalid_argument("selection 'random': temperature must be > 0, found " + std::to_string(temperature));
+    if (!(binaryProportion >= 0 && binaryProportion <= 1))
+        throw std::invalid_argument("selection 'random': binary_proportion must be between 0 and 1, found " +
+                                    std::to_string(binaryProportion));
 }
 
 TensorMap RandomSelection::scores(const TensorMap&, const TensorMap& pre) {
     const int64_t b = batchOf(pre);
+    const int64_t d = static_cast<int64_t>(pre.size());
     const auto opts = pre.begin()->second.options();
-    auto u = torch::rand({b, static_cast<int64_t>(pre.size())}, opts);
-    auto w = torch::softmax(u / temperature_, 1);
+    // Python's int(): the product truncated toward zero.
+    const int64_t binary = static_cast<int64_t>(static_cast<double>(b) * binaryProportion_);
+    auto w = torch::softmax(torch::rand({b - binary, d}, opts) / temperature_, 1);
+    if (binary > 0) {
+        auto oneHot = torch::zeros({binary, d}, opts);
+        const int64_t each = binary / d, extra = binary % d;
+        int64_t row = 0;
+        for (int64_t i = 0; i < d; ++i) {
+            const int64_t n = each + (i < extra ? 1 : 0);
+            if (n > 0) oneHot.narrow(0, row, n).select(1, i).fill_(1);
+            row += n;
+        }
+        w = torch::cat({w, oneHot}, 0);
+    }
     TensorMap s;
     int64_t i = 0;
     for (const auto& kv : pre) s.set(kv.first, w.select(1, i++));
@@ -74,8 +91,12 @@ void registerFixedSharedSelection(SelectionRegistry& r) {
 
 void registerRandomSelection(SelectionRegistry& r) {
     r.add({"random", "softmax(U / temperature) over the group's domains, U uniform per sample (shimmer RandomSelection)",
-           {{"temperature", ParamInfo::Type::Real, "0.2", 0, true, "", "softmax temperature; small is nearly one-hot"}}},
-          [](const SelectionContext& c) { return std::make_shared<RandomSelection>(c.params.real("temperature")); });
+           {{"temperature", ParamInfo::Type::Real, "0.2", 0, true, "", "softmax temperature; small is nearly one-hot"},
+            {"binary_proportion", ParamInfo::Type::Real, "0", 0, false, "",
+             "share of each batch given one-hot scores, last rows, domains in turn (shimmer d8aaa0e)", 1}}},
+          [](const SelectionContext& c) {
+              return std::make_shared<RandomSelection>(c.params.real("temperature"), c.params.real("binary_proportion"));
+          });
 }
 
 }  // namespace gw

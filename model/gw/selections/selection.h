@@ -60,13 +60,20 @@ public:
 /// RandomSelection(temperature): s = softmax(U / T) over domains, U ~ Uniform(0, 1)^{B×D}.
 class RandomSelection : public Selection {
 public:
-    /// \throws std::invalid_argument when temperature <= 0.
-    explicit RandomSelection(double temperature);
+    /// `binaryProportion` p in [0, 1] (shimmer d8aaa0e, selection.py RandomSelection): of a batch of B,
+    /// the first B - floor(B p) rows are softmax(U / temperature) with U uniform in [0, 1) (B - floor(B p),
+    /// D) drawn from the default generator; the last floor(B p) rows are one-hot, floor(B p) / D of them
+    /// per domain in the group's order and the remainder one each to the first domains. p = 0 (the
+    /// default) is shimmer's later RandomSelection, which dropped the parameter.
+    /// \throws std::invalid_argument when temperature <= 0 or p is outside [0, 1].
+    explicit RandomSelection(double temperature, double binaryProportion = 0);
+    /// Scores (B) per domain of `preFusion` (B, W each), as above; each row sums to 1.
     TensorMap scores(const TensorMap& latents, const TensorMap& preFusion) override;
     bool scoresNeedGradient() const override { return false; }
 
 private:
     double temperature_;
+    double binaryProportion_;
 };
 
 /// Builds a registered selection for a GW of `domains` (latent sizes `latentDims`, workspace W) with
