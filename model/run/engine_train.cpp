@@ -4,6 +4,7 @@
 #include "model/run/engine.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -256,17 +257,25 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
         crash->update(status);
         writeRunStatus(runDir, status);
     }
-    // The step of the checkpoint on disk, for the message of a save that fails.
+    // The step of the checkpoint on disk, for the message of a write that fails.
     int64_t savedStep = fs::exists(result.checkpoint) ? engine.step() : -1;
+    auto cannotWrite = [&](const WriteError& e) {
+        std::error_code ec;
+        const bool kept = savedStep >= 0 && fs::exists(result.checkpoint, ec);
+        const bool room = e.errorNumber() == ENOSPC || e.errorNumber() == EDQUOT;
+        return TrainingError("step " + std::to_string(engine.step()) + ": " + e.what() + "; the run stops as failed" +
+                             (kept ? " and keeps its previous checkpoint (step " + std::to_string(savedStep) + "); once " +
+                                         (room ? "there is room" : "that is mended") + ", gw train --resume " + runDir +
+                                         " goes on from it"
+                              : savedStep >= 0 ? " (its checkpoint is gone too)"
+                                               : " before its first checkpoint"));
+    };
     auto save = [&] {
         if (!lead) return;
         try {
             saveCheckpoint(result.checkpoint, engine.makeCheckpoint());
         } catch (const WriteError& e) {
-            throw TrainingError("step " + std::to_string(engine.step()) + ": " + e.what() + "; the run stops as failed" +
-                                (savedStep >= 0 ? " and keeps its previous checkpoint (step " + std::to_string(savedStep) +
-                                                      "); once there is room, gw train --resume " + runDir + " goes on from it"
-                                                : " before its first checkpoint"));
+            throw cannotWrite(e);
         }
         savedStep = engine.step();
         status.step = engine.step();
@@ -353,13 +362,17 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
             if (lead) writeRunStatus(runDir, status);
         }
     } catch (const std::exception& e) {
+        // metrics.csv, the events file or status.yaml that cannot be written: the same words as a checkpoint's.
+        const auto* write = dynamic_cast<const WriteError*>(&e);
+        const std::string message = write ? cannotWrite(*write).what() : e.what();
         status.state = "failed";
-        status.error = e.what();
+        status.error = message;
         try {
             if (lead) writeRunStatus(runDir, status);
         } catch (const std::exception&) {
             // the original error matters more than the status file
         }
+        if (write) throw TrainingError(message);
         throw;
     }
     result.step = engine.step();
