@@ -298,6 +298,7 @@ private Q_SLOTS:
     }
 
     void attributesModule() {
+        torch::manual_seed(0);  // the module's initial weights too: the check below is on a trained value
         gw::DomainModuleSpec spec("attributes");
         spec.inputDim = 11;
         auto m = gw::makeDomainModule(spec);
@@ -336,7 +337,8 @@ private Q_SLOTS:
         torch::NoGradGuard ng;
         const auto last = m->computeDomainLoss(x)->metrics;
         QVERIFY2(last.at("category_accuracy").item<double>() > 0.97, qPrintable(QString::number(last.at("category_accuracy").item<double>())));
-        QVERIFY(last.at("attribute_error").item<double>() < 0.6 * first.at("attribute_error").item<double>());
+        QVERIFY2(last.at("attribute_error").item<double>() < 0.6 * first.at("attribute_error").item<double>(),
+                 qPrintable(QString("attribute_error %1 after, %2 before").arg(last.at("attribute_error").item<double>()).arg(first.at("attribute_error").item<double>())));
         // dataMetrics of the encoded latent, against the decoding read back by hand.
         const auto z = m->encode(x);
         const auto dm = m->dataMetrics(z, x);
