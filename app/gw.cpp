@@ -304,6 +304,7 @@ int cmdKinds(bool markdown) {
     list("Trainable models", "model", gw::modelRegistry());
     list("GW flavours", "workspace.flavour", gw::flavourRegistry());
     list("Selections", "workspace.selection, parameters under workspace.selection_params", gw::selectionRegistry());
+    list("Contrastive losses", "loss.contrastive, parameters under loss.contrastive_params", gw::contrastiveRegistry());
     list("Domain-module kinds", "domains.NAME.module", gw::domainModuleRegistry());
     return 0;
 }

@@ -80,6 +80,18 @@ private Q_SLOTS:
         QVERIFY2(t.out.contains("GW step: hand-written"), qPrintable(t.out));
         QVERIFY(read(dir.path() + "/run/config.yaml").contains("flavour: fusion"));
         QVERIFY(read(dir.path() + "/run/metrics.csv").contains("train/fused,"));
+        // Another contrastive loss: autograd trains it, its extra metric logged under shimmer's name.
+        QVERIFY(k.out.contains("Contrastive losses") && k.out.contains("vsepp") && k.out.contains("max_violation = true"));
+        auto v = runGw({"train", exp, "loss.contrastive=vsepp", "loss.contrastive_params.margin=0.3", "training.steps=20",
+                        "--out", dir.path() + "/vsepp"});
+        QVERIFY2(v.code == 0, qPrintable(v.out + v.err));
+        QVERIFY2(v.out.contains("GW step: autograd (contrastive 'vsepp' has no hand-written form)"), qPrintable(v.out));
+        QVERIFY(read(dir.path() + "/vsepp/metrics.csv").contains("train/contrastive_vec_and_label_clip,"));
+        QVERIFY(read(dir.path() + "/vsepp/config.yaml").contains("contrastive: vsepp"));
+        auto badMeasure = runGw({"train", exp, "loss.contrastive=vsepp", "loss.contrastive_params.measure=euclid"});
+        QCOMPARE(badMeasure.code, 1);
+        QVERIFY2(badMeasure.err.contains("loss.contrastive_params.measure: expected cosine or order, found 'euclid'"),
+                 qPrintable(badMeasure.err));
     }
 
     void trainResumeEval() {

@@ -103,6 +103,7 @@ private Q_SLOTS:
             {"val/" + extraOf(translation("v", "attr"), "accuracy"), "accuracy", "v → attr"},
             {"train/" + contrastive("image", "label"), "contrastives", "image ↔ label"},
             {"train/" + logitScaleOf(contrastive("a", "b")), "other", "a ↔ b logit scale"},
+            {"val/" + extraOf(contrastive("a", "b"), "clip"), "other", "a ↔ b CLIP"},
             {"train/" + broadcastTerm(domainSet({"a", "b"}), "a"), "fused", "{a, b} → a"},
             {"train/" + broadcastTerm(domainSet({"a"}), "b", domainSet({"a", "b"})), "translations", "a → b (case {a, b})"},
             {"train/" + broadcastTerm(domainSet({"a"}), "a"), "demi-cycles", "a → a"},

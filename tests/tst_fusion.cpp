@@ -372,6 +372,98 @@ private Q_SLOTS:
         for (int i = 0; i < 33; ++i) QVERIFY2(std::abs(flat[i].item<double>() - values[i].toDouble()) < 1e-6, qPrintable(values[i]));
     }
 
+    /// The contrastive losses of loss.contrastive against PyTorch running shimmer's info_nce and CLIP
+    /// contrastive_loss (contrastive_loss.py) and shimmer-ssd's VSE++ (modules/contrastive_loss.py),
+    /// restated, on the same tensors: cosine and order measures, with and without max_violation.
+    void contrastiveKinds() {
+        torch::manual_seed(5);
+        const auto x = torch::randn({6, 4}), y = torch::randn({6, 4});
+        LossSettings loss;
+        loss.logitScale = 1.3;
+        struct Case {
+            const char* kind;
+            std::vector<std::pair<std::string, std::string>> params;
+            const char* python;  // the reference's expression
+        };
+        const std::vector<Case> cases = {
+            {"clip", {}, "clip(x, y)"},
+            {"info_nce", {}, "info_nce(x, y)"},
+            {"vsepp", {}, "vsepp(x, y, 0.2, 'cosine', True)"},
+            {"vsepp", {{"margin", "0.5"}, {"max_violation", "false"}}, "vsepp(x, y, 0.5, 'cosine', False)"},
+            {"vsepp", {{"measure", "order"}}, "vsepp(x, y, 0.2, 'order', True)"},
+            {"vsepp", {{"measure", "order"}, {"max_violation", "false"}}, "vsepp(x, y, 0.2, 'order', False)"},
+        };
+        std::vector<double> ours;
+        QString expressions;
+        for (const auto& c : cases) {
+            loss.contrastive = c.kind;
+            loss.contrastiveParams.clear();
+            for (const auto& [k, v] : c.params) loss.contrastiveParams.set(k, v);
+            auto fn = makeContrastive(loss);
+            QCOMPARE(QString::fromStdString(fn->kind()), QString(c.kind));
+            const LossOutput out = (*fn)(x, y);
+            ours.push_back(out.loss.item<double>());
+            if (std::string(c.kind) == "vsepp") {  // CLIP's value logged beside it, and its logit scale named as shimmer-ssd's
+                QVERIFY(std::abs(out.metrics.at("clip").item<double>() - contrastiveLoss(x, y, torch::full({1}, 1.3)).item<double>()) < 1e-6);
+                QVERIFY(fn->named_buffers().contains("clip_contrastive_loss.logit_scale"));
+            } else {
+                QVERIFY(fn->named_buffers().contains("logit_scale"));
+            }
+            expressions += QString(expressions.isEmpty() ? "" : ", ") + c.python;
+        }
+        // Bad settings name the key.
+        loss.contrastive = "triplet";
+        QVERIFY(errorOf([&] { makeContrastive(loss); }).contains("loss.contrastive: unknown contrastive loss 'triplet' (known: clip, info_nce, vsepp)"));
+        loss.contrastive = "vsepp";
+        loss.contrastiveParams.clear();
+        loss.contrastiveParams.set("margin", "-1");
+        QVERIFY(errorOf([&] { makeContrastive(loss); }).contains("loss.contrastive_params.margin: expected a number >= 0, found '-1'"));
+        loss.contrastiveParams.clear();
+        loss.contrastiveParams.set("measure", "euclid");
+        QVERIFY(errorOf([&] { makeContrastive(loss); }).contains("measure must be cosine or order, found 'euclid'"));
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
+        QTemporaryDir dir;
+        OrderedMap<torch::Tensor> xy;
+        xy.set("x", x);
+        xy.set("y", y);
+        writeStateDict(dir.filePath("xy.pt").toStdString(), xy);
+        const QString script =
+            "import sys, torch\n"
+            "from torch.nn.functional import normalize, cross_entropy\n"
+            "t = torch.load(sys.argv[1]); x, y = t['x'], t['y']\n"
+            "scale = torch.tensor([1.3])\n"
+            "def logits(a, b):\n"
+            "    return torch.clamp(scale.exp(), max=100) * normalize(a) @ normalize(b).t()\n"
+            "def info_nce(a, b):\n"
+            "    return cross_entropy(logits(a, b), torch.arange(a.size(0)))\n"
+            "def clip(a, b):\n"
+            "    l = logits(a, b); n = torch.arange(a.size(0))\n"
+            "    return 0.5 * (cross_entropy(l, n) + cross_entropy(l.t(), n))\n"
+            "def vsepp(a, b, margin, measure, max_violation):\n"
+            "    a, b = normalize(a), normalize(b)\n"
+            "    if measure == 'order':\n"
+            "        d = b.unsqueeze(1).expand(b.size(0), a.size(0), b.size(1)) - a.unsqueeze(0).expand(b.size(0), a.size(0), b.size(1))\n"
+            "        s = -d.clamp(min=0).pow(2).sum(2).sqrt().t()\n"
+            "    else:\n"
+            "        s = a.mm(b.t())\n"
+            "    diag = s.diag().view(a.size(0), 1)\n"
+            "    cost_s = (margin + s - diag.expand_as(s)).clamp(min=0)\n"
+            "    cost_im = (margin + s - diag.t().expand_as(s)).clamp(min=0)\n"
+            "    mask = torch.eye(s.size(0)) > 0.5\n"
+            "    cost_s = cost_s.masked_fill_(mask, 0); cost_im = cost_im.masked_fill_(mask, 0)\n"
+            "    if max_violation:\n"
+            "        cost_s = cost_s.max(1)[0]; cost_im = cost_im.max(0)[0]\n"
+            "    return cost_s.sum() + cost_im.sum()\n"
+            "print(' '.join('%.9g' % float(v) for v in [" + expressions + "]))\n";
+        const auto py = fixtures::python({"-c", script, dir.filePath("xy.pt")});
+        QVERIFY2(py.code == 0, qPrintable(py.out));
+        const QStringList want = py.out.trimmed().split(' ');
+        QCOMPARE(want.size(), int(cases.size()));
+        for (size_t i = 0; i < cases.size(); ++i)
+            closeTo(ours[i], want[int(i)].toDouble(), std::string(cases[i].kind) + " " + cases[i].python);
+        QVERIFY(std::abs(ours[0] - ours[1]) > 1e-4);  // one direction is not both
+    }
+
     void experimentFiles() {
         const std::string base = fixtures::experimentYaml();
         auto c = parseExperiment(base, "exp.yaml", {"workspace.flavour=fusion"});

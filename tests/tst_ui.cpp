@@ -244,6 +244,33 @@ private Q_SLOTS:
         QCOMPARE(stack->count(), 0);
     }
 
+    /// The contrastive loss is picked from the engine's registry; the picked kind's parameters appear
+    /// as fields, and another kind drops the ones it lacks, in one undo step.
+    void formOffersTheContrastiveLosses() {
+        ExperimentForm f;
+        QCOMPARE(f.setYaml(slurp(demo_), QFileInfo(demo_).absolutePath()), QString());
+        auto* combo = qobject_cast<QComboBox*>(f.fieldFor("loss.contrastive"));
+        QVERIFY(combo);
+        QStringList kinds;
+        for (int i = 0; i < combo->count(); ++i) kinds << combo->itemData(i).toString();
+        QCOMPARE(kinds, (QStringList{"clip", "info_nce", "vsepp"}));
+        QCOMPARE(combo->currentIndex(), 0);
+        QVERIFY(!f.fieldFor("loss.contrastive_params.margin"));
+        Q_EMIT combo->activated(kinds.indexOf("vsepp"));
+        QCOMPARE(f.value("loss.contrastive"), QString("vsepp"));
+        auto* margin = qobject_cast<QLineEdit*>(f.fieldFor("loss.contrastive_params.margin"));
+        QVERIFY(margin && f.fieldFor("loss.contrastive_params.measure") && f.fieldFor("loss.contrastive_params.max_violation"));
+        QCOMPARE(margin->placeholderText(), QString("0.2"));
+        f.setValue("loss.contrastive_params.margin", "0.4");
+        Q_EMIT combo->activated(kinds.indexOf("info_nce"));
+        QCOMPARE(f.value("loss.contrastive"), QString("info_nce"));
+        QVERIFY(!f.yaml().contains("margin"));  // info_nce has no margin
+        QVERIFY(!f.fieldFor("loss.contrastive_params.margin"));
+        f.undo();
+        QCOMPARE(f.value("loss.contrastive"), QString("vsepp"));
+        QCOMPARE(f.value("loss.contrastive_params.margin"), QString("0.4"));
+    }
+
     /// The form lists the registered model kinds and greys out the sections a kind does not read.
     void formFollowsTheModelKind() {
         ExperimentForm f;

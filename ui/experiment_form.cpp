@@ -236,6 +236,23 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new Expe
     connect(learn, &QCheckBox::toggled, this, [this](bool on) {
         if (!loading_) setValue("loss.learn_logit_scale", on ? "true" : "");
     });
+    // The contrastive losses come from the engine's registry, with their parameters.
+    contrastive_ = new QComboBox(loss);
+    contrastive_->setAccessibleName("loss.contrastive");
+    contrastive_->setToolTip("The contrastive loss between the paired domains' encodings (loss.contrastive)");
+    contrastive_->setProperty("gwTip", contrastive_->toolTip());
+    for (const auto& k : registeredKinds("contrastive")) {
+        contrastive_->addItem(k.name, k.name);
+        contrastive_->setItemData(contrastive_->count() - 1, k.doc, Qt::ToolTipRole);
+    }
+    static_cast<QFormLayout*>(loss->layout())->addRow("Contrastive", contrastive_);
+    fields_["loss.contrastive"] = contrastive_;
+    connect(contrastive_, &QComboBox::activated, this,
+            [this](int i) { chooseContrastive(i == 0 ? QString() : contrastive_->itemData(i).toString()); });
+    contrastiveParams_ = new QWidget(loss);
+    contrastiveParams_->setLayout(new QFormLayout);
+    contrastiveParams_->layout()->setContentsMargins(0, 0, 0, 0);
+    static_cast<QFormLayout*>(loss->layout())->addRow(contrastiveParams_);
 
     auto* opt = group("Optimiser (AdamW) and schedule");
     addLine(opt, "Learning &rate", "optimizer.lr", "1e-3");
@@ -400,8 +417,49 @@ void ExperimentForm::refreshSelectionParams() {
     }
 }
 
+void ExperimentForm::chooseContrastive(const QString& kind) {
+    commit("Choose contrastive loss", [&] {
+        if (kind.isEmpty()) {
+            if (root()["loss"].IsMap()) root()["loss"].remove("contrastive");
+        } else {
+            root()["loss"]["contrastive"] = kind.toStdString();
+        }
+        YAML::Node params = root()["loss"]["contrastive_params"];
+        if (!params.IsMap()) return;
+        const QString inForce = kind.isEmpty() ? QString("clip") : kind;
+        QStringList known, drop;
+        for (const auto& k : registeredKinds("contrastive"))
+            if (k.name == inForce)
+                for (const auto& p : k.params) known << p.key;
+        for (auto kv : params)
+            if (!known.contains(QString::fromStdString(kv.first.as<std::string>())))
+                drop << QString::fromStdString(kv.first.as<std::string>());
+        for (const auto& k : drop) params.remove(k.toStdString());
+        if (params.size() == 0) root()["loss"].remove("contrastive_params");
+    });
+}
+
+void ExperimentForm::refreshContrastiveParams() {
+    const QString kind = value("loss.contrastive").isEmpty() ? QString("clip") : value("loss.contrastive");
+    if (kind == builtContrastive_) return;
+    builtContrastive_ = kind;
+    auto* form = static_cast<QFormLayout*>(contrastiveParams_->layout());
+    while (form->rowCount()) form->removeRow(0);
+    for (auto it = fields_.begin(); it != fields_.end();)
+        it = it.key().startsWith("loss.contrastive_params.") ? fields_.erase(it) : std::next(it);
+    for (const auto& k : registeredKinds("contrastive")) {
+        if (k.name != kind) continue;
+        for (const auto& p : k.params) {
+            const QString tip = p.doc + " (" + p.type + (p.range.isEmpty() ? "" : " " + p.range) + ")";
+            auto* e = addLine(contrastiveParams_, "  " + p.key, "loss.contrastive_params." + p.key, p.defaultValue, tip);
+            e->setEnabled(contrastive_->isEnabled());
+        }
+    }
+}
+
 void ExperimentForm::refreshFields() {
     refreshSelectionParams();
+    refreshContrastiveParams();
     loading_ = true;
     for (auto it = fields_.begin(); it != fields_.end(); ++it) {
         const QString v = value(it.key());

@@ -88,6 +88,11 @@ private:
     void chooseSelection(const QString& flavour, const QString* selection);
     /// One field per parameter of the selection in force (workspace.selection_params.KEY).
     void refreshSelectionParams();
+    /// Sets loss.contrastive ("" = clip, the default) and drops the parameters the new kind lacks, as
+    /// one undo step.
+    void chooseContrastive(const QString& kind);
+    /// One field per parameter of the contrastive loss in force (loss.contrastive_params.KEY).
+    void refreshContrastiveParams();
     void refreshDomains();
     void refreshExtraCoefficients();
     /// Several keys changed as one undo step named `what`; `edit` writes through root().
@@ -112,6 +117,9 @@ private:
     QMap<QString, QStringList> modelSections_;  // model kind -> the sections it reads (bridge kinds.h)
     QWidget* selectionParams_ = nullptr;
     QString builtSelection_;
+    QComboBox* contrastive_ = nullptr;
+    QWidget* contrastiveParams_ = nullptr;
+    QString builtContrastive_;
     QString errorKey_;
     bool loading_ = false;
 };

@@ -27,6 +27,13 @@
     X(registerFusionFlavour)              \
     /* end of GW_FLAVOURS */
 
+// Contrastive losses (loss.contrastive), the default first.
+#define GW_CONTRASTIVES(X)                \
+    X(registerClipContrastive)            \
+    X(registerInfoNceContrastive)         \
+    X(registerVseppContrastive)           \
+    /* end of GW_CONTRASTIVES */
+
 // Domain-module kinds (domains.NAME.module).
 #define GW_DOMAIN_MODULES(X)              \
     X(registerIdentityModule)             \
@@ -52,6 +59,9 @@ GW_FLAVOURS(GW_DECLARE)
 #undef GW_DECLARE
 #define GW_DECLARE(fn) void fn(DomainModuleRegistry&);
 GW_DOMAIN_MODULES(GW_DECLARE)
+#undef GW_DECLARE
+#define GW_DECLARE(fn) void fn(ContrastiveRegistry&);
+GW_CONTRASTIVES(GW_DECLARE)
 #undef GW_DECLARE
 
 #define GW_CALL(fn) fn(r);
@@ -87,6 +97,15 @@ const DomainModuleRegistry& domainModuleRegistry() {
     static const DomainModuleRegistry reg = [] {
         DomainModuleRegistry r("domain module kind");
         GW_DOMAIN_MODULES(GW_CALL)
+        return r;
+    }();
+    return reg;
+}
+
+const ContrastiveRegistry& contrastiveRegistry() {
+    static const ContrastiveRegistry reg = [] {
+        ContrastiveRegistry r("contrastive loss");
+        GW_CONTRASTIVES(GW_CALL)
         return r;
     }();
     return reg;

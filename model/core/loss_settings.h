@@ -5,6 +5,8 @@
 /// `loss:` section (ExperimentConfig::loss) is GWSettings::loss, FlavourContext::loss and what GWLosses
 /// keeps, copied whole at each step, never field by field (shimmer `GWLosses2Domains.__init__`:
 /// loss_coefs, contrastive_fn). Torch-free.
+#include <string>
+
 #include "model/core/metric_names.h"
 #include "model/core/ordered_map.h"
 
@@ -17,6 +19,11 @@ struct LossSettings {
     /// The contrastive's initial logit scale, as a logarithm: log(1/0.07) (shimmer ContrastiveLoss).
     double logitScale = 2.6592600369327779;
     bool learnLogitScale = false;  ///< a parameter AdamW trains, else a buffer
+    /// The contrastive loss's registered kind (`loss.contrastive`: clip, info_nce, vsepp) and its
+    /// parameters as the experiment gives them (`loss.contrastive_params`; checked by the parser, and
+    /// again by makeContrastive).
+    std::string contrastive = "clip";
+    OrderedMap<std::string> contrastiveParams;
 };
 
 /// shimmer-ssd's default coefficients: every family mean of the metric vocabulary that has a default

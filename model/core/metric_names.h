@@ -227,6 +227,7 @@ inline MetricParts parseMetric(const std::string& full) {
     if (p.split == kPretrain) p.chart = "pre-training";
     else if (m == kLearningRate) p.chart = "learning rate";
     else if (endsWith(m, "logit_scale")) p.chart = "other";
+    else if (startsWith(m, "contrastive_") && endsWith(m, "_clip")) p.chart = "other";  // VSE++'s CLIP value
     else if (m.find("accuracy") != std::string::npos) p.chart = "accuracy";
     else if (m == kLoss || m == kBroadcastLoss || startsWith(m, kDomainLoss)) p.chart = "totals";
     else if (Family f; broadcastFamily(m, f)) family(f);
@@ -264,6 +265,9 @@ inline MetricParts parseMetric(const std::string& full) {
     if (endsWith(s, "_logit_scale")) {
         s.resize(s.size() - 12);
         tail = " logit scale";
+    } else if (startsWith(s, "contrastive_") && endsWith(s, "_clip")) {
+        s.resize(s.size() - 5);
+        tail = " CLIP";
     }
     if (startsWith(s, "demi_cycle_")) {
         p.label = s.substr(11) + tail;

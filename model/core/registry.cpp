@@ -172,6 +172,8 @@ std::string kindsMarkdown() {
     for (const auto& e : flavourRegistry().entries()) s << " `" << e.info.name << "`: `" << e.impl.defaultSelection << "`;";
     s << " a `workspace.selection` in the file wins.\n\nSelections:\n\n";
     table(s, selectionRegistry(), "workspace.selection", "workspace.selection_params");
+    s << "\nContrastive losses:\n\n";
+    table(s, contrastiveRegistry(), "loss.contrastive", "loss.contrastive_params");
     s << "\nDomain-module kinds:\n\n";
     table(s, domainModuleRegistry(), "domains.NAME.module", "domains.NAME.*");
     return s.str();

@@ -25,6 +25,7 @@ namespace gw {
 
 class Selection;
 class GWLosses;
+class ContrastiveFn;
 class HandWrittenStep;
 class DomainModule;
 struct DomainModuleSpec;
@@ -204,16 +205,28 @@ struct ModelKindImpl {
     std::function<void(const Checkpoint& c, const std::string& checkpoint, const std::string& out, ExportResult& r)> exportWeights;
 };
 
+/// What a contrastive loss's factory is given: the experiment's loss settings (the logit scale and
+/// whether it is learnt) and the kind's checked parameters.
+struct ContrastiveContext {
+    LossSettings loss;
+    Params params;
+};
+/// Builds a contrastive loss (model/gw/flavours/losses.h). \throws std::invalid_argument naming the
+/// parameter it refuses.
+using ContrastiveFactory = std::function<std::shared_ptr<ContrastiveFn>(const ContrastiveContext&)>;
+
 using ModelRegistry = Registry<ModelKindImpl>;
 using SelectionRegistry = Registry<SelectionFactory>;
 using FlavourRegistry = Registry<FlavourImpl>;
 using DomainModuleRegistry = Registry<DomainModuleFactory>;
+using ContrastiveRegistry = Registry<ContrastiveFactory>;
 
 /// The registries, filled with the built-in kinds on first use (model/core/kinds.cpp).
 const ModelRegistry& modelRegistry();
 const SelectionRegistry& selectionRegistry();
 const FlavourRegistry& flavourRegistry();
 const DomainModuleRegistry& domainModuleRegistry();
+const ContrastiveRegistry& contrastiveRegistry();
 
 /// The registries as the Markdown tables of docs/experiment-format.md (between its
 /// `<!-- kinds:begin -->` and `<!-- kinds:end -->` markers); `gw kinds --markdown` prints it.

@@ -508,6 +508,26 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     }
     loss.readDouble("logit_scale", c.loss.logitScale, -1e9);
     loss.readBool("learn_logit_scale", c.loss.learnLogitScale);
+    loss.readStr("contrastive", c.loss.contrastive);
+    const auto& contrastive = checked([&]() -> const ContrastiveRegistry::Entry& {
+        return contrastiveRegistry().at(c.loss.contrastive, "loss.contrastive");
+    });
+    OrderedMap<std::string> givenContrastive;
+    if (YAML::Node p = loss.get("contrastive_params"); p && !p.IsNull()) {
+        if (!p.IsMap()) loss.fail("contrastive_params", "a mapping of parameter names to values", MapReader::describe(p));
+        for (const auto& kv : p) {
+            if (!kv.second.IsScalar())
+                loss.fail("contrastive_params." + kv.first.as<std::string>(), "a value", MapReader::describe(kv.second));
+            givenContrastive.set(kv.first.as<std::string>(), kv.second.Scalar());
+        }
+    }
+    c.loss.contrastiveParams =
+        checked([&] { return checkParams(contrastive.info, "contrastive", givenContrastive, "loss.contrastive_params"); }).values();
+    if (c.loss.contrastive == "vsepp") {
+        const std::string& measure = *c.loss.contrastiveParams.find("measure");
+        if (measure != "cosine" && measure != "order")
+            loss.fail("contrastive_params.measure", "cosine or order", "'" + measure + "'");
+    }
     loss.finish();
 
     MapReader opt(top.get("optimizer"), "optimizer", file);
@@ -684,6 +704,13 @@ std::string experimentToYaml(const ExperimentConfig& c) {
     e << YAML::EndMap;
     e << YAML::Key << "logit_scale" << YAML::Value << c.loss.logitScale;
     e << YAML::Key << "learn_logit_scale" << YAML::Value << c.loss.learnLogitScale;
+    e << YAML::Key << "contrastive" << YAML::Value << c.loss.contrastive;
+    if (!c.loss.contrastiveParams.empty()) {
+        e << YAML::Key << "contrastive_params" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        const auto* con = contrastiveRegistry().find(c.loss.contrastive);
+        emitParams(e, c.loss.contrastiveParams, con ? &con->info : nullptr);
+        e << YAML::EndMap;
+    }
     e << YAML::EndMap;
     e << YAML::Key << "optimizer" << YAML::Value << YAML::BeginMap;
     e << YAML::Key << "lr" << YAML::Value << c.lr << YAML::Key << "weight_decay" << YAML::Value << c.weightDecay;

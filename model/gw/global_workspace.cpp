@@ -60,12 +60,14 @@ GlobalWorkspace::GlobalWorkspace(const OrderedMap<std::shared_ptr<DomainModule>>
 std::string GlobalWorkspace::handWrittenUnsupported() const {
     if (!cpuOn_) return "switched off";
     if (!hand_) return "flavour '" + loss_->flavour() + "' has no hand-written step";
+    if (loss_->contrastive().kind() != "clip") return "contrastive '" + loss_->contrastive().kind() + "' has no hand-written form";
     return hand_->unsupportedModel(*gw_, *loss_, *selection_);
 }
 
 std::string GlobalWorkspace::handWrittenUnsupported(const std::vector<GroupBatch>& groups) const {
     if (!cpuOn_) return "switched off";
     if (!hand_) return "flavour '" + loss_->flavour() + "' has no hand-written step";
+    if (loss_->contrastive().kind() != "clip") return "contrastive '" + loss_->contrastive().kind() + "' has no hand-written form";
     return hand_->unsupported(*gw_, *loss_, *selection_, groups);
 }
 

@@ -50,6 +50,7 @@ QVector<KindDescription> registeredKinds(const QString& point) {
     }
     if (point == "selection") return describe(selectionRegistry());
     if (point == "domain_module") return describe(domainModuleRegistry());
+    if (point == "contrastive") return describe(contrastiveRegistry());
     if (point != "flavour") return {};
     auto out = describe(flavourRegistry());
     for (int i = 0; i < out.size(); ++i)

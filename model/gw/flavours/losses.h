@@ -32,18 +32,64 @@ std::string sortedGroupName(std::vector<std::string> domains);
 /// CE(logitsᵀ, arange B)), mean reduction. logitScale: () or (1,) tensor.
 torch::Tensor contrastiveLoss(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& logitScale);
 
-/// shimmer ContrastiveLoss: the logit scale as a buffer `logit_scale` (1,) or, when learnable, a
-/// parameter. Default log(1/0.07).
+/// InfoNCE (shimmer contrastive_loss.py info_nce): the same logits as contrastiveLoss, one direction
+/// only: CE(logits, arange B), rows of x against the columns of y. x, y (B, W); logitScale () or (1,).
+torch::Tensor infoNceLoss(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& logitScale);
+
+/// VSE++'s hinge loss (shimmer-ssd modules/contrastive_loss.py ContrastiveLoss, after Faghri et al.): x,
+/// y (B, W) L2-normalised, S = x̂ ŷᵀ (cosine) or S_ij = −‖max(0, ŷ_j − x̂_i)‖ (order); with margin m,
+/// cost_y = max(0, m + S_ij − S_ii) and cost_x = max(0, m + S_ij − S_jj) off the diagonal; the loss is
+/// their sum over every pair, or, with maxViolation, the sum of each row's largest cost_y and each
+/// column's largest cost_x (the hardest negatives). Not averaged: it grows with B.
+torch::Tensor vseppLoss(const torch::Tensor& x, const torch::Tensor& y, double margin, bool orderMeasure, bool maxViolation);
+
+/// The contrastive loss of a GW (loss.contrastive; kinds registered in model/core/kinds.cpp). This
+/// class is the default kind, `clip` (shimmer ContrastiveLoss): the logit scale as a buffer
+/// `logit_scale` (1,) or, when learnable, a parameter; default log(1/0.07).
 class ContrastiveFn : public torch::nn::Module {
 public:
     explicit ContrastiveFn(double logitScale = std::log(1.0 / 0.07), bool learnable = false);
-    /// Loss and metric `logit_scale` = exp(logit_scale) (unclamped, as shimmer logs it).
-    LossOutput operator()(const torch::Tensor& x, const torch::Tensor& y);
-    torch::Tensor logitScale() const { return logitScale_; }
+    ~ContrastiveFn() override = default;
+    /// Loss () and metrics, e.g. `logit_scale` = exp(logit_scale) (unclamped, as shimmer logs it).
+    virtual LossOutput operator()(const torch::Tensor& x, const torch::Tensor& y);
+    /// The CLIP logit scale (1,) this loss holds (VSE++: the one of its CLIP metric).
+    virtual torch::Tensor logitScale() const { return logitScale_; }
+    /// The registered kind: "clip", "info_nce", "vsepp". The hand-written steps compute `clip` only.
+    virtual std::string kind() const { return "clip"; }
 
-private:
+protected:
+    struct NoLogitScale {};
+    explicit ContrastiveFn(NoLogitScale) {}
     torch::Tensor logitScale_;
 };
+
+/// Kind `info_nce`: infoNceLoss with a logit scale held as clip's (`logit_scale`), metric `logit_scale`.
+class InfoNceFn : public ContrastiveFn {
+public:
+    using ContrastiveFn::ContrastiveFn;
+    LossOutput operator()(const torch::Tensor& x, const torch::Tensor& y) override;
+    std::string kind() const override { return "info_nce"; }
+};
+
+/// Kind `vsepp` (shimmer-ssd VSEPPContrastiveLoss): vseppLoss, and the CLIP loss of the same pair as
+/// the metric `clip`, from a submodule `clip_contrastive_loss` (its `logit_scale` named as shimmer-ssd's).
+class VseppFn : public ContrastiveFn {
+public:
+    /// \throws std::invalid_argument for a measure other than "cosine" or "order".
+    VseppFn(double margin, const std::string& measure, bool maxViolation, double logitScale, bool learnable);
+    LossOutput operator()(const torch::Tensor& x, const torch::Tensor& y) override;
+    torch::Tensor logitScale() const override { return clip_->logitScale(); }
+    std::string kind() const override { return "vsepp"; }
+
+private:
+    double margin_;
+    bool order_, maxViolation_;
+    std::shared_ptr<ContrastiveFn> clip_;
+};
+
+/// The contrastive loss the settings name (loss.contrastive, loss.contrastive_params), from the registry.
+/// \throws std::invalid_argument for an unknown kind (listing the known ones) or a bad parameter.
+std::shared_ptr<ContrastiveFn> makeContrastive(const LossSettings& loss);
 
 /// Loss coefficients: metric name -> coefficient. Any metric may be named (shimmer #178).
 using LossCoefs = OrderedMap<double>;
