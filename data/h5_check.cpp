@@ -185,6 +185,8 @@ struct ChildResult {
 ChildResult runChild(const std::string& exe, const std::string& file, double seconds) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw H5CheckError(file + ": cannot check the HDF5 file (pipe: " + std::strerror(errno) + ")");
+    // Our end never blocks: a grandchild that kept the pipe open must not hold the parent after the child ended.
+    ::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
@@ -318,8 +320,8 @@ void requireCheckedHdf5(const std::string& file) {
         throw H5CheckError((said.empty() ? file + ": damaged file" : lastLines(r.output, 1)) + " (found by " + child +
                            "); the file was not opened");
     if (code == 3)
-        throw H5CheckError(file + ": HDF5 asked for more than the " + std::to_string(kH5CheckMemoryMiB) + " MiB that " + child +
-                           " may use" + during + "; the file is damaged (a size field out of range) and was not opened");
+        throw H5CheckError(file + ": reading it needed more than the " + std::to_string(kH5CheckMemoryMiB) + " MiB that " + child +
+                           " may use" + during + "; the file is damaged (a size out of range) or its rows are too large, and was not opened");
     throw H5CheckError(file + ": the HDF5 check failed in " + child + during + " (exit status " + std::to_string(code) + ")" +
                        (said.empty() ? std::string() : ": " + said) + "; the file was not opened");
 }

@@ -4,6 +4,7 @@
 // sampler, the paired subset, and the Fashion-MNIST IDX importer.
 #include <QtTest/QtTest>
 
+#include <H5Cpp.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <zlib.h>
@@ -378,6 +379,25 @@ private Q_SLOTS:
         QCOMPARE(spawned(), n);
     }
 
+    /// The child's address-space limit holds: a dataset whose one row is 3 GiB (never written, so the
+    /// file is small and HDF5 reads the fill value) cannot be read there, and is refused here unread.
+    void childMemoryIsLimited() {
+        REQUIRE_H5_CHECKER();
+        QTemporaryDir dir, cache;
+        ScopedEnv env("XDG_CACHE_HOME", cache.path());
+        const std::string f = dir.path().toStdString() + "/huge-row.h5";
+        {
+            H5::H5File h5(f, H5F_ACC_TRUNC);
+            const hsize_t dims[2] = {1, hsize_t(3) << 30};
+            H5::DataSpace space(2, dims);
+            h5.createDataSet("/x", H5::PredType::STD_U8LE, space);
+        }
+        QVERIFY(QFileInfo(QString::fromStdString(f)).size() < 100000);
+        const QString e = errorOf([&] { H5Array(f, "/x"); });
+        QVERIFY2(e.startsWith(QString::fromStdString(f) + ": reading it needed more than the 2048 MiB") && e.contains("while checking /x"),
+                 qPrintable(e));
+    }
+
     /// What the parent makes of a child that crashed, hung, ran out of memory, or is missing; a stand-in
     /// script plays the child. The file is never opened here (it is not even HDF5).
     void checkFailuresAreNamed() {
@@ -401,7 +421,7 @@ private Q_SLOTS:
         QVERIFY2(e.startsWith(file + ": HDF5 crashed while reading it (SIGABRT"), qPrintable(e));
         setH5CheckExecutable(fakeChecker(dir.path(), "oom", "echo out of memory >&2; exit 3"));
         e = errorOf([&] { H5Array(f, "/x"); });
-        QVERIFY2(e.startsWith(file + ": HDF5 asked for more than the 2048 MiB"), qPrintable(e));
+        QVERIFY2(e.startsWith(file + ": reading it needed more than the 2048 MiB"), qPrintable(e));
         setH5CheckExecutable(fakeChecker(dir.path(), "refuse", "echo \"$2: not an HDF5 file\" >&2; exit 2"));
         e = errorOf([&] { H5Array(f, "/x"); });
         QCOMPARE(e, file + ": not an HDF5 file");
@@ -418,6 +438,14 @@ private Q_SLOTS:
         QVERIFY2(e.startsWith(file + ": not opened: the `gw` executable") && e.contains("no-such-gw"), qPrintable(e));
         // Nothing of the above was kept as healthy.
         QCOMPARE(QDir(cache.path() + "/gw-studio/h5-checks").entryList(QDir::Files).size(), 0);
+        // A child that ends while something it started still holds its output: the parent does not wait
+        // for that; the answer (healthy) stands, and the reader then refuses the file itself.
+        setH5CheckExecutable(fakeChecker(dir.path(), "background", "sleep 5 & exit 0"));
+        setH5CheckTimeout(60);
+        clock.restart();
+        e = errorOf([&] { listDatasets(f); });
+        QVERIFY2(clock.elapsed() < 4000, qPrintable(QString::number(clock.elapsed())));
+        QCOMPARE(e, file + ": not an HDF5 file");
     }
 
     void realFashionMnistWhenInstalled() {
