@@ -484,7 +484,8 @@ int walk(const std::string& file) {
         }
         try {
             H5Array a(file, info.path);  // filters, layout, chunk index, dtype
-            const int64_t bytes = a.rows() * a.rowBytes();
+            int64_t bytes = 0;  // a damaged shape may overflow: then it is large
+            if (__builtin_mul_overflow(a.rows(), a.rowBytes(), &bytes)) bytes = INT64_MAX;
             if (bytes > 0 && bytes <= kReadWholeBytes)
                 a.readAll();
             else if (a.rows() > 0)
@@ -504,7 +505,7 @@ int walk(const std::string& file) {
 int h5CheckMain(int argc, char** argv) {
     if (argc != 3) {
         std::cerr << "usage: gw check-data FILE   (opens FILE with HDF5 as GW Studio reads it; exit 0 when it reads, "
-                     "2 when it is refused, 3 when out of memory)"
+                     "2 when it is refused, 3 when out of memory, 4 when damaged)"
                   << std::endl;
         return 1;
     }
