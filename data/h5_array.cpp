@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "data/h5_array.h"
 
+#include "data/h5_check.h"
+
 #include <H5Cpp.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -258,6 +260,7 @@ void requireSaneLayout(const H5::DataSet& ds, int rank, const std::vector<hsize_
 H5Array::H5Array(const std::string& file, const std::string& dataset)
     : impl_(std::make_unique<Impl>()), file_(file), dataset_(dataset) {
     if (!std::filesystem::exists(file)) throw DataError(file + ": no such file");
+    requireCheckedHdf5(file);  // in a child process first (data/h5_check.h)
     try {
         if (!H5::H5File::isHdf5(file.c_str())) throw DataError(file + ": not an HDF5 file");
         impl_->file.openFile(file, H5F_ACC_RDONLY);
@@ -472,6 +475,7 @@ herr_t collect(hid_t, const char* name, const H5O_info_t* info, void* out) {
 
 std::vector<DatasetInfo> listDatasets(const std::string& file) {
     if (!std::filesystem::exists(file)) throw DataError(file + ": no such file");
+    requireCheckedHdf5(file);  // in a child process first (data/h5_check.h)
     std::vector<DatasetInfo> out;
     try {
         H5::Exception::dontPrint();
@@ -494,8 +498,16 @@ std::vector<DatasetInfo> listDatasets(const std::string& file) {
 }
 
 bool H5Array::exists(const std::string& file, const std::string& dataset) {
+    if (!std::filesystem::exists(file)) return false;
     try {
-        if (!std::filesystem::exists(file) || !H5::H5File::isHdf5(file.c_str())) return false;
+        requireCheckedHdf5(file);  // in a child process first; H5CheckError (a crash there) goes through
+    } catch (const H5CheckError&) {
+        throw;
+    } catch (const DataError&) {
+        return false;  // not HDF5, or HDF5 cannot open it
+    }
+    try {
+        if (!H5::H5File::isHdf5(file.c_str())) return false;
         H5::H5File f(file, H5F_ACC_RDONLY);
         // Check each link on the path, so that a missing group is no error.
         std::string path;

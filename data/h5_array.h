@@ -21,9 +21,11 @@ public:
 
 class H5Array {
 public:
-    /// Opens `dataset` (an absolute path inside the file) read-only.
+    /// Opens `dataset` (an absolute path inside the file) read-only, after the file was checked in a
+    /// child process (data/h5_check.h; once per file state).
     /// \throws DataError when the file is missing or not HDF5, the dataset is missing, has no rows
-    ///         axis, or has an unsupported dtype.
+    ///         axis, or has an unsupported dtype; H5CheckError (a DataError) when HDF5 crashed, hung or
+    ///         ran out of memory on the file in the child, or no `gw` was found to check it.
     H5Array(const std::string& file, const std::string& dataset);
     ~H5Array();
     H5Array(const H5Array&) = delete;
@@ -54,6 +56,8 @@ public:
     std::vector<std::string> stringsAttribute(const std::string& name) const;
 
     /// True when `dataset` exists in `file` (false also for a missing or unreadable file).
+    /// \throws H5CheckError when the child-process check of the file failed (a crash, a hang, out of
+    ///         memory, no `gw`): a damaged file is not answered as "no such dataset".
     static bool exists(const std::string& file, const std::string& dataset);
 
 private:
@@ -70,7 +74,9 @@ struct DatasetInfo {
     std::vector<int64_t> shape;  ///< (N, ...)
     std::string type;            ///< "uint8", "int64", "float32", ...
 };
-/// Every dataset of `file`, in name order. \throws DataError naming the file when it is missing or not HDF5.
+/// Every dataset of `file`, in name order, after the file was checked in a child process
+/// (data/h5_check.h). \throws DataError naming the file when it is missing or not HDF5, H5CheckError
+/// when the check failed.
 std::vector<DatasetInfo> listDatasets(const std::string& file);
 
 /// Writes `t` (contiguous CPU tensor, N rows) as dataset `path` of `file` (created when missing,

@@ -62,7 +62,17 @@ private Q_SLOTS:
         QString prefix = corpus;
         prefix.replace('_', '-');
         for (const auto& f : QDir(found).entryList({prefix + "-*"}, QDir::Files)) replay << found + f;
-        const auto [replayCode, replayOut] = runFuzzer(exe, env, common + replay, 600);
+        // fuzz_h5 replays through the child-process check that GW Studio puts before every HDF5 open
+        // (data/h5_check.h; build/fuzz/app/gw runs it), with its answers kept in a scratch folder: HDF5's
+        // own faults on these inputs must come back as errors. Exploring, it reads in-process.
+        QProcessEnvironment replayEnv = env;
+        QTemporaryDir checkCache;
+        if (target == "fuzz_h5") {
+            QVERIFY(checkCache.isValid());
+            replayEnv.insert("GW_FUZZ_H5_CHECK", "1");
+            replayEnv.insert("XDG_CACHE_HOME", checkCache.path());
+        }
+        const auto [replayCode, replayOut] = runFuzzer(exe, replayEnv, common + replay, 600);
         QVERIFY2(replayCode == 0, qPrintable(replayOut.right(6000)));
         qInfo("%s: replayed %lld inputs clean", qPrintable(target), static_cast<long long>(replay.size()));
 
