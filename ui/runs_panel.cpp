@@ -212,6 +212,7 @@ void RunsPanel::refresh() {
                        .arg(listing_.folder);
     if (!listing_.problems.isEmpty()) text += "\nCould not read: " + listing_.problems.join("; ");
     status_->setText(text);
+    Q_EMIT refreshed();
 }
 
 void RunsPanel::fillItem(QTreeWidgetItem* item, const RunEntry& r) {

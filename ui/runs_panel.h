@@ -52,6 +52,8 @@ public:
 Q_SIGNALS:
     /// Double-click on a run: explore its checkpoint.
     void exploreRequested(const QString& checkpoint);
+    /// A refresh has been shown (the list, the plot and the status line are up to date).
+    void refreshed();
 
 protected:
     void showEvent(QShowEvent* e) override;
