@@ -337,6 +337,7 @@ int runRunsBench(MainWindow& w, const QString& experiment, const QString& folder
     const QString topBefore = panel->tree()->itemAt(5, 5) ? panel->tree()->itemAt(5, 5)->text(0) : QString();
     settle(100);
     std::vector<double> stalls, latencies;
+    const int training = int(fake.running.size());
     for (int i = 0; i < refreshes; ++i) {
         if (!fake.advance()) return 2;
         if (i == refreshes / 2) {  // one run finishes, another starts
@@ -359,7 +360,7 @@ int runRunsBench(MainWindow& w, const QString& experiment, const QString& folder
     std::printf("%d refreshes (%d runs training, one finishing and a new run folder half-way): longest GUI stall per refresh "
                 "median %.1f ms, longest %.1f ms (target < 50 ms); shown %.0f ms (median) after it was asked for; selection "
                 "and expansion %s, top row %s\n",
-                refreshes, int(fake.running.size()) + 1, median(stalls), *std::max_element(stalls.begin(), stalls.end()),
+                refreshes, training, median(stalls), *std::max_element(stalls.begin(), stalls.end()),
                 median(latencies), kept ? "kept" : "lost", topBefore == topAfter ? "kept" : qPrintable("moved from " + topBefore + " to " + topAfter));
     return 0;
 }
