@@ -1208,6 +1208,7 @@ private Q_SLOTS:
         };
         QCOMPARE(panel->tree()->headerItem()->text(3), QString("Differs from the experiment"));
         QCOMPARE(cut(), QString());
+        QCOMPARE(panel->tree()->horizontalScrollBar()->maximum(), 0);  // every column in view, val/loss included
         panel->setMetric("val/translation_vec_to_label_accuracy");
         QCOMPARE(panel->tree()->headerItem()->text(4), QString("val/translation_vec_to_label_accuracy"));
         QCOMPARE(cut(), QString());

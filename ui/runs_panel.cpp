@@ -22,6 +22,7 @@
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace gw::studio {
@@ -113,13 +114,15 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
     tree_->header()->setStretchLastSection(false);
     tree_->header()->setSectionResizeMode(QHeaderView::Interactive);
     const QFontMetrics fm(tree_->header()->font());
-    const int pad = 3 * fm.averageCharWidth() + 2 * style()->pixelMetric(QStyle::PM_HeaderMargin);
+    const int pad = 2 * fm.averageCharWidth() + 2 * style()->pixelMetric(QStyle::PM_HeaderMargin);
     tree_->setColumnWidth(0, std::max(320, 28 * fm.averageCharWidth()));
     tree_->setColumnWidth(1, std::max({fm.horizontalAdvance("State"), fm.horizontalAdvance("interrupted"),
                                        fm.horizontalAdvance("000/000 finished")}) + pad);
-    tree_->setColumnWidth(2, std::max(fm.horizontalAdvance("Step"), fm.horizontalAdvance("000000/000000")) + pad);
+    tree_->setColumnWidth(2, std::max(fm.horizontalAdvance("Step"), fm.horizontalAdvance("00000/00000")) + pad);
     tree_->viewport()->installEventFilter(this);
     connect(tree_->header(), &QHeaderView::sectionResized, this, [this](int column) {
+        if (fitting_) return;
+        if (column == 0) runSizedByUser_ = true;  // the user's width from now on
         if (column != 3) fitColumns();
     });
     split->addWidget(tree_);
@@ -245,15 +248,21 @@ void RunsPanel::fitColumns() {
     fitting_ = true;
     QHeaderView* h = tree_->header();
     const QFontMetrics fm(h->font());
-    const int pad = 3 * fm.averageCharWidth() + 2 * style()->pixelMetric(QStyle::PM_HeaderMargin);
+    const int pad = 2 * fm.averageCharWidth() + 2 * style()->pixelMetric(QStyle::PM_HeaderMargin);
     // The metric's column: its name whole ("val/translation_image_to_label_accuracy"), set when the
     // metric changes (the user may widen it meanwhile).
     if (fittedMetric_ != tree_->headerItem()->text(4)) {
         fittedMetric_ = tree_->headerItem()->text(4);
         tree_->setColumnWidth(4, std::max(fm.horizontalAdvance(fittedMetric_), fm.horizontalAdvance("-0.0000e-00")) + pad);
     }
-    const int others = h->sectionSize(0) + h->sectionSize(1) + h->sectionSize(2) + h->sectionSize(4);
-    tree_->setColumnWidth(3, std::max(fm.horizontalAdvance(tree_->headerItem()->text(3)) + pad, tree_->viewport()->width() - others));
+    // When the tab is narrow the Run column gives up width first (down to 24 characters, unless the
+    // user sized it), then "Differs" down to its heading; below that the list scrolls sideways.
+    const int width = tree_->viewport()->width();
+    const int fixed = h->sectionSize(1) + h->sectionSize(2) + h->sectionSize(4);
+    const int differsMin = fm.horizontalAdvance(tree_->headerItem()->text(3)) + pad;
+    if (!runSizedByUser_)
+        tree_->setColumnWidth(0, std::clamp(width - fixed - differsMin, 24 * fm.averageCharWidth(), std::max(320, 28 * fm.averageCharWidth())));
+    tree_->setColumnWidth(3, std::max(differsMin, width - fixed - h->sectionSize(0)));
     fitting_ = false;
 }
 

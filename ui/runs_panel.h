@@ -136,6 +136,7 @@ private:
     bool plotResized_ = false;  ///< resized while hidden: its new size is taken when shown
     bool fitting_ = false;
     QString fittedMetric_;  ///< the heading the metric's column was last sized for
+    bool runSizedByUser_ = false;  ///< the Run column was resized by hand: fitColumns leaves it
 };
 
 }  // namespace gw::studio
