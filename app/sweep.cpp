@@ -492,7 +492,14 @@ std::map<int, std::string> slurmStates(const SweepCommand& cmd, const std::vecto
 
 int printStatus(const SweepCommand& cmd, const Planned& pl) {
     const SweepSpec& spec = pl.spec;
-    const auto rows = sweepRows(spec, pl.points);
+    // The run folders are read once, for the lines below and summary.csv (sweepRows reads only what
+    // changed in each metrics.csv since the last time).
+    std::vector<SweepRow> rows;
+    {
+        FileLock lock((fs::path(spec.folder) / ".summary.lock").string(), true);
+        rows = sweepRows(spec, pl.points);
+        writeSweepSummary(spec, rows);
+    }
     std::vector<std::string> notes;
     const auto jobs = submittedJobs(spec.folder);
     const auto slurm = slurmStates(cmd, jobs, notes);
@@ -512,7 +519,6 @@ int printStatus(const SweepCommand& cmd, const Planned& pl) {
         say(o.str());
     }
     for (const auto& n : notes) say("note: " + n);
-    updateSummary(spec, pl.points);
     say("summary " + sweepSummaryPath(spec.folder));
     return 0;
 }

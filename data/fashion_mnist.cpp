@@ -53,6 +53,17 @@ torch::Tensor readIdx(const std::string& path) {
 
 void importFashionMnist(const std::string& dir, const std::string& outFile, int64_t valCount,
                         const std::function<void(int, int)>& progress) {
+    // A missing file is most often a system without the dataset's Debian package (installed without
+    // Recommends): say which package holds it and how to install it.
+    for (const char* name : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                             "t10k-labels-idx1-ubyte.gz"}) {
+        const std::string path = (fs::path(dir) / name).string();
+        std::error_code ec;
+        if (!fs::exists(path, ec))
+            throw DataError(path + ": cannot open (no such file). Fashion-MNIST comes with the Debian package "
+                                   "dataset-fashion-mnist, which installs it in " + std::string(kFashionMnistDir) +
+                            "; install it with: sudo apt-get install dataset-fashion-mnist");
+    }
     auto load = [&](const char* name) { return readIdx((fs::path(dir) / name).string()); };
     auto trainX = load("train-images-idx3-ubyte.gz");
     auto trainY = load("train-labels-idx1-ubyte.gz").to(torch::kInt64);

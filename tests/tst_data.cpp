@@ -456,6 +456,22 @@ private Q_SLOTS:
         QCOMPARE(labels.max().item<int>(), 9);
         QCOMPARE(torch::bincount(labels.to(torch::kInt64)).min().item<int64_t>(), int64_t(1000));  // balanced
     }
+
+    /// Installed without Recommends there is no /usr/share/datasets/fashion-mnist: the import's error
+    /// names the missing file, the Debian package that provides it and the command that installs it.
+    void importWithoutTheDatasetNamesItsPackage() {
+        QTemporaryDir empty;
+        const std::string d = empty.path().toStdString();
+        const QString e = errorOf([&] { importFashionMnist(d, d + "/fm.h5"); });
+        QVERIFY2(e.startsWith(QString::fromStdString(d + "/train-images-idx3-ubyte.gz: cannot open")), qPrintable(e));
+        QVERIFY2(e.contains("Debian package dataset-fashion-mnist"), qPrintable(e));
+        QVERIFY2(e.contains("sudo apt-get install dataset-fashion-mnist"), qPrintable(e));
+        QVERIFY(!QFile::exists(QString::fromStdString(d + "/fm.h5")));
+        // Only the first file there: the next missing one is named.
+        std::vector<uint8_t> img(28 * 28);
+        writeIdx(d + "/train-images-idx3-ubyte.gz", {1, 28, 28}, img);
+        QVERIFY(errorOf([&] { importFashionMnist(d, d + "/fm.h5"); }).startsWith(QString::fromStdString(d + "/train-labels-idx1-ubyte.gz: cannot open")));
+    }
 };
 
 QTEST_APPLESS_MAIN(TestData)

@@ -9,7 +9,17 @@
 #include "small_disk.h"
 
 #include <QComboBox>
+#include <QDockWidget>
+#include <QHeaderView>
 #include <QProcess>
+#include <QSaveFile>
+#include <QScrollArea>
+#include <QScrollBar>
+#include <QSplitter>
+#include <QStyle>
+#include <QSysInfo>
+#include <QTabWidget>
+#include <QTreeWidget>
 #include <QJsonObject>
 #include <QJsonDocument>
 #include <QJsonArray>
@@ -868,6 +878,7 @@ private Q_SLOTS:
         w.showRuns();
         RunsPanel* panel = w.runsPanel();
         panel->setFolder(root);
+        QVERIFY(panel->waitForRefresh());  // read on a worker thread
         const RunsListing& l = panel->listing();
         QCOMPARE(l.sweeps.size(), qsizetype(1));
         QCOMPARE(l.runs.size(), qsizetype(1));
@@ -927,6 +938,7 @@ private Q_SLOTS:
         status.write("state: failed\nstep: 20\ntotal_steps: 60\nerror: \"step 20: the loss is nan\"\n");
         status.close();
         panel->refresh();
+        QVERIFY(panel->waitForRefresh());
         QCOMPARE(panel->listing().sweeps[0].points[3].state, QString("failed"));
         QCOMPARE(panel->tree()->topLevelItem(0)->child(3)->text(1), QString("failed"));
         QCOMPARE(panel->tree()->topLevelItem(0)->child(3)->toolTip(1), QString("step 20: the loss is nan"));
@@ -1131,6 +1143,271 @@ private Q_SLOTS:
         // Export for Python from the window's run.
         QCOMPARE(exportForPython(w.lastCheckpoint(), dir_.path() + "/gw.pt"), QString());
         QVERIFY(QFile::exists(dir_.path() + "/gw.yaml"));
+    }
+
+    // ---- The Runs tab under load, the explorer's grid width, painting before the window shows ----
+
+    /// The Runs tab reads on a worker thread and, on a refresh in which one run finishes and a new run
+    /// folder appears, updates only those rows: the selected run stays selected (and plotted), a
+    /// collapsed sweep stays collapsed and an expanded one expanded, the row at the top of the view stays
+    /// there, and rows that did not change are the same rows.
+    void runsTabKeepsSelectionExpansionAndScroll() {
+        const QString root = dir_.path() + "/runs-keep";
+        const QDateTime t0 = QDateTime::currentDateTime().addSecs(-3600);
+        for (int i = 0; i < 40; ++i)
+            writeRun(QString("%1/runs/run-%2").arg(root).arg(i, 2, 10, QChar('0')), i == 5 ? "running" : "finished",
+                     i == 5 ? 50 : 100, t0.addSecs(10 * i));
+        writeSweep(root + "/sweeps/alpha", 3);
+        writeSweep(root + "/sweeps/beta", 3);
+        RunsPanel panel;
+        panel.resize(900, 600);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        panel.setFolder(root);
+        QVERIFY(panel.isRefreshing());                  // the folder is read on the worker thread...
+        QCOMPARE(panel.tree()->topLevelItemCount(), 0);  // ...and shown once read
+        QVERIFY(panel.waitForRefresh());
+        QTreeWidget* tree = panel.tree();
+        QCOMPARE(tree->topLevelItemCount(), 2 + 40);
+        auto row = [&](const QString& dir) -> QTreeWidgetItem* {
+            for (QTreeWidgetItemIterator it(tree); *it; ++it)
+                if ((*it)->data(0, Qt::UserRole).toString() == dir) return *it;
+            return nullptr;
+        };
+        QTreeWidgetItem* alpha = tree->topLevelItem(0);
+        QTreeWidgetItem* beta = tree->topLevelItem(1);
+        QCOMPARE(alpha->text(0), QString("sweep alpha"));
+        QCOMPARE(alpha->childCount(), 3);
+        QVERIFY(alpha->isExpanded() && beta->isExpanded());  // expanded on the first listing
+        alpha->setExpanded(false);
+        const QString running = root + "/runs/run-05";
+        QCOMPARE(tree->topLevelItem(2)->text(0), QString("run-39"));  // newest first
+        panel.selectRuns({running});
+        QCOMPARE(panel.plotMode(), QString("overlay"));
+        QCOMPARE(panel.plot()->graphCount(), 1);
+        QCOMPARE(row(running)->text(1), QString("running"));
+        tree->setCurrentItem(row(running), 0, QItemSelectionModel::NoUpdate);
+        tree->scrollToItem(row(root + "/runs/run-20"), QAbstractItemView::PositionAtTop);
+        QVERIFY(tree->verticalScrollBar()->value() > 0);
+        const QString top = tree->itemAt(1, 1)->data(0, Qt::UserRole).toString();
+        QCOMPARE(top, root + "/runs/run-20");
+        QTreeWidgetItem* untouched = row(root + "/runs/run-30");
+        QTreeWidgetItem* untouchedPoint = beta->child(1);
+
+        // The run finishes (its metrics.csv keeps its time, so it keeps its place) and a new run folder
+        // appears, the newest: listed first among the runs, above the row at the top of the view.
+        writeRun(running, "finished", 100, t0.addSecs(50));
+        writeRun(root + "/runs/run-new", "running", 20, QDateTime::currentDateTime());
+        panel.refresh();
+        QVERIFY(panel.waitForRefresh());
+        QCOMPARE(tree->topLevelItemCount(), 2 + 41);
+        QCOMPARE(tree->topLevelItem(2)->text(0), QString("run-new"));
+        QCOMPARE(tree->topLevelItem(2)->text(1), QString("running"));
+        QCOMPARE(row(running)->text(1), QString("finished"));
+        QCOMPARE(row(running)->text(2), QString("100/100"));
+        QCOMPARE(tree->selectedItems().size(), 1);
+        QCOMPARE(tree->selectedItems().first(), row(running));
+        QCOMPARE(tree->currentItem(), row(running));
+        QCOMPARE(panel.plotMode(), QString("overlay"));
+        QCOMPARE(panel.plot()->graphCount(), 1);
+        QCOMPARE(panel.plot()->graph(0)->data()->size(), 10);  // the curve read again: steps 10 to 100
+        QVERIFY(!alpha->isExpanded());
+        QVERIFY(beta->isExpanded());
+        QCOMPARE(tree->itemAt(1, 1)->data(0, Qt::UserRole).toString(), top);
+        QCOMPARE(row(root + "/runs/run-30"), untouched);  // the same rows, not a rebuilt tree
+        QCOMPARE(beta->child(1), untouchedPoint);
+        // A run folder removed: its row goes, the rest stay.
+        QVERIFY(QDir(root + "/runs/run-31").removeRecursively());
+        panel.refresh();
+        QVERIFY(panel.waitForRefresh());
+        QCOMPARE(tree->topLevelItemCount(), 2 + 40);
+        QCOMPARE(row(root + "/runs/run-31"), nullptr);
+        QCOMPARE(row(root + "/runs/run-30"), untouched);
+        QCOMPARE(tree->selectedItems().first(), row(running));
+    }
+
+    /// With nothing selected the Runs chart shows no legend (no empty box); with a run, one entry.
+    void runsChartShowsNoEmptyLegend() {
+        const QString root = dir_.path() + "/runs-legend";
+        writeRun(root + "/a", "finished", 100, QDateTime::currentDateTime().addSecs(-60));
+        writeRun(root + "/b", "finished", 100, QDateTime::currentDateTime());
+        RunsPanel panel;
+        panel.resize(900, 600);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        panel.setFolder(root);
+        QVERIFY(panel.waitForRefresh());
+        QCOMPARE(panel.plotMode(), QString());
+        QVERIFY(!panel.plot()->legend->visible());
+        panel.selectRuns({root + "/a"});
+        QVERIFY(panel.plot()->legend->visible());
+        QCOMPARE(panel.plot()->legend->itemCount(), 1);
+        panel.selectRuns({});
+        QCOMPARE(panel.plotMode(), QString());
+        QVERIFY(!panel.plot()->legend->visible());
+        QCOMPARE(panel.plot()->legend->itemCount(), 0);
+    }
+
+    /// The Runs tab's headings are whole at the window's default size (the experiment dock 580 px wide),
+    /// with a long metric name too, and when the window is narrower (the list scrolls sideways instead).
+    void runsHeadingsAreWhole() {
+        const QString root = dir_.path() + "/runs-headings";
+        writeRun(root + "/a", "finished", 100, QDateTime::currentDateTime());
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/a-headings.yaml");
+        QVERIFY(w.openExperiment(demo_, false));
+        w.resize(1400, 860);  // the defaults of a first start
+        w.resizeDocks({w.findChild<QDockWidget*>("ExperimentDock")}, {580}, Qt::Horizontal);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        RunsPanel* panel = w.runsPanel();
+        panel->setFolder(root);
+        w.showRuns();
+        QVERIFY(panel->waitForRefresh());
+        QHeaderView* header = panel->tree()->header();
+        auto cut = [&] {
+            QStringList out;
+            const QFontMetrics fm(header->font());
+            const int margins = 2 * header->style()->pixelMetric(QStyle::PM_HeaderMargin, nullptr, header);
+            for (int c = 0; c < header->count(); ++c) {
+                const QString text = panel->tree()->headerItem()->text(c);
+                if (header->sectionSize(c) < fm.horizontalAdvance(text) + margins) out << text;
+            }
+            return out.join(", ");
+        };
+        QCOMPARE(panel->tree()->headerItem()->text(3), QString("Differs from the experiment"));
+        QCOMPARE(cut(), QString());
+        QCOMPARE(panel->tree()->horizontalScrollBar()->maximum(), 0);  // every column in view, val/loss included
+        panel->setMetric("val/translation_vec_to_label_accuracy");
+        QCOMPARE(panel->tree()->headerItem()->text(4), QString("val/translation_vec_to_label_accuracy"));
+        QCOMPARE(cut(), QString());
+        // "Differs" takes the rest of the width.
+        QVERIFY(header->sectionPosition(3) + header->sectionSize(3) + header->sectionSize(4) >= panel->tree()->viewport()->width() - 1);
+        w.resize(1000, 700);
+        QTRY_COMPARE(cut(), QString());
+    }
+
+    /// At the window's default size the explorer's grid gets its columns' width: every column of two
+    /// domains (no sideways scrolling; the workspace view beside keeps 160 px), and with three domains at
+    /// least the first translation (input, demi-cycle, translation, truth, cycle); a splitter the user
+    /// drags stays where it is put.
+    void explorerGridGetsItsColumnsWidth() {
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/a-grid.yaml");
+        QVERIFY(w.openExperiment(demo_, false));
+        w.resize(1400, 860);
+        w.resizeDocks({w.findChild<QDockWidget*>("ExperimentDock")}, {580}, Qt::Horizontal);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        ExplorerPanel* explorer = w.explorer();
+        w.findChild<QTabWidget*>()->setCurrentWidget(explorer);
+        explorer->setData(syntheticExplore());
+        QScrollArea* area = explorer->gridArea();
+        QCOMPARE(explorer->grid()->width(), ExplorerGrid::widthOfColumns(5));
+        QTRY_VERIFY2(area->viewport()->width() >= explorer->grid()->width(),
+                     qPrintable(QString("grid %1 px wide, shown %2 px").arg(explorer->grid()->width()).arg(area->viewport()->width())));
+        QCOMPARE(area->horizontalScrollBar()->maximum(), 0);
+        QVERIFY(explorer->workspacePlot()->width() >= 160);
+        ExploreData three = syntheticExplore();
+        three.domains << "extra";
+        three.kinds << "identity";
+        explorer->setData(three);
+        QTRY_VERIFY(area->viewport()->width() >= ExplorerGrid::widthOfColumns(5));
+        QVERIFY(explorer->workspacePlot()->width() >= 100);
+        // The user's splitter position is theirs.
+        auto* splitter = qobject_cast<QSplitter*>(area->parentWidget());
+        QVERIFY(splitter);
+        const int fitted = splitter->sizes()[0];
+        QSplitterHandle* handle = splitter->handle(1);
+        QTest::mousePress(handle, Qt::LeftButton, {}, QPoint(2, 10));
+        QTest::mouseMove(handle, QPoint(-100, 10));
+        QTest::mouseRelease(handle, Qt::LeftButton, {}, QPoint(-100, 10));
+        const int dragged = splitter->sizes()[0];
+        QVERIFY(dragged < fitted - 50);
+        explorer->setData(syntheticExplore());
+        QCOMPARE(splitter->sizes()[0], dragged);
+    }
+
+    /// `gw-studio --screenshot` offscreen: nothing is painted on a tab that was never shown (QCustomPlot
+    /// would warn "QPainter::begin: Paint device returned engine == 0"): the explorer and the Runs tab
+    /// take their data hidden, the grid is exported hidden, and they paint once shown.
+    void nothingIsPaintedBeforeItIsShown() {
+        QTest::failOnWarning(QRegularExpression("QPainter::begin|paint buffer returned inactive painter"));
+        const QString root = dir_.path() + "/runs-hidden";
+        writeRun(root + "/a", "finished", 100, QDateTime::currentDateTime());
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/a-hidden.yaml");
+        QVERIFY(w.openExperiment(demo_, false));
+        w.resize(1400, 860);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        ExplorerPanel* explorer = w.explorer();
+        QVERIFY(!explorer->isVisible());
+        explorer->setData(syntheticExplore());
+        const QImage grid = explorer->gridImage();  // as the window sends it to TensorBoard while a run trains
+        QCOMPARE(grid.size(), explorer->grid()->sizeHint());
+        QVERIFY(QColor(grid.pixel(ExplorerGrid::widthOfColumns(0) + 20, 40)) != QColor(grid.pixel(2, 2)));  // a cell drawn
+        RunsPanel* runs = w.runsPanel();
+        runs->setFolder(root);
+        QVERIFY(runs->waitForRefresh());
+        runs->selectRuns({root + "/a"});
+        QCoreApplication::processEvents();
+        // Shown: painted, with what they were given.
+        w.findChild<QTabWidget*>()->setCurrentWidget(explorer);
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QTRY_VERIFY(explorer->workspacePlot()->isVisible());
+        QCOMPARE(explorer->workspacePlot()->graphCount(), 4 + 2 + 2);
+        w.showRuns();
+        QTRY_COMPARE(runs->plotMode(), QString("overlay"));
+        QCOMPARE(runs->plot()->graphCount(), 1);
+    }
+
+private:
+    /// A run folder as runTraining leaves it: config.yaml, status.yaml and metrics.csv (train/loss and
+    /// val/translation_vec_to_label_accuracy every 10 steps up to `step`), metrics.csv dated `when`
+    /// (the Runs tab lists runs newest first by it).
+    static void writeRun(const QString& dir, const QString& state, int step, const QDateTime& when) {
+        QVERIFY(QDir().mkpath(dir));
+        auto put = [&](const QString& name, const QByteArray& text) {
+            QSaveFile f(dir + "/" + name);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(text);
+            QVERIFY(f.commit());
+        };
+        put("config.yaml", "name: demo\nseed: 0\ntraining:\n  steps: 100\n");
+        put("status.yaml", QString("state: %1\nstep: %2\ntotal_steps: 100\npid: %3\nhost: %4\n")
+                               .arg(state)
+                               .arg(step)
+                               .arg(QCoreApplication::applicationPid())
+                               .arg(QSysInfo::machineHostName())
+                               .toUtf8());
+        QByteArray csv = "step,metric,value\n";
+        for (int s = 10; s <= step; s += 10)
+            csv += QString("%1,train/loss,%2\n%1,val/translation_vec_to_label_accuracy,%3\n").arg(s).arg(1.0 / s).arg(s / 100.0).toUtf8();
+        put("metrics.csv", csv);
+        QFile f(dir + "/metrics.csv");
+        QVERIFY(f.open(QIODevice::ReadWrite));
+        QVERIFY(f.setFileTime(when, QFileDevice::FileModificationTime));
+    }
+
+    /// A sweep folder of `points` finished points (plan.yaml as gw sweep writes it, one run folder each).
+    static void writeSweep(const QString& dir, int points) {
+        QString plan = QString("sweep_file: %1.yaml\nname: %2\nexperiment: /nowhere/demo.yaml\noverrides: []\nmethod: grid\n"
+                               "axes: [seed]\npoints:\n")
+                           .arg(dir, QFileInfo(dir).fileName());
+        for (int i = 0; i < points; ++i) {
+            const QString name = QString("%1-seed=%2").arg(i, 3, 10, QChar('0')).arg(i);
+            plan += QString("  - {index: %1, name: \"%2\", values: {seed: \"%1\"}}\n").arg(i).arg(name);
+            writeRun(dir + "/runs/" + name, "finished", 100, QDateTime::currentDateTime().addSecs(-7200));
+        }
+        QVERIFY(QDir().mkpath(dir));
+        QSaveFile f(dir + "/plan.yaml");
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(plan.toUtf8());
+        QVERIFY(f.commit());
     }
 };
 

@@ -13,8 +13,10 @@
 #include <QPushButton>
 #include <QRegularExpression>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QStyle>
 #include <QToolTip>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
@@ -100,6 +102,8 @@ void ExplorerGrid::setData(const ExploreData& d) {
     update();
 }
 
+int ExplorerGrid::widthOfColumns(int columns) { return kRowHead + columns * (kCell + kGap) + kGap; }
+
 QSize ExplorerGrid::sizeHint() const {
     const int cols = std::max(2 + 3 * std::max(0, int(data_.domains.size()) - 1), int(broadcastColumns().size()));
     const int rows = int(data_.indices.size() * (data_.domains.size() + (data_.broadcastFrom.isEmpty() ? 0 : 1)));
@@ -109,6 +113,20 @@ QSize ExplorerGrid::sizeHint() const {
 
 void ExplorerGrid::paintEvent(QPaintEvent*) {
     QPainter p(this);
+    paint(p);
+}
+
+QImage ExplorerGrid::render() const {
+    // Painted directly, not grabbed: grabbing a hidden widget lays out (and so paints) the whole window.
+    const qreal dpr = devicePixelRatioF();
+    QImage image(size() * dpr, QImage::Format_ARGB32_Premultiplied);
+    image.setDevicePixelRatio(dpr);
+    QPainter p(&image);
+    paint(p);
+    return image;
+}
+
+void ExplorerGrid::paint(QPainter& p) const {
     p.fillRect(rect(), palette().base());
     if (data_.isEmpty() || data_.indices.isEmpty()) {
         p.drawText(rect(), Qt::AlignCenter, "No samples yet: Refresh, or start a run");
@@ -135,7 +153,8 @@ void ExplorerGrid::paintEvent(QPaintEvent*) {
                 p.drawRect(cell.adjusted(0, 0, -1, -1));
                 if (!data_.cells.contains(key)) continue;
                 const auto& v = data_.cells[key];
-                const PlainTensor* truth = truthKey.isEmpty() ? nullptr : &data_.cells[truthKey];
+                const auto truthAt = data_.cells.constFind(truthKey);
+                const PlainTensor* truth = truthKey.isEmpty() || truthAt == data_.cells.constEnd() ? nullptr : &*truthAt;
                 p.setPen(palette().color(QPalette::Text));
                 RendererRegistry::forKind(kindOf(data_, key), v, data_.classNames)->paint(p, QRectF(cell).adjusted(2, 2, -2, -2), v, s, truth, s);
                 const QString err = key.startsWith("input/") ? QString() : cellError(key, s);
@@ -161,7 +180,8 @@ void ExplorerGrid::paintEvent(QPaintEvent*) {
                 p.drawRect(cell.adjusted(0, 0, -1, -1));
                 if (!data_.cells.contains(key)) continue;
                 const auto& v = data_.cells[key];
-                const PlainTensor* truth = c % 2 == 0 && data_.cells.contains("input/" + dst) ? &data_.cells["input/" + dst] : nullptr;
+                const auto truthAt = data_.cells.constFind("input/" + dst);
+                const PlainTensor* truth = c % 2 == 0 && truthAt != data_.cells.constEnd() ? &*truthAt : nullptr;
                 p.setPen(palette().color(QPalette::Text));
                 RendererRegistry::forKind(kindOf(data_, key), v, data_.classNames)->paint(p, QRectF(cell).adjusted(2, 2, -2, -2), v, s, truth, s);
                 const QString err = c % 2 == 0 ? cellError(key, s) : QString();
@@ -175,7 +195,7 @@ void ExplorerGrid::paintEvent(QPaintEvent*) {
 }
 
 SamplePreview::SamplePreview(QWidget* parent) : QWidget(parent) {
-    setMinimumSize(220, 110);
+    setMinimumSize(120, 110);  // its cells shrink with it: the view's side may be narrow (ExplorerPanel::fitGrid)
     setAccessibleName("Hovered sample");
 }
 
@@ -262,6 +282,7 @@ ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
 
     grid_ = new ExplorerGrid(this);
     auto* scroll = new QScrollArea(this);
+    scroll_ = scroll;
     scroll->setWidget(grid_);
     scroll->setWidgetResizable(false);
     plot_ = new QCustomPlot(this);
@@ -284,23 +305,31 @@ ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
     plot_->legend->setRowSpacing(0);
     plot_->legend->setVisible(true);
     plot_->setMouseTracking(true);
+    plot_->installEventFilter(this);
     plot_->setAccessibleName("Workspace view (PCA)");
     auto* right = new QWidget(this);
     auto* rl = new QVBoxLayout(right);
     rl->setContentsMargins(0, 0, 0, 0);
+    // The view's side stays narrow enough for the grid to get its columns (fitGrid): the label wraps and
+    // the hover preview has a row of its own.
     auto* colour = new QHBoxLayout;
-    colour->addWidget(new QLabel("Workspace states (PCA), coloured by", right));
+    auto* colourLabel = new QLabel("Workspace states (PCA), coloured by", right);
+    colourLabel->setWordWrap(true);
+    colour->addWidget(colourLabel, 1);
     colour->addWidget(colourBy_);
-    colour->addStretch();
     preview_ = new SamplePreview(right);
-    colour->addWidget(preview_);
     rl->addLayout(colour);
+    preview_->setMaximumWidth(2 * preview_->sizeHint().width());
+    rl->addWidget(preview_);
     rl->addWidget(plot_, 1);
     auto* split = new QSplitter(this);
+    splitter_ = split;
     split->addWidget(scroll);
     split->addWidget(right);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
+    split->setStretchFactor(0, 1);  // a wider tab widens the grid's side, up to its columns (fitGrid)
+    split->setStretchFactor(1, 1);
+    split->setChildrenCollapsible(false);
+    connect(split, &QSplitter::splitterMoved, this, [this] { splitDragged_ = true; });  // the user's sizes from now on
 
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(controls);
@@ -400,6 +429,7 @@ void ExplorerPanel::setStatus(const QString& text) { status_->setText(text); }
 void ExplorerPanel::setData(const ExploreData& d) {
     offerBroadcasts(d.domains);
     grid_->setData(d);
+    fitGrid();
     preview_->show(&grid_->data(), -1, QString());
     QString s = QString("%1, %2 split, %3 samples").arg(d.source == "training" ? QString("step %1 of the run").arg(d.step)
                                                                                : d.source + QString(" (step %1)").arg(d.step))
@@ -415,12 +445,57 @@ void ExplorerPanel::setData(const ExploreData& d) {
 
 void ExplorerPanel::setColourBy(const QString& what) { colourBy_->setCurrentText(what); }
 
+void ExplorerPanel::resizeEvent(QResizeEvent* e) {
+    QWidget::resizeEvent(e);
+    fitGrid();
+}
+
+void ExplorerPanel::showEvent(QShowEvent* e) {
+    QWidget::showEvent(e);
+    fitGrid();
+    if (plotStale_) replotWhenShown();
+}
+
+bool ExplorerPanel::eventFilter(QObject* watched, QEvent* e) {
+    if (watched == plot_) {
+        // QCustomPlot replots on every resize, also while hidden (a grab of the window lays out hidden
+        // tabs): its buffer then has no size and QPainter warns. The size is taken when it is shown.
+        if (e->type() == QEvent::Resize && !plot_->isVisible()) {
+            plotResized_ = true;
+            return true;
+        }
+        if (e->type() == QEvent::Show && plotResized_) {
+            plotResized_ = false;
+            plot_->setViewport(plot_->rect());
+            plot_->replot(QCustomPlot::rpQueuedReplot);
+        }
+    }
+    return QWidget::eventFilter(watched, e);
+}
+
+void ExplorerPanel::fitGrid() {
+    if (splitDragged_ || !isVisible()) return;
+    const int total = splitter_->width() - splitter_->handleWidth();
+    if (total <= 0) return;
+    // The grid's columns, its frame and a vertical scroll bar (the grid is often taller than the tab).
+    const int chrome = 2 * scroll_->frameWidth() + style()->pixelMetric(QStyle::PM_ScrollBarExtent, nullptr, scroll_) + 2;
+    const int columns = grid_->sizeHint().width() + chrome;
+    // The workspace view keeps a usable width; below that the grid still shows its first translation
+    // (input, demi-cycle, translation, truth, cycle) when the tab allows it.
+    const int plotMin = 160, firstTranslation = ExplorerGrid::widthOfColumns(5) + chrome;
+    int left = std::min(columns, total - plotMin);
+    if (left < firstTranslation) left = std::min({columns, firstTranslation, total - 120});
+    left = std::max(left, std::min(columns, total / 3));
+    left = std::min(left, total - splitter_->widget(1)->minimumSizeHint().width());
+    splitter_->setSizes({left, total - left});
+}
+
 void ExplorerPanel::rebuildPlot() {
     plot_->clearGraphs();
     const auto& d = data();
     const int m = d.pcaIndices.size();
     if (m == 0 || d.pcaX.size() != m * d.domains.size()) {
-        plot_->replot();
+        replotWhenShown();
         return;
     }
     const bool byClass = colourBy_->currentText() == "class" && d.pcaLabels.size() == m;
@@ -461,7 +536,13 @@ void ExplorerPanel::rebuildPlot() {
     }
     plot_->legend->setVisible(plot_->legend->itemCount() <= 30);
     plot_->rescaleAxes();
-    plot_->replot();
+    replotWhenShown();
+}
+
+void ExplorerPanel::replotWhenShown() {
+    // A plot never shown has no size: painting it would only warn (QPainter::begin: engine == 0).
+    plotStale_ = !plot_->isVisible();
+    if (!plotStale_) plot_->replot();
 }
 
 int ExplorerPanel::nearestPoint(const QPointF& pixel, double maxDistance) const {
@@ -508,7 +589,7 @@ void ExplorerPanel::addSample(qint64 index) {
 
 bool ExplorerPanel::exportGrid(const QString& path) { return saveImage(gridImage(), path).isEmpty(); }
 
-QImage ExplorerPanel::gridImage() const { return grid_->grab().toImage(); }
+QImage ExplorerPanel::gridImage() const { return grid_->render(); }
 
 bool ExplorerPanel::exportWorkspace(const QString& path, int width, int height) {
     return saveImage(plot_->toPixmap(width, height).toImage(), path).isEmpty();

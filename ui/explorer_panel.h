@@ -12,7 +12,10 @@
 #include "ui/bridge/bridge.h"
 
 class QComboBox;
+class QPainter;
+class QScrollArea;
 class QSpinBox;
+class QSplitter;
 class QLineEdit;
 class QLabel;
 class QCustomPlot;
@@ -35,11 +38,16 @@ public:
     /// The error text shown under a cell ("" when the cell has no ground truth).
     QString cellError(const QString& cell, qint64 row) const;
     QSize sizeHint() const override;
+    /// The width the row heads and the first `columns` columns take.
+    static int widthOfColumns(int columns);
+    /// The grid as it is drawn, at its size, painted without the window (exports, TensorBoard).
+    QImage render() const;
 
 protected:
     void paintEvent(QPaintEvent*) override;
 
 private:
+    void paint(QPainter& p) const;
     ExploreData data_;
 };
 
@@ -93,6 +101,8 @@ public:
     QImage gridImage() const;
     bool exportWorkspace(const QString& path, int width = 900, int height = 700);
     void setStatus(const QString& text);
+    /// The grid's scroll area (its part of the tab: the whole grid when the tab is wide enough).
+    QScrollArea* gridArea() const { return scroll_; }
 
 Q_SIGNALS:
     /// The request or the refresh interval changed (the window passes them to the worker).
@@ -101,11 +111,26 @@ Q_SIGNALS:
     void refreshRequested();
     void openCheckpointRequested(const QString& path);
 
+protected:
+    void resizeEvent(QResizeEvent* e) override;
+    void showEvent(QShowEvent* e) override;
+    bool eventFilter(QObject* watched, QEvent* e) override;
+
 private:
     void rebuildPlot();
     int nearestPoint(const QPointF& pixel, double maxDistance) const;
+    /// Gives the grid the width of its columns (the workspace view keeps at least a usable width), until
+    /// the user drags the splitter.
+    void fitGrid();
+    /// Replots now when the plot is shown, else when it is (plotStale_).
+    void replotWhenShown();
 
     ExplorerGrid* grid_;
+    QScrollArea* scroll_;
+    QSplitter* splitter_;
+    bool splitDragged_ = false;
+    bool plotStale_ = false;    ///< replot asked for while the plot was hidden: done when shown
+    bool plotResized_ = false;  ///< resized while hidden: its new size is taken when shown
     SamplePreview* preview_;
     QCustomPlot* plot_;
     QComboBox *split_, *mode_, *colourBy_, *broadcast_;

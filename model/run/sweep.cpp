@@ -13,6 +13,8 @@
 #include <set>
 #include <sstream>
 
+#include <sys/stat.h>
+
 #include "data/atomic_file.h"
 #include "model/run/runs.h"
 #include "model/experiment/yaml_file.h"
@@ -455,35 +457,148 @@ void writeOrCheckPlan(const SweepSpec& spec, const std::vector<SweepPoint>& poin
     writeFileAtomically(path, planYaml(spec, points));
 }
 
+namespace {
+
+/// What sweepRows knows of a point's metrics.csv: the file it read (inode, size and time when read), how
+/// many bytes of it (whole lines) and the last value of each metric in them, in first-seen order.
+struct FinalsRead {
+    std::uint64_t inode = 0, size = 0, used = 0;
+    std::int64_t time = 0;
+    std::vector<std::pair<std::string, double>> finals;
+};
+
+/// SWEEP_DIR/.finals-cache: FinalsRead per point name, so that --status and each point's end read only
+/// the metrics.csv bytes written since. A line "NAME\tINODE\tSIZE\tUSED\tTIME\tCOUNT", then COUNT lines
+/// "METRIC\tVALUE". Anything unreadable is an empty cache (every file read whole).
+std::string finalsCachePath(const std::string& folder) { return (fs::path(folder) / ".finals-cache").string(); }
+
+std::map<std::string, FinalsRead> readFinalsCache(const std::string& folder) {
+    std::map<std::string, FinalsRead> out;
+    std::ifstream in(finalsCachePath(folder));
+    std::string line;
+    if (!std::getline(in, line) || line != "gw-sweep-finals 1") return {};
+    while (std::getline(in, line)) {
+        std::istringstream head(line);
+        std::string name;
+        FinalsRead f;
+        size_t count = 0;
+        if (!std::getline(head, name, '\t') || !(head >> f.inode >> f.size >> f.used >> f.time >> count)) return {};
+        for (size_t i = 0; i < count; ++i) {
+            if (!std::getline(in, line)) return {};
+            const auto tab = line.rfind('\t');
+            if (tab == std::string::npos) return {};
+            char* end = nullptr;
+            const double v = std::strtod(line.c_str() + tab + 1, &end);
+            f.finals.emplace_back(line.substr(0, tab), v);
+        }
+        out[name] = std::move(f);
+    }
+    return out;
+}
+
+void writeFinalsCache(const std::string& folder, const std::map<std::string, FinalsRead>& cache) {
+    std::ostringstream o;
+    o << "gw-sweep-finals 1\n";
+    o.precision(17);
+    for (const auto& [name, f] : cache) {
+        o << name << '\t' << f.inode << '\t' << f.size << '\t' << f.used << '\t' << f.time << '\t' << f.finals.size() << '\n';
+        for (const auto& [m, v] : f.finals) o << m << '\t' << v << '\n';
+    }
+    try {
+        writeFileAtomically(finalsCachePath(folder), o.str());
+    } catch (const std::exception&) {
+        // A folder that cannot be written: the next reader reads the files whole, as without a cache.
+    }
+}
+
+/// Brings `f` up to date with the metrics.csv at `path`: nothing read when the file is unchanged, only
+/// the lines appended since when it grew (the engine appends to it; a resumed run's truncation
+/// replaces the file, a new inode), else the whole file. Only whole lines are taken, so that a line being
+/// written is read once complete. Returns whether `f` changed.
+bool updateFinals(const std::string& path, FinalsRead& f) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        const bool had = f.size > 0 || !f.finals.empty();
+        f = FinalsRead{};
+        return had;
+    }
+    const std::uint64_t inode = static_cast<std::uint64_t>(st.st_ino), size = static_cast<std::uint64_t>(st.st_size);
+    const std::int64_t time = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    if (inode == f.inode && size == f.size && time == f.time) return false;
+    if (inode != f.inode || size < f.used) f = FinalsRead{};
+    std::ifstream in(path, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(f.used));
+    std::string chunk(size - f.used, '\0');
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    chunk.resize(static_cast<size_t>(in.gcount()));
+    std::map<std::string, size_t> at;
+    for (size_t i = 0; i < f.finals.size(); ++i) at[f.finals[i].first] = i;
+    size_t pos = 0;
+    if (f.used == 0) {  // header: step,metric,value
+        const auto nl = chunk.find('\n');
+        pos = nl == std::string::npos ? chunk.size() : nl + 1;
+        if (nl == std::string::npos) chunk.clear(), pos = 0;
+    }
+    size_t usedHere = pos;
+    while (pos < chunk.size()) {
+        const auto nl = chunk.find('\n', pos);
+        if (nl == std::string::npos) break;  // a line still being written
+        const std::string line = chunk.substr(pos, nl - pos);
+        pos = usedHere = nl + 1;
+        const auto a = line.find(','), b = line.rfind(',');
+        if (a == std::string::npos || b == a) continue;
+        const std::string metric = line.substr(a + 1, b - a - 1);
+        double v = 0;
+        try {
+            v = std::stod(line.substr(b + 1));
+        } catch (const std::exception&) {
+            v = std::nan("");
+        }
+        if (auto it = at.find(metric); it != at.end()) f.finals[it->second].second = v;
+        else at[metric] = f.finals.size(), f.finals.emplace_back(metric, v);
+    }
+    f.inode = inode;
+    f.size = size;
+    f.time = time;
+    f.used += usedHere;
+    return true;
+}
+
+}  // namespace
+
 std::vector<SweepRow> sweepRows(const SweepSpec& spec, const std::vector<SweepPoint>& points) {
+    std::map<std::string, FinalsRead> cache = readFinalsCache(spec.folder);
+    bool changed = false;
     std::vector<SweepRow> rows;
+    std::error_code ec;
+    const bool anyRun = fs::is_directory(fs::path(spec.folder) / "runs", ec);
     for (const auto& p : points) {
         SweepRow row;
         row.point = p;
         const std::string dir = sweepRunDir(spec.folder, p);
+        if (!anyRun || !fs::is_directory(dir, ec)) {  // not started: nothing to read
+            row.state = "pending";
+            changed = cache.erase(p.name) > 0 || changed;
+            rows.push_back(std::move(row));
+            continue;
+        }
         const RunStatus st = readRunStatus(dir);
         row.state = st.state.empty() ? "pending" : st.state;
         row.step = st.step;
         row.totalSteps = st.totalSteps;
-        std::ifstream csv(fs::path(dir) / "metrics.csv");
-        std::map<std::string, size_t> at;
-        std::string line;
-        std::getline(csv, line);  // header: step,metric,value
-        while (std::getline(csv, line)) {
-            const auto a = line.find(','), b = line.rfind(',');
-            if (a == std::string::npos || b == a) continue;
-            const std::string metric = line.substr(a + 1, b - a - 1);
-            double v = 0;
-            try {
-                v = std::stod(line.substr(b + 1));
-            } catch (const std::exception&) {
-                v = std::nan("");
-            }
-            if (auto it = at.find(metric); it != at.end()) row.finals[it->second].second = v;
-            else at[metric] = row.finals.size(), row.finals.emplace_back(metric, v);
-        }
+        FinalsRead& f = cache[p.name];
+        changed = updateFinals((fs::path(dir) / "metrics.csv").string(), f) || changed;
+        row.finals = f.finals;
         rows.push_back(std::move(row));
     }
+    // Names of points no longer in the plan go (a folder planned again from scratch).
+    std::set<std::string> planned;
+    for (const auto& p : points) planned.insert(p.name);
+    for (auto it = cache.begin(); it != cache.end();) {
+        if (planned.count(it->first)) ++it;
+        else it = cache.erase(it), changed = true;
+    }
+    if (changed) writeFinalsCache(spec.folder, cache);
     return rows;
 }
 

@@ -8,7 +8,8 @@
 ///
 /// A sweep folder holds plan.yaml (the sweep resolved: base experiment, overrides, every point with its
 /// name and overrides), runs/NAME/ (one run folder per point, as runTraining writes it, with its
-/// status.yaml) and summary.csv (each point's state and final metrics, rewritten from the run folders).
+/// status.yaml), summary.csv (each point's state and final metrics, rewritten from the run folders) and
+/// .finals-cache (what sweepRows has read of each point's metrics.csv).
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -97,7 +98,11 @@ struct SweepRow {
     int64_t step = 0, totalSteps = 0;
     std::vector<std::pair<std::string, double>> finals;  ///< each metric's last value in metrics.csv
 };
-/// Each point's state and final metrics, read from its run folder.
+/// Each point's state and final metrics, read from its run folder. What was read of each metrics.csv is
+/// kept in SWEEP_DIR/.finals-cache (the file's inode, size and time, the bytes read, the last value of
+/// each metric), so that a later call reads only the lines appended since, and an unchanged file not
+/// at all; a point without a run folder is pending without a look inside. The same rows as reading every
+/// metrics.csv whole, except that a last line still being written is left for the next call.
 std::vector<SweepRow> sweepRows(const SweepSpec& spec, const std::vector<SweepPoint>& points);
 /// Writes summary.csv (index, name, state, step, one column per axis, then every metric any run logged,
 /// in first-seen order; empty cells where a run has none) atomically. \throws WriteError.
