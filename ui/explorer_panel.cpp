@@ -22,6 +22,7 @@
 #include <qcustomplot.h>
 
 #include "ui/cell_renderers.h"
+#include "ui/plot_when_shown.h"
 #include "ui/save_file.h"
 
 namespace gw::studio {
@@ -305,7 +306,7 @@ ExplorerPanel::ExplorerPanel(QWidget* parent) : QWidget(parent) {
     plot_->legend->setRowSpacing(0);
     plot_->legend->setVisible(true);
     plot_->setMouseTracking(true);
-    plot_->installEventFilter(this);
+    replotOnlyWhenShown(plot_);
     plot_->setAccessibleName("Workspace view (PCA)");
     auto* right = new QWidget(this);
     auto* rl = new QVBoxLayout(right);
@@ -454,23 +455,6 @@ void ExplorerPanel::showEvent(QShowEvent* e) {
     QWidget::showEvent(e);
     fitGrid();
     if (plotStale_) replotWhenShown();
-}
-
-bool ExplorerPanel::eventFilter(QObject* watched, QEvent* e) {
-    if (watched == plot_) {
-        // QCustomPlot replots on every resize, also while hidden (a grab of the window lays out hidden
-        // tabs): its buffer then has no size and QPainter warns. The size is taken when it is shown.
-        if (e->type() == QEvent::Resize && !plot_->isVisible()) {
-            plotResized_ = true;
-            return true;
-        }
-        if (e->type() == QEvent::Show && plotResized_) {
-            plotResized_ = false;
-            plot_->setViewport(plot_->rect());
-            plot_->replot(QCustomPlot::rpQueuedReplot);
-        }
-    }
-    return QWidget::eventFilter(watched, e);
 }
 
 void ExplorerPanel::fitGrid() {

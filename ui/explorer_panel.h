@@ -114,7 +114,6 @@ Q_SIGNALS:
 protected:
     void resizeEvent(QResizeEvent* e) override;
     void showEvent(QShowEvent* e) override;
-    bool eventFilter(QObject* watched, QEvent* e) override;
 
 private:
     void rebuildPlot();
@@ -130,7 +129,6 @@ private:
     QSplitter* splitter_;
     bool splitDragged_ = false;
     bool plotStale_ = false;    ///< replot asked for while the plot was hidden: done when shown
-    bool plotResized_ = false;  ///< resized while hidden: its new size is taken when shown
     SamplePreview* preview_;
     QCustomPlot* plot_;
     QComboBox *split_, *mode_, *colourBy_, *broadcast_;

@@ -25,6 +25,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ui/plot_when_shown.h"
+
 namespace gw::studio {
 
 namespace {
@@ -149,7 +151,7 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
     plot_->legend->setVisible(true);
     plot_->legend->setFont(QFont(font().family(), 8));
     plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-    plot_->installEventFilter(this);
+    replotOnlyWhenShown(plot_);
     plotLayout->addWidget(plot_, 1);
     split->addWidget(plotBox);
     split->setStretchFactor(0, 1);
@@ -227,19 +229,6 @@ void RunsPanel::showEvent(QShowEvent* e) {
 
 bool RunsPanel::eventFilter(QObject* watched, QEvent* e) {
     if (watched == tree_->viewport() && e->type() == QEvent::Resize) fitColumns();
-    if (watched == plot_) {
-        // QCustomPlot replots on every resize, also while hidden (a grab of the window lays out hidden
-        // tabs): its buffer then has no size and QPainter warns. The size is taken when it is shown.
-        if (e->type() == QEvent::Resize && !plot_->isVisible()) {
-            plotResized_ = true;
-            return true;
-        }
-        if (e->type() == QEvent::Show && plotResized_) {
-            plotResized_ = false;
-            plot_->setViewport(plot_->rect());
-            plot_->replot(QCustomPlot::rpQueuedReplot);
-        }
-    }
     return QWidget::eventFilter(watched, e);
 }
 
@@ -824,3 +813,4 @@ void RunsPanel::plotSweep(const SweepEntry& s) {
 }
 
 }  // namespace gw::studio
+

@@ -133,7 +133,6 @@ private:
     /// The worker's last read (touched on scanThread_ only): what Scan::changed is measured against.
     std::shared_ptr<RunsListing> lastScan_ = std::make_shared<RunsListing>();
     bool plotStale_ = false;  ///< replot asked for while the plot was hidden: done when shown
-    bool plotResized_ = false;  ///< resized while hidden: its new size is taken when shown
     bool fitting_ = false;
     QString fittedMetric_;  ///< the heading the metric's column was last sized for
     bool runSizedByUser_ = false;  ///< the Run column was resized by hand: fitColumns leaves it
