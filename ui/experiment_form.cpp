@@ -382,19 +382,22 @@ void ExperimentForm::chooseSelection(const QString& flavour, const QString* sele
         } else {
             root()["workspace"]["flavour"] = flavour.toStdString();
         }
-        YAML::Node params = root()["workspace"]["selection_params"];
-        if (!params.IsMap()) return;
-        QStringList known;
-        for (const auto& k : registeredKinds("selection"))
-            if (k.name == effectiveSelection())
-                for (const auto& p : k.params) known << p.key;
-        QStringList drop;
-        for (auto kv : params)
-            if (!known.contains(QString::fromStdString(kv.first.as<std::string>())))
-                drop << QString::fromStdString(kv.first.as<std::string>());
-        for (const auto& k : drop) params.remove(k.toStdString());
-        if (params.size() == 0) root()["workspace"].remove("selection_params");
+        keepParamsOf("selection", effectiveSelection(), root()["workspace"], "selection_params");
     });
+}
+
+void ExperimentForm::keepParamsOf(const QString& point, const QString& kind, YAML::Node section, const std::string& key) {
+    YAML::Node params = section[key];
+    if (!params.IsMap()) return;
+    QStringList known, drop;
+    for (const auto& k : registeredKinds(point))
+        if (k.name == kind)
+            for (const auto& p : k.params) known << p.key;
+    for (auto kv : params)
+        if (!known.contains(QString::fromStdString(kv.first.as<std::string>())))
+            drop << QString::fromStdString(kv.first.as<std::string>());
+    for (const auto& k : drop) params.remove(k.toStdString());
+    if (params.size() == 0) section.remove(key);
 }
 
 void ExperimentForm::refreshSelectionParams() {
@@ -424,18 +427,7 @@ void ExperimentForm::chooseContrastive(const QString& kind) {
         } else {
             root()["loss"]["contrastive"] = kind.toStdString();
         }
-        YAML::Node params = root()["loss"]["contrastive_params"];
-        if (!params.IsMap()) return;
-        const QString inForce = kind.isEmpty() ? QString("clip") : kind;
-        QStringList known, drop;
-        for (const auto& k : registeredKinds("contrastive"))
-            if (k.name == inForce)
-                for (const auto& p : k.params) known << p.key;
-        for (auto kv : params)
-            if (!known.contains(QString::fromStdString(kv.first.as<std::string>())))
-                drop << QString::fromStdString(kv.first.as<std::string>());
-        for (const auto& k : drop) params.remove(k.toStdString());
-        if (params.size() == 0) root()["loss"].remove("contrastive_params");
+        keepParamsOf("contrastive", kind.isEmpty() ? QString("clip") : kind, root()["loss"], "contrastive_params");
     });
 }
 

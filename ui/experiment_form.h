@@ -88,6 +88,9 @@ private:
     void chooseSelection(const QString& flavour, const QString* selection);
     /// One field per parameter of the selection in force (workspace.selection_params.KEY).
     void refreshSelectionParams();
+    /// Drops from section[key] (a kind's parameters) those that `kind` of extension `point` lacks, and
+    /// the mapping itself when nothing is left (inside a commit).
+    void keepParamsOf(const QString& point, const QString& kind, YAML::Node section, const std::string& key);
     /// Sets loss.contrastive ("" = clip, the default) and drops the parameters the new kind lacks, as
     /// one undo step.
     void chooseContrastive(const QString& kind);

@@ -63,6 +63,17 @@ public:
         if (n.IsSequence()) return "a list";
         return "a mapping";
     }
+    /// The scalars of the mapping under `key` (a kind's parameters: selection_params, contrastive_params)
+    /// added to `into`, as YAML text; nothing when it is missing or null.
+    void readParams(const std::string& key, OrderedMap<std::string>& into) {
+        YAML::Node p = get(key);
+        if (!p || p.IsNull()) return;
+        if (!p.IsMap()) fail(key, "a mapping of parameter names to values", describe(p));
+        for (const auto& kv : p) {
+            if (!kv.second.IsScalar()) fail(key + "." + kv.first.as<std::string>(), "a value", describe(kv.second));
+            into.set(kv.first.as<std::string>(), kv.second.Scalar());
+        }
+    }
     YAML::Node get(const std::string& key) {
         seen_.insert(key);
         if (!node_ || node_.IsNull()) return YAML::Node();
@@ -483,14 +494,7 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     ws.readDouble("selection_temperature", legacyTemperature, 0.0, true);
     if (ws.get("selection_temperature").IsDefined() && selection.info.param("temperature"))
         given.set("temperature", ws.get("selection_temperature").Scalar());
-    if (YAML::Node p = ws.get("selection_params"); p && !p.IsNull()) {
-        if (!p.IsMap()) ws.fail("selection_params", "a mapping of parameter names to values", MapReader::describe(p));
-        for (const auto& kv : p) {
-            if (!kv.second.IsScalar())
-                ws.fail("selection_params." + kv.first.as<std::string>(), "a value", MapReader::describe(kv.second));
-            given.set(kv.first.as<std::string>(), kv.second.Scalar());
-        }
-    }
+    ws.readParams("selection_params", given);
     const Params params = checked([&] { return checkParams(selection.info, "selection", given, "workspace.selection_params"); });
     c.selectionParams = params;
     ws.finish();
@@ -513,14 +517,7 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
         return contrastiveRegistry().at(c.loss.contrastive, "loss.contrastive");
     });
     OrderedMap<std::string> givenContrastive;
-    if (YAML::Node p = loss.get("contrastive_params"); p && !p.IsNull()) {
-        if (!p.IsMap()) loss.fail("contrastive_params", "a mapping of parameter names to values", MapReader::describe(p));
-        for (const auto& kv : p) {
-            if (!kv.second.IsScalar())
-                loss.fail("contrastive_params." + kv.first.as<std::string>(), "a value", MapReader::describe(kv.second));
-            givenContrastive.set(kv.first.as<std::string>(), kv.second.Scalar());
-        }
-    }
+    loss.readParams("contrastive_params", givenContrastive);
     c.loss.contrastiveParams =
         checked([&] { return checkParams(contrastive.info, "contrastive", givenContrastive, "loss.contrastive_params"); }).values();
     if (c.loss.contrastive == "vsepp") {
