@@ -281,6 +281,25 @@ private Q_SLOTS:
         QCOMPARE(f.value("loss.contrastive_params.margin"), QString("0.4"));
     }
 
+    /// Scrolling the form with the wheel over a picker the user has not clicked leaves the picker as it
+    /// is (the experiment unchanged): the wheel goes on to the scroll area.
+    void wheelOverAPickerScrollsTheForm() {
+        ExperimentForm f;
+        QCOMPARE(f.setYaml(slurp(demo_), QFileInfo(demo_).absolutePath()), QString());
+        f.resize(500, 400);
+        f.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&f));
+        auto* flavour = qobject_cast<QComboBox*>(f.fieldFor("workspace.flavour"));
+        QVERIFY(flavour && !flavour->hasFocus());
+        const QString before = f.yaml();
+        const QPointF at(flavour->width() / 2.0, flavour->height() / 2.0);
+        QWheelEvent down(at, flavour->mapToGlobal(at), QPoint(), QPoint(0, -120), Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase, false);
+        QApplication::sendEvent(flavour, &down);
+        QCOMPARE(f.yaml(), before);
+        QCOMPARE(f.value("workspace.flavour"), QString());
+        QVERIFY(!f.canUndo());
+    }
+
     /// The form lists the registered model kinds and greys out the sections a kind does not read.
     void formFollowsTheModelKind() {
         ExperimentForm f;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "ui/experiment_form.h"
 
+#include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDialog>
@@ -18,6 +19,7 @@
 #include <QPushButton>
 #include <QStandardItemModel>
 #include <QTableWidget>
+#include <QWheelEvent>
 #include <QVBoxLayout>
 
 #include "ui/bridge/bridge.h"
@@ -28,6 +30,29 @@ namespace gw::studio {
 
 namespace {
 const QStringList kFamilies = familyMeans();
+
+/// A wheel turned over a picker the user has not clicked scrolls the form instead of changing the
+/// picker (seen under Xvfb: scrolling down the form switched the flavour to fusion on the way).
+class WheelScrollsTheForm : public QObject {
+public:
+    using QObject::QObject;
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* e) override {
+        if (e->type() != QEvent::Wheel) return false;
+        auto* w = qobject_cast<QWidget*>(watched);
+        if (!w || w->hasFocus()) return false;
+        e->ignore();  // not taken here: the application hands it on to the scroll area
+        return true;
+    }
+};
+
+/// Clicks and the keyboard still reach `picker`; a wheel does once it has the focus.
+void scrollPast(QComboBox* picker) {
+    static WheelScrollsTheForm* filter = new WheelScrollsTheForm(qApp);
+    picker->setFocusPolicy(Qt::StrongFocus);
+    picker->installEventFilter(filter);
+}
 const KindDescription* moduleKind(const QString& name) {
     static const QVector<KindDescription> kinds = registeredKinds("domain_module");
     for (const auto& k : kinds)
@@ -180,6 +205,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new Expe
     flavour_->disconnect(this);  // a flavour change may drop parameters the new default selection lacks
     connect(flavour_, &QComboBox::activated, this, [this](int i) { chooseSelection(flavour_->itemData(i).toString(), nullptr); });
     selection_ = new QComboBox(ws);
+    scrollPast(selection_);
     selection_->setAccessibleName("workspace.selection");
     selection_->setToolTip("How the domains of a group are weighed when fused into the workspace state (workspace.selection)");
     selection_->setProperty("gwTip", selection_->toolTip());
@@ -238,6 +264,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new Expe
     });
     // The contrastive losses come from the engine's registry, with their parameters.
     contrastive_ = new QComboBox(loss);
+    scrollPast(contrastive_);
     contrastive_->setAccessibleName("loss.contrastive");
     contrastive_->setToolTip("The contrastive loss between the paired domains' encodings (loss.contrastive)");
     contrastive_->setProperty("gwTip", contrastive_->toolTip());
@@ -287,6 +314,7 @@ QLineEdit* ExperimentForm::addLine(QWidget* box, const QString& label, const QSt
 QComboBox* ExperimentForm::addCombo(QWidget* box, const QString& label, const QString& key, const QStringList& items,
                                     const QString& tip) {
     auto* c = new QComboBox(box);
+    scrollPast(c);
     c->addItems(items);
     c->setToolTip(tip.isEmpty() ? key : tip + " (" + key + ")");
     c->setAccessibleName(key);
@@ -501,6 +529,7 @@ void ExperimentForm::refreshDomains() {
                     auto* combo = qobject_cast<QComboBox*>(domains_->cellWidget(row, col));
                     if (!combo) {
                         combo = new QComboBox(domains_);
+                        scrollPast(combo);
                         for (const auto& d : registeredKinds("domain_module")) {
                             combo->addItem(pickerText(d), d.name);
                             combo->setItemData(combo->count() - 1, d.doc, Qt::ToolTipRole);
