@@ -42,25 +42,26 @@ void fsyncPath(const std::string& path) {
     if (rc != 0) throw SysFailure{err};
 }
 
-/// Writes all of `bytes` to `fd` from the start of the file; the errno of the first failure.
-int writeAll(int fd, const std::string& bytes) {
-    size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return errno;
-        }
-        if (n == 0) return EIO;
-        done += static_cast<size_t>(n);
-    }
-    return 0;
-}
-
 std::string cannotWrite(const std::string& path, const std::string& cause) {
     return path + ": cannot write the file (" + cause + ")";
 }
+
+[[noreturn]] void failWrite(const std::string& path, int err) { throw WriteError(cannotWrite(path, writeErrorCause(err)), err); }
 }  // namespace
+
+int writeAllTo(int fd, const char* data, size_t n) {
+    while (n > 0) {
+        const ssize_t w = ::write(fd, data, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        if (w == 0) return EIO;
+        data += w;
+        n -= static_cast<size_t>(w);
+    }
+    return 0;
+}
 
 void writeAtomically(const std::string& path, const std::function<void(const std::string& tmp)>& write) {
     const fs::path target(path);
@@ -108,7 +109,7 @@ void writeFileAtomically(const std::string& path, const std::string& bytes) {
     writeAtomically(path, [&](const std::string& tmp) {
         const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) throw SysFailure{errno};
-        int err = writeAll(fd, bytes);
+        int err = writeAllTo(fd, bytes.data(), bytes.size());
         if (err == 0 && ::fsync(fd) != 0) err = errno;
         if (::close(fd) != 0 && err == 0) err = errno;
         if (err != 0) throw SysFailure{err};
@@ -117,23 +118,17 @@ void writeFileAtomically(const std::string& path, const std::string& bytes) {
 
 void overwriteFileInPlace(const std::string& path, const std::string& bytes) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        const int err = errno;
-        throw WriteError(cannotWrite(path, writeErrorCause(err)), err);
-    }
-    int err = writeAll(fd, bytes);
+    if (fd < 0) failWrite(path, errno);
+    int err = writeAllTo(fd, bytes.data(), bytes.size());
     if (err == 0 && ::ftruncate(fd, static_cast<off_t>(bytes.size())) != 0) err = errno;
     if (err == 0 && ::fsync(fd) != 0) err = errno;
     if (::close(fd) != 0 && err == 0) err = errno;
-    if (err != 0) throw WriteError(cannotWrite(path, writeErrorCause(err)), err);
+    if (err != 0) failWrite(path, err);
 }
 
 AppendFile::AppendFile(const std::string& path) : path_(path) {
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-        const int err = errno;
-        throw WriteError(cannotWrite(path, writeErrorCause(err)), err);
-    }
+    if (fd_ < 0) failWrite(path, errno);
 }
 
 AppendFile::~AppendFile() {
@@ -160,19 +155,11 @@ void AppendFile::append(const std::string& bytes) {
     // With O_APPEND each write lands at the end; a short write (a disk filling up) is finished, or the
     // file is cut back to where this append began, so that it ends with a whole line.
     const off_t before = ::lseek(fd_, 0, SEEK_END);
-    size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
-        if (n > 0) {
-            done += static_cast<size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        const int err = n < 0 ? errno : EIO;
-        if (done > 0 && before >= 0 && ::ftruncate(fd_, before) != 0) {
+    if (const int err = writeAllTo(fd_, bytes.data(), bytes.size()); err != 0) {
+        if (before >= 0 && ::ftruncate(fd_, before) != 0) {
             // Cutting never needs space; should it fail all the same, the reader skips a broken last line.
         }
-        throw WriteError(cannotWrite(path_, writeErrorCause(err)), err);
+        failWrite(path_, err);
     }
 }
 

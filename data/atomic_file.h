@@ -32,6 +32,11 @@ private:
 /// "no such file or folder (was the folder removed?), ENOENT"; otherwise strerror and the number.
 std::string writeErrorCause(int errorNumber);
 
+/// Writes the `n` bytes at `data` to `fd` (at its offset, or its end with O_APPEND), going on after a
+/// short write or EINTR. Returns 0, or the errno of the first failure (EIO for a write of nothing).
+/// Async-signal-safe: write(2) and errno only (the crash recorder of model/run/runs.h uses it).
+int writeAllTo(int fd, const char* data, size_t n);
+
 /// Creates `path`'s folder if needed, lets `write(tmp)` fill the temporary file `path`.partial beside
 /// the target, fsyncs it, renames it over `path`, then fsyncs the folder so that the rename itself
 /// survives a crash. Readers see the old file or the new one, never a part. When `write` throws (or

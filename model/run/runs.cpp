@@ -78,6 +78,20 @@ std::string bootId() {
     return id;
 }
 
+/// Sets what a status written now says of itself: `updated`, the host when unset, and, for this
+/// process, its start time and the boot id when unset.
+void stamp(RunStatus& s) {
+    s.updated = utcNow();
+    if (s.host.empty()) s.host = hostName();
+    if (s.pid == static_cast<long>(::getpid())) {
+        if (s.pidStart == 0) s.pidStart = processStartTicks(s.pid);
+        if (s.bootId.empty()) s.bootId = bootId();
+    }
+}
+
+/// Who could have killed a process outright, for the messages of an interrupted run.
+const char* const kKilledOutright = "kill -9, or the kernel's out-of-memory killer: dmesg tells which";
+
 /// status.yaml's text; `errorOverride`, when given, stands for the error (the crash recorder's marker).
 std::string statusYaml(const RunStatus& s, const std::string* errorOverride = nullptr) {
     YAML::Emitter e;
@@ -152,12 +166,7 @@ std::string signalText(int sig) {
 }  // namespace
 
 void writeRunStatus(const std::string& runDir, RunStatus s) {
-    s.updated = utcNow();
-    if (s.host.empty()) s.host = hostName();
-    if (s.pid == static_cast<long>(::getpid())) {
-        if (s.pidStart == 0) s.pidStart = processStartTicks(s.pid);
-        if (s.bootId.empty()) s.bootId = bootId();
-    }
+    stamp(s);
     const std::string path = runStatusPath(runDir);
     const std::string text = statusYaml(s);
     try {
@@ -181,8 +190,7 @@ RunStatus readRunStatus(const std::string& runDir) {
     } else if ((::kill(static_cast<pid_t>(s.pid), 0) != 0 && errno == ESRCH) ||
                (s.pidStart > 0 && processStartTicks(s.pid) != s.pidStart)) {
         s.state = "interrupted";
-        s.error = who + " is gone without a word: killed outright (kill -9, or the kernel's out-of-memory killer; "
-                        "dmesg tells which)" + resume;
+        s.error = who + " is gone without a word: killed outright (" + kKilledOutright + ")" + resume;
     }
     return s;
 }
@@ -196,7 +204,7 @@ bool recordRunKilled(const std::string& runDir, long pid, int sig) {
         s.signal = sig;
         s.error = "the process (pid " + std::to_string(pid) + ") was ended by " + signalText(sig) + " after step " +
                   std::to_string(s.step) +
-                  (sig == SIGKILL ? " (kill -9, or the kernel's out-of-memory killer: dmesg tells which)"
+                  (sig == SIGKILL ? " (" + std::string(kKilledOutright) + ")"
                    : outright     ? ""
                                   : " (a crash: its log may say more)") +
                   "; its last checkpoint resumes it";
@@ -226,17 +234,7 @@ std::atomic<bool> gCrashTaken{false};
 constexpr int kCrashSignals[] = {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
 struct sigaction gCrashPrevious[5];
 
-void writeAllSafe(int fd, const char* p, size_t n) {
-    while (n > 0) {
-        const ssize_t w = ::write(fd, p, n);
-        if (w <= 0) {
-            if (w < 0 && errno == EINTR) continue;
-            return;
-        }
-        p += w;
-        n -= static_cast<size_t>(w);
-    }
-}
+void writeAllSafe(int fd, const char* p, size_t n) { (void)writeAllTo(fd, p, n); }  // nothing to do on failure
 
 void onCrashSignal(int sig) {
     const int i = gCrashActive.load();
@@ -301,10 +299,7 @@ void RunCrashRecorder::update(const RunStatus& status) {
     if (!armed_) return;
     RunStatus s = status;
     s.state = "failed";
-    s.updated = utcNow();
-    if (s.host.empty()) s.host = hostName();
-    if (s.pidStart == 0 && s.pid == static_cast<long>(::getpid())) s.pidStart = processStartTicks(s.pid);
-    if (s.bootId.empty()) s.bootId = bootId();
+    stamp(s);
     static const std::string marker = "@@GW_SIGNAL@@";
     const std::string error = "the process (pid " + std::to_string(s.pid) + ") died of " + marker + " after step " +
                               std::to_string(s.step) + " (a crash: its log may say more); its last checkpoint resumes it";
