@@ -420,7 +420,8 @@ private Q_SLOTS:
         QVERIFY(errorOf([&] { makeContrastive(loss); }).contains("loss.contrastive_params.margin: expected a number >= 0, found '-1'"));
         loss.contrastiveParams.clear();
         loss.contrastiveParams.set("measure", "euclid");
-        QVERIFY(errorOf([&] { makeContrastive(loss); }).contains("measure must be cosine or order, found 'euclid'"));
+        QVERIFY(errorOf([&] { makeContrastive(loss); }).contains("loss.contrastive_params.measure: expected cosine or order, found 'euclid'"));
+        QVERIFY(errorOf([] { VseppFn(0.2, "euclid", true, 1.3, false); }).contains("measure must be cosine or order, found 'euclid'"));
         if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
         QTemporaryDir dir;
         OrderedMap<torch::Tensor> xy;

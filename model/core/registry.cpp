@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model/core/registry.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -34,6 +35,13 @@ bool parseInt(const std::string& s, int64_t& out) {
         return false;
     }
     return used == s.size();
+}
+/// "cosine or order", "a, b or c".
+std::string choiceText(const std::vector<std::string>& choices) {
+    std::string s;
+    for (size_t i = 0; i < choices.size(); ++i)
+        s += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + choices[i];
+    return s;
 }
 bool parseBool(const std::string& s, bool& out) {
     if (s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "on") return out = true, true;
@@ -116,6 +124,8 @@ Params checkParams(const KindInfo& info, const std::string& what, const OrderedM
             }
             case ParamInfo::Type::Text:
             case ParamInfo::Type::Path:
+                if (!p.choices.empty() && std::find(p.choices.begin(), p.choices.end(), text) == p.choices.end())
+                    fail(choiceText(p.choices));
                 out.set(p.key, text);
                 break;
         }
@@ -148,6 +158,7 @@ void table(std::ostringstream& s, const R& reg, const std::string& key, const st
             const bool number = p.type == ParamInfo::Type::Int || p.type == ParamInfo::Type::Real;
             if (number && std::isfinite(p.min)) s << (p.minExclusive ? " > " : " ≥ ") << numberText(p.min);
             if (number && std::isfinite(p.max)) s << (std::isfinite(p.min) ? "," : "") << " ≤ " << numberText(p.max);
+            if (!p.choices.empty()) s << ": " << choiceText(p.choices);
             if (!p.unit.empty()) s << ", " << p.unit;
             if (p.defaultValue.empty()) s << ", no default): " << p.doc;
             else s << ", default `" << p.defaultValue << "`): " << p.doc;

@@ -48,6 +48,7 @@ struct ParamInfo {
     std::string unit;                ///< "" for plain numbers, else e.g. "refinement steps"
     std::string doc;                 ///< one line
     double max = std::numeric_limits<double>::infinity();  ///< numbers: largest allowed value (included)
+    std::vector<std::string> choices{};  ///< text: the values allowed, when only some are (empty: any)
 };
 
 /// A registered kind as the user sees it: name, one-line doc, parameters.

@@ -520,11 +520,6 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     loss.readParams("contrastive_params", givenContrastive);
     c.loss.contrastiveParams =
         checked([&] { return checkParams(contrastive.info, "contrastive", givenContrastive, "loss.contrastive_params"); }).values();
-    if (c.loss.contrastive == "vsepp") {
-        const std::string& measure = *c.loss.contrastiveParams.find("measure");
-        if (measure != "cosine" && measure != "order")
-            loss.fail("contrastive_params.measure", "cosine or order", "'" + measure + "'");
-    }
     loss.finish();
 
     MapReader opt(top.get("optimizer"), "optimizer", file);

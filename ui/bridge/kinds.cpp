@@ -23,6 +23,7 @@ KindParameter toQt(const ParamInfo& p) {
     k.doc = QString::fromStdString(p.doc);
     if (std::isfinite(p.min)) k.range = QString(p.minExclusive ? "> " : ">= ") + QString::number(p.min);
     if (std::isfinite(p.max)) k.range += QString(k.range.isEmpty() ? "" : ", ") + "<= " + QString::number(p.max);
+    for (const auto& c : p.choices) k.range += QString(k.range.isEmpty() ? "one of " : ", ") + QString::fromStdString(c);
     return k;
 }
 

@@ -136,7 +136,8 @@ void registerVseppContrastive(ContrastiveRegistry& r) {
     r.add({"vsepp",
            "VSE++: hinge loss on cosine (or order) similarities, summed; CLIP's loss logged as `clip` (shimmer-ssd VSEPPContrastiveLoss)",
            {{"margin", ParamInfo::Type::Real, "0.2", 0, false, "", "the hinge's margin"},
-            {"measure", ParamInfo::Type::Text, "cosine", 0, false, "", "cosine or order (order embeddings)"},
+            {"measure", ParamInfo::Type::Text, "cosine", 0, false, "", "the similarity: cosine, or order (order embeddings)",
+             std::numeric_limits<double>::infinity(), {"cosine", "order"}},
             {"max_violation", ParamInfo::Type::Bool, "true", 0, false, "", "only the hardest negative of each row and column"}}},
           [](const ContrastiveContext& c) {
               return std::make_shared<VseppFn>(c.params.real("margin"), c.params.text("measure"), c.params.flag("max_violation"),
