@@ -433,17 +433,19 @@ void ExperimentForm::refreshSelectionParams() {
     selection_->setItemText(0, "the flavour's default (" + sel + ")");
     if (sel == builtSelection_) return;
     builtSelection_ = sel;
-    auto* form = static_cast<QFormLayout*>(selectionParams_->layout());
+    fillParamFields(selectionParams_, "selection", sel, "workspace.selection_params.", selection_->isEnabled());
+}
+
+void ExperimentForm::fillParamFields(QWidget* box, const QString& point, const QString& kind, const QString& prefix, bool enabled) {
+    auto* form = static_cast<QFormLayout*>(box->layout());
     while (form->rowCount()) form->removeRow(0);
-    for (auto it = fields_.begin(); it != fields_.end();)
-        it = it.key().startsWith("workspace.selection_params.") ? fields_.erase(it) : std::next(it);
-    for (const auto& k : registeredKinds("selection")) {
-        if (k.name != sel) continue;
+    for (auto it = fields_.begin(); it != fields_.end();) it = it.key().startsWith(prefix) ? fields_.erase(it) : std::next(it);
+    for (const auto& k : registeredKinds(point)) {
+        if (k.name != kind) continue;
         for (const auto& p : k.params) {
-            QString tip = p.doc + " (" + p.type + (p.range.isEmpty() ? "" : " " + p.range) +
-                          (p.unit.isEmpty() ? "" : ", " + p.unit) + ")";
-            auto* e = addLine(selectionParams_, "  " + p.key, "workspace.selection_params." + p.key, p.defaultValue, tip);
-            e->setEnabled(selection_->isEnabled());
+            const QString tip = p.doc + " (" + p.type + (p.range.isEmpty() ? "" : " " + p.range) +
+                                (p.unit.isEmpty() ? "" : ", " + p.unit) + ")";
+            addLine(box, "  " + p.key, prefix + p.key, p.defaultValue, tip)->setEnabled(enabled);
         }
     }
 }
@@ -463,18 +465,7 @@ void ExperimentForm::refreshContrastiveParams() {
     const QString kind = value("loss.contrastive").isEmpty() ? QString("clip") : value("loss.contrastive");
     if (kind == builtContrastive_) return;
     builtContrastive_ = kind;
-    auto* form = static_cast<QFormLayout*>(contrastiveParams_->layout());
-    while (form->rowCount()) form->removeRow(0);
-    for (auto it = fields_.begin(); it != fields_.end();)
-        it = it.key().startsWith("loss.contrastive_params.") ? fields_.erase(it) : std::next(it);
-    for (const auto& k : registeredKinds("contrastive")) {
-        if (k.name != kind) continue;
-        for (const auto& p : k.params) {
-            const QString tip = p.doc + " (" + p.type + (p.range.isEmpty() ? "" : " " + p.range) + ")";
-            auto* e = addLine(contrastiveParams_, "  " + p.key, "loss.contrastive_params." + p.key, p.defaultValue, tip);
-            e->setEnabled(contrastive_->isEnabled());
-        }
-    }
+    fillParamFields(contrastiveParams_, "contrastive", kind, "loss.contrastive_params.", contrastive_->isEnabled());
 }
 
 void ExperimentForm::refreshFields() {

@@ -96,6 +96,9 @@ private:
     void chooseContrastive(const QString& kind);
     /// One field per parameter of the contrastive loss in force (loss.contrastive_params.KEY).
     void refreshContrastiveParams();
+    /// Replaces the fields in `box` (keys under `prefix`) by one per parameter of `kind` of extension
+    /// `point`, enabled or not.
+    void fillParamFields(QWidget* box, const QString& point, const QString& kind, const QString& prefix, bool enabled);
     void refreshDomains();
     void refreshExtraCoefficients();
     /// Several keys changed as one undo step named `what`; `edit` writes through root().
