@@ -32,6 +32,8 @@ struct Setup {
     OrderedMap<std::string> params;
     std::vector<std::vector<std::string>> groups;
     int64_t batch = 5;
+    bool linear = false, linearBias = false;  ///< GWSettings::linear, linearBias
+    std::string activation = "tanh";          ///< GWSettings::activation
 };
 
 std::shared_ptr<GlobalWorkspace> build(const Setup& s, const std::string& flavour = "fusion") {
@@ -50,6 +52,9 @@ std::shared_ptr<GlobalWorkspace> build(const Setup& s, const std::string& flavou
     g.flavour = flavour;
     g.selection = s.selection;
     g.selectionParams = s.params;
+    g.linear = s.linear;
+    g.linearBias = s.linearBias;
+    g.activation = fusionActivationOf(s.activation);
     g.loss.coefficients.set("demi_cycles", 1.0);
     g.loss.coefficients.set("cycles", 0.5);
     g.loss.coefficients.set("translations", 2.0);
@@ -86,7 +91,9 @@ std::string specJson(const Setup& s) {
     j += "}, \"workspace\": " + std::to_string(s.W) +
          ", \"encoder\": {\"hidden\": 6, \"layers\": 1}, \"decoder\": {\"hidden\": 5, \"layers\": 1}, \"selection\": \"" +
          s.selection + "\", \"head_size\": " + (s.params.contains("head_size") ? s.params.at("head_size") : "5") +
-         ", \"n_steps\": " + (s.params.contains("n_steps") ? s.params.at("n_steps") : "1") + ", \"groups\": [";
+         ", \"n_steps\": " + (s.params.contains("n_steps") ? s.params.at("n_steps") : "1") +
+         ", \"linear\": " + (s.linear ? "true" : "false") + ", \"linear_bias\": " + (s.linearBias ? "true" : "false") +
+         ", \"activation\": \"" + s.activation + "\", \"groups\": [";
     for (size_t i = 0; i < s.groups.size(); ++i) {
         j += i ? ", [" : "[";
         for (size_t k = 0; k < s.groups[i].size(); ++k) j += (k ? ", \"" : "\"") + s.groups[i][k] + "\"";
@@ -111,26 +118,34 @@ private Q_SLOTS:
         QTest::newRow("3 domains, fixed_shared") << 1;
         QTest::newRow("3 domains, dynamic_query_attention, 2 steps") << 2;
         QTest::newRow("2 domains, dynamic_query_attention, batch 1") << 3;
+        QTest::newRow("2 domains, linear GW without bias, identity fusion") << 4;
+        QTest::newRow("3 domains, linear GW with bias, sigmoid fusion") << 5;
+        QTest::newRow("3 domains, dynamic_query_attention, relu fusion") << 6;
     }
     void matchesIndependentReference() {
         if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
         QFETCH(int, which);
         Setup s;
-        if (which == 0) {
+        if (which == 0 || which == 4) {
             s.domains = {{"v", 3}, {"t", 2}};
             s.groups = {{"v"}, {"t"}, {"v", "t"}};
-        } else if (which == 1) {
+            s.linear = which == 4;
+            if (which == 4) s.activation = "identity";
+        } else if (which == 1 || which == 5) {
+            s.linear = s.linearBias = which == 5;
+            if (which == 5) s.activation = "sigmoid";
             s.domains = {{"a", 3}, {"b", 2}, {"c", 4}};
             s.groups = {{"a"}, {"b"}, {"c"}, {"a", "b", "c"}};
         } else {
-            s.domains = which == 2 ? std::vector<std::pair<std::string, int64_t>>{{"a", 4}, {"b", 4}, {"c", 4}}
+            s.domains = which != 3 ? std::vector<std::pair<std::string, int64_t>>{{"a", 4}, {"b", 4}, {"c", 4}}
                                    : std::vector<std::pair<std::string, int64_t>>{{"v", 4}, {"t", 4}};
-            s.groups = which == 2 ? std::vector<std::vector<std::string>>{{"a"}, {"b"}, {"c"}, {"a", "b", "c"}}
+            s.groups = which != 3 ? std::vector<std::vector<std::string>>{{"a"}, {"b"}, {"c"}, {"a", "b", "c"}}
                                   : std::vector<std::vector<std::string>>{{"v"}, {"t"}, {"v", "t"}};
             s.selection = "dynamic_query_attention";
             s.params.set("head_size", "3");
-            s.params.set("n_steps", which == 2 ? "2" : "1");
+            s.params.set("n_steps", which == 2 || which == 6 ? "2" : "1");
             if (which == 3) s.batch = 1;
+            if (which == 6) s.activation = "relu";
         }
         auto gwm = build(s);
         const auto batch = batchOf(s);
@@ -297,6 +312,62 @@ private Q_SLOTS:
         auto kb = torch::addmm(sd.at("key_layers.b.bias"), x.at("b"), sd.at("key_layers.b.weight").t());
         auto want = torch::softmax(torch::stack({(ka * q).sum(1), (kb * q).sum(1)}, 1), 1).select(1, 0);
         QVERIFY(torch::allclose(none->scores(x, x).at("a"), want, 1e-6, 1e-7));
+    }
+
+    /// Linear GW encoders and decoders (shimmer-ssd linear_domains) and the fusion activation: shimmer's
+    /// keys, the state they compute, the hand-written step's gate, and that step equal to autograd
+    /// where it runs (one Linear with a bias, tanh). The reference values are in matchesIndependentReference.
+    void linearEncodersAndFusionActivation() {
+        Setup s;
+        s.domains = {{"v", 3}, {"t", 2}};
+        s.groups = {{"v"}, {"t"}, {"v", "t"}};
+        s.linear = true;
+        auto noBias = build(s, "two_domains");
+        const auto keys = noBias->stateDict();
+        QVERIFY(keys.contains("gw_mod.gw_encoders.v.weight") && keys.contains("gw_mod.gw_decoders.t.weight"));
+        QVERIFY(!keys.contains("gw_mod.gw_encoders.v.bias") && !keys.contains("gw_mod.gw_encoders.v.0.weight"));
+        QCOMPARE(keys.at("gw_mod.gw_encoders.v.weight").sizes(), (torch::IntArrayRef{4, 3}));
+        const auto u = torch::randn({5, 3});
+        TensorMap one;
+        one.set("v", u);
+        QVERIFY(torch::allclose(noBias->gwMod().encode(one).at("v"), u.matmul(keys.at("gw_mod.gw_encoders.v.weight").t())));
+        QVERIFY2(noBias->handWrittenUnsupported().find("no bias") != std::string::npos, noBias->handWrittenUnsupported().c_str());
+
+        s.activation = "identity";
+        auto identity = build(s);
+        const auto pre = identity->gwMod().encode(one).at("v");
+        TensorMap scores;
+        scores.set("v", torch::full({5}, 0.5));
+        TensorMap preMap;
+        preMap.set("v", pre);
+        QVERIFY(torch::allclose(identity->gwMod().fuse(preMap, scores), 0.5 * pre));
+        QVERIFY(identity->handWrittenUnsupported().find("fusion activation 'identity'") != std::string::npos);
+        QVERIFY(errorOf([] { fusionActivationOf("softsign"); }).contains("expected tanh, identity, sigmoid or relu, found 'softsign'"));
+
+        // One Linear with a bias and tanh: the hand-written step runs and gives autograd's losses and gradients.
+        s.activation = "tanh";
+        s.linearBias = true;
+        for (const std::string flavour : {"two_domains", "fusion"}) {
+            auto hand = build(s, flavour);
+            qputenv("GW_CPU_STEP", "0");
+            auto autograd = build(s, flavour);
+            qunsetenv("GW_CPU_STEP");
+            QVERIFY2(hand->handWrittenUnsupported().empty(), hand->handWrittenUnsupported().c_str());
+            const auto batch = batchOf(s, 3);
+            const auto a = hand->trainingStep(batch);
+            const auto b = autograd->trainingStep(batch);
+            QCOMPARE(QString::fromStdString(hand->lastStepPath()), QString("hand-written"));
+            QVERIFY(QString::fromStdString(autograd->lastStepPath()).startsWith("autograd"));
+            closeTo(a.out.loss.item<double>(), b.out.loss.item<double>(), flavour + " loss");
+            const auto pa = hand->named_parameters(), pb = autograd->named_parameters();
+            size_t grads = 0;
+            for (const auto& kv : pa) {
+                if (!kv.value().grad().defined()) continue;
+                QVERIFY2(torch::allclose(kv.value().grad(), pb[kv.key()].grad(), 1e-4, 1e-5), (flavour + " " + kv.key()).c_str());
+                ++grads;
+            }
+            QVERIFY(grads >= 8);
+        }
     }
 
     void badSettingsAreNamed() {
@@ -496,6 +567,15 @@ private Q_SLOTS:
                  QString("exp.yaml: workspace.flavour: unknown GW flavour 'fuzion' (known: two_domains, fusion)"));
         QVERIFY(errorOf([&] { parseExperiment(base, "exp.yaml", {"workspace.selection_params.tempreature=1"}); })
                     .contains("exp.yaml: workspace.selection_params.tempreature: unknown parameter of selection 'single_domain' (known: none)"));
+        // Linear GW encoders and the fusion activation survive the writer; a bad activation is named.
+        c = parseExperiment(base, "exp.yaml",
+                            {"workspace.linear=true", "workspace.linear_bias=true", "workspace.fusion_activation_fn=identity"});
+        again = parseExperiment(experimentToYaml(c), "again.yaml");
+        QVERIFY(again.linearGW && again.linearGWBias);
+        QCOMPARE(QString::fromStdString(again.fusionActivation), QString("identity"));
+        QVERIFY(gwSettingsOf(again).activation == FusionActivation::Identity && gwSettingsOf(again).linear);
+        QCOMPARE(errorOf([&] { parseExperiment(base, "exp.yaml", {"workspace.fusion_activation_fn=gelu"}); }),
+                 QString("exp.yaml: workspace.fusion_activation_fn: expected one of tanh, identity, sigmoid, relu, found 'gelu'"));
         QVERIFY(errorOf([&] { parseExperiment(base, "exp.yaml", {"domains.vec.module=mlp"}); })
                     .contains("domains.vec.module: expected a domain module kind (identity, mlp_ae, mlp_vae, conv_vae, class_label, attributes, glom, torchscript), found 'mlp'"));
     }

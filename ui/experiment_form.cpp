@@ -195,6 +195,12 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new Expe
     addLine(ws, "Encoder layers", "workspace.encoder.layers", "3", "GW encoders: extra hidden layers (shimmer n_layers)");
     addLine(ws, "Decoder hidden size", "workspace.decoder.hidden", "32", "GW decoders: hidden width");
     addLine(ws, "Decoder layers", "workspace.decoder.layers", "3", "GW decoders: extra hidden layers");
+    addCheck(ws, "Linear encoders and decoders", "workspace.linear",
+             "One Linear layer per GW encoder and decoder, no hidden layer: the sizes above are then unused "
+             "(shimmer-ssd linear_domains)");
+    addCheck(ws, "Linear layers with a bias", "workspace.linear_bias", "shimmer-ssd linear_domains_use_bias");
+    addCombo(ws, "Fusion activation", "workspace.fusion_activation_fn", {"tanh", "identity", "sigmoid", "relu"},
+             "Applied to the weighted sum of the encodings at fusion (shimmer fusion_activation_fn)");
     // Flavours and selections come from the engine's registries, with their parameters.
     flavour_ = addCombo(ws, "&Flavour", "workspace.flavour", {},
                         "The GW flavour: which losses train it (shimmer GlobalWorkspace2Domains or GlobalWorkspaceFusion)");
@@ -256,12 +262,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new Expe
     });
     fields_["loss.coefficients"] = extraCoefs_;
     addLine(loss, "Logit scale (log)", "loss.logit_scale", "2.659 = log(1/0.07)", "Contrastive logit scale, as a logarithm");
-    auto* learn = new QCheckBox("Learn the logit scale", loss);
-    static_cast<QFormLayout*>(loss->layout())->addRow("", learn);
-    fields_["loss.learn_logit_scale"] = learn;
-    connect(learn, &QCheckBox::toggled, this, [this](bool on) {
-        if (!loading_) setValue("loss.learn_logit_scale", on ? "true" : "");
-    });
+    addCheck(loss, "Learn the logit scale", "loss.learn_logit_scale", "Train the contrastive's logit scale with the GW");
     // The contrastive losses come from the engine's registry, with their parameters.
     contrastive_ = new QComboBox(loss);
     scrollPast(contrastive_);
@@ -309,6 +310,19 @@ QLineEdit* ExperimentForm::addLine(QWidget* box, const QString& label, const QSt
     fields_[key] = e;
     connect(e, &QLineEdit::textEdited, this, [this, key](const QString& t) { setValue(key, t.trimmed()); });
     return e;
+}
+
+QCheckBox* ExperimentForm::addCheck(QWidget* box, const QString& text, const QString& key, const QString& tip) {
+    auto* b = new QCheckBox(text, box);
+    b->setToolTip(tip + " (" + key + ")");
+    b->setAccessibleName(key);
+    b->setProperty("gwTip", b->toolTip());
+    static_cast<QFormLayout*>(box->layout())->addRow("", b);
+    fields_[key] = b;
+    connect(b, &QCheckBox::toggled, this, [this, key](bool on) {
+        if (!loading_) setValue(key, on ? "true" : "");
+    });
+    return b;
 }
 
 QComboBox* ExperimentForm::addCombo(QWidget* box, const QString& label, const QString& key, const QStringList& items,

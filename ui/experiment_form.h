@@ -79,6 +79,8 @@ Q_SIGNALS:
 private:
     QLineEdit* addLine(QWidget* box, const QString& label, const QString& key, const QString& placeholder,
                        const QString& tip = {});
+    /// A check box for a boolean key: checked writes "true", unchecked removes the key (its default, false).
+    QCheckBox* addCheck(QWidget* box, const QString& text, const QString& key, const QString& tip);
     QComboBox* addCombo(QWidget* box, const QString& label, const QString& key, const QStringList& items,
                         const QString& tip = {});
     void refreshFields();

@@ -4,10 +4,27 @@
 /// The MLP stack shared by the GW encoders and decoders (model/gw/gw_module.h) and the MLP domain
 /// modules (model/domains/domain_module.cpp): shimmer `gw_module.py` GWEncoder / GWDecoder.
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "model/core/torch_fwd.h"
 
 namespace gw {
+
+/// The activation applied to the weighted sum of the pre-fusion encodings (shimmer GWModule
+/// `fusion_activation_fn`): tanh (shimmer's default), identity, sigmoid, relu.
+enum class FusionActivation { Tanh, Identity, Sigmoid, Relu };
+/// "tanh", "identity", "sigmoid", "relu".
+const char* fusionActivationName(FusionActivation a);
+/// The names above, in that order (the experiment key's allowed values).
+const std::vector<std::string>& fusionActivationNames();
+/// \throws std::invalid_argument "expected tanh, identity, sigmoid or relu, found 'x'".
+FusionActivation fusionActivationOf(const std::string& name);
+
+/// One Linear(in, out), with or without bias, as a Sequential of one child (a linear GW encoder or
+/// decoder). Its Linear is what a GWModule registers, so its keys are `weight` and `bias`.
+/// \throws std::invalid_argument when a size is not positive.
+torch::nn::Sequential makeGWLinear(int64_t in, int64_t out, bool bias);
 
 /// shimmer GWEncoder / GWDecoder: Linear(in, hidden), ReLU, [Linear(hidden, hidden), ReLU] × nLayers,
 /// Linear(hidden, out). nLayers counts the *extra* hidden layers, so there are nLayers + 2 Linears,

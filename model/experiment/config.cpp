@@ -4,6 +4,7 @@
 #include "data/atomic_file.h"
 #include "data/printable.h"
 #include "model/core/metric_names.h"
+#include "model/core/mlp.h"
 #include "model/core/registry.h"
 #include "model/experiment/yaml_file.h"
 
@@ -478,6 +479,9 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     dec.readInt("hidden", c.decoderHidden, 1);
     dec.readInt("layers", c.decoderLayers, 0);
     dec.finish();
+    ws.readBool("linear", c.linearGW);
+    ws.readBool("linear_bias", c.linearGWBias);
+    ws.readChoice("fusion_activation_fn", c.fusionActivation, fusionActivationNames());
     ws.readStr("flavour", c.flavour);
     const auto& flavour = checked([&]() -> const FlavourRegistry::Entry& {
         return flavourRegistry().at(c.flavour, "workspace.flavour");
@@ -683,6 +687,9 @@ std::string experimentToYaml(const ExperimentConfig& c) {
       << c.encoderHidden << YAML::Key << "layers" << YAML::Value << c.encoderLayers << YAML::EndMap;
     e << YAML::Key << "decoder" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "hidden" << YAML::Value
       << c.decoderHidden << YAML::Key << "layers" << YAML::Value << c.decoderLayers << YAML::EndMap;
+    e << YAML::Key << "linear" << YAML::Value << c.linearGW;
+    e << YAML::Key << "linear_bias" << YAML::Value << c.linearGWBias;
+    e << YAML::Key << "fusion_activation_fn" << YAML::Value << c.fusionActivation;
     e << YAML::Key << "flavour" << YAML::Value << c.flavour;
     e << YAML::Key << "selection" << YAML::Value << c.selection;
     e << YAML::Key << "selection_params" << YAML::Value << YAML::Flow << YAML::BeginMap;

@@ -16,6 +16,9 @@ GWSettings gwSettingsOf(const ExperimentConfig& cfg) {
     s.workspaceDim = cfg.workspaceDim;
     s.encoder = {cfg.encoderHidden, cfg.encoderLayers};
     s.decoder = {cfg.decoderHidden, cfg.decoderLayers};
+    s.linear = cfg.linearGW;
+    s.linearBias = cfg.linearGWBias;
+    s.activation = fusionActivationOf(cfg.fusionActivation);
     s.flavour = cfg.flavour;
     s.selection = cfg.selection;
     s.selectionParams = cfg.selectionParams;
@@ -45,7 +48,8 @@ void GlobalWorkspace::checkSettings(const GWSettings& s, const OrderedMap<int64_
 }
 
 GlobalWorkspace::GlobalWorkspace(const OrderedMap<std::shared_ptr<DomainModule>>& domains, const GWSettings& s) {
-    gw_ = register_module("gw_mod", std::make_shared<GWModule>(domains, s.workspaceDim, s.encoder, s.decoder));
+    gw_ = register_module("gw_mod", std::make_shared<GWModule>(domains, s.workspaceDim,
+                                                                  GWShape{s.encoder, s.decoder, s.linear, s.linearBias, s.activation}));
     const auto& flavour = flavourRegistry().at(s.flavour, "workspace.flavour");
     loss_ = register_module("loss_mod", flavour.impl.make(FlavourContext{s.loss, {}}));
     std::vector<int64_t> dims;

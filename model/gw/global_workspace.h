@@ -17,6 +17,9 @@ namespace gw {
 struct GWSettings {
     int64_t workspaceDim = 12;
     MlpSize encoder, decoder;
+    bool linear = false;       ///< one Linear per GW encoder and decoder (GWShape::linear)
+    bool linearBias = false;   ///< with a bias (GWShape::linearBias)
+    FusionActivation activation = FusionActivation::Tanh;  ///< the fusion's activation (GWShape::activation)
     std::string flavour = "two_domains";          ///< a registered GW flavour (model/core/kinds.cpp)
     std::string selection;                         ///< a registered selection; "" = the flavour's default
     Params selectionParams;                        ///< its parameters: checked by the parser, or given by hand (checked then)

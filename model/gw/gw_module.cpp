@@ -5,9 +5,8 @@
 
 namespace gw {
 
-GWModule::GWModule(const OrderedMap<std::shared_ptr<DomainModule>>& domains, int64_t workspaceDim, MlpSize enc,
-                   MlpSize dec)
-    : workspaceDim_(workspaceDim), domainMods_(domains) {
+GWModule::GWModule(const OrderedMap<std::shared_ptr<DomainModule>>& domains, int64_t workspaceDim, const GWShape& shape)
+    : workspaceDim_(workspaceDim), shape_(shape), domainMods_(domains) {
     if (domains.empty()) throw std::invalid_argument("GW: at least one domain is needed, found none");
     if (workspaceDim <= 0) throw std::invalid_argument("GW: workspace dimension must be positive, found " +
                                                        std::to_string(workspaceDim));
@@ -16,11 +15,15 @@ GWModule::GWModule(const OrderedMap<std::shared_ptr<DomainModule>>& domains, int
     for (const auto& [name, mod] : domains) {
         if (encoders_.contains(name)) throw std::invalid_argument("GW: domain '" + name + "' is given twice");
         names_.push_back(name);
-        auto e = makeGWMlp(mod->latentDim(), enc.hidden, workspaceDim, enc.nLayers);
-        auto d = makeGWMlp(workspaceDim, dec.hidden, mod->latentDim(), dec.nLayers);
+        auto e = shape.linear ? makeGWLinear(mod->latentDim(), workspaceDim, shape.linearBias)
+                              : makeGWMlp(mod->latentDim(), shape.encoder.hidden, workspaceDim, shape.encoder.nLayers);
+        auto d = shape.linear ? makeGWLinear(workspaceDim, mod->latentDim(), shape.linearBias)
+                              : makeGWMlp(workspaceDim, shape.decoder.hidden, mod->latentDim(), shape.decoder.nLayers);
         mods.emplace_back(name, mod);
-        encs.emplace_back(name, e.ptr());
-        decs.emplace_back(name, d.ptr());
+        // A linear encoder is a plain nn.Linear in shimmer-ssd: its Linear is registered, not the Sequential
+        // around it, so that its keys carry no `.0.` (the Sequential shares the Linear's tensors).
+        encs.emplace_back(name, shape.linear ? e->ptr(0) : std::shared_ptr<torch::nn::Module>(e.ptr()));
+        decs.emplace_back(name, shape.linear ? d->ptr(0) : std::shared_ptr<torch::nn::Module>(d.ptr()));
         encoders_.set(name, e);
         decoders_.set(name, d);
     }
@@ -39,15 +42,25 @@ TensorMap GWModule::encode(const TensorMap& latents) {
     return out;
 }
 
+torch::Tensor GWModule::activate(const torch::Tensor& x) const {
+    switch (shape_.activation) {
+        case FusionActivation::Tanh: return torch::tanh(x);
+        case FusionActivation::Identity: return x;
+        case FusionActivation::Sigmoid: return torch::sigmoid(x);
+        case FusionActivation::Relu: return torch::relu(x);
+    }
+    return torch::tanh(x);
+}
+
 torch::Tensor GWModule::fuse(const TensorMap& pre, const TensorMap& scores) {
     std::vector<torch::Tensor> terms;
     for (const auto& [d, s] : scores) terms.push_back(s.unsqueeze(1) * pre.at(d));
-    return torch::tanh(torch::stack(terms).sum(0));
+    return activate(torch::stack(terms).sum(0));
 }
 
 torch::Tensor GWModule::selectAndFuse(const TensorMap& latents, const TensorMap& pre, Selection& selection) {
     if (pre.size() == 1 && selection.constantForOneSource())
-        return torch::tanh(pre.begin()->second);  // the scores would be all ones
+        return activate(pre.begin()->second);  // the scores would be all ones
     return fuse(pre, selection.scores(latents, pre));
 }
 

@@ -20,15 +20,27 @@ struct MlpSize {
     int nLayers = 3;      ///< extra hidden layers (shimmer n_layers)
 };
 
+/// The shape of the GW encoders and decoders and the fusion's activation (the workspace section's
+/// `linear`, `linear_bias` and `fusion_activation_fn`).
+struct GWShape {
+    MlpSize encoder, decoder;
+    /// One Linear per encoder and decoder, no hidden layer (shimmer-ssd `global_workspace.linear_domains`,
+    /// shimmer_ssd/modules/domains/pretrained.py load_pretrained_domain): state-dict keys
+    /// `gw_encoders.{d}.weight` (W, L_d) and, with `linearBias`, `gw_encoders.{d}.bias` (W).
+    bool linear = false;
+    bool linearBias = false;  ///< shimmer-ssd `linear_domains_use_bias` (default false)
+    /// Applied to the weighted sum at fusion (shimmer GWModule `fusion_activation_fn`, torch.tanh by default).
+    FusionActivation activation = FusionActivation::Tanh;
+};
+
 /// shimmer GWModule: domain modules, one GW encoder and decoder per domain, workspace dimension W and
-/// the tanh fusion. Registered names follow shimmer's state dict: `domain_mods.{d}.*`,
-/// `gw_encoders.{d}.{i}.*`, `gw_decoders.{d}.{i}.*`.
+/// the fusion (tanh by default). Registered names follow shimmer's state dict: `domain_mods.{d}.*`,
+/// `gw_encoders.{d}.{i}.*`, `gw_decoders.{d}.{i}.*` (linear ones: `gw_encoders.{d}.weight`, ...).
 class GWModule : public torch::nn::Module {
 public:
     /// \param domains domain name -> domain module, in the order that fixes metric names.
     /// \throws std::invalid_argument for an empty domain list, a repeated name or W <= 0.
-    GWModule(const OrderedMap<std::shared_ptr<DomainModule>>& domains, int64_t workspaceDim, MlpSize encoder,
-             MlpSize decoder);
+    GWModule(const OrderedMap<std::shared_ptr<DomainModule>>& domains, int64_t workspaceDim, const GWShape& shape);
 
     const std::vector<std::string>& domainNames() const { return names_; }
     int64_t workspaceDim() const { return workspaceDim_; }
@@ -38,11 +50,15 @@ public:
 
     /// Pre-fusion encodings e_d = Enc_d(u_d): (B, L_d) -> (B, W) for each domain of `latents`.
     TensorMap encode(const TensorMap& latents);
-    /// Workspace state z = tanh(Σ_d s_d ⊙ e_d) (B, W), summed in the order of `scores`.
+    const GWShape& shape() const { return shape_; }
+    /// The fusion's activation f applied to x (B, W): tanh(x), x, sigmoid(x) or relu(x).
+    torch::Tensor activate(const torch::Tensor& x) const;
+    /// Workspace state z = f(Σ_d s_d ⊙ e_d) (B, W), f the fusion activation (tanh by default), summed in
+    /// the order of `scores`.
     torch::Tensor fuse(const TensorMap& preFusion, const TensorMap& scores);
     /// select and fuse: the GW state (B, W) of latents (B, L_d) whose pre-fusion encodings (B, W) are
     /// `preFusion`. One domain under a selection whose scores are then constant ones
-    /// (Selection::constantForOneSource) gives tanh(e), and no score is computed (nor random number drawn).
+    /// (Selection::constantForOneSource) gives f(e), and no score is computed (nor random number drawn).
     torch::Tensor selectAndFuse(const TensorMap& latents, const TensorMap& preFusion, Selection& selection);
     /// encode, select, fuse: the GW state of a group of latents (B, W), as selectAndFuse.
     torch::Tensor encodeAndFuse(const TensorMap& latents, Selection& selection);
@@ -52,6 +68,7 @@ public:
 private:
     std::vector<std::string> names_;
     int64_t workspaceDim_;
+    GWShape shape_;
     OrderedMap<std::shared_ptr<DomainModule>> domainMods_;
     OrderedMap<torch::nn::Sequential> encoders_, decoders_;
 };

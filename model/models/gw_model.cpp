@@ -98,7 +98,7 @@ public:
         add(metrics::kLoss, r.out.loss);
         for (const auto& [k, v] : r.out.metrics) add(k, v);
         if (!dataSpace || names.size() < 2) return;
-        // Translations decoded to data space: a's state (tanh of its GW encoding) decoded for b, then
+        // Translations decoded to data space: a's state (the fusion activation of its GW encoding) decoded for b, then
         // b's module compares the prediction with b's actual input.
         auto& gw = gw_->gwMod();
         const EvalModeScope evalMode(e.domains());

@@ -31,12 +31,13 @@ struct Engine::Group {
     std::unique_ptr<data::GroupSampler> sampler;
 };
 
-/// The workspace state of one domain's latent (B, L) -> (B, W): tanh of its GW encoding, as the
+/// The workspace state of one domain's latent (B, L) -> (B, W): the fusion activation (tanh by default) of
+/// its GW encoding, as the
 /// explorer and the data-space evaluation read it (docs/gw-semantics.md 1.3).
 inline torch::Tensor workspaceState(GWModule& gw, const std::string& domain, const torch::Tensor& latent) {
     TensorMap one;
     one.set(domain, latent);
-    return torch::tanh(gw.encode(one).at(domain));
+    return gw.activate(gw.encode(one).at(domain));
 }
 
 /// Puts every domain module in eval mode (batch norm on its running statistics) for a scope, and gives

@@ -14,7 +14,10 @@ shimmer itself is not a dependency. Every domain module here is an identity with
       SPEC: {"domains": {name: latent_dim}, "workspace": W, "encoder": {hidden, layers},
              "decoder": {...}, "selection": "fixed_shared" | "dynamic_query_attention",
              "head_size": H, "n_steps": N, "groups": [[names...], ...],
-             "coefs": {name: value}, "logit_scale": float}
+             "coefs": {name: value}, "logit_scale": float,
+             optional: "linear": bool, "linear_bias": bool (one nn.Linear per GW encoder and decoder,
+             shimmer-ssd's linear_domains), "activation": "tanh" | "identity" | "sigmoid" | "relu"
+             (shimmer GWModule's fusion_activation_fn, tanh by default)}
       WEIGHTS: GW Studio's `gw export` of such a GW (shimmer's layout, loaded strictly)
       BATCH: "{i}/{domain}" -> (B, L) latents of group i
       RESULT: every metric name -> () float64 tensor, plus "loss", and "scores/{subset}" for the
@@ -56,7 +59,8 @@ class Losses(nn.Module):
 class Fusion(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        self.gw_mod = GWModule(spec["domains"], spec["workspace"], spec["encoder"], spec["decoder"])
+        self.gw_mod = GWModule(spec["domains"], spec["workspace"], spec["encoder"], spec["decoder"],
+                               spec.get("linear", False), spec.get("linear_bias", False))
         sel = None
         if spec["selection"] == "dynamic_query_attention":
             sel = Attention(spec["workspace"], spec["head_size"], list(spec["domains"]))
@@ -95,8 +99,11 @@ def main(spec_path, weights_path, batch_path, out_path):
             s = attend(sel.query_layer(f))
         return s
 
+    activation = {"tanh": torch.tanh, "identity": lambda x: x, "sigmoid": torch.sigmoid,
+                  "relu": torch.relu}[spec.get("activation", "tanh")]
+
     def fuse(pre, s):
-        return torch.tanh(sum(s[d][:, None] * pre[d] for d in s))
+        return activation(sum(s[d][:, None] * pre[d] for d in s))
 
     def decode(z, which):
         return {d: gw.gw_decoders[d](z) for d in which}

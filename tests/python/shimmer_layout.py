@@ -40,9 +40,16 @@ class ParameterFreeDomain(nn.Module):
 
 
 class GWModule(nn.Module):
-    def __init__(self, dims, workspace, enc, dec):
+    """With `linear`, each GW encoder and decoder is one plain nn.Linear, with a bias only when `bias`
+    (shimmer-ssd's `global_workspace.linear_domains` and `linear_domains_use_bias`)."""
+
+    def __init__(self, dims, workspace, enc, dec, linear=False, bias=False):
         super().__init__()
         self.domain_mods = nn.ModuleDict({d: ParameterFreeDomain() for d in dims})
+        if linear:
+            self.gw_encoders = nn.ModuleDict({d: nn.Linear(n, workspace, bias=bias) for d, n in dims.items()})
+            self.gw_decoders = nn.ModuleDict({d: nn.Linear(workspace, n, bias=bias) for d, n in dims.items()})
+            return
         self.gw_encoders = nn.ModuleDict({d: GWMlp(n, enc["hidden"], workspace, enc["layers"]) for d, n in dims.items()})
         self.gw_decoders = nn.ModuleDict({d: GWMlp(workspace, dec["hidden"], n, dec["layers"]) for d, n in dims.items()})
 

@@ -15,6 +15,9 @@ std::string unsupportedTerms(const GWLosses& losses, const std::vector<std::stri
 }
 
 std::string unsupportedDomains(GWModule& gw) {
+    if (gw.shape().activation != FusionActivation::Tanh)
+        return std::string("fusion activation '") + fusionActivationName(gw.shape().activation) + "' is not written out by hand";
+    if (gw.shape().linear && !gw.shape().linearBias) return "the linear GW encoders and decoders have no bias";
     for (const auto& d : gw.domainNames()) {
         auto& mod = gw.domainModule(d);
         if (!mod.isFrozen()) return "domain module '" + d + "' trains end to end";

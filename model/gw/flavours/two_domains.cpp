@@ -53,7 +53,7 @@ StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std:
     enc.run(encode);
 
     // 2. Every GW decoder once: demi-cycles and the first half of cycles from the unpaired states
-    //    tanh(Enc_s(u)), translations from the paired groups' states.
+    //    f(Enc_s(u)) (f the fusion activation), translations from the paired groups' states.
     detail::Batcher dec;
     std::vector<size_t> demiSlot(groups.size(), none);
     std::vector<OrderedMap<size_t>> cycleMid(groups.size()), trSlot(groups.size());
@@ -63,7 +63,7 @@ StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std:
         if (g.domains.size() == 1) {
             const std::string& s = g.domains[0];
             auto& mod = gw.domainModule(s);
-            const auto state = torch::tanh(enc[singleSlot[gi]]);
+            const auto state = gw.activate(enc[singleSlot[gi]]);
             if (mod.familyEnabled(LossFamily::DemiCycle)) demiSlot[gi] = dec.add(s, state);
             if (mod.familyEnabled(LossFamily::Cycle))
                 for (const auto& t : all)
@@ -90,7 +90,7 @@ StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std:
         for (const auto& [t, slot] : cycleMid[gi]) cycleBack[gi].set(t, enc2.add(t, dec[slot]));
     enc2.run(encode);
     for (size_t gi = 0; gi < groups.size(); ++gi)
-        for (auto& [t, slot] : cycleBack[gi]) slot = dec2.add(groups[gi].domains[0], torch::tanh(enc2[slot]));
+        for (auto& [t, slot] : cycleBack[gi]) slot = dec2.add(groups[gi].domains[0], gw.activate(enc2[slot]));
     dec2.run(decode);
 
     // The losses, in shimmer's order (metric names and float summation order as before).
