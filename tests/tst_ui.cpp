@@ -8,6 +8,7 @@
 #include "skip.h"
 #include "small_disk.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDockWidget>
 #include <QHeaderView>
@@ -279,6 +280,33 @@ private Q_SLOTS:
         f.undo();
         QCOMPARE(f.value("loss.contrastive"), QString("vsepp"));
         QCOMPARE(f.value("loss.contrastive_params.margin"), QString("0.4"));
+    }
+
+    /// Linear GW encoders: the check box writes workspace.linear, greys the sizes it makes unused and
+    /// offers the bias; the fusion activation is a picker; undo gives the sizes back.
+    void formOffersLinearEncodersAndTheFusionActivation() {
+        ExperimentForm f;
+        QCOMPARE(f.setYaml(slurp(demo_), QFileInfo(demo_).absolutePath()), QString());
+        auto* linear = qobject_cast<QCheckBox*>(f.fieldFor("workspace.linear"));
+        auto* bias = qobject_cast<QCheckBox*>(f.fieldFor("workspace.linear_bias"));
+        auto* hidden = f.fieldFor("workspace.encoder.hidden");
+        QVERIFY(linear && bias && hidden);
+        QVERIFY(hidden->isEnabled() && !bias->isEnabled());
+        linear->click();
+        QCOMPARE(f.value("workspace.linear"), QString("true"));
+        QVERIFY(!hidden->isEnabled() && !f.fieldFor("workspace.decoder.layers")->isEnabled() && bias->isEnabled());
+        bias->click();
+        QCOMPARE(f.value("workspace.linear_bias"), QString("true"));
+        auto* activation = qobject_cast<QComboBox*>(f.fieldFor("workspace.fusion_activation_fn"));
+        QVERIFY(activation);
+        QCOMPARE(activation->currentText(), QString("tanh"));
+        Q_EMIT activation->activated(activation->findText("identity"));
+        QCOMPARE(f.value("workspace.fusion_activation_fn"), QString("identity"));
+        f.undo();
+        f.undo();
+        f.undo();
+        QCOMPARE(f.value("workspace.linear"), QString());
+        QVERIFY(hidden->isEnabled() && !bias->isEnabled());
     }
 
     /// Scrolling the form with the wheel over a picker the user has not clicked leaves the picker as it

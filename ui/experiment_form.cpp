@@ -512,6 +512,12 @@ void ExperimentForm::refreshFields() {
         box->setEnabled(used);
         box->setToolTip(used ? QString() : "Not used by a model: " + model + " experiment");
     }
+    // Linear GW encoders have no hidden layer: their sizes are unused, and only they have a bias to choose.
+    const bool linear = value("workspace.linear") == "true";
+    for (const char* key : {"workspace.encoder.hidden", "workspace.encoder.layers", "workspace.decoder.hidden",
+                            "workspace.decoder.layers"})
+        fields_.value(key)->setEnabled(!linear);
+    fields_.value("workspace.linear_bias")->setEnabled(linear);
     refreshDomains();
     refreshExtraCoefficients();
 }
