@@ -87,6 +87,69 @@ private Q_SLOTS:
         QCOMPARE(losses(streamed, 15), losses(cached, 15));
     }
 
+    /// A frozen module's latents are kept on disk between runs (model/run/latent_cache.h): a second run
+    /// reads them and evaluates to the same numbers; other weights or a rewritten data file are a miss;
+    /// a damaged entry is named and written anew; GW_LATENT_CACHE=0 keeps nothing.
+    void frozenLatentsAreKeptBetweenRuns() {
+        QTemporaryDir dir;
+        const auto path = fixtures::makeExperiment(dir);
+        const std::string root = dir.path().toStdString(), cache = root + "/latents";
+        qputenv("GW_LATENT_CACHE_DIR", QByteArray::fromStdString(cache));
+        std::vector<std::string> opts = {"domains.vec.module=mlp_ae", "domains.vec.latent_dim=4", "domains.vec.pretrain.steps=20",
+                                         "domains.vec.weights=" + root + "/vec.pt", "training.steps=4"};
+        const auto run = [&](const std::vector<std::string>& o, std::string* lines = nullptr) {
+            std::string log;
+            Engine e(loadExperiment(path, o), [&](const std::string& l) { log += l + "\n"; });
+            e.prepare();
+            const auto m = e.evaluate("val");
+            if (lines) *lines = log;
+            return m.at("val/loss");
+        };
+        const auto entries = [&] {
+            size_t n = 0;
+            for (const auto& f : std::filesystem::directory_iterator(cache)) n += f.path().extension() == ".pt";
+            return n;
+        };
+        std::string log;
+        const double first = run(opts, &log);
+        QVERIFY2(log.find("domain vec: train encoded (512 samples") != std::string::npos && log.find("kept in the latent cache") != std::string::npos,
+                 log.c_str());
+        QVERIFY2(log.find("domain label: train encoded") == std::string::npos, log.c_str());  // class labels: the loss reads inputs
+        QCOMPARE(entries(), size_t(3));  // train, val, test of vec
+        QCOMPARE(run(opts, &log), first);
+        QVERIFY2(log.find("domain vec: val latents from the cache (" + cache + "/") != std::string::npos, log.c_str());
+        QVERIFY(log.find("encoded") == std::string::npos);
+        // Other weights (pre-trained longer): new entries.
+        auto longer = opts;
+        longer[2] = "domains.vec.pretrain.steps=30";
+        longer[3] = "domains.vec.weights=" + root + "/vec30.pt";
+        run(longer, &log);
+        QVERIFY2(log.find("domain vec: val encoded") != std::string::npos, log.c_str());
+        QCOMPARE(entries(), size_t(6));
+        // A rewritten data file (same shapes, other values): new entries again.
+        std::filesystem::remove(root + "/data.h5");
+        fixtures::writeVectorsAndLabels(root + "/data.h5");
+        run(opts, &log);
+        QVERIFY2(log.find("domain vec: val encoded") != std::string::npos, log.c_str());
+        QCOMPARE(entries(), size_t(9));
+        // A damaged entry: named, encoded again, written anew, then read.
+        for (const auto& f : std::filesystem::directory_iterator(cache))
+            std::ofstream(f.path(), std::ios::trunc) << "not a tensor file";
+        run(opts, &log);
+        QVERIFY2(log.find("latent cache entry not used: " + cache + "/") != std::string::npos, log.c_str());
+        QVERIFY2(log.find("domain vec: val encoded") != std::string::npos, log.c_str());
+        run(opts, &log);
+        QVERIFY2(log.find("domain vec: val latents from the cache") != std::string::npos, log.c_str());
+        // Off: nothing read, nothing written.
+        std::filesystem::remove_all(cache);
+        qputenv("GW_LATENT_CACHE", "0");
+        run(opts, &log);
+        qunsetenv("GW_LATENT_CACHE");
+        qunsetenv("GW_LATENT_CACHE_DIR");
+        QVERIFY(!std::filesystem::exists(cache));
+        QVERIFY(log.find("latent cache") == std::string::npos);
+    }
+
     void moreThanTwoDomains() {
         QTemporaryDir dir;
         const auto path = fixtures::makeExperiment(dir);

@@ -3,8 +3,11 @@
 // frozen latents cached, training groups and their samplers, the GW and its optimiser) and the
 // batches read from those caches. Pre-training, training and evaluation are in engine_*.cpp.
 #include "model/run/engine.h"
+#include "model/run/latent_cache.h"
 
 #include <algorithm>
+#include <chrono>
+#include <iomanip>
 #include <filesystem>
 #include <sstream>
 
@@ -235,8 +238,24 @@ void Engine::cacheLatents(DomainState& d) {
     if (!d.module->isFrozen()) return;
     torch::NoGradGuard ng;
     auto& mod = *d.module;
+    const bool onDisk = !mod.lossNeedsInput();  // inputs are not kept on disk: such modules encode as before
     for (const auto& [split, arr] : d.arrays) {
         const int64_t n = arr->rows();
+        std::string file, why;
+        if (onDisk) {
+            try {
+                file = latentCacheFile(mod, d.cfg.module, d.cfg.params, *arr, device_.is_cuda() ? "cuda" : "cpu");
+            } catch (const std::exception& e) {
+                why = e.what();
+            }
+            if (auto cached = readCachedLatents(file, n, mod.latentDim(), why)) {
+                d.latents.set(split, cached->to(device_));
+                if (log_) log_("domain " + d.cfg.name + ": " + split + " latents from the cache (" + file + ")");
+                continue;
+            }
+            if (!why.empty() && log_) log_("domain " + d.cfg.name + ": latent cache entry not used: " + why);
+        }
+        const auto start = std::chrono::steady_clock::now();
         std::vector<torch::Tensor> lat, in;
         for (int64_t s = 0; s < n; s += 2048) {
             std::vector<int64_t> idx;
@@ -252,6 +271,16 @@ void Engine::cacheLatents(DomainState& d) {
         }
         d.latents.set(split, torch::cat(lat));
         if (!in.empty()) d.inputs.set(split, torch::cat(in));
+        if (file.empty()) continue;
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const std::string failed = writeCachedLatents(file, d.latents.at(split));
+        if (log_) {
+            std::ostringstream line;
+            line << "domain " << d.cfg.name << ": " << split << " encoded (" << n << " samples, " << std::fixed
+                 << std::setprecision(1) << secs << " s)"
+                 << (failed.empty() ? ", kept in the latent cache" : "; the latent cache could not keep them: " + failed);
+            log_(line.str());
+        }
     }
 }
 

@@ -32,8 +32,7 @@ struct Engine::Group {
 };
 
 /// The workspace state of one domain's latent (B, L) -> (B, W): the fusion activation (tanh by default) of
-/// its GW encoding, as the
-/// explorer and the data-space evaluation read it (docs/gw-semantics.md 1.3).
+/// its GW encoding, as the explorer and the data-space evaluation read it (docs/gw-semantics.md 1.3).
 inline torch::Tensor workspaceState(GWModule& gw, const std::string& domain, const torch::Tensor& latent) {
     TensorMap one;
     one.set(domain, latent);
