@@ -39,6 +39,92 @@ std::vector<int64_t> pairedSubset(int64_t n, double fraction, int64_t count, uin
     return all;
 }
 
+namespace {
+std::string setName(std::vector<std::string> d) {
+    std::sort(d.begin(), d.end());
+    std::string s = "{";
+    for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + d[i];
+    return s + "}";
+}
+bool contains(const std::vector<std::string>& big, const std::vector<std::string>& small) {
+    for (const auto& d : small)
+        if (std::find(big.begin(), big.end(), d) == big.end()) return false;
+    return true;
+}
+}  // namespace
+
+std::vector<std::vector<int64_t>> alignGroups(int64_t n, const std::vector<GroupAmount>& groups, uint64_t seed) {
+    const size_t G = groups.size();
+    for (size_t g = 0; g < G; ++g) {
+        const auto& d = groups[g].domains;
+        if (d.empty()) throw std::invalid_argument("a group without domains");
+        std::vector<std::string> sorted = d;
+        std::sort(sorted.begin(), sorted.end());
+        if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+            throw std::invalid_argument("group " + setName(d) + ": a domain is named twice");
+        if (groups[g].amount < 0 || groups[g].amount > n)
+            throw std::invalid_argument("group " + setName(d) + ": asks for " + std::to_string(groups[g].amount) +
+                                        " samples, the training split has " + std::to_string(n));
+        for (size_t h = 0; h < g; ++h)
+            if (setName(groups[h].domains) == setName(d)) throw std::invalid_argument("group " + setName(d) + " is given twice");
+    }
+    // Each group's own order of the samples, its selection (a set) and what it still asks for.
+    std::vector<std::vector<int64_t>> order(G);
+    std::vector<std::vector<char>> chosen(G, std::vector<char>(static_cast<size_t>(n), 0));
+    std::vector<size_t> next(G, 0);
+    std::vector<int64_t> left(G);
+    std::vector<std::vector<int64_t>> selected(G);
+    for (size_t g = 0; g < G; ++g) {
+        order[g].resize(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) order[g][static_cast<size_t>(i)] = i;
+        std::mt19937_64 rng(seed ^ (0xA24BAED4963EE407ULL * (g + 1)));
+        shuffle(order[g], rng);
+        left[g] = groups[g].amount;
+    }
+    std::vector<char> done(G, 0);
+    for (size_t served = 0; served < G;) {
+        // Roots: groups that no unserved group strictly contains.
+        std::vector<size_t> roots;
+        for (size_t g = 0; g < G; ++g) {
+            if (done[g]) continue;
+            bool root = true;
+            for (size_t h = 0; h < G && root; ++h)
+                if (h != g && !done[h] && groups[h].domains.size() > groups[g].domains.size() &&
+                    contains(groups[h].domains, groups[g].domains))
+                    root = false;
+            if (root) roots.push_back(g);
+        }
+        for (size_t g : roots) {
+            std::vector<int64_t> take;
+            while (left[g] > static_cast<int64_t>(take.size()) && next[g] < order[g].size()) {
+                const int64_t i = order[g][next[g]++];
+                if (!chosen[g][static_cast<size_t>(i)]) take.push_back(i);
+            }
+            for (size_t t = 0; t < G; ++t) {
+                if (!contains(groups[g].domains, groups[t].domains)) continue;
+                int64_t added = 0;
+                for (int64_t i : take)
+                    if (!chosen[t][static_cast<size_t>(i)]) {
+                        chosen[t][static_cast<size_t>(i)] = 1;
+                        selected[t].push_back(i);
+                        ++added;
+                    }
+                left[t] -= added;
+                if (left[t] < 0)
+                    throw std::invalid_argument("group " + setName(groups[t].domains) + ": asks for " +
+                                                std::to_string(groups[t].amount) + " samples, but group " +
+                                                setName(groups[g].domains) + ", which holds its domains, already gives it " +
+                                                std::to_string(selected[t].size()) +
+                                                " (a group's samples are also those of every group of some of its domains)");
+            }
+            done[g] = 1;
+            ++served;
+        }
+    }
+    for (auto& s : selected) std::sort(s.begin(), s.end());
+    return selected;
+}
+
 GroupSampler::GroupSampler(std::vector<int64_t> indices, int64_t epochLength, uint64_t seed)
     : indices_(std::move(indices)), epochLength_(epochLength), rng_(seed) {
     if (indices_.empty()) throw std::invalid_argument("group sampler: the group has no sample");

@@ -25,6 +25,28 @@ void shuffle(std::vector<int64_t>& v, std::mt19937_64& rng);
 /// drawn without replacement with `seed`, sorted. \throws std::invalid_argument when count > n.
 std::vector<int64_t> pairedSubset(int64_t n, double fraction, int64_t count, uint64_t seed);
 
+/// One group of domains seen together and how many training samples it holds (shimmer-ssd's domain
+/// proportions, simple_shapes_dataset/cli/utils.py get_domain_alignment).
+struct GroupAmount {
+    std::vector<std::string> domains;  ///< a set: order does not matter
+    int64_t amount = 0;                ///< samples asked for, 0 <= amount <= n
+};
+
+/// The training indices of each group, as get_domain_alignment selects them: every group has its own
+/// random order of the n samples; groups are served from the largest sets of domains down (a group
+/// only after every group that holds all of its domains), each taking the first samples of its order
+/// that it does not hold yet until it has its amount; the samples a group takes are added to every
+/// group whose domains it contains (a pair's samples are also each domain's), and count towards their
+/// amounts. So with {v}: 1, {t}: 1, {v, t}: 0.5 the pairs are half of the samples and each domain
+/// alone sees them all; with {v}: 0.2 and {v, t}: 0.5, {v} has 0.5 already, more than it asked.
+/// The draws are GW Studio's own (mt19937_64 from `seed`), not NumPy's, so the indices differ from the
+/// public split files' (same sizes, same nesting).
+/// \returns one sorted index list per group, in the order given.
+/// \throws std::invalid_argument "group {v}: asks for 100000 samples, but group {t,v} already gives it
+/// 250000 (...)" when a group asks for fewer than a larger group gives it, or when an amount is out
+/// of [0, n], a group is empty or repeats a domain, or two groups are the same set.
+std::vector<std::vector<int64_t>> alignGroups(int64_t n, const std::vector<GroupAmount>& groups, uint64_t seed);
+
 /// The index stream of one group.
 class GroupSampler {
 public:

@@ -10,6 +10,7 @@
 #include "data/atomic_file.h"
 #include "data/file_hash.h"
 #include "data/h5_array.h"
+#include "data/sampler.h"
 #include "data/zip_check.h"
 #include "model/io/torch_file.h"
 #include "fixtures.h"
@@ -148,6 +149,69 @@ private Q_SLOTS:
         qunsetenv("GW_LATENT_CACHE_DIR");
         QVERIFY(!std::filesystem::exists(cache));
         QVERIFY(log.find("latent cache") == std::string::npos);
+    }
+
+    /// Groups with their own sizes (data.groups; shimmer-ssd's domain proportions, get_domain_alignment):
+    /// a group's samples are also those of every group of some of its domains, larger sets first.
+    void groupsWithTheirOwnProportions() {
+        using data::alignGroups;
+        auto has = [](const std::vector<int64_t>& big, const std::vector<int64_t>& small) {
+            return std::includes(big.begin(), big.end(), small.begin(), small.end());
+        };
+        auto g = alignGroups(1000, {{{"v"}, 1000}, {{"t"}, 1000}, {{"v", "t"}, 500}}, 4);
+        QCOMPARE(g[0].size(), size_t(1000));
+        QCOMPARE(g[2].size(), size_t(500));
+        g = alignGroups(1000, {{{"v"}, 200}, {{"t"}, 300}, {{"t", "v"}, 100}}, 4);
+        QCOMPARE(g[0].size(), size_t(200));
+        QCOMPARE(g[1].size(), size_t(300));
+        QCOMPARE(g[2].size(), size_t(100));
+        QVERIFY(has(g[0], g[2]) && has(g[1], g[2]));
+        QVERIFY(std::adjacent_find(g[0].begin(), g[0].end()) == g[0].end());  // no sample twice
+        QCOMPARE(alignGroups(1000, {{{"v"}, 200}, {{"t"}, 300}, {{"t", "v"}, 100}}, 4), g);  // seeded
+        QVERIFY(alignGroups(1000, {{{"v"}, 200}, {{"t"}, 300}, {{"t", "v"}, 100}}, 5) != g);
+        // Three levels: {a,b,c} inside {a,b} inside {a}.
+        g = alignGroups(2000, {{{"a"}, 1000}, {{"a", "b"}, 400}, {{"a", "b", "c"}, 100}, {{"c"}, 150}}, 1);
+        QVERIFY(has(g[0], g[1]) && has(g[1], g[2]) && has(g[3], g[2]));
+        QCOMPARE(g[2].size(), size_t(100));
+        QCOMPARE(g[3].size(), size_t(150));
+        QCOMPARE(errorOf([] { alignGroups(1000, {{{"v"}, 50}, {{"v", "t"}, 100}}, 0); }),
+                 QString("group {v}: asks for 50 samples, but group {t,v}, which holds its domains, already gives it 100 "
+                         "(a group's samples are also those of every group of some of its domains)"));
+        QVERIFY(errorOf([] { alignGroups(10, {{{"v"}, 11}}, 0); }).contains("asks for 11 samples, the training split has 10"));
+
+        // In an experiment: the groups the engine trains on, their sizes, the writer, the errors.
+        QTemporaryDir dir;
+        const auto path = fixtures::makeExperiment(dir);
+        const std::vector<std::string> groups = {
+            "~data.paired_fraction",
+            "data.groups=[{domains: [vec], proportion: 0.5}, {domains: [label], proportion: 1.0}, {domains: [label, vec], count: 64}]"};
+        auto cfg = loadExperiment(path, groups);
+        QCOMPARE(cfg.groups.size(), size_t(3));
+        const auto again = parseExperiment(experimentToYaml(cfg), "again.yaml");
+        QCOMPARE(again.groups.size(), size_t(3));
+        QCOMPARE(again.groups[2].count, int64_t(64));
+        QCOMPARE(again.groups[0].proportion, 0.5);
+        Engine e(cfg);
+        e.prepare();
+        const auto sizes = e.groupSizes();
+        QCOMPARE(sizes.size(), size_t(3));
+        QCOMPARE(sizes[0].second, int64_t(256));
+        QCOMPARE(sizes[1].second, int64_t(512));
+        QCOMPARE(QString::fromStdString(sizes[2].first), QString("{vec,label}"));  // the experiment's domain order
+        QCOMPARE(sizes[2].second, int64_t(64));
+        for (int i = 0; i < 2; ++i) QVERIFY(std::isfinite(e.trainStep().out.loss.item<double>()));
+        QVERIFY(errorOf([&] { loadExperiment(path, {"data.groups=[{domains: [vec], proportion: 0.5}]"}); })
+                    .contains("data.paired_fraction: data.groups sets every group's samples, so this key would not be used: "
+                              "remove it (or, on the command line, add ~data.paired_fraction)"));
+        QVERIFY(errorOf([&] { loadExperiment(path, {"~data.paired_fraction", "data.groups=[{domains: [image], count: 3}]"}); })
+                    .contains("data.groups[0].domains: expected domains of this experiment (vec, label), found 'image'"));
+        QVERIFY(errorOf([&] { loadExperiment(path, {"~data.paired_fraction", "data.groups=[{domains: [vec], count: 3, proportion: 1}]"}); })
+                    .contains("data.groups[0]: expected exactly one of proportion and count, found both"));
+        QVERIFY(errorOf([&] { loadExperiment(path, {"~data.paired_fraction", "data.groups=[{domains: [vec], count: 3}, {domains: [vec], count: 4}]"}); })
+                    .contains("data.groups[1].domains: expected a group not given before, found {vec} again"));
+        QVERIFY(errorOf([&] {
+                    Engine(loadExperiment(path, {"~data.paired_fraction", "data.groups=[{domains: [vec], count: 9000}]"})).prepare();
+                }).contains("data.groups {vec}: count 9000 is more than the training split's 512 samples"));
     }
 
     void moreThanTwoDomains() {

@@ -199,6 +199,50 @@ void readDomain(const std::string& name, const YAML::Node& node, const std::stri
     if (d.dataset.empty()) d.dataset = "/{split}/" + name;
 }
 
+/// `data.groups`: a list of {domains: [names], proportion: p} or {domains: [...], count: k}.
+std::vector<GroupConfig> readGroups(const YAML::Node& node, const ExperimentConfig& c, const std::string& file) {
+    if (!node.IsSequence() || node.size() == 0)
+        throw ConfigError(file + ": data.groups: expected a list of groups such as [{domains: [v], proportion: 1.0}, "
+                                 "{domains: [v, t], count: 2000}], found " + MapReader::describe(node));
+    std::vector<GroupConfig> out;
+    for (size_t i = 0; i < node.size(); ++i) {
+        const std::string where = "data.groups[" + std::to_string(i) + "]";
+        MapReader r(node[i], where, file);
+        if (!node[i].IsMap()) r.fail("", "a mapping with domains and proportion or count", MapReader::describe(node[i]));
+        GroupConfig g;
+        const YAML::Node d = r.get("domains");
+        if (!d || !d.IsSequence() || d.size() == 0) r.fail("domains", "a list of domain names", MapReader::describe(d));
+        for (const auto& x : d) {
+            const std::string name = x.IsScalar() ? x.Scalar() : std::string();
+            if (std::none_of(c.domains.begin(), c.domains.end(), [&](const DomainConfig& dc) { return dc.name == name; })) {
+                std::string known;
+                for (const auto& dc : c.domains) known += (known.empty() ? "" : ", ") + dc.name;
+                r.fail("domains", "domains of this experiment (" + known + ")", MapReader::describe(x));
+            }
+            if (std::find(g.domains.begin(), g.domains.end(), name) != g.domains.end())
+                r.fail("domains", "each domain once", "'" + name + "' twice");
+            g.domains.push_back(name);
+        }
+        const bool hasP = r.get("proportion").IsDefined(), hasC = r.get("count").IsDefined();
+        if (hasP == hasC) r.fail("", "exactly one of proportion and count", hasP ? "both" : "neither");
+        if (hasP) {
+            r.readDouble("proportion", g.proportion, 0.0);
+            if (g.proportion > 1) r.fail("proportion", "a number in [0, 1]", std::to_string(g.proportion));
+        } else {
+            r.readInt("count", g.count, 0);
+        }
+        r.finish();
+        const auto setOf = [](std::vector<std::string> d) {
+            std::sort(d.begin(), d.end());
+            return metrics::domainSet(d);
+        };
+        for (const auto& other : out)
+            if (setOf(other.domains) == setOf(g.domains)) r.fail("domains", "a group not given before", setOf(g.domains) + " again");
+        out.push_back(std::move(g));
+    }
+    return out;
+}
+
 /// Splits a dotted key; an empty part is an error naming the override.
 std::vector<std::string> dottedParts(const std::string& key, const std::string& text, const std::string& file) {
     std::vector<std::string> parts;
@@ -454,6 +498,12 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     data.readInt("cache_mb", c.cacheMb, 0);
     std::string dataDir;
     data.readStr("dir", dataDir);
+    const YAML::Node groupsNode = data.get("groups");
+    if (groupsNode && !groupsNode.IsNull())
+        for (const char* k : {"paired_fraction", "paired_count", "paired_indices"})
+            if (const YAML::Node p = data.get(k); p && !p.IsNull())
+                throw ConfigError(file + ": data." + k + ": data.groups sets every group's samples, so this key would not be used: " +
+                                  "remove it (or, on the command line, add ~data." + k + ")");
     data.finish();
 
     YAML::Node doms = top.get("domains");
@@ -468,6 +518,8 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
         readDomain(name, kv.second, file, d);
         c.domains.push_back(std::move(d));
     }
+
+    if (groupsNode && !groupsNode.IsNull()) c.groups = readGroups(groupsNode, c, file);
 
     MapReader ws(top.get("workspace"), "workspace", file);
     ws.readInt("dim", c.workspaceDim, 1);
@@ -657,9 +709,20 @@ std::string experimentToYaml(const ExperimentConfig& c) {
     e << YAML::Key << "train_split" << YAML::Value << c.trainSplit;
     e << YAML::Key << "val_split" << YAML::Value << c.valSplit;
     e << YAML::Key << "test_split" << YAML::Value << c.testSplit;
-    e << YAML::Key << "paired_fraction" << YAML::Value << c.pairedFraction;
-    e << YAML::Key << "paired_count" << YAML::Value << c.pairedCount;
-    e << YAML::Key << "paired_indices" << YAML::Value << c.pairedDataset;
+    if (c.groups.empty()) {
+        e << YAML::Key << "paired_fraction" << YAML::Value << c.pairedFraction;
+        e << YAML::Key << "paired_count" << YAML::Value << c.pairedCount;
+        e << YAML::Key << "paired_indices" << YAML::Value << c.pairedDataset;
+    } else {
+        e << YAML::Key << "groups" << YAML::Value << YAML::BeginSeq;
+        for (const auto& g : c.groups) {
+            e << YAML::Flow << YAML::BeginMap << YAML::Key << "domains" << YAML::Value << YAML::Flow << g.domains;
+            if (g.count >= 0) e << YAML::Key << "count" << YAML::Value << g.count;
+            else e << YAML::Key << "proportion" << YAML::Value << g.proportion;
+            e << YAML::EndMap;
+        }
+        e << YAML::EndSeq;
+    }
     e << YAML::Key << "cache_mb" << YAML::Value << c.cacheMb;
     e << YAML::EndMap;
     e << YAML::Key << "domains" << YAML::Value << YAML::BeginMap;

@@ -46,6 +46,14 @@ struct DomainConfig {
     PretrainConfig pretrain;
 };
 
+/// One group of domains seen together in training (`data.groups`; shimmer-ssd's domain proportions):
+/// exactly one of proportion (of the training samples, floored as shimmer-ssd does) and count is set.
+struct GroupConfig {
+    std::vector<std::string> domains;
+    double proportion = -1;  ///< in [0, 1], or -1 when `count` is given
+    int64_t count = -1;      ///< >= 0, or -1 when `proportion` is given
+};
+
 /// A whole experiment. Defaults follow shimmer/shimmer-ssd (docs/gw-semantics.md 6.4) where they exist.
 struct ExperimentConfig {
     std::string name = "experiment";
@@ -64,6 +72,9 @@ struct ExperimentConfig {
     double pairedFraction = 1.0;   ///< fraction of training samples in the paired group
     int64_t pairedCount = -1;      ///< exact paired count (overrides the fraction when >= 0)
     std::string pairedDataset;     ///< dataset of paired indices in dataFile ("" = drawn with the seed)
+    /// The groups and their sizes (data.groups); empty: each domain alone with every sample, and every
+    /// domain together on the paired subset above. Given, they replace the paired_* keys.
+    std::vector<GroupConfig> groups;
     int64_t cacheMb = 4096;        ///< a dataset larger than this streams from disk batch by batch
     std::vector<DomainConfig> domains;
 

@@ -87,34 +87,64 @@ void Engine::prepare(const Checkpoint* from) {
     schedule().validate();
     trainable_->afterBuild(access);
 
-    // Groups: every domain alone (all its training samples), then all domains paired.
+    // Groups: the experiment's (data.groups), else every domain alone (all its training samples), then all
+    // domains paired.
     const int64_t n = domains_.front()->arrays.at(cfg_.trainSplit)->rows();
-    std::vector<int64_t> all(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) all[static_cast<size_t>(i)] = i;
-    std::vector<int64_t> paired;
-    if (!cfg_.pairedDataset.empty()) {
-        data::H5Array idx(cfg_.resolvePath(cfg_.dataFile), cfg_.pairedDataset);
-        auto t = idx.readAll().to(torch::kInt64).reshape({-1});
-        paired.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
-        for (auto i : paired)
-            if (i < 0 || i >= n)
-                throw data::DataError(idx.file() + ":" + idx.dataset() + ": paired index " + std::to_string(i) +
-                                      " is outside the training split's " + std::to_string(n) + " samples");
-    } else {
-        paired = data::pairedSubset(n, cfg_.pairedFraction, cfg_.pairedCount, cfg_.seed);
-    }
     uint64_t seed = cfg_.seed * 1000003ULL + 17;
-    for (auto& d : domains_) {
-        Group g;
-        g.domains = {d->cfg.name};
-        g.sampler = std::make_unique<data::GroupSampler>(all, n, seed++);
-        groups_.push_back(std::move(g));
-    }
-    if (domains_.size() >= 2 && !paired.empty()) {
-        Group g;
-        for (auto& d : domains_) g.domains.push_back(d->cfg.name);
-        g.sampler = std::make_unique<data::GroupSampler>(paired, n, seed++);
-        groups_.push_back(std::move(g));
+    if (!cfg_.groups.empty()) {
+        std::vector<data::GroupAmount> asked;
+        for (const auto& g : cfg_.groups) {
+            const int64_t amount = g.count >= 0 ? g.count : static_cast<int64_t>(static_cast<double>(n) * g.proportion);
+            if (amount > n)
+                throw ConfigError(cfg_.sourcePath + ": data.groups " + metrics::domainSet(g.domains) + ": count " +
+                                  std::to_string(amount) + " is more than the training split's " + std::to_string(n) + " samples");
+            asked.push_back({g.domains, amount});
+        }
+        std::vector<std::vector<int64_t>> chosen;
+        try {
+            chosen = data::alignGroups(n, asked, cfg_.seed);
+        } catch (const std::invalid_argument& e) {
+            throw ConfigError(cfg_.sourcePath + ": data.groups: " + e.what());
+        }
+        for (size_t i = 0; i < chosen.size(); ++i) {
+            if (chosen[i].empty()) {
+                if (log_) log_("group " + metrics::domainSet(cfg_.groups[i].domains) + " holds no sample and is left out");
+                continue;
+            }
+            Group g;
+            for (auto& d : domains_)  // the experiment's domain order, as the default groups have it
+                if (std::find(cfg_.groups[i].domains.begin(), cfg_.groups[i].domains.end(), d->cfg.name) != cfg_.groups[i].domains.end())
+                    g.domains.push_back(d->cfg.name);
+            g.sampler = std::make_unique<data::GroupSampler>(chosen[i], n, seed++);
+            groups_.push_back(std::move(g));
+        }
+    } else {
+        std::vector<int64_t> all(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) all[static_cast<size_t>(i)] = i;
+        std::vector<int64_t> paired;
+        if (!cfg_.pairedDataset.empty()) {
+            data::H5Array idx(cfg_.resolvePath(cfg_.dataFile), cfg_.pairedDataset);
+            auto t = idx.readAll().to(torch::kInt64).reshape({-1});
+            paired.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+            for (auto i : paired)
+                if (i < 0 || i >= n)
+                    throw data::DataError(idx.file() + ":" + idx.dataset() + ": paired index " + std::to_string(i) +
+                                          " is outside the training split's " + std::to_string(n) + " samples");
+        } else {
+            paired = data::pairedSubset(n, cfg_.pairedFraction, cfg_.pairedCount, cfg_.seed);
+        }
+        for (auto& d : domains_) {
+            Group g;
+            g.domains = {d->cfg.name};
+            g.sampler = std::make_unique<data::GroupSampler>(all, n, seed++);
+            groups_.push_back(std::move(g));
+        }
+        if (domains_.size() >= 2 && !paired.empty()) {
+            Group g;
+            for (auto& d : domains_) g.domains.push_back(d->cfg.name);
+            g.sampler = std::make_unique<data::GroupSampler>(paired, n, seed++);
+            groups_.push_back(std::move(g));
+        }
     }
     if (log_) {
         std::ostringstream s;
