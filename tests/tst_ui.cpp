@@ -10,6 +10,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QPushButton>
 #include <QDockWidget>
 #include <QHeaderView>
 #include <QProcess>
@@ -307,6 +308,51 @@ private Q_SLOTS:
         f.undo();
         QCOMPARE(f.value("workspace.linear"), QString());
         QVERIFY(hidden->isEnabled() && !bias->isEnabled());
+    }
+
+    /// The Groups table (data.groups): the first group added writes today's groups out and drops the
+    /// paired keys (their fields greyed), a cell edit rewrites its group, the engine accepts the result,
+    /// removing every group gives the paired fields back.
+    void formEditsTheGroups() {
+        ExperimentForm f;
+        QCOMPARE(f.setYaml(slurp(demo_), QFileInfo(demo_).absolutePath()), QString());
+        auto* table = qobject_cast<QTableWidget*>(f.fieldFor("data.groups"));
+        QVERIFY(table);
+        QCOMPARE(table->rowCount(), 0);
+        QVERIFY(f.fieldFor("data.paired_fraction")->isEnabled());
+        QPushButton* add = nullptr;
+        QPushButton* remove = nullptr;
+        for (auto* b : f.findChildren<QPushButton*>()) {
+            if (b->text() == "Add &group") add = b;
+            if (b->text() == "Remove gro&up") remove = b;
+        }
+        QVERIFY(add && remove);
+        add->click();
+        QCOMPARE(table->rowCount(), 3);  // {vec}, {label}, {vec, label}
+        QCOMPARE(table->item(2, 0)->text(), QString("vec, label"));
+        QCOMPARE(table->item(2, 1)->text(), QString("0.1"));  // the demo's paired fraction
+        QCOMPARE(f.value("data.paired_fraction"), QString());
+        QVERIFY(!f.fieldFor("data.paired_fraction")->isEnabled());
+        table->setCurrentCell(2, 2);
+        table->item(2, 2)->setText("40");
+        QVERIFY2(f.yaml().contains("count: 40") && !f.yaml().contains("proportion: 0.1"), qPrintable(f.yaml()));
+        table->setCurrentCell(0, 1);
+        table->item(0, 1)->setText("0.5");
+        const Validation ok = validateExperiment(f.yaml(), QFileInfo(demo_).absolutePath(), "demo.yaml");
+        QCOMPARE(ok.message, QString());
+        table->item(1, 0)->setText("label, image");
+        const Validation bad = validateExperiment(f.yaml(), QFileInfo(demo_).absolutePath(), "demo.yaml");
+        QVERIFY2(bad.message.contains("data.groups[1].domains: expected domains of this experiment (vec, label), found 'image'"),
+                 qPrintable(bad.message));
+        for (int i = 0; i < 3; ++i) {
+            table->setCurrentCell(-1, -1);
+            remove->click();
+        }
+        QCOMPARE(table->rowCount(), 0);
+        QVERIFY(!f.yaml().contains("groups"));
+        QVERIFY(f.fieldFor("data.paired_fraction")->isEnabled());
+        f.undo();
+        QCOMPARE(table->rowCount(), 1);
     }
 
     /// Scrolling the form with the wheel over a picker the user has not clicked leaves the picker as it

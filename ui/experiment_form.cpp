@@ -168,6 +168,88 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new Expe
         commit("Remove domain", [this, name] { root()["domains"].remove(name); });
     });
     connect(pick, &QPushButton::clicked, this, [this] { pickDataset(domains_->currentRow()); });
+
+    // Groups (data.groups): which domains are seen together, and how many samples each group holds.
+    auto* groupsBox = new QGroupBox("Groups", this);
+    auto* gl = new QVBoxLayout(groupsBox);
+    groups_ = new QTableWidget(0, 3, groupsBox);
+    groups_->setHorizontalHeaderLabels({"Domains", "Proportion", "Count"});
+    groups_->horizontalHeaderItem(0)->setToolTip("The group's domains, separated by commas");
+    groups_->horizontalHeaderItem(1)->setToolTip("Fraction of the training samples (floored), or empty when a count is given");
+    groups_->horizontalHeaderItem(2)->setToolTip("Exact number of training samples, or empty when a proportion is given");
+    groups_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+    groups_->setVerticalScrollBarPolicy(Qt::ScrollBarAsNeeded);
+    groups_->setAccessibleName("Groups");
+    groups_->setToolTip("data.groups: a group's samples are also those of every group of some of its domains "
+                        "(shimmer-ssd's domain proportions)");
+    gl->addWidget(groups_);
+    auto* groupsHint = new QLabel("No group: each domain alone with every sample, and all domains together on the paired "
+                                  "fraction or count above.", groupsBox);
+    groupsHint->setWordWrap(true);
+    groupsHint->setObjectName("groupsHint");
+    gl->addWidget(groupsHint);
+    auto* gb = new QHBoxLayout;
+    auto* addGroup = new QPushButton("Add &group", groupsBox);
+    auto* removeGroup = new QPushButton("Remove gro&up", groupsBox);
+    addGroup->setToolTip("The first group added also writes today's groups out (each domain alone, all together), "
+                         "so that they can be edited");
+    gb->addWidget(addGroup);
+    gb->addWidget(removeGroup);
+    gb->addStretch();
+    gl->addLayout(gb);
+    layout->addWidget(groupsBox);
+    fields_["data.groups"] = groups_;
+    connect(addGroup, &QPushButton::clicked, this, [this] {
+        commit("Add group", [this] {
+            YAML::Node data = root()["data"];
+            YAML::Node groups = data["groups"];
+            std::vector<std::string> names;
+            if (root()["domains"].IsMap())
+                for (const auto& kv : root()["domains"]) names.push_back(kv.first.as<std::string>());
+            auto group = [](const std::vector<std::string>& d) {
+                YAML::Node g;
+                g.SetStyle(YAML::EmitterStyle::Flow);
+                for (const auto& x : d) g["domains"].push_back(x);
+                g["domains"].SetStyle(YAML::EmitterStyle::Flow);
+                return g;
+            };
+            if (!groups || !groups.IsSequence() || groups.size() == 0) {
+                // Today's groups, written out: each domain alone, then all of them on the paired subset.
+                for (const auto& d : names) {
+                    YAML::Node g = group({d});
+                    g["proportion"] = 1.0;
+                    data["groups"].push_back(g);
+                }
+                if (names.size() >= 2) {
+                    YAML::Node g = group(names);
+                    const YAML::Node count = data["paired_count"], fraction = data["paired_fraction"];
+                    if (count && count.IsScalar() && count.as<double>(-1) >= 0) g["count"] = count.Scalar();
+                    else g["proportion"] = fraction && fraction.IsScalar() ? fraction.Scalar() : std::string("1.0");
+                    data["groups"].push_back(g);
+                }
+                for (const char* k : {"paired_fraction", "paired_count", "paired_indices"}) data.remove(k);
+                return;
+            }
+            YAML::Node g = group(names.empty() ? std::vector<std::string>{"domain"} : std::vector<std::string>{names.front()});
+            g["proportion"] = 1.0;
+            data["groups"].push_back(g);
+        });
+    });
+    connect(removeGroup, &QPushButton::clicked, this, [this] {
+        const int row = groups_->currentRow() >= 0 ? groups_->currentRow() : groups_->rowCount() - 1;
+        if (row < 0) return;
+        commit("Remove group", [this, row] {
+            YAML::Node data = root()["data"];
+            YAML::Node kept;
+            for (size_t i = 0; i < data["groups"].size(); ++i)
+                if (int(i) != row) kept.push_back(data["groups"][i]);
+            if (kept.size() == 0) data.remove("groups");
+            else data["groups"] = kept;
+        });
+    });
+    connect(groups_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
+        if (!loading_) commitGroup(item->row());
+    });
     connect(domains_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
         if (loading_) return;
         const QString old = item->data(Qt::UserRole).toString();  // the domain's name before the edit
@@ -520,6 +602,61 @@ void ExperimentForm::refreshFields() {
     fields_.value("workspace.linear_bias")->setEnabled(linear);
     refreshDomains();
     refreshExtraCoefficients();
+    refreshGroups();
+}
+
+void ExperimentForm::refreshGroups() {
+    loading_ = true;
+    const YAML::Node data = root()["data"];
+    const YAML::Node groups = data.IsMap() ? data["groups"] : YAML::Node();
+    const int n = groups && groups.IsSequence() ? int(groups.size()) : 0;
+    groups_->setRowCount(n);
+    for (int r = 0; r < n; ++r) {
+        const YAML::Node g = groups[r];
+        QStringList domains;
+        if (g.IsMap() && g["domains"] && g["domains"].IsSequence())
+            for (const auto& d : g["domains"]) domains << QString::fromStdString(d.IsScalar() ? d.Scalar() : std::string("?"));
+        const auto scalar = [&](const char* k) {
+            return g.IsMap() && g[k] && g[k].IsScalar() ? QString::fromStdString(g[k].Scalar()) : QString();
+        };
+        const QString cells[3] = {domains.join(", "), scalar("proportion"), scalar("count")};
+        for (int c = 0; c < 3; ++c) {
+            auto* item = groups_->item(r, c);
+            if (!item) groups_->setItem(r, c, item = new QTableWidgetItem);
+            item->setText(cells[c]);
+        }
+    }
+    for (const char* key : {"data.paired_fraction", "data.paired_count"}) {
+        fields_.value(key)->setEnabled(n == 0);
+        fields_.value(key)->setToolTip(n == 0 ? fields_.value(key)->property("gwTip").toString()
+                                              : "Not used: the groups below give every group its samples");
+    }
+    if (auto* hint = findChild<QLabel*>("groupsHint")) hint->setVisible(n == 0);
+    groups_->setVisible(n > 0);
+    // As tall as its rows (up to six), so that a few groups show whole.
+    const int rows = std::min(n, 6);
+    groups_->setFixedHeight(groups_->horizontalHeader()->sizeHint().height() + rows * groups_->verticalHeader()->defaultSectionSize() +
+                            2 * groups_->frameWidth() + 2);
+    loading_ = false;
+}
+
+void ExperimentForm::commitGroup(int row) {
+    QStringList domains;
+    for (const auto& d : groups_->item(row, 0) ? groups_->item(row, 0)->text().split(',') : QStringList())
+        if (!d.trimmed().isEmpty()) domains << d.trimmed();
+    const QString proportion = groups_->item(row, 1) ? groups_->item(row, 1)->text().trimmed() : QString();
+    const QString count = groups_->item(row, 2) ? groups_->item(row, 2)->text().trimmed() : QString();
+    commit("Edit group", [&] {
+        YAML::Node g = root()["data"]["groups"][row];
+        g["domains"] = YAML::Node(YAML::NodeType::Sequence);
+        for (const auto& d : domains) g["domains"].push_back(d.toStdString());
+        g["domains"].SetStyle(YAML::EmitterStyle::Flow);
+        // The cell just typed in wins: a count clears the proportion and the other way round.
+        g.remove("proportion");
+        g.remove("count");
+        if (!count.isEmpty() && (proportion.isEmpty() || groups_->currentColumn() == 2)) g["count"] = count.toStdString();
+        else if (!proportion.isEmpty()) g["proportion"] = proportion.toStdString();
+    });
 }
 
 void ExperimentForm::refreshDomains() {

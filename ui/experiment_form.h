@@ -103,6 +103,10 @@ private:
     void fillParamFields(QWidget* box, const QString& point, const QString& kind, const QString& prefix, bool enabled);
     void refreshDomains();
     void refreshExtraCoefficients();
+    /// The Groups table from data.groups (empty: the default groups, the paired fields in force).
+    void refreshGroups();
+    /// Writes row `row` of the Groups table back to data.groups[row].
+    void commitGroup(int row);
     /// Several keys changed as one undo step named `what`; `edit` writes through root().
     void commit(const QString& what, const std::function<void()>& edit);
     /// Refreshes the fields after the document changed (`key`: the one key set, or "" for anything).
@@ -114,6 +118,7 @@ private:
     ExperimentDocument* doc_;
     QHash<QString, QWidget*> fields_;
     QTableWidget* domains_ = nullptr;
+    QTableWidget* groups_ = nullptr;  ///< data.groups: domains, proportion, count
     QLabel* probeInfo_ = nullptr;       // what the file-based modules' probes found
     QVector<DomainProbe> probes_;
     /// The key the Weights column edits for a domain: `weights`, or `script` for file-based kinds.
