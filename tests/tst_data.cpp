@@ -2,6 +2,9 @@
 // The data library: HDF5 arrays (dtypes, chunked and compressed, row reads, errors), the check of
 // every HDF5 file in a child process before it is opened (data/h5_check.h), the semi-supervised
 // sampler, the paired subset, and the Fashion-MNIST IDX importer.
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QtTest/QtTest>
 
 #include <H5Cpp.h>
@@ -10,11 +13,13 @@
 #include <zlib.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "data/fashion_mnist.h"
 #include "data/h5_array.h"
 #include "data/h5_check.h"
+#include "data/npy.h"
 #include "data/tensorboard.h"
 #include "data/sampler.h"
 #include "fixtures.h"
@@ -75,6 +80,108 @@ struct ScopedEnv {
 class TestData : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    /// The public Simple Shapes sample dataset (tests/data/simple-shapes-sample, as `shapesd create` wrote
+    /// it): numbers, NumPy text and pickled object arrays read as NumPy reads them. Every element is
+    /// compared with NumPy's own reading (/usr/bin/python3), and a few values are stated here as NumPy
+    /// printed them.
+    void readsThePublicSampleDataset() {
+        using namespace gw::data;
+        const std::string root = GW_SOURCE_DIR "/tests/data/simple-shapes-sample/";
+        const auto labels = readNpy(root + "train_labels.npy");
+        QCOMPARE(labels.dtype, std::string("f4"));
+        QVERIFY((labels.shape == std::vector<int64_t>{4, 12}));
+        QCOMPARE(labels.number(3), 10.0);              // size of sample 0, px
+        QCOMPARE(labels.number(11), double(0.8700872659683228f));
+        const auto captions = readNpy(root + "train_captions.npy");
+        QCOMPARE(captions.dtype, std::string("U"));
+        QCOMPARE(captions.text.size(), size_t(4));
+        QCOMPARE(QString::fromStdString(captions.text[0]),
+                 QString("A small olive object pointing to the northeast, it is located at the middle left. It looks like a diamond."));
+        const auto odd = readNpy(root + "train_odd_one_out_labels.npy");
+        QCOMPARE(odd.integer(2), int64_t(2));
+        const auto choices = readNpy(root + "train_caption_choices.npy");
+        QCOMPARE(choices.dtype, std::string("O"));
+        QCOMPARE(choices.objects.size(), size_t(4));
+        const auto& c0 = *choices.objects[0];
+        QCOMPARE(c0.get("structure")->i, int64_t(1));
+        QCOMPARE(c0.get("groups")->items.size(), size_t(2));
+        QCOMPARE(c0.get("groups")->items[0]->i, int64_t(1));
+        QCOMPARE(c0.get("writers")->get("location")->get("in_the")->i, int64_t(1));
+        QCOMPARE(c0.get("variants")->get("object")->i, int64_t(1));
+        // A domain split: a 0-d object array holding {frozenset of domains: int64 indices}.
+        const auto split = readNpy(root + "domain_splits_v2/train_t:1.0_t,v:0.5_v:1.0_seed:0_ms:4_domain_split.npy");
+        QVERIFY(split.shape.empty());
+        const auto& d = *split.objects.at(0);
+        QCOMPARE(d.kind, PyValue::Kind::Dict);
+        QCOMPARE(d.dict.size(), size_t(3));
+        std::map<std::string, std::vector<int64_t>> groups;
+        for (const auto& [k, v] : d.dict) {
+            QCOMPARE(k->kind, PyValue::Kind::Set);
+            std::vector<std::string> names;
+            for (const auto& x : k->items) names.push_back(x->s);
+            std::sort(names.begin(), names.end());
+            std::string key;
+            for (const auto& n : names) key += (key.empty() ? "" : ",") + n;
+            QCOMPARE(v->kind, PyValue::Kind::Array);
+            for (int64_t i = 0; i < v->array->size(); ++i) groups[key].push_back(v->array->integer(i));
+        }
+        QVERIFY((groups["t,v"] == std::vector<int64_t>{0, 1}));
+        QVERIFY((groups["v"] == std::vector<int64_t>{0, 1, 2, 3}));
+
+        // Every numeric and text file, element by element, against NumPy.
+        if (!fixtures::pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no NumPy (install python3-torch, which brings it)");
+        const auto py = fixtures::python(
+            {"-c", "import numpy as np, glob, json, os\n"
+                   "out = {}\n"
+                   "for f in sorted(glob.glob('" + QString::fromStdString(root) + "*.npy')):\n"
+                   "    a = np.load(f, allow_pickle=True)\n"
+                   "    out[os.path.basename(f)] = [str(x) for x in a.reshape(-1)] if a.dtype.kind in 'UO' else a.reshape(-1).astype('float64').tolist()\n"
+                   "print(json.dumps(out))\n"});
+        QVERIFY2(py.code == 0, qPrintable(py.out));
+        const auto ref = QJsonDocument::fromJson(py.out.toUtf8()).object();
+        QVERIFY(ref.size() >= 20);
+        for (auto it = ref.begin(); it != ref.end(); ++it) {
+            const auto a = readNpy(root + it.key().toStdString());
+            const auto want = it.value().toArray();
+            QCOMPARE(a.size(), int64_t(want.size()));
+            for (int64_t i = 0; i < a.size(); ++i) {
+                if (a.dtype == "U") QCOMPARE(QString::fromStdString(a.text[size_t(i)]), want[int(i)].toString());
+                else if (a.dtype != "O") QCOMPARE(a.number(i), want[int(i)].toDouble());
+            }
+        }
+    }
+
+    /// Files the reader refuses, each named with what was expected and found.
+    void npyRefusesWhatItCannotRead() {
+        using namespace gw::data;
+        QTemporaryDir dir;
+        const std::string base = dir.path().toStdString();
+        auto write = [&](const std::string& name, const std::string& header, const std::string& data) {
+            std::string h = header;
+            while ((10 + h.size() + 1) % 64) h += ' ';
+            h += '\n';
+            std::ofstream f(base + "/" + name, std::ios::binary);
+            f << std::string("\x93NUMPY\x01\x00", 8) << char(h.size() & 0xFF) << char(h.size() >> 8) << h << data;
+            return base + "/" + name;
+        };
+        auto err = [](const std::string& path) { return fixtures::errorOf([&] { readNpy(path); }); };
+        QVERIFY(err(write("big.npy", "{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", std::string(4, '\0')))
+                    .contains("big-endian data ('>f4') is not read"));
+        QVERIFY(err(write("c8.npy", "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", std::string(8, '\0')))
+                    .contains("unsupported NumPy type '<c8'"));
+        QVERIFY(err(write("short.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", std::string(16, '\0')))
+                    .contains("expected 24 bytes of data, found 16"));
+        QVERIFY(err(write("fortran.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", std::string(16, '\0')))
+                    .contains("Fortran-ordered data is not read"));
+        // A pickled object array whose element is an arbitrary class: named, never run.
+        const std::string evil = std::string("\x80\x03" "cos\nsystem\nq\x00" "X\x02\x00\x00\x00" "lsq\x01\x85q\x02Rq\x03.", 31);
+        QVERIFY(err(write("evil.npy", "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", evil))
+                    .contains("the pickle builds a 'os system' object, which is not read"));
+        std::ofstream(base + "/text.npy") << "not numpy";
+        QVERIFY(err(base + "/text.npy").contains("expected a NumPy .npy file"));
+        QVERIFY(err(base + "/missing.npy").contains("missing.npy: cannot read the file (No such file or directory)"));
+    }
+
     /// Two event writers of one process started in the same second write two files, never one (the
     /// window's image writer and the engine's once interleaved their records in a single file).
     void eventWritersNeverShareAFile() {
