@@ -212,6 +212,30 @@ private Q_SLOTS:
         QVERIFY(errorOf([&] {
                     Engine(loadExperiment(path, {"~data.paired_fraction", "data.groups=[{domains: [vec], count: 9000}]"})).prepare();
                 }).contains("data.groups {vec}: count 9000 is more than the training split's 512 samples"));
+
+        // A public domain split file (shapesd create's domain_splits_v2), read as it is: its groups and indices.
+        const std::string split = GW_SOURCE_DIR "/tests/data/simple-shapes-sample/domain_splits_v2/"
+                                                "train_t:1.0_t,v:0.5_v:1.0_seed:0_ms:4_domain_split.npy";
+        const std::vector<std::string> public_ = {"~data.paired_fraction", "~domains.vec", "~domains.label",
+                                                  "+domains.v={module: identity, dataset: \"/{split}/vec\"}",
+                                                  "+domains.t={module: class_label, dataset: \"/{split}/label\", num_classes: 4}",
+                                                  "data.groups_file=" + split};
+        cfg = loadExperiment(path, public_);
+        QCOMPARE(parseExperiment(experimentToYaml(cfg), "again.yaml").groupsFile, split);
+        Engine fromFile(cfg);
+        fromFile.prepare();
+        const auto pub = fromFile.groupSizes();
+        QCOMPARE(pub.size(), size_t(3));
+        QCOMPARE(QString::fromStdString(pub[0].first + " " + std::to_string(pub[0].second) + ", " + pub[1].first + " " +
+                                        std::to_string(pub[1].second) + ", " + pub[2].first + " " + std::to_string(pub[2].second)),
+                 QString("{v} 4, {t} 4, {v,t} 2"));
+        auto named = public_;
+        named[3] = "+domains.image={module: identity, dataset: \"/{split}/vec\"}";
+        const QString unknown = errorOf([&] { Engine(loadExperiment(path, named)).prepare(); });
+        QVERIFY2(unknown.contains("names a domain this experiment does not have (image, t)"), qPrintable(unknown));
+        auto both = public_;
+        both.push_back("data.groups=[{domains: [v], count: 3}]");
+        QVERIFY(errorOf([&] { loadExperiment(path, both); }).contains("data.groups: data.groups_file gives the groups already"));
     }
 
     void moreThanTwoDomains() {

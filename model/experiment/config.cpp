@@ -499,10 +499,14 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     std::string dataDir;
     data.readStr("dir", dataDir);
     const YAML::Node groupsNode = data.get("groups");
-    if (groupsNode && !groupsNode.IsNull())
+    data.readStr("groups_file", c.groupsFile);
+    if (!c.groupsFile.empty() && groupsNode && !groupsNode.IsNull())
+        throw ConfigError(file + ": data.groups: data.groups_file gives the groups already; keep one of the two");
+    if ((groupsNode && !groupsNode.IsNull()) || !c.groupsFile.empty())
         for (const char* k : {"paired_fraction", "paired_count", "paired_indices"})
             if (const YAML::Node p = data.get(k); p && !p.IsNull())
-                throw ConfigError(file + ": data." + k + ": data.groups sets every group's samples, so this key would not be used: " +
+                throw ConfigError(file + ": data." + k + ": data.groups" + (c.groupsFile.empty() ? "" : "_file") +
+                                  " sets every group's samples, so this key would not be used: " +
                                   "remove it (or, on the command line, add ~data." + k + ")");
     data.finish();
 
@@ -709,7 +713,9 @@ std::string experimentToYaml(const ExperimentConfig& c) {
     e << YAML::Key << "train_split" << YAML::Value << c.trainSplit;
     e << YAML::Key << "val_split" << YAML::Value << c.valSplit;
     e << YAML::Key << "test_split" << YAML::Value << c.testSplit;
-    if (c.groups.empty()) {
+    if (!c.groupsFile.empty()) {
+        e << YAML::Key << "groups_file" << YAML::Value << c.groupsFile;
+    } else if (c.groups.empty()) {
         e << YAML::Key << "paired_fraction" << YAML::Value << c.pairedFraction;
         e << YAML::Key << "paired_count" << YAML::Value << c.pairedCount;
         e << YAML::Key << "paired_indices" << YAML::Value << c.pairedDataset;

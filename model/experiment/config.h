@@ -75,6 +75,10 @@ struct ExperimentConfig {
     /// The groups and their sizes (data.groups); empty: each domain alone with every sample, and every
     /// domain together on the paired subset above. Given, they replace the paired_* keys.
     std::vector<GroupConfig> groups;
+    /// A domain split of the public Simple Shapes dataset (data.groups_file: a `domain_splits*/...npy` of
+    /// `shapesd create`, {frozenset of domain names: int64 indices}), read as it is: its groups and
+    /// their indices replace data.groups and the paired_* keys.
+    std::string groupsFile;
     int64_t cacheMb = 4096;        ///< a dataset larger than this streams from disk batch by batch
     std::vector<DomainConfig> domains;
 

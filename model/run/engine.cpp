@@ -13,6 +13,7 @@
 
 #include "data/fashion_mnist.h"
 #include "data/file_hash.h"
+#include "data/npy.h"
 #include "data/simple_shapes.h"
 #include "model/run/engine_internal.h"
 #include "model/run/trainable_model.h"
@@ -38,6 +39,61 @@ bool Engine::hasSplit(const std::string& split) const {
         if (!d->arrays.contains(s)) return false;
     return !domains_.empty();
 }
+
+namespace {
+/// The groups of a public domain split file ({frozenset of domain names: int64 indices}), in the order of
+/// the default groups: fewer domains first, then the experiment's domain order; each group's domains in
+/// the experiment's order. \throws data::DataError naming the file and what is wrong.
+std::vector<std::pair<std::vector<std::string>, std::vector<int64_t>>> groupsOf(
+    const std::string& file, int64_t n, const std::vector<std::string>& names) {
+    data::NpyArray a;
+    try {
+        a = data::readNpy(file);
+    } catch (const data::NpyError& e) {
+        throw data::DataError(std::string("data.groups_file: ") + e.what());
+    }
+    const auto bad = [&](const std::string& what) {
+        throw data::DataError(file + ": expected a domain split of shapesd create ({frozenset of domain names: "
+                                     "indices}), found " + what);
+    };
+    if (a.dtype != "O" || a.objects.size() != 1 || a.objects[0]->kind != data::PyValue::Kind::Dict)
+        bad(a.dtype == "O" && !a.objects.empty() ? "a " + a.objects[0]->typeName() : "an array of " + a.dtype);
+    std::vector<std::pair<std::vector<std::string>, std::vector<int64_t>>> out;
+    for (const auto& [key, value] : a.objects[0]->dict) {
+        if (key->kind != data::PyValue::Kind::Set) bad("a key that is a " + key->typeName());
+        std::vector<std::string> domains;
+        for (const auto& name : names)
+            for (const auto& x : key->items)
+                if (x->kind == data::PyValue::Kind::Str && x->s == name) domains.push_back(name);
+        if (domains.size() != key->items.size()) {
+            std::string given, known;
+            for (const auto& x : key->items) given += (given.empty() ? "" : ",") + x->s;
+            for (const auto& d : names) known += (known.empty() ? "" : ", ") + d;
+            throw data::DataError(file + ": group {" + given + "} names a domain this experiment does not have (" + known + ")");
+        }
+        if (value->kind != data::PyValue::Kind::Array || value->array->dtype.empty() || value->array->dtype[0] == 'f' ||
+            value->array->dtype == "U" || value->array->dtype == "O")
+            bad("indices that are a " + value->typeName());
+        std::vector<int64_t> idx;
+        for (int64_t i = 0; i < value->array->size(); ++i) {
+            const int64_t k = value->array->integer(i);
+            if (k < 0 || k >= n)
+                throw data::DataError(file + ": group " + metrics::domainSet(domains) + ": index " + std::to_string(k) +
+                                      " is outside the training split's " + std::to_string(n) + " samples");
+            idx.push_back(k);
+        }
+        if (idx.empty()) continue;
+        out.emplace_back(domains, idx);
+    }
+    const auto rank = [&](const std::vector<std::string>& d) {
+        std::vector<size_t> r{d.size()};
+        for (const auto& x : d) r.push_back(size_t(std::find(names.begin(), names.end(), x) - names.begin()));
+        return r;
+    };
+    std::stable_sort(out.begin(), out.end(), [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
+    return out;
+}
+}  // namespace
 
 void Engine::prepare(const Checkpoint* from) {
     if (prepared_) return;
@@ -91,7 +147,18 @@ void Engine::prepare(const Checkpoint* from) {
     // domains paired.
     const int64_t n = domains_.front()->arrays.at(cfg_.trainSplit)->rows();
     uint64_t seed = cfg_.seed * 1000003ULL + 17;
-    if (!cfg_.groups.empty()) {
+    if (!cfg_.groupsFile.empty()) {
+        for (auto& [domains, indices] : groupsOf(cfg_.resolvePath(cfg_.groupsFile), n, [&] {
+                 std::vector<std::string> names;
+                 for (auto& d : domains_) names.push_back(d->cfg.name);
+                 return names;
+             }())) {
+            Group g;
+            g.domains = domains;
+            g.sampler = std::make_unique<data::GroupSampler>(indices, n, seed++);
+            groups_.push_back(std::move(g));
+        }
+    } else if (!cfg_.groups.empty()) {
         std::vector<data::GroupAmount> asked;
         for (const auto& g : cfg_.groups) {
             const int64_t amount = g.count >= 0 ? g.count : static_cast<int64_t>(static_cast<double>(n) * g.proportion);

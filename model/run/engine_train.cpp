@@ -170,6 +170,7 @@ ExperimentConfig withAbsolutePaths(const ExperimentConfig& cfg) {
     ExperimentConfig c = cfg;
     auto abs = [&](const std::string& p) { return p.empty() ? p : fs::absolute(cfg.resolvePath(p)).lexically_normal().string(); };
     c.dataFile = abs(cfg.dataFile);
+    c.groupsFile = abs(cfg.groupsFile);
     for (auto& d : c.domains) {
         d.file = abs(d.file);
         d.weights = abs(d.weights);
