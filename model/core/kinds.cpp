@@ -19,6 +19,7 @@
     X(registerFixedSharedSelection)       \
     X(registerRandomSelection)            \
     X(registerDynamicQueryAttention)      \
+    X(registerKQFixedQSelection)          \
     /* end of GW_SELECTIONS */
 
 // GW flavours (workspace.flavour).
