@@ -11,6 +11,7 @@
 #define GW_MODELS(X)                      \
     X(registerGWModel)                    \
     X(registerGlomModel)                  \
+    X(registerAttentionModel)             \
     /* end of GW_MODELS */
 
 // Selections (workspace.selection), in the order the window and the docs list them.
