@@ -557,6 +557,7 @@ private Q_SLOTS:
         QVERIFY(d.chartFamilies().contains("attention"));
         QVERIFY(d.isMetricVisible("train/a_mean_attention_score"));
         QVERIFY(!d.isMetricVisible("val/corrupt_b_1/a_mean_attention_score"));  // the sweep is drawn below instead
+        QVERIFY(!d.isMetricVisible("val/corrupt_a_1/loss"));
         AttentionLevelsPlot* p = d.attentionLevels();
         QVERIFY(p->isVisible());
         QCOMPARE(p->sides(), (QStringList{"b", "a"}));

@@ -41,7 +41,8 @@ QColor familyColour(const QString& family, int index) {
 /// an attention run's mean scores (not its sweep over corruption levels, `corrupt_{d}_{level}/...`).
 bool shownByDefault(const QString& name) {
     const QString m = name.section('/', -1);
-    if (m.endsWith("_mean_attention_score")) return !name.section('/', 1).startsWith("corrupt_");
+    if (name.section('/', 1).startsWith("corrupt_")) return false;
+    if (m.endsWith("_mean_attention_score")) return true;
     if (name.startsWith("pretrain/")) return m == "loss";
     return m == metrics::kLoss || familyMeans().contains(m) || m == metrics::kBroadcastLoss || m == metrics::kLearningRate ||
            m.endsWith("accuracy");
@@ -130,6 +131,7 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
     charts->addWidget(levels_);
     charts->setStretchFactor(0, 3);
     charts->setStretchFactor(1, 1);
+    charts->setSizes({560, 240});
     auto* split = new QSplitter(this);
     split->addWidget(list_);
     split->addWidget(charts);
