@@ -319,6 +319,37 @@ private Q_SLOTS:
         const auto cli = fixtures::gwCli({"eval", QString::fromStdString(root + "/attrun"), "--split", "val"});
         QVERIFY2(cli.code == 0 && cli.out.contains("mean attention score per domain"), qPrintable(cli.out));
 
+        // Stopped at step 150 and resumed from the run folder (gw train --resume): the same selection as
+        // the run that went through (the corruption draws come from the checkpointed generator).
+        const std::string part = root + "/part";
+        {
+            Engine first(cfg);
+            RunCallbacks cb;
+            cb.stopRequested = [&] { return first.step() >= 150; };
+            QVERIFY(runTraining(first, part, cb).stopped);
+        }
+        OpenedRun resumed = openRun(part);
+        Engine second(resumed.config);
+        second.prepare(&resumed.checkpoint);
+        second.restore(resumed.checkpoint, resumed.checkpointPath);
+        QCOMPARE(second.step(), int64_t(150));
+        runTraining(second, part);
+        const auto whole = e.makeCheckpoint().state, rest = second.makeCheckpoint().state;
+        QCOMPARE(whole.keys(), rest.keys());
+        for (const auto& [k, t] : whole)
+            QVERIFY2(torch::allclose(t, rest.at(k), 1e-5, 1e-6), k.c_str());
+
+        // What needs the latent sizes fails in Engine::prepare, naming the key and the file.
+        const QString fixedSize = errorOf([&] {
+            Engine(loadExperiment(root + "/att.yaml", {"+attention.fixed_corruption_vector=[1, 2, 3]"})).prepare();
+        });
+        QVERIFY2(fixedSize.contains("att.yaml: attention.fixed_corruption_vector: expected 4 numbers (the latent size), found 3"),
+                 qPrintable(fixedSize));
+        const QString nothing = errorOf([&] {
+            Engine(loadExperiment(root + "/att.yaml", {"attention.selection=fixed_shared", "~attention.selection_params"})).prepare();
+        });
+        QVERIFY2(nothing.contains("att.yaml: attention.selection: 'fixed_shared' has nothing to train"), qPrintable(nothing));
+
         // Export: the selection's state dict under shimmer's names.
         const ExportResult x = exportForPython(runCheckpointPath(root + "/attrun"), root + "/att.pt");
         const auto saved = readStateDict(x.weights).tensors;
