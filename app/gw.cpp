@@ -32,6 +32,7 @@
 #include "model/run/interop.h"
 #include "model/core/metric_names.h"
 #include "model/core/registry.h"
+#include "model/models/attention_model.h"
 #include "model/run/runs.h"
 
 namespace fs = std::filesystem;
@@ -283,6 +284,8 @@ int cmdEval(const std::string& path, const std::string& split, bool asJson, int6
     } else {
         say("checkpoint " + path + " (step " + std::to_string(ckpt.step) + "), split " + split);
         for (const auto& [k, v] : m) std::cout << "  " << std::left << std::setw(48) << k << " " << std::setprecision(6) << v << "\n";
+        // An attention run: its scores against the corruption of each side, as one table.
+        if (opened.config.model == "attention") std::cout << gw::attentionLevelsTable(m);
     }
     return 0;
 }

@@ -387,7 +387,7 @@ private Q_SLOTS:
         p.set("temperature", "0");
         QVERIFY(errorOf([&] { makeSelection("random", {"a"}, {3}, 3, p); }).contains("temperature: expected a number > 0, found '0'"));
         QVERIFY(errorOf([] { makeSelection("attention", {"a"}, {3}, 3, {}); })
-                    .contains("unknown selection 'attention' (known: single_domain, fixed_shared, random, dynamic_query_attention)"));
+                    .contains("unknown selection 'attention' (known: single_domain, fixed_shared, random, dynamic_query_attention, kq_fixed_q)"));
     }
 
     /// RandomSelection's binary_proportion (shimmer d8aaa0e): the first B - floor(B p) rows are

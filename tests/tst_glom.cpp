@@ -386,7 +386,7 @@ private Q_SLOTS:
                      .contains("domains: a model: glom experiment trains one domain of module glom; found 2 domains"),
                  qPrintable(errorOf([&] { loadExperiment(exp, {"+domains.label.module=class_label"}); })));
         // The model kinds come from their registry, which names them.
-        QVERIFY2(errorOf([&] { loadExperiment(exp, {"model=glam"}); }).contains("model: unknown model 'glam' (known: gw, glom)"),
+        QVERIFY2(errorOf([&] { loadExperiment(exp, {"model=glam"}); }).contains("model: unknown model 'glam' (known: gw, glom, attention)"),
                  qPrintable(errorOf([&] { loadExperiment(exp, {"model=glam"}); })));
         const QString size = errorOf([&] { Engine(loadExperiment(exp, {"domains.image.image_size=15"})).prepare(); });
         QVERIFY2(size.contains("glom domain: expected images of shape (B, 15, 15)") && size.contains("squares.h5:/train/image") && size.contains("12, 12]"), qPrintable(size));

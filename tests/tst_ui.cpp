@@ -42,6 +42,7 @@
 #include "ui/explorer_panel.h"
 #include "ui/glom_panel.h"
 #include "ui/main_window.h"
+#include "ui/attention_levels_plot.h"
 #include "ui/metrics_dashboard.h"
 #include "ui/runs_panel.h"
 #include "ui/settings_dialog.h"
@@ -382,7 +383,7 @@ private Q_SLOTS:
         QVERIFY(model);
         QStringList kinds;
         for (int i = 0; i < model->count(); ++i) kinds << model->itemData(i).toString();
-        QCOMPARE(kinds, (QStringList{"gw", "glom"}));
+        QCOMPARE(kinds, (QStringList{"gw", "glom", "attention"}));
         auto* flavour = f.fieldFor("workspace.flavour");
         auto* coefficient = f.fieldFor("loss.coefficients.translations");
         QVERIFY(flavour && coefficient);
@@ -394,6 +395,9 @@ private Q_SLOTS:
         QCOMPARE(f.value("workspace.flavour"), QString("fusion"));  // greyed, but kept in the file
         f.undo();
         QVERIFY(flavour->isEnabledTo(&f) && coefficient->isEnabledTo(&f));
+        f.setValue("model", "attention");  // reads its own section, not the workspace's
+        QVERIFY(!flavour->isEnabledTo(&f) && !coefficient->isEnabledTo(&f));
+        QVERIFY(flavour->parentWidget()->toolTip().contains("Not used by a model: attention experiment"));
     }
 
     void domainsTableEditsTheExperiment() {
@@ -600,6 +604,52 @@ private Q_SLOTS:
         d.clear();
         QCOMPARE(d.metricNames(), QStringList());
         QCOMPARE(d.chartFamilies(), QStringList());
+    }
+
+    /// An attention run (model: attention): its mean scores in a chart of their own, and its validation
+    /// sweep (val/corrupt_{side}_{level}/{domain}_mean_attention_score) as scores against the level.
+    void dashboardPlotsAttentionAgainstCorruption() {
+        MetricsDashboard d;
+        d.resize(1100, 800);
+        d.show();
+        QVERIFY(!d.attentionLevels()->isVisible());
+        d.append(batch("train/a_mean_attention_score", {0.5, 0.6, 0.7}));
+        d.append(batch("train/loss", {1.0, 0.8, 0.6}));
+        MetricBatch sweep;
+        const double levels[] = {0, 0.5, 1};
+        const double aWhenB[] = {0.5, 0.8, 0.95}, aWhenA[] = {0.5, 0.2, 0.05};
+        for (int i = 0; i < 3; ++i) {
+            const QString l = QString::number(levels[i]);
+            sweep.names << "val/corrupt_b_" + l + "/a_mean_attention_score" << "val/corrupt_b_" + l + "/b_mean_attention_score"
+                        << "val/corrupt_a_" + l + "/a_mean_attention_score" << "val/corrupt_a_" + l + "/b_mean_attention_score"
+                        << "val/corrupt_a_" + l + "/loss";
+            sweep.steps << 100 << 100 << 100 << 100 << 100;
+            sweep.values << aWhenB[i] << 1 - aWhenB[i] << aWhenA[i] << 1 - aWhenA[i] << 0.3;
+        }
+        d.append(sweep);
+        d.redrawNow();
+        QVERIFY(d.chartFamilies().contains("attention"));
+        QVERIFY(d.isMetricVisible("train/a_mean_attention_score"));
+        QVERIFY(!d.isMetricVisible("val/corrupt_b_1/a_mean_attention_score"));  // the sweep is drawn below instead
+        QVERIFY(!d.isMetricVisible("val/corrupt_a_1/loss"));
+        AttentionLevelsPlot* p = d.attentionLevels();
+        QVERIFY(p->isVisible());
+        QCOMPARE(p->sides(), (QStringList{"b", "a"}));
+        QCOMPARE(p->domains(), (QStringList{"a", "b"}));
+        QCOMPARE(p->curve("b", "a"), (QVector<QPointF>{{0, 0.5}, {0.5, 0.8}, {1, 0.95}}));
+        QCOMPARE(p->curve("a", "a"), (QVector<QPointF>{{0, 0.5}, {0.5, 0.2}, {1, 0.05}}));
+        QCOMPARE(p->plot()->graphCount(), 4);
+        // A later validation replaces the points; an earlier one does not.
+        d.append(batch("val/corrupt_b_1/a_mean_attention_score", {0.99}, 200));
+        d.append(batch("val/corrupt_b_1/a_mean_attention_score", {0.1}, 50));
+        QCOMPARE(p->curve("b", "a").back(), QPointF(1, 0.99));
+        // A finished run's last values do the same.
+        AttentionLevelsPlot finished;
+        finished.setFinals({{"val/loss", 0.3}, {"val/corrupt_v_0.25/attr_mean_attention_score", 0.7},
+                            {"val/corrupt_v_0/attr_mean_attention_score", 0.5}, {"train/attr_mean_attention_score", 0.6}});
+        QCOMPARE(finished.curve("v", "attr"), (QVector<QPointF>{{0, 0.5}, {0.25, 0.7}}));
+        d.clear();
+        QVERIFY(!d.attentionLevels()->isVisible() && !d.attentionLevels()->hasData());
     }
 
     void dashboardDrawsOneChartPerFamily() {

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <qcustomplot.h>
 
+#include "ui/attention_levels_plot.h"
 #include "ui/bridge/metric_vocabulary.h"
 #include "ui/save_file.h"
 
@@ -23,21 +24,25 @@ namespace gw::studio {
 
 namespace {
 const QStringList kFamilies = {"totals",       "demi-cycles", "cycles",        "translations", "fused",
-                               "contrastives", "accuracy",    "denoising",     "pre-training",  "learning rate", "other"};
+                               "contrastives", "accuracy",    "attention",     "denoising",     "pre-training",
+                               "learning rate", "other"};
 
 QColor familyColour(const QString& family, int index) {
     static const QHash<QString, int> hue = {{"pre-training", 280}, {"totals", 0},        {"demi-cycles", 210},
                                             {"cycles", 30},         {"translations", 130}, {"contrastives", 330},
                                             {"fused", 255},         {"accuracy", 180},     {"learning rate", 90},
-                                            {"denoising", 160},     {"other", 60}};
+                                            {"denoising", 160},     {"attention", 300},    {"other", 60}};
     QColor c;
     c.setHsv((hue.value(family, 60) + 47 * index) % 360, 210, 200 - (index % 3) * 35);
     return c;
 }
 
-/// Shown by default: the family totals, the total loss, pre-training losses, accuracies, the learning rate.
+/// Shown by default: the family totals, the total loss, pre-training losses, accuracies, the learning rate,
+/// an attention run's mean scores (not its sweep over corruption levels, `corrupt_{d}_{level}/...`).
 bool shownByDefault(const QString& name) {
     const QString m = name.section('/', -1);
+    if (name.section('/', 1).startsWith("corrupt_")) return false;
+    if (m.endsWith("_mean_attention_score")) return true;
     if (name.startsWith("pretrain/")) return m == "loss";
     return m == metrics::kLoss || familyMeans().contains(m) || m == metrics::kBroadcastLoss || m == metrics::kLearningRate ||
            m.endsWith("accuracy");
@@ -117,9 +122,19 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
     controls->addWidget(key);
     controls->addWidget(reset);
     controls->addWidget(status_);
+    levels_ = new AttentionLevelsPlot(this);
+    levels_->setMinimumHeight(220);
+    levels_->hide();
+    connect(levels_, &AttentionLevelsPlot::dataArrived, levels_, &QWidget::show);
+    auto* charts = new QSplitter(Qt::Vertical, this);
+    charts->addWidget(plot_);
+    charts->addWidget(levels_);
+    charts->setStretchFactor(0, 3);
+    charts->setStretchFactor(1, 1);
+    charts->setSizes({560, 240});
     auto* split = new QSplitter(this);
     split->addWidget(list_);
-    split->addWidget(plot_);
+    split->addWidget(charts);
     split->setStretchFactor(1, 3);
     split->setSizes({305, 760});
     auto* layout = new QVBoxLayout(this);
@@ -293,6 +308,7 @@ void MetricsDashboard::append(const MetricBatch& b) {
         s.steps.push_back(b.steps[i]);
         s.values.push_back(b.values[i]);
     }
+    levels_->append(b);
     dirty_ = true;
 }
 
@@ -307,6 +323,8 @@ void MetricsDashboard::clear() {
     charts_.clear();
     relayout_ = false;
     dirty_ = true;
+    levels_->clear();
+    levels_->hide();
 }
 
 QStringList MetricsDashboard::metricNames() const {

@@ -30,6 +30,8 @@ class QLabel;
 
 namespace gw::studio {
 
+class AttentionLevelsPlot;
+
 class MetricsDashboard : public QWidget {
     Q_OBJECT
 public:
@@ -41,7 +43,7 @@ public:
     void clear();
 
     /// Family of a metric name, the chart it is drawn in: "pre-training", "totals", "demi-cycles",
-    /// "cycles", "translations", "fused", "contrastives", "accuracy", "learning rate", "other".
+    /// "cycles", "translations", "fused", "contrastives", "accuracy", "attention", "denoising", "learning rate", "other".
     static QString familyOf(const QString& metric);
     /// A short label for a metric within its family, without the split: "image → label" for
     /// `train/translation_image_to_label`, "image → label → image" for `cycle_image_through_label`,
@@ -58,6 +60,9 @@ public:
     QCPLegend* chartLegend(const QString& family) const;
 
     QStringList metricNames() const;
+    /// The plot of an attention run's scores against the corruption level (shown once its validation
+    /// sweep arrives; docs/gw-semantics.md 9).
+    AttentionLevelsPlot* attentionLevels() const { return levels_; }
     qint64 pointCount(const QString& metric) const;
     /// Shows or hides a curve (as ticking it in the list does).
     void setMetricVisible(const QString& metric, bool visible);
@@ -116,6 +121,7 @@ private:
 
     QCustomPlot* plot_;
     QTreeWidget* list_;
+    AttentionLevelsPlot* levels_;  ///< an attention run's scores against corruption; hidden until its sweep arrives
     QCheckBox *logY_, *follow_;
     QSlider* smooth_;
     QLabel* status_;

@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ui/attention_levels_plot.h"
 #include "ui/plot_when_shown.h"
 
 namespace gw::studio {
@@ -153,6 +154,11 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
     plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     replotOnlyWhenShown(plot_);
     plotLayout->addWidget(plot_, 1);
+    // One attention run selected: its scores against the corruption level (its last validation sweep).
+    levels_ = new AttentionLevelsPlot;
+    levels_->setMinimumHeight(200);
+    levels_->hide();
+    plotLayout->addWidget(levels_, 1);
     split->addWidget(plotBox);
     split->setStretchFactor(0, 1);
     split->setStretchFactor(1, 1);
@@ -700,6 +706,10 @@ void RunsPanel::replot() {
     }
     // No empty legend box when nothing is plotted.
     plot_->legend->setVisible(plot_->legend->itemCount() > 0);
+    const auto chosen = selectedSweep() ? QVector<const RunEntry*>() : selectedRuns();
+    if (chosen.size() == 1) levels_->setFinals(chosen.front()->finals);
+    else levels_->clear();
+    levels_->setVisible(levels_->hasData());
     // Keep the curves of the runs plotted only.
     QSet<QString> plotted;
     for (const RunEntry* r : selectedRuns()) plotted.insert(r->dir);

@@ -27,6 +27,8 @@ class QTreeWidgetItem;
 
 namespace gw::studio {
 
+class AttentionLevelsPlot;
+
 class RunsPanel : public QWidget {
     Q_OBJECT
 public:
@@ -58,6 +60,9 @@ public:
     /// What the list shows (the last refresh shown).
     const RunsListing& listing() const { return listing_; }
     QTreeWidget* tree() const { return tree_; }
+    /// The plot of the one selected attention run's scores against the corruption level (hidden for
+    /// any other selection).
+    AttentionLevelsPlot* attentionLevels() const { return levels_; }
     QCustomPlot* plot() const { return plot_; }
     /// What the plot shows: "overlay" (runs), "sweep", or "" (nothing selected).
     QString plotMode() const { return mode_; }
@@ -119,6 +124,7 @@ private:
     QComboBox* sweepX_;
     QLabel* sweepXLabel_;
     QLabel* status_;
+    AttentionLevelsPlot* levels_ = nullptr;  ///< one selected attention run's scores against corruption
     QCustomPlot* plot_;
     QTimer timer_;
     RunsListing listing_;

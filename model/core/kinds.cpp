@@ -11,6 +11,7 @@
 #define GW_MODELS(X)                      \
     X(registerGWModel)                    \
     X(registerGlomModel)                  \
+    X(registerAttentionModel)             \
     /* end of GW_MODELS */
 
 // Selections (workspace.selection), in the order the window and the docs list them.
@@ -19,6 +20,7 @@
     X(registerFixedSharedSelection)       \
     X(registerRandomSelection)            \
     X(registerDynamicQueryAttention)      \
+    X(registerKQFixedQSelection)          \
     /* end of GW_SELECTIONS */
 
 // GW flavours (workspace.flavour).

@@ -11,6 +11,8 @@
 /// Torch-free and Qt-free (plain std::string), header-only: the window reaches it through
 /// ui/bridge/metric_vocabulary.h without linking the engine.
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -115,6 +117,54 @@ inline std::string broadcastExtra(const std::string& term, const std::string& k)
 inline std::string domainLoss(const std::string& d, const std::string& k) { return std::string(kDomainLoss) + "/" + d + "/" + k; }
 /// {split}/{metric}
 inline std::string withSplit(const std::string& split, const std::string& metric) { return split + "/" + metric; }
+
+/// attention (shimmer AttentionBase): {d}_mean_attention_score, the batch mean of domain d's score in
+/// the paired group
+inline std::string meanAttentionScore(const std::string& d) { return d + "_mean_attention_score"; }
+/// attention: {a,b}_loss, a group's decoding loss, its domains joined by "," as shimmer's
+/// ",".join(domain_names) (callers sort the names: shimmer's frozenset has no fixed order)
+inline std::string groupLoss(const std::vector<std::string>& domains) {
+    std::string s;
+    for (std::size_t i = 0; i < domains.size(); ++i) s += (i ? "," : "") + domains[i];
+    return s + "_loss";
+}
+/// The shortest decimal text that reads back as `v` ("0.5", "1", "0.1"): a corruption level in names.
+inline std::string levelText(double v) {
+    char buf[32];
+    for (int p = 1; p <= 17; ++p) {
+        std::snprintf(buf, sizeof buf, "%.*g", p, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
+    return buf;
+}
+/// attention evaluation: corrupt_{d}_{level}/{metric}, a metric of the paired group with only domain
+/// d corrupted, at `level`, in every row (metric: meanAttentionScore(e) or "loss")
+inline std::string corruptedAt(const std::string& d, double level, const std::string& metric) {
+    return "corrupt_" + d + "_" + levelText(level) + "/" + metric;
+}
+/// corruptedAt's parts read back.
+struct CorruptedAt {
+    std::string side;    ///< the domain corrupted
+    double level = 0;    ///< its corruption level
+    std::string metric;  ///< "loss" or "{e}_mean_attention_score"
+};
+/// Reads `name` (without the split) as corruptedAt wrote it; false for any other name.
+inline bool parseCorruptedAt(const std::string& name, CorruptedAt& out) {
+    if (name.compare(0, 8, "corrupt_") != 0) return false;
+    const auto slash = name.find('/');
+    if (slash == std::string::npos) return false;
+    const std::string head = name.substr(8, slash - 8);
+    const auto us = head.rfind('_');
+    if (us == std::string::npos || us == 0 || us + 1 >= head.size()) return false;
+    char* end = nullptr;
+    const std::string num = head.substr(us + 1);
+    const double level = std::strtod(num.c_str(), &end);
+    if (end != num.c_str() + num.size()) return false;
+    out.side = head.substr(0, us);
+    out.level = level;
+    out.metric = name.substr(slash + 1);
+    return !out.metric.empty();
+}
 
 /// A metric name read back: where it was logged, which chart it belongs to and a short label.
 struct MetricParts {
@@ -226,6 +276,8 @@ inline MetricParts parseMetric(const std::string& full) {
     // Chart.
     if (p.split == kPretrain) p.chart = "pre-training";
     else if (m == kLearningRate) p.chart = "learning rate";
+    else if (CorruptedAt c; parseCorruptedAt(m, c)) p.chart = "attention";
+    else if (endsWith(m, "_mean_attention_score")) p.chart = "attention";
     else if (endsWith(m, "logit_scale")) p.chart = "other";
     else if (startsWith(m, "contrastive_") && endsWith(m, "_clip")) p.chart = "other";  // VSE++'s CLIP value
     else if (m.find("accuracy") != std::string::npos) p.chart = "accuracy";
@@ -256,6 +308,17 @@ inline MetricParts parseMetric(const std::string& full) {
         if (mean) p.label = "all";
     }
     if (!p.label.empty()) return p;
+    if (CorruptedAt c; parseCorruptedAt(m, c)) {
+        const std::string what = endsWith(c.metric, "_mean_attention_score")
+                                     ? c.metric.substr(0, c.metric.size() - 21) + " score"
+                                     : underscoresToSpaces(c.metric);
+        p.label = c.side + " corrupted " + levelText(c.level) + ": " + what;
+        return p;
+    }
+    if (endsWith(m, "_mean_attention_score")) {
+        p.label = m.substr(0, m.size() - 21);
+        return p;
+    }
     if (std::string b = broadcastLabel(m); !b.empty()) {
         p.label = b;
         return p;

@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -429,6 +430,86 @@ private:
     std::vector<std::string> read_;
 };
 
+/// A list of numbers under `key` (nothing when missing or null). \throws ConfigError naming the key.
+std::vector<double> readNumbers(MapReader& m, const std::string& key, const std::string& expected) {
+    std::vector<double> out;
+    YAML::Node n = m.get(key);
+    if (!n || n.IsNull()) return out;
+    if (!n.IsSequence()) m.fail(key, expected, MapReader::describe(n));
+    for (const auto& v : n) {
+        if (!v.IsScalar()) m.fail(key, expected, "a list holding " + MapReader::describe(v));
+        try {
+            out.push_back(v.as<double>());
+        } catch (const YAML::Exception&) {
+            m.fail(key, expected, "a list holding '" + v.Scalar() + "'");
+        }
+    }
+    return out;
+}
+
+/// The `attention:` section (model: attention; docs/experiment-format.md). What needs the GW run or the
+/// domains (gw_run's kind and domains, corrupt_single_side) is checked by the kind (checkExperiment).
+void readAttention(MapReader& top, ExperimentConfig& c, const std::string& file) {
+    YAML::Node node = top.get("attention");
+    if (node && !node.IsNull() && c.model != "attention")
+        top.fail("attention", "no attention section (it belongs to model: attention; model is " + c.model + ")", "one");
+    MapReader at(node, "attention", file);
+    AttentionConfig& a = c.attention;
+    at.readStr("gw_run", a.gwRun);
+    at.readStr("selection", a.selection);
+    const SelectionRegistry::Entry* sel = selectionRegistry().find(a.selection);
+    if (!sel) {
+        try {
+            selectionRegistry().at(a.selection, "attention.selection");
+        } catch (const std::invalid_argument& e) {
+            throw ConfigError(file + ": " + e.what());
+        }
+    }
+    OrderedMap<std::string> given;
+    at.readParams("selection_params", given);
+    try {
+        a.selectionParams = checkParams(sel->info, "selection", given, "attention.selection_params");
+    } catch (const std::invalid_argument& e) {
+        throw ConfigError(file + ": " + e.what());
+    }
+    at.readStr("corrupt_single_side", a.corruptSingleSide);
+    at.readBool("corrupt_sides", a.corruptSides);
+    const bool scalingGiven = at.get("corruption_scaling").IsDefined() && !at.get("corruption_scaling").IsNull();
+    a.corruptionScaling = readNumbers(at, "corruption_scaling", "a non-empty list of corruption levels >= 0");
+    if (scalingGiven && a.corruptionScaling.empty())
+        at.fail("corruption_scaling", "a non-empty list of corruption levels >= 0", "an empty list");
+    for (double v : a.corruptionScaling)
+        if (!(v >= 0) || !std::isfinite(v))
+            at.fail("corruption_scaling", "a non-empty list of corruption levels >= 0", "the level " + metrics::levelText(v));
+    a.fixedCorruptionVector = readNumbers(at, "fixed_corruption_vector", "a list of numbers (one per latent dimension)");
+    if (!a.fixedCorruptionVector.empty()) {
+        bool varies = false;
+        for (double v : a.fixedCorruptionVector) {
+            if (!std::isfinite(v)) at.fail("fixed_corruption_vector", "finite numbers", metrics::levelText(v));
+            varies = varies || v != a.fixedCorruptionVector.front();
+        }
+        if (!varies)
+            at.fail("fixed_corruption_vector", "numbers that are not all equal (the vector is normalised by its standard deviation)",
+                    a.fixedCorruptionVector.size() == 1 ? "one number" : "every number equal");
+    }
+    if (YAML::Node two = at.get("two_sided_corruption"); two && !two.IsNull()) {
+        if (!two.IsMap()) at.fail("two_sided_corruption", "a mapping of domain names to corruption levels", MapReader::describe(two));
+        MapReader tr(two, "attention.two_sided_corruption", file);
+        for (const auto& kv : two) {
+            const std::string d = kv.first.as<std::string>();
+            double v = 0;
+            tr.readDouble(d, v, 0.0);
+            a.twoSidedCorruption.set(d, v);
+        }
+    }
+    if (a.corruptSides && !a.corruptSingleSide.empty())
+        at.fail("corrupt_single_side", "nothing when corrupt_sides is true (every side is corrupted)", "'" + a.corruptSingleSide + "'");
+    if (!a.twoSidedCorruption.empty() && !a.corruptSides)
+        at.fail("two_sided_corruption", "nothing unless corrupt_sides is true (shimmer reads it for two-sided corruption only)",
+                "a mapping");
+    at.finish();
+}
+
 /// The settings as the lowest layer of an experiment tree.
 YAML::Node settingsLayer(const UserSettings& s) {
     YAML::Node n(YAML::NodeType::Map);
@@ -611,6 +692,8 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     tr.readInt("val_batch_size", c.valBatchSize, 1);
     tr.readStr("out", c.outDir);
     tr.finish();
+
+    readAttention(top, c, file);
     top.finish();
 
     checked([&] { modelKind.impl.checkExperiment(c); });
@@ -800,6 +883,28 @@ std::string experimentToYaml(const ExperimentConfig& c) {
     e << YAML::Key << "val_batch_size" << YAML::Value << c.valBatchSize;
     e << YAML::Key << "out" << YAML::Value << c.outDir;
     e << YAML::EndMap;
+    if (c.model == "attention") {
+        const AttentionConfig& a = c.attention;
+        e << YAML::Key << "attention" << YAML::Value << YAML::BeginMap;
+        e << YAML::Key << "gw_run" << YAML::Value << a.gwRun;
+        e << YAML::Key << "selection" << YAML::Value << a.selection;
+        e << YAML::Key << "selection_params" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        const auto* asel = selectionRegistry().find(a.selection);
+        emitParams(e, a.selectionParams.values(), asel ? &asel->info : nullptr);
+        e << YAML::EndMap;
+        e << YAML::Key << "corrupt_single_side" << YAML::Value << a.corruptSingleSide;
+        e << YAML::Key << "corrupt_sides" << YAML::Value << a.corruptSides;
+        if (!a.corruptionScaling.empty())
+            e << YAML::Key << "corruption_scaling" << YAML::Value << YAML::Flow << a.corruptionScaling;
+        if (!a.fixedCorruptionVector.empty())
+            e << YAML::Key << "fixed_corruption_vector" << YAML::Value << YAML::Flow << a.fixedCorruptionVector;
+        if (!a.twoSidedCorruption.empty()) {
+            e << YAML::Key << "two_sided_corruption" << YAML::Value << YAML::Flow << YAML::BeginMap;
+            for (const auto& [k, v] : a.twoSidedCorruption) e << YAML::Key << k << YAML::Value << v;
+            e << YAML::EndMap;
+        }
+        e << YAML::EndMap;
+    }
     e << YAML::EndMap;
     return std::string(e.c_str()) + "\n";
 }

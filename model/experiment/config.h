@@ -54,11 +54,32 @@ struct GroupConfig {
     int64_t count = -1;      ///< >= 0, or -1 when `proportion` is given
 };
 
+/// The `attention:` section of a `model: attention` experiment: a selection trained on top of a
+/// trained, frozen GW whose paired latents are corrupted (shimmer AttentionBase,
+/// shimmer/modules/attention_module.py at d729e5e; docs/gw-semantics.md 9).
+struct AttentionConfig {
+    /// The trained GW: a run folder (its checkpoints/last.ckpt) or a checkpoint file of a `model: gw`
+    /// run whose domains are the experiment's; relative to the experiment file.
+    std::string gwRun;
+    std::string selection = "dynamic_query_attention";  ///< the selection trained (a registered one with parameters)
+    Params selectionParams;  ///< every parameter of the selection, checked for it by the parser
+    /// "" : each paired row has one side drawn uniformly (shimmer's default); else the domain always corrupted.
+    std::string corruptSingleSide;
+    bool corruptSides = false;  ///< every domain of each paired row corrupted (shimmer apply_two_sided_corruption)
+    /// The levels one is drawn from per batch (per domain with corrupt_sides); empty: the level 1.
+    std::vector<double> corruptionScaling{};
+    /// One vector of the latent size used for every row instead of fresh N(0, 1) draws; empty: drawn.
+    std::vector<double> fixedCorruptionVector{};
+    /// With corrupt_sides: each domain's fixed level (shimmer two_sided_corruption); empty: drawn.
+    OrderedMap<double> twoSidedCorruption{};
+};
+
 /// A whole experiment. Defaults follow shimmer/shimmer-ssd (docs/gw-semantics.md 6.4) where they exist.
 struct ExperimentConfig {
     std::string name = "experiment";
-    /// What is trained: "gw" (a Global Workspace over the domains) or "glom" (the one domain's GLOM
-    /// module on its own, denoising; docs/glom.md). A glom experiment has exactly one domain, of module
+    /// What is trained: "gw" (a Global Workspace over the domains), "glom" (the one domain's GLOM
+    /// module on its own, denoising; docs/glom.md) or "attention" (a selection over a trained, frozen GW
+    /// on corrupted latents: the `attention` section). A glom experiment has exactly one domain, of module
     /// `glom`; the workspace and loss keys are not used.
     std::string model = "gw";
     uint64_t seed = 0;
@@ -110,6 +131,9 @@ struct ExperimentConfig {
     int64_t valEvery = 500, checkpointEvery = 1000, logEvery = 50;
     int64_t valBatchSize = 1024;
     std::string outDir = "runs";
+
+    /// model: attention only (written only for that kind).
+    AttentionConfig attention{};
 
     std::string sourcePath;  ///< the file read (for messages and relative paths); not saved
     /// The files pulled in by `include:` (absolute, in the order read, nested ones first); not saved:

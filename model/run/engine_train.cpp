@@ -180,6 +180,7 @@ ExperimentConfig withAbsolutePaths(const ExperimentConfig& cfg) {
                     if (const std::string* v = d.params.find(p.key)) d.params.set(p.key, abs(*v));
     }
     c.outDir = abs(cfg.outDir);
+    c.attention.gwRun = abs(cfg.attention.gwRun);
     return c;
 }
 
