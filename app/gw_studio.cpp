@@ -22,7 +22,11 @@
 
 #include <unistd.h>
 
+#include <qcustomplot.h>
+
+#include "ui/attention_levels_plot.h"
 #include "ui/bridge/bridge.h"
+#include "ui/bridge/runs_listing.h"
 #include "ui/curve_plot.h"
 #include "ui/experiment_form.h"
 #include "ui/explorer_panel.h"
@@ -460,6 +464,10 @@ int main(int argc, char** argv) {
                                  "DOMAINS");
     QCommandLineOption plotCurve("plot-curve", "Plot a pairs curve (CSV: pairs,model,seed,METRIC...) as the PNG --out, quit "
                                  "(the Simple Shapes panels of docs/results.md)", "CSV");
+    QCommandLineOption plotAttention("plot-attention",
+                                     "Plot an attention run's mean scores against the corruption level as the PNG --out, quit "
+                                     "(docs/results.md)", "RUN");
+    cli.addOptions({plotAttention});
     cli.addOptions({screenshot, steps, bench, demo, explore, out, split, samples, broadcast, plotCurve, benchRuns, benchPoints,
                     benchRefreshes, benchDir});
     cli.process(app);
@@ -474,6 +482,28 @@ int main(int argc, char** argv) {
                                   {"attribute_error", "v→attr: attribute error (mean |Δ|, values in [−1, 1])", false}},
                                  "Simple Shapes: translations on the test split against the number of paired samples",
                                  cli.value(out));
+        if (!err.isEmpty()) {
+            std::fprintf(stderr, "gw-studio: error: %s\n", qPrintable(err));
+            return 1;
+        }
+        std::printf("wrote %s\n", qPrintable(cli.value(out)));
+        return 0;
+    }
+    if (cli.isSet(plotAttention)) {
+        const QString run = QFileInfo(cli.value(plotAttention)).absoluteFilePath();
+        const RunsListing listing = listRuns(QFileInfo(run).absolutePath());
+        const RunEntry* found = nullptr;
+        for (const auto& r : listing.runs)
+            if (QFileInfo(r.dir).absoluteFilePath() == run) found = &r;
+        AttentionLevelsPlot plot;
+        if (found) plot.setFinals(found->finals);
+        if (!found || !plot.hasData()) {
+            std::fprintf(stderr, "gw-studio: error: %s: expected a model: attention run with its validation sweep in "
+                                 "metrics.csv, found %s\n",
+                         qPrintable(run), found ? "no val/corrupt_* metrics" : "no run folder");
+            return 1;
+        }
+        const QString err = saveImage(plot.plot()->toPixmap(900, 420).toImage(), cli.value(out));
         if (!err.isEmpty()) {
             std::fprintf(stderr, "gw-studio: error: %s\n", qPrintable(err));
             return 1;
