@@ -686,6 +686,28 @@ void H5RowWriter::addStrings(int handle, const std::string& name, const std::vec
     }
 }
 
+void H5RowWriter::addFixedStrings(int handle, const std::string& name, const std::vector<std::string>& values) {
+    if (handle < 0 || handle >= static_cast<int>(impl_->sets.size()))
+        throw DataError(impl_->file + ": no dataset with handle " + std::to_string(handle));
+    try {
+        size_t width = 1;
+        for (const auto& v : values) width = std::max(width, v.size());
+        std::vector<char> buf(width * values.size(), '\0');
+        for (size_t i = 0; i < values.size(); ++i) std::copy(values[i].begin(), values[i].end(), buf.begin() + static_cast<std::ptrdiff_t>(i * width));
+        H5::StrType type(H5::PredType::C_S1, width);
+        type.setCset(H5T_CSET_UTF8);
+        type.setStrpad(H5T_STR_NULLPAD);
+        const hsize_t n = values.size();
+        auto& ds = impl_->sets[static_cast<size_t>(handle)];
+        if (ds.attrExists(name)) ds.removeAttr(name);
+        H5::Attribute a = ds.createAttribute(name, type, H5::DataSpace(1, &n));
+        a.write(type, buf.data());
+    } catch (const H5::Exception& e) {
+        throw DataError(impl_->file + ":" + impl_->paths[static_cast<size_t>(handle)] + ": cannot write the attribute " +
+                        name + " (" + detail(e) + ")");
+    }
+}
+
 void H5RowWriter::write(int handle, int64_t start, int64_t count, const void* data) {
     if (handle < 0 || handle >= static_cast<int>(impl_->sets.size()))
         throw DataError(impl_->file + ": no dataset with handle " + std::to_string(handle));

@@ -113,6 +113,9 @@ public:
     int createStrings(const std::string& path, int64_t rows, int bytes, int64_t chunkRows, int level);
     /// Attaches a string-array attribute to dataset `handle` (as writeStringsAttribute).
     void addStrings(int handle, const std::string& name, const std::vector<std::string>& values);
+    /// The same as fixed-length strings (UTF-8, NUL-padded to the longest): no global heap, so the
+    /// reader never has to vouch for one to read them (H5Array::stringsAttribute reads both kinds).
+    void addFixedStrings(int handle, const std::string& name, const std::vector<std::string>& values);
     /// Writes rows [start, start + count) of dataset `handle` from `data` (count rows, C order).
     void write(int handle, int64_t start, int64_t count, const void* data);
     /// Closes every dataset and the file (also done by the destructor, which never throws).

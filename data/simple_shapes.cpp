@@ -95,7 +95,7 @@ void generateSimpleShapes(const std::string& outFile, const SimpleShapesOptions&
                                        {{"public_categories", shapes::kCaptionCategoryColumns}});
                     std::vector<std::string> names;
                     for (const auto& c : shapes::captionChoiceColumnInfo()) names.emplace_back(c.name);
-                    w.addStrings(choices, "column_names", names);
+                    w.addFixedStrings(choices, "column_names", names);  // no global heap: see addFixedStrings
                 }
                 Block blocks[2];  // declared first: the future's destructor waits for a write that reads them
                 std::future<void> writing;
