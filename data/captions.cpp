@@ -304,8 +304,12 @@ int permutationOf(int n, int index, int* perm) {
 
 /// Composes the sentence; `used` gets a bit per variant the sentence looked up.
 std::string compose(const CaptionInput& in, const CaptionChoice& c, unsigned* used) {
-    if (c.structure < 0 || c.structure > 6) throw std::invalid_argument("caption: structure outside 0..6");
-    const auto words = attributeWords(in, c);
+    if (c.structure < 0 || c.structure > 6 || c.groups < 0 || c.groups >= (kGroups[c.structure] == 3 ? 6 : 2) ||
+        c.rotationWriter < 0 || c.rotationWriter > 3 || c.locationWriter < 0 || c.locationWriter > 1)
+        throw std::invalid_argument("caption: a choice outside its options (structure " + std::to_string(c.structure) +
+                                    ", groups " + std::to_string(c.groups) + ", rotation writer " +
+                                    std::to_string(c.rotationWriter) + ", location writer " + std::to_string(c.locationWriter) + ")");
+    const auto words = attributeWords(in, c);  // the words' options are checked by .at()
     // Permute the template's <...> groups: the group at place i becomes group perm[i].
     const std::string_view tpl = kStructures[c.structure];
     std::vector<std::string_view> pieces, groups;  // pieces[0] group0 pieces[1] group1 ...

@@ -72,6 +72,8 @@ struct CaptionChoice {
 CaptionChoice drawCaptionChoice(const CaptionInput& in, uint64_t seed, int split, int64_t index);
 
 /// The sentence for `in` under `choice` (A2L `Composer.__call__` with every choice given), plain ASCII.
+/// \throws std::invalid_argument for a class, structure, group order or writer outside its options,
+///         std::out_of_range for a word or variant option outside its list.
 std::string composeCaption(const CaptionInput& in, const CaptionChoice& choice);
 
 /// Columns of `/{split}/caption_choices`. The first 28 are the public categories, in the order and with

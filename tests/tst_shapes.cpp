@@ -649,6 +649,12 @@ private Q_SLOTS:
         auto cols = sh::sampleCaption(sh::sampleShape(0, 0, 0), 0, 0, 0).columns;
         cols[0] = 18;
         QVERIFY(errorOf([&] { sh::captionChoiceFromColumns(cols.data()); }).contains("structure: expected 0..17, found 18"));
+        sh::CaptionChoice bad;
+        bad.rotationWriter = 4;
+        QVERIFY(errorOf([&] { sh::composeCaption({}, bad); }).contains("rotation writer 4"));
+        bad.rotationWriter = 0;
+        bad.groups = 2;  // template 0 has two orders
+        QVERIFY(errorOf([&] { sh::composeCaption({}, bad); }).contains("groups 2"));
     }
 
     void captionsInTheFile() {
