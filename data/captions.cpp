@@ -5,7 +5,6 @@
 #include "data/captions.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <stdexcept>
 #include <string_view>
@@ -391,22 +390,19 @@ std::string compose(const CaptionInput& in, const CaptionChoice& c, unsigned* us
         s.swap(filled);
     }
     if (used) *used = usedBits;
-    // Strip, one space between words, and no space before a full stop.
+    // Strip, one space between words (Python's str.split() on white space), no space before a full stop.
+    auto space = [](char ch) { return ch == ' ' || (ch >= '\t' && ch <= '\r'); };
     std::string out;
     out.reserve(s.size());
     for (size_t i = 0; i < s.size();) {
-        while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+        while (i < s.size() && space(s[i])) ++i;
         if (i == s.size()) break;
-        if (!out.empty()) out += ' ';
-        while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) out += s[i++];
+        if (!out.empty()) {
+            if (s[i] != '.') out += ' ';  // " ." becomes "."
+        }
+        while (i < s.size() && !space(s[i])) out += s[i++];
     }
-    std::string final;
-    final.reserve(out.size());
-    for (size_t i = 0; i < out.size(); ++i) {
-        if (out[i] == ' ' && i + 1 < out.size() && out[i + 1] == '.') continue;
-        final += out[i];
-    }
-    return final;
+    return out;
 }
 
 constexpr CaptionColumn kColumns[kCaptionChoiceColumns] = {
