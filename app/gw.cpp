@@ -64,7 +64,8 @@ int cmdSimpleShapes(const std::string& outFile, gw::data::SimpleShapesOptions o,
         return 130;
     }
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::cout << "\nwrote " << outFile << " (" << o.train << " train, " << o.val << " val, " << o.test << " test; "
+    std::cout << "\nwrote " << outFile << " (" << o.train << " train, " << o.val << " val, " << o.test << " test"
+              << (o.captions ? ", with captions" : "") << "; "
               << std::fixed << std::setprecision(1) << el << " s)" << std::endl;
     return 0;
 }
@@ -484,6 +485,8 @@ int gwMain(int argc, char** argv) {
     imp->add_option("--seed", shapesOpt.seed, "simple-shapes: random seed")->capture_default_str();
     imp->add_option("--threads", shapesOpt.threads, "simple-shapes: rendering threads (0 = every core)")->capture_default_str();
     imp->add_flag("--force", shapesOpt.force, "simple-shapes: replace an existing output file");
+    bool noCaptions = false;
+    imp->add_flag("--no-captions", noCaptions, "simple-shapes: leave out the captions (/{split}/t, /{split}/caption_choices)");
 
     auto* exp = app.add_subcommand("export", "Write a checkpoint's weights for Python (shimmer's state_dict layout) and its experiment");
     std::string exCkpt, exOut;
@@ -638,7 +641,10 @@ int gwMain(int argc, char** argv) {
             for (const auto& [k, v] : report) say("  val " + k + " " + std::to_string(v));
             return 0;
         }
-        if (*imp && source == "simple-shapes") return cmdSimpleShapes(outFile, shapesOpt, imp->get_option("--val")->count() > 0, valCount);
+        if (*imp && source == "simple-shapes") {
+            shapesOpt.captions = !noCaptions;
+            return cmdSimpleShapes(outFile, shapesOpt, imp->get_option("--val")->count() > 0, valCount);
+        }
         if (*imp) {
             gw::data::importFashionMnist(sourceDir, outFile, imp->get_option("--val")->count() > 0 ? valCount : 5000, [](int done, int total) {
                 std::cout << "\rwriting datasets " << done << "/" << total << std::flush;

@@ -579,6 +579,7 @@ struct H5RowWriter::Impl {
     std::vector<H5::DataSet> sets;
     std::vector<std::string> paths;
     std::vector<H5::PredType> memTypes;
+    std::vector<std::unique_ptr<H5::StrType>> strTypes;  ///< the memory type of a string dataset, else null
     std::vector<std::vector<hsize_t>> dims;
     bool open = false;
 };
@@ -602,43 +603,71 @@ H5RowWriter::~H5RowWriter() {
     }
 }
 
+namespace {
+/// Creates `path` of `file` (groups on the way, no modification times) with `fileType`.
+H5::DataSet createRows(H5::H5File& f, const std::string& file, const std::string& path, const H5::DataType& fileType,
+                       const std::vector<hsize_t>& dims, int64_t chunkRows, int level) {
+    // Intermediate groups without modification times, so that two identical runs give identical bytes.
+    std::string sofar;
+    for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
+        sofar = path.substr(0, pos);
+        if (!f.nameExists(sofar)) {
+            hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+            H5Pset_obj_track_times(gcpl, 0);
+            hid_t g = H5Gcreate2(f.getId(), sofar.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT);
+            H5Pclose(gcpl);
+            if (g < 0) throw DataError(file + ":" + sofar + ": cannot create the group");
+            H5Gclose(g);
+        }
+    }
+    H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
+    H5::DSetCreatPropList dcpl;
+    H5Pset_obj_track_times(dcpl.getId(), 0);
+    if (dims[0] > 0) {
+        std::vector<hsize_t> chunk(dims);
+        chunk[0] = static_cast<hsize_t>(std::clamp<int64_t>(chunkRows, 1, static_cast<int64_t>(dims[0])));
+        dcpl.setChunk(static_cast<int>(chunk.size()), chunk.data());
+        if (level > 0) dcpl.setDeflate(level);
+    }
+    return f.createDataSet(path, fileType, space, dcpl);
+}
+}  // namespace
+
 int H5RowWriter::create(const std::string& path, Type type, int64_t rows, const std::vector<int64_t>& rowShape,
                         int64_t chunkRows, int level, const std::vector<std::pair<std::string, int64_t>>& attributes) {
     H5::PredType fileType = H5::PredType::STD_U8LE, memType = H5::PredType::NATIVE_UINT8;
     if (type == Type::Float32) fileType = H5::PredType::IEEE_F32LE, memType = H5::PredType::NATIVE_FLOAT;
     if (type == Type::Int64) fileType = H5::PredType::STD_I64LE, memType = H5::PredType::NATIVE_INT64;
+    if (type == Type::Int8) fileType = H5::PredType::STD_I8LE, memType = H5::PredType::NATIVE_INT8;
     try {
-        // Intermediate groups without modification times, so that two identical runs give identical bytes.
-        std::string sofar;
-        for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
-            sofar = path.substr(0, pos);
-            if (!impl_->f->nameExists(sofar)) {
-                hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
-                H5Pset_obj_track_times(gcpl, 0);
-                hid_t g = H5Gcreate2(impl_->f->getId(), sofar.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT);
-                H5Pclose(gcpl);
-                if (g < 0) throw DataError(impl_->file + ":" + sofar + ": cannot create the group");
-                H5Gclose(g);
-            }
-        }
         std::vector<hsize_t> dims{static_cast<hsize_t>(rows)};
         for (auto d : rowShape) dims.push_back(static_cast<hsize_t>(d));
-        H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
-        H5::DSetCreatPropList dcpl;
-        H5Pset_obj_track_times(dcpl.getId(), 0);
-        if (rows > 0) {
-            std::vector<hsize_t> chunk(dims);
-            chunk[0] = static_cast<hsize_t>(std::clamp<int64_t>(chunkRows, 1, rows));
-            dcpl.setChunk(static_cast<int>(chunk.size()), chunk.data());
-            if (level > 0) dcpl.setDeflate(level);
-        }
-        impl_->sets.push_back(impl_->f->createDataSet(path, fileType, space, dcpl));
+        impl_->sets.push_back(createRows(*impl_->f, impl_->file, path, fileType, dims, chunkRows, level));
         for (const auto& [name, value] : attributes) {
             H5::Attribute a = impl_->sets.back().createAttribute(name, H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR));
             a.write(H5::PredType::NATIVE_INT64, &value);
         }
         impl_->paths.push_back(path);
         impl_->memTypes.push_back(memType);
+        impl_->strTypes.push_back(nullptr);
+        impl_->dims.push_back(dims);
+    } catch (const H5::Exception& e) {
+        throw DataError(impl_->file + ":" + path + ": cannot create the dataset (" + writeDetail(e) + ")");
+    }
+    return static_cast<int>(impl_->sets.size()) - 1;
+}
+
+int H5RowWriter::createStrings(const std::string& path, int64_t rows, int bytes, int64_t chunkRows, int level) {
+    if (bytes < 1) throw DataError(impl_->file + ":" + path + ": expected a string width of at least 1 byte, found " + std::to_string(bytes));
+    try {
+        auto type = std::make_unique<H5::StrType>(H5::PredType::C_S1, static_cast<size_t>(bytes));
+        type->setCset(H5T_CSET_UTF8);
+        type->setStrpad(H5T_STR_NULLPAD);
+        const std::vector<hsize_t> dims{static_cast<hsize_t>(rows)};
+        impl_->sets.push_back(createRows(*impl_->f, impl_->file, path, *type, dims, chunkRows, level));
+        impl_->paths.push_back(path);
+        impl_->memTypes.push_back(H5::PredType::NATIVE_UINT8);
+        impl_->strTypes.push_back(std::move(type));
         impl_->dims.push_back(dims);
     } catch (const H5::Exception& e) {
         throw DataError(impl_->file + ":" + path + ": cannot create the dataset (" + writeDetail(e) + ")");
@@ -651,6 +680,28 @@ void H5RowWriter::addStrings(int handle, const std::string& name, const std::vec
         throw DataError(impl_->file + ": no dataset with handle " + std::to_string(handle));
     try {
         putStrings(impl_->sets[static_cast<size_t>(handle)], name, values);
+    } catch (const H5::Exception& e) {
+        throw DataError(impl_->file + ":" + impl_->paths[static_cast<size_t>(handle)] + ": cannot write the attribute " +
+                        name + " (" + detail(e) + ")");
+    }
+}
+
+void H5RowWriter::addFixedStrings(int handle, const std::string& name, const std::vector<std::string>& values) {
+    if (handle < 0 || handle >= static_cast<int>(impl_->sets.size()))
+        throw DataError(impl_->file + ": no dataset with handle " + std::to_string(handle));
+    try {
+        size_t width = 1;
+        for (const auto& v : values) width = std::max(width, v.size());
+        std::vector<char> buf(width * values.size(), '\0');
+        for (size_t i = 0; i < values.size(); ++i) std::copy(values[i].begin(), values[i].end(), buf.begin() + static_cast<std::ptrdiff_t>(i * width));
+        H5::StrType type(H5::PredType::C_S1, width);
+        type.setCset(H5T_CSET_UTF8);
+        type.setStrpad(H5T_STR_NULLPAD);
+        const hsize_t n = values.size();
+        auto& ds = impl_->sets[static_cast<size_t>(handle)];
+        if (ds.attrExists(name)) ds.removeAttr(name);
+        H5::Attribute a = ds.createAttribute(name, type, H5::DataSpace(1, &n));
+        a.write(type, buf.data());
     } catch (const H5::Exception& e) {
         throw DataError(impl_->file + ":" + impl_->paths[static_cast<size_t>(handle)] + ": cannot write the attribute " +
                         name + " (" + detail(e) + ")");
@@ -675,7 +726,10 @@ void H5RowWriter::write(int handle, int64_t start, int64_t count, const void* da
         extent[0] = static_cast<hsize_t>(count);
         fileSpace.selectHyperslab(H5S_SELECT_SET, extent.data(), offset.data());
         H5::DataSpace memSpace(static_cast<int>(extent.size()), extent.data());
-        ds.write(data, impl_->memTypes[static_cast<size_t>(handle)], memSpace, fileSpace);
+        if (const auto& str = impl_->strTypes[static_cast<size_t>(handle)])
+            ds.write(data, *str, memSpace, fileSpace);
+        else
+            ds.write(data, impl_->memTypes[static_cast<size_t>(handle)], memSpace, fileSpace);
     } catch (const H5::Exception& e) {
         throw DataError(impl_->file + ":" + path + ": write failed (" + writeDetail(e) + ")");
     }

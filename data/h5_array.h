@@ -98,7 +98,7 @@ void writeStringsAttribute(const std::string& file, const std::string& path, con
 /// Not thread-safe: one thread writes. \throws DataError naming the file and dataset on any HDF5 failure.
 class H5RowWriter {
 public:
-    enum class Type { UInt8, Float32, Int64 };
+    enum class Type { UInt8, Float32, Int64, Int8 };
     /// Creates `file` (an existing file is replaced: the caller writes to a temporary).
     explicit H5RowWriter(const std::string& file);
     ~H5RowWriter();
@@ -107,8 +107,15 @@ public:
     /// Creates dataset `path` (groups on the way) of shape (rows, rowShape...), returns its handle.
     int create(const std::string& path, Type type, int64_t rows, const std::vector<int64_t>& rowShape, int64_t chunkRows,
                int level, const std::vector<std::pair<std::string, int64_t>>& attributes = {});
+    /// Creates dataset `path` of `rows` fixed-length strings of `bytes` bytes each (UTF-8, padded with
+    /// NULs: h5py reads each as a bytes object, `.decode()` gives the str), chunked and compressed as
+    /// create(); write() takes `count` · `bytes` bytes. Returns its handle.
+    int createStrings(const std::string& path, int64_t rows, int bytes, int64_t chunkRows, int level);
     /// Attaches a string-array attribute to dataset `handle` (as writeStringsAttribute).
     void addStrings(int handle, const std::string& name, const std::vector<std::string>& values);
+    /// The same as fixed-length strings (UTF-8, NUL-padded to the longest): no global heap, so the
+    /// reader never has to vouch for one to read them (H5Array::stringsAttribute reads both kinds).
+    void addFixedStrings(int handle, const std::string& name, const std::vector<std::string>& values);
     /// Writes rows [start, start + count) of dataset `handle` from `data` (count rows, C order).
     void write(int handle, int64_t start, int64_t count, const void* data);
     /// Closes every dataset and the file (also done by the destructor, which never throws).

@@ -10,25 +10,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "data/splitmix64.h"
+
 namespace gw::shapes {
 namespace {
 
 constexpr double kTwoPi = 6.283185307179586476925286766559;
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a small, well-mixed generator; also used to key the streams.
-struct SplitMix64 {
-    uint64_t state;
-    uint64_t next() {
-        uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
-    }
-    /// Uniform integer in [lo, hi] (the modulo bias of a 64-bit draw is below 1e-17).
-    int uniformInt(int lo, int hi) { return lo + static_cast<int>(next() % static_cast<uint64_t>(hi - lo + 1)); }
-    /// Uniform double in [0, 1) with 53 random bits.
-    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-};
+using detail::SplitMix64;
 
 struct Point { double x, y; };
 

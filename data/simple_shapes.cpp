@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/atomic_file.h"
+#include "data/captions.h"
 #include "data/h5_array.h"
 #include "data/shapes.h"
 
@@ -23,12 +24,18 @@ struct Block {
     int64_t start = 0, count = 0;
     std::vector<uint8_t> v;
     std::vector<float> attr, labels;
+    std::vector<char> t;              // captions, kCaptionBytes each, NUL-padded
+    std::vector<int8_t> choices;      // their choice columns
 };
 
-void renderBlock(Block& b, uint64_t seed, int split, int threads) {
+void renderBlock(Block& b, uint64_t seed, int split, int threads, bool captions) {
     b.v.resize(static_cast<size_t>(b.count * kPixels));
     b.attr.resize(static_cast<size_t>(b.count * shapes::kAttributeDim));
     b.labels.resize(static_cast<size_t>(b.count * shapes::kLabelColumns));
+    if (captions) {
+        b.t.assign(static_cast<size_t>(b.count * shapes::kCaptionBytes), '\0');
+        b.choices.resize(static_cast<size_t>(b.count * shapes::kCaptionChoiceColumns));
+    }
     auto work = [&](int64_t lo, int64_t hi) {
         shapes::Renderer renderer;
         for (int64_t i = lo; i < hi; ++i) {
@@ -38,6 +45,11 @@ void renderBlock(Block& b, uint64_t seed, int split, int threads) {
             std::copy(a.begin(), a.end(), b.attr.begin() + i * shapes::kAttributeDim);
             const auto l = shapes::labelRow(s);
             std::copy(l.begin(), l.end(), b.labels.begin() + i * shapes::kLabelColumns);
+            if (captions) {
+                const auto c = shapes::sampleCaption(s, seed, split, b.start + i);
+                std::copy(c.text.begin(), c.text.end(), b.t.begin() + i * shapes::kCaptionBytes);
+                std::copy(c.columns.begin(), c.columns.end(), b.choices.begin() + i * shapes::kCaptionChoiceColumns);
+            }
         }
     };
     const int64_t t = std::max<int64_t>(1, std::min<int64_t>(threads, b.count / 64));
@@ -75,6 +87,16 @@ void generateSimpleShapes(const std::string& outFile, const SimpleShapesOptions&
                 const int labels = w.create("/" + name + "/labels", H5RowWriter::Type::Float32, n, {shapes::kLabelColumns},
                                             8192, o.compression);
                 w.addStrings(attr, "class_names", {shapes::className(0), shapes::className(1), shapes::className(2)});
+                int t = -1, choices = -1;
+                if (o.captions) {
+                    t = w.createStrings("/" + name + "/t", n, shapes::kCaptionBytes, 8192, o.compression);
+                    choices = w.create("/" + name + "/caption_choices", H5RowWriter::Type::Int8, n,
+                                       {shapes::kCaptionChoiceColumns}, 8192, o.compression,
+                                       {{"public_categories", shapes::kCaptionCategoryColumns}});
+                    std::vector<std::string> names;
+                    for (const auto& c : shapes::captionChoiceColumnInfo()) names.emplace_back(c.name);
+                    w.addFixedStrings(choices, "column_names", names);  // no global heap: see addFixedStrings
+                }
                 Block blocks[2];  // declared first: the future's destructor waits for a write that reads them
                 std::future<void> writing;
                 int cur = 0;
@@ -87,12 +109,16 @@ void generateSimpleShapes(const std::string& outFile, const SimpleShapesOptions&
                     Block& b = blocks[cur];
                     b.start = start;
                     b.count = std::min(kBlock, n - start);
-                    renderBlock(b, o.seed, split, threads);
+                    renderBlock(b, o.seed, split, threads, o.captions);
                     if (writing.valid()) writing.get();  // the previous block, written while this one rendered
-                    writing = std::async(std::launch::async, [&w, &b, v, attr, labels] {
+                    writing = std::async(std::launch::async, [&w, &b, v, attr, labels, t, choices] {
                         w.write(v, b.start, b.count, b.v.data());
                         w.write(attr, b.start, b.count, b.attr.data());
                         w.write(labels, b.start, b.count, b.labels.data());
+                        if (t >= 0) {
+                            w.write(t, b.start, b.count, b.t.data());
+                            w.write(choices, b.start, b.count, b.choices.data());
+                        }
                     });
                     cur ^= 1;
                     done += b.count;

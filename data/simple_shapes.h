@@ -6,6 +6,9 @@
 ///   /{split}/v       (N, 32, 32, 3) uint8   the image, rows top to bottom (y up in the attributes)
 ///   /{split}/attr    (N, 11) float32        the attribute vector (one-hot class, x̂, ŷ, ŝ, cos θ, sin θ, r̂, ĝ, b̂)
 ///   /{split}/labels  (N, 11) float32        raw attributes: class, x, y, size (px), rotation (rad), r, g, b, h, l, s
+///   /{split}/t       (N,) 288-byte UTF-8 strings   the caption (data/captions.h), NUL-padded
+///   /{split}/caption_choices (N, 37) int8   its grammar choices (columns named by the attribute
+///                                            `column_names`; the first 28 are the public categories)
 /// Samples are drawn by gw::shapes::sampleShape (one random stream per sample) and rendered with
 /// Cairo on every core, a block at a time, so the set never sits in memory whole. Source: the public
 /// generator ruflab/simple-shapes-dataset, `cli/create_dataset.py`.
@@ -28,6 +31,7 @@ struct SimpleShapesOptions {
     bool force = false;   ///< replace an existing output file
     int threads = 0;      ///< rendering threads; 0 = every core
     int compression = 1;  ///< gzip level of the datasets (0 = none)
+    bool captions = true; ///< write /{split}/t and /{split}/caption_choices (gw import --no-captions: false)
 };
 
 /// Generates the dataset into `outFile` through `outFile`.partial and a rename (data/atomic_file.h).

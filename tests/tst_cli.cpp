@@ -9,6 +9,7 @@
 #include <csignal>
 #include <fstream>
 
+#include "data/h5_array.h"
 #include "fixtures.h"
 #include "model/io/checkpoint.h"
 #include "model/run/runs.h"
@@ -180,7 +181,16 @@ private Q_SLOTS:
         const QString out = dir.path() + "/ss.h5";
         auto r = runGw({"import", "simple-shapes", out, "--train", "500", "--val", "20", "--test", "30", "--seed", "3"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
-        QVERIFY(r.out.contains("wrote " + out + " (500 train, 20 val, 30 test"));
+        QVERIFY(r.out.contains("wrote " + out + " (500 train, 20 val, 30 test, with captions"));
+        QVERIFY(gw::data::H5Array::exists(out.toStdString(), "/val/t"));
+        // --no-captions: the same images, no caption datasets.
+        r = runGw({"import", "simple-shapes", dir.path() + "/nocap.h5", "--train", "500", "--val", "20", "--test", "30",
+                   "--seed", "3", "--no-captions"});
+        QVERIFY2(r.code == 0 && r.out.contains("30 test; "), qPrintable(r.out + r.err));
+        QVERIFY(!gw::data::H5Array::exists((dir.path() + "/nocap.h5").toStdString(), "/val/t"));
+        QVERIFY(!gw::data::H5Array::exists((dir.path() + "/nocap.h5").toStdString(), "/val/caption_choices"));
+        QVERIFY(torch::equal(gw::data::H5Array(out.toStdString(), "/val/v").readAll(),
+                             gw::data::H5Array((dir.path() + "/nocap.h5").toStdString(), "/val/v").readAll()));
         // Again without --force: refused, the file is named; bad counts name the option.
         r = runGw({"import", "simple-shapes", out, "--train", "500"});
         QCOMPARE(r.code, 1);

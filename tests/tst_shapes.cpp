@@ -5,11 +5,15 @@
 // `attributes` domain module (shimmer-ssd's attribute VAE) and a v + attr GW evaluated in data space.
 #include <QtTest/QtTest>
 
+#include <H5Cpp.h>
+
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
 #include "data/atomic_file.h"
+#include "data/captions.h"
 #include "data/h5_array.h"
 #include "data/shapes.h"
 #include "data/simple_shapes.h"
@@ -395,6 +399,309 @@ private Q_SLOTS:
         QVERIFY(after.at("test/translation_v_to_attr_attribute_error") < before.at("test/translation_v_to_attr_attribute_error"));
         const double acc = after.at("test/translation_v_to_attr_category_accuracy");
         QVERIFY(acc >= 0 && acc <= 1);
+    }
+
+    // ---- Captions (data/captions.h) ----------------------------------------------------------------
+
+    void captionsOfThePublicSample() {
+        // The eight captions of DS sample_dataset/{train,val,test}_captions.npy, made again from the
+        // same files' labels (class, x, y, size, rotation, RGB; float32) and caption_choices (the Python
+        // dicts, restated field by field; a field the dict lacks is 0).
+        struct Row {
+            int cls;
+            float x, y, size, rot, r, g, b;
+            int structure, groups, start, object, colored, colorBefore, colorAfter, colorBoth, comma, link, link2, link3;
+            int shape, rotWriter, rotOfImage, rotRotated, rotCorner, rotSide, sizeVal;
+            int locWriter, locVal, bottom, middle, top, inThe, onThe, side, located;
+            int category;  // DS text/utils.py structure_category_from_choice, computed once on the dict
+            const char* caption;
+        };
+        const Row rows[] = {
+            {0, 13, 19, 10, 5.2532377f, 106, 106, 2, 1, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0,
+             1, 0, 0, 0, 0, 1, 0, 1, 0, 3,
+             "A small olive object pointing to the northeast, it is located at the middle left. It looks like a diamond."},
+            {1, 8, 13, 12, 2.1199226f, 22, 176, 78, 4, 0, 4, 0, 0, 0, 0, 2, 0, 1, 0, 5, 5, 0, 0, 0, 0, 0, 2,
+             0, 0, 1, 0, 0, 0, 1, 0, 1, 8,
+             "The image is a triangle-like shape with rounded vertices, it is medium and sea green colored, it is slightly "
+             "lower side, at the very left side, it is pointing to the bottom-left."},
+            {0, 14, 21, 9, 4.072584f, 4, 102, 66, 0, 0, 5, 0, 0, 1, 0, 0, 0, 1, 0, 0, 5, 1, 1, 2, 0, 0, 0,
+             0, 0, 1, 1, 1, 0, 0, 0, 1, 0,
+             "The image represents a small dark slate grey colored arrow-shaped polygon, it is at the upper side center, it "
+             "is pointing southeast."},
+            {1, 24, 12, 11, 2.3137298f, 224, 225, 217, 4, 1, 4, 0, 0, 0, 0, 0, 1, 3, 0, 4, 1, 2, 1, 1, 1, 1, 1,
+             0, 0, 0, 1, 0, 0, 0, 0, 1, 9,
+             "The image is a water droplet and it is medium sized, gainsboro and it is pointing towards the bottom-left "
+             "corner and it is slightly bottom, on the very right side."},
+            {2, 7, 17, 8, 4.630193f, 202, 189, 239, 0, 0, 7, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+             1, 0, 1, 0, 1, 1, 0, 0, 0, 0,
+             "A kind of tiny thistle colored isosceles triangle, and is located at the middle left side, and is pointing "
+             "to the right."},
+            {0, 10, 18, 8, 1.360626f, 198, 207, 141, 3, 0, 0, 1, 0, 0, 1, 0, 0, 1, 2, 0, 3, 0, 0, 1, 0, 1, 0,
+             1, 0, 0, 0, 0, 1, 1, 0, 1, 6,
+             "A tiny object in tan color at the middle left side, it is pointing towards the left side, and looks like a "
+             "kite."},
+            {0, 11, 16, 8, 4.383346f, 151, 174, 32, 5, 0, 7, 0, 0, 0, 0, 0, 0, 1, 0, 0, 3, 1, 1, 1, 0, 0, 0,
+             0, 0, 1, 0, 0, 0, 0, 1, 0, 10,
+             "A kind of yellow green tiny kite, it is located in the middle, on the left, it is pointing towards the east."},
+            {0, 17, 8, 14, 0.3784078f, 168, 128, 141, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 0,
+             1, 1, 0, 1, 0, 0, 0, 0, 1, 4,
+             "The image is a big shape at the bottom. It is pointing towards the top. It is rosy brown, it looks like a "
+             "diamond."},
+        };
+        for (const Row& r : rows) {
+            const sh::CaptionInput in{r.cls, r.x, r.y, r.size, r.rot, r.r, r.g, r.b};
+            sh::CaptionChoice c;
+            c.structure = r.structure;
+            c.groups = r.groups;
+            c.variants = {r.start, 0, r.object, r.colored, r.colorBefore, r.colorAfter, r.colorBoth, r.comma, r.link, r.link2, r.link3};
+            c.shapeName = r.shape;
+            c.rotationWriter = r.rotWriter;
+            c.rotationOfImage = r.rotOfImage;
+            c.rotationRotated = r.rotRotated;
+            c.rotationCorner = r.rotCorner;
+            c.rotationSide = r.rotSide;
+            c.sizeVal = r.sizeVal;
+            c.locationWriter = r.locWriter;
+            c.locationVal = r.locVal;
+            c.locationBottom = r.bottom;
+            c.locationMiddle = r.middle;
+            c.locationTop = r.top;
+            c.locationInThe = r.inThe;
+            c.locationOnThe = r.onThe;
+            c.locationSide = r.side;
+            c.locationLocated = r.located;
+            const auto cap = sh::makeCaption(in, c);
+            QCOMPARE(QString::fromStdString(cap.text), QString(r.caption));
+            QCOMPARE(int(cap.columns[0]), r.category);
+            QCOMPARE(int(cap.columns[12]), r.rotWriter);
+            QCOMPARE(int(cap.columns[13]), r.locWriter);
+            QCOMPARE(QString::fromStdString(sh::composeCaption(in, sh::captionChoiceFromColumns(cap.columns.data()))), QString(r.caption));
+        }
+        // The whole category row of the first (structure_category_from_choice on its dict): the variants
+        // it does not use are 0, and only writer 1's location variants are set, in_the left at 0.
+        const Row& r = rows[0];
+        sh::CaptionChoice c;
+        c.structure = 1, c.groups = 1, c.variants = {0, 0, 1, 1, 0, 1, 3, 1, 1, 0, 2};  // unused ones set: ignored
+        c.rotationWriter = 1, c.rotationOfImage = 1, c.locationWriter = 1, c.locationInThe = 1, c.locationSide = 1;
+        const auto cap = sh::makeCaption({r.cls, r.x, r.y, r.size, r.rot, r.r, r.g, r.b}, c);
+        QCOMPARE(QString::fromStdString(cap.text), QString(r.caption));
+        const int8_t want[28] = {3, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+        for (int i = 0; i < 28; ++i) QVERIFY2(cap.columns[size_t(i)] == want[i], sh::captionChoiceColumnInfo()[size_t(i)].name);
+    }
+
+    void captionWordsPerAttribute() {
+        // COLORS_LARGE_SET (A2L utils.py): 141 matplotlib names; duplicates resolve to the first.
+        const auto& colors = sh::captionColors();
+        QCOMPARE(int(colors.size()), 141);
+        auto named = [&](double r, double g, double b) { return QString(colors[size_t(sh::nearestCaptionColor(r, g, b))].name); };
+        QCOMPARE(named(106, 106, 2), QString("olive"));
+        QCOMPARE(named(0, 255, 255), QString("aqua"));
+        QCOMPARE(named(255, 0, 255), QString("fuchsia"));
+        QCOMPARE(named(102, 51, 153), QString("rebecca purple"));
+        QCOMPARE(named(251, 249, 209), QString("light goldenrod yellow"));
+        // One choice, changing one attribute at a time.
+        sh::CaptionChoice c;  // template 0: "{start} {size} {colorBefore} {shape}{link} <location>{link} <rotation>."
+        auto caption = [&](const sh::CaptionInput& in) { return QString::fromStdString(sh::composeCaption(in, c)); };
+        sh::CaptionInput in{2, 16, 16, 8, 0.1, 255, 0, 0};
+        QCOMPARE(caption(in), QString("A tiny red isosceles triangle. It is located in the middle. It is pointing to the top."));
+        // Rotation (counter-clockwise, 0 = up): the cardinal writer says west at π/2; with no wrap-around
+        // an angle just below 2π is nearest to 7π/4, north-east (DS writers.py, A2L QuantizedWriter).
+        c.rotationWriter = 1;
+        in.rotation = kPi / 2;
+        QVERIFY(caption(in).endsWith("pointing to the west."));
+        in.rotation = 2 * kPi - 0.05;
+        QVERIFY(caption(in).endsWith("pointing to the northeast."));
+        c.rotationWriter = 2;  // corner, 16 angles: 3π/8 is "left top-left"
+        in.rotation = 3 * kPi / 8;
+        QVERIFY2(caption(in).endsWith("pointing to the left top-left."), qPrintable(caption(in)));
+        // Location, the 7 × 7 bins writer: x 8 and y 8 are the very left and very bottom; the 9-point
+        // writer: (23, 23) is the top right.
+        in.x = 8, in.y = 8;
+        QVERIFY2(caption(in).contains("located at the very bottom, on the very left side"), qPrintable(caption(in)));
+        c.locationWriter = 1;
+        in.x = 23, in.y = 23;
+        QVERIFY2(caption(in).contains("located at the top right side"), qPrintable(caption(in)));
+        // Articles: "an" before a vowel (start takes the size's first letter; "a" the shape's).
+        c.structure = 1;
+        c.variants[sh::kVariantLink2] = 1;
+        in.size = 11;  // average sized / medium sized / medium: option 0
+        in.cls = 1;    // egg: option 0
+        QVERIFY2(caption(in).startsWith("An average sized red shape") && caption(in).endsWith("it looks like an egg."), qPrintable(caption(in)));
+
+        // Over 10,000 samples: the words of each size bin, each class and each colour.
+        const char* sizeWords[4][3] = {{"tiny"}, {"small", "little"}, {"average sized", "medium sized", "medium"}, {"big", "large"}};
+        const std::vector<std::vector<const char*>> shapeWords = {
+            {"diamond", "trapezoidal shape", "four-sided shape", "kite", "quadrilateral", "arrow-shaped polygon", "deformed square shape"},
+            {"egg", "water droplet", "isosceles triangle that has round corners", "bullet", "oval shaped structure",
+             "triangle-like shape with rounded vertices", "guitar pick"},
+            {"isosceles triangle", "triangle"}};
+        int tiny = 0;
+        for (int64_t i = 0; i < 10000; ++i) {
+            const auto s = sh::sampleShape(0, 0, i);
+            const auto cap = sh::sampleCaption(s, 0, 0, i);
+            const QString t = QString::fromStdString(cap.text);
+            const int bin = s.size < 9 ? 0 : s.size < 11 ? 1 : s.size < 13 ? 2 : 3;
+            bool sized = false;
+            for (const char* w : sizeWords[bin]) sized = sized || (w && t.contains(QString(" ") + w));
+            QVERIFY2(sized, qPrintable(t));
+            QCOMPARE(t.contains("tiny"), s.size < 9);
+            tiny += s.size < 9;
+            QVERIFY2(t.contains(shapeWords[size_t(s.cls)][size_t(cap.columns[28])]), qPrintable(t));
+            if (s.cls == 2) QVERIFY(t.contains("triangle") && !t.contains("diamond") && !t.contains("egg"));
+            // The colour named is the nearest of the 141 under the 2-norm, the first of equals.
+            int best = 0;
+            double bestD = 1e300;
+            for (size_t k = 0; k < colors.size(); ++k) {
+                double d = 0;
+                for (int ch = 0; ch < 3; ++ch) d += std::pow(colors[k].rgb[size_t(ch)] - s.rgb[size_t(ch)], 2);
+                if (d < bestD) best = int(k), bestD = d;
+            }
+            const QString name = QString(" ") + colors[size_t(best)].name;
+            QVERIFY2(t.contains(name + " ") || t.contains(name + ",") || t.contains(name + "."), qPrintable(t));
+            QVERIFY(QString(colors[size_t(best)].name) != "cyan" && QString(colors[size_t(best)].name) != "magenta");
+        }
+        QVERIFY(tiny > 2000 && tiny < 3000);  // sizes 7 and 8 of 7..14: a quarter
+    }
+
+    void captionStatisticsOverTenThousand() {
+        // The public composer's distribution: every choice uniform. Reference numbers, measured once with
+        // the public code (DS text/composer.py at 3d0f6c5 on A2L 876610c, Python 3.11) on attributes drawn
+        // like the generator's, five runs of 10,000: mean length 135.5 to 136.3 characters (σ 21.4), the
+        // shortest 55 to 66, the longest 218 to 223; 25.0 words on average. 200,000: 135.76, 55, 230.
+        constexpr int n = 10000;
+        std::vector<int> structures(7), categories(18), starts(8), rotationWriters(4), locationWriters(2);
+        std::vector<std::vector<int>> seen(sh::kCaptionChoiceColumns);
+        for (int k = 0; k < sh::kCaptionChoiceColumns; ++k) seen[size_t(k)].assign(size_t(sh::captionChoiceColumnInfo()[size_t(k)].categories), 0);
+        double sumLen = 0, sumWords = 0;
+        size_t minLen = 1000, maxLen = 0;
+        std::vector<std::array<int, 8>> drawn(sh::kCaptionVariants, std::array<int, 8>{});  // start has 8 options, the most
+        for (int64_t i = 0; i < n; ++i) {
+            const auto s = sh::sampleShape(0, 0, i);
+            const auto in = sh::captionInput(s);
+            const auto choice = sh::drawCaptionChoice(in, 0, 0, i);
+            const auto cap = sh::makeCaption(in, choice);
+            ++structures[size_t(choice.structure)];
+            ++categories[size_t(cap.columns[0])];
+            ++starts[size_t(cap.columns[1])];  // start is in every template
+            ++rotationWriters[size_t(cap.columns[12])];
+            ++locationWriters[size_t(cap.columns[13])];
+            for (int v = 0; v < sh::kCaptionVariants; ++v) ++drawn[size_t(v)][size_t(choice.variants[size_t(v)])];
+            for (int k = 0; k < sh::kCaptionChoiceColumns; ++k) ++seen[size_t(k)][size_t(cap.columns[size_t(k)])];
+            sumLen += double(cap.text.size());
+            minLen = std::min(minLen, cap.text.size());
+            maxLen = std::max(maxLen, cap.text.size());
+            sumWords += QString::fromStdString(cap.text).split(' ').size();
+            QVERIFY(cap.text.size() < size_t(sh::kCaptionBytes));
+        }
+        // Uniform within 0.015 (over 4 standard deviations of a frequency of 10,000 draws).
+        auto uniform = [&](const std::vector<int>& counts, const char* what) {
+            for (size_t k = 0; k < counts.size(); ++k)
+                QVERIFY2(std::abs(counts[k] / double(n) - 1.0 / double(counts.size())) < 0.015,
+                         qPrintable(QString("%1 %2: %3").arg(what).arg(k).arg(counts[k])));
+        };
+        uniform(structures, "structure");
+        uniform(starts, "variant_start");
+        uniform(rotationWriters, "writer_rotation");
+        uniform(locationWriters, "writer_location");
+        // Within a template, the group orders are uniform: 1/14 for templates 0-5, 1/42 for template 6.
+        for (int k = 0; k < 18; ++k)
+            QVERIFY2(std::abs(categories[size_t(k)] / double(n) - (k < 12 ? 1.0 / 14 : 1.0 / 42)) < 0.01, qPrintable(QString::number(k)));
+        for (int v = 0; v < sh::kCaptionVariants; ++v) {
+            const size_t options = size_t(sh::captionChoiceColumnInfo()[size_t(1 + v)].categories);
+            for (size_t o = 0; o < options; ++o)
+                QVERIFY2(std::abs(drawn[size_t(v)][o] / double(n) - 1.0 / double(options)) < 0.015,
+                         qPrintable(QString("variant %1 option %2: %3").arg(v).arg(o).arg(drawn[size_t(v)][o])));
+        }
+        // Every structure category and every option of every column is reached; in_the and on_the of the
+        // public categories stay 0 (structure_category_from_choice looks up "in" and "on").
+        for (int k = 0; k < sh::kCaptionChoiceColumns; ++k) {
+            const QString name = sh::captionChoiceColumnInfo()[size_t(k)].name;
+            const bool alwaysZero = name.startsWith("writer_location_0_in") || name.startsWith("writer_location_0_on") ||
+                                    name.startsWith("writer_location_1_in") || name.startsWith("writer_location_1_on");
+            for (size_t o = 0; o < seen[size_t(k)].size(); ++o)
+                QVERIFY2(alwaysZero ? (o == 0) == (seen[size_t(k)][o] == n) : seen[size_t(k)][o] > 0,
+                         qPrintable(name + " " + QString::number(o)));
+        }
+        const double meanLen = sumLen / n, meanWords = sumWords / n;
+        QVERIFY2(std::abs(meanLen - 135.8) < 1.5, qPrintable(QString::number(meanLen)));
+        QVERIFY2(std::abs(meanWords - 25.0) < 0.4, qPrintable(QString::number(meanWords)));
+        QVERIFY2(minLen >= 50 && minLen <= 75, qPrintable(QString::number(minLen)));
+        QVERIFY2(maxLen >= 205 && maxLen <= 240, qPrintable(QString::number(maxLen)));
+    }
+
+    void captionsAreSeededPerSample() {
+        int sameAsNext = 0, sameOtherSeed = 0;
+        std::string previous;
+        for (int64_t i = 0; i < 2000; ++i) {
+            const auto s = sh::sampleShape(3, 1, i);
+            const auto a = sh::sampleCaption(s, 3, 1, i), b = sh::sampleCaption(s, 3, 1, i);
+            QCOMPARE(QString::fromStdString(a.text), QString::fromStdString(b.text));
+            QVERIFY(a.columns == b.columns);
+            sameAsNext += a.text == previous;
+            sameOtherSeed += sh::sampleCaption(s, 4, 1, i).text == a.text;
+            previous = a.text;
+            // Consistent with its columns: composing the choice they stand for gives the caption again.
+            QCOMPARE(sh::composeCaption(sh::captionInput(s), sh::captionChoiceFromColumns(a.columns.data())), a.text);
+        }
+        QCOMPARE(sameAsNext, 0);
+        QVERIFY(sameOtherSeed < 20);  // same shape, other choices: rarely the same sentence
+        // A column outside its categories is refused, by name.
+        auto cols = sh::sampleCaption(sh::sampleShape(0, 0, 0), 0, 0, 0).columns;
+        cols[0] = 18;
+        QVERIFY(errorOf([&] { sh::captionChoiceFromColumns(cols.data()); }).contains("structure: expected 0..17, found 18"));
+        sh::CaptionChoice bad;
+        bad.rotationWriter = 4;
+        QVERIFY(errorOf([&] { sh::composeCaption({}, bad); }).contains("rotation writer 4"));
+        bad.rotationWriter = 0;
+        bad.groups = 2;  // template 0 has two orders
+        QVERIFY(errorOf([&] { sh::composeCaption({}, bad); }).contains("groups 2"));
+    }
+
+    void captionsInTheFile() {
+        QTemporaryDir dir;
+        const std::string with = dir.path().toStdString() + "/with.h5", without = dir.path().toStdString() + "/without.h5";
+        SimpleShapesOptions o;
+        o.train = 3000, o.val = 10, o.test = 20, o.seed = 5;
+        generateSimpleShapes(with, o);
+        o.captions = false;
+        generateSimpleShapes(without, o);
+        // The captions take their own stream: images, attributes and labels are the same without them.
+        for (const char* d : {"/train/v", "/train/attr", "/train/labels", "/test/v"})
+            QVERIFY2(torch::equal(H5Array(with, d).readAll(), H5Array(without, d).readAll()), d);
+        QVERIFY(!H5Array::exists(without, "/train/t") && !H5Array::exists(without, "/train/caption_choices"));
+        // The readers list every dataset (the string one as "string") and read the numeric ones.
+        const auto sets = listDatasets(with);
+        QCOMPARE(int(sets.size()), 15);
+        bool listed = false;
+        for (const auto& s : sets) listed = listed || (s.path == "/train/t" && s.type == "string" && s.shape == std::vector<int64_t>{3000});
+        QVERIFY(listed);
+        H5Array choices(with, "/test/caption_choices");
+        QCOMPARE(choices.shape(), (std::vector<int64_t>{20, sh::kCaptionChoiceColumns}));
+        QCOMPARE(choices.storedType(), std::string("int8"));
+        QCOMPARE(choices.intAttribute("public_categories", 0), int64_t(28));
+        const auto names = choices.stringsAttribute("column_names");
+        QCOMPARE(int(names.size()), sh::kCaptionChoiceColumns);
+        QCOMPARE(names[0], std::string("structure"));
+        QCOMPARE(names[27], std::string("writer_location_1_located?"));
+        // Each stored caption: the sample's, and composed again from the stored labels and choices.
+        H5::H5File f(with, H5F_ACC_RDONLY);
+        H5::DataSet t = f.openDataSet("/test/t");
+        QCOMPARE(int(t.getStrType().getSize()), sh::kCaptionBytes);
+        QCOMPARE(int(t.getStrType().getCset()), int(H5T_CSET_UTF8));
+        std::vector<char> text(size_t(20 * sh::kCaptionBytes));
+        t.read(text.data(), t.getStrType());
+        const auto labels = H5Array(with, "/test/labels").readAll();
+        const auto rows = choices.readAll();
+        for (int64_t i = 0; i < 20; ++i) {
+            const std::string stored(text.data() + i * sh::kCaptionBytes, strnlen(text.data() + i * sh::kCaptionBytes, size_t(sh::kCaptionBytes)));
+            QCOMPARE(stored, sh::sampleCaption(sh::sampleShape(5, 2, i), 5, 2, i).text);
+            const auto l = labels[i];
+            const sh::CaptionInput in{int(l[0].item<float>()), l[1].item<float>(), l[2].item<float>(), l[3].item<float>(),
+                                      l[4].item<float>(), l[5].item<float>(), l[6].item<float>(), l[7].item<float>()};
+            std::array<int8_t, sh::kCaptionChoiceColumns> cols{};
+            for (int k = 0; k < sh::kCaptionChoiceColumns; ++k) cols[size_t(k)] = int8_t(rows[i][k].item<int64_t>());
+            QCOMPARE(sh::composeCaption(in, sh::captionChoiceFromColumns(cols.data())), stored);
+        }
     }
 };
 
