@@ -73,6 +73,8 @@ inline constexpr const char* kBroadcastTerm = "broadcast_loss";  ///< fusion's t
 inline constexpr const char* kDomainLoss = "domain_loss";       ///< prefix of trained domain modules' own losses
 inline constexpr const char* kDenoise = "denoise";              ///< prefix of GLOM's denoising metrics
 inline constexpr const char* kPretrain = "pretrain";            ///< split-like prefix of pre-training metrics
+inline constexpr const char* kKl = "kl";                        ///< variational: mean of the kl_{d} (also its term name)
+inline constexpr const char* kNoUncertainty = "no_uncertainty"; ///< variational: extra of a contrastive, without the uncertainties
 
 /// demi_cycle_{d}
 inline std::string demiCycle(const std::string& d) { return "demi_cycle_" + d; }
@@ -84,6 +86,10 @@ inline std::string translation(const std::string& s, const std::string& t) { ret
 inline std::string contrastive(const std::string& a, const std::string& b) { return "contrastive_" + a + "_and_" + b; }
 /// {metric}_logit_scale: the contrastive's exp(logit_scale), logged beside it
 inline std::string logitScaleOf(const std::string& metric) { return metric + "_logit_scale"; }
+/// "kl_{d}": variational's KL term of domain d.
+inline std::string kl(const std::string& d) { return std::string(kKl) + "_" + d; }
+/// "unnorm_{metric}": bayesian's contrastive without the precision weights.
+inline std::string unnormalised(const std::string& metric) { return "unnorm_" + metric; }
 /// {term}_{extra}: an extra metric of a domain's loss (accuracy, ...) logged beside the term
 inline std::string extraOf(const std::string& term, const std::string& extra) { return term + "_" + extra; }
 /// "{a,b}": a set of domains as fusion's names write it (callers sort the names first)

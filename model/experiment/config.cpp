@@ -482,6 +482,9 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     const auto& flavour = checked([&]() -> const FlavourRegistry::Entry& {
         return flavourRegistry().at(c.flavour, "workspace.flavour");
     });
+    OrderedMap<std::string> givenFlavour;
+    ws.readParams("flavour_params", givenFlavour);
+    c.flavourParams = checked([&] { return checkParams(flavour.info, "flavour", givenFlavour, "workspace.flavour_params"); });
     c.selection = flavour.impl.defaultSelection;
     ws.readStr("selection", c.selection);
     const auto& selection = checked([&]() -> const SelectionRegistry::Entry& {
@@ -684,6 +687,12 @@ std::string experimentToYaml(const ExperimentConfig& c) {
     e << YAML::Key << "decoder" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "hidden" << YAML::Value
       << c.decoderHidden << YAML::Key << "layers" << YAML::Value << c.decoderLayers << YAML::EndMap;
     e << YAML::Key << "flavour" << YAML::Value << c.flavour;
+    const auto* fl = flavourRegistry().find(c.flavour);
+    if (fl && !fl->info.params.empty()) {  // flavours without parameters write no flavour_params
+        e << YAML::Key << "flavour_params" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        emitParams(e, c.flavourParams.values(), &fl->info);
+        e << YAML::EndMap;
+    }
     e << YAML::Key << "selection" << YAML::Value << c.selection;
     e << YAML::Key << "selection_params" << YAML::Value << YAML::Flow << YAML::BeginMap;
     const auto* sel = selectionRegistry().find(c.selection);

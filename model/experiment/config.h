@@ -71,7 +71,8 @@ struct ExperimentConfig {
     int64_t workspaceDim = 12;
     int64_t encoderHidden = 32, decoderHidden = 32;
     int encoderLayers = 3, decoderLayers = 3;
-    std::string flavour = "two_domains";   ///< a registered GW flavour (registry.h): two_domains | fusion
+    std::string flavour = "two_domains";   ///< a registered GW flavour (registry.h): two_domains | fusion | variational | bayesian
+    Params flavourParams;  ///< every parameter of the flavour (workspace.flavour_params), checked for it once, here
     std::string selection = "single_domain";  ///< a registered selection; the flavour's default when absent
     Params selectionParams;  ///< every parameter of the selection, checked for it once, here (registry.h Params)
 
