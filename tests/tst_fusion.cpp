@@ -662,6 +662,38 @@ private Q_SLOTS:
         for (const auto& [k, t] : direct->stateDict()) QVERIFY2(torch::equal(t, fromOld->stateDict().at(k)), k.c_str());
     }
 
+    /// `gw import-weights` of that 0.4.0 checkpoint into a variational experiment: the migrations are
+    /// logged and the checkpoint holds Python's tensors; into a two_domains experiment it is refused,
+    /// naming the file and the flavour.
+    void variationalImportWeightsOf040Checkpoint() {
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        const auto path = fixtures::makeExperiment(dir, 4);
+        std::ofstream(d + "/spec.json")
+            << "{\"flavour\": \"variational\", \"domains\": {\"vec\": 8, \"label\": 4}, \"workspace\": 6, "
+               "\"encoder\": {\"hidden\": 16, \"layers\": 1}, \"decoder\": {\"hidden\": 16, \"layers\": 1}, "
+               "\"coefs\": {\"demi_cycles\": 1.0, \"kl\": 0.1}, \"params\": {}}";
+        QString err = runVariationalReference({"make", dir.path() + "/spec.json", dir.path() + "/state.pt"});
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        err = runVariationalReference({"old", dir.path() + "/spec.json", dir.path() + "/state.pt", dir.path() + "/old.ckpt"});
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        std::vector<std::string> log;
+        const auto c = importShimmerWeights(d + "/old.ckpt", loadExperiment(path, {"workspace.flavour=variational"}), false,
+                                            [&](const std::string& line) { log.push_back(line); });
+        bool migrated = false;
+        for (const auto& l : log) migrated = migrated || l.rfind("shimmer migration 3_del_gw_interfaces: ", 0) == 0;
+        QVERIFY(migrated);
+        const auto python = readStateDict(d + "/state.pt").tensors;
+        for (const char* k : {"gw_mod.gw_encoders.vec.uncertainty_level", "gw_mod.gw_encoders.label.layers.2.weight",
+                              "gw_mod.gw_decoders.vec.0.bias"})
+            QVERIFY2(torch::equal(c.state.at(k), python.at(k)), k);
+        const QString why = errorOf([&] { importShimmerWeights(d + "/old.ckpt", loadExperiment(path), false); });
+        QVERIFY2(why.contains(QString::fromStdString(d + "/old.ckpt")) &&
+                     why.contains("the weights hold a variational GW (flavour variational)"),
+                 qPrintable(why));
+    }
+
     /// The flavours' own tensors are registered: AdamW moves them, a fresh GW loads them back; the
     /// variational states are drawn in training steps only.
     void flavourTensorsTrainAndReload() {

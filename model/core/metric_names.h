@@ -234,6 +234,7 @@ inline MetricParts parseMetric(const std::string& full) {
     else if (m == kLearningRate) p.chart = "learning rate";
     else if (endsWith(m, "logit_scale")) p.chart = "other";
     else if (startsWith(m, "contrastive_") && endsWith(m, "_clip")) p.chart = "other";  // VSE++'s CLIP value
+    else if (startsWith(m, "contrastive_") && endsWith(m, std::string("_") + kNoUncertainty)) p.chart = "other";  // variational's plain CLIP
     else if (m.find("accuracy") != std::string::npos) p.chart = "accuracy";
     else if (m == kLoss || m == kBroadcastLoss || startsWith(m, kDomainLoss)) p.chart = "totals";
     else if (Family f; broadcastFamily(m, f)) family(f);
@@ -274,6 +275,9 @@ inline MetricParts parseMetric(const std::string& full) {
     } else if (startsWith(s, "contrastive_") && endsWith(s, "_clip")) {
         s.resize(s.size() - 5);
         tail = " CLIP";
+    } else if (startsWith(s, "contrastive_") && endsWith(s, std::string("_") + kNoUncertainty)) {
+        s.resize(s.size() - 1 - std::string(kNoUncertainty).size());
+        tail = " without uncertainty";
     }
     if (startsWith(s, "demi_cycle_")) {
         p.label = s.substr(11) + tail;
