@@ -792,6 +792,13 @@ private Q_SLOTS:
             for (const char* k : {"train/kl", "train/kl_vec", "train/contrastive_vec_and_label_no_uncertainty", "val/kl"})
                 QVERIFY2(text.find(k) != std::string::npos, k);
         }
+        // gw export: 0.4.0's names, with the loss module's twins.
+        const auto exported = exportForPython(r.checkpoint, dir.path().toStdString() + "/gw.pt");
+        QVERIFY2(exported.holds.find("VariationalGlobalWorkspace") != std::string::npos, exported.holds.c_str());
+        const auto written = readStateDict(exported.weights).tensors;
+        for (const char* k : {"gw_mod.gw_encoders.vec.uncertainty_level", "loss_mod.gw_mod.gw_encoders.vec.uncertainty_level",
+                              "gw_mod.gw_encoders.vec.layers.0.weight", "loss_mod.var_contrastive_fn.logit_scale"})
+            QVERIFY2(written.contains(k), k);
         // The explorer shows each domain's spread beside its state: the mean σ of its encoder.
         const auto x = engine.explore("val", {0, 1}, 0);
         QCOMPARE(x.domains.size(), size_t(2));
