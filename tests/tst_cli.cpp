@@ -73,7 +73,7 @@ private Q_SLOTS:
                  qPrintable(bad.err));
         auto unknown = runGw({"train", exp, "workspace.flavour=fuzion"});
         QCOMPARE(unknown.code, 1);
-        QVERIFY2(unknown.err.contains("workspace.flavour: unknown GW flavour 'fuzion' (known: two_domains, fusion)"),
+        QVERIFY2(unknown.err.contains("workspace.flavour: unknown GW flavour 'fuzion' (known: two_domains, fusion, variational, bayesian)"),
                  qPrintable(unknown.err));
         auto t = runGw({"train", exp, "workspace.flavour=fusion", "loss.coefficients.fused=1.0", "training.steps=20",
                         "--out", dir.path() + "/run"});

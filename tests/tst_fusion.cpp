@@ -15,6 +15,8 @@
 #include "model/run/interop.h"
 #include "model/core/optim.h"
 #include "model/core/registry.h"
+#include "model/io/checkpoint.h"
+#include "model/io/shimmer_migrations.h"
 #include "model/io/torch_file.h"
 
 using namespace gw;
@@ -36,7 +38,8 @@ struct Setup {
     std::string activation = "tanh";          ///< GWSettings::activation
 };
 
-std::shared_ptr<GlobalWorkspace> build(const Setup& s, const std::string& flavour = "fusion") {
+std::shared_ptr<GlobalWorkspace> build(const Setup& s, const std::string& flavour = "fusion",
+                                       const OrderedMap<std::string>& flavourParams = {}) {
     OrderedMap<std::shared_ptr<DomainModule>> mods;
     for (const auto& [d, n] : s.domains) {
         DomainModuleSpec spec;
@@ -50,6 +53,7 @@ std::shared_ptr<GlobalWorkspace> build(const Setup& s, const std::string& flavou
     g.encoder = {6, 1};
     g.decoder = {5, 1};
     g.flavour = flavour;
+    g.flavourParams = flavourParams;
     g.selection = s.selection;
     g.selectionParams = s.params;
     g.linear = s.linear;
@@ -60,6 +64,7 @@ std::shared_ptr<GlobalWorkspace> build(const Setup& s, const std::string& flavou
     g.loss.coefficients.set("translations", 2.0);
     g.loss.coefficients.set("fused", 1.0);
     g.loss.coefficients.set("contrastives", 0.1);
+    g.loss.coefficients.set("kl", 0.05);  // variational's; the other flavours log no `kl`
     g.loss.logitScale = 1.1;
     torch::manual_seed(7);
     return std::make_shared<GlobalWorkspace>(mods, g);
@@ -106,6 +111,92 @@ std::string specJson(const Setup& s) {
 void closeTo(double got, double want, const std::string& what) {
     if (std::abs(got - want) > 2e-5 * std::max(1.0, std::abs(want)))
         QFAIL(qPrintable(QString("%1: ours %2, reference %3").arg(QString::fromStdString(what)).arg(got, 0, 'g', 10).arg(want, 0, 'g', 10)));
+}
+
+/// A spec for variational_reference.py: specJson's sizes, groups and coefficients, the flavour and its parameters.
+std::string flavourSpecJson(const Setup& s, const std::string& flavour, const OrderedMap<std::string>& params) {
+    std::string j = specJson(s);
+    j.pop_back();  // the closing brace
+    j += ", \"flavour\": \"" + flavour + "\", \"params\": {";
+    bool first = true;
+    for (const auto& [k, v] : params) {
+        j += (first ? "\"" : ", \"") + k + "\": " + v;
+        first = false;
+    }
+    j += "}}";
+    return j.replace(j.find("\"contrastives\": 0.1}"), 20, "\"contrastives\": 0.1, \"kl\": 0.05}");
+}
+
+/// Runs tests/python/variational_reference.py with `args`; its output on failure.
+QString runVariationalReference(const QStringList& args) {
+    QProcess p;
+    p.setProcessChannelMode(QProcess::MergedChannels);
+    p.start(kPython, QStringList{QStringLiteral(GW_SOURCE_DIR "/tests/python/variational_reference.py")} + args);
+    if (!p.waitForFinished(120000)) return "timed out";
+    return p.exitCode() == 0 ? QString() : QString::fromUtf8(p.readAll());
+}
+
+/// Every metric of `r` and its loss against the reference's RESULT.pt at `refPath`, both ways (no metric
+/// on one side only); returns the largest |difference|.
+double compareWithReference(const StepLosses& r, const std::string& refPath, int* compared = nullptr) {
+    const auto ref = readStateDict(refPath).tensors;
+    double worst = 0;
+    int n = 0;
+    for (const auto& [k, t] : ref) {
+        const auto* ours = k == "loss" ? &r.out.loss : r.out.metrics.find(k);
+        if (!ours) {
+            QTest::qFail(("reference metric " + k + " is not ours").c_str(), __FILE__, __LINE__);
+            return 1e9;
+        }
+        const double got = ours->item<double>(), want = t.item<double>();
+        worst = std::max(worst, std::abs(got - want));
+        if (std::abs(got - want) > 2e-5 * std::max(1.0, std::abs(want))) {
+            QTest::qFail(qPrintable(QString("%1: ours %2, reference %3").arg(QString::fromStdString(k)).arg(got, 0, 'g', 10).arg(want, 0, 'g', 10)),
+                         __FILE__, __LINE__);
+            return 1e9;
+        }
+        ++n;
+    }
+    for (const auto& k : r.out.metrics.keys())
+        if (!ref.contains(k)) {
+            QTest::qFail(("metric " + k + " is not in the reference").c_str(), __FILE__, __LINE__);
+            return 1e9;
+        }
+    if (compared) *compared = n;
+    return worst;
+}
+
+/// The batch as variational_reference.py reads it: "{i}/{domain}".
+void writeBatch(const std::vector<GroupBatch>& batch, const std::string& path) {
+    OrderedMap<torch::Tensor> flat;
+    for (size_t i = 0; i < batch.size(); ++i)
+        for (const auto& [name, x] : batch[i].latents) flat.set(std::to_string(i) + "/" + name, x);
+    writeStateDict(path, flat);
+}
+
+/// The cases of the flavours' parity: setup, flavour, flavour parameters.
+struct FlavourCase {
+    Setup setup;
+    std::string flavour;
+    OrderedMap<std::string> params;
+};
+FlavourCase flavourCase(int which) {
+    FlavourCase c;
+    if (which == 0 || which == 2) {
+        c.setup.domains = {{"v", 3}, {"t", 2}};
+        c.setup.groups = {{"v"}, {"t"}, {"v", "t"}};
+    } else {
+        c.setup.domains = {{"a", 3}, {"b", 2}, {"c", 4}};
+        c.setup.groups = {{"a"}, {"b"}, {"c"}, {"a", "b", "c"}};
+    }
+    c.flavour = which < 2 ? "variational" : "bayesian";
+    if (which == 1) c.params.set("var_contrastive_loss", "true");
+    if (which == 3) {
+        c.params.set("precision_softmax_temp", "0.7");
+        c.params.set("sensitivity_selection", "0.5");
+        c.params.set("sensitivity_precision", "1.5");
+    }
+    return c;
 }
 }  // namespace
 
@@ -343,6 +434,10 @@ private Q_SLOTS:
         QVERIFY(torch::allclose(identity->gwMod().fuse(preMap, scores), 0.5 * pre));
         QVERIFY(identity->handWrittenUnsupported().find("fusion activation 'identity'") != std::string::npos);
         QVERIFY(errorOf([] { fusionActivationOf("softsign"); }).contains("expected tanh, identity, sigmoid or relu, found 'softsign'"));
+        for (const char* flavour : {"variational", "bayesian"})
+            QVERIFY(errorOf([&] { build(s, flavour); })
+                        .contains(QString("workspace.fusion_activation_fn: the %1 flavour fuses as its shimmer version did; "
+                                          "expected tanh (the default), found 'identity'").arg(flavour)));
 
         // One Linear with a bias and tanh: the hand-written step runs and gives autograd's losses and gradients.
         s.activation = "tanh";
@@ -536,6 +631,276 @@ private Q_SLOTS:
         QVERIFY(std::abs(ours[0] - ours[1]) > 1e-4);  // one direction is not both
     }
 
+    // ---- The variational (shimmer 0.4.0) and bayesian (shimmer v0.5.1) flavours ----
+
+    void flavoursMatchIndependentReference_data() {
+        QTest::addColumn<int>("which");
+        QTest::newRow("variational, 2 domains") << 0;
+        QTest::newRow("variational, 3 domains, var_contrastive_loss") << 1;
+        QTest::newRow("bayesian, 2 domains") << 2;
+        QTest::newRow("bayesian, 3 domains, T 0.7, c1 0.5, c2 1.5") << 3;
+    }
+    /// Our metrics on a fixed batch (evaluation: variational's states are their means) against
+    /// variational_reference.py, which loads our export strictly.
+    void flavoursMatchIndependentReference() {
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
+        QFETCH(int, which);
+        const FlavourCase c = flavourCase(which);
+        auto gwm = build(c.setup, c.flavour, c.params);
+        {  // the flavour's own tensors away from their initial values, so that each one counts
+            torch::NoGradGuard no;
+            torch::manual_seed(11);
+            for (auto& [k, t] : gwm->stateDict())
+                if (k.find("uncertainty_level") != std::string::npos) t.copy_(torch::randn_like(t) - 1);
+        }
+        const auto batch = batchOf(c.setup);
+        const auto r = gwm->step(batch);
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        std::ofstream(d + "/spec.json") << flavourSpecJson(c.setup, c.flavour, c.params);
+        writeStateDict(d + "/gw.pt", toShimmerLayout(gwm->stateDict()));
+        writeBatch(batch, d + "/batch.pt");
+        const QString err = runVariationalReference({dir.path() + "/spec.json", dir.path() + "/gw.pt", dir.path() + "/batch.pt",
+                                                     dir.path() + "/ref.pt"});
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        int compared = 0;
+        const double worst = compareWithReference(r, d + "/ref.pt", &compared);
+        QVERIFY(worst <= 1.0);
+        QVERIFY2(compared > (c.flavour == "variational" ? 12 : 15), qPrintable(QString::number(compared)));
+        qInfo("%s: %d metrics, max |ours - reference| %.3g", QTest::currentDataTag(), compared, worst);
+        // The metrics that make each flavour what it is.
+        if (c.flavour == "variational") {
+            const std::string a = c.setup.domains[0].first, b = c.setup.domains[1].first;
+            QVERIFY(r.out.metrics.contains("kl") && r.out.metrics.contains("kl_" + a));
+            QVERIFY(r.out.metrics.contains("translation_" + a + "_to_" + b));
+            QCOMPARE(r.out.metrics.contains("contrastive_" + a + "_and_" + b + "_no_uncertainty"), which == 1);
+        } else {
+            QVERIFY(r.out.metrics.contains("unnorm_contrastive_" + c.setup.domains[0].first + "_and_" + c.setup.domains[1].first));
+            QVERIFY(r.out.metrics.contains("broadcast_loss"));
+        }
+    }
+
+    void flavoursImportWhatPythonSaved_data() { flavoursMatchIndependentReference_data(); }
+    /// A GW of each flavour saved by Python (`state_dict()`, twins included) imports into ours and
+    /// computes the reference's metrics.
+    void flavoursImportWhatPythonSaved() {
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
+        QFETCH(int, which);
+        const FlavourCase c = flavourCase(which);
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        std::ofstream(d + "/spec.json") << flavourSpecJson(c.setup, c.flavour, c.params);
+        QString err = runVariationalReference({"make", dir.path() + "/spec.json", dir.path() + "/state.pt"});
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        const auto file = readStateDict(d + "/state.pt");
+        auto gwm = build(c.setup, c.flavour, c.params);
+        gwm->loadStateDict(fromShimmerLayout(file.tensors, d + "/state.pt"));
+        if (c.flavour == "variational") {
+            const std::string key = "gw_mod.gw_encoders." + c.setup.domains[0].first + ".uncertainty_level";
+            QVERIFY(file.tensors.contains("loss_mod." + key));
+            QVERIFY(torch::equal(gwm->stateDict().at(key), file.tensors.at(key)));
+            QVERIFY(!torch::equal(gwm->stateDict().at(key), torch::full_like(file.tensors.at(key), 3.0)));
+            QCOMPARE(file.tensors.contains("loss_mod.var_contrastive_fn.logit_scale"), which == 1);
+        } else {
+            QVERIFY(file.tensors.contains("loss_mod.gw_mod.precisions." + c.setup.domains[0].first));
+        }
+        const auto batch = batchOf(c.setup, 4);
+        writeBatch(batch, d + "/batch.pt");
+        err = runVariationalReference({dir.path() + "/spec.json", dir.path() + "/state.pt", dir.path() + "/batch.pt", dir.path() + "/ref.pt"});
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        const double worst = compareWithReference(gwm->step(batch), d + "/ref.pt");
+        QVERIFY(worst <= 1.0);
+        qInfo("%s: max |ours - reference| %.3g", QTest::currentDataTag(), worst);
+    }
+
+    /// A shimmer 0.4.0 Lightning checkpoint of a VariationalGlobalWorkspace (gw_interfaces layout, no
+    /// migration recorded) goes through shimmer's migrations into the variational flavour's names.
+    void variationalImportsShimmer040Layout() {
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
+        const FlavourCase c = flavourCase(0);
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        std::ofstream(d + "/spec.json") << flavourSpecJson(c.setup, c.flavour, c.params);
+        QString err = runVariationalReference({"make", dir.path() + "/spec.json", dir.path() + "/state.pt"});
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        err = runVariationalReference({"old", dir.path() + "/spec.json", dir.path() + "/state.pt", dir.path() + "/old.ckpt"});
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        auto old = readStateDict(d + "/old.ckpt");
+        QVERIFY(old.tensors.contains("gw_mod.gw_interfaces.v.encoder.uncertainty_level"));
+        QVERIFY(old.tensors.contains("gw_mod.gw_interfaces.v.encoder.layers.0.weight"));
+        const auto lines = applyShimmerMigrations(old.tensors, old.migrations, old.migrationsRecorded);
+        QVERIFY(!lines.empty());
+        auto fromOld = build(c.setup, c.flavour, c.params);
+        fromOld->loadStateDict(fromShimmerLayout(old.tensors, d + "/old.ckpt"));
+        auto direct = build(c.setup, c.flavour, c.params);
+        direct->loadStateDict(fromShimmerLayout(readStateDict(d + "/state.pt").tensors, d + "/state.pt"));
+        for (const auto& [k, t] : direct->stateDict()) QVERIFY2(torch::equal(t, fromOld->stateDict().at(k)), k.c_str());
+    }
+
+    /// `gw import-weights` of that 0.4.0 checkpoint into a variational experiment: the migrations are
+    /// logged and the checkpoint holds Python's tensors; into a two_domains experiment it is refused,
+    /// naming the file and the flavour.
+    void variationalImportWeightsOf040Checkpoint() {
+        if (!pythonHasTorch()) GW_SKIP_MISSING("/usr/bin/python3 has no torch (install python3-torch)");
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        const auto path = fixtures::makeExperiment(dir, 4);
+        std::ofstream(d + "/spec.json")
+            << "{\"flavour\": \"variational\", \"domains\": {\"vec\": 8, \"label\": 4}, \"workspace\": 6, "
+               "\"encoder\": {\"hidden\": 16, \"layers\": 1}, \"decoder\": {\"hidden\": 16, \"layers\": 1}, "
+               "\"coefs\": {\"demi_cycles\": 1.0, \"kl\": 0.1}, \"params\": {}}";
+        QString err = runVariationalReference({"make", dir.path() + "/spec.json", dir.path() + "/state.pt"});
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        err = runVariationalReference({"old", dir.path() + "/spec.json", dir.path() + "/state.pt", dir.path() + "/old.ckpt"});
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        std::vector<std::string> log;
+        const auto c = importShimmerWeights(d + "/old.ckpt", loadExperiment(path, {"workspace.flavour=variational"}), false,
+                                            [&](const std::string& line) { log.push_back(line); });
+        bool migrated = false;
+        for (const auto& l : log) migrated = migrated || l.rfind("shimmer migration 3_del_gw_interfaces: ", 0) == 0;
+        QVERIFY(migrated);
+        const auto python = readStateDict(d + "/state.pt").tensors;
+        for (const char* k : {"gw_mod.gw_encoders.vec.uncertainty_level", "gw_mod.gw_encoders.label.layers.2.weight",
+                              "gw_mod.gw_decoders.vec.0.bias"})
+            QVERIFY2(torch::equal(c.state.at(k), python.at(k)), k);
+        const QString why = errorOf([&] { importShimmerWeights(d + "/old.ckpt", loadExperiment(path), false); });
+        QVERIFY2(why.contains(QString::fromStdString(d + "/old.ckpt")) &&
+                     why.contains("the weights hold a variational GW (flavour variational)"),
+                 qPrintable(why));
+    }
+
+    /// The flavours' own tensors are registered: AdamW moves them, a fresh GW loads them back; the
+    /// variational states are drawn in training steps only.
+    void flavourTensorsTrainAndReload() {
+        for (const std::string flavour : {"variational", "bayesian"}) {
+            const FlavourCase c = flavourCase(flavour == "variational" ? 0 : 2);
+            auto gwm = build(c.setup, flavour, c.params);
+            const std::string key = flavour == "variational" ? "gw_mod.gw_encoders.v.uncertainty_level" : "gw_mod.precisions.v";
+            auto sd = gwm->stateDict();
+            QVERIFY2(sd.contains(key), key.c_str());
+            QVERIFY(sd.at(key).sizes() == (torch::IntArrayRef{c.setup.W}));
+            if (flavour == "variational") {
+                QVERIFY(torch::equal(sd.at(key), torch::full({c.setup.W}, 3.0)));
+                QVERIFY(sd.contains("gw_mod.gw_encoders.v.layers.0.weight") && !sd.contains("gw_mod.gw_encoders.v.0.weight"));
+            }
+            bool trains = false;
+            for (const auto& p : gwm->trainableParameters()) trains = trains || p.is_same(sd.at(key));
+            QVERIFY2(trains, key.c_str());
+            const auto before = sd.at(key).clone();
+            const auto batch = batchOf(c.setup, 3);
+            const auto evalLoss = gwm->step(batch).out.loss.item<double>();
+            QCOMPARE(gwm->step(batch).out.loss.item<double>(), evalLoss);  // evaluation draws nothing
+            FlatAdamW opt(gwm->trainableParameters(), 1e-2);
+            std::vector<double> trainLoss;
+            for (int i = 0; i < 3; ++i) {
+                opt.zeroGrad();
+                trainLoss.push_back(gwm->trainingStep(batch).out.loss.item<double>());
+                opt.step();
+            }
+            QCOMPARE(QString::fromStdString(gwm->lastStepPath()),
+                     QString::fromStdString("autograd (flavour '" + flavour + "' has no hand-written step)"));
+            if (flavour == "variational") QVERIFY(trainLoss[0] != evalLoss);  // drawn: σ = exp(1.5) is large
+            else QCOMPARE(trainLoss[0], evalLoss);
+            QVERIFY(!torch::equal(before, gwm->stateDict().at(key)));
+            torch::manual_seed(99);
+            auto other = build(c.setup, flavour, c.params);
+            QVERIFY(!torch::equal(other->stateDict().at(flavour == "variational" ? "gw_mod.gw_encoders.v.layers.0.weight" : key),
+                                  gwm->stateDict().at(flavour == "variational" ? "gw_mod.gw_encoders.v.layers.0.weight" : key)));
+            other->loadStateDict(gwm->stateDict());
+            QCOMPARE(other->step(batch).out.loss.item<double>(), gwm->step(batch).out.loss.item<double>());
+        }
+        // sample: false is shimmer 0.4.0's behaviour: a training step computes the evaluation's loss.
+        const FlavourCase c = flavourCase(0);
+        OrderedMap<std::string> noDraw;
+        noDraw.set("sample", "false");
+        auto gwm = build(c.setup, "variational", noDraw);
+        const auto batch = batchOf(c.setup, 3);
+        const double evalLoss = gwm->step(batch).out.loss.item<double>();
+        QCOMPARE(gwm->trainingStep(batch).out.loss.item<double>(), evalLoss);
+    }
+
+    /// Weights of one kind of GW loaded into another: the error names the flavour the weights hold.
+    void wrongFlavourWeightsAreNamed() {
+        const FlavourCase c = flavourCase(0);
+        auto det = build(c.setup, "two_domains");
+        auto var = build(c.setup, "variational");
+        auto bay = build(c.setup, "bayesian");
+        QCOMPARE(GlobalWorkspace::stateFlavour(var->stateDict()), std::string("variational"));
+        QCOMPARE(GlobalWorkspace::stateFlavour(bay->stateDict()), std::string("bayesian"));
+        QCOMPARE(GlobalWorkspace::stateFlavour(det->stateDict()), std::string());
+        QCOMPARE(errorOf([&] { det->loadStateDict(var->stateDict()); }),
+                 QString("GW: the weights hold a variational GW (flavour variational), but this experiment's flavour is "
+                         "'two_domains' (a deterministic GW (flavour two_domains or fusion)); set workspace.flavour: "
+                         "variational to use them"));
+        QVERIFY(errorOf([&] { var->loadStateDict(det->stateDict()); })
+                    .contains("the weights hold a deterministic GW (flavour two_domains or fusion), but this experiment's "
+                              "flavour is 'variational'"));
+        QVERIFY(errorOf([&] { var->loadStateDict(bay->stateDict()); }).contains("the weights hold a bayesian GW (flavour bayesian)"));
+        QVERIFY(errorOf([&] { bay->loadStateDict(det->stateDict()); }).contains("flavour is 'bayesian'"));
+        // fusion and two_domains share their tensors: either loads the other's.
+        build(c.setup, "fusion")->loadStateDict(det->stateDict());
+    }
+
+    /// A variational run's checkpoint resumed by a deterministic experiment, and the reverse: a
+    /// CheckpointError naming the file and the flavour the checkpoint holds.
+    void wrongFlavourCheckpointIsNamed() {
+        QTemporaryDir dir;
+        const auto path = fixtures::makeExperiment(dir, 4);
+        const std::vector<std::string> variational = {"workspace.flavour=variational", "training.steps=4", "training.log_every=1",
+                                                      "training.val_every=2", "workspace.flavour_params.var_contrastive_loss=true",
+                                                      "loss.coefficients.kl=0.1"};
+        auto cfg = loadExperiment(path, variational);
+        QCOMPARE(cfg.flavourParams.text("var_contrastive_loss"), std::string("true"));
+        Engine engine(cfg);
+        engine.prepare();
+        const auto run = dir.path().toStdString() + "/run";
+        auto r = runTraining(engine, run);
+        QCOMPARE(r.step, int64_t(4));
+        const auto ckpt = loadCheckpoint(r.checkpoint);
+        QVERIFY(ckpt.state.contains("gw_mod.gw_encoders.vec.uncertainty_level"));
+        QVERIFY(ckpt.state.contains("loss_mod.var_contrastive_fn.logit_scale"));
+        // The run's config keeps the flavour's parameters.
+        QCOMPARE(parseExperiment(ckpt.configYaml, "config.yaml").flavourParams.text("var_contrastive_loss"), std::string("true"));
+        {
+            std::ifstream csv(run + "/metrics.csv");
+            const std::string text((std::istreambuf_iterator<char>(csv)), std::istreambuf_iterator<char>());
+            for (const char* k : {"train/kl", "train/kl_vec", "train/contrastive_vec_and_label_no_uncertainty", "val/kl"})
+                QVERIFY2(text.find(k) != std::string::npos, k);
+        }
+        // gw export: 0.4.0's names, with the loss module's twins.
+        const auto exported = exportForPython(r.checkpoint, dir.path().toStdString() + "/gw.pt");
+        QVERIFY2(exported.holds.find("VariationalGlobalWorkspace") != std::string::npos, exported.holds.c_str());
+        const auto written = readStateDict(exported.weights).tensors;
+        for (const char* k : {"gw_mod.gw_encoders.vec.uncertainty_level", "loss_mod.gw_mod.gw_encoders.vec.uncertainty_level",
+                              "gw_mod.gw_encoders.vec.layers.0.weight", "loss_mod.var_contrastive_fn.logit_scale"})
+            QVERIFY2(written.contains(k), k);
+        // The explorer shows each domain's spread beside its state: the mean σ of its encoder.
+        const auto x = engine.explore("val", {0, 1}, 0);
+        QCOMPARE(x.domains.size(), size_t(2));
+        const double sigma = torch::exp(0.5 * ckpt.state.at("gw_mod.gw_encoders.label.uncertainty_level")).mean().item<double>();
+        QVERIFY(std::abs(x.domains[1].uncertainty - sigma) < 1e-6);
+        QVERIFY(std::abs(sigma - std::exp(1.5)) > 1e-4);  // trained away from exp(½ · 3)
+        Engine det(loadExperiment(path, {"training.steps=4"}));
+        det.prepare();
+        QCOMPARE(det.explore("val", {0}, 0).domains[0].uncertainty, -1.0);
+        const QString why = errorOf([&] { det.restore(ckpt, r.checkpoint); });
+        QVERIFY2(why.startsWith(QString::fromStdString(r.checkpoint) + ": GW: the weights hold a variational GW (flavour variational)"),
+                 qPrintable(why));
+        QVERIFY2(why.contains("this experiment's flavour is 'two_domains'"), qPrintable(why));
+        Engine bay(loadExperiment(path, {"training.steps=4", "workspace.flavour=bayesian"}));
+        bay.prepare();
+        QVERIFY(errorOf([&] { bay.restore(ckpt, r.checkpoint); }).contains("flavour is 'bayesian'"));
+        // Resumed by a variational experiment it loads.
+        Engine same(loadExperiment(path, variational));
+        same.prepare();
+        same.restore(ckpt, r.checkpoint);
+        // Bad flavour parameters are named by the parser.
+        QVERIFY(errorOf([&] { loadExperiment(path, {"workspace.flavour=bayesian", "workspace.flavour_params.precision_softmax_temp=0"}); })
+                    .contains("workspace.flavour_params.precision_softmax_temp: expected a number > 0, found '0'"));
+        QVERIFY(errorOf([&] { loadExperiment(path, {"workspace.flavour_params.sample=true"}); })
+                    .contains("workspace.flavour_params.sample: unknown parameter of flavour 'two_domains'"));
+    }
+
     void experimentFiles() {
         const std::string base = fixtures::experimentYaml();
         auto c = parseExperiment(base, "exp.yaml", {"workspace.flavour=fusion"});
@@ -564,7 +929,7 @@ private Q_SLOTS:
         QVERIFY(errorOf([&] { makeSelection("fixed_shared", {"a"}, {3}, 3, c.selectionParams); })
                     .contains("temperature: unknown parameter of selection 'fixed_shared'"));
         QCOMPARE(errorOf([&] { parseExperiment(base, "exp.yaml", {"workspace.flavour=fuzion"}); }),
-                 QString("exp.yaml: workspace.flavour: unknown GW flavour 'fuzion' (known: two_domains, fusion)"));
+                 QString("exp.yaml: workspace.flavour: unknown GW flavour 'fuzion' (known: two_domains, fusion, variational, bayesian)"));
         QVERIFY(errorOf([&] { parseExperiment(base, "exp.yaml", {"workspace.selection_params.tempreature=1"}); })
                     .contains("exp.yaml: workspace.selection_params.tempreature: unknown parameter of selection 'single_domain' (known: none)"));
         // Linear GW encoders and the fusion activation survive the writer; a bad activation is named.

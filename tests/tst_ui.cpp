@@ -117,6 +117,33 @@ private Q_SLOTS:
     }
 
     /// Flavours, selections and their parameters come from the engine's registries.
+    /// A flavour's parameters (workspace.flavour_params) get fields; another flavour drops those it lacks.
+    void flavourParameterFields() {
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/flavours.yaml");
+        QVERIFY(w.openExperiment(demo_, false));
+        auto* form = w.form();
+        auto* flavour = qobject_cast<QComboBox*>(form->fieldFor("workspace.flavour"));
+        QVERIFY(flavour && flavour->findData("bayesian") >= 0 && flavour->findData("variational") >= 0);
+        QVERIFY(!form->fieldFor("workspace.flavour_params.precision_softmax_temp"));
+        flavour->setCurrentIndex(flavour->findData("bayesian"));
+        Q_EMIT flavour->activated(flavour->currentIndex());
+        QCOMPARE(form->value("workspace.flavour"), QString("bayesian"));
+        auto* temperature = qobject_cast<QLineEdit*>(form->fieldFor("workspace.flavour_params.precision_softmax_temp"));
+        QVERIFY(temperature);
+        QCOMPARE(temperature->placeholderText(), QString("0.01"));
+        temperature->setFocus();
+        QTest::keyClicks(temperature, "0.5");
+        w.validate();
+        QCOMPARE(form->value("workspace.flavour_params.precision_softmax_temp"), QString("0.5"));
+        flavour->setCurrentIndex(flavour->findData("variational"));
+        Q_EMIT flavour->activated(flavour->currentIndex());
+        QCOMPARE(form->value("workspace.flavour_params.precision_softmax_temp"), QString());
+        QVERIFY(!form->fieldFor("workspace.flavour_params.precision_softmax_temp"));
+        QVERIFY(form->fieldFor("workspace.flavour_params.var_contrastive_loss"));
+    }
+
     void flavourAndSelectionPickers() {
         MainWindow w;
         w.setInteractive(false);

@@ -285,13 +285,18 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new Expe
              "Applied to the weighted sum of the encodings at fusion (shimmer fusion_activation_fn)");
     // Flavours and selections come from the engine's registries, with their parameters.
     flavour_ = addCombo(ws, "&Flavour", "workspace.flavour", {},
-                        "The GW flavour: which losses train it (shimmer GlobalWorkspace2Domains or GlobalWorkspaceFusion)");
+                        "The GW flavour: which losses train it (shimmer GlobalWorkspace2Domains, GlobalWorkspaceFusion, 0.4.0's "
+                        "VariationalGlobalWorkspace or v0.5.1's GlobalWorkspaceBayesian)");
     for (const auto& f : registeredKinds("flavour")) {
         flavour_->addItem(f.name, f.name);
         flavour_->setItemData(flavour_->count() - 1, f.doc, Qt::ToolTipRole);
     }
     flavour_->disconnect(this);  // a flavour change may drop parameters the new default selection lacks
     connect(flavour_, &QComboBox::activated, this, [this](int i) { chooseSelection(flavour_->itemData(i).toString(), nullptr); });
+    flavourParams_ = new QWidget(ws);
+    flavourParams_->setLayout(new QFormLayout);
+    flavourParams_->layout()->setContentsMargins(0, 0, 0, 0);
+    static_cast<QFormLayout*>(ws->layout())->addRow(flavourParams_);
     selection_ = new QComboBox(ws);
     scrollPast(selection_);
     selection_->setAccessibleName("workspace.selection");
@@ -505,6 +510,7 @@ void ExperimentForm::chooseSelection(const QString& flavour, const QString* sele
             }
         } else {
             root()["workspace"]["flavour"] = flavour.toStdString();
+            keepParamsOf("flavour", flavour, root()["workspace"], "flavour_params");
         }
         keepParamsOf("selection", effectiveSelection(), root()["workspace"], "selection_params");
     });
@@ -530,6 +536,13 @@ void ExperimentForm::refreshSelectionParams() {
     if (sel == builtSelection_) return;
     builtSelection_ = sel;
     fillParamFields(selectionParams_, "selection", sel, "workspace.selection_params.", selection_->isEnabled());
+}
+
+void ExperimentForm::refreshFlavourParams() {
+    const QString flavour = value("workspace.flavour").isEmpty() ? QString("two_domains") : value("workspace.flavour");
+    if (flavour == builtFlavour_) return;
+    builtFlavour_ = flavour;
+    fillParamFields(flavourParams_, "flavour", flavour, "workspace.flavour_params.", flavour_->isEnabled());
 }
 
 void ExperimentForm::fillParamFields(QWidget* box, const QString& point, const QString& kind, const QString& prefix, bool enabled) {
@@ -565,6 +578,7 @@ void ExperimentForm::refreshContrastiveParams() {
 }
 
 void ExperimentForm::refreshFields() {
+    refreshFlavourParams();
     refreshSelectionParams();
     refreshContrastiveParams();
     loading_ = true;

@@ -90,6 +90,8 @@ private:
     void chooseSelection(const QString& flavour, const QString* selection);
     /// One field per parameter of the selection in force (workspace.selection_params.KEY).
     void refreshSelectionParams();
+    /// One field per parameter of the flavour in force (workspace.flavour_params.KEY).
+    void refreshFlavourParams();
     /// Drops from section[key] (a kind's parameters) those that `kind` of extension `point` lacks, and
     /// the mapping itself when nothing is left (inside a commit).
     void keepParamsOf(const QString& point, const QString& kind, YAML::Node section, const std::string& key);
@@ -130,6 +132,8 @@ private:
     QMap<QString, QStringList> modelSections_;  // model kind -> the sections it reads (bridge kinds.h)
     QWidget* selectionParams_ = nullptr;
     QString builtSelection_;
+    QWidget* flavourParams_ = nullptr;
+    QString builtFlavour_;
     QComboBox* contrastive_ = nullptr;
     QWidget* contrastiveParams_ = nullptr;
     QString builtContrastive_;

@@ -142,6 +142,8 @@ void ExplorerGrid::paint(QPainter& p) const {
             const QStringList titles = columns(d);
             QString head = QString("#%1\n%2").arg(data_.indices[s]).arg(data_.domains[d]);
             if (!data_.labels.isEmpty()) head += "\n" + data_.className(data_.labels.value(s));
+            if (data_.uncertainty.value(d, -1) >= 0)  // variational: the spread of this domain's state
+                head += QString("\nσ %1").arg(data_.uncertainty[d], 0, 'g', 3);
             p.setPen(palette().color(QPalette::Text));
             for (int c = 0; c < titles.size(); ++c)
                 p.drawText(QRect(kRowHead + c * (kCell + kGap), y, kCell, kHeader - 2), Qt::AlignCenter | Qt::AlignBottom, titles[c]);

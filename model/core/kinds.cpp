@@ -27,6 +27,8 @@
 #define GW_FLAVOURS(X)                    \
     X(registerTwoDomainsFlavour)          \
     X(registerFusionFlavour)              \
+    X(registerVariationalFlavour)         \
+    X(registerBayesianFlavour)            \
     /* end of GW_FLAVOURS */
 
 // Contrastive losses (loss.contrastive), the default first.

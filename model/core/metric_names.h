@@ -75,6 +75,8 @@ inline constexpr const char* kBroadcastTerm = "broadcast_loss";  ///< fusion's t
 inline constexpr const char* kDomainLoss = "domain_loss";       ///< prefix of trained domain modules' own losses
 inline constexpr const char* kDenoise = "denoise";              ///< prefix of GLOM's denoising metrics
 inline constexpr const char* kPretrain = "pretrain";            ///< split-like prefix of pre-training metrics
+inline constexpr const char* kKl = "kl";                        ///< variational: mean of the kl_{d} (also its term name)
+inline constexpr const char* kNoUncertainty = "no_uncertainty"; ///< variational: extra of a contrastive, without the uncertainties
 
 /// demi_cycle_{d}
 inline std::string demiCycle(const std::string& d) { return "demi_cycle_" + d; }
@@ -86,6 +88,10 @@ inline std::string translation(const std::string& s, const std::string& t) { ret
 inline std::string contrastive(const std::string& a, const std::string& b) { return "contrastive_" + a + "_and_" + b; }
 /// {metric}_logit_scale: the contrastive's exp(logit_scale), logged beside it
 inline std::string logitScaleOf(const std::string& metric) { return metric + "_logit_scale"; }
+/// "kl_{d}": variational's KL term of domain d.
+inline std::string kl(const std::string& d) { return std::string(kKl) + "_" + d; }
+/// "unnorm_{metric}": bayesian's contrastive without the precision weights.
+inline std::string unnormalised(const std::string& metric) { return "unnorm_" + metric; }
 /// {term}_{extra}: an extra metric of a domain's loss (accuracy, ...) logged beside the term
 inline std::string extraOf(const std::string& term, const std::string& extra) { return term + "_" + extra; }
 /// "{a,b}": a set of domains as fusion's names write it (callers sort the names first)
@@ -280,6 +286,7 @@ inline MetricParts parseMetric(const std::string& full) {
     else if (endsWith(m, "_mean_attention_score")) p.chart = "attention";
     else if (endsWith(m, "logit_scale")) p.chart = "other";
     else if (startsWith(m, "contrastive_") && endsWith(m, "_clip")) p.chart = "other";  // VSE++'s CLIP value
+    else if (startsWith(m, "contrastive_") && endsWith(m, std::string("_") + kNoUncertainty)) p.chart = "other";  // variational's plain CLIP
     else if (m.find("accuracy") != std::string::npos) p.chart = "accuracy";
     else if (m == kLoss || m == kBroadcastLoss || startsWith(m, kDomainLoss)) p.chart = "totals";
     else if (Family f; broadcastFamily(m, f)) family(f);
@@ -331,6 +338,9 @@ inline MetricParts parseMetric(const std::string& full) {
     } else if (startsWith(s, "contrastive_") && endsWith(s, "_clip")) {
         s.resize(s.size() - 5);
         tail = " CLIP";
+    } else if (startsWith(s, "contrastive_") && endsWith(s, std::string("_") + kNoUncertainty)) {
+        s.resize(s.size() - 1 - std::string(kNoUncertainty).size());
+        tail = " without uncertainty";
     }
     if (startsWith(s, "demi_cycle_")) {
         p.label = s.substr(11) + tail;

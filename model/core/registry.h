@@ -166,7 +166,7 @@ struct SelectionContext {
 using SelectionFactory = std::function<std::shared_ptr<Selection>(const SelectionContext&)>;
 
 /// What a GW flavour's factory is given: the experiment's loss settings (coefficients, the contrastive's
-/// logit scale), whole.
+/// logit scale), whole, and the flavour's checked parameters (workspace.flavour_params).
 struct FlavourContext {
     LossSettings loss;
     Params params;

@@ -623,6 +623,9 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     const auto& flavour = checked([&]() -> const FlavourRegistry::Entry& {
         return flavourRegistry().at(c.flavour, "workspace.flavour");
     });
+    OrderedMap<std::string> givenFlavour;
+    ws.readParams("flavour_params", givenFlavour);
+    c.flavourParams = checked([&] { return checkParams(flavour.info, "flavour", givenFlavour, "workspace.flavour_params"); });
     c.selection = flavour.impl.defaultSelection;
     ws.readStr("selection", c.selection);
     const auto& selection = checked([&]() -> const SelectionRegistry::Entry& {
@@ -843,6 +846,12 @@ std::string experimentToYaml(const ExperimentConfig& c) {
     e << YAML::Key << "linear_bias" << YAML::Value << c.linearGWBias;
     e << YAML::Key << "fusion_activation_fn" << YAML::Value << c.fusionActivation;
     e << YAML::Key << "flavour" << YAML::Value << c.flavour;
+    const auto* fl = flavourRegistry().find(c.flavour);
+    if (fl && !fl->info.params.empty()) {  // flavours without parameters write no flavour_params
+        e << YAML::Key << "flavour_params" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        emitParams(e, c.flavourParams.values(), &fl->info);
+        e << YAML::EndMap;
+    }
     e << YAML::Key << "selection" << YAML::Value << c.selection;
     e << YAML::Key << "selection_params" << YAML::Value << YAML::Flow << YAML::BeginMap;
     const auto* sel = selectionRegistry().find(c.selection);

@@ -110,7 +110,8 @@ struct ExperimentConfig {
     bool linearGW = false;       ///< workspace.linear: one Linear per GW encoder/decoder (shimmer-ssd linear_domains)
     bool linearGWBias = false;   ///< workspace.linear_bias (shimmer-ssd linear_domains_use_bias)
     std::string fusionActivation = "tanh";  ///< workspace.fusion_activation_fn: tanh | identity | sigmoid | relu
-    std::string flavour = "two_domains";   ///< a registered GW flavour (registry.h): two_domains | fusion
+    std::string flavour = "two_domains";   ///< a registered GW flavour (registry.h): two_domains | fusion | variational | bayesian
+    Params flavourParams;  ///< every parameter of the flavour (workspace.flavour_params), checked for it once, here
     std::string selection = "single_domain";  ///< a registered selection; the flavour's default when absent
     Params selectionParams;  ///< every parameter of the selection, checked for it once, here (registry.h Params)
 

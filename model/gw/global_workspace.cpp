@@ -20,6 +20,7 @@ GWSettings gwSettingsOf(const ExperimentConfig& cfg) {
     s.linearBias = cfg.linearGWBias;
     s.activation = fusionActivationOf(cfg.fusionActivation);
     s.flavour = cfg.flavour;
+    s.flavourParams = cfg.flavourParams;
     s.selection = cfg.selection;
     s.selectionParams = cfg.selectionParams;
     s.loss = cfg.loss;
@@ -27,6 +28,12 @@ GWSettings gwSettingsOf(const ExperimentConfig& cfg) {
 }
 
 namespace {
+/// The flavour's parameters: as the parser checked them for it, or checked now.
+Params flavourParams(const GWSettings& s, const KindInfo& info) {
+    if (s.flavourParams.checkedFor() == "flavour " + info.name) return s.flavourParams;
+    return checkParams(info, "flavour", s.flavourParams.values(), "workspace.flavour_params");
+}
+
 std::shared_ptr<Selection> selectionFor(const GWSettings& s, const std::vector<std::string>& names,
                                         const std::vector<int64_t>& dims) {
     const auto& flavour = flavourRegistry().at(s.flavour, "workspace.flavour");
@@ -44,6 +51,7 @@ void GlobalWorkspace::checkSettings(const GWSettings& s, const OrderedMap<int64_
         names.push_back(d);
         dims.push_back(n);
     }
+    flavourParams(s, flavourRegistry().at(s.flavour, "workspace.flavour").info);
     selectionFor(s, names, dims);
 }
 
@@ -51,7 +59,13 @@ GlobalWorkspace::GlobalWorkspace(const OrderedMap<std::shared_ptr<DomainModule>>
     gw_ = register_module("gw_mod", std::make_shared<GWModule>(domains, s.workspaceDim,
                                                                   GWShape{s.encoder, s.decoder, s.linear, s.linearBias, s.activation}));
     const auto& flavour = flavourRegistry().at(s.flavour, "workspace.flavour");
-    loss_ = register_module("loss_mod", flavour.impl.make(FlavourContext{s.loss, {}}));
+    loss_ = register_module("loss_mod", flavour.impl.make(FlavourContext{s.loss, flavourParams(s, flavour.info)}));
+    loss_->attach(*gw_);
+    if (gw_->hasFusionHook() && s.activation != FusionActivation::Tanh)
+        throw std::invalid_argument(std::string("workspace.fusion_activation_fn: the ") + s.flavour +
+                                    " flavour fuses as its shimmer version did; expected tanh (the default), found '" +
+                                    fusionActivationName(s.activation) + "'");
+    loss_->eval();  // trainingStep switches it to training mode for its step
     std::vector<int64_t> dims;
     for (const auto& [d, m] : domains) dims.push_back(m->latentDim());
     selection_ = selectionFor(s, gw_->domainNames(), dims);
@@ -82,6 +96,11 @@ StepLosses GlobalWorkspace::trainingStep(const std::vector<GroupBatch>& groups) 
         return hand_->run(*gw_, *loss_, *selection_, groups);
     }
     lastPath_ = "autograd (" + why + ")";
+    struct TrainingMode {  // the loss module trains for this step only
+        GWLosses& losses;
+        explicit TrainingMode(GWLosses& l) : losses(l) { losses.train(true); }
+        ~TrainingMode() { losses.train(false); }
+    } mode(*loss_);
     StepLosses r = step(groups);
     r.out.loss.backward();
     r.out.loss = r.out.loss.detach();
@@ -153,6 +172,28 @@ void loadModuleState(torch::nn::Module& module, const OrderedMap<torch::Tensor>&
 
 OrderedMap<torch::Tensor> GlobalWorkspace::stateDict() const { return moduleState(*this); }
 
-void GlobalWorkspace::loadStateDict(const OrderedMap<torch::Tensor>& state) { loadModuleState(*this, state, "GW"); }
+std::string GlobalWorkspace::stateFlavour(const OrderedMap<torch::Tensor>& state) {
+    auto endsWith = [](const std::string& s, const std::string& tail) {
+        return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    for (const auto& [k, t] : state) {
+        if (k.rfind("gw_mod.gw_encoders.", 0) == 0 && endsWith(k, ".uncertainty_level")) return "variational";
+        if (k.rfind("gw_mod.precisions.", 0) == 0) return "bayesian";
+    }
+    return "";
+}
+
+void GlobalWorkspace::loadStateDict(const OrderedMap<torch::Tensor>& state) {
+    const std::string theirs = stateFlavour(state), ours = stateFlavour(stateDict());
+    if (theirs != ours) {
+        auto describe = [](const std::string& f) {
+            return f.empty() ? std::string("a deterministic GW (flavour two_domains or fusion)") : "a " + f + " GW (flavour " + f + ")";
+        };
+        throw std::invalid_argument("GW: the weights hold " + describe(theirs) + ", but this experiment's flavour is '" +
+                                    loss_->flavour() + "' (" + describe(ours) + "); set workspace.flavour" +
+                                    (theirs.empty() ? " to two_domains or fusion" : ": " + theirs) + " to use them");
+    }
+    loadModuleState(*this, state, "GW");
+}
 
 }  // namespace gw

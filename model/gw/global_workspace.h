@@ -21,6 +21,7 @@ struct GWSettings {
     bool linearBias = false;   ///< with a bias (GWShape::linearBias)
     FusionActivation activation = FusionActivation::Tanh;  ///< the fusion's activation (GWShape::activation)
     std::string flavour = "two_domains";          ///< a registered GW flavour (model/core/kinds.cpp)
+    Params flavourParams;                          ///< its parameters (workspace.flavour_params): checked by the parser, or given by hand (checked then)
     std::string selection;                         ///< a registered selection; "" = the flavour's default
     Params selectionParams;                        ///< its parameters: checked by the parser, or given by hand (checked then)
     LossSettings loss;                             ///< coefficients (none by default), logit scale
@@ -33,8 +34,12 @@ GWSettings gwSettingsOf(const ExperimentConfig& cfg);
 /// `contrastive_fn.logit_scale`) and `selection_mod` (the selection), so that
 /// named_parameters()/named_buffers() carry shimmer's names (`gw_mod.gw_encoders.{d}.{i}.weight`,
 /// `selection_mod.query_layer.weight`, ...; docs/gw-semantics.md 4.1) without the `loss_mod.*` twins, which
-/// interop.h adds for Python. shimmer GlobalWorkspace2Domains (flavour two_domains) and
-/// GlobalWorkspaceFusion (flavour fusion).
+/// interop.h adds for Python. shimmer GlobalWorkspace2Domains (flavour two_domains),
+/// GlobalWorkspaceFusion (flavour fusion), 0.4.0's VariationalGlobalWorkspace (flavour variational:
+/// `gw_mod.gw_encoders.{d}.layers.{i}.*` and `gw_mod.gw_encoders.{d}.uncertainty_level`) and v0.5.1's
+/// GlobalWorkspaceBayesian (flavour bayesian: `gw_mod.precisions.{d}`); see GWLossesVariational and
+/// GWLossesBayesian. The loss module is in eval mode but during trainingStep's autograd step (the
+/// variational flavour draws its states only then).
 class GlobalWorkspace : public torch::nn::Module {
 public:
     /// \throws std::invalid_argument for a bad size, an empty domain list, an unknown flavour or
@@ -79,8 +84,13 @@ public:
     /// Parameters and buffers by shimmer name.
     OrderedMap<torch::Tensor> stateDict() const;
     /// Copies tensors by name. \throws std::invalid_argument listing missing, extra and mis-shaped keys,
-    /// or naming a tensor that is not finite (loadModuleState).
+    /// or naming a tensor that is not finite (loadModuleState); first, when the tensors are those of
+    /// another kind of GW than this one's flavour (stateFlavour), saying which flavour they hold.
     void loadStateDict(const OrderedMap<torch::Tensor>& state);
+    /// The kind of GW a state dict (our names, as stateDict) holds, read from its keys: "variational"
+    /// (`gw_mod.gw_encoders.{d}.uncertainty_level`), "bayesian" (`gw_mod.precisions.{d}`), or "" for the
+    /// deterministic flavours (two_domains, fusion), whose tensors are the same.
+    static std::string stateFlavour(const OrderedMap<torch::Tensor>& state);
 
 private:
     std::shared_ptr<GWModule> gw_;

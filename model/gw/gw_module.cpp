@@ -59,6 +59,7 @@ torch::Tensor GWModule::fuse(const TensorMap& pre, const TensorMap& scores) {
 }
 
 torch::Tensor GWModule::selectAndFuse(const TensorMap& latents, const TensorMap& pre, Selection& selection) {
+    if (fusionHook_) return fusionHook_(latents, pre, selection);  // a flavour's own fusion
     if (pre.size() == 1 && selection.constantForOneSource())
         return activate(pre.begin()->second);  // the scores would be all ones
     return fuse(pre, selection.scores(latents, pre));
@@ -73,6 +74,23 @@ TensorMap GWModule::decode(const torch::Tensor& state, const std::vector<std::st
     const auto& which = domains.empty() ? names_ : domains;
     for (const auto& d : which) out.set(d, decoders_.at(d)->forward(state));
     return out;
+}
+
+OrderedMap<torch::Tensor> GWModule::addDomainParameters(const std::string& name,
+                                                        const std::function<torch::Tensor(const std::string&)>& init) {
+    for (const auto& child : named_children())
+        if (child.key() == name) throw std::invalid_argument("GW: the GW module already has a '" + name + "'");
+    torch::nn::ParameterDict dict;
+    OrderedMap<torch::Tensor> out;
+    for (const auto& d : names_) out.set(d, dict->insert(d, init(d).requires_grad_(true)));
+    register_module(name, dict);
+    return out;
+}
+
+void GWModule::wrapEncoder(const std::string& d, std::shared_ptr<torch::nn::Module> wrapper) {
+    encoders_.at(d);  // throws for an unknown domain
+    for (const auto& child : named_children())
+        if (child.key() == "gw_encoders") child.value()->replace_module(d, std::move(wrapper));
 }
 
 }  // namespace gw

@@ -3,6 +3,7 @@
 /// \file gw_module.h
 /// GW encoders and decoders and fusion into the workspace state (shimmer `gw_module.py`;
 /// docs/gw-semantics.md 1.2, 1.3). Selections: model/gw/selections/selection.h.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,12 +66,35 @@ public:
     /// Decoded latents Dec_d(z) (B, L_d) for `domains` (every domain when empty).
     TensorMap decode(const torch::Tensor& state, const std::vector<std::string>& domains = {});
 
+    // Hooks for flavours whose GW module holds more than shimmer's GWModule (variational, bayesian;
+    // registered by GWLosses::attach). two_domains and fusion use none of them.
+
+    /// A flavour's own fusion: latents (B, L_d) and their pre-fusion encodings (B, W) of the domains to
+    /// fuse, and the GW's selection -> the GW state (B, W).
+    using FusionHook = std::function<torch::Tensor(const TensorMap& latents, const TensorMap& preFusion, Selection& selection)>;
+    /// Makes selectAndFuse (and so encodeAndFuse) call `hook` instead of the selection and the tanh fusion.
+    void setFusionHook(FusionHook hook) { fusionHook_ = std::move(hook); }
+    bool hasFusionHook() const { return static_cast<bool>(fusionHook_); }
+    /// One trainable parameter per domain, registered as `{name}.{d}` (as shimmer's nn.ParameterDict
+    /// registers them: bayesian's `precisions.{d}`, shape (W,)); `init(d)` gives each its first value.
+    /// Returns them by domain (the registered tensors: AdamW trains them, checkpoints keep them).
+    /// \throws std::invalid_argument when `name` is already a submodule.
+    OrderedMap<torch::Tensor> addDomainParameters(const std::string& name,
+                                                  const std::function<torch::Tensor(const std::string& d)>& init);
+    /// Puts `wrapper` in the module tree in place of domain d's GW encoder, so that the state dict names
+    /// the encoder `gw_encoders.{d}.{its name inside wrapper}.*`, beside the wrapper's own tensors
+    /// (variational: `gw_encoders.{d}.layers.{i}.*` and `gw_encoders.{d}.uncertainty_level`). encoder(d)
+    /// and encode() go on using the MLP, which the wrapper must hold as a submodule.
+    /// \throws std::out_of_range for a domain the GW does not have.
+    void wrapEncoder(const std::string& d, std::shared_ptr<torch::nn::Module> wrapper);
+
 private:
     std::vector<std::string> names_;
     int64_t workspaceDim_;
     GWShape shape_;
     OrderedMap<std::shared_ptr<DomainModule>> domainMods_;
     OrderedMap<torch::nn::Sequential> encoders_, decoders_;
+    FusionHook fusionHook_;  ///< empty: the selection and tanh
 };
 
 }  // namespace gw

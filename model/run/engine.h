@@ -53,6 +53,9 @@ struct ExploreResult {
         std::string name, kind;
         int64_t classes = 0;  ///< DomainModule::classCount(): class_label: its class count, attributes: 3
         std::string rendersAs;  ///< DomainModule::rendersAs(): the kind whose renderer draws the cells
+        /// Flavour variational: the mean σ = exp(½ uncertainty_level) of the domain's GW encoder, the
+        /// spread of its workspace state; -1 for the other flavours.
+        double uncertainty = -1;
     };
     std::string split;
     std::vector<int64_t> indices;  ///< the samples, rows of every tensor below

@@ -120,6 +120,8 @@ ExploreResult Engine::explore(const std::string& which, const std::vector<int64_
     TensorMap latents;
     for (auto& d : domains_) {
         r.domains.push_back({d->cfg.name, d->module->kind(), d->module->classCount(), d->module->rendersAs()});
+        if (const auto* v = dynamic_cast<const GWLossesVariational*>(&model().lossMod()))
+            r.domains.back().uncertainty = torch::exp(0.5 * v->uncertainty().at(d->cfg.name)).mean().item<double>();
         if (indices.empty()) continue;
         auto x = d->module->prepare(rawRows(*d, split, indices));
         if (!r.labels.defined() && d->module->classCount() > 0) r.labels = d->module->classesOf(x).cpu();

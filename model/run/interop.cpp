@@ -143,7 +143,10 @@ void exportShimmerLayout(const Checkpoint& c, const std::string& checkpoint, con
     const auto tensors = toShimmerLayout(c.state);
     r.tensors = tensors.size();
     r.layout = "shimmer's state_dict layout";
-    r.holds = "shimmer GlobalWorkspace2Domains / GlobalWorkspaceFusion state_dict layout (docs/checkpoint-format.md)";
+    const std::string kind = GlobalWorkspace::stateFlavour(c.state);
+    r.holds = kind == "variational" ? "shimmer 0.4.0 VariationalGlobalWorkspace state_dict layout, as shimmer's checkpoint migrations rename it (docs/checkpoint-format.md)"
+              : kind == "bayesian"  ? "shimmer v0.5.1 GlobalWorkspaceBayesian state_dict layout (docs/checkpoint-format.md)"
+                                    : "shimmer GlobalWorkspace2Domains / GlobalWorkspaceFusion state_dict layout (docs/checkpoint-format.md)";
     writeStateDict(out, tensors);
     r.moduleFiles = exportModuleFiles(c, checkpoint, out);
     r.notes.push_back("in Python: state = torch.load(\"" + r.weights + "\"); gw.load_state_dict(state)");

@@ -48,6 +48,7 @@ ExploreData toPlain(const ExploreResult& r) {
         d.domains << q(dom.name);
         d.kinds << q(dom.rendersAs.empty() ? dom.kind : dom.rendersAs);  // what the explorer draws them as
         d.classes << dom.classes;
+        d.uncertainty << dom.uncertainty;
     }
     for (const auto& n : r.classNames) d.classNames << q(n);
     for (const auto& [k, t] : r.cells) d.cells.insert(q(k), plain(t));

@@ -91,6 +91,7 @@ struct ExploreData {
     QVector<qint64> indices;
     QStringList domains, kinds;      ///< kinds: the kind whose renderer draws each domain (DomainModule::rendersAs)
     QVector<qint64> classes;         ///< per domain: class count (class_label) or 0
+    QVector<double> uncertainty;     ///< per domain: flavour variational's mean σ of its GW encoder, else -1
     /// input/{d}, demi_cycle/{d}, translation/{d}/{e}, cycle/{d}/{e} (rows: indices); pca_input/{d}
     /// (rows: pcaIndices)
     QHash<QString, PlainTensor> cells;

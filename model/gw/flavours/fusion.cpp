@@ -14,6 +14,12 @@
 namespace gw {
 
 GWLossesFusion::GWLossesFusion(const LossSettings& loss) : GWLosses("fusion", loss) {}
+GWLossesFusion::GWLossesFusion(std::string flavour, const LossSettings& loss) : GWLosses(std::move(flavour), loss) {}
+
+LossOutput GWLossesFusion::pairContrastive(const std::string&, const std::string&, const torch::Tensor& ea,
+                                           const torch::Tensor& eb, TensorMap&) {
+    return (*contrastive_)(ea, eb);
+}
 
 StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) {
     const auto& all = gw.domainNames();
@@ -93,9 +99,12 @@ StepLosses GWLossesFusion::step(GWModule& gw, Selection& selection, const std::v
                 if (std::find(pairsSeen.begin(), pairsSeen.end(), pair) != pairsSeen.end()) continue;
                 pairsSeen.push_back(pair);
                 const std::string name = metrics::contrastive(g.domains[i], g.domains[j]);
-                auto out = (*contrastive_)(enc[encSlot[gi].at(g.domains[i])], enc[encSlot[gi].at(g.domains[j])]);
+                TensorMap more;
+                auto out = pairContrastive(g.domains[i], g.domains[j], enc[encSlot[gi].at(g.domains[i])],
+                                           enc[encSlot[gi].at(g.domains[j])], more);
                 metrics.set(name, out.loss);
                 for (auto& [k, v] : out.metrics) extras.set(metrics::extraOf(name, k), v);
+                for (auto& [k, v] : more) extras.set(k, v);
                 ct.push_back(out.loss);
             }
     }

@@ -124,6 +124,10 @@ public:
     /// "translation", "contrastive", "fused", ...). The flavour's hand-written step, if it registers
     /// one (FlavourImpl::handWritten), runs only when it implements every one.
     virtual std::vector<std::string> terms() const = 0;
+    /// Called once by GlobalWorkspace when both are built: a flavour whose GW module holds more than
+    /// shimmer's GWModule registers it there (GWModule's hooks: per-domain tensors, its own fusion).
+    /// The default adds nothing.
+    virtual void attach(GWModule& gw) { (void)gw; }
     const std::string& flavour() const { return flavour_; }
     const LossCoefs& coefs() const { return loss_.coefficients; }
     const LossSettings& settings() const { return loss_; }
@@ -178,6 +182,98 @@ public:
         return {info(Family::Contrastive).term, info(Family::DemiCycle).term, info(Family::Cycle).term,
                 info(Family::Translation).term, info(Family::Fused).term, metrics::kBroadcastTerm};
     }
+
+protected:
+    GWLossesFusion(std::string flavour, const LossSettings& loss);
+    /// The contrastive of the pair (a, b) of a group, on their pre-fusion encodings ea, eb (B, W): its
+    /// loss, with extra metrics k logged as `contrastive_{a}_and_{b}_{k}`; metrics put into `more` are
+    /// logged under their own names. Fusion: the contrastive function's.
+    virtual LossOutput pairContrastive(const std::string& a, const std::string& b, const torch::Tensor& ea,
+                                       const torch::Tensor& eb, TensorMap& more);
+};
+
+/// shimmer 0.4.0's contrastive_loss_with_uncertainty (shimmer/modules/contrastive_loss.py): with
+/// n = 1 + exp(½ xLogVar) + exp(½ yLogVar) (B, W), the CLIP loss of x̂ / n and ŷ / n, where x̂, ŷ are the
+/// rows of x, y (B, W) L2-normalised (eps 1e-12), and the logit scale min(exp(logitScale), 100).
+/// Shapes: x, y, xLogVar, yLogVar (B, W); logitScale () or (1,); result ().
+torch::Tensor contrastiveLossWithUncertainty(const torch::Tensor& x, const torch::Tensor& xLogVar, const torch::Tensor& y,
+                                             const torch::Tensor& yLogVar, const torch::Tensor& logitScale);
+
+/// The KL divergence of N(mean, exp(logVar)) from N(0, 1), summed over every element (shimmer 0.4.0
+/// vae.py kl_divergence_loss): −½ Σ (1 + logVar − mean² − exp(logVar)). mean, logVar (B, W); result ().
+torch::Tensor klDivergence(const torch::Tensor& mean, const torch::Tensor& logVar);
+
+/// Flavour `variational`: shimmer 0.4.0 VariationalGlobalWorkspace (gw_module.py VariationalGWEncoder,
+/// VariationalGWModule; losses.py VariationalGWLosses, _contrastive_loss_with_uncertainty). Each GW
+/// encoder gives a mean μ_d = tanh(Enc_d(u_d)) (B, W) and carries a learnt log-variance
+/// `uncertainty_level` (W,) (initial value 3), registered as `gw_mod.gw_encoders.{d}.uncertainty_level`
+/// beside the MLP, then named `gw_mod.gw_encoders.{d}.layers.{i}.*` (the names shimmer's own checkpoint
+/// migrations give a 0.4.0 checkpoint). A domain's state is z_d = μ_d + exp(½ lv_d) · ε (ε ~ N(0, 1)) in
+/// a training step when `sample` is on, μ_d otherwise; the state of several domains is their mean
+/// (no selection, no tanh after it). Metrics, as 0.4.0 logs them:
+/// - demi_cycle_{d}, cycle_{s}_through_{t}, translation_{s}_to_{t} (one source at a time, as 0.4.0
+///   translates), family means demi_cycles, cycles, translations;
+/// - contrastive_{a}_and_{b} on the states of a and b (with `var_contrastive_loss`, on μ_a, μ_b through
+///   contrastiveLossWithUncertainty, plus `contrastive_{a}_and_{b}_no_uncertainty`, the plain CLIP loss),
+///   `contrastive_{a}_and_{b}_logit_scale`, contrastives;
+/// - kl_{d} = klDivergence(μ_d, lv_d) / (B + W) on single-domain groups, and their mean kl.
+class GWLossesVariational : public GWLosses {
+public:
+    /// \param sample draw the state in training steps (shimmer 0.4.0 draws it, then uses μ: false).
+    /// \param uncertaintyContrastive shimmer's var_contrastive_loss: the contrastive module is then
+    /// registered as `var_contrastive_fn` (0.4.0's name) instead of `contrastive_fn`.
+    GWLossesVariational(const LossSettings& loss, bool sample, bool uncertaintyContrastive);
+    StepLosses step(GWModule& gw, Selection& selection, const std::vector<GroupBatch>& groups) override;
+    std::vector<std::string> terms() const override {
+        using metrics::Family, metrics::info;
+        return {info(Family::DemiCycle).term, info(Family::Cycle).term, info(Family::Translation).term,
+                info(Family::Contrastive).term, metrics::kKl};
+    }
+    /// Wraps every GW encoder with its `uncertainty_level` (W,) and sets the fusion (mean of μ_d).
+    void attach(GWModule& gw) override;
+    /// Domain -> its log-variance `uncertainty_level` (W,); empty before attach.
+    const OrderedMap<torch::Tensor>& uncertainty() const { return logVar_; }
+
+private:
+    bool sample_, uncertaintyContrastive_;
+    OrderedMap<torch::Tensor> logVar_;
+};
+
+/// shimmer v0.5.1 compute_fusion_scores (gw_module.py): the precision-weighted fusion coefficients.
+/// scores (D, B, 1) the selection's, precision (D, B, W) already softmaxed over D; with eps = 1e-6,
+/// u = c1 / (eps + scores) + c2 / (eps + precision), λ = 1 / (eps + u), normalised over D. Result (D, B, W).
+torch::Tensor bayesianFusionWeights(const torch::Tensor& scores, const torch::Tensor& precision, double c1, double c2);
+
+/// Flavour `bayesian`: shimmer v0.5.1 GlobalWorkspaceBayesian (gw_module.py GWModuleBayesian,
+/// compute_fusion_scores; losses.py GWLossesBayesian, contrastive_loss_bayesian). Each domain has a
+/// learnt precision p_d (W,) (randn initial values), registered as `gw_mod.precisions.{d}`. Fusion of the
+/// domains S with selection scores s_d (B,): b = softmax over S of tanh(p_d) · T (T =
+/// precision_softmax_temp), λ = bayesianFusionWeights(s, b, c1 = sensitivity_selection, c2 =
+/// sensitivity_precision), z = tanh(Σ_d λ_d ⊙ e_d). The loss is fusion's (the broadcast loss, with this
+/// fusion), but for the contrastive of a pair (a, b), when `use_normalized_contrastive` is on: with
+/// (c_a, c_b) = softmax over the pair of T · (p_a, p_b) and n = sqrt(c_a c_b) (W,), the CLIP loss of
+/// e_a ⊙ n and e_b ⊙ n, logged as contrastive_{a}_and_{b} (and its `_logit_scale`); the plain CLIP loss
+/// of e_a, e_b as `unnorm_contrastive_{a}_and_{b}`.
+class GWLossesBayesian : public GWLossesFusion {
+public:
+    /// \throws std::invalid_argument for a temperature of 0 or a negative sensitivity.
+    GWLossesBayesian(const LossSettings& loss, double temperature, double sensitivitySelection, double sensitivityPrecision,
+                     bool normalizedContrastive);
+    /// Registers the precisions and sets the fusion.
+    void attach(GWModule& gw) override;
+    /// Domain -> its precision (W,); empty before attach.
+    const OrderedMap<torch::Tensor>& precisions() const { return precisions_; }
+    /// The fused GW state (B, W) of pre-fusion encodings (B, W) under selection scores (B,), as above.
+    torch::Tensor fuse(const TensorMap& preFusion, const TensorMap& scores) const;
+
+protected:
+    LossOutput pairContrastive(const std::string& a, const std::string& b, const torch::Tensor& ea, const torch::Tensor& eb,
+                               TensorMap& more) override;
+
+private:
+    double temperature_, c1_, c2_;
+    bool normalized_;
+    OrderedMap<torch::Tensor> precisions_;
 };
 
 }  // namespace gw
