@@ -169,11 +169,10 @@ StepLosses GWLossesVariational::step(GWModule& gw, Selection&, const std::vector
 
 void registerVariationalFlavour(FlavourRegistry& r) {
     r.add({"variational",
-           "GW encoders with a learnt uncertainty (log-variance per workspace unit), states drawn in training, "
-           "fused by their mean (no selection is used); demi-cycles, cycles, translations, contrastives and KL (shimmer 0.4.0 "
+           "GW encoders with a learnt uncertainty (log-variance per workspace unit), fused by their mean (no selection is used); demi-cycles, cycles, translations, contrastives and KL (shimmer 0.4.0 "
            "VariationalGlobalWorkspace)",
-           {{"sample", ParamInfo::Type::Bool, "true", 0, false, "",
-             "draw each state μ + σ·ε in training steps (shimmer 0.4.0 draws it, then uses μ: false)"},
+           {{"sample", ParamInfo::Type::Bool, "false", 0, false, "",
+             "draw each state μ + σ·ε in training steps, as 0.4.0's code meant (0.4.0 draws it, then uses μ: false)"},
             {"var_contrastive_loss", ParamInfo::Type::Bool, "false", 0, false, "",
              "contrastive on the means divided by 1 + σ_x + σ_y (shimmer ContrastiveLossWithUncertainty)"}}},
           {[](const FlavourContext& c) -> std::shared_ptr<GWLosses> {
