@@ -311,6 +311,36 @@ private Q_SLOTS:
         QCOMPARE(f.value("loss.contrastive_params.margin"), QString("0.4"));
     }
 
+    /// The attention section's fields: greyed unless model: attention; the levels field writes a YAML list;
+    /// another selection drops the parameters it lacks (one undo step).
+    void formEditsTheAttentionSection() {
+        ExperimentForm f;
+        QCOMPARE(f.setYaml(slurp(demo_), QFileInfo(demo_).absolutePath()), QString());
+        QLineEdit* levels = nullptr;
+        for (auto* e : f.findChildren<QLineEdit*>())
+            if (e->accessibleName() == "attention.corruption_scaling") levels = e;
+        auto* selection = qobject_cast<QComboBox*>(f.fieldFor("attention.selection"));
+        QVERIFY(levels && levels->accessibleName() == "attention.corruption_scaling" && selection && f.fieldFor("attention.gw_run"));
+        QVERIFY(!selection->parentWidget()->isEnabled());  // model: gw
+        f.setValue("model", "attention");
+        QVERIFY(selection->parentWidget()->isEnabled());
+        QCOMPARE(selection->currentText(), QString("dynamic_query_attention"));
+        QVERIFY(f.fieldFor("attention.selection_params.n_steps"));
+        levels->setText("0.1, 0.5,1");
+        Q_EMIT levels->editingFinished();
+        QVERIFY2(f.yaml().contains("corruption_scaling: [0.1, 0.5, 1]"), qPrintable(f.yaml()));
+        f.setValue("attention.selection_params.n_steps", "2");
+        Q_EMIT selection->activated(selection->findText("kq_fixed_q"));
+        QCOMPARE(f.value("attention.selection"), QString("kq_fixed_q"));
+        QVERIFY(!f.yaml().contains("n_steps"));
+        QVERIFY(f.fieldFor("attention.selection_params.head_size") && !f.fieldFor("attention.selection_params.n_steps"));
+        f.undo();
+        QCOMPARE(f.value("attention.selection_params.n_steps"), QString("2"));
+        f.setValue("model", "gw");
+        QVERIFY(!selection->parentWidget()->isEnabled());
+        QCOMPARE(levels->text(), QString("0.1, 0.5, 1"));
+    }
+
     /// Linear GW encoders: the check box writes workspace.linear, greys the sizes it makes unused and
     /// offers the bias; the fusion activation is a picker; undo gives the sizes back.
     void formOffersLinearEncodersAndTheFusionActivation() {

@@ -91,8 +91,12 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new Expe
     auto* model = addCombo(general, "M&odel", "model", {}, "What trains");
     for (const auto& k : registeredKinds("model")) {
         model->addItem(k.name + ": " + k.doc, k.name);
+        model->setItemData(model->count() - 1, k.doc, Qt::ToolTipRole);
         modelSections_.insert(k.name, QStringList(k.sections.begin(), k.sections.end()));
     }
+    // A long description must not widen the form past the dock (it is elided; the list shows it whole).
+    model->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    model->setMinimumContentsLength(24);
     device_ = addCombo(general, "&Device", "device", {"cpu"}, "Where the run trains");
     addLine(general, "&Threads", "threads", "0 = every core", "LibTorch and OpenBLAS threads on the CPU");
 
@@ -317,6 +321,62 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new Expe
     selectionParams_->setLayout(new QFormLayout);
     selectionParams_->layout()->setContentsMargins(0, 0, 0, 0);
     static_cast<QFormLayout*>(ws->layout())->addRow(selectionParams_);
+
+    // The attention section (model: attention; shimmer AttentionBase): greyed for other model kinds.
+    auto* att = group("Attention on corrupted inputs");
+    attentionBox_ = att;
+    auto* gwRun = addLine(att, "GW &run", "attention.gw_run", "a trained GW's run folder",
+                          "The trained GW whose paired latents are corrupted (frozen with its domain modules)");
+    auto* browseRun = new QPushButton("Browse…", att);
+    browseRun->setAccessibleName("Browse for the GW run");
+    connect(browseRun, &QPushButton::clicked, this, [this, gwRun] {
+        const QString start = gwRun->text().isEmpty() ? baseDir() : QDir(baseDir()).absoluteFilePath(expandHome(gwRun->text()));
+        const QString d = QFileDialog::getExistingDirectory(this, "GW run folder", start);
+        if (!d.isEmpty()) setValue("attention.gw_run", d);
+    });
+    static_cast<QFormLayout*>(att->layout())->addRow("", browseRun);
+    QStringList trainable = {"dynamic_query_attention"};
+    for (const auto& k : registeredKinds("selection"))
+        if (!k.params.empty() && !trainable.contains(k.name)) trainable << k.name;
+    auto* attSel = addCombo(att, "Selection trained", "attention.selection", trainable,
+                            "The selection the attention run trains (its parameters below)");
+    attSel->disconnect(this);  // a new selection drops the parameters it lacks, in the same undo step
+    connect(attSel, &QComboBox::activated, this, [this, attSel](int i) {
+        const QString id = attSel->itemText(i);
+        commit("Choose attention selection", [&] {
+            root()["attention"]["selection"] = id.toStdString();
+            keepParamsOf("selection", id, root()["attention"], "selection_params");
+        });
+    });
+    attentionParams_ = new QWidget(att);
+    attentionParams_->setLayout(new QFormLayout);
+    attentionParams_->layout()->setContentsMargins(0, 0, 0, 0);
+    static_cast<QFormLayout*>(att->layout())->addRow(attentionParams_);
+    corruptionLevels_ = new QLineEdit(att);
+    corruptionLevels_->setPlaceholderText("1 (one level)");
+    corruptionLevels_->setAccessibleName("attention.corruption_scaling");
+    corruptionLevels_->setToolTip("Corruption levels, separated by commas; one is drawn per batch (attention.corruption_scaling)");
+    corruptionLevels_->setProperty("gwTip", corruptionLevels_->toolTip());
+    static_cast<QFormLayout*>(att->layout())->addRow("Corruption &levels", corruptionLevels_);
+    connect(corruptionLevels_, &QLineEdit::editingFinished, this, [this] {
+        QStringList levels;
+        for (const auto& x : corruptionLevels_->text().split(',', Qt::SkipEmptyParts))
+            if (!x.trimmed().isEmpty()) levels << x.trimmed();
+        commit("Set corruption levels", [&] {
+            YAML::Node a = root()["attention"];
+            if (levels.isEmpty()) {
+                if (a.IsMap()) a.remove("corruption_scaling");
+                return;
+            }
+            YAML::Node list(YAML::NodeType::Sequence);
+            for (const auto& l : levels) list.push_back(l.toStdString());
+            list.SetStyle(YAML::EmitterStyle::Flow);
+            a["corruption_scaling"] = list;
+        });
+    });
+    addLine(att, "Corrupted side", "attention.corrupt_single_side", "drawn per row",
+            "A domain corrupted in every row; empty: one side drawn at random per row");
+    addCheck(att, "Corrupt every side", "attention.corrupt_sides", "Both sides of each row corrupted (two-sided corruption)");
 
     auto* loss = group("Loss coefficients");
     lossBox_ = loss;
@@ -577,8 +637,22 @@ void ExperimentForm::refreshContrastiveParams() {
     fillParamFields(contrastiveParams_, "contrastive", kind, "loss.contrastive_params.", contrastive_->isEnabled());
 }
 
+void ExperimentForm::refreshAttentionFields() {
+    const QString sel = value("attention.selection").isEmpty() ? QString("dynamic_query_attention") : value("attention.selection");
+    if (sel != builtAttentionSelection_) {
+        builtAttentionSelection_ = sel;
+        fillParamFields(attentionParams_, "selection", sel, "attention.selection_params.", true);
+    }
+    QStringList levels;
+    const YAML::Node a = root()["attention"];
+    if (a.IsMap() && a["corruption_scaling"] && a["corruption_scaling"].IsSequence())
+        for (const auto& x : a["corruption_scaling"]) levels << QString::fromStdString(x.IsScalar() ? x.Scalar() : std::string("?"));
+    if (!corruptionLevels_->hasFocus()) corruptionLevels_->setText(levels.join(", "));
+}
+
 void ExperimentForm::refreshFields() {
     refreshFlavourParams();
+    refreshAttentionFields();
     refreshSelectionParams();
     refreshContrastiveParams();
     loading_ = true;
@@ -603,7 +677,8 @@ void ExperimentForm::refreshFields() {
     // Sections the model kind does not read (ModelKindImpl::sections) stay in the file, greyed.
     const QString model = value("model").isEmpty() ? "gw" : value("model");
     const QStringList reads = modelSections_.value(model);
-    for (const auto& [section, box] : {std::pair<QString, QWidget*>{"workspace", workspaceBox_}, {"loss", lossBox_}}) {
+    for (const auto& [section, box] : {std::pair<QString, QWidget*>{"workspace", workspaceBox_}, {"loss", lossBox_},
+                                       {"attention", attentionBox_}}) {
         const bool used = reads.contains(section);
         box->setEnabled(used);
         box->setToolTip(used ? QString() : "Not used by a model: " + model + " experiment");

@@ -137,6 +137,12 @@ private:
     QComboBox* contrastive_ = nullptr;
     QWidget* contrastiveParams_ = nullptr;
     QString builtContrastive_;
+    QWidget* attentionBox_ = nullptr;     ///< the `attention:` section (model: attention), greyed otherwise
+    QWidget* attentionParams_ = nullptr;  ///< its selection's parameter fields
+    QLineEdit* corruptionLevels_ = nullptr;  ///< attention.corruption_scaling as "0.1, 0.2, ..."
+    QString builtAttentionSelection_;
+    /// The attention selection's parameter fields, rebuilt when the selection changes.
+    void refreshAttentionFields();
     QString errorKey_;
     bool loading_ = false;
 };
