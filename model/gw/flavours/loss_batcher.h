@@ -59,4 +59,16 @@ inline void addFamily(StepLosses& r, TensorMap& metrics, const char* name, const
     else metrics.set(name, meanOf(terms));
 }
 
+/// The family means of shimmer GWLosses2Domains' terms, in its order: demi-cycles, cycles, translations,
+/// contrastives (two_domains, variational).
+inline void addTwoDomainFamilies(StepLosses& r, TensorMap& metrics, const std::vector<torch::Tensor>& dcy,
+                                 const std::vector<torch::Tensor>& cy, const std::vector<torch::Tensor>& tr,
+                                 const std::vector<torch::Tensor>& ct) {
+    using metrics::Family, metrics::info;
+    addFamily(r, metrics, info(Family::DemiCycle).mean, dcy);
+    addFamily(r, metrics, info(Family::Cycle).mean, cy);
+    addFamily(r, metrics, info(Family::Translation).mean, tr);
+    addFamily(r, metrics, info(Family::Contrastive).mean, ct);
+}
+
 }  // namespace gw::detail

@@ -127,11 +127,7 @@ StepLosses GWLosses2Domains::step(GWModule& gw, Selection& selection, const std:
             }
     }
     StepLosses r;
-    using metrics::Family, metrics::info;
-    detail::addFamily(r, metrics, info(Family::DemiCycle).mean, dcy);
-    detail::addFamily(r, metrics, info(Family::Cycle).mean, cy);
-    detail::addFamily(r, metrics, info(Family::Translation).mean, tr);
-    detail::addFamily(r, metrics, info(Family::Contrastive).mean, ct);
+    detail::addTwoDomainFamilies(r, metrics, dcy, cy, tr, ct);
     r.out.loss = combineLoss(metrics, coefs());
     r.out.metrics = std::move(metrics);
     return r;

@@ -156,11 +156,7 @@ StepLosses GWLossesVariational::step(GWModule& gw, Selection&, const std::vector
         kl.push_back(v);
     }
     StepLosses r;
-    using metrics::Family, metrics::info;
-    detail::addFamily(r, metrics, info(Family::DemiCycle).mean, dcy);
-    detail::addFamily(r, metrics, info(Family::Cycle).mean, cy);
-    detail::addFamily(r, metrics, info(Family::Translation).mean, tr);
-    detail::addFamily(r, metrics, info(Family::Contrastive).mean, ct);
+    detail::addTwoDomainFamilies(r, metrics, dcy, cy, tr, ct);
     detail::addFamily(r, metrics, metrics::kKl, kl);
     r.out.loss = combineLoss(metrics, coefs());
     r.out.metrics = std::move(metrics);

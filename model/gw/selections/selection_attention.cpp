@@ -2,7 +2,13 @@
 /// \file selection_attention.cpp
 /// DynamicQueryAttention (shimmer `shimmer/modules/selection.py`, class DynamicQueryAttention;
 /// docs/gw-semantics.md 1.4): learnable key-query attention over the domains of a group. Registered in
-/// model/core/kinds.cpp as `dynamic_query_attention`; tested in tests/tst_selection.cpp.
+/// model/core/kinds.cpp as `dynamic_query_attention`; tested in tests/tst_fusion.cpp.
+///
+/// Also KQFixedQSelection (the same file, class KQFixedQSelection, as of commit 61cc1d5, the last before
+/// 658526f folded it into DynamicQueryAttention with n_steps 0; it is gone at d729e5e): the same keys and
+/// query from the fixed random state, with no refinement, so its latents need one common size rather than
+/// the workspace's. Registered as `kq_fixed_q`; trained by `model: attention`
+/// (model/models/attention_model.cpp); tested in tests/tst_attention.cpp.
 #include <stdexcept>
 
 #include "model/gw/selections/selection.h"
@@ -19,9 +25,10 @@ namespace {
 /// `squeeze()` breaks at batch size 1) any batch size works.
 class DynamicQueryAttention : public Selection {
 public:
-    DynamicQueryAttention(const std::vector<std::string>& domains, int64_t dim, int64_t headSize, int64_t nSteps,
-                          int64_t stepLimit)
-        : Selection("dynamic_query_attention"), nSteps_(nSteps), stepLimit_(stepLimit) {
+    /// \param kind "dynamic_query_attention", or "kq_fixed_q" (nSteps 0).
+    DynamicQueryAttention(const std::string& kind, const std::vector<std::string>& domains, int64_t dim, int64_t headSize,
+                          int64_t nSteps, int64_t stepLimit)
+        : Selection(kind), nSteps_(nSteps), stepLimit_(stepLimit) {
         // Registration order as shimmer's __init__: query_layer, key_layers, initial_gw_state.
         query_ = register_module("query_layer", torch::nn::Linear(dim, headSize));
         std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> keys;
@@ -40,7 +47,7 @@ public:
         std::vector<std::string> names;
         for (const auto& [d, u] : latents) {
             auto* layer = keys_.find(d);
-            if (!layer) throw std::invalid_argument("dynamic_query_attention: no key layer for domain '" + d + "'");
+            if (!layer) throw std::invalid_argument(name() + ": no key layer for domain '" + d + "'");
             k.push_back((*layer)->forward(u));
             names.push_back(d);
         }
@@ -93,8 +100,30 @@ void registerDynamicQueryAttention(SelectionRegistry& r) {
               if (limit > n)
                   throw std::invalid_argument("workspace.selection_params.step_limit: expected at most n_steps (" +
                                               std::to_string(n) + "), found " + std::to_string(limit));
-              return std::make_shared<DynamicQueryAttention>(c.domains, c.workspaceDim, c.params.integer("head_size"),
-                                                             n, limit < 0 ? n : limit);
+              return std::make_shared<DynamicQueryAttention>("dynamic_query_attention", c.domains, c.workspaceDim,
+                                                             c.params.integer("head_size"), n, limit < 0 ? n : limit);
+          });
+}
+
+void registerKQFixedQSelection(SelectionRegistry& r) {
+    using T = ParamInfo::Type;
+    r.add({"kq_fixed_q",
+           "learnable key-query attention with a fixed random query (shimmer KQFixedQSelection); "
+           "needs every latent size equal",
+           {{"head_size", T::Int, "5", 1, false, "", "size of the keys and the query"}}},
+          [](const SelectionContext& c) -> std::shared_ptr<Selection> {
+              if (c.domains.empty()) throw std::invalid_argument("workspace.selection: kq_fixed_q needs a domain");
+              std::string sizes;
+              bool equal = true;
+              for (size_t i = 0; i < c.domains.size(); ++i) {
+                  sizes += (sizes.empty() ? "" : ", ") + c.domains[i] + " " + std::to_string(c.latentDims[i]);
+                  equal = equal && c.latentDims[i] == c.latentDims.front();
+              }
+              if (!equal)
+                  throw std::invalid_argument("workspace.selection: kq_fixed_q needs every domain's latent size equal "
+                                              "(its query and keys share one input size), found " + sizes);
+              return std::make_shared<DynamicQueryAttention>("kq_fixed_q", c.domains, c.latentDims.front(),
+                                                             c.params.integer("head_size"), 0, 0);
           });
 }
 
