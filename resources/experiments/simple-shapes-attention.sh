@@ -5,18 +5,20 @@
 # step at a learning rate of 1e-12) as the baseline; `gw eval --split test` prints each side's scores and
 # loss per level; `gw-studio --plot-attention` draws the validation sweep.
 #   resources/experiments/simple-shapes-attention.sh [OUT]   (default OUT: runs/simple-shapes-attention)
-# Env: BUILD (default build/release). A run whose checkpoints/last.ckpt exists is not trained again.
+# Env: BUILD (default build/release), EXTRA (overrides for every run, e.g. EXTRA="device=cuda:0"). A run
+# whose checkpoints/last.ckpt exists is not trained again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build/release}
 OUT=${1:-runs/simple-shapes-attention}
 GW="$BUILD/app/gw"
+read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
 train() {  # RUN EXPERIMENT OVERRIDES...
   local run=$1; shift
-  [ -f "$run/checkpoints/last.ckpt" ] || "$GW" train "$@" --out "$run" > "$run.log"
+  [ -f "$run/checkpoints/last.ckpt" ] || "$GW" train "$@" "${EXTRA_ARGS[@]}" --out "$run" > "$run.log"
 }
 train "$OUT/gw" resources/experiments/simple-shapes.yaml workspace.flavour=fusion workspace.selection=random \
   domains.attr.latent_dim=8 workspace.dim=8 domains.attr.weights=~/.local/share/gw-studio/simple-shapes-attr-vae-8.pt
