@@ -158,6 +158,7 @@ public:
     }
 
     bool pretrainsMissingWeights() const override { return false; }
+    bool domainWeightsFromElsewhere() const override { return true; }  // the GW run's, in prepareDomain
 
     void prepareDomain(EngineAccess& e, EngineAccess::Domain& d) override {
         // The GW run's own weights for its domain modules, whatever the engine read before.

@@ -133,7 +133,7 @@ void Engine::prepare(const Checkpoint* from) {
                 if (log_) log_("domain " + d->cfg.name + ": weights from " + w + (sha.empty() ? "" : " (SHA-256 " + sha.substr(0, 12) + "… checked)"));
             } else if (pretrains) {
                 pretrainModule(*d);
-            } else if (log_) {
+            } else if (log_ && !trainable_->domainWeightsFromElsewhere()) {
                 log_("domain " + d->cfg.name + ": initial weights drawn with seed " + std::to_string(cfg_.seed));
             }
         }

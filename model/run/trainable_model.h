@@ -72,6 +72,9 @@ public:
     /// True when a domain module whose weights file is missing is pre-trained on its own data (a GW);
     /// false when it starts from values drawn with the experiment's seed (GLOM trains it here).
     virtual bool pretrainsMissingWeights() const = 0;
+    /// True when prepareDomain gives every domain module its weights from elsewhere (an attention run: the
+    /// GW run's), so that the Engine does not announce the values it drew for them meanwhile.
+    virtual bool domainWeightsFromElsewhere() const { return false; }
     /// After domain `d` has its weights: its training mode, its device, its latent cache.
     virtual void prepareDomain(EngineAccess& e, EngineAccess::Domain& d) = 0;
     /// After every domain: builds what trains and returns the parameters that AdamW trains.
