@@ -15,6 +15,8 @@
 #include "data/atomic_file.h"
 #include "data/captions.h"
 #include "data/h5_array.h"
+#include "data/npy.h"
+#include "data/public_captions.h"
 #include "data/shapes.h"
 #include "data/simple_shapes.h"
 #include "fixtures.h"
@@ -487,6 +489,35 @@ private Q_SLOTS:
         QCOMPARE(QString::fromStdString(cap.text), QString(r.caption));
         const int8_t want[28] = {3, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
         for (int i = 0; i < 28; ++i) QVERIFY2(cap.columns[size_t(i)] == want[i], sh::captionChoiceColumnInfo()[size_t(i)].name);
+    }
+
+    /// The public sample dataset's files as they ship (tests/data/simple-shapes-sample): each sample's
+    /// labels and pickled choices, read by data/npy.h and captionChoiceOfPublic, compose the caption
+    /// stored beside them, in every split.
+    void publicChoiceFilesComposeTheirCaptions() {
+        using namespace gw::data;
+        const std::string root = GW_SOURCE_DIR "/tests/data/simple-shapes-sample/";
+        int composed = 0;
+        for (const char* split : {"train", "val", "test"}) {
+            const auto labels = readNpy(root + split + "_labels.npy");
+            const auto captions = readNpy(root + split + "_captions.npy");
+            const auto choices = readNpy(root + split + "_caption_choices.npy");
+            QCOMPARE(int64_t(captions.text.size()), labels.shape[0]);
+            QCOMPARE(int64_t(choices.objects.size()), labels.shape[0]);
+            const int64_t w = labels.shape[1];
+            for (int64_t i = 0; i < labels.shape[0]; ++i) {
+                auto at = [&](int64_t k) { return double(float(labels.number(i * w + k))); };
+                const sh::CaptionInput in{int(at(0)), at(1), at(2), at(3), at(4), at(5), at(6), at(7)};
+                const auto c = captionChoiceOfPublic(*choices.objects[size_t(i)], std::string(split) + "_caption_choices.npy[" + std::to_string(i) + "]");
+                QCOMPARE(QString::fromStdString(sh::composeCaption(in, c)), QString::fromStdString(captions.text[size_t(i)]));
+                ++composed;
+            }
+        }
+        QCOMPARE(composed, 8);
+        PyValue notADict;
+        notADict.kind = PyValue::Kind::List;
+        QVERIFY(fixtures::errorOf([&] { captionChoiceOfPublic(notADict, "x.npy[0]"); })
+                    .contains("x.npy[0]: expected a dict of caption choices, found a list"));
     }
 
     void captionWordsPerAttribute() {
