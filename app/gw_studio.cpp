@@ -491,16 +491,19 @@ int main(int argc, char** argv) {
     }
     if (cli.isSet(plotAttention)) {
         const QString run = QFileInfo(cli.value(plotAttention)).absoluteFilePath();
-        const RunsListing listing = listRuns(QFileInfo(run).absolutePath());
-        const RunEntry* found = nullptr;
-        for (const auto& r : listing.runs)
-            if (QFileInfo(r.dir).absoluteFilePath() == run) found = &r;
+        QString why;
+        const auto curves = readRunCurves(run, &why);  // this run's metrics.csv only
+        QVector<QPair<QString, double>> finals;
+        QStringList metrics = curves.keys();
+        metrics.sort();  // a fixed order of sides and domains in the legend
+        for (const auto& m : metrics)
+            if (!curves[m].second.isEmpty()) finals.append({m, curves[m].second.last()});
         AttentionLevelsPlot plot;
-        if (found) plot.setFinals(found->finals);
-        if (!found || !plot.hasData()) {
+        plot.setFinals(finals);
+        if (!plot.hasData()) {
             std::fprintf(stderr, "gw-studio: error: %s: expected a model: attention run with its validation sweep in "
                                  "metrics.csv, found %s\n",
-                         qPrintable(run), found ? "no val/corrupt_* metrics" : "no run folder");
+                         qPrintable(run), why.isEmpty() ? "no val/corrupt_* metrics" : qPrintable(why));
             return 1;
         }
         const QString err = saveImage(plot.plot()->toPixmap(900, 420).toImage(), cli.value(out));

@@ -60,7 +60,7 @@ shapes::CaptionChoice captionChoiceOfPublic(const PyValue& dict, const std::stri
         }
         c.groups = permutationIndex(p, where);
     }
-    const PyValue* variants = dictAt(&dict, "variants", where + "");
+    const PyValue* variants = dictAt(&dict, "variants", where);
     static const char* const kNames[shapes::kCaptionVariants] = {"start",      "a",         "object", "colored?",
                                                                   "colorBefore", "colorAfter", "colorBoth", ",?",
                                                                   "link",       "link2",     "link3"};

@@ -147,17 +147,18 @@ void Engine::prepare(const Checkpoint* from) {
     // domains paired.
     const int64_t n = domains_.front()->arrays.at(cfg_.trainSplit)->rows();
     uint64_t seed = cfg_.seed * 1000003ULL + 17;
+    std::vector<std::string> names;
+    for (auto& d : domains_) names.push_back(d->cfg.name);
+    // A group's domains in the experiment's order (as the default groups have them), its own sampler seed.
+    auto addGroup = [&](const std::vector<std::string>& members, std::vector<int64_t> indices) {
+        Group g;
+        for (const auto& d : names)
+            if (std::find(members.begin(), members.end(), d) != members.end()) g.domains.push_back(d);
+        g.sampler = std::make_unique<data::GroupSampler>(std::move(indices), n, seed++);
+        groups_.push_back(std::move(g));
+    };
     if (!cfg_.groupsFile.empty()) {
-        for (auto& [domains, indices] : groupsOf(cfg_.resolvePath(cfg_.groupsFile), n, [&] {
-                 std::vector<std::string> names;
-                 for (auto& d : domains_) names.push_back(d->cfg.name);
-                 return names;
-             }())) {
-            Group g;
-            g.domains = domains;
-            g.sampler = std::make_unique<data::GroupSampler>(indices, n, seed++);
-            groups_.push_back(std::move(g));
-        }
+        for (auto& [domains, indices] : groupsOf(cfg_.resolvePath(cfg_.groupsFile), n, names)) addGroup(domains, std::move(indices));
     } else if (!cfg_.groups.empty()) {
         std::vector<data::GroupAmount> asked;
         for (const auto& g : cfg_.groups) {
@@ -178,12 +179,7 @@ void Engine::prepare(const Checkpoint* from) {
                 if (log_) log_("group " + metrics::domainSet(cfg_.groups[i].domains) + " holds no sample and is left out");
                 continue;
             }
-            Group g;
-            for (auto& d : domains_)  // the experiment's domain order, as the default groups have it
-                if (std::find(cfg_.groups[i].domains.begin(), cfg_.groups[i].domains.end(), d->cfg.name) != cfg_.groups[i].domains.end())
-                    g.domains.push_back(d->cfg.name);
-            g.sampler = std::make_unique<data::GroupSampler>(chosen[i], n, seed++);
-            groups_.push_back(std::move(g));
+            addGroup(cfg_.groups[i].domains, std::move(chosen[i]));
         }
     } else {
         std::vector<int64_t> all(static_cast<size_t>(n));
@@ -200,18 +196,8 @@ void Engine::prepare(const Checkpoint* from) {
         } else {
             paired = data::pairedSubset(n, cfg_.pairedFraction, cfg_.pairedCount, cfg_.seed);
         }
-        for (auto& d : domains_) {
-            Group g;
-            g.domains = {d->cfg.name};
-            g.sampler = std::make_unique<data::GroupSampler>(all, n, seed++);
-            groups_.push_back(std::move(g));
-        }
-        if (domains_.size() >= 2 && !paired.empty()) {
-            Group g;
-            for (auto& d : domains_) g.domains.push_back(d->cfg.name);
-            g.sampler = std::make_unique<data::GroupSampler>(paired, n, seed++);
-            groups_.push_back(std::move(g));
-        }
+        for (const auto& d : names) addGroup({d}, all);
+        if (names.size() >= 2 && !paired.empty()) addGroup(names, std::move(paired));
     }
     if (log_) {
         std::ostringstream s;
@@ -336,12 +322,13 @@ void Engine::cacheLatents(DomainState& d) {
     torch::NoGradGuard ng;
     auto& mod = *d.module;
     const bool onDisk = !mod.lossNeedsInput();  // inputs are not kept on disk: such modules encode as before
+    const std::string moduleDigest = onDisk && !latentCacheFolder().empty() ? latentModuleDigest(mod, d.cfg.module, d.cfg.params) : "";
     for (const auto& [split, arr] : d.arrays) {
         const int64_t n = arr->rows();
         std::string file, why;
         if (onDisk) {
             try {
-                file = latentCacheFile(mod, d.cfg.module, d.cfg.params, *arr, device_.is_cuda() ? "cuda" : "cpu");
+                file = latentCacheFile(moduleDigest, *arr, device_.is_cuda() ? "cuda" : "cpu");
             } catch (const std::exception& e) {
                 why = e.what();
             }

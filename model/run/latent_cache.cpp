@@ -23,10 +23,7 @@ std::string latentCacheFolder() {
     return {};
 }
 
-std::string latentCacheFile(const DomainModule& mod, const std::string& kind, const OrderedMap<std::string>& params,
-                            const data::H5Array& arr, const std::string& deviceType) {
-    const std::string folder = latentCacheFolder();
-    if (folder.empty()) return {};
+std::string latentModuleDigest(const DomainModule& mod, const std::string& kind, const OrderedMap<std::string>& params) {
     std::string key = std::string(kLatentCacheFormat) + "\nkind " + kind + "\n";
     for (const auto& [k, v] : params) key += "param " + k + "=" + v + "\n";
     auto tensor = [&](const std::string& name, const torch::Tensor& t) {
@@ -37,6 +34,13 @@ std::string latentCacheFile(const DomainModule& mod, const std::string& kind, co
     };
     for (const auto& p : mod.named_parameters()) tensor(p.key(), p.value());
     for (const auto& b : mod.named_buffers()) tensor(b.key(), b.value());
+    return data::sha256OfBytes(key);
+}
+
+std::string latentCacheFile(const std::string& moduleDigest, const data::H5Array& arr, const std::string& deviceType) {
+    const std::string folder = latentCacheFolder();
+    if (folder.empty()) return {};
+    std::string key = std::string(kLatentCacheFormat) + "\nmodule " + moduleDigest + "\n";
     struct stat st {};
     if (::stat(arr.file().c_str(), &st) != 0)
         throw std::runtime_error(arr.file() + ": cannot read the file's state for the latent cache (" + std::strerror(errno) + ")");

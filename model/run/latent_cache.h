@@ -36,12 +36,16 @@ constexpr const char* kLatentCacheFormat = "gw-studio latent cache 1";
 /// The cache folder, or "" when the cache is off (GW_LATENT_CACHE=0, or no home folder).
 std::string latentCacheFolder();
 
-/// The entry's file (folder + "/" + 64 hex digits + ".pt") for module `mod` of kind `kind` with
-/// parameters `params` (YAML text of each, in order), encoding split `split` read from `arr`, on a
-/// device of type `deviceType` ("cpu", "cuda"). "" when the cache is off.
+/// The part of an entry's name that comes from the module: the SHA-256 of the format line, `kind`, its
+/// parameters `params` (YAML text of each, in order) and every tensor of `mod`'s state (name, dtype,
+/// shape, bytes). Computed once per module, for all its splits.
+std::string latentModuleDigest(const DomainModule& mod, const std::string& kind, const OrderedMap<std::string>& params);
+
+/// The entry's file (folder + "/" + 64 hex digits + ".pt") for a module of digest `moduleDigest`
+/// (latentModuleDigest) encoding the split read from `arr`, on a device of type `deviceType` ("cpu",
+/// "cuda"). "" when the cache is off.
 /// \throws std::runtime_error naming the data file when it cannot be stat'ed.
-std::string latentCacheFile(const DomainModule& mod, const std::string& kind, const OrderedMap<std::string>& params,
-                            const data::H5Array& arr, const std::string& deviceType);
+std::string latentCacheFile(const std::string& moduleDigest, const data::H5Array& arr, const std::string& deviceType);
 
 /// The cached latents (rows, latentDim) float32 on the CPU, or nothing when the entry is missing. An
 /// entry that is unreadable or has another shape is a miss too, and `why` says what was wrong with it
