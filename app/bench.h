@@ -3,9 +3,10 @@
 /// \file bench.h
 /// `gw bench`: the GW training step of the PyTorch reference script pytorch_reference.py (tutorial,
 /// ssd, wide; docs/benchmarks.md says what it runs),
-/// timed with the engine's own GlobalWorkspace and FlatAdamW, plus the machine's matrix-product
-/// FLOP/s for the wide configuration's efficiency; or (`pretrain`) one pre-training step of the
-/// Fashion-MNIST conv VAE beside pytorch_vae_reference.py.
+/// timed with the engine's own GlobalWorkspace and FlatAdamW; or (`pretrain`) one pre-training step of the
+/// Fashion-MNIST conv VAE beside pytorch_vae_reference.py; or (`glom`) GLOM's denoising step beside
+/// tests/python/glom_reference.py. Each prints its GFLOP/s (FLOPs counted from the layers' shapes,
+/// docs/benchmarks.md) and their share of the 1024³ matrix product measured beside each repeat.
 #include <string>
 #include <vector>
 
@@ -15,7 +16,9 @@ struct BenchOptions {
     std::vector<std::string> configs;  ///< empty: all three
     int steps = 200;                   ///< timed steps per repeat (after 10 warm-up steps)
     int repeats = 3;                   ///< the median of the repeats is reported
-    int threads = 0;                   ///< 0: as the engine chooses for each GW (autoGwThreads)
+    /// Intra-op threads of both sides; 0: every count from 1 to the cores, in interleaved repeats, each
+    /// count printed, and each side's fastest count compared with the other's ("best vs best").
+    int threads = 0;
     std::string device = "cpu";
     bool skipMatmul = false;
     bool json = false;

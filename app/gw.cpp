@@ -580,7 +580,8 @@ int gwMain(int argc, char** argv) {
         ->check(CLI::IsMember({"tutorial", "ssd", "wide", "pretrain", "glom"}));
     bench->add_option("--steps", bo.steps, "Timed steps per repeat");
     bench->add_option("--repeats", bo.repeats, "Repeats (the median is reported)");
-    bench->add_option("--threads", bo.threads, "Intra-op threads (0: every core)");
+    bench->add_option("--threads", bo.threads,
+                      "Intra-op threads of both sides (0: each count from 1 to the cores, interleaved, and each side's best compared)");
     bench->add_option("--device", bo.device, "cpu or cuda[:N]");
     bench->add_flag("--no-matmul", bo.skipMatmul, "Skip the matrix-product FLOP/s measurement");
     bench->add_flag("--json", bo.json, "Print JSON lines");
