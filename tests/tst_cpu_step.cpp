@@ -28,6 +28,7 @@ struct Setup {
     std::vector<std::vector<std::string>> groups;  ///< empty: {d} for each, then all pairs
     std::vector<std::pair<std::string, LossFamily>> off;
     int64_t batch = 12;
+    double logitScale = 1.3;  ///< exp: 3.7, the contrastive's fixed-shift softmax; above log 40, each row's max
 };
 
 std::shared_ptr<GlobalWorkspace> makeGW(const Setup& s, uint64_t seed) {
@@ -50,7 +51,7 @@ std::shared_ptr<GlobalWorkspace> makeGW(const Setup& s, uint64_t seed) {
     g.selection = s.selection;
     g.flavour = s.flavour;
     g.loss.learnLogitScale = s.learnLogitScale;
-    g.loss.logitScale = 1.3;
+    g.loss.logitScale = s.logitScale;
     return std::make_shared<GlobalWorkspace>(mods, g);
 }
 
@@ -108,8 +109,10 @@ private Q_SLOTS:
                                "Fashion-MNIST shape (B 256)", "fusion: tutorial shape, random selection",
                                "fusion: class label domain, fixed_shared", "fusion: a group of three domains",
                                "fusion: per-metric coefficients", "fusion: families off, learnable logit scale",
-                               "fusion: single_domain selection, two layers"};
-        for (int i = 0; i < 18; ++i) QTest::newRow(names[i]) << i;
+                               "fusion: single_domain selection, two layers",
+                               "logit scale 66.7 (softmaxes shifted by their maxima), B 96",
+                               "fusion: logit scale 66.7, learnable, B 96"};
+        for (int i = 0; i < 20; ++i) QTest::newRow(names[i]) << i;
     }
     void equalsAutograd() {
         QFETCH(int, which);
@@ -130,8 +133,9 @@ private Q_SLOTS:
         case 9: s.coefs = {{"translations", 1}}; s.groups = {{"a", "b"}}; break;
         case 10: s.groups = {{"a"}, {"b"}}; break;
         case 11: s.kinds = {"identity", "class_label"}; s.dims = {12, 10}; s.W = 12; s.hidden = 64; s.layers = 2; s.batch = 256; break;
+        case 18: s.logitScale = std::log(66.7); s.batch = 96; break;
         }
-        if (which >= 12) {
+        if (which >= 12 && which != 18) {
             s.flavour = "fusion";
             s.selection = "random";
             s.coefs.push_back({"fused", 1});
@@ -144,6 +148,7 @@ private Q_SLOTS:
             break;
         case 16: s.off = {{"a", LossFamily::Fused}, {"b", LossFamily::Cycle}, {"a", LossFamily::Translation}}; s.learnLogitScale = true; break;
         case 17: s.selection = "single_domain"; s.layers = 2; break;
+        case 19: s.logitScale = std::log(66.7); s.learnLogitScale = true; s.batch = 96; break;
         }
         auto gw = makeGW(s, 7);
         auto batch = makeBatch(*gw, s, 11);

@@ -10,6 +10,10 @@ namespace gw::cpu {
 
 namespace {
 
+/// Up to this logit scale (exp(logit_scale), clamped at 100) the contrastive's softmaxes share the fixed
+/// shift −scale: the smallest value then is exp(−2 · 40) = 1.8e-35, still a normal float.
+constexpr float kFixedShiftMaxScale = 40.f;
+
 /// Rows of x (n × W) divided by max(‖row‖, 1e-12) into xn; the norms into norms.
 void normalizeRows(const float* x, int64_t n, int64_t W, float* xn, std::vector<float>& norms) {
     norms.resize(static_cast<size_t>(n));
@@ -113,12 +117,46 @@ void contrastiveValue(Arena& arena, Term& t, const float* x, const float* y, int
     t.extra = std::exp(static_cast<double>(logitScale));
     t.cos = arena.alloc(static_cast<size_t>(B * B));
     gemm(false, true, B, B, W, 1.f, t.xn, W, t.yn, W, 0.f, t.cos, B);
-    t.rowP = arena.alloc(static_cast<size_t>(B * B));
-    t.colP = arena.alloc(static_cast<size_t>(B * B));
     t.rowInv.assign(static_cast<size_t>(B), 0.f);
     t.colInv.assign(static_cast<size_t>(B), 0.f);
-    std::vector<float> rowMax(static_cast<size_t>(B)), colMax(static_cast<size_t>(B), -INFINITY);
     const float sc = t.scale;
+    if (sc <= kFixedShiftMaxScale) {
+        // Cosines lie in [−1, 1], so sc · cos − sc ∈ [−2 sc, 0]: one shift serves every row and column
+        // softmax, one exp matrix P = exp(sc (cos − 1)) serves both, and no entry leaves the normal floats
+        // (exp(−80) > FLT_MIN), so no sum can underflow. Rows are done in blocks that stay in the cache,
+        // with the column sums gathered on the way: one pass over the B² values instead of six.
+        t.rowP = t.colP = arena.alloc(static_cast<size_t>(B * B));
+        std::vector<float> colSum(static_cast<size_t>(B), 0.f);
+        double loss = 0;
+        constexpr int64_t kRows = 32;
+        for (int64_t i0 = 0; i0 < B; i0 += kRows) {
+            const int64_t i1 = std::min(B, i0 + kRows);
+            for (int64_t i = i0; i < i1; ++i) {
+                const float* c = t.cos + i * B;
+                float* p = t.rowP + i * B;
+                for (int64_t j = 0; j < B; ++j) p[j] = sc * c[j] - sc;
+            }
+            expInPlace(t.rowP + i0 * B, (i1 - i0) * B);
+            for (int64_t i = i0; i < i1; ++i) {
+                const float* p = t.rowP + i * B;
+                const double rs = sumOf(p, B);
+                t.rowInv[i] = static_cast<float>(1.0 / rs);
+                loss += std::log(rs) + sc;
+                float* cs = colSum.data();
+                for (int64_t j = 0; j < B; ++j) cs[j] += p[j];
+            }
+        }
+        for (int64_t j = 0; j < B; ++j) {
+            t.colInv[j] = 1.f / colSum[j];
+            loss += std::log(static_cast<double>(colSum[j])) + sc - 2.0 * sc * t.cos[j * B + j];
+        }
+        t.value = 0.5 * loss / static_cast<double>(B);
+        return;
+    }
+    // A larger scale (the learnt logit scale goes up to 100): each row and column shifted by its maximum.
+    t.rowP = arena.alloc(static_cast<size_t>(B * B));
+    t.colP = arena.alloc(static_cast<size_t>(B * B));
+    std::vector<float> rowMax(static_cast<size_t>(B)), colMax(static_cast<size_t>(B), -INFINITY);
     for (int64_t i = 0; i < B; ++i) {
         const float* c = t.cos + i * B;
         float* cm = colMax.data();
@@ -174,10 +212,18 @@ double contrastiveGrad(Arena& arena, Term& t, int64_t W, float* dEa, float* dEb,
         const float* cs = t.cos + i * B;
         const float ri = t.rowInv[i];
         float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int64_t j = 0; j < B; ++j) {
-            const float dl = c * (d[j] * ri + cp[j] * ci[j]);
-            acc[j & 7] += dl * cs[j];
-            d[j] = dl * sc;
+        if (cp == d) {  // one exp matrix for rows and columns (contrastiveValue's fixed shift)
+            for (int64_t j = 0; j < B; ++j) {
+                const float dl = c * d[j] * (ri + ci[j]);
+                acc[j & 7] += dl * cs[j];
+                d[j] = dl * sc;
+            }
+        } else {
+            for (int64_t j = 0; j < B; ++j) {
+                const float dl = c * (d[j] * ri + cp[j] * ci[j]);
+                acc[j & 7] += dl * cs[j];
+                d[j] = dl * sc;
+            }
         }
         const float dlDiag = -2.f * c;  // the −1 of both softmaxes at the label
         acc[0] += dlDiag * cs[i];
