@@ -13,6 +13,8 @@ namespace {
 /// Up to this logit scale (exp(logit_scale), clamped at 100) the contrastive's softmaxes share the fixed
 /// shift −scale: the smallest value then is exp(−2 · 40) = 1.8e-35, still a normal float.
 constexpr float kFixedShiftMaxScale = 40.f;
+/// Rows of the B × B cosine and gradient blocks made at a time (32 × 2056 floats: 263 KB, in the L2 cache).
+constexpr int64_t kRows = 32;
 
 /// Rows of x (n × W) divided by max(‖row‖, 1e-12) into xn; the norms into norms.
 void normalizeRows(const float* x, int64_t n, int64_t W, float* xn, std::vector<float>& norms) {
@@ -115,44 +117,64 @@ void contrastiveValue(Arena& arena, Term& t, const float* x, const float* y, int
     normalizeRows(y, B, W, t.yn, t.normB);
     t.scale = std::min(std::exp(logitScale), 100.f);
     t.extra = std::exp(static_cast<double>(logitScale));
-    t.cos = arena.alloc(static_cast<size_t>(B * B));
-    gemm(false, true, B, B, W, 1.f, t.xn, W, t.yn, W, 0.f, t.cos, B);
     t.rowInv.assign(static_cast<size_t>(B), 0.f);
     t.colInv.assign(static_cast<size_t>(B), 0.f);
     const float sc = t.scale;
     if (sc <= kFixedShiftMaxScale) {
         // Cosines lie in [−1, 1], so sc · cos − sc ∈ [−2 sc, 0]: one shift serves every row and column
-        // softmax, one exp matrix P = exp(sc (cos − 1)) serves both, and no entry leaves the normal floats
-        // (exp(−80) > FLT_MIN), so no sum can underflow. Rows are done in blocks that stay in the cache,
-        // with the column sums gathered on the way: one pass over the B² values instead of six.
+        // softmax, one matrix P = exp(sc (cos − 1)) serves both, and no entry leaves the normal floats
+        // (exp(−80) > FLT_MIN), so no sum can underflow. The cosines are made kRows rows at a time in a
+        // block that stays in the cache and never stored whole: P, its row and column sums, and the two
+        // sums of P·cos that the logit scale's gradient needs are gathered from the block.
+        t.cos = nullptr;
         t.rowP = t.colP = arena.alloc(static_cast<size_t>(B * B));
-        std::vector<float> colSum(static_cast<size_t>(B), 0.f);
-        double loss = 0;
-        constexpr int64_t kRows = 32;
+        float* block = arena.alloc(static_cast<size_t>(kRows * B));
+        std::vector<float> colSum(static_cast<size_t>(B), 0.f), colPCos(static_cast<size_t>(B), 0.f), rowPCos(static_cast<size_t>(B));
+        double loss = 0, diagSum = 0;
         for (int64_t i0 = 0; i0 < B; i0 += kRows) {
-            const int64_t i1 = std::min(B, i0 + kRows);
-            for (int64_t i = i0; i < i1; ++i) {
-                const float* c = t.cos + i * B;
-                float* p = t.rowP + i * B;
+            const int64_t rows = std::min(kRows, B - i0);
+            gemm(false, true, rows, B, W, 1.f, t.xn + i0 * W, W, t.yn, W, 0.f, block, B);
+            for (int64_t r = 0; r < rows; ++r) {
+                const float* c = block + r * B;
+                float* p = t.rowP + (i0 + r) * B;
                 for (int64_t j = 0; j < B; ++j) p[j] = sc * c[j] - sc;
+                diagSum += c[i0 + r];
             }
-            expInPlace(t.rowP + i0 * B, (i1 - i0) * B);
-            for (int64_t i = i0; i < i1; ++i) {
-                const float* p = t.rowP + i * B;
-                const double rs = sumOf(p, B);
-                t.rowInv[i] = static_cast<float>(1.0 / rs);
-                loss += std::log(rs) + sc;
+            expInPlace(t.rowP + i0 * B, rows * B);
+            for (int64_t r = 0; r < rows; ++r) {
+                const float* c = block + r * B;
+                const float* p = t.rowP + (i0 + r) * B;
                 float* cs = colSum.data();
-                for (int64_t j = 0; j < B; ++j) cs[j] += p[j];
+                float* cpc = colPCos.data();
+                float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                for (int64_t j = 0; j < B; ++j) {
+                    cs[j] += p[j];
+                    const float pc = p[j] * c[j];
+                    cpc[j] += pc;
+                    acc[j & 7] += pc;
+                }
+                const double rs = sumOf(p, B);
+                t.rowInv[i0 + r] = static_cast<float>(1.0 / rs);
+                loss += std::log(rs) + sc;
+                double a = 0;
+                for (float v : acc) a += v;
+                rowPCos[i0 + r] = static_cast<float>(a);
             }
         }
+        double pCos = 0;
         for (int64_t j = 0; j < B; ++j) {
             t.colInv[j] = 1.f / colSum[j];
-            loss += std::log(static_cast<double>(colSum[j])) + sc - 2.0 * sc * t.cos[j * B + j];
+            loss += std::log(static_cast<double>(colSum[j])) + sc;
+            pCos += static_cast<double>(t.rowInv[j]) * rowPCos[j] + static_cast<double>(t.colInv[j]) * colPCos[j];
         }
+        loss -= 2.0 * sc * diagSum;
+        t.pCos = pCos;
+        t.diagSum = diagSum;
         t.value = 0.5 * loss / static_cast<double>(B);
         return;
     }
+    t.cos = arena.alloc(static_cast<size_t>(B * B));
+    gemm(false, true, B, B, W, 1.f, t.xn, W, t.yn, W, 0.f, t.cos, B);
     // A larger scale (the learnt logit scale goes up to 100): each row and column shifted by its maximum.
     t.rowP = arena.alloc(static_cast<size_t>(B * B));
     t.colP = arena.alloc(static_cast<size_t>(B * B));
@@ -201,6 +223,34 @@ void contrastiveValue(Arena& arena, Term& t, const float* x, const float* y, int
 /// Adds the contrastive gradient into dEa and dEb (B × W each); returns d loss / d logit_scale.
 double contrastiveGrad(Arena& arena, Term& t, int64_t W, float* dEa, float* dEb, float logitScale) {
     const int64_t B = t.n;
+    const double e = std::exp(static_cast<double>(logitScale));
+    if (!t.cos) {
+        // contrastiveValue's fixed shift: d loss / d cos_ij = c sc (P_ij (1/rowSum_i + 1/colSum_j) − 2 δ_ij),
+        // made kRows rows at a time and multiplied at once by the other side's normalised rows, so that
+        // the B × B gradient never goes to memory; the logit scale's gradient from the sums kept.
+        const float c = static_cast<float>(0.5 * t.weight / static_cast<double>(B));
+        const float sc = t.scale;
+        float* block = arena.alloc(static_cast<size_t>(kRows * B));
+        float* dxn = arena.alloc(static_cast<size_t>(B * W));
+        float* dyn = arena.alloc(static_cast<size_t>(B * W));
+        const float* ci = t.colInv.data();
+        for (int64_t i0 = 0; i0 < B; i0 += kRows) {
+            const int64_t rows = std::min(kRows, B - i0);
+            for (int64_t r = 0; r < rows; ++r) {
+                const float* p = t.rowP + (i0 + r) * B;
+                float* d = block + r * B;
+                const float ri = t.rowInv[i0 + r], k = c * sc;
+                for (int64_t j = 0; j < B; ++j) d[j] = k * p[j] * (ri + ci[j]);
+                d[i0 + r] -= 2.f * k;
+            }
+            gemm(false, false, rows, W, B, 1.f, block, B, t.yn, W, 0.f, dxn + i0 * W, W);
+            gemm(true, false, B, W, rows, 1.f, block, B, t.xn + i0 * W, W, i0 == 0 ? 0.f : 1.f, dyn, W);
+        }
+        normalizeBackward(t.xn, t.normA, dxn, B, W, dEa);
+        normalizeBackward(t.yn, t.normB, dyn, B, W, dEb);
+        const double dScale = static_cast<double>(c) * (t.pCos - 2.0 * t.diagSum);
+        return e <= 100.0 ? dScale * e : 0.0;  // clamp_max passes the gradient where exp(s) <= 100
+    }
     float* dC = t.rowP;  // overwritten in place: d loss / d cos
     const float c = static_cast<float>(0.5 * t.weight / static_cast<double>(B));
     const float sc = t.scale;
@@ -212,18 +262,10 @@ double contrastiveGrad(Arena& arena, Term& t, int64_t W, float* dEa, float* dEb,
         const float* cs = t.cos + i * B;
         const float ri = t.rowInv[i];
         float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        if (cp == d) {  // one exp matrix for rows and columns (contrastiveValue's fixed shift)
-            for (int64_t j = 0; j < B; ++j) {
-                const float dl = c * d[j] * (ri + ci[j]);
-                acc[j & 7] += dl * cs[j];
-                d[j] = dl * sc;
-            }
-        } else {
-            for (int64_t j = 0; j < B; ++j) {
-                const float dl = c * (d[j] * ri + cp[j] * ci[j]);
-                acc[j & 7] += dl * cs[j];
-                d[j] = dl * sc;
-            }
+        for (int64_t j = 0; j < B; ++j) {
+            const float dl = c * (d[j] * ri + cp[j] * ci[j]);
+            acc[j & 7] += dl * cs[j];
+            d[j] = dl * sc;
         }
         const float dlDiag = -2.f * c;  // the −1 of both softmaxes at the label
         acc[0] += dlDiag * cs[i];
@@ -236,7 +278,6 @@ double contrastiveGrad(Arena& arena, Term& t, int64_t W, float* dEa, float* dEb,
     gemm(true, false, B, W, B, 1.f, dC, B, t.xn, W, 0.f, dyn, W);
     normalizeBackward(t.xn, t.normA, dxn, B, W, dEa);
     normalizeBackward(t.yn, t.normB, dyn, B, W, dEb);
-    const double e = std::exp(static_cast<double>(logitScale));
     return e <= 100.0 ? dScale * e : 0.0;  // clamp_max passes the gradient where exp(s) <= 100
 }
 

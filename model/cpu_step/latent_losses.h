@@ -38,6 +38,8 @@ struct Term {
     float *xn = nullptr, *yn = nullptr, *cos = nullptr, *rowP = nullptr, *colP = nullptr;
     std::vector<float> normA, normB, rowInv, colInv;
     float scale = 0;
+    /// The fixed-shift path (cos == nullptr): Σ_ij P_ij cos_ij (1/rowSum_i + 1/colSum_j), and Σ_i cos_ii.
+    double pCos = 0, diagSum = 0;
 };
 
 /// MSE (mean over n × L): without wantGrad sets t.value; with it writes weight · d MSE / d pred into t.grad.
