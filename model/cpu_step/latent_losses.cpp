@@ -47,6 +47,27 @@ double sumOf(const float* x, int64_t n) {
     return s;
 }
 
+/// Dot product of two rows of n floats, eight partial sums as sumOf.
+double dotOf(const float* __restrict x, const float* __restrict y, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; ++k) acc[k] += x[j + k] * y[j + k];
+    double s = 0;
+    for (int k = 0; k < 8; ++k) s += acc[k];
+    for (; j < n; ++j) s += static_cast<double>(x[j]) * y[j];
+    return s;
+}
+
+/// Column sums of a row p and of p · c: colSum += p, colPCos += p ∘ c (distinct arrays, so it vectorises).
+void accumulateColumns(const float* __restrict p, const float* __restrict c, int64_t n, float* __restrict colSum,
+                       float* __restrict colPCos) {
+    for (int64_t j = 0; j < n; ++j) {
+        colSum[j] += p[j];
+        colPCos[j] += p[j] * c[j];
+    }
+}
+
 /// Backward of rows divided by their norms: dx = (dxn − xn (xn · dxn)) / ‖x‖ (dxn / eps below eps).
 void normalizeBackward(const float* xn, const std::vector<float>& norms, const float* dxn, int64_t n, int64_t W, float* dx) {
     for (int64_t r = 0; r < n; ++r) {
@@ -144,21 +165,11 @@ void contrastiveValue(Arena& arena, Term& t, const float* x, const float* y, int
             for (int64_t r = 0; r < rows; ++r) {
                 const float* c = block + r * B;
                 const float* p = t.rowP + (i0 + r) * B;
-                float* cs = colSum.data();
-                float* cpc = colPCos.data();
-                float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-                for (int64_t j = 0; j < B; ++j) {
-                    cs[j] += p[j];
-                    const float pc = p[j] * c[j];
-                    cpc[j] += pc;
-                    acc[j & 7] += pc;
-                }
+                accumulateColumns(p, c, B, colSum.data(), colPCos.data());
                 const double rs = sumOf(p, B);
                 t.rowInv[i0 + r] = static_cast<float>(1.0 / rs);
                 loss += std::log(rs) + sc;
-                double a = 0;
-                for (float v : acc) a += v;
-                rowPCos[i0 + r] = static_cast<float>(a);
+                rowPCos[i0 + r] = static_cast<float>(dotOf(p, c, B));
             }
         }
         double pCos = 0;
