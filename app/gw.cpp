@@ -101,11 +101,17 @@ public:
           << std::string(size_t(kWidth - filled), '.') << "]  " << done << "/" << total << " " << unit_;
         if (el > 0.05 && done > 0) o << "  " << std::fixed << std::setprecision(0) << done / el << "/s";
         std::cerr << o.str() << (tty_ ? (finished ? "\n" : "") : "\n") << std::flush;
+        open_ = tty_ && !finished;
+    }
+    /// Ends a bar left half-drawn on a terminal, so that what follows starts on its own line.
+    void endLine() {
+        if (open_) std::cerr << std::endl;
+        open_ = false;
     }
 
 private:
     std::string unit_, label_;
-    bool tty_ = false;
+    bool tty_ = false, open_ = false;
     int quarter_ = -1;
     std::chrono::steady_clock::time_point start_{}, last_{};
 };
@@ -121,8 +127,12 @@ int cmdSimpleShapesFolder(const std::string& dir, const std::string& outFile, co
             dir, outFile, o, [&](const std::string& split, int64_t done, int64_t total) { bar.update(split, done, total); },
             [] { return gStop.load(); });
     } catch (const gw::data::ImportStopped& e) {
-        std::cerr << "\ngw: " << e.what() << std::endl;
+        bar.endLine();
+        std::cerr << "gw: " << e.what() << std::endl;
         return 130;
+    } catch (...) {
+        bar.endLine();
+        throw;
     }
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     int64_t images = 0;
@@ -142,9 +152,12 @@ int cmdSimpleShapesFolder(const std::string& dir, const std::string& outFile, co
             std::cerr << "gw: note: split " << s.name << ": " << s.captionMismatches << " of " << s.samples
                       << " stored captions differ from what GW Studio's composer makes of their labels and choices (first: sample "
                       << s.firstMismatch << "); the stored captions are kept, their choice columns are the public ones" << std::endl;
-    std::cout << "train on it: data.file: " << fs::absolute(outFile).string()
-              << " (and, for the public domain splits, data.groups_file: " << fs::absolute(dir).string()
-              << "/domain_splits_v2/train_....npy)" << std::endl;
+    std::string splitsDir;
+    for (const char* d : {"domain_splits_v2", "domain_splits"})
+        if (splitsDir.empty() && fs::is_directory(fs::path(dir) / d)) splitsDir = (fs::absolute(dir) / d).string();
+    std::cout << "train on it: data.file=" << fs::absolute(outFile).string();
+    if (!splitsDir.empty()) std::cout << " (a public domain split: '~data.paired_count' 'data.groups_file=" << splitsDir << "/train_...npy')";
+    std::cout << std::endl;
     return 0;
 }
 
