@@ -26,6 +26,7 @@
 #include "data/file_hash.h"
 #include "data/h5_array.h"
 #include "data/h5_check.h"
+#include "data/public_folder.h"
 #include "data/simple_shapes.h"
 #include "model/run/distributed.h"
 #include "model/run/engine.h"
@@ -67,6 +68,96 @@ int cmdSimpleShapes(const std::string& outFile, gw::data::SimpleShapesOptions o,
     std::cout << "\nwrote " << outFile << " (" << o.train << " train, " << o.val << " val, " << o.test << " test"
               << (o.captions ? ", with captions" : "") << "; "
               << std::fixed << std::setprecision(1) << el << " s)" << std::endl;
+    return 0;
+}
+
+/// A progress bar on stderr, one per phase: "train  [#########...........]  2048/4000 images  3120/s".
+/// On a terminal it is redrawn in place at most ten times a second; otherwise one line at each quarter.
+class ProgressBar {
+public:
+    explicit ProgressBar(std::string unit) : unit_(std::move(unit)), tty_(::isatty(STDERR_FILENO) == 1) {}
+    void update(const std::string& label, int64_t done, int64_t total) {
+        const auto now = std::chrono::steady_clock::now();
+        if (label != label_) {
+            label_ = label;
+            start_ = now;
+            quarter_ = -1;
+            last_ = {};
+        }
+        const bool finished = done >= total;
+        if (tty_) {
+            if (!finished && now - last_ < std::chrono::milliseconds(100)) return;
+        } else {
+            const int q = total > 0 ? static_cast<int>(4 * done / total) : 4;
+            if (q == quarter_) return;
+            quarter_ = q;
+        }
+        last_ = now;
+        const double el = std::chrono::duration<double>(now - start_).count();
+        constexpr int kWidth = 30;
+        const int filled = total > 0 ? static_cast<int>(kWidth * done / total) : kWidth;
+        std::ostringstream o;
+        o << (tty_ ? "\r" : "") << std::left << std::setw(6) << label << "[" << std::string(size_t(filled), '#')
+          << std::string(size_t(kWidth - filled), '.') << "]  " << done << "/" << total << " " << unit_;
+        if (el > 0.05 && done > 0) o << "  " << std::fixed << std::setprecision(0) << done / el << "/s";
+        std::cerr << o.str() << (tty_ ? (finished ? "\n" : "") : "\n") << std::flush;
+        open_ = tty_ && !finished;
+    }
+    /// Ends a bar left half-drawn on a terminal, so that what follows starts on its own line.
+    void endLine() {
+        if (open_) std::cerr << std::endl;
+        open_ = false;
+    }
+
+private:
+    std::string unit_, label_;
+    bool tty_ = false, open_ = false;
+    int quarter_ = -1;
+    std::chrono::steady_clock::time_point start_{}, last_{};
+};
+
+int cmdSimpleShapesFolder(const std::string& dir, const std::string& outFile, const gw::data::PublicFolderOptions& o) {
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGTERM, onSignal);
+    const auto t0 = std::chrono::steady_clock::now();
+    ProgressBar bar("images");
+    std::vector<gw::data::PublicFolderSplit> splits;
+    try {
+        splits = gw::data::importSimpleShapesFolder(
+            dir, outFile, o, [&](const std::string& split, int64_t done, int64_t total) { bar.update(split, done, total); },
+            [] { return gStop.load(); });
+    } catch (const gw::data::ImportStopped& e) {
+        bar.endLine();
+        std::cerr << "gw: " << e.what() << std::endl;
+        return 130;
+    } catch (...) {
+        bar.endLine();
+        throw;
+    }
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    int64_t images = 0;
+    std::ostringstream counts;
+    for (const auto& s : splits) {
+        counts << (images ? ", " : "") << s.samples << " " << s.name;
+        images += s.samples;
+    }
+    const auto& first = splits.front();
+    std::cout << "wrote " << outFile << " (" << counts.str() << "; images, attributes, labels"
+              << (o.text ? ", captions, caption choices, BERT vectors of " + std::to_string(first.bertDim) : std::string())
+              << (first.unpairedDim > 0 ? ", unpaired " + std::to_string(first.unpairedDim) : std::string()) << "; " << std::fixed
+              << std::setprecision(1) << el << " s, " << std::setprecision(0) << 1e6 * el / double(std::max<int64_t>(images, 1))
+              << " us per sample)" << std::endl;
+    for (const auto& s : splits)
+        if (s.captionMismatches > 0)
+            std::cerr << "gw: note: split " << s.name << ": " << s.captionMismatches << " of " << s.samples
+                      << " stored captions differ from what GW Studio's composer makes of their labels and choices (first: sample "
+                      << s.firstMismatch << "); the stored captions are kept, their choice columns are the public ones" << std::endl;
+    std::string splitsDir;
+    for (const char* d : {"domain_splits_v2", "domain_splits"})
+        if (splitsDir.empty() && fs::is_directory(fs::path(dir) / d)) splitsDir = (fs::absolute(dir) / d).string();
+    std::cout << "train on it: data.file=" << fs::absolute(outFile).string();
+    if (!splitsDir.empty()) std::cout << " (a public domain split: '~data.paired_count' 'data.groups_file=" << splitsDir << "/train_...npy')";
+    std::cout << std::endl;
     return 0;
 }
 
@@ -472,21 +563,27 @@ int gwMain(int argc, char** argv) {
     pretrain->add_flag("--force", force, "Retrain even when the weights file exists");
     deviceAndThreads(pretrain);
 
-    auto* imp = app.add_subcommand("import", "Import (fashion-mnist) or generate (simple-shapes) a dataset in the GW HDF5 layout");
-    std::string source, outFile, sourceDir = gw::data::kFashionMnistDir;
+    auto* imp = app.add_subcommand("import", "Import (fashion-mnist, simple-shapes-folder) or generate (simple-shapes) a dataset in the GW HDF5 layout");
+    std::string source, sourceDir = gw::data::kFashionMnistDir;
+    std::vector<std::string> importPaths;
     int64_t valCount = -1;
     gw::data::SimpleShapesOptions shapesOpt;
-    imp->add_option("source", source, "Dataset name")->required()->check(CLI::IsMember({"fashion-mnist", "simple-shapes"}));
-    imp->add_option("out", outFile, "Output HDF5 file")->required();
+    imp->add_option("source", source, "Dataset name: fashion-mnist, simple-shapes, or simple-shapes-folder (a folder written by "
+                                      "the public dataset's `shapesd create`)")
+        ->required()->check(CLI::IsMember({"fashion-mnist", "simple-shapes", "simple-shapes-folder"}));
+    imp->add_option("paths", importPaths, "OUT.h5, the output HDF5 file (simple-shapes-folder: DIR OUT.h5)")->required()->expected(1, 2);
     imp->add_option("--from", sourceDir, "fashion-mnist: folder of the IDX files")->check(CLI::ExistingDirectory);
     imp->add_option("--val", valCount, "fashion-mnist: training samples held out as val (5000); simple-shapes: val samples (1000)");
     imp->add_option("--train", shapesOpt.train, "simple-shapes: training samples")->capture_default_str();
     imp->add_option("--test", shapesOpt.test, "simple-shapes: test samples")->capture_default_str();
     imp->add_option("--seed", shapesOpt.seed, "simple-shapes: random seed")->capture_default_str();
-    imp->add_option("--threads", shapesOpt.threads, "simple-shapes: rendering threads (0 = every core)")->capture_default_str();
-    imp->add_flag("--force", shapesOpt.force, "simple-shapes: replace an existing output file");
-    bool noCaptions = false;
+    imp->add_option("--threads", shapesOpt.threads, "simple-shapes: rendering threads; simple-shapes-folder: decoding threads (0 = every core)")
+        ->capture_default_str();
+    imp->add_flag("--force", shapesOpt.force, "simple-shapes, simple-shapes-folder: replace an existing output file");
+    bool noCaptions = false, noText = false;
     imp->add_flag("--no-captions", noCaptions, "simple-shapes: leave out the captions (/{split}/t, /{split}/caption_choices)");
+    imp->add_flag("--no-text", noText, "simple-shapes-folder: images, attributes and labels only (no captions, caption choices "
+                                        "or BERT vectors; their files are then not needed)");
 
     auto* exp = app.add_subcommand("export", "Write a checkpoint's weights for Python (shimmer's state_dict layout) and its experiment");
     std::string exCkpt, exOut;
@@ -641,6 +738,22 @@ int gwMain(int argc, char** argv) {
             const auto report = engine.pretrainDomains(force, ptDomains);
             for (const auto& [k, v] : report) say("  val " + k + " " + std::to_string(v));
             return 0;
+        }
+        if (*imp && importPaths.size() != (source == "simple-shapes-folder" ? 2u : 1u))
+            throw std::runtime_error(source == "simple-shapes-folder"
+                                         ? "import simple-shapes-folder: expected DIR OUT.h5 (the folder written by shapesd create, then the output file)"
+                                         : "import " + source + ": expected one output file, found " + std::to_string(importPaths.size()) + " paths");
+        const std::string outFile = importPaths.empty() ? std::string() : importPaths.back();
+        if (*imp && source == "simple-shapes-folder") {
+            for (const char* only : {"--train", "--test", "--val", "--seed", "--from", "--no-captions"})
+                if (imp->get_option(only)->count() > 0)
+                    throw std::runtime_error(std::string("import simple-shapes-folder: ") + only +
+                                             " is not an option of the folder import (the folder sets the splits)");
+            gw::data::PublicFolderOptions fo;
+            fo.force = shapesOpt.force;
+            fo.threads = shapesOpt.threads;
+            fo.text = !noText;
+            return cmdSimpleShapesFolder(importPaths.front(), outFile, fo);
         }
         if (*imp && source == "simple-shapes") {
             shapesOpt.captions = !noCaptions;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "data/npy.h"
 
+#include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -69,7 +71,7 @@ void appendUtf8(std::string& out, uint32_t c) {
 }
 
 /// UTF-32LE items of `itemSize` bytes each into UTF-8 strings (NumPy pads with NULs).
-std::vector<std::string> utf32Items(const char* p, int64_t count, int64_t itemSize, const std::string& what) {
+std::vector<std::string> utf32Items(const char* p, int64_t count, int64_t itemSize, const std::string& what, int64_t firstIndex = 0) {
     std::vector<std::string> out(static_cast<size_t>(count));
     for (int64_t k = 0; k < count; ++k) {
         std::string& s = out[static_cast<size_t>(k)];
@@ -78,7 +80,7 @@ std::vector<std::string> utf32Items(const char* p, int64_t count, int64_t itemSi
             const uint32_t c = uint32_t(u[0]) | uint32_t(u[1]) << 8 | uint32_t(u[2]) << 16 | uint32_t(u[3]) << 24;
             if (c == 0) break;
             if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-                fail(what, "element " + std::to_string(k) + " holds an invalid character (U+" + std::to_string(c) + ")");
+                fail(what, "element " + std::to_string(firstIndex + k) + " holds an invalid character (U+" + std::to_string(c) + ")");
             appendUtf8(s, c);
         }
     }
@@ -279,6 +281,8 @@ private:
     std::vector<ObjPtr> stack_;
     std::vector<ObjPtr> memo_;
     std::map<const Obj*, std::vector<ObjPtr>> tuples_;  ///< a tuple's items, which may be dtypes or globals
+    static constexpr int64_t kSmallInts = 256;
+    std::array<ObjPtr, kSmallInts> smallInts_;
 
     unsigned char u8() {
         if (pos_ >= b_.size()) fail(what_, "the pickle ends early, at byte " + std::to_string(pos_));
@@ -338,6 +342,17 @@ private:
         return memo_[k];
     }
     void pushInt(int64_t x) {
+        // Small integers are shared (ints are never changed once made): a pickled array of 500,000
+        // caption-choice dicts holds some 15 million of them.
+        if (x >= 0 && x < kSmallInts) {
+            ObjPtr& o = smallInts_[static_cast<size_t>(x)];
+            if (!o) {
+                o = make(PyValue::Kind::Int);
+                o->v->i = x;
+            }
+            push(o);
+            return;
+        }
         auto o = make(PyValue::Kind::Int);
         o->v->i = x;
         push(o);
@@ -529,26 +544,33 @@ PyValuePtr PyValue::get(const std::string& k) const {
 
 PyValuePtr unpickle(const std::string& bytes, const std::string& what) { return Unpickler(bytes, what).run(); }
 
-NpyArray readNpy(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw NpyError(path + ": cannot read the file (" + std::strerror(errno) + ")");
-    const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (all.size() < 10 || all.compare(0, 6, "\x93NUMPY") != 0)
+namespace {
+
+/// What a `.npy` header says, and where the data starts.
+struct Header {
+    NpyArray shapeAndType;  ///< dtype, itemSize and shape; no data
+    size_t dataAt = 0;
+};
+
+/// Parses the magic, version and header dict at the start of `head` (at least the first 12 bytes of
+/// the file, and the whole header when it is there). \throws NpyError "PATH: ...".
+Header parseHeader(const std::string& head, const std::string& path) {
+    if (head.size() < 10 || head.compare(0, 6, "\x93NUMPY") != 0)
         fail(path, "expected a NumPy .npy file (starting with \\x93NUMPY), found something else");
-    const int major = static_cast<unsigned char>(all[6]);
+    const int major = static_cast<unsigned char>(head[6]);
     size_t headerLen = 0, start = 0;
     if (major == 1) {
-        headerLen = static_cast<unsigned char>(all[8]) | size_t(static_cast<unsigned char>(all[9])) << 8;
+        headerLen = static_cast<unsigned char>(head[8]) | size_t(static_cast<unsigned char>(head[9])) << 8;
         start = 10;
     } else if (major == 2 || major == 3) {
-        if (all.size() < 12) fail(path, "the header is cut short");
-        for (int k = 0; k < 4; ++k) headerLen |= size_t(static_cast<unsigned char>(all[8 + k])) << (8 * k);
+        if (head.size() < 12) fail(path, "the header is cut short");
+        for (int k = 0; k < 4; ++k) headerLen |= size_t(static_cast<unsigned char>(head[8 + k])) << (8 * k);
         start = 12;
     } else {
         fail(path, "expected .npy format version 1, 2 or 3, found " + std::to_string(major));
     }
-    if (start + headerLen > all.size()) fail(path, "the header is cut short");
-    const std::string header = all.substr(start, headerLen);
+    if (start + headerLen > head.size()) fail(path, "the header is cut short");
+    const std::string header = head.substr(start, headerLen);
     // {'descr': '<f4', 'fortran_order': False, 'shape': (2, 12), }
     auto valueOf = [&](const std::string& key) {
         const auto at = header.find("'" + key + "'");
@@ -566,7 +588,8 @@ NpyArray readNpy(const std::string& path) {
     p = header.find('(', valueOf("shape"));
     const auto close = header.find(')', p);
     if (p == std::string::npos || close == std::string::npos) fail(path, "malformed shape in the header " + header);
-    NpyArray a;
+    Header h;
+    NpyArray& a = h.shapeAndType;
     std::stringstream dims(header.substr(p + 1, close - p - 1));
     std::string part;
     while (std::getline(dims, part, ',')) {
@@ -576,10 +599,23 @@ NpyArray readNpy(const std::string& path) {
         } catch (const std::exception&) {
             fail(path, "malformed shape in the header " + header);
         }
+        if (a.shape.back() < 0) fail(path, "malformed shape in the header " + header);
     }
     parseDescr(descr, path, a.dtype, a.itemSize);
     if (fortran && a.shape.size() > 1) fail(path, "Fortran-ordered data is not read; save it with np.ascontiguousarray");
-    const size_t dataAt = start + headerLen;
+    h.dataAt = start + headerLen;
+    return h;
+}
+
+}  // namespace
+
+NpyArray readNpy(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw NpyError(path + ": cannot read the file (" + std::strerror(errno) + ")");
+    const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    Header h = parseHeader(all, path);
+    NpyArray a = std::move(h.shapeAndType);
+    const size_t dataAt = h.dataAt;
     const int64_t count = a.size();
     if (a.dtype == "O") {
         auto v = unpickle(all.substr(dataAt), path);
@@ -592,6 +628,64 @@ NpyArray readNpy(const std::string& path) {
         fail(path, "expected " + std::to_string(count * a.itemSize) + " bytes of data, found " + std::to_string(all.size() - dataAt));
     if (a.dtype == "U") a.text = utf32Items(all.data() + dataAt, count, a.itemSize, path);
     else a.bytes.assign(all.begin() + static_cast<std::ptrdiff_t>(dataAt), all.begin() + static_cast<std::ptrdiff_t>(dataAt + count * a.itemSize));
+    return a;
+}
+
+NpyRowReader::NpyRowReader(const std::string& path) : path_(path) {
+    in_ = std::make_unique<std::ifstream>(path, std::ios::binary);
+    if (!*in_) throw NpyError(path + ": cannot read the file (" + std::strerror(errno) + ")");
+    std::string head(12, '\0');
+    in_->read(head.data(), 12);
+    head.resize(static_cast<size_t>(in_->gcount()));
+    if (head.size() >= 12 && head.compare(0, 6, "\x93NUMPY") == 0) {
+        // The header's length, then the header itself.
+        const int major = static_cast<unsigned char>(head[6]);
+        const size_t len = major == 1 ? (static_cast<unsigned char>(head[8]) | size_t(static_cast<unsigned char>(head[9])) << 8) + 10
+                                      : (size_t(static_cast<unsigned char>(head[8])) | size_t(static_cast<unsigned char>(head[9])) << 8 |
+                                         size_t(static_cast<unsigned char>(head[10])) << 16 | size_t(static_cast<unsigned char>(head[11])) << 24) + 12;
+        if (len > 12 && len < (size_t(1) << 30)) {
+            head.resize(len);
+            in_->read(head.data() + 12, static_cast<std::streamsize>(len - 12));
+            head.resize(12 + static_cast<size_t>(in_->gcount()));
+        }
+    }
+    Header h = parseHeader(head, path);
+    if (h.shapeAndType.dtype == "O")
+        fail(path, "holds Python objects (dtype |O), which are read whole (readNpy), not row by row");
+    if (h.shapeAndType.shape.empty()) fail(path, "expected an array with rows, found a single value (shape ())");
+    dtype_ = h.shapeAndType.dtype;
+    itemSize_ = h.shapeAndType.itemSize;
+    shape_ = h.shapeAndType.shape;
+    dataAt_ = h.dataAt;
+    rowElements_ = 1;
+    for (size_t k = 1; k < shape_.size(); ++k) rowElements_ *= shape_[k];
+    in_->clear();
+    in_->seekg(0, std::ios::end);
+    const auto size = static_cast<int64_t>(in_->tellg());
+    const int64_t need = shape_[0] * rowElements_ * itemSize_;
+    if (size - static_cast<int64_t>(dataAt_) < need)
+        fail(path, "expected " + std::to_string(need) + " bytes of data, found " + std::to_string(size - static_cast<int64_t>(dataAt_)));
+}
+
+NpyRowReader::~NpyRowReader() = default;
+
+NpyArray NpyRowReader::read(int64_t start, int64_t count) {
+    if (start < 0 || count < 0 || start + count > rows())
+        fail(path_, "rows " + std::to_string(start) + " to " + std::to_string(start + count) + " are outside its " +
+                        std::to_string(rows()) + " rows");
+    NpyArray a;
+    a.dtype = dtype_;
+    a.itemSize = itemSize_;
+    a.shape = shape_;
+    a.shape[0] = count;
+    const int64_t n = count * rowElements_ * itemSize_;
+    std::string buf(static_cast<size_t>(n), '\0');
+    in_->clear();
+    in_->seekg(static_cast<std::streamoff>(dataAt_ + static_cast<size_t>(start * rowElements_ * itemSize_)));
+    in_->read(buf.data(), static_cast<std::streamsize>(n));
+    if (in_->gcount() != n) fail(path_, "cannot read rows " + std::to_string(start) + " to " + std::to_string(start + count) + " (the file ends early)");
+    if (dtype_ == "U") a.text = utf32Items(buf.data(), count * rowElements_, itemSize_, path_, start * rowElements_);
+    else a.bytes.assign(buf.begin(), buf.end());
     return a;
 }
 

@@ -14,6 +14,7 @@
 /// refused by name, and no pickled code runs. Fortran-ordered and big-endian files are refused.
 /// Qt-free and torch-free.
 #include <cstdint>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -70,6 +71,38 @@ struct PyValue {
 /// missing file, a bad magic or header, an unsupported dtype or byte order, Fortran order, a short data
 /// part, a pickle with an object outside the subset above).
 NpyArray readNpy(const std::string& path);
+
+/// A `.npy` file of numbers or text read a block of rows at a time, for files larger than one wants in
+/// memory (`{split}_latent.npy` of 500,000 BERT vectors is 1.5 GB). Rows are the first axis of the
+/// shape. Same types and refusals as readNpy; object arrays are refused (they are one pickle, read
+/// whole by readNpy). Not thread-safe.
+class NpyRowReader {
+public:
+    /// Opens `path` and reads its header. \throws NpyError "PATH: ..." as readNpy, also for an object
+    ///         array, a single value (shape ()), or data shorter than the header announces.
+    explicit NpyRowReader(const std::string& path);
+    ~NpyRowReader();
+    NpyRowReader(const NpyRowReader&) = delete;
+    NpyRowReader& operator=(const NpyRowReader&) = delete;
+    const std::string& path() const { return path_; }
+    /// As NpyArray::dtype: "f4", "i8", "U", ...
+    const std::string& dtype() const { return dtype_; }
+    int64_t itemSize() const { return itemSize_; }
+    const std::vector<int64_t>& shape() const { return shape_; }
+    int64_t rows() const { return shape_.front(); }
+    /// Elements per row (the product of the shape after the first axis).
+    int64_t rowElements() const { return rowElements_; }
+    /// Rows [start, start + count) as an array of shape (count, ...).
+    /// \throws NpyError for rows outside the file or a read that fails.
+    NpyArray read(int64_t start, int64_t count);
+
+private:
+    std::string path_, dtype_;
+    int64_t itemSize_ = 0, rowElements_ = 0;
+    std::vector<int64_t> shape_;
+    size_t dataAt_ = 0;
+    std::unique_ptr<std::ifstream> in_;
+};
 
 /// Unpickles `bytes` (protocols 2 to 5) into the subset above; `what` starts every message.
 /// \throws NpyError.

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake ninja-build pkg-config
           libtorch-dev libopenblas0-pthread libhdf5-dev libyaml-cpp-dev libcli11-dev zlib1g-dev
-          libcairo2-dev libssl-dev qt6-base-dev libqcustomplot-dev dataset-fashion-mnist python3-torch
+          libcairo2-dev libpng-dev libssl-dev qt6-base-dev libqcustomplot-dev dataset-fashion-mnist python3-torch
           libprotobuf-dev protobuf-compiler python3-protobuf libboost-dev
           dpkg-dev file help2man appstream desktop-file-utils debootstrap clang libclang-rt-14-dev
           slurm-wlm munge libgloo-dev)

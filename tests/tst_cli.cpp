@@ -211,6 +211,27 @@ private Q_SLOTS:
         QVERIFY(!QFile::exists(big + ".partial"));
     }
 
+    /// `gw import simple-shapes-folder DIR OUT.h5`: the public sample folder, with a progress bar on stderr;
+    /// the wrong number of paths and a folder without the files are named, and nothing is written.
+    void importSimpleShapesFolder() {
+        QTemporaryDir dir;
+        const QString out = dir.path() + "/public.h5";
+        auto r = runGw({"import", "simple-shapes-folder", GW_SOURCE_DIR "/tests/data/simple-shapes-sample", out, "--threads", "2"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("wrote " + out + " (4 train, 2 val, 2 test; images, attributes, labels, captions, caption choices, "
+                                                 "BERT vectors of 768, unpaired 32;"),
+                 qPrintable(r.out));
+        QVERIFY2(r.err.contains("train [") && r.err.contains("]  4/4 images") && r.err.contains("test  ["), qPrintable(r.err));
+        QCOMPARE(gw::data::H5Array(out.toStdString(), "/test/t_bert").shape(), (std::vector<int64_t>{2, 768}));
+        r = runGw({"import", "simple-shapes-folder", out});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("import simple-shapes-folder: expected DIR OUT.h5"), qPrintable(r.err));
+        r = runGw({"import", "simple-shapes-folder", dir.path(), dir.path() + "/x.h5"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains(dir.path() + "/train_labels.npy (split train): the file is missing"), qPrintable(r.err));
+        QVERIFY(!QFile::exists(dir.path() + "/x.h5") && !QFile::exists(dir.path() + "/x.h5.partial"));
+    }
+
     void pretrainWritesWeights() {
         QTemporaryDir dir;
         const QString exp = QString::fromStdString(fixtures::makeExperiment(dir));

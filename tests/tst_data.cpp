@@ -151,6 +151,29 @@ private Q_SLOTS:
         }
     }
 
+    /// NpyRowReader: blocks of rows equal the same rows of the whole file (numbers and text); object
+    /// arrays and rows outside the file are refused by name.
+    void npyRowsByBlocks() {
+        using namespace gw::data;
+        const std::string root = GW_SOURCE_DIR "/tests/data/simple-shapes-sample/";
+        const auto whole = readNpy(root + "train_latent.npy");
+        NpyRowReader latent(root + "train_latent.npy");
+        QCOMPARE(latent.shape(), (std::vector<int64_t>{4, 768}));
+        QCOMPARE(latent.rowElements(), int64_t(768));
+        QCOMPARE(latent.dtype(), std::string("f4"));
+        const auto mid = latent.read(1, 2);
+        QCOMPARE(mid.shape, (std::vector<int64_t>{2, 768}));
+        QVERIFY(std::equal(mid.bytes.begin(), mid.bytes.end(), whole.bytes.begin() + 768 * 4));
+        QCOMPARE(latent.read(3, 1).number(767), whole.number(4 * 768 - 1));
+        const auto captions = readNpy(root + "train_captions.npy");
+        NpyRowReader text(root + "train_captions.npy");
+        const auto last = text.read(2, 2);
+        QCOMPARE(last.text, (std::vector<std::string>{captions.text[2], captions.text[3]}));
+        QVERIFY(fixtures::errorOf([&] { text.read(3, 2); }).contains("train_captions.npy: rows 3 to 5 are outside its 4 rows"));
+        QVERIFY(fixtures::errorOf([&] { NpyRowReader(root + "train_caption_choices.npy"); })
+                    .contains("train_caption_choices.npy: holds Python objects (dtype |O), which are read whole"));
+    }
+
     /// Files the reader refuses, each named with what was expected and found.
     void npyRefusesWhatItCannotRead() {
         using namespace gw::data;

@@ -7,8 +7,11 @@
 
 #include <H5Cpp.h>
 
+#include <zlib.h>
+
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -17,6 +20,7 @@
 #include "data/h5_array.h"
 #include "data/npy.h"
 #include "data/public_captions.h"
+#include "data/public_folder.h"
 #include "data/shapes.h"
 #include "data/simple_shapes.h"
 #include "fixtures.h"
@@ -77,6 +81,116 @@ std::array<double, 3> textbookHls(double h, double l, double s) {
         return m1;
     };
     return {v(h + 1.0 / 3), v(h), v(h - 1.0 / 3)};
+}
+
+
+// ---- A PNG and NPY writer and a PNG reader of the test's own (zlib only), independent of the importer's
+// libpng, to make and check the folders `shapesd create` writes.
+
+void putBE32(std::string& out, uint32_t v) {
+    for (int k = 3; k >= 0; --k) out += char((v >> (8 * k)) & 0xFF);
+}
+void pngChunk(std::string& out, const char* type, const std::string& data) {
+    putBE32(out, uint32_t(data.size()));
+    const std::string body = std::string(type, 4) + data;
+    out += body;
+    putBE32(out, uint32_t(crc32(0, reinterpret_cast<const Bytef*>(body.data()), uInt(body.size()))));
+}
+/// A non-interlaced PNG of `w` × `h` pixels of `channels` 8-bit samples (colour type 0 grey, 2 RGB, 6 RGBA by
+/// channels 1, 3, 4; `bitDepth` 16 doubles each sample's bytes), every row with filter type 0.
+std::string encodePng(int w, int h, int channels, const std::vector<uint8_t>& px, int bitDepth = 8) {
+    std::string out("\x89PNG\r\n\x1a\n", 8), ihdr;
+    putBE32(ihdr, uint32_t(w));
+    putBE32(ihdr, uint32_t(h));
+    ihdr += char(bitDepth);
+    ihdr += char(channels == 1 ? 0 : channels == 3 ? 2 : 6);
+    ihdr += std::string(3, '\0');
+    pngChunk(out, "IHDR", ihdr);
+    const int bytes = bitDepth / 8;
+    std::string raw;
+    for (int r = 0; r < h; ++r) {
+        raw += '\0';
+        for (int i = 0; i < w * channels; ++i) raw += std::string(size_t(bytes), char(px[size_t(r * w * channels + i)]));
+    }
+    uLongf n = compressBound(uLong(raw.size()));
+    std::string z(n, '\0');
+    compress(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(raw.data()), uLong(raw.size()));
+    z.resize(n);
+    pngChunk(out, "IDAT", z);
+    pngChunk(out, "IEND", "");
+    return out;
+}
+/// The pixels of an 8-bit, non-interlaced RGB or RGBA PNG as RGB (alpha dropped): IDAT inflated and the five
+/// row filters undone (PNG specification, section 9). Empty for anything else.
+std::vector<uint8_t> decodePngRgb(const std::string& png, int& w, int& h) {
+    auto be32 = [&](size_t at) {
+        return uint32_t(uint8_t(png[at])) << 24 | uint32_t(uint8_t(png[at + 1])) << 16 | uint32_t(uint8_t(png[at + 2])) << 8 | uint8_t(png[at + 3]);
+    };
+    std::string idat;
+    int channels = 0;
+    for (size_t at = 8; at + 8 <= png.size();) {
+        const uint32_t len = be32(at);
+        const std::string type = png.substr(at + 4, 4);
+        if (type == "IHDR") {
+            w = int(be32(at + 8)), h = int(be32(at + 12));
+            if (png[at + 16] != 8 || png[at + 20] != 0) return {};
+            channels = png[at + 17] == 2 ? 3 : png[at + 17] == 6 ? 4 : 0;
+        }
+        if (type == "IDAT") idat += png.substr(at + 8, len);
+        at += 12 + len;
+    }
+    if (!channels) return {};
+    const size_t stride = size_t(w * channels);
+    std::string raw((stride + 1) * size_t(h), '\0');
+    uLongf n = uLongf(raw.size());
+    if (uncompress(reinterpret_cast<Bytef*>(raw.data()), &n, reinterpret_cast<const Bytef*>(idat.data()), uLong(idat.size())) != Z_OK) return {};
+    std::vector<uint8_t> cur(stride), prev(stride, 0), rgb;
+    for (int r = 0; r < h; ++r) {
+        const int filter = uint8_t(raw[size_t(r) * (stride + 1)]);
+        for (size_t i = 0; i < stride; ++i) {
+            const int x = uint8_t(raw[size_t(r) * (stride + 1) + 1 + i]);
+            const int a = i >= size_t(channels) ? cur[i - size_t(channels)] : 0, b = prev[i],
+                      c = i >= size_t(channels) ? prev[i - size_t(channels)] : 0;
+            int pred = 0;
+            if (filter == 1) pred = a;
+            if (filter == 2) pred = b;
+            if (filter == 3) pred = (a + b) / 2;
+            if (filter == 4) {
+                const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+                pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+            }
+            cur[i] = uint8_t((x + pred) & 0xFF);
+        }
+        for (int col = 0; col < w; ++col)
+            for (int k = 0; k < 3; ++k) rgb.push_back(cur[size_t(col * channels + k)]);
+        prev = cur;
+    }
+    return rgb;
+}
+
+std::string readBytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+void writeBytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+
+/// A version-1 .npy file: `descr` ('<f4', '|O', ...), the shape as Python writes it ("(3, 12)"), the data.
+void writeNpy(const std::string& path, const std::string& descr, const std::string& shape, const std::string& data) {
+    std::string h = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+    while ((10 + h.size() + 1) % 64) h += ' ';
+    h += '\n';
+    writeBytes(path, std::string("\x93NUMPY\x01\x00", 8) + char(h.size() & 0xFF) + char(h.size() >> 8) + h + data);
+}
+template <typename T>
+std::string rawBytes(const std::vector<T>& v) {
+    return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+/// A copy of the public sample folder in `dir`/name, to damage.
+std::string copySample(const QTemporaryDir& dir, const std::string& name) {
+    const std::string to = dir.path().toStdString() + "/" + name;
+    std::filesystem::copy(GW_SOURCE_DIR "/tests/data/simple-shapes-sample", to, std::filesystem::copy_options::recursive);
+    return to;
 }
 
 QByteArray fileBytes(const QString& path) {
@@ -733,6 +847,281 @@ private Q_SLOTS:
             for (int k = 0; k < sh::kCaptionChoiceColumns; ++k) cols[size_t(k)] = int8_t(rows[i][k].item<int64_t>());
             QCOMPARE(sh::composeCaption(in, sh::captionChoiceFromColumns(cols.data())), stored);
         }
+    }
+
+    // ---- The public folder (data/public_folder.h) ------------------------------------------------------
+
+    /// `gw import simple-shapes-folder` of the public sample (tests/data/simple-shapes-sample): every
+    /// dataset against the folder's files read on their own (NPY by data/npy.h, PNG by the test's own
+    /// zlib decoder), the attribute vector against the public NormalizeAttributes formula in float32, the
+    /// BERT vectors standardised as the public text domain does (torch, float32).
+    void publicFolderImport() {
+        const std::string root = GW_SOURCE_DIR "/tests/data/simple-shapes-sample/";
+        QTemporaryDir dir;
+        const std::string out = dir.path().toStdString() + "/public.h5";
+        std::map<std::string, std::vector<int64_t>> seen;
+        PublicFolderOptions o;
+        o.threads = 2;
+        const auto report = importSimpleShapesFolder(root, out, o, [&](const std::string& split, int64_t done, int64_t) {
+            seen[split].push_back(done);
+        });
+        QCOMPARE(int(report.size()), 3);
+        QVERIFY(!QFile::exists(QString::fromStdString(out + ".partial")));
+        auto tensorOf = [](const NpyArray& a) {
+            const auto type = a.dtype == "f8" ? torch::kFloat64 : torch::kFloat32;
+            return torch::from_blob(const_cast<char*>(a.bytes.data()), {a.size()}, type).clone().view(a.shape);
+        };
+        const auto mean = tensorOf(readNpy(root + "latent_mean.npy")), stdev = tensorOf(readNpy(root + "latent_std.npy"));
+        const int categories[8] = {3, 8, 0, 9, 0, 6, 10, 4};  // structure_category_from_choice of each dict, in file order
+        int row = 0;
+        for (int k = 0; k < 3; ++k) {
+            const auto& r = report[size_t(k)];
+            const std::string split = r.name, g = "/" + split + "/";
+            const int64_t n = k == 0 ? 4 : 2;
+            QCOMPARE(r.samples, n);
+            QCOMPARE(r.bertDim, int64_t(768));
+            QCOMPARE(r.unpairedDim, int64_t(32));
+            QVERIFY(r.labelsUnpaired);
+            QCOMPARE(r.captionMismatches, int64_t(0));
+            QCOMPARE(seen[split].front(), int64_t(0));
+            QCOMPARE(seen[split].back(), n);
+            // Labels: the first 11 columns as they are, the 12th apart.
+            const auto L = tensorOf(readNpy(root + split + "_labels.npy"));
+            QCOMPARE(L.sizes(), (c10::IntArrayRef{n, 12}));
+            QVERIFY(torch::equal(H5Array(out, g + "labels").readAll(), L.slice(1, 0, 11)));
+            QVERIFY(torch::equal(H5Array(out, g + "labels_unpaired").readAll(), L.select(1, 11)));
+            // Attributes: SimpleShapesAttributes, NormalizeAttributes and attribute_to_tensor, in float32.
+            H5Array attr(out, g + "attr");
+            QCOMPARE(attr.intAttribute("num_classes", 0), int64_t(3));
+            QCOMPARE(attr.stringsAttribute("class_names"), (std::vector<std::string>{"diamond", "egg", "triangle"}));
+            auto unit = [](const torch::Tensor& v, double lo, double span) { return ((v - lo) / span) * 2 - 1; };
+            const auto ref = torch::cat({torch::one_hot(L.select(1, 0).to(torch::kLong), 3).to(torch::kFloat32),
+                                         torch::stack({unit(L.select(1, 1), 7, 18), unit(L.select(1, 2), 7, 18), unit(L.select(1, 3), 7, 7),
+                                                       L.select(1, 4).cos(), L.select(1, 4).sin(), (L.select(1, 5) / 255) * 2 - 1,
+                                                       (L.select(1, 6) / 255) * 2 - 1, (L.select(1, 7) / 255) * 2 - 1}, 1)},
+                                        1);
+            const auto a = attr.readAll();
+            QCOMPARE(a.sizes(), (c10::IntArrayRef{n, 11}));
+            QVERIFY2((a - ref).abs().max().item<float>() <= 2.5e-7f, "attribute vector differs from the public formula");
+            // Images: the PNGs' pixels, alpha dropped.
+            const auto v = H5Array(out, g + "v").readAll();
+            QCOMPARE(v.sizes(), (c10::IntArrayRef{n, 32, 32, 3}));
+            for (int64_t i = 0; i < n; ++i) {
+                int w = 0, h = 0;
+                const auto px = decodePngRgb(readBytes(root + split + "/" + std::to_string(i) + ".png"), w, h);
+                QCOMPARE(int(px.size()), 32 * 32 * 3);
+                QVERIFY(std::memcmp(px.data(), v[i].contiguous().data_ptr<uint8_t>(), px.size()) == 0);
+            }
+            // Captions as stored, and their choice columns compose them again from the labels.
+            const auto captions = readNpy(root + split + "_captions.npy");
+            H5::H5File f(out, H5F_ACC_RDONLY);
+            H5::DataSet t = f.openDataSet(g + "t");
+            QCOMPARE(int(t.getStrType().getSize()), sh::kCaptionBytes);
+            std::vector<char> text(size_t(n * sh::kCaptionBytes));
+            t.read(text.data(), t.getStrType());
+            H5Array choices(out, g + "caption_choices");
+            QCOMPARE(choices.shape(), (std::vector<int64_t>{n, sh::kCaptionChoiceColumns}));
+            QCOMPARE(choices.intAttribute("public_categories", 0), int64_t(28));
+            QCOMPARE(int(choices.stringsAttribute("column_names").size()), sh::kCaptionChoiceColumns);
+            const auto cols = choices.readAll();
+            for (int64_t i = 0; i < n; ++i, ++row) {
+                const std::string stored(text.data() + i * sh::kCaptionBytes, strnlen(text.data() + i * sh::kCaptionBytes, size_t(sh::kCaptionBytes)));
+                QCOMPARE(QString::fromStdString(stored), QString::fromStdString(captions.text[size_t(i)]));
+                std::array<int8_t, sh::kCaptionChoiceColumns> c{};
+                for (int j = 0; j < sh::kCaptionChoiceColumns; ++j) c[size_t(j)] = int8_t(cols[i][j].item<int64_t>());
+                QCOMPARE(int(c[0]), categories[row]);
+                const auto l = L[i];
+                const sh::CaptionInput in{int(l[0].item<float>()), l[1].item<float>(), l[2].item<float>(), l[3].item<float>(),
+                                          l[4].item<float>(), l[5].item<float>(), l[6].item<float>(), l[7].item<float>()};
+                QCOMPARE(QString::fromStdString(sh::composeCaption(in, sh::captionChoiceFromColumns(c.data()))), QString::fromStdString(stored));
+            }
+            // BERT vectors: SimpleShapesText's (bert - mean) / std, bit for bit.
+            const auto bert = tensorOf(readNpy(root + split + "_latent.npy"));
+            QVERIFY(torch::equal(H5Array(out, g + "t_bert").readAll(), (bert - mean) / stdev));
+            // The unpaired values, as the public loaders take them (.float()).
+            QVERIFY(torch::equal(H5Array(out, g + "unpaired").readAll(), tensorOf(readNpy(root + split + "_unpaired.npy")).to(torch::kFloat32)));
+        }
+        // --no-text: images, attributes and labels only; the text files are then not needed.
+        QTemporaryDir bare;
+        const std::string folder = copySample(bare, "s");
+        for (const char* split : {"train", "val", "test"})
+            for (const char* what : {"_captions.npy", "_caption_choices.npy", "_latent.npy"}) std::filesystem::remove(folder + "/" + split + what);
+        o.text = false;
+        const auto noText = importSimpleShapesFolder(folder, bare.path().toStdString() + "/bare.h5", o);
+        QCOMPARE(noText[0].bertDim, int64_t(0));
+        QVERIFY(!H5Array::exists(bare.path().toStdString() + "/bare.h5", "/train/t"));
+        QVERIFY(!H5Array::exists(bare.path().toStdString() + "/bare.h5", "/train/t_bert"));
+        QVERIFY(torch::equal(H5Array(bare.path().toStdString() + "/bare.h5", "/val/v").readAll(), H5Array(out, "/val/v").readAll()));
+    }
+
+    /// A folder of the public layout made from GW Studio's own generator (PNGs written by the test,
+    /// alternately RGB and RGBA): the import gives back the generator's pixels, attribute vectors and
+    /// label rows exactly, whatever the thread count.
+    void publicFolderOfOurGenerator() {
+        QTemporaryDir dir;
+        const std::string root = dir.path().toStdString() + "/gen";
+        const int64_t counts[3] = {700, 30, 20};
+        const char* names[3] = {"train", "val", "test"};
+        sh::Renderer renderer;
+        std::vector<uint8_t> rgb(32 * 32 * 3);
+        for (int split = 0; split < 3; ++split) {
+            std::filesystem::create_directories(root + "/" + names[split]);
+            std::vector<float> labels;
+            for (int64_t i = 0; i < counts[split]; ++i) {
+                const auto s = sh::sampleShape(11, split, i);
+                renderer.render(s, rgb.data());
+                std::vector<uint8_t> px = rgb;
+                if (i % 2) {  // RGBA, opaque
+                    px.clear();
+                    for (size_t p = 0; p < rgb.size(); p += 3) px.insert(px.end(), {rgb[p], rgb[p + 1], rgb[p + 2], 255});
+                }
+                writeBytes(root + "/" + names[split] + "/" + std::to_string(i) + ".png", encodePng(32, 32, i % 2 ? 4 : 3, px));
+                const auto l = sh::labelRow(s);
+                labels.insert(labels.end(), l.begin(), l.end());
+                labels.push_back(0.25f);
+            }
+            writeNpy(root + "/" + names[split] + "_labels.npy", "<f4", "(" + std::to_string(counts[split]) + ", 12)", rawBytes(labels));
+        }
+        PublicFolderOptions o;
+        o.text = false;
+        o.threads = 3;
+        const std::string a = dir.path().toStdString() + "/a.h5", b = dir.path().toStdString() + "/b.h5";
+        importSimpleShapesFolder(root, a, o);
+        o.threads = 1;
+        importSimpleShapesFolder(root, b, o);
+        for (int split = 0; split < 3; ++split) {
+            const std::string g = std::string("/") + names[split] + "/";
+            const auto v = H5Array(a, g + "v").readAll(), attr = H5Array(a, g + "attr").readAll(), lab = H5Array(a, g + "labels").readAll();
+            for (const char* d : {"v", "attr", "labels", "labels_unpaired"}) QVERIFY2(torch::equal(H5Array(a, g + d).readAll(), H5Array(b, g + d).readAll()), d);
+            for (int64_t i = 0; i < counts[split]; ++i) {
+                const auto s = sh::sampleShape(11, split, i);
+                renderer.render(s, rgb.data());
+                QVERIFY(std::memcmp(rgb.data(), v[i].contiguous().data_ptr<uint8_t>(), rgb.size()) == 0);
+                // The generator's vector; cos θ and sin θ of the rotation as the label file holds it (float32,
+                // as the public loader reads it), within 3e-7 of the generator's own (double) rotation.
+                const auto want = sh::attributeVector(s);
+                const float* got = attr[i].contiguous().data_ptr<float>();
+                for (int k = 0; k < sh::kAttributeDim; ++k)
+                    if (k == 6 || k == 7) QVERIFY(std::abs(got[k] - want[size_t(k)]) <= 3e-7f);
+                    else QCOMPARE(got[k], want[size_t(k)]);
+                sh::Shape rounded = s;
+                rounded.rotation = double(float(s.rotation));
+                const auto exact = sh::attributeVector(rounded);
+                QVERIFY(std::memcmp(exact.data(), got, sizeof exact) == 0);
+                const auto l = sh::labelRow(s);
+                QVERIFY(std::memcmp(l.data(), lab[i].contiguous().data_ptr<float>(), sizeof l) == 0);
+            }
+        }
+    }
+
+    /// Each kind of bad input: an error naming the file and the split, what was expected and found, and
+    /// no output file (nor its .partial) left.
+    void publicFolderBadInput() {
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        int cases = 0;
+        auto expectError = [&](const std::string& folder, const QString& want, PublicFolderOptions o = {}) {
+            const std::string out = d + "/out" + std::to_string(++cases) + ".h5";
+            const QString err = errorOf([&] { importSimpleShapesFolder(folder, out, o); });
+            QVERIFY2(err.contains(want), qPrintable("expected: " + want + "\nfound: " + err));
+            QVERIFY2(!QFile::exists(QString::fromStdString(out)), qPrintable(want));
+            QVERIFY2(!QFile::exists(QString::fromStdString(out + ".partial")), qPrintable(want));
+        };
+        auto at = [](const std::string& folder, const std::string& name) { return QString::fromStdString(folder + "/" + name); };
+        // A missing file: named, with its split.
+        std::string f = copySample(dir, "nocap");
+        std::filesystem::remove(f + "/val_captions.npy");
+        expectError(f, at(f, "val_captions.npy") + " (split val): the file is missing");
+        f = copySample(dir, "nomean");
+        std::filesystem::remove(f + "/latent_std.npy");
+        expectError(f, at(f, "latent_std.npy") + " (the BERT statistics of every split): the file is missing");
+        // PNG and label counts that disagree, and a PNG missing among the right count.
+        f = copySample(dir, "fewer");
+        std::filesystem::remove(f + "/test/1.png");
+        expectError(f, at(f, "test") + " (split test): found 1 PNG files, but test_labels.npy has 2 rows");
+        f = copySample(dir, "renamed");
+        std::filesystem::rename(f + "/train/3.png", f + "/train/7.png");
+        expectError(f, at(f, "train/3.png") + " (split train): the file is missing");
+        f = copySample(dir, "labels");
+        const auto labels = readNpy(f + "/train_labels.npy");
+        writeNpy(f + "/train_labels.npy", "<f4", "(3, 12)", std::string(labels.bytes.begin(), labels.bytes.begin() + 3 * 12 * 4));
+        expectError(f, at(f, "train") + " (split train): found 4 PNG files, but train_labels.npy has 3 rows");
+        // PNGs of the wrong size or kind, or damaged.
+        f = copySample(dir, "size");
+        writeBytes(f + "/val/1.png", encodePng(31, 32, 3, std::vector<uint8_t>(31 * 32 * 3, 7)));
+        expectError(f, at(f, "val/1.png") + " (split val): expected a 32 x 32 PNG, found 31 x 32");
+        f = copySample(dir, "grey");
+        writeBytes(f + "/train/2.png", encodePng(32, 32, 1, std::vector<uint8_t>(32 * 32, 7)));
+        expectError(f, at(f, "train/2.png") + " (split train): expected an 8-bit RGB or RGBA PNG, found 8-bit grey");
+        f = copySample(dir, "deep");
+        writeBytes(f + "/train/0.png", encodePng(32, 32, 4, std::vector<uint8_t>(32 * 32 * 4, 7), 16));
+        expectError(f, at(f, "train/0.png") + " (split train): expected an 8-bit RGB or RGBA PNG, found 16-bit RGBA");
+        f = copySample(dir, "cut");
+        const std::string png = readBytes(f + "/test/0.png");
+        writeBytes(f + "/test/0.png", png.substr(0, png.size() / 2));
+        expectError(f, at(f, "test/0.png") + " (split test): cannot decode the PNG (libpng: ");
+        // An NPY of a type the reader does not take, or of the wrong kind.
+        f = copySample(dir, "dtype");
+        writeNpy(f + "/val_latent.npy", "<f2", "(2, 768)", std::string(2 * 768 * 2, '\0'));
+        expectError(f, at(f, "val_latent.npy") + " (split val): unsupported NumPy type '<f2'");
+        f = copySample(dir, "textlabels");
+        writeNpy(f + "/test_labels.npy", "<U3", "(2, 12)", std::string(2 * 12 * 12, 'a'));
+        expectError(f, at(f, "test_labels.npy") + " (split test): expected numbers (float32), found text (<U)");
+        f = copySample(dir, "intlatent");
+        writeNpy(f + "/train_latent.npy", "<i8", "(4, 768)", std::string(4 * 768 * 8, '\0'));
+        expectError(f, at(f, "train_latent.npy") + " (split train): expected float32 BERT vectors, found i8");
+        // A pickled object array that is not caption choices: another length, or elements that are not dicts.
+        f = copySample(dir, "choices");
+        std::filesystem::copy_file(f + "/train_caption_choices.npy", f + "/val_caption_choices.npy",
+                                   std::filesystem::copy_options::overwrite_existing);
+        expectError(f, at(f, "val_caption_choices.npy") + " (split val): expected (2,) caption-choice dicts (one per label row), found (4,)");
+        f = copySample(dir, "ints");
+        // np.save of np.array([7, 8], dtype=object), pickle protocol 3, written out by hand.
+        const std::string pickle = std::string("\x80\x03" "cnumpy.core.multiarray\n_reconstruct\n" "cnumpy\nndarray\n" "K\x00\x85" "C\x01" "b\x87" "R"
+                                               "(K\x01" "K\x02\x85" "cnumpy\ndtype\n" "X\x02\x00\x00\x00" "O8\x89\x88\x87" "R"
+                                               "(K\x03" "X\x01\x00\x00\x00" "|NNNJ\xff\xff\xff\xff" "J\xff\xff\xff\xff" "K\x3f" "tb"
+                                               "\x89]" "(K\x07" "K\x08" "e" "tb.", 128);
+        writeNpy(f + "/test_caption_choices.npy", "|O", "(2,)", pickle);
+        QCOMPARE(int(readNpy(f + "/test_caption_choices.npy").objects.size()), 2);
+        expectError(f, at(f, "test_caption_choices.npy") + " (split test): element 0: expected a dict of caption choices, found a int");
+        // Label values outside the public generator's, a standard deviation of 0, a caption too long.
+        f = copySample(dir, "class");
+        {
+            auto l = readNpy(f + "/val_labels.npy");
+            const float five = 5;
+            std::memcpy(l.bytes.data() + 12 * 4, &five, 4);  // row 1, class
+            writeNpy(f + "/val_labels.npy", "<f4", "(2, 12)", std::string(l.bytes.begin(), l.bytes.end()));
+        }
+        expectError(f, at(f, "val_labels.npy") + " (split val): row 1, column 0 (class): expected 0, 1 or 2, found 5");
+        f = copySample(dir, "std");
+        {
+            auto s = readNpy(f + "/latent_std.npy");
+            std::memset(s.bytes.data() + 4 * 10, 0, 4);
+            writeNpy(f + "/latent_std.npy", "<f4", "(768,)", std::string(s.bytes.begin(), s.bytes.end()));
+        }
+        expectError(f, at(f, "latent_std.npy") + " (the BERT statistics of every split): element 10: expected a positive standard deviation, found 0");
+        f = copySample(dir, "long");
+        {
+            std::string text(2 * 300 * 4, '\0');
+            for (size_t i = 0; i < text.size(); i += 4) text[i] = 'a';
+            writeNpy(f + "/test_captions.npy", "<U300", "(2,)", text);
+        }
+        expectError(f, at(f, "test_captions.npy") + " (split test): caption 0: expected at most 288 bytes of UTF-8, found 300");
+        // The folder itself missing, an existing output without force (left alone).
+        expectError(d + "/nowhere", QString::fromStdString(d + "/nowhere: expected the folder written by shapesd create, found nothing"));
+        writeBytes(d + "/keep.h5", "mine");
+        QVERIFY(errorOf([&] { importSimpleShapesFolder(GW_SOURCE_DIR "/tests/data/simple-shapes-sample", d + "/keep.h5", {}); })
+                    .contains(QString::fromStdString(d + "/keep.h5: the file exists (expected a new path, or --force to replace it)")));
+        QCOMPARE(QString::fromStdString(readBytes(d + "/keep.h5")), QString("mine"));
+        // Stopped (Ctrl-C): nothing left.
+        bool stopped = false;
+        try {
+            importSimpleShapesFolder(GW_SOURCE_DIR "/tests/data/simple-shapes-sample", d + "/stop.h5", {}, {}, [] { return true; });
+        } catch (const ImportStopped&) {
+            stopped = true;
+        }
+        QVERIFY(stopped);
+        QVERIFY(!QFile::exists(QString::fromStdString(d + "/stop.h5")) && !QFile::exists(QString::fromStdString(d + "/stop.h5.partial")));
     }
 };
 
