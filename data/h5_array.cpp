@@ -27,7 +27,8 @@ namespace gw::data {
 struct H5Array::Impl {
     H5::H5File file;
     H5::DataSet ds;
-    H5::PredType memType = H5::PredType::NATIVE_UINT8;
+    H5::DataType memType = H5::PredType::NATIVE_UINT8;
+    int64_t stringBytes = 0;  // fixed-length strings: bytes per string, read as one more axis of uint8
 };
 
 namespace {
@@ -304,9 +305,21 @@ H5Array::H5Array(const std::string& file, const std::string& dataset)
                 dtype_ = torch::kFloat64;
                 impl_->memType = H5::PredType::NATIVE_DOUBLE;
             }
+        } else if (cls == H5T_STRING) {
+            // Fixed-length strings (the captions of `/{split}/t`) come back as their bytes: (N, ..., S) uint8.
+            H5::StrType st = impl_->ds.getStrType();
+            if (st.isVariableStr())
+                throw DataError(where(file, dataset) +
+                                ": expected fixed-length strings (read as bytes), found variable-length strings");
+            impl_->stringBytes = static_cast<int64_t>(st.getSize());
+            storedType_ = "string" + std::to_string(impl_->stringBytes);
+            dtype_ = torch::kUInt8;
+            impl_->memType = st;
+            shape_.push_back(impl_->stringBytes);
         } else {
             throw DataError(where(file, dataset) +
-                            ": expected a numeric dtype (uint8, integers, float32, float64), found HDF5 type class " +
+                            ": expected a numeric dtype (uint8, integers, float32, float64) or fixed-length strings, "
+                            "found HDF5 type class " +
                             std::to_string(static_cast<int>(cls)));
         }
     } catch (const H5::Exception& e) {
@@ -352,7 +365,7 @@ torch::Tensor H5Array::readRows(const std::vector<int64_t>& index) const {
     auto uniq = torch::empty(us, torch::TensorOptions().dtype(dtype_));
     try {
         H5::DataSpace file = impl_->ds.getSpace();
-        const size_t rank = shape_.size();
+        const size_t rank = shape_.size() - (impl_->stringBytes > 0 ? 1 : 0);  // the file's axes
         std::vector<hsize_t> start(rank, 0), count(rank);
         for (size_t d = 0; d < rank; ++d) count[d] = static_cast<hsize_t>(shape_[d]);
         file.selectNone();

@@ -3,7 +3,9 @@
 /// \file h5_array.h
 /// One HDF5 dataset with samples on the first axis, read whole or row by row (HDF5 C++ API).
 /// Any layout HDF5 reads (contiguous, chunked, compressed) and the dtypes uint8, signed and unsigned
-/// integers, float32 and float64. Format of GW files: docs/data-format.md.
+/// integers, float32 and float64, and fixed-length strings, whose bytes come back as one more axis of
+/// uint8: the captions `/{split}/t` (N,) of 288-byte strings read as (N, 288) uint8, NUL-padded.
+/// Format of GW files: docs/data-format.md.
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -38,9 +40,10 @@ public:
     int64_t rows() const { return shape_.front(); }
     /// Bytes of one row in memory.
     int64_t rowBytes() const;
-    /// uint8 | int64 | float32 | float64: the tensor dtype rows are returned in (integers widen to int64).
+    /// uint8 | int64 | float32 | float64: the tensor dtype rows are returned in (integers widen to int64;
+    /// fixed-length strings are uint8 bytes).
     torch::ScalarType dtype() const { return dtype_; }
-    /// "uint8", "int32", ... as stored in the file.
+    /// "uint8", "int32", ... as stored in the file; "string288" for fixed-length strings of 288 bytes.
     const std::string& storedType() const { return storedType_; }
 
     /// Every row: a (N, ...) tensor.

@@ -48,6 +48,7 @@
     X(registerAttributesModule)           \
     X(registerGlomModule)                 \
     X(registerTorchScriptModule)          \
+    X(registerTextModule)                 \
     /* end of GW_DOMAIN_MODULES */
 
 namespace gw {

@@ -16,6 +16,7 @@
 #include "data/npy.h"
 #include "data/simple_shapes.h"
 #include "model/run/engine_internal.h"
+#include "model/domains/auxiliary_data.h"
 #include "model/run/trainable_model.h"
 #include "model/core/registry.h"
 #include "model/run/runs.h"
@@ -284,6 +285,36 @@ void Engine::openData() {
     }
 }
 
+namespace {
+/// Every row of an auxiliary dataset, kept in memory: uint8 as it is, anything else as float32.
+torch::Tensor readAuxiliary(const data::H5Array& a) {
+    auto t = a.readAll();
+    return t.scalar_type() == torch::kUInt8 ? t : t.to(torch::kFloat32);
+}
+
+/// The auxiliary datasets of a domain's module (model/domains/auxiliary_data.h), for every split the domain has.
+OrderedMap<std::vector<torch::Tensor>> openAuxiliaryData(const std::string& file, const std::string& domain,
+                                                         const OrderedMap<std::shared_ptr<data::H5Array>>& arrays,
+                                                         const std::vector<std::string>& datasets) {
+    OrderedMap<std::vector<torch::Tensor>> out;
+    if (datasets.empty()) return out;
+    for (const auto& [split, arr] : arrays) {
+        std::vector<torch::Tensor> rows;
+        for (std::string path : datasets) {
+            if (auto p = path.find("{split}"); p != std::string::npos) path.replace(p, 7, split);
+            data::H5Array a(file, path);
+            if (a.rows() != arr->rows())
+                throw data::DataError(file + ":" + path + ": expected " + std::to_string(arr->rows()) +
+                                      " samples, as the domain's " + arr->dataset() + ", found " + std::to_string(a.rows()) +
+                                      " (domain " + domain + ", a dataset its module reads beside its own)");
+            rows.push_back(readAuxiliary(a));
+        }
+        out.set(split, std::move(rows));
+    }
+    return out;
+}
+}  // namespace
+
 void Engine::buildModules() {
     for (auto& d : domains_) {
         const auto& arr = *d->arrays.at(cfg_.trainSplit);
@@ -297,6 +328,10 @@ void Engine::buildModules() {
         spec.probe = rawRows(*d, cfg_.trainSplit, first);
         try {
             d->module = makeDomainModule(spec);
+            if (const auto* ad = dynamic_cast<const AuxiliaryData*>(d->module.get())) {
+                d->aux = openAuxiliaryData(d->file, d->cfg.name, d->arrays, ad->auxiliaryDatasets());
+                spec.probe = rawRows(*d, cfg_.trainSplit, first);
+            }
             d->module->prepare(spec.probe);  // checks the data's shape and dtype
         } catch (const std::invalid_argument& e) {
             throw ConfigError(cfg_.sourcePath + ": domains." + d->cfg.name + " (" + arr.file() + ":" + arr.dataset() +
@@ -312,9 +347,15 @@ void Engine::buildModules() {
 }
 
 torch::Tensor Engine::rawRows(DomainState& d, const std::string& split, const std::vector<int64_t>& idx) {
-    if (const auto* all = d.raw.find(split))
-        return all->index_select(0, torch::tensor(idx, torch::kInt64));
-    return d.arrays.at(split)->readRows(idx);
+    torch::Tensor own;
+    if (const auto* all = d.raw.find(split)) own = all->index_select(0, torch::tensor(idx, torch::kInt64));
+    else own = d.arrays.at(split)->readRows(idx);
+    const auto* aux = d.aux.find(split);
+    if (!aux) return own;
+    const auto index = torch::tensor(idx, torch::kInt64);
+    std::vector<torch::Tensor> parts{own.flatten(1).to(torch::kFloat32)};
+    for (const auto& a : *aux) parts.push_back(a.index_select(0, index).flatten(1).to(torch::kFloat32));
+    return torch::cat(parts, 1);
 }
 
 void Engine::cacheLatents(DomainState& d) {

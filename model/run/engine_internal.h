@@ -22,6 +22,7 @@ struct Engine::DomainState {
     std::shared_ptr<DomainModule> module;
     OrderedMap<std::shared_ptr<data::H5Array>> arrays;  // split -> array
     OrderedMap<torch::Tensor> raw;                      // split -> all rows (when small enough)
+    OrderedMap<std::vector<torch::Tensor>> aux;         // split -> the module's auxiliary datasets (auxiliary_data.h)
     OrderedMap<torch::Tensor> latents;                  // split -> (N, L) on device (frozen)
     OrderedMap<torch::Tensor> inputs;                   // split -> prepared inputs on device (frozen, loss needs them)
 };

@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The `text` domain module: shimmer-ssd's text VAE for Simple Shapes captions (SSD
+// `shimmer_ssd/modules/domains/text.py`, class GRUTextDomainModule, with the auxiliary heads of its
+// TextDomainModule; docs/experiment-format.md "The text domain module").
+//
+// Two encoders (`encoder`):
+// - `tokens` (the default, ours): the caption strings as stored (`/{split}/t`, fixed-length UTF-8,
+//   read as (B, 288) uint8) are tokenised by shimmer-ssd's byte-level BPE (data/bpe_tokenizer.h) into
+//   (B, S) ids, embedded (`token_embeddings`, V × H) and read by a one-layer GRU (`sentence_encoder`,
+//   H → H); the output at the caption's last token is the sentence vector (B, H).
+// - `embeddings`: a precomputed sentence embedding (B, 768) float (the public dataset's BERT vectors);
+//   the module is then GRUTextDomainModule with its parameter names, so a shimmer-ssd state dict maps
+//   onto it. Its token targets come from `tokens_dataset` (the captions) of the same samples.
+// Then shimmer-ssd's `projector` (Linear(E→H) ReLU Linear(H→H) ReLU Linear(H→L) ReLU), `q_mean` and
+// `q_logvar` (Linear(L→L)). Decoder: `embeddings` (V × L), a 2-layer GRU `decoder` (L → H) and
+// `text_head` (Linear(H→V)): greedy for seq_length steps from the latent (GRUTextDomainModule.decode),
+// teacher-forced for the loss (text_token_loss). The embeddings route also reconstructs the embedding
+// (`projector_dec`: Linear(L→H) ReLU Linear(H→H) ReLU Linear(H→768)).
+//
+// Domain loss (GRUTextDomainModule.generic_step): z = μ + σ·ε, the token cross-entropy (mean over every
+// position, padding included) on z + N(0, noise_std²), plus kl_coef · KL (sum) and, for the embeddings
+// route, reconstruction_coef · Σ gaussian_nll(projector_dec(z), log σ = 0, embedding). Plus the heads of
+// TextDomainModule on μ: `attribute_cls` → `attribute_cls_cat` (3 classes, cross-entropy) and
+// `attribute_cls_attr` (8 values, tanh, squared error), `grammar_cls` → one `grammar_heads.NAME` per
+// public caption-choice category (cross-entropy); each a sum over the batch divided by B (TextDomainModule
+// sums; divided here so that these heads weigh like the token loss, whatever B), times coef_attributes or
+// coef_grammar. Their targets are the same samples' `attributes_dataset` and `choices_dataset`, read by
+// the engine beside the captions (model/domains/auxiliary_data.h). The GW compares latents by MSE.
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "data/bpe_tokenizer.h"
+#include "data/captions.h"
+#include "model/core/registry.h"
+#include "model/domains/auxiliary_data.h"
+#include "model/domains/domain_module.h"
+
+namespace gw {
+namespace {
+
+namespace F = torch::nn::functional;
+constexpr int64_t kAttrWidth = 11, kAttrClasses = 3, kAttrValues = 8;
+
+struct TextOptions {
+    bool embeddingsRoute = false;
+    int64_t latent = 64, hidden = 256, seqLength = 64, embeddingDim = 768;
+    double reconstructionCoef = 0.5, klCoef = 0.05, noiseStd = 0.5, coefAttributes = 1, coefGrammar = 1;
+    std::string tokensDataset, attributesDataset, choicesDataset;
+};
+
+torch::nn::Sequential mlp3(int64_t in, int64_t hidden, int64_t out, bool lastRelu) {
+    using namespace torch::nn;
+    Sequential s(Linear(in, hidden), ReLU(), Linear(hidden, hidden), ReLU(), Linear(hidden, out));
+    if (lastRelu) s->push_back(ReLU());
+    return s;
+}
+
+class TextDomain : public DomainModule, public AuxiliaryData {
+public:
+    TextDomain(TextOptions o, const data::BpeTokenizer& tok)
+        : DomainModule("text", o.latent), o_(std::move(o)), tok_(tok) {
+        using namespace torch::nn;
+        const int64_t V = tok_.vocabSize(), H = o_.hidden, L = o_.latent;
+        int64_t encoderOut = o_.embeddingDim;
+        if (!o_.embeddingsRoute) {
+            tokenEmbeddings_ = register_module("token_embeddings", Embedding(V, H));
+            sentenceEncoder_ = register_module("sentence_encoder", GRU(GRUOptions(H, H).num_layers(1).batch_first(true)));
+            encoderOut = H;
+        }
+        projector_ = register_module("projector", mlp3(encoderOut, H, L, true));
+        qMean_ = register_module("q_mean", Linear(L, L));
+        qLogvar_ = register_module("q_logvar", Linear(L, L));
+        if (o_.embeddingsRoute) projectorDec_ = register_module("projector_dec", mlp3(L, H, o_.embeddingDim, false));
+        embeddings_ = register_module("embeddings", Embedding(V, L));
+        decoder_ = register_module("decoder", GRU(GRUOptions(L, H).num_layers(2).batch_first(true)));
+        textHead_ = register_module("text_head", Linear(H, V));
+        if (!o_.attributesDataset.empty()) {
+            attributeCls_ = register_module("attribute_cls", Sequential(Linear(L, H), ReLU(), Linear(H, H), ReLU()));
+            attributeClsCat_ = register_module("attribute_cls_cat", Linear(H, kAttrClasses));
+            attributeClsAttr_ = register_module("attribute_cls_attr", Sequential(Linear(H, kAttrValues), Tanh()));
+        }
+        if (!o_.choicesDataset.empty()) {
+            grammarCls_ = register_module("grammar_cls", Sequential(Linear(L, H), ReLU(), Linear(H, H), ReLU()));
+            std::vector<std::pair<std::string, std::shared_ptr<Module>>> heads;
+            const auto& cols = shapes::captionChoiceColumnInfo();
+            for (int c = 0; c < shapes::kCaptionCategoryColumns; ++c) {
+                grammarHeadList_.push_back(Linear(H, cols[static_cast<size_t>(c)].categories));
+                heads.emplace_back(cols[static_cast<size_t>(c)].name, grammarHeadList_.back().ptr());
+            }
+            grammarHeads_ = register_module("grammar_heads", ModuleDict(heads));
+        }
+    }
+
+    std::vector<std::string> auxiliaryDatasets() const override {
+        std::vector<std::string> d;
+        if (o_.embeddingsRoute) d.push_back(o_.tokensDataset);
+        if (!o_.attributesDataset.empty()) d.push_back(o_.attributesDataset);
+        if (!o_.choicesDataset.empty()) d.push_back(o_.choicesDataset);
+        return d;
+    }
+
+    /// Raw (B, [768 +] bytes [+ 11] [+ 37]) as the engine hands it (auxiliary_data.h), or the captions
+    /// alone (B, bytes) uint8 -> float32 (B, [768 +] S [+ 11] [+ 37]): the embedding, the token ids, the
+    /// attribute vector, the choice columns.
+    torch::Tensor prepare(const torch::Tensor& raw) const override {
+        const int64_t aux = auxWidth(), emb = o_.embeddingsRoute ? o_.embeddingDim : 0;
+        if (raw.dim() != 2 || raw.size(1) <= emb + aux)
+            throw std::invalid_argument(layoutText() + ", found " + shapeString(raw));
+        const int64_t B = raw.size(0), bytes = raw.size(1) - emb - aux;
+        torch::Tensor r = raw.to(torch::kCPU);
+        if (o_.embeddingsRoute && r.scalar_type() == torch::kUInt8)
+            throw std::invalid_argument(layoutText() + ", found bytes (uint8) where the float embeddings belong");
+        auto byteRows = r.narrow(1, emb, bytes).to(torch::kUInt8).contiguous();
+        auto tokens = torch::empty({B, o_.seqLength}, torch::kInt64);
+        const auto* src = byteRows.data_ptr<uint8_t>();
+        auto* dst = tokens.data_ptr<int64_t>();
+        for (int64_t b = 0; b < B; ++b) {
+            const char* row = reinterpret_cast<const char*>(src + b * bytes);
+            const std::string caption(row, strnlen(row, static_cast<size_t>(bytes)));
+            std::vector<int64_t> ids;
+            try {
+                ids = tok_.encode(caption, o_.seqLength);
+            } catch (const data::TokenizerError& e) {
+                throw std::invalid_argument("text domain: caption " + std::to_string(b) + " of the batch: " + e.what());
+            }
+            std::memcpy(dst + b * o_.seqLength, ids.data(), ids.size() * sizeof(int64_t));
+        }
+        std::vector<torch::Tensor> parts;
+        if (emb) parts.push_back(r.narrow(1, 0, emb).to(torch::kFloat32));
+        parts.push_back(tokens.to(torch::kFloat32));
+        if (aux) parts.push_back(r.narrow(1, emb + bytes, aux).to(torch::kFloat32));
+        return torch::cat(parts, 1).to(raw.device()).contiguous();
+    }
+
+    torch::Tensor encode(const torch::Tensor& x) override { return posterior(x).first; }
+
+    /// Latent (B, L) -> greedy token ids (B, seq_length) int64 (GRUTextDomainModule.decode).
+    torch::Tensor decodeRaw(const torch::Tensor& z) override { return greedyLogits(z).argmax(-1); }
+    torch::Tensor display(const torch::Tensor& z) override { return decodeRaw(z).to(torch::kFloat32); }
+    torch::Tensor displayInput(const torch::Tensor& x) override { return tokensOf(x).to(torch::kFloat32); }
+    std::string rendersAs() const override { return "text"; }
+
+    std::optional<LossOutput> computeDomainLoss(const torch::Tensor& x) override {
+        auto [mean, logvar] = posterior(x);
+        auto z = mean + torch::exp(0.5 * logvar) * torch::randn_like(mean);
+        auto zText = z + torch::randn_like(z) * o_.noiseStd;
+        const auto tokens = tokensOf(x);
+        auto [tokenLoss, acc] = textTokenLoss(zText, tokens);
+        auto kl = klDivergenceLoss(mean, logvar);
+        auto total = tokenLoss + o_.klCoef * kl;
+        TensorMap m;
+        m.set("loss", tokenLoss.detach());
+        m.set("acc", acc);
+        m.set("kl_loss", kl.detach());
+        if (o_.embeddingsRoute) {
+            auto xHat = projectorDec_->forward(z);
+            auto rec = gaussianNll(xHat, torch::zeros({}, xHat.options()), x.narrow(1, 0, o_.embeddingDim)).sum();
+            total = total + o_.reconstructionCoef * rec;
+            m.set("reconstruction_loss", rec.detach());
+        }
+        const double B = static_cast<double>(x.size(0));
+        int64_t col = firstAuxColumn();
+        if (!o_.attributesDataset.empty()) {
+            auto h = attributeCls_->forward(mean);
+            const auto attr = x.narrow(1, col, kAttrWidth);
+            auto cat = F::cross_entropy(attributeClsCat_->forward(h), attr.narrow(1, 0, kAttrClasses).argmax(1),
+                                        F::CrossEntropyFuncOptions().reduction(torch::kSum)) / B;
+            auto values = F::mse_loss(attributeClsAttr_->forward(h), attr.narrow(1, kAttrClasses, kAttrValues),
+                                      F::MSELossFuncOptions().reduction(torch::kSum)) / B;
+            total = total + o_.coefAttributes * (cat + values);
+            m.set("attr_category", cat.detach());
+            m.set("attr_attr", values.detach());
+            col += kAttrWidth;
+        }
+        if (!o_.choicesDataset.empty()) {
+            auto h = grammarCls_->forward(mean);
+            const auto& cols = shapes::captionChoiceColumnInfo();
+            for (int c = 0; c < shapes::kCaptionCategoryColumns; ++c) {
+                const std::string name = cols[static_cast<size_t>(c)].name;
+                auto target = x.select(1, col + c).to(torch::kInt64);
+                auto ce = F::cross_entropy(grammarHeadList_[static_cast<size_t>(c)]->forward(h), target,
+                                           F::CrossEntropyFuncOptions().reduction(torch::kSum)) / B;
+                total = total + o_.coefGrammar * ce;
+                m.set(name + "_ce", ce.detach());
+            }
+        }
+        m.set("total_loss", total.detach());
+        return LossOutput{total, m};
+    }
+
+    /// caption_accuracy: the greedy decoding's tokens against the sample's, over its non-padding
+    /// positions; caption_exact: the share of captions decoded without a wrong token.
+    TensorMap dataMetrics(const torch::Tensor& predLatent, const torch::Tensor& x) override {
+        torch::NoGradGuard ng;
+        const auto tokens = tokensOf(x);
+        const auto pred = decodeRaw(predLatent);
+        const auto real = tokens.ne(tok_.padId());
+        const auto right = pred.eq(tokens).logical_and(real);
+        TensorMap m;
+        m.set("caption_accuracy", right.sum().to(torch::kFloat32) / real.sum().clamp_min(1).to(torch::kFloat32));
+        m.set("caption_exact", right.eq(real).all(1).to(torch::kFloat32).mean());
+        return m;
+    }
+
+    int64_t classCount() const override { return o_.attributesDataset.empty() ? 0 : kAttrClasses; }
+    torch::Tensor classesOf(const torch::Tensor& x) const override {
+        return x.narrow(1, firstAuxColumn(), kAttrClasses).argmax(1);
+    }
+    bool needsPretraining() const override { return true; }
+    std::string describe() const override {
+        int64_t n = 0;
+        for (const auto& p : parameters()) n += p.numel();
+        return std::string("text (") + (o_.embeddingsRoute ? "embeddings" : "tokens") + "), latent " +
+               std::to_string(latentDim()) + ", " + std::to_string(n) + " parameters";
+    }
+
+    /// The token ids (B, S) int64 of a prepared input.
+    torch::Tensor tokensOf(const torch::Tensor& x) const {
+        return x.narrow(1, o_.embeddingsRoute ? o_.embeddingDim : 0, o_.seqLength).to(torch::kInt64);
+    }
+
+private:
+    int64_t auxWidth() const {
+        return (o_.attributesDataset.empty() ? 0 : kAttrWidth) +
+               (o_.choicesDataset.empty() ? 0 : shapes::kCaptionChoiceColumns);
+    }
+    int64_t firstAuxColumn() const { return (o_.embeddingsRoute ? o_.embeddingDim : 0) + o_.seqLength; }
+    std::string layoutText() const {
+        std::string s = "text domain (encoder: " + std::string(o_.embeddingsRoute ? "embeddings" : "tokens") +
+                         "): expected ";
+        if (o_.embeddingsRoute)
+            s += "sentence embeddings of shape (B, " + std::to_string(o_.embeddingDim) + ") float, then the captions of " +
+                 o_.tokensDataset;
+        else
+            s += "captions as fixed-length strings (B,), read as (B, bytes) uint8 (gw import simple-shapes: /{split}/t)";
+        if (!o_.attributesDataset.empty()) s += ", then the attributes of " + o_.attributesDataset + " (11 values)";
+        if (!o_.choicesDataset.empty())
+            s += ", then the caption choices of " + o_.choicesDataset + " (" + std::to_string(shapes::kCaptionChoiceColumns) +
+                 " columns)";
+        return s;
+    }
+
+    std::pair<torch::Tensor, torch::Tensor> posterior(const torch::Tensor& x) {
+        torch::Tensor features;
+        if (o_.embeddingsRoute) {
+            features = x.narrow(1, 0, o_.embeddingDim);
+        } else {
+            const auto tokens = tokensOf(x);
+            auto out = std::get<0>(sentenceEncoder_->forward(tokenEmbeddings_->forward(tokens)));  // (B, S, H)
+            auto last = (tokens.ne(tok_.padId()).sum(1) - 1).clamp_min(0);                          // (B,)
+            features = out.gather(1, last.view({-1, 1, 1}).expand({-1, 1, out.size(2)})).squeeze(1);
+        }
+        auto h = projector_->forward(features);
+        return {qMean_->forward(h), qLogvar_->forward(h)};
+    }
+
+    /// Teacher-forced logits and the token cross-entropy (GRUTextDomainModule.text_token_loss): the
+    /// decoder reads z, then the embeddings of tokens[:, :-1].
+    std::pair<torch::Tensor, torch::Tensor> textTokenLoss(const torch::Tensor& z, const torch::Tensor& tokens) {
+        auto seq = torch::cat({z.unsqueeze(1), embeddings_->forward(tokens.narrow(1, 0, o_.seqLength - 1))}, 1);
+        auto logits = textHead_->forward(std::get<0>(decoder_->forward(seq)));  // (B, S, V)
+        auto loss = F::cross_entropy(logits.transpose(1, 2), tokens);
+        const auto real = tokens.ne(tok_.padId());
+        auto right = logits.detach().argmax(-1).eq(tokens).logical_and(real);
+        auto acc = right.sum().to(torch::kFloat32) / real.sum().clamp_min(1).to(torch::kFloat32);
+        return {loss, acc};
+    }
+
+    /// Greedy decoding (B, S, V) logits: the decoder reads z, then each step's argmax token's embedding.
+    torch::Tensor greedyLogits(const torch::Tensor& z) {
+        torch::Tensor context = z.unsqueeze(1), hidden;
+        std::vector<torch::Tensor> steps;
+        for (int64_t s = 0; s < o_.seqLength; ++s) {
+            auto [out, h] = decoder_->forward(context, hidden);
+            hidden = h;
+            auto logits = textHead_->forward(out);  // (B, 1, V)
+            steps.push_back(logits);
+            context = embeddings_->forward(logits.argmax(-1));
+        }
+        return torch::cat(steps, 1);
+    }
+
+    TextOptions o_;
+    const data::BpeTokenizer& tok_;
+    torch::nn::Embedding tokenEmbeddings_{nullptr}, embeddings_{nullptr};
+    torch::nn::GRU sentenceEncoder_{nullptr}, decoder_{nullptr};
+    torch::nn::Sequential projector_{nullptr}, projectorDec_{nullptr}, attributeCls_{nullptr}, attributeClsAttr_{nullptr},
+        grammarCls_{nullptr};
+    torch::nn::Linear qMean_{nullptr}, qLogvar_{nullptr}, textHead_{nullptr}, attributeClsCat_{nullptr};
+    torch::nn::ModuleDict grammarHeads_{nullptr};
+    std::vector<torch::nn::Linear> grammarHeadList_;  // grammarHeads_'s modules, in column order
+};
+
+/// Tokenizers read from files, kept for the life of the program (modules hold a reference).
+const data::BpeTokenizer& tokenizerFor(const std::string& vocab, const std::string& merges) {
+    if (vocab.empty() && merges.empty()) return data::BpeTokenizer::shimmerSsd();
+    if (vocab.empty() || merges.empty())
+        throw std::invalid_argument("domain module 'text': vocab and merges name a tokenizer together; found only " +
+                                    std::string(vocab.empty() ? "merges" : "vocab"));
+    static std::mutex mutex;
+    static std::map<std::pair<std::string, std::string>, std::unique_ptr<data::BpeTokenizer>> loaded;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto& t = loaded[{vocab, merges}];
+    if (!t) {
+        try {
+            t = std::make_unique<data::BpeTokenizer>(data::BpeTokenizer::fromFiles(vocab, merges));
+        } catch (...) {
+            loaded.erase({vocab, merges});
+            throw;
+        }
+    }
+    return *t;
+}
+
+}  // namespace
+
+void registerTextModule(DomainModuleRegistry& r) {
+    using T = ParamInfo::Type;
+    ParamInfo encoder{"encoder", T::Text, "tokens", 0, false, "", "tokens: the caption strings, tokenised, through an "
+                      "embedding and a GRU; embeddings: precomputed sentence embeddings (B, 768), shimmer-ssd's GRUTextDomainModule"};
+    encoder.choices = {"tokens", "embeddings"};
+    r.add({"text",
+           "Simple Shapes captions: tokenised (byte-level BPE), VAE with a GRU decoder and attribute and grammar heads "
+           "(shimmer-ssd's GRUTextDomainModule); caption_accuracy",
+           {encoder,
+            {"latent_dim", T::Int, "64", 1, false, "", "latent size"},
+            {"hidden_dim", T::Int, "256", 1, false, "", "hidden width (projector, GRUs, heads)"},
+            {"seq_length", T::Int, "64", 2, false, "tokens", "captions are padded to this many tokens; a longer one is an error"},
+            {"embedding_dim", T::Int, "768", 1, false, "", "encoder embeddings: width of the sentence embeddings"},
+            {"tokens_dataset", T::Text, "/{split}/t", 0, false, "", "encoder embeddings: the captions of the same samples (the token targets)"},
+            {"attributes_dataset", T::Text, "/{split}/attr", 0, false, "", "attribute vectors (B, 11) for the attribute heads; empty: no heads"},
+            {"choices_dataset", T::Text, "/{split}/caption_choices", 0, false, "", "caption choices (B, 37) for the grammar heads; empty: no heads"},
+            {"reconstruction_coef", T::Real, "0.5", 0, false, "", "encoder embeddings: weight of the embedding's Gaussian NLL"},
+            {"kl_coef", T::Real, "0.05", 0, false, "", "weight of the KL term"},
+            {"noise_std", T::Real, "0.5", 0, false, "", "standard deviation of the noise added to z for the token loss"},
+            {"coef_attributes", T::Real, "1", 0, false, "", "weight of the attribute heads' losses"},
+            {"coef_grammar", T::Real, "1", 0, false, "", "weight of the grammar heads' losses"},
+            {"vocab", T::Path, "", 0, false, "", "a tokenizer's vocab.json (with merges; empty: shimmer-ssd's, built in)"},
+            {"merges", T::Path, "", 0, false, "", "a tokenizer's merges.txt (with vocab)"}}},
+          [](const DomainModuleSpec& s, const Params& p) -> std::shared_ptr<DomainModule> {
+              TextOptions o;
+              o.embeddingsRoute = p.text("encoder") == "embeddings";
+              o.latent = p.integer("latent_dim");
+              o.hidden = p.integer("hidden_dim");
+              o.seqLength = p.integer("seq_length");
+              o.embeddingDim = p.integer("embedding_dim");
+              o.tokensDataset = p.text("tokens_dataset");
+              o.attributesDataset = p.text("attributes_dataset");
+              o.choicesDataset = p.text("choices_dataset");
+              o.reconstructionCoef = p.real("reconstruction_coef");
+              o.klCoef = p.real("kl_coef");
+              o.noiseStd = p.real("noise_std");
+              o.coefAttributes = p.real("coef_attributes");
+              o.coefGrammar = p.real("coef_grammar");
+              if (o.embeddingsRoute && o.tokensDataset.empty())
+                  throw std::invalid_argument("domain module 'text': encoder embeddings needs tokens_dataset (the captions "
+                                              "that are its token targets), found it empty");
+              if (o.embeddingsRoute && s.inputDim != 0 && s.inputDim != o.embeddingDim)
+                  throw std::invalid_argument("domain module 'text': encoder embeddings: expected sentence embeddings of " +
+                                              std::to_string(o.embeddingDim) + " values per sample (embedding_dim), found " +
+                                              std::to_string(s.inputDim));
+              return std::make_shared<TextDomain>(o, tokenizerFor(p.text("vocab"), p.text("merges")));
+          });
+}
+
+}  // namespace gw
