@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "data/bpe_tokenizer.h"
 #include "data/shapes.h"
 
 namespace gw::studio {
@@ -20,6 +21,7 @@ QHash<QString, RendererRegistry::Factory>& factories() {
         {"mlp_ae", [] { return std::make_unique<VectorRenderer>(); }},
         {"mlp_vae", [] { return std::make_unique<VectorRenderer>(); }},
         {"attributes", [] { return std::make_unique<ShapeRenderer>(); }},
+        {"text", [] { return std::make_unique<TextRenderer>(); }},
     };
     return f;
 }
@@ -185,6 +187,86 @@ QString ShapeRenderer::error(const PlainTensor& v, qint64 row, const PlainTensor
 }
 
 void RendererRegistry::add(const QString& kind, Factory factory) { factories().insert(kind, std::move(factory)); }
+
+QString TextRenderer::caption(const PlainTensor& t, qint64 row) {
+    const qint64 n = t.rowSize();
+    std::vector<int64_t> ids(static_cast<size_t>(n));
+    const float* d = t.row(row);
+    for (qint64 i = 0; i < n; ++i) ids[size_t(i)] = static_cast<int64_t>(std::lround(d[i]));
+    try {
+        return QString::fromStdString(gw::data::BpeTokenizer::shimmerSsd().decode(ids)).trimmed();
+    } catch (const std::exception&) {
+        return QStringLiteral("(not a caption)");
+    }
+}
+
+QVector<bool> TextRenderer::differing(const QStringList& a, const QStringList& b) {
+    // Longest common subsequence of words (captions are at most 64 tokens): a word of `a` outside it differs.
+    const int n = a.size(), m = b.size();
+    std::vector<std::vector<int>> L(size_t(n + 1), std::vector<int>(size_t(m + 1), 0));
+    for (int i = n - 1; i >= 0; --i)
+        for (int j = m - 1; j >= 0; --j)
+            L[size_t(i)][size_t(j)] = a[i].compare(b[j], Qt::CaseInsensitive) == 0 ? L[size_t(i + 1)][size_t(j + 1)] + 1
+                                                                                    : std::max(L[size_t(i + 1)][size_t(j)], L[size_t(i)][size_t(j + 1)]);
+    QVector<bool> out(n, true);
+    for (int i = 0, j = 0; i < n && j < m;) {
+        if (a[i].compare(b[j], Qt::CaseInsensitive) == 0) {
+            out[i] = false;
+            ++i;
+            ++j;
+        } else if (L[size_t(i + 1)][size_t(j)] >= L[size_t(i)][size_t(j + 1)]) {
+            ++i;
+        } else {
+            ++j;
+        }
+    }
+    return out;
+}
+
+void TextRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v, qint64 row, const PlainTensor* truth,
+                         qint64 truthRow) const {
+    const QStringList words = caption(v, row).split(' ', Qt::SkipEmptyParts);
+    QVector<bool> diff(words.size(), false);
+    if (truth) diff = differing(words, caption(*truth, truthRow).split(' ', Qt::SkipEmptyParts));
+    p.save();
+    const QColor ink = p.pen().color();
+    QFont f = p.font();
+    f.setPointSizeF(std::max(6.0, f.pointSizeF() * 0.85));
+    p.setFont(f);
+    const QFontMetricsF fm(f);
+    const QRectF box = rect.adjusted(3, 3, -3, -3);
+    QPointF at = box.topLeft() + QPointF(0, fm.ascent());
+    const double space = fm.horizontalAdvance(' ');
+    for (int i = 0; i < words.size(); ++i) {
+        const double w = fm.horizontalAdvance(words[i]);
+        if (at.x() > box.left() && at.x() + w > box.right()) at = QPointF(box.left(), at.y() + fm.lineSpacing());
+        if (at.y() - fm.ascent() + fm.height() > box.bottom() + 1) {  // no room left: an ellipsis
+            p.drawText(QPointF(box.right() - fm.horizontalAdvance(QStringLiteral("…")), at.y() - fm.lineSpacing()), QStringLiteral("…"));
+            break;
+        }
+        p.setPen(diff[i] ? QColor(200, 30, 30) : ink);
+        QFont wf = f;
+        wf.setBold(diff[i]);
+        p.setFont(wf);
+        p.drawText(at, words[i]);
+        p.setFont(f);
+        at.rx() += w + space;
+    }
+    p.restore();
+}
+
+QString TextRenderer::error(const PlainTensor& v, qint64 row, const PlainTensor& t, qint64 tr) const {
+    const qint64 n = std::min(v.rowSize(), t.rowSize());
+    const float* a = v.row(row);
+    const float* b = t.row(tr);
+    qint64 counted = 0, right = 0;
+    for (qint64 i = 0; i < n; ++i) {
+        if (std::lround(b[i]) == gw::data::BpeTokenizer::shimmerSsd().padId()) break;  // the caption ends
+        ++counted;
+        right += std::lround(a[i]) == std::lround(b[i]);
+    }
+    return counted ? QString("tokens %1").arg(double(right) / double(counted), 0, 'f', 2) : QString("tokens -");
+}
 
 std::unique_ptr<CellRenderer> RendererRegistry::forKind(const QString& kind, const PlainTensor& sample,
                                                        const QStringList& classNames) {

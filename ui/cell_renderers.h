@@ -3,7 +3,8 @@
 /// \file cell_renderers.h
 /// How the translation explorer draws one sample of one domain (a cell), chosen by the domain
 /// module's kind: images (grey or RGB, scaled by whole pixels without blur), class labels (bars of
-/// the class probabilities, the predicted class marked), vectors (bars, the ground truth as ticks).
+/// the class probabilities, the predicted class marked), vectors (bars, the ground truth as ticks),
+/// Simple Shapes attributes (the shape drawn), captions (the decoded text, differing words in red).
 /// A new kind gets its renderer with RendererRegistry::add, without touching the others.
 #include <QRectF>
 #include <QString>
@@ -73,6 +74,21 @@ public:
                qint64 truthRow) const override;
     /// "right 2.1px 14°" / "wrong ...": the class, the position error in pixels and the rotation error.
     QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const override;
+};
+
+/// Captions (kind `text`: rows of token ids as floats, (B, seq_length)): the caption decoded with the
+/// tokenizer compiled into the program (shimmer-ssd's, data/bpe_tokenizer.h), word-wrapped; beside a
+/// ground truth, the words that are not in the longest common word sequence of the two captions are red.
+class TextRenderer : public CellRenderer {
+public:
+    void paint(QPainter& p, const QRectF& rect, const PlainTensor& value, qint64 row, const PlainTensor* truth,
+               qint64 truthRow) const override;
+    /// "tokens 0.93": the share of the ground truth's tokens (up to its first <pad>) decoded at their place.
+    QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const override;
+    /// The caption of a row of token ids (stops at the first <pad>); "(not a caption)" for ids outside the vocabulary.
+    static QString caption(const PlainTensor& t, qint64 row);
+    /// For each word of `words`, whether it is outside the longest common subsequence with `reference`.
+    static QVector<bool> differing(const QStringList& words, const QStringList& reference);
 };
 
 /// Renderers by domain-module kind.
