@@ -7,6 +7,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "model/cpu_step/conv_vae_step.h"
 #include "model/run/engine.h"
 #include "model/glom/glom.h"
 
@@ -193,13 +194,7 @@ int benchPretrain(const BenchOptions& o, const torch::Device& dev) {
         sch.totalSteps = 5 + o.steps;
         const int64_t B = 128;
         auto data = torch::rand({4 * B, 1, 32, 32}, torch::TensorOptions().device(dev));
-        auto step = [&](int64_t i) {
-            auto out = m->computeDomainLoss(data.narrow(0, (i % 4) * B, B));
-            opt.zeroGrad();
-            out->loss.backward();
-            opt.step(sch.lr(i), sch.beta1(i));
-            return out->loss;
-        };
+        auto step = [&, ps = cpu::PretrainStep()](int64_t i) mutable { return ps.run(*m, data.narrow(0, (i % 4) * B, B), opt, sch.lr(i), sch.beta1(i))->loss; };
         for (int64_t i = 0; i < 5; ++i) step(i);
         sync(dev);
         const auto t0 = std::chrono::steady_clock::now();
