@@ -39,9 +39,14 @@ bool hasAvx2() {
     static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return yes;
 }
-#define GW_DISPATCH(ret, name, params, args)                                                   \
-    __attribute__((target("avx2,fma"))) ret name##Avx2 params { return name##Body args; } \
-    ret name params { return hasAvx2() ? name##Avx2 args : name##Body args; }
+bool hasAvx512() {
+    static const bool yes = hasAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+    return yes;
+}
+#define GW_DISPATCH(ret, name, params, args)                                                                         \
+    __attribute__((target("avx2,fma"))) ret name##Avx2 params { return name##Body args; }                       \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) ret name##Avx512 params { return name##Body args; } \
+    ret name params { return hasAvx512() ? name##Avx512 args : hasAvx2() ? name##Avx2 args : name##Body args; }
 
 /// Σ x[i] for i < n: float lanes over blocks of 1024, the blocks summed in double.
 GW_SIMD double rowSumBody(const float* x, int64_t n) {
@@ -102,22 +107,15 @@ GW_SIMD void bnInputGradBody(const float* y, float* g, int64_t n, float k, float
 }
 GW_DISPATCH(void, bnInputGrad, (const float* y, float* g, int64_t n, float k, float mg, float m, float c), (y, g, n, k, mg, m, c))
 
-/// A convolution's geometry as the im2col of its input sees it: an input of C channels, H × W, with
-/// element (c, b, y, x) at c·cs + b·bs + y·W + x; a k × k kernel, stride s, padding pt (top) and pl
-/// (left); an output of OH × OW (input pixels outside [0, H) × [0, W) read as zeros, which covers
-/// any padding on the bottom and right).
+/// A 4 × 4, stride-2 convolution's geometry as the im2col of its input sees it: an input of C
+/// channels, H × W (W ≤ 32), with element (c, b, y, x) at c·cs + b·bs + y·W + x; padding pt (top) and
+/// pl (left, ≤ 3); an output of OH × OW (input pixels outside [0, H) × [0, W) read as zeros, which
+/// covers any padding on the bottom and right).
 struct Geo {
     int64_t C = 0, H = 0, W = 0, OH = 0, OW = 0, cs = 0, bs = 0;
-    int64_t k = 4, s = 1, pt = 0, pl = 0;
-    int64_t rows() const { return C * k * k; }
+    int64_t pt = 0, pl = 0;
+    int64_t rows() const { return C * 16; }
     int64_t outPixels() const { return OH * OW; }
-    /// Output columns [lo, hi) whose input column ox·s − pl + kx lies inside [0, W).
-    void range(int64_t kx, int64_t& lo, int64_t& hi) const {
-        lo = 0;
-        while (lo < OW && lo * s - pl + kx < 0) ++lo;
-        hi = OW;
-        while (hi > lo && (hi - 1) * s - pl + kx >= W) --hi;
-    }
 };
 
 /// Samples per chunk for an im2col buffer of R rows and P pixels per sample.
@@ -296,8 +294,7 @@ void addRowSums(const float* x, int64_t C, int64_t N, float* out) {
 }
 
 /// A convolution (weight (Cout, Cin, k, k) read as (Cout × R)): y (Cout × B·P) = W · im2col(in).
-void convForward(Arena& ar, const Par& w, const Geo& g, const float* in, int64_t B, int64_t Cout, float* col, float* y) {
-    (void)ar;
+void convForward(const Par& w, const Geo& g, const float* in, int64_t B, int64_t Cout, float* col, float* y) {
     const int64_t R = g.rows(), P = g.outPixels(), nb = chunkOf(R, P, B);
     for (int64_t b0 = 0; b0 < B; b0 += nb) {
         const int64_t n = std::min(nb, B - b0);
@@ -550,8 +547,6 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
         const int64_t H = i == 0 ? S : (32 >> i);
         e.g.C = ch[i];
         e.g.H = e.g.W = H;
-        e.g.k = 4;
-        e.g.s = 2;
         e.g.pt = e.g.pl = i == 0 ? 1 + off : 1;
         e.g.OH = e.g.OW = 16 >> i;
         e.g.bs = i == 0 ? C * S * S : H * H;
@@ -561,7 +556,7 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
         const int64_t N = B * e.g.outPixels();
         e.y = ar.alloc(static_cast<size_t>(e.co * N));
         e.a = ar.alloc(static_cast<size_t>(e.co * N));
-        convForward(ar, e.w, e.g, in, B, e.co, col, e.y);
+        convForward(e.w, e.g, in, B, e.co, col, e.y);
         bnReluForward(ar, e.bn, e.co, N, e.y, e.a);
         in = e.a;
     }
@@ -622,8 +617,6 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
         const int64_t Hin = 8 << i, Ho = 2 * Hin;
         d.g.C = A >> (i + 1);
         d.g.H = d.g.W = Ho;
-        d.g.k = 4;
-        d.g.s = 2;
         d.g.pt = d.g.pl = 1;
         d.g.OH = d.g.OW = Hin;
         d.g.bs = Ho * Ho;

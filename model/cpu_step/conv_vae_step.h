@@ -2,11 +2,14 @@
 #pragma once
 /// \file conv_vae_step.h
 /// The pre-training step of the convolutional VAE domain module (conv_vae: docs/gw-semantics.md 6.3;
-/// shimmer-ssd's VisualDomainModule around the VAE of shimmer_ssd/modules/vae.py, with its
-/// RAEEncoder / RAEDecoder) written out by hand on the CPU, as the GW's step is (model/cpu_step/):
-/// forward, loss, backward and the AdamW update with no autograd graph and no allocation after the
-/// first step. Every convolution is one sgemm per batch chunk over an im2col buffer (the transposed
-/// convolutions scatter theirs back with col2im), activations are kept channel-major, (C, B, H, W),
+/// shimmer-ssd's VisualDomainModule, shimmer_ssd/modules/domains/visual.py, around the VAE of
+/// shimmer_ssd/modules/vae.py with its RAEEncoder / RAEDecoder) written out by hand on the CPU, as
+/// the GW's step is (model/cpu_step/):
+/// forward, loss, backward and the AdamW update with no autograd graph, its buffers kept from step to
+/// step (an Arena; only the (B, L) noise and the returned scalars are new tensors). Every strided
+/// convolution is one sgemm per batch chunk over an im2col buffer (the transposed convolutions scatter
+/// theirs back with col2im); the last convolution, to C ≤ 3 channels, is a direct loop (AVX2 or
+/// AVX-512 where the CPU has them). Activations are kept channel-major, (C, B, H, W),
 /// so that a layer's whole batch is one matrix and a batch-norm channel one contiguous row; batch
 /// norm (training mode: batch statistics, biased variance to normalise, running statistics updated
 /// with momentum 0.1 and the unbiased variance, eps 1e-5) and ReLU are fused passes over those rows;
