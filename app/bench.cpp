@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "model/cpu_step/conv_vae_step.h"
 #include "model/run/engine.h"
 #include "model/glom/glom.h"
 
@@ -335,13 +336,20 @@ int benchPretrain(const BenchOptions& o, const torch::Device& dev) {
     sch.totalSteps = static_cast<int64_t>(o.repeats) * counts.size() * (o.steps + 2) + 5;
     auto data = torch::rand({4 * B, 1, 32, 32}, torch::TensorOptions().device(dev));
     int64_t k = 0;
+    cpu::PretrainStep ps;  // the hand-written conv VAE step where it covers the module, as Engine::pretrainModule
     auto step = [&] {
-        auto out = m->computeDomainLoss(data.narrow(0, (k % 4) * B, B));
-        opt.zeroGrad();
-        out->loss.backward();
-        opt.step(sch.lr(k), sch.beta1(k));
+        torch::Tensor loss;
+        if (o.autograd) {
+            auto out = m->computeDomainLoss(data.narrow(0, (k % 4) * B, B));
+            opt.zeroGrad();
+            out->loss.backward();
+            opt.step(sch.lr(k), sch.beta1(k));
+            loss = out->loss;
+        } else {
+            loss = ps.run(*m, data.narrow(0, (k % 4) * B, B), opt, sch.lr(k), sch.beta1(k))->loss;
+        }
         ++k;
-        return out->loss;
+        return loss;
     };
     for (int i = 0; i < 3; ++i) step();
     const auto rows = measure(
@@ -364,6 +372,8 @@ int benchPretrain(const BenchOptions& o, const torch::Device& dev) {
     l.what = "conv VAE 1x32x32, ae_dim 64, latent 12, batch 128";
     l.gflopPerStep = 3 * 2 * convVaeForwardMacs(1, 32, 64, 12) * B / 1e9;
     l.samplesPerStep = B;
+    l.extraText = "step " + (o.autograd ? std::string("autograd (--autograd)") : ps.lastPath());
+    l.extraJson = "\"step\": \"" + (o.autograd ? std::string("autograd") : ps.lastPath()) + "\"";
     report(o, l, rows);
     return 0;
 }

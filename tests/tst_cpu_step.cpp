@@ -11,6 +11,7 @@
 #include "model/run/engine.h"
 #include "model/gw/global_workspace.h"
 #include "model/core/optim.h"
+#include "model/cpu_step/conv_vae_step.h"
 
 using namespace gw;
 
@@ -94,6 +95,31 @@ OrderedMap<torch::Tensor> grads(GlobalWorkspace& gw) {
             p.value().mutable_grad().zero_();
         }
     return g;
+}
+
+/// A conv_vae module in training mode, its weights drawn from `seed`.
+std::shared_ptr<DomainModule> makeConvVae(int64_t channels, int64_t size, int64_t aeDim, int64_t latent, uint64_t seed) {
+    torch::manual_seed(seed);
+    DomainModuleSpec spec("conv_vae");
+    spec.set("channels", channels).set("image_size", size).set("hidden_dim", aeDim).set("latent_dim", latent).set("beta", "0.1");
+    auto m = makeDomainModule(spec);
+    m->unfreeze();
+    return m;
+}
+
+/// max |a − b| ≤ tol · max(1, max |a|): relative where the values are large.
+bool near(const torch::Tensor& a, const torch::Tensor& b, double tol, const std::string& what) {
+    const double scale = std::max(1.0, a.abs().max().item<double>());
+    const double diff = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+    if (diff <= tol * scale) return true;
+    qWarning("%s: max difference %g at scale %g", what.c_str(), diff, scale);
+    return false;
+}
+
+/// The biases of the transposed convolutions that feed a batch norm: their gradient is zero but
+/// for rounding (the norm subtracts the channel mean), so AdamW moves them by ±lr either way.
+bool feedsBatchNorm(const std::string& name) {
+    return name == "decoder.0.bias" || name == "decoder.3.bias" || name == "decoder.6.bias";
 }
 
 }  // namespace
@@ -293,6 +319,106 @@ private Q_SLOTS:
         QCOMPARE(QString::fromStdString(off->lastStepPath()), QString("autograd (switched off)"));
         gw->trainingStep(batch);
         QCOMPARE(QString::fromStdString(gw->lastStepPath()), QString("hand-written"));
+    }
+    void convVaeEqualsAutograd_data() {
+        QTest::addColumn<int>("channels");
+        QTest::addColumn<int>("size");
+        QTest::addColumn<int>("aeDim");
+        QTest::addColumn<int>("latent");
+        QTest::addColumn<int>("batch");
+        QTest::newRow("Fashion-MNIST (1 channel, 32 px, ae_dim 64)") << 1 << 32 << 64 << 12 << 8;
+        QTest::newRow("Fashion-MNIST as shipped (28 px, padded)") << 1 << 28 << 16 << 12 << 5;
+        QTest::newRow("Simple Shapes (3 channels, small ae_dim)") << 3 << 32 << 16 << 6 << 6;
+    }
+
+    void convVaeEqualsAutograd() {
+        // The hand-written pre-training step of the conv VAE against computeDomainLoss + backward on
+        // the same weights, images and noise: loss, metrics, every parameter's gradient, the batch
+        // norms' running statistics, then one AdamW update and the next step's loss.
+        QFETCH(int, channels);
+        QFETCH(int, size);
+        QFETCH(int, aeDim);
+        QFETCH(int, latent);
+        QFETCH(int, batch);
+        auto ref = makeConvVae(channels, size, aeDim, latent, 3);
+        auto mine = makeConvVae(channels, size, aeDim, latent, 3);
+        torch::manual_seed(4);
+        auto x = torch::rand({batch, channels, size, size});
+        QCOMPARE(QString::fromStdString(cpu::ConvVaeStep::unsupported(*mine, x)), QString());
+
+        torch::manual_seed(5);
+        auto a = ref->computeDomainLoss(x);
+        QVERIFY(a.has_value());
+        a->loss.backward();
+        torch::manual_seed(5);
+        cpu::ConvVaeStep step;
+        const LossOutput b = step.run(*mine, x);
+        QVERIFY(near(a->loss.detach(), b.loss, 1e-5, "loss"));
+        QCOMPARE(b.metrics.size(), a->metrics.size());
+        for (const auto& [k, v] : a->metrics) {
+            QVERIFY2(b.metrics.find(k), k.c_str());
+            QVERIFY(near(v, *b.metrics.find(k), 1e-5, "metric " + k));
+        }
+        const auto pa = ref->named_parameters(), pb = mine->named_parameters();
+        QCOMPARE(pa.size(), pb.size());
+        for (const auto& item : pa) {
+            const auto& gb = pb[item.key()].grad();
+            QVERIFY2(item.value().grad().defined() && gb.defined(), item.key().c_str());
+            QVERIFY(near(item.value().grad(), gb, 1e-5, "gradient of " + item.key()));
+        }
+        const auto ba = ref->named_buffers(), bb = mine->named_buffers();
+        for (const auto& item : ba) {
+            QVERIFY2(item.value().ne(0).any().item<bool>() || item.key().find("running_mean") != std::string::npos, item.key().c_str());
+            QVERIFY(near(item.value().to(torch::kFloat64), bb[item.key()].to(torch::kFloat64), 1e-5, "buffer " + item.key()));
+        }
+
+        // One AdamW update from these gradients, then the next step's loss on both.
+        const double lr = 1e-3;
+        FlatAdamW oa(ref->parameters(), lr, 0.9, 0.999, 1e-8, 1e-5), ob(mine->parameters(), lr, 0.9, 0.999, 1e-8, 1e-5);
+        for (auto& item : pa) item.value().mutable_grad().zero_();
+        for (auto& item : pb) item.value().mutable_grad().zero_();
+        torch::manual_seed(5);
+        ref->computeDomainLoss(x)->loss.backward();
+        oa.step(lr, 0.9);
+        torch::manual_seed(5);
+        cpu::PretrainStep ps;
+        ps.run(*mine, x, ob, lr, 0.9);
+        QCOMPARE(QString::fromStdString(ps.lastPath()), QString("hand-written"));
+        for (const auto& item : pa) {
+            const double tol = feedsBatchNorm(item.key()) ? 2 * lr : 1e-5;
+            QVERIFY(near(item.value().detach(), pb[item.key()].detach(), tol, "updated " + item.key()));
+        }
+        torch::manual_seed(6);
+        const double la = ref->computeDomainLoss(x)->loss.item<double>();
+        torch::manual_seed(6);
+        const double lb = step.run(*mine, x).loss.item<double>();
+        QVERIFY2(std::abs(la - lb) <= 1e-4 * std::abs(la), (std::to_string(la) + " vs " + std::to_string(lb)).c_str());
+    }
+
+    void convVaeUnsupportedGoesToAutograd() {
+        auto m = makeConvVae(1, 32, 16, 4, 1);
+        auto x = torch::rand({4, 1, 32, 32});
+        FlatAdamW opt(m->parameters(), 1e-3);
+        cpu::PretrainStep ps;
+        m->eval();
+        QVERIFY(ps.run(*m, x, opt, 1e-3, 0.9).has_value());
+        QCOMPARE(QString::fromStdString(ps.lastPath()), QString("autograd (the module is in eval mode)"));
+        m->train();
+        QVERIFY(cpu::ConvVaeStep::unsupported(*m, torch::rand({4, 1, 28, 28})).find("expected (B >= 2, C, S, S)") != std::string::npos);
+        QVERIFY(cpu::ConvVaeStep::unsupported(*m, x.to(torch::kFloat64)).find("float32") != std::string::npos);
+        qputenv("GW_CPU_STEP", "0");
+        ps.run(*m, x, opt, 1e-3, 0.9);
+        qunsetenv("GW_CPU_STEP");
+        QCOMPARE(QString::fromStdString(ps.lastPath()), QString("autograd (switched off)"));
+        ps.run(*m, x, opt, 1e-3, 0.9);
+        QCOMPARE(QString::fromStdString(ps.lastPath()), QString("hand-written"));
+        DomainModuleSpec spec("mlp_vae");
+        spec.inputDim = 6;
+        auto v = makeDomainModule(spec);
+        v->unfreeze();
+        FlatAdamW ov(v->parameters(), 1e-3);
+        ps.run(*v, torch::rand({4, 6}), ov, 1e-3, 0.9);
+        QVERIFY(ps.lastPath().find("no hand-written pre-training step") != std::string::npos);
     }
 };
 

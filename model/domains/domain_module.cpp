@@ -176,7 +176,7 @@ namespace {
 class ConvVaeDomain : public DomainModule {
 public:
     ConvVaeDomain(int64_t channels, int64_t imageSize, int64_t latent, int64_t aeDim, double beta)
-        : DomainModule("conv_vae", latent), channels_(channels), size_(imageSize), beta_(beta) {
+        : DomainModule("conv_vae", latent), channels_(channels), size_(imageSize), aeDim_(aeDim), beta_(beta) {
         using namespace torch::nn;
         Sequential enc;
         int64_t c = channels;
@@ -223,6 +223,13 @@ public:
         return m;
     }
     bool needsPretraining() const override { return true; }
+    /// For the hand-written pre-training step (convVaeShapeOf below).
+    void shape(int64_t& channels, int64_t& imageSize, int64_t& aeDim, double& beta) const {
+        channels = channels_;
+        imageSize = size_;
+        aeDim = aeDim_;
+        beta = beta_;
+    }
 
 private:
     std::pair<torch::Tensor, torch::Tensor> posterior(const torch::Tensor& x) {
@@ -230,7 +237,7 @@ private:
         auto h = encoder_->forward(in).flatten(1);
         return {qMean_->forward(h), qLogvar_->forward(h)};
     }
-    int64_t channels_, size_;
+    int64_t channels_, size_, aeDim_;
     double beta_;
     torch::nn::Sequential encoder_{nullptr}, decoder_{nullptr};
     torch::nn::Linear qMean_{nullptr}, qLogvar_{nullptr};
@@ -347,6 +354,13 @@ void registerClassLabelModule(DomainModuleRegistry& r) {
               need(s, n >= 2, "num_classes must be at least 2, found " + std::to_string(n));
               return std::make_shared<ClassLabelDomain>(n);
           });
+}
+
+// Declared in model/cpu_step/conv_vae_step.h, which may include this folder (not the other way round).
+bool convVaeShapeOf(DomainModule& m, int64_t& channels, int64_t& imageSize, int64_t& aeDim, double& beta) {
+    const auto* c = dynamic_cast<const ConvVaeDomain*>(&m);
+    if (c) c->shape(channels, imageSize, aeDim, beta);
+    return c != nullptr;
 }
 
 std::vector<std::string> domainModuleKinds() { return domainModuleRegistry().names(); }

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "data/file_hash.h"
+#include "model/cpu_step/conv_vae_step.h"
 #include "model/run/engine_internal.h"
 
 namespace gw {
@@ -68,14 +69,13 @@ void Engine::pretrainModule(DomainState& d) {
     sch.maxLr = pc.lr;
     sch.totalSteps = pc.steps;
     if (log_) log_("pre-training domain " + d.cfg.name + " (" + mod.kind() + ") for " + std::to_string(pc.steps) + " steps");
+    cpu::PretrainStep step;  // the hand-written CPU step where it covers the module, else autograd
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t s = 0; s < pc.steps; ++s) {
         auto x = mod.prepare(rawRows(d, split, sampler.next(pc.batchSize))).to(device_);
-        auto out = mod.computeDomainLoss(x);
+        auto out = step.run(mod, x, opt, sch.lr(s), sch.beta1(s));
         if (!out) throw ConfigError("domain " + d.cfg.name + ": module " + mod.kind() + " has nothing to pre-train");
-        opt.zeroGrad();
-        out->loss.backward();
-        opt.step(sch.lr(s), sch.beta1(s));
+        if (log_ && s == 0) log_("  pretrain " + d.cfg.name + " step: " + step.lastPath());
         if (stopRequested_ && stopRequested_())
             throw RunStopped("stopped while pre-training domain " + d.cfg.name + " (step " + std::to_string(s + 1) + ")");
         if (pretrainProgress_ && ((s + 1) % 20 == 0 || s + 1 == pc.steps)) {

@@ -1,0 +1,752 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "model/cpu_step/conv_vae_step.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "model/cpu_step/blas.h"
+#include "model/cpu_step/mlp.h"
+#include "model/domains/domain_module.h"
+
+namespace gw {
+
+std::optional<ConvVaeShape> convVaeShape(DomainModule& m) {
+    ConvVaeShape s;
+    if (!convVaeShapeOf(m, s.channels, s.imageSize, s.aeDim, s.beta)) return std::nullopt;
+    s.latent = m.latentDim();
+    return s;
+}
+
+}  // namespace gw
+
+namespace gw::cpu {
+
+namespace {
+
+/// im2col buffers hold about this many floats (1 MiB: they stay in the core's L2 between the copy
+/// and the product); a layer's batch is taken in chunks of as many samples as fit.
+constexpr int64_t kColFloats = int64_t(1) << 18;
+constexpr float kBnEps = 1e-5f;
+constexpr float kBnMomentum = 0.1f;
+
+/// Hot loops are compiled twice, for AVX2 + FMA and for the baseline (the build targets generic
+/// x86-64), and chosen at run time: GW_SIMD marks a loop's body, GW_DISPATCH defines the function
+/// that calls the version the CPU can run.
+#define GW_SIMD inline __attribute__((always_inline))
+bool hasAvx2() {
+    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return yes;
+}
+bool hasAvx512() {
+    static const bool yes = hasAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+    return yes;
+}
+#define GW_DISPATCH(ret, name, params, args)                                                                         \
+    __attribute__((target("avx2,fma"))) ret name##Avx2 params { return name##Body args; }                       \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) ret name##Avx512 params { return name##Body args; } \
+    ret name params { return hasAvx512() ? name##Avx512 args : hasAvx2() ? name##Avx2 args : name##Body args; }
+
+/// Σ x[i] for i < n: float lanes over blocks of 1024, the blocks summed in double.
+GW_SIMD double rowSumBody(const float* x, int64_t n) {
+    double total = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += 1024) {
+        const int64_t e = std::min(n, i0 + 1024);
+        float s = 0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t i = i0; i < e; ++i) s += x[i];
+        total += s;
+    }
+    return total;
+}
+GW_DISPATCH(double, rowSum, (const float* x, int64_t n), (x, n))
+
+/// Σ (x[i] − m)² for i < n, as rowSum.
+GW_SIMD double rowSqDevBody(const float* x, int64_t n, float m) {
+    double total = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += 1024) {
+        const int64_t e = std::min(n, i0 + 1024);
+        float s = 0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t i = i0; i < e; ++i) s += (x[i] - m) * (x[i] - m);
+        total += s;
+    }
+    return total;
+}
+GW_DISPATCH(double, rowSqDev, (const float* x, int64_t n, float m), (x, n, m))
+
+/// a[i] = max(y[i]·scale + shift, 0).
+GW_SIMD void scaleShiftReluBody(const float* y, int64_t n, float scale, float shift, float* a) {
+    for (int64_t i = 0; i < n; ++i) a[i] = std::max(y[i] * scale + shift, 0.f);
+}
+GW_DISPATCH(void, scaleShiftRelu, (const float* y, int64_t n, float scale, float shift, float* a), (y, n, scale, shift, a))
+
+/// g[i] = a[i] > 0 ? g[i] : 0; returns Σ g[i] and Σ g[i]·(y[i] − m) (each as rowSum).
+GW_SIMD void reluMaskSumsBody(const float* y, const float* a, float* g, int64_t n, float m, double& sg, double& sgx) {
+    sg = sgx = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += 1024) {
+        const int64_t e = std::min(n, i0 + 1024);
+        float s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+        for (int64_t i = i0; i < e; ++i) {
+            const float gi = a[i] > 0.f ? g[i] : 0.f;
+            g[i] = gi;
+            s1 += gi;
+            s2 += gi * (y[i] - m);
+        }
+        sg += s1;
+        sgx += s2;
+    }
+}
+GW_DISPATCH(void, reluMaskSums, (const float* y, const float* a, float* g, int64_t n, float m, double& sg, double& sgx), (y, a, g, n, m, sg, sgx))
+
+/// g[i] = k·(g[i] − mg − (y[i] − m)·c).
+GW_SIMD void bnInputGradBody(const float* y, float* g, int64_t n, float k, float mg, float m, float c) {
+    for (int64_t i = 0; i < n; ++i) g[i] = k * (g[i] - mg - (y[i] - m) * c);
+}
+GW_DISPATCH(void, bnInputGrad, (const float* y, float* g, int64_t n, float k, float mg, float m, float c), (y, g, n, k, mg, m, c))
+
+/// A 4 × 4, stride-2 convolution's geometry as the im2col of its input sees it: an input of C
+/// channels, H × W (W ≤ 32), with element (c, b, y, x) at c·cs + b·bs + y·W + x; padding pt (top) and
+/// pl (left, ≤ 3); an output of OH × OW (input pixels outside [0, H) × [0, W) read as zeros, which
+/// covers any padding on the bottom and right).
+struct Geo {
+    int64_t C = 0, H = 0, W = 0, OH = 0, OW = 0, cs = 0, bs = 0;
+    int64_t pt = 0, pl = 0;
+    int64_t rows() const { return C * 16; }
+    int64_t outPixels() const { return OH * OW; }
+};
+
+/// Samples per chunk for an im2col buffer of R rows and P pixels per sample.
+int64_t chunkOf(int64_t R, int64_t P, int64_t B) { return std::clamp<int64_t>(kColFloats / std::max<int64_t>(R * P, 1), 1, B); }
+
+// Every im2col and col2im of the step is of a 4 × 4 kernel with stride 2 (the strided convolutions
+// and their transposes; the last, stride-1 convolution is direct). An input row is read through a
+// copy with zeros around it (kRowPad on the left), so that the loops over output columns have no bounds.
+constexpr int64_t kRowPad = 4, kRowBuf = 48;
+
+/// The 16 rows (c, ky, kx) of im2col for channel c, samples [b0, b0 + nb): col row (c·4 + ky)·4 + kx,
+/// column (b − b0, oy, ox) holds input (c, b, 2·oy − pt + ky, 2·ox − pl + kx), 0 outside.
+GW_SIMD void im2colChannelBody(const float* src, const Geo& g, int64_t c, int64_t b0, int64_t nb, float* col) {
+    const int64_t P = g.outPixels(), n = nb * P, OW = g.OW, base = kRowPad - g.pl;
+    float t[kRowBuf] = {};
+    for (int64_t ky = 0; ky < 4; ++ky) {
+        float* d0 = col + ((c * 4 + ky) * 4) * n;
+        for (int64_t b = 0; b < nb; ++b) {
+            const float* s = src + c * g.cs + (b0 + b) * g.bs;
+            for (int64_t oy = 0; oy < g.OH; ++oy) {
+                float* d = d0 + b * P + oy * OW;
+                const int64_t iy = 2 * oy - g.pt + ky;
+                if (iy < 0 || iy >= g.H) {
+                    for (int64_t kx = 0; kx < 4; ++kx) std::memset(d + kx * n, 0, sizeof(float) * static_cast<size_t>(OW));
+                    continue;
+                }
+                const float* srow = s + iy * g.W;
+                if (g.pl == 1 && g.W == 2 * OW) {  // inside the row but for its first and last column
+                    for (int64_t ox = 1; ox + 1 < OW; ++ox) {
+                        d[ox] = srow[2 * ox - 1];
+                        d[n + ox] = srow[2 * ox];
+                        d[2 * n + ox] = srow[2 * ox + 1];
+                        d[3 * n + ox] = srow[2 * ox + 2];
+                    }
+                    d[0] = 0.f;
+                    d[n] = srow[0];
+                    d[2 * n] = srow[1];
+                    d[3 * n] = srow[2];
+                    const int64_t e = OW - 1;
+                    d[e] = srow[2 * e - 1];
+                    d[n + e] = srow[2 * e];
+                    d[2 * n + e] = srow[2 * e + 1];
+                    d[3 * n + e] = 0.f;
+                    continue;
+                }
+                for (int64_t x = 0; x < g.W; ++x) t[kRowPad + x] = srow[x];
+                const float* tb = t + base;
+                for (int64_t ox = 0; ox < OW; ++ox) {
+                    d[ox] = tb[2 * ox];
+                    d[n + ox] = tb[2 * ox + 1];
+                    d[2 * n + ox] = tb[2 * ox + 2];
+                    d[3 * n + ox] = tb[2 * ox + 3];
+                }
+            }
+        }
+    }
+}
+GW_DISPATCH(void, im2colChannel, (const float* src, const Geo& g, int64_t c, int64_t b0, int64_t nb, float* col), (src, g, c, b0, nb, col))
+
+/// The adjoint of im2colChannel: channel c of samples [b0, b0 + nb) of dst (laid out as g's input)
+/// overwritten with the 16 rows of c scattered back and summed (every pixel of those samples is
+/// written: no zeroing needed).
+GW_SIMD void col2imChannelBody(const float* col, const Geo& g, int64_t c, int64_t b0, int64_t nb, float* dst) {
+    const int64_t P = g.outPixels(), n = nb * P, OW = g.OW, base = kRowPad - g.pl;
+    float t[kRowBuf] = {}, r[kRowBuf];
+    for (int64_t b = 0; b < nb; ++b) {
+        float* d = dst + c * g.cs + (b0 + b) * g.bs;
+        for (int64_t iy = 0; iy < g.H; ++iy) {
+            for (int64_t x = 0; x < g.W; ++x) r[x] = 0.f;
+            for (int64_t ky = 0; ky < 4; ++ky) {
+                const int64_t o2 = iy + g.pt - ky;  // 2·oy
+                if (o2 < 0 || (o2 & 1) || o2 / 2 >= g.OH) continue;
+                const float* s = col + ((c * 4 + ky) * 4) * n + b * P + (o2 / 2) * OW;
+                float* tb = t + base;
+                for (int64_t ox = 0; ox < OW; ++ox) {
+                    tb[2 * ox] = s[ox];
+                    tb[2 * ox + 1] = s[n + ox];
+                }
+                tb[2 * OW] = tb[2 * OW + 1] = 0.f;
+                for (int64_t ox = 0; ox < OW; ++ox) {
+                    tb[2 * ox + 2] += s[2 * n + ox];
+                    tb[2 * ox + 3] += s[3 * n + ox];
+                }
+                for (int64_t x = 0; x < g.W; ++x) r[x] += t[kRowPad + x];
+            }
+            float* row = d + iy * g.W;
+            for (int64_t x = 0; x < g.W; ++x) row[x] = r[x];
+        }
+    }
+}
+GW_DISPATCH(void, col2imChannel, (const float* col, const Geo& g, int64_t c, int64_t b0, int64_t nb, float* dst), (col, g, c, b0, nb, dst))
+
+/// col (C·16 × nb·P) from samples [b0, b0 + nb) of src (g: k 4, stride 2).
+void im2col(const float* src, const Geo& g, int64_t b0, int64_t nb, float* col) {
+    at::parallel_for(0, g.C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) im2colChannel(src, g, c, b0, nb, col);
+    });
+}
+
+/// dst (samples [b0, b0 + nb)) = col scattered back and summed (g: k 4, stride 2).
+void col2im(const float* col, const Geo& g, int64_t b0, int64_t nb, float* dst) {
+    at::parallel_for(0, g.C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) col2imChannel(col, g, c, b0, nb, dst);
+    });
+}
+
+/// A parameter: its tensor, data and .grad data.
+struct Par {
+    torch::Tensor t;
+    const float* p = nullptr;
+    float* g = nullptr;
+};
+
+/// A batch norm's parameters and running statistics, and what its forward kept for the backward.
+struct Bn {
+    Par gamma, beta;
+    float *runMean = nullptr, *runVar = nullptr;
+    torch::Tensor batches;
+    float *mean = nullptr, *invstd = nullptr;
+    float* meanRounding = nullptr;  ///< per channel: the batch mean in double minus its float value
+};
+
+/// Training-mode batch norm and ReLU over C rows of N: a = max(γ·(y − μ)/σ + β, 0), running
+/// statistics updated (unbiased variance), batch counter + 1.
+void bnReluForward(Arena& ar, Bn& bn, int64_t C, int64_t N, const float* y, float* a) {
+    bn.mean = ar.alloc(static_cast<size_t>(C));
+    bn.invstd = ar.alloc(static_cast<size_t>(C));
+    bn.meanRounding = ar.alloc(static_cast<size_t>(C));
+    at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            const float* row = y + c * N;
+            const double mu = rowSum(row, N) / static_cast<double>(N);
+            const float m = static_cast<float>(mu);
+            bn.meanRounding[c] = static_cast<float>(mu - m);
+            const double sq = rowSqDev(row, N, m);
+            const float is = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(N) + kBnEps));
+            bn.mean[c] = m;
+            bn.invstd[c] = is;
+            bn.runMean[c] = (1 - kBnMomentum) * bn.runMean[c] + kBnMomentum * m;
+            bn.runVar[c] = (1 - kBnMomentum) * bn.runVar[c] + kBnMomentum * static_cast<float>(sq / static_cast<double>(N - 1));
+            const float scale = is * bn.gamma.p[c], shift = bn.beta.p[c] - m * scale;
+            scaleShiftRelu(row, N, scale, shift, a + c * N);
+        }
+    });
+    bn.batches.add_(1);
+}
+
+/// Backward of bnReluForward: da (C × N), the gradient w.r.t. a, becomes the gradient w.r.t. y;
+/// γ's and β's gradients are added into their .grad. biasGrad, when given, receives (+=) Σ over each
+/// row of that gradient, the gradient of a bias added before the norm: zero but for rounding, since the
+/// norm subtracts the mean; it is taken in closed form, k·(Σg − N·Σg/N − c·Σ(y − m)) with
+/// Σ(y − m) = N·(μ − m), rather than summed.
+void bnReluBackward(Bn& bn, int64_t C, int64_t N, const float* y, const float* a, float* da, float* biasGrad = nullptr) {
+    at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            const float* yr = y + c * N;
+            const float* ar = a + c * N;
+            float* g = da + c * N;
+            const float m = bn.mean[c], is = bn.invstd[c];
+            double sg, sgx;
+            reluMaskSums(yr, ar, g, N, m, sg, sgx);
+            const float dgamma = static_cast<float>(sgx) * is, dbeta = static_cast<float>(sg);
+            if (bn.gamma.g) bn.gamma.g[c] += dgamma;
+            if (bn.beta.g) bn.beta.g[c] += dbeta;
+            const float k = bn.gamma.p[c] * is, mg = dbeta / static_cast<float>(N), mx = dgamma / static_cast<float>(N);
+            bnInputGrad(yr, g, N, k, mg, m, is * mx);
+            if (biasGrad) biasGrad[c] += -k * is * mx * static_cast<float>(N) * bn.meanRounding[c];
+        }
+    });
+}
+
+/// out[c] += Σ row c of x (C × N).
+void addRowSums(const float* x, int64_t C, int64_t N, float* out) {
+    if (!out) return;
+    for (int64_t c = 0; c < C; ++c) out[c] += static_cast<float>(rowSum(x + c * N, N));
+}
+
+/// A convolution (weight (Cout, Cin, k, k) read as (Cout × R)): y (Cout × B·P) = W · im2col(in).
+void convForward(const Par& w, const Geo& g, const float* in, int64_t B, int64_t Cout, float* col, float* y) {
+    const int64_t R = g.rows(), P = g.outPixels(), nb = chunkOf(R, P, B);
+    for (int64_t b0 = 0; b0 < B; b0 += nb) {
+        const int64_t n = std::min(nb, B - b0);
+        im2col(in, g, b0, n, col);
+        gemm(false, false, Cout, n * P, R, 1.f, w.p, R, col, n * P, 0.f, y + b0 * P, B * P);
+    }
+}
+
+/// Backward of convForward: W's gradient added into its .grad, and, when din is given, the gradient
+/// w.r.t. the input written into din (laid out as g's input).
+void convBackward(const Par& w, const Geo& g, const float* in, int64_t B, int64_t Cout, const float* dy, float* col, float* din) {
+    const int64_t R = g.rows(), P = g.outPixels(), nb = chunkOf(R, P, B);
+    for (int64_t b0 = 0; b0 < B; b0 += nb) {
+        const int64_t n = std::min(nb, B - b0);
+        if (w.g) {
+            im2col(in, g, b0, n, col);
+            gemm(false, true, Cout, R, n * P, 1.f, dy + b0 * P, B * P, col, n * P, 1.f, w.g, R);
+        }
+        if (din) {
+            gemm(true, false, R, n * P, Cout, 1.f, w.p, R, dy + b0 * P, B * P, 0.f, col, n * P);
+            col2im(col, g, b0, n, din);
+        }
+    }
+}
+
+/// A transposed convolution (weight (Cin, Cout, k, k) read as (Cin × R), R = Cout·k·k) from x
+/// (Cin × B·P) into y, laid out as g's input (g: the convolution it is the transpose of, whose
+/// output is x's P pixels): y = col2im(Wᵀ · x) + bias.
+void convTForward(const Par& w, const Par& bias, const Geo& g, const float* x, int64_t B, int64_t Cin, float* col, float* y) {
+    const int64_t R = g.rows(), P = g.outPixels(), nb = chunkOf(R, P, B), HW = g.H * g.W;
+    for (int64_t b0 = 0; b0 < B; b0 += nb) {
+        const int64_t n = std::min(nb, B - b0);
+        gemm(true, false, R, n * P, Cin, 1.f, w.p, R, x + b0 * P, B * P, 0.f, col, n * P);
+        col2im(col, g, b0, n, y);
+    }
+    at::parallel_for(0, g.C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            float* row = y + c * B * HW;
+            const float v = bias.p[c];
+            for (int64_t i = 0; i < B * HW; ++i) row[i] += v;
+        }
+    });
+}
+
+/// Backward of convTForward: W's gradient added into its .grad, and dx (Cin × B·P) overwritten with
+/// the gradient w.r.t. x (the bias's gradient comes from the norm after it: bnReluBackward).
+void convTBackward(const Par& w, const Geo& g, const float* x, int64_t B, int64_t Cin, const float* dy,
+                   float* col, float* dx) {
+    const int64_t R = g.rows(), P = g.outPixels(), nb = chunkOf(R, P, B);
+    for (int64_t b0 = 0; b0 < B; b0 += nb) {
+        const int64_t n = std::min(nb, B - b0);
+        im2col(dy, g, b0, n, col);
+        if (w.g) gemm(false, true, Cin, R, n * P, 1.f, x + b0 * P, B * P, col, n * P, 1.f, w.g, R);
+        gemm(false, false, Cin, n * P, R, 1.f, w.p, R, col, n * P, 0.f, dx + b0 * P, B * P);
+    }
+}
+
+// The output convolution (A/4 → C channels, k4, 32² → 32², one pixel of padding top and left, two
+// bottom and right) is computed directly: with C ≤ 3 output channels its im2col product would be a
+// matrix-vector product over a 16-fold copy of the input. Inputs are read from copies whose rows are
+// kPitch wide with the 32 pixels at kOff, zeros around, so that every inner loop is 32 wide.
+constexpr int64_t kPitch = 40, kOff = 4;
+
+/// dst (rows × kPitch) from src (rows × 32): the pixels at kOff, zeros around.
+void padRows(const float* src, int64_t rows, float* dst) {
+    at::parallel_for(0, rows, 256, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            float* d = dst + r * kPitch;
+            std::memset(d, 0, sizeof(float) * kOff);
+            std::memcpy(d + kOff, src + r * 32, sizeof(float) * 32);
+            std::memset(d + kOff + 32, 0, sizeof(float) * (kPitch - kOff - 32));
+        }
+    });
+}
+
+/// o (NC, B, 32, 32) for samples [b0, b1): o = W ∗ a, W (NC, Cin, 4, 4), a padded (Cin, B, 32, kPitch).
+template <int NC>
+GW_SIMD void outConvForwardBody(const float* w, const float* ap, int64_t Cin,
+                                                                             int64_t B, int64_t b0, int64_t b1, float* o) {
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t y = 0; y < 32; ++y) {
+            float acc[NC][32] = {};
+            for (int64_t ci = 0; ci < Cin; ++ci)
+                for (int64_t ky = 0; ky < 4; ++ky) {
+                    const int64_t iy = y + ky - 1;
+                    if (iy < 0 || iy >= 32) continue;
+                    const float* row = ap + ((ci * B + b) * 32 + iy) * kPitch + kOff - 1;
+                    for (int co = 0; co < NC; ++co)
+                        for (int64_t kx = 0; kx < 4; ++kx) {
+                            const float wv = w[((co * Cin + ci) * 4 + ky) * 4 + kx];
+                            for (int x = 0; x < 32; ++x) acc[co][x] += wv * row[x + kx];
+                        }
+                }
+            for (int co = 0; co < NC; ++co) std::memcpy(o + ((co * B + b) * 32 + y) * 32, acc[co], sizeof(acc[co]));
+        }
+}
+
+/// gw (NC, Cin, 4, 4) += Σ dO ⋆ a for input channels [c0, c1); dO padded (NC, B, 32, kPitch).
+template <int NC>
+GW_SIMD void outConvWeightGradBody(const float* dOp, const float* ap, int64_t Cin,
+                                                                                int64_t B, int64_t c0, int64_t c1, float* gw) {
+    for (int64_t ci = c0; ci < c1; ++ci) {
+        float acc[NC][16][32] = {};
+        for (int64_t b = 0; b < B; ++b)
+            for (int64_t iy = 0; iy < 32; ++iy) {
+                const float* row = ap + ((ci * B + b) * 32 + iy) * kPitch + kOff - 1;
+                for (int64_t ky = 0; ky < 4; ++ky) {
+                    const int64_t y = iy - ky + 1;
+                    if (y < 0 || y >= 32) continue;
+                    for (int co = 0; co < NC; ++co) {
+                        const float* d = dOp + ((co * B + b) * 32 + y) * kPitch + kOff;
+                        for (int64_t kx = 0; kx < 4; ++kx) {
+                            float* a = acc[co][ky * 4 + kx];
+                            for (int x = 0; x < 32; ++x) a[x] += d[x] * row[x + kx];
+                        }
+                    }
+                }
+            }
+        for (int co = 0; co < NC; ++co)
+            for (int k = 0; k < 16; ++k) {
+                float sum = 0;
+                for (int x = 0; x < 32; ++x) sum += acc[co][k][x];
+                gw[(co * Cin + ci) * 16 + k] += sum;
+            }
+    }
+}
+
+/// da (Cin, B, 32, 32) for input channels [c0, c1), overwritten: the gradient w.r.t. a of o = W ∗ a.
+template <int NC>
+GW_SIMD void outConvInputGradBody(const float* w, const float* dOp, int64_t Cin,
+                                                                               int64_t B, int64_t c0, int64_t c1, float* da) {
+    for (int64_t ci = c0; ci < c1; ++ci)
+        for (int64_t b = 0; b < B; ++b)
+            for (int64_t iy = 0; iy < 32; ++iy) {
+                float acc[32] = {};
+                for (int co = 0; co < NC; ++co)
+                    for (int64_t ky = 0; ky < 4; ++ky) {
+                        const int64_t y = iy - ky + 1;
+                        if (y < 0 || y >= 32) continue;
+                        const float* d = dOp + ((co * B + b) * 32 + y) * kPitch + kOff + 1;
+                        for (int64_t kx = 0; kx < 4; ++kx) {
+                            const float wv = w[((co * Cin + ci) * 4 + ky) * 4 + kx];
+                            for (int x = 0; x < 32; ++x) acc[x] += wv * d[x - kx];
+                        }
+                    }
+                std::memcpy(da + ((ci * B + b) * 32 + iy) * 32, acc, sizeof(acc));
+            }
+}
+
+GW_SIMD void outConvForwardKBody(int64_t NC, const float* w, const float* ap, int64_t Cin, int64_t B, int64_t b0, int64_t b1, float* o) {
+    if (NC == 1) outConvForwardBody<1>(w, ap, Cin, B, b0, b1, o);
+    else outConvForwardBody<3>(w, ap, Cin, B, b0, b1, o);
+}
+GW_DISPATCH(void, outConvForwardK, (int64_t NC, const float* w, const float* ap, int64_t Cin, int64_t B, int64_t b0, int64_t b1, float* o),
+            (NC, w, ap, Cin, B, b0, b1, o))
+GW_SIMD void outConvWeightGradKBody(int64_t NC, const float* dOp, const float* ap, int64_t Cin, int64_t B, int64_t c0, int64_t c1, float* gw) {
+    if (NC == 1) outConvWeightGradBody<1>(dOp, ap, Cin, B, c0, c1, gw);
+    else outConvWeightGradBody<3>(dOp, ap, Cin, B, c0, c1, gw);
+}
+GW_DISPATCH(void, outConvWeightGradK, (int64_t NC, const float* dOp, const float* ap, int64_t Cin, int64_t B, int64_t c0, int64_t c1, float* gw),
+            (NC, dOp, ap, Cin, B, c0, c1, gw))
+GW_SIMD void outConvInputGradKBody(int64_t NC, const float* w, const float* dOp, int64_t Cin, int64_t B, int64_t c0, int64_t c1, float* da) {
+    if (NC == 1) outConvInputGradBody<1>(w, dOp, Cin, B, c0, c1, da);
+    else outConvInputGradBody<3>(w, dOp, Cin, B, c0, c1, da);
+}
+GW_DISPATCH(void, outConvInputGradK, (int64_t NC, const float* w, const float* dOp, int64_t Cin, int64_t B, int64_t c0, int64_t c1, float* da),
+            (NC, w, dOp, Cin, B, c0, c1, da))
+
+void outConvForwardAll(int64_t NC, const float* w, const float* ap, int64_t Cin, int64_t B, float* o) {
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { outConvForwardK(NC, w, ap, Cin, B, b0, b1, o); });
+}
+
+void outConvBackwardAll(int64_t NC, const float* w, const float* dOp, const float* ap, int64_t Cin, int64_t B, float* gw, float* da) {
+    at::parallel_for(0, Cin, 1, [&](int64_t c0, int64_t c1) {
+        if (gw) outConvWeightGradK(NC, dOp, ap, Cin, B, c0, c1, gw);
+        outConvInputGradK(NC, w, dOp, Cin, B, c0, c1, da);
+    });
+}
+
+bool switchedOff() {
+    const char* env = std::getenv("GW_CPU_STEP");
+    return env && std::strcmp(env, "0") == 0;
+}
+
+}  // namespace
+
+std::string ConvVaeStep::unsupported(DomainModule& m, const torch::Tensor& x) {
+    const auto sh = convVaeShape(m);
+    if (!sh) return "module '" + m.kind() + "' has no hand-written pre-training step";
+    if (switchedOff()) return "switched off";
+    if (!blasAvailable()) return "no BLAS sgemm_ in the process";
+    if (!m.is_training()) return "the module is in eval mode";
+    for (const auto& p : m.parameters()) {
+        if (!p.device().is_cpu() || p.scalar_type() != torch::kFloat32 || !p.is_contiguous())
+            return "parameters are not contiguous float32 on the CPU";
+        if (!p.requires_grad()) return "some parameters are frozen";
+    }
+    for (const auto& b : m.buffers())
+        if (!b.device().is_cpu() || !b.is_contiguous()) return "buffers are not contiguous on the CPU";
+    if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat32) return "images are not float32 on the CPU";
+    if (x.dim() != 4 || x.size(0) < 2 || x.size(1) != sh->channels || x.size(2) != sh->imageSize || x.size(3) != sh->imageSize)
+        return "images of shape " + shapeString(x) + " (expected (B >= 2, C, S, S))";
+    return "";
+}
+
+LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
+    const ConvVaeShape sh = *convVaeShape(m);
+    const auto x = xIn.contiguous();
+    const float* xp = x.data_ptr<float>();
+    const int64_t B = x.size(0), C = sh.channels, S = sh.imageSize, A = sh.aeDim, L = sh.latent;
+    const int64_t off = (32 - S) / 2;  // 28-pixel images sit in the middle of the 32-pixel frame
+    Arena& ar = arena_;
+    ar.reset();
+    auto params = m.named_parameters();
+    auto buffers = m.named_buffers();
+    auto par = [&](const std::string& name) {
+        Par p;
+        p.t = params[name];
+        p.p = p.t.data_ptr<float>();
+        p.g = gradPtr(p.t);
+        return p;
+    };
+    auto bnOf = [&](const std::string& prefix) {
+        Bn bn;
+        bn.gamma = par(prefix + ".weight");
+        bn.beta = par(prefix + ".bias");
+        bn.runMean = buffers[prefix + ".running_mean"].data_ptr<float>();
+        bn.runVar = buffers[prefix + ".running_var"].data_ptr<float>();
+        bn.batches = buffers[prefix + ".num_batches_tracked"];
+        return bn;
+    };
+    float* col = ar.alloc(static_cast<size_t>(std::max(kColFloats, 4096 * std::max(C, A))));
+
+    // Encoder: 4 × [Conv k4 s2 p1, BN, ReLU], (C, 32²) → (A, 2²), activations (c, b, y, x).
+    struct EncLayer {
+        Par w;
+        Bn bn;
+        Geo g;
+        const float* in = nullptr;
+        float *y = nullptr, *a = nullptr;
+        int64_t co = 0;
+    };
+    EncLayer enc[4];
+    const int64_t ch[5] = {C, A / 8, A / 4, A / 2, A};
+    const float* in = xp;
+    for (int i = 0; i < 4; ++i) {
+        EncLayer& e = enc[i];
+        e.w = par("encoder." + std::to_string(3 * i) + ".weight");
+        e.bn = bnOf("encoder." + std::to_string(3 * i + 1));
+        const int64_t H = i == 0 ? S : (32 >> i);
+        e.g.C = ch[i];
+        e.g.H = e.g.W = H;
+        e.g.pt = e.g.pl = i == 0 ? 1 + off : 1;
+        e.g.OH = e.g.OW = 16 >> i;
+        e.g.bs = i == 0 ? C * S * S : H * H;
+        e.g.cs = i == 0 ? S * S : B * H * H;
+        e.co = ch[i + 1];
+        e.in = in;
+        const int64_t N = B * e.g.outPixels();
+        e.y = ar.alloc(static_cast<size_t>(e.co * N));
+        e.a = ar.alloc(static_cast<size_t>(e.co * N));
+        convForward(e.w, e.g, in, B, e.co, col, e.y);
+        bnReluForward(ar, e.bn, e.co, N, e.y, e.a);
+        in = e.a;
+    }
+    // Flatten per sample, (c, y, x) → h (B × 4A); mean and log-variance (B × L).
+    const int64_t F = 4 * A;
+    float* h = ar.alloc(static_cast<size_t>(B * F));
+    for (int64_t c = 0; c < A; ++c)
+        for (int64_t b = 0; b < B; ++b)
+            for (int64_t p = 0; p < 4; ++p) h[b * F + c * 4 + p] = enc[3].a[(c * B + b) * 4 + p];
+    Par wm = par("q_mean.weight"), bm = par("q_mean.bias"), wl = par("q_logvar.weight"), bl = par("q_logvar.bias");
+    float* mean = ar.alloc(static_cast<size_t>(B * L));
+    float* logvar = ar.alloc(static_cast<size_t>(B * L));
+    gemm(false, true, B, L, F, 1.f, h, F, wm.p, F, 0.f, mean, L);
+    gemm(false, true, B, L, F, 1.f, h, F, wl.p, F, 0.f, logvar, L);
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = 0; j < L; ++j) {
+            mean[b * L + j] += bm.p[j];
+            logvar[b * L + j] += bl.p[j];
+        }
+    // Reparameterisation: the noise drawn where the autograd step draws it (randn_like(mean)).
+    const torch::Tensor epsT = torch::randn({B, L});
+    const float* eps = epsT.data_ptr<float>();
+    float* z = ar.alloc(static_cast<size_t>(B * L));
+    float* sd = ar.alloc(static_cast<size_t>(B * L));
+    for (int64_t k = 0; k < B * L; ++k) {
+        sd[k] = std::exp(0.5f * logvar[k]);
+        z[k] = mean[k] + sd[k] * eps[k];
+    }
+
+    // Decoder 1: ConvT(L → A, k8) from 1 × 1 is one product, (B × L) · (L × A·64), then (c, b, 64).
+    Par w1 = par("decoder.0.weight"), b1 = par("decoder.0.bias");
+    Bn bn1 = bnOf("decoder.1");
+    float* t1 = ar.alloc(static_cast<size_t>(B * A * 64));
+    gemm(false, false, B, A * 64, L, 1.f, z, L, w1.p, A * 64, 0.f, t1, A * 64);
+    float* y1 = ar.alloc(static_cast<size_t>(A * B * 64));
+    float* a1 = ar.alloc(static_cast<size_t>(A * B * 64));
+    for (int64_t c = 0; c < A; ++c)
+        for (int64_t b = 0; b < B; ++b)
+            for (int64_t k = 0; k < 64; ++k) y1[(c * B + b) * 64 + k] = t1[b * A * 64 + c * 64 + k] + b1.p[c];
+    bnReluForward(ar, bn1, A, B * 64, y1, a1);
+    // Decoders 2 and 3: ConvT k4 s2 p1, 8² → 16² → 32².
+    struct DecLayer {
+        Par w, bias;
+        Bn bn;
+        Geo g;  ///< the convolution this one transposes: its input is the layer's output
+        const float* x = nullptr;
+        float *y = nullptr, *a = nullptr;
+        int64_t ci = 0;
+    };
+    DecLayer dec[2];
+    const float* xcur = a1;
+    for (int i = 0; i < 2; ++i) {
+        DecLayer& d = dec[i];
+        d.w = par("decoder." + std::to_string(3 + 3 * i) + ".weight");
+        d.bias = par("decoder." + std::to_string(3 + 3 * i) + ".bias");
+        d.bn = bnOf("decoder." + std::to_string(4 + 3 * i));
+        d.ci = A >> i;
+        const int64_t Hin = 8 << i, Ho = 2 * Hin;
+        d.g.C = A >> (i + 1);
+        d.g.H = d.g.W = Ho;
+        d.g.pt = d.g.pl = 1;
+        d.g.OH = d.g.OW = Hin;
+        d.g.bs = Ho * Ho;
+        d.g.cs = B * Ho * Ho;
+        d.x = xcur;
+        const int64_t N = B * Ho * Ho;
+        d.y = ar.alloc(static_cast<size_t>(d.g.C * N));
+        d.a = ar.alloc(static_cast<size_t>(d.g.C * N));
+        convTForward(d.w, d.bias, d.g, xcur, B, d.ci, col, d.y);
+        bnReluForward(ar, d.bn, d.g.C, N, d.y, d.a);
+        xcur = d.a;
+    }
+    // Decoder 4: zero pad right and bottom, Conv(A/4 → C, k4 p1), 32² → 32²; sigmoid.
+    Par w4 = par("decoder.10.weight"), b4 = par("decoder.10.bias");
+    const int64_t C4 = A / 4;
+    float* a3p = ar.alloc(static_cast<size_t>(C4 * B * 32 * kPitch));
+    padRows(xcur, C4 * B * 32, a3p);
+    float* o = ar.alloc(static_cast<size_t>(C * B * 1024));
+    outConvForwardAll(C, w4.p, a3p, C4, B, o);
+
+    // Loss: Σ ½(x̂ − x)² + ½ log 2π over the image's pixels, / B; β · KL / B. dO: d loss / d o.
+    float* dO = ar.zeros(static_cast<size_t>(C * B * 32 * kPitch));  // rows padded as a3p's
+    double sq = 0;
+    const float invB = 1.f / static_cast<float>(B);
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t b = 0; b < B; ++b) {
+            const float* img = xp + (b * C + c) * S * S;
+            const int64_t base = (c * B + b) * 1024;
+            const float bias = b4.p[c];
+            for (int64_t yy = 0; yy < S; ++yy) {
+                const float* orow = o + base + (yy + off) * 32 + off;
+                float* drow = dO + ((c * B + b) * 32 + yy + off) * kPitch + kOff + off;
+                const float* xrow = img + yy * S;
+                float rowSq = 0;
+                for (int64_t xx = 0; xx < S; ++xx) {
+                    const float r = 1.f / (1.f + std::exp(-(orow[xx] + bias)));
+                    const float d = r - xrow[xx];
+                    rowSq += d * d;
+                    drow[xx] = d * invB * r * (1.f - r);
+                }
+                sq += rowSq;
+            }
+        }
+    const double pixels = static_cast<double>(C * S * S) * static_cast<double>(B);
+    const double nll = (0.5 * sq + 0.5 * std::log(2 * M_PI) * pixels) / static_cast<double>(B);
+    double klSum = 0;
+    for (int64_t k = 0; k < B * L; ++k) klSum += 1.0 + logvar[k] - double(mean[k]) * mean[k] - std::exp(double(logvar[k]));
+    const double kl = -0.5 * klSum / static_cast<double>(B);
+    const double beta = sh.beta;
+
+    // Backward. Decoder 4.
+    addRowSums(dO, C, B * 32 * kPitch, b4.g);
+    float* da3 = ar.alloc(static_cast<size_t>(C4 * B * 1024));
+    outConvBackwardAll(C, w4.p, dO, a3p, C4, B, w4.g, da3);
+    // Decoders 3 and 2.
+    float* dcur = da3;
+    for (int i = 1; i >= 0; --i) {
+        DecLayer& d = dec[i];
+        const int64_t N = B * d.g.H * d.g.W;
+        bnReluBackward(d.bn, d.g.C, N, d.y, d.a, dcur, d.bias.g);
+        float* dx = ar.alloc(static_cast<size_t>(d.ci * B * d.g.outPixels()));
+        convTBackward(d.w, d.g, d.x, B, d.ci, dcur, col, dx);
+        dcur = dx;
+    }
+    // Decoder 1.
+    bnReluBackward(bn1, A, B * 64, y1, a1, dcur, b1.g);
+    float* dt1 = t1;  // reused: (B × A·64)
+    for (int64_t c = 0; c < A; ++c)
+        for (int64_t b = 0; b < B; ++b)
+            for (int64_t k = 0; k < 64; ++k) dt1[b * A * 64 + c * 64 + k] = dcur[(c * B + b) * 64 + k];
+    if (w1.g) gemm(true, false, L, A * 64, B, 1.f, z, L, dt1, A * 64, 1.f, w1.g, A * 64);
+    float* dz = ar.alloc(static_cast<size_t>(B * L));
+    gemm(false, true, B, L, A * 64, 1.f, dt1, A * 64, w1.p, A * 64, 0.f, dz, L);
+    // Reparameterisation and KL.
+    const float bB = static_cast<float>(beta) * invB;
+    float* dmean = ar.alloc(static_cast<size_t>(B * L));
+    float* dlogvar = ar.alloc(static_cast<size_t>(B * L));
+    for (int64_t k = 0; k < B * L; ++k) {
+        dmean[k] = dz[k] + bB * mean[k];
+        dlogvar[k] = dz[k] * eps[k] * 0.5f * sd[k] - 0.5f * bB * (1.f - std::exp(logvar[k]));
+    }
+    // q_mean, q_logvar.
+    if (wm.g) gemm(true, false, L, F, B, 1.f, dmean, L, h, F, 1.f, wm.g, F);
+    if (wl.g) gemm(true, false, L, F, B, 1.f, dlogvar, L, h, F, 1.f, wl.g, F);
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = 0; j < L; ++j) {
+            if (bm.g) bm.g[j] += dmean[b * L + j];
+            if (bl.g) bl.g[j] += dlogvar[b * L + j];
+        }
+    float* dh = ar.alloc(static_cast<size_t>(B * F));
+    gemm(false, false, B, F, L, 1.f, dmean, L, wm.p, F, 0.f, dh, F);
+    gemm(false, false, B, F, L, 1.f, dlogvar, L, wl.p, F, 1.f, dh, F);
+    // Encoder, last layer first.
+    float* da = ar.alloc(static_cast<size_t>(A * B * 4));
+    for (int64_t c = 0; c < A; ++c)
+        for (int64_t b = 0; b < B; ++b)
+            for (int64_t p = 0; p < 4; ++p) da[(c * B + b) * 4 + p] = dh[b * F + c * 4 + p];
+    for (int i = 3; i >= 0; --i) {
+        EncLayer& e = enc[i];
+        const int64_t N = B * e.g.outPixels();
+        bnReluBackward(e.bn, e.co, N, e.y, e.a, da);
+        float* din = i > 0 ? ar.alloc(static_cast<size_t>(e.g.C * B * e.g.H * e.g.W)) : nullptr;
+        convBackward(e.w, e.g, e.in, B, e.co, da, col, din);
+        da = din;
+    }
+
+    LossOutput out;
+    out.loss = torch::scalar_tensor(nll + beta * kl, torch::kFloat32);
+    out.metrics.set("reconstruction", torch::scalar_tensor(nll, torch::kFloat32));
+    out.metrics.set("kl", torch::scalar_tensor(kl, torch::kFloat32));
+    out.metrics.set("mse", torch::scalar_tensor(sq / pixels, torch::kFloat32));
+    return out;
+}
+
+std::optional<LossOutput> PretrainStep::run(DomainModule& m, const torch::Tensor& x, FlatAdamW& opt, double lr, double beta1) {
+    const std::string why = ConvVaeStep::unsupported(m, x);
+    if (why.empty()) {
+        path_ = "hand-written";
+        opt.zeroGrad();
+        LossOutput out = conv_.run(m, x);
+        opt.step(lr, beta1);
+        return out;
+    }
+    path_ = "autograd (" + why + ")";
+    auto out = m.computeDomainLoss(x);
+    if (!out) return out;
+    opt.zeroGrad();
+    out->loss.backward();
+    opt.step(lr, beta1);
+    return out;
+}
+
+}  // namespace gw::cpu
