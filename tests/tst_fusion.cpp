@@ -941,7 +941,7 @@ private Q_SLOTS:
         QCOMPARE(errorOf([&] { parseExperiment(base, "exp.yaml", {"workspace.fusion_activation_fn=gelu"}); }),
                  QString("exp.yaml: workspace.fusion_activation_fn: expected one of tanh, identity, sigmoid, relu, found 'gelu'"));
         QVERIFY(errorOf([&] { parseExperiment(base, "exp.yaml", {"domains.vec.module=mlp"}); })
-                    .contains("domains.vec.module: expected a domain module kind (identity, mlp_ae, mlp_vae, conv_vae, class_label, attributes, glom, torchscript), found 'mlp'"));
+                    .contains("domains.vec.module: expected a domain module kind (identity, mlp_ae, mlp_vae, conv_vae, class_label, attributes, glom, torchscript, text), found 'mlp'"));
     }
 
     void fusionTrainsEndToEnd() {
