@@ -233,23 +233,22 @@ void TextRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v, 
     QFont f = p.font();
     f.setPointSizeF(std::max(6.0, f.pointSizeF() * 0.85));
     p.setFont(f);
-    const QFontMetricsF fm(f);
+    QFont bold = f;
+    bold.setBold(true);
+    const QFontMetricsF fm(f), fmBold(bold);
     const QRectF box = rect.adjusted(3, 3, -3, -3);
     QPointF at = box.topLeft() + QPointF(0, fm.ascent());
     const double space = fm.horizontalAdvance(' ');
     for (int i = 0; i < words.size(); ++i) {
-        const double w = fm.horizontalAdvance(words[i]);
+        const double w = (diff[i] ? fmBold : fm).horizontalAdvance(words[i]);
         if (at.x() > box.left() && at.x() + w > box.right()) at = QPointF(box.left(), at.y() + fm.lineSpacing());
         if (at.y() - fm.ascent() + fm.height() > box.bottom() + 1) {  // no room left: an ellipsis
             p.drawText(QPointF(box.right() - fm.horizontalAdvance(QStringLiteral("…")), at.y() - fm.lineSpacing()), QStringLiteral("…"));
             break;
         }
         p.setPen(diff[i] ? QColor(200, 30, 30) : ink);
-        QFont wf = f;
-        wf.setBold(diff[i]);
-        p.setFont(wf);
+        p.setFont(diff[i] ? bold : f);
         p.drawText(at, words[i]);
-        p.setFont(f);
         at.rx() += w + space;
     }
     p.restore();
