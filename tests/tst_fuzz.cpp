@@ -124,12 +124,29 @@ private:
     }
 
     /// The library a sanitizer report's fault lies in, when it is HDF5, LibTorch or yaml-cpp: the first
-    /// frame of the first stack that is neither the C library, the sanitizer's interceptors nor libFuzzer.
+    /// frame of the first stack that is neither the C library, the sanitizer's interceptors and allocator
+    /// nor libFuzzer.
     /// Empty when that frame is GW Studio's (or the report has no stack: a property, a timeout in our code).
     static QString thirdPartyFault(const QString& out) {
+        // The sanitizer's own allocator counts as the runtime too: a timeout's alarm can land in it while HDF5
+        // asks, again and again, for the 2^58 bytes a damaged size field gives (ASan: "failed to allocate").
         const QStringList runtime = {" in malloc", " in calloc", " in realloc", " in free", "__interceptor_", " in memcpy",
                                      " in memmove", " in memset", "sysdeps/", "libc.so", "fuzzer::", "__sanitizer",
+                                     "__asan", "__lsan", " in operator new", " in posix_memalign", " in aligned_alloc",
                                      " in abort", " in raise", "pthread_kill", "libc_start", " in _start"};
+        // A timeout's stack is wherever the alarm found the process: when that is inside an HDF5, LibTorch or
+        // yaml-cpp call (any frame of the first stack), the time went there.
+        if (out.contains("libFuzzer: timeout")) {
+            bool inStack = false;
+            for (const auto& line : out.split('\n')) {
+                const bool frame = QRegularExpression("^\\s+#\\d+ 0x").match(line).hasMatch();
+                if (!frame && inStack) break;
+                inStack = inStack || frame;
+                if (!frame) continue;
+                for (const char* lib : {"libhdf5", "libtorch", "libc10", "libyaml-cpp"})
+                    if (line.contains(lib)) return lib;
+            }
+        }
         for (const auto& line : out.split('\n')) {
             if (!QRegularExpression("^\\s+#\\d+ 0x").match(line).hasMatch()) continue;
             bool skip = false;
