@@ -6,6 +6,7 @@
 #include <QtTest/QtTest>
 #include <fstream>
 #include <cstring>
+#include <torch/script.h>
 
 #include "data/bpe_tokenizer.h"
 #include "data/captions.h"
@@ -208,6 +209,64 @@ private Q_SLOTS:
                               "projector_dec.4.weight", "embeddings.weight", "decoder.weight_ih_l0",
                               "decoder.weight_hh_l1", "decoder.bias_hh_l1", "text_head.weight"})
             QVERIFY2(std::find(names.begin(), names.end(), k) != names.end(), k);
+    }
+
+    /// `encoder: torchscript`: the token ids through the user's frozen sentence encoder; its output width
+    /// sets the projector's; training moves the text module's own parameters, never the script's; a script
+    /// that is missing or gives the wrong shape is named with the file.
+    void torchscriptSentenceEncoder() {
+        QTemporaryDir dir;
+        const std::string file = dir.filePath("sentence.pt").toStdString();
+        torch::manual_seed(0);
+        {
+            torch::jit::Module enc("SentenceEncoder");
+            enc.register_parameter("table", torch::randn({822, 24}), false);
+            enc.define("def forward(self, ids):\n    return torch.tanh(self.table[ids].mean(1))\n");
+            enc.save(file);
+        }
+        gw::DomainModuleSpec spec("text");
+        spec.set("encoder", "torchscript").set("encoder_script", file).set("attributes_dataset", "").set("choices_dataset", "");
+        spec.set("latent_dim", 8).set("hidden_dim", 16);
+        spec.inputDim = 288;
+        auto m = gw::makeDomainModule(spec);
+        QVERIFY2(m->describe().find("torchscript") != std::string::npos, m->describe().c_str());
+        const auto caps = generatedCaptions(6, 5);
+        const auto x = m->prepare(captionBytes(caps));
+        QCOMPARE(m->encode(x).sizes().vec(), (std::vector<int64_t>{6, 8}));
+        bool projectorReadsE = false;
+        for (const auto& p : m->named_parameters())
+            if (p.key() == "projector.0.weight") projectorReadsE = p.value().size(1) == 24;
+        QVERIFY(projectorReadsE);
+        for (const auto& p : m->named_parameters()) QVERIFY2(p.key().find("table") == std::string::npos, p.key().c_str());
+        // One optimiser step moves the module but not the script's table.
+        const auto before = torch::jit::load(file).attr("table").toTensor().clone();
+        torch::optim::Adam opt(m->parameters(), 0.01);
+        auto out = m->computeDomainLoss(x);
+        out->loss.backward();
+        opt.step();
+        QVERIFY(torch::equal(before, torch::jit::load(file).attr("table").toTensor()));
+        const auto z1 = m->encode(x);
+        QVERIFY(z1.isfinite().all().item<bool>());
+        // Errors: no script, a missing file, a script that returns (B, S, E), encoder_script with another encoder.
+        QString e = fixtures::errorOf([&] { gw::makeDomainModule(gw::DomainModuleSpec("text").set("encoder", "torchscript")); });
+        QVERIFY2(e.contains("needs encoder_script"), qPrintable(e));
+        gw::DomainModuleSpec missing = spec;
+        missing.set("encoder_script", dir.filePath("none.pt").toStdString());
+        e = fixtures::errorOf([&] { gw::makeDomainModule(missing); });
+        QVERIFY2(e.contains("none.pt") && e.contains("could not load it"), qPrintable(e));
+        const std::string bad = dir.filePath("bad.pt").toStdString();
+        {
+            torch::jit::Module enc("PerToken");
+            enc.register_parameter("table", torch::randn({822, 4}), false);
+            enc.define("def forward(self, ids):\n    return self.table[ids]\n");
+            enc.save(bad);
+        }
+        gw::DomainModuleSpec wrong = spec;
+        wrong.set("encoder_script", bad);
+        e = fixtures::errorOf([&] { gw::makeDomainModule(wrong); });
+        QVERIFY2(e.contains("bad.pt") && e.contains("expected (2, E) float sentence embeddings, found [2, 64, 4] Float"), qPrintable(e));
+        e = fixtures::errorOf([&] { gw::makeDomainModule(gw::DomainModuleSpec("text").set("encoder_script", file)); });
+        QVERIFY2(e.contains("encoder_script is for encoder torchscript"), qPrintable(e));
     }
 
     void embeddingsRouteMatchesPython() {

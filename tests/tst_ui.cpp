@@ -34,6 +34,7 @@
 #include <QUndoStack>
 #include <cmath>
 
+#include "data/bpe_tokenizer.h"
 #include "data/shapes.h"
 #include "ui/cell_renderers.h"
 #include "ui/curve_plot.h"
@@ -864,6 +865,54 @@ private Q_SLOTS:
         const PlainTensor other = tensor({1, 11}, QVector<float>(w.begin(), w.end()));
         QCOMPARE(ShapeRenderer().error(other, 0, row, 0), QString("wrong 3.0px 90°"));
         QVERIFY(dynamic_cast<ShapeRenderer*>(RendererRegistry::forKind("attributes", row).get()));
+    }
+
+    /// A caption cell with the attributes its latent describes ((B, 2, S) rows): the caption decodes from
+    /// the first row only, the token score counts tokens only, and the strip below draws the shape in its
+    /// own colour; a class other than the truth's is written in red.
+    void textRendererShowsThePredictedAttributes() {
+        const auto& tok = gw::data::BpeTokenizer::shimmerSsd();
+        const std::string sentence = "A small olive diamond at the bottom.";
+        const auto ids = tok.encode(sentence, 16);
+        gw::shapes::Shape s;
+        s.cls = 0, s.x = 16, s.y = 16, s.size = 14, s.rotation = 0.3, s.rgb = {106, 106, 2};
+        const auto a = gw::shapes::attributeVector(s);
+        QVector<float> data(32, 0.0f);
+        for (int i = 0; i < 16; ++i) data[i] = float(ids[size_t(i)]);
+        for (int i = 0; i < 11; ++i) data[16 + i] = a[size_t(i)];
+        const PlainTensor withAttr = tensor({1, 2, 16}, data);
+        QCOMPARE(TextRenderer::tokenCount(withAttr), qint64(16));
+        QVERIFY(TextRenderer::attributes(withAttr, 0) != nullptr);
+        QCOMPARE(TextRenderer::caption(withAttr, 0), QString::fromStdString(sentence));
+        const PlainTensor tokensOnly = tensor({1, 16}, data.mid(0, 16));
+        QVERIFY(TextRenderer::attributes(tokensOnly, 0) == nullptr);
+        QCOMPARE(TextRenderer().error(withAttr, 0, tokensOnly, 0), QString("tokens 1.00"));
+        // The truth says triangle (class 2): the predicted diamond's class is written in red.
+        gw::shapes::Shape t = s;
+        t.cls = 2;
+        const auto b = gw::shapes::attributeVector(t);
+        QVector<float> truthData = data;
+        for (int i = 0; i < 11; ++i) truthData[16 + i] = b[size_t(i)];
+        const PlainTensor truth = tensor({1, 2, 16}, truthData);
+        auto draw = [&](const PlainTensor* against) {
+            QImage canvas(160, 120, QImage::Format_RGB32);
+            canvas.fill(Qt::white);
+            QPainter p(&canvas);
+            TextRenderer().paint(p, QRectF(0, 0, 160, 120), withAttr, 0, against, 0);
+            p.end();
+            int olive = 0, red = 0;
+            for (int y = 80; y < 120; ++y)
+                for (int x = 0; x < 160; ++x) {
+                    const QColor c(canvas.pixel(x, y));
+                    olive += c == QColor(106, 106, 2);
+                    red += c.red() > 150 && c.green() < 90 && c.blue() < 90;
+                }
+            return std::make_pair(olive, red);
+        };
+        const auto same = draw(&withAttr), other = draw(&truth);
+        QVERIFY2(same.first > 10, qPrintable(QString::number(same.first)));  // the shape, in its colour
+        QCOMPARE(same.second, 0);
+        QVERIFY2(other.second > 5, qPrintable(QString::number(other.second)));
     }
 
     void pairsCurvePlot() {

@@ -188,8 +188,17 @@ QString ShapeRenderer::error(const PlainTensor& v, qint64 row, const PlainTensor
 
 void RendererRegistry::add(const QString& kind, Factory factory) { factories().insert(kind, std::move(factory)); }
 
+qint64 TextRenderer::tokenCount(const PlainTensor& t) {
+    return t.shape.size() == 3 && t.shape[1] == 2 ? t.shape[2] : t.rowSize();
+}
+
+const float* TextRenderer::attributes(const PlainTensor& t, qint64 row) {
+    if (t.shape.size() != 3 || t.shape[1] != 2 || t.shape[2] < shapes::kAttributeDim) return nullptr;
+    return t.row(row) + t.shape[2];
+}
+
 QString TextRenderer::caption(const PlainTensor& t, qint64 row) {
-    const qint64 n = t.rowSize();
+    const qint64 n = tokenCount(t);
     std::vector<int64_t> ids(static_cast<size_t>(n));
     const float* d = t.row(row);
     for (qint64 i = 0; i < n; ++i) ids[size_t(i)] = static_cast<int64_t>(std::lround(d[i]));
@@ -236,7 +245,32 @@ void TextRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v, 
     QFont bold = f;
     bold.setBold(true);
     const QFontMetricsF fm(f), fmBold(bold);
-    const QRectF box = rect.adjusted(3, 3, -3, -3);
+    QRectF box = rect.adjusted(3, 3, -3, -3);
+    // The attributes the module's heads read from the latent (or the sample's own, for an input): the
+    // shape as the dataset draws it and its class, red where it differs from the truth's, in a strip at
+    // the bottom.
+    if (const float* a = attributes(v, row); a && box.height() > 3 * fm.lineSpacing()) {
+        const double stripH = std::min(28.0, box.height() / 3);
+        const QRectF strip(box.left(), box.bottom() - stripH, box.width(), stripH);
+        box.setBottom(strip.top() - 2);
+        const shapes::Shape s = shapes::shapeFromAttributes(a);
+        const float* ta = truth ? attributes(*truth, truthRow) : nullptr;
+        const bool wrong = ta && shapes::shapeFromAttributes(ta).cls != s.cls;
+        static thread_local shapes::Renderer renderer(1);
+        QImage img(renderer.side(), renderer.side(), QImage::Format_RGB888);
+        std::vector<uint8_t> px(static_cast<size_t>(renderer.side() * renderer.side() * 3));
+        renderer.render(s, px.data());
+        for (int y = 0; y < img.height(); ++y)
+            std::copy_n(px.data() + static_cast<size_t>(y * img.width() * 3), img.width() * 3, img.scanLine(y));
+        p.setRenderHint(QPainter::SmoothPixmapTransform, true);
+        p.drawImage(QRectF(strip.left(), strip.top(), stripH, stripH), img);
+        const float prob = a[s.cls];
+        p.setPen(wrong ? QColor(198, 40, 40) : QColor(66, 66, 66));
+        p.drawText(strip.adjusted(stripH + 4, 0, 0, 0), Qt::AlignLeft | Qt::AlignVCenter,
+                   prob < 0.999f ? QString("%1 %2").arg(shapes::className(s.cls)).arg(prob, 0, 'f', 2)
+                                 : QString(shapes::className(s.cls)));
+        p.setPen(ink);
+    }
     QPointF at = box.topLeft() + QPointF(0, fm.ascent());
     const double space = fm.horizontalAdvance(' ');
     for (int i = 0; i < words.size(); ++i) {
@@ -255,7 +289,7 @@ void TextRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v, 
 }
 
 QString TextRenderer::error(const PlainTensor& v, qint64 row, const PlainTensor& t, qint64 tr) const {
-    const qint64 n = std::min(v.rowSize(), t.rowSize());
+    const qint64 n = std::min(tokenCount(v), tokenCount(t));
     const float* a = v.row(row);
     const float* b = t.row(tr);
     qint64 counted = 0, right = 0;

@@ -76,9 +76,12 @@ public:
     QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const override;
 };
 
-/// Captions (kind `text`: rows of token ids as floats, (B, seq_length)): the caption decoded with the
-/// tokenizer compiled into the program (shimmer-ssd's, data/bpe_tokenizer.h), word-wrapped; beside a
-/// ground truth, the words that are not in the longest common word sequence of the two captions are red.
+/// Captions (kind `text`: rows of token ids as floats, (B, seq_length), or (B, 2, seq_length) with the
+/// attributes the module's heads read from the latent in the second row's first 11 values): the caption
+/// decoded with the tokenizer compiled into the program (shimmer-ssd's, data/bpe_tokenizer.h),
+/// word-wrapped; beside a ground truth, the words that are not in the longest common word sequence of
+/// the two captions are red; with attributes, a strip below with the shape they describe and its class
+/// (red when it is not the truth's).
 class TextRenderer : public CellRenderer {
 public:
     void paint(QPainter& p, const QRectF& rect, const PlainTensor& value, qint64 row, const PlainTensor* truth,
@@ -87,6 +90,10 @@ public:
     QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const override;
     /// The caption of a row of token ids (stops at the first <pad>); "(not a caption)" for ids outside the vocabulary.
     static QString caption(const PlainTensor& t, qint64 row);
+    /// Token ids per row: seq_length.
+    static qint64 tokenCount(const PlainTensor& t);
+    /// The row's 11 attribute values ((B, 2, S) layout), or null when the rows hold tokens only.
+    static const float* attributes(const PlainTensor& t, qint64 row);
     /// For each word of `words`, whether it is outside the longest common subsequence with `reference`.
     static QVector<bool> differing(const QStringList& words, const QStringList& reference);
 };

@@ -3,23 +3,26 @@
 // `shimmer_ssd/modules/domains/text.py`, class GRUTextDomainModule, with the auxiliary heads of its
 // TextDomainModule; docs/experiment-format.md "The text domain module").
 //
-// Two encoders (`encoder`):
+// Three encoders (`encoder`):
 // - `tokens` (the default, ours): the caption strings as stored (`/{split}/t`, fixed-length UTF-8,
 //   read as (B, 288) uint8) are tokenised by shimmer-ssd's byte-level BPE (data/bpe_tokenizer.h) into
 //   (B, S) ids, embedded (`token_embeddings`, V × H) and read by a one-layer GRU (`sentence_encoder`,
-//   H → H); the output at the caption's last token is the sentence vector (B, H).
+//   H → H); its output at the caption's last token beside the mean of the caption's token embeddings is
+//   the sentence vector (B, 2H).
+// - `torchscript`: the token ids through the user's frozen TorchScript sentence encoder
+//   (`encoder_script`, (B, S) int64 -> (B, E) float).
 // - `embeddings`: a precomputed sentence embedding (B, 768) float (the public dataset's BERT vectors);
 //   the module is then GRUTextDomainModule with its parameter names, so a shimmer-ssd state dict maps
 //   onto it. Its token targets come from `tokens_dataset` (the captions) of the same samples.
 // Then shimmer-ssd's `projector` (Linear(E→H) ReLU Linear(H→H) ReLU Linear(H→L) ReLU), `q_mean` and
-// `q_logvar` (Linear(L→L)). Decoder: `embeddings` (V × L), a 2-layer GRU `decoder` (L → H) and
-// `text_head` (Linear(H→V)): greedy for seq_length steps from the latent (GRUTextDomainModule.decode),
+// `q_logvar` (Linear(L→L)); the tokens and torchscript routes drop the projector's final ReLU.
+// Decoder: `embeddings` (V × L), a 2-layer GRU `decoder` (L → H) and `text_head` (Linear(H→V)): greedy for seq_length steps from the latent (GRUTextDomainModule.decode),
 // teacher-forced for the loss (text_token_loss). The embeddings route also reconstructs the embedding
 // (`projector_dec`: Linear(L→H) ReLU Linear(H→H) ReLU Linear(H→768)).
 //
 // Domain loss (GRUTextDomainModule.generic_step): z = μ + σ·ε, the token cross-entropy (mean over every
-// position, padding included) on z + N(0, noise_std²), plus kl_coef · KL (sum) and, for the embeddings
-// route, reconstruction_coef · Σ gaussian_nll(projector_dec(z), log σ = 0, embedding). Plus the heads of
+// position, padding included) on z + N(0, noise_std²), plus kl_coef · KL (a sum; per sample for the
+// tokens and torchscript routes) and, for the embeddings route, reconstruction_coef · Σ gaussian_nll(projector_dec(z), log σ = 0, embedding). Plus the heads of
 // TextDomainModule on μ: `attribute_cls` → `attribute_cls_cat` (3 classes, cross-entropy) and
 // `attribute_cls_attr` (8 values, tanh, squared error), `grammar_cls` → one `grammar_heads.NAME` per
 // public caption-choice category (cross-entropy); each a sum over the batch divided by B (TextDomainModule
@@ -30,6 +33,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+
+#include <torch/script.h>
 
 #include "data/bpe_tokenizer.h"
 #include "data/captions.h"
@@ -45,6 +50,7 @@ constexpr int64_t kAttrWidth = 11, kAttrClasses = 3, kAttrValues = 8;
 
 struct TextOptions {
     bool embeddingsRoute = false;
+    std::string encoderScript;  ///< encoder torchscript: the sentence encoder's file (else empty)
     int64_t latent = 64, hidden = 256, seqLength = 64, embeddingDim = 768;
     double reconstructionCoef = 0.5, klCoef = 0.05, noiseStd = 0.5, coefAttributes = 1, coefGrammar = 1;
     std::string tokensDataset, attributesDataset, choicesDataset;
@@ -64,12 +70,14 @@ public:
         using namespace torch::nn;
         const int64_t V = tok_.vocabSize(), H = o_.hidden, L = o_.latent;
         int64_t encoderOut = o_.embeddingDim;
-        if (!o_.embeddingsRoute) {
+        if (!o_.encoderScript.empty()) {
+            encoderOut = loadSentenceEncoder();
+        } else if (!o_.embeddingsRoute) {
             tokenEmbeddings_ = register_module("token_embeddings", Embedding(V, H));
             sentenceEncoder_ = register_module("sentence_encoder", GRU(GRUOptions(H, H).num_layers(1).batch_first(true)));
-            encoderOut = H;
+            encoderOut = 2 * H;  // the GRU's last state beside the mean of the caption's token embeddings
         }
-        projector_ = register_module("projector", mlp3(encoderOut, H, L, true));
+        projector_ = register_module("projector", mlp3(encoderOut, H, L, o_.embeddingsRoute));
         qMean_ = register_module("q_mean", Linear(L, L));
         qLogvar_ = register_module("q_logvar", Linear(L, L));
         if (o_.embeddingsRoute) projectorDec_ = register_module("projector_dec", mlp3(L, H, o_.embeddingDim, false));
@@ -138,8 +146,23 @@ public:
 
     /// Latent (B, L) -> greedy token ids (B, seq_length) int64 (GRUTextDomainModule.decode).
     torch::Tensor decodeRaw(const torch::Tensor& z) override { return greedyLogits(z).argmax(-1); }
-    torch::Tensor display(const torch::Tensor& z) override { return decodeRaw(z).to(torch::kFloat32); }
-    torch::Tensor displayInput(const torch::Tensor& x) override { return tokensOf(x).to(torch::kFloat32); }
+    /// The explorer's view of a latent: (B, S) greedy token ids as floats or, with the attribute heads,
+    /// (B, 2, S): the token ids, then the attributes the heads read from the latent (3 class probabilities
+    /// and 8 values in [-1, 1], the `attributes` layout; zeros after them). ui/cell_renderers.h TextRenderer.
+    torch::Tensor display(const torch::Tensor& z) override {
+        torch::NoGradGuard ng;
+        const auto tokens = decodeRaw(z).to(torch::kFloat32);
+        if (!showsAttributes()) return tokens;
+        auto h = attributeCls_->forward(z);
+        auto attr = torch::cat({torch::softmax(attributeClsCat_->forward(h), 1), attributeClsAttr_->forward(h)}, 1);
+        return withAttributes(tokens, attr);
+    }
+    /// The sample's caption (B, S) or, with the attribute heads, (B, 2, S) with its true attributes.
+    torch::Tensor displayInput(const torch::Tensor& x) override {
+        const auto tokens = tokensOf(x).to(torch::kFloat32);
+        if (!showsAttributes()) return tokens;
+        return withAttributes(tokens, x.narrow(1, firstAuxColumn(), kAttrWidth).to(torch::kFloat32));
+    }
     std::string rendersAs() const override { return "text"; }
 
     std::optional<LossOutput> computeDomainLoss(const torch::Tensor& x) override {
@@ -148,7 +171,10 @@ public:
         auto zText = z + torch::randn_like(z) * o_.noiseStd;
         const auto tokens = tokensOf(x);
         auto [tokenLoss, acc] = textTokenLoss(zText, tokens);
+        // shimmer-ssd sums the KL over the batch, where the embedding's reconstruction (also a sum over the
+        // batch) balances it; the tokens route has no such term, so its KL is per sample, like its losses.
         auto kl = klDivergenceLoss(mean, logvar);
+        if (!o_.embeddingsRoute) kl = kl / static_cast<double>(x.size(0));
         auto total = tokenLoss + o_.klCoef * kl;
         TensorMap m;
         m.set("loss", tokenLoss.detach());
@@ -187,6 +213,10 @@ public:
             }
         }
         m.set("total_loss", total.detach());
+        if (!is_training()) {  // validation: the greedy decoding of the posterior mean, as a translation is read
+            torch::NoGradGuard ng;
+            for (const auto& [k, v] : dataMetrics(mean, x)) m.set(k, v);
+        }
         return LossOutput{total, m};
     }
 
@@ -212,7 +242,7 @@ public:
     std::string describe() const override {
         int64_t n = 0;
         for (const auto& p : parameters()) n += p.numel();
-        return std::string("text (") + (o_.embeddingsRoute ? "embeddings" : "tokens") + "), latent " +
+        return std::string("text (") + (o_.embeddingsRoute ? "embeddings" : script_ ? "torchscript" : "tokens") + "), latent " +
                std::to_string(latentDim()) + ", " + std::to_string(n) + " parameters";
     }
 
@@ -222,6 +252,13 @@ public:
     }
 
 private:
+    bool showsAttributes() const { return !o_.attributesDataset.empty() && o_.seqLength >= kAttrWidth; }
+    /// (B, S) tokens and (B, 11) attributes -> (B, 2, S).
+    static torch::Tensor withAttributes(const torch::Tensor& tokens, const torch::Tensor& attr) {
+        auto second = torch::zeros_like(tokens);
+        second.narrow(1, 0, kAttrWidth).copy_(attr.to(tokens.device()));
+        return torch::stack({tokens, second}, 1);
+    }
     int64_t auxWidth() const {
         return (o_.attributesDataset.empty() ? 0 : kAttrWidth) +
                (o_.choicesDataset.empty() ? 0 : shapes::kCaptionChoiceColumns);
@@ -246,11 +283,18 @@ private:
         torch::Tensor features;
         if (o_.embeddingsRoute) {
             features = x.narrow(1, 0, o_.embeddingDim);
+        } else if (script_) {
+            features = scriptFeatures(tokensOf(x));
         } else {
             const auto tokens = tokensOf(x);
-            auto out = std::get<0>(sentenceEncoder_->forward(tokenEmbeddings_->forward(tokens)));  // (B, S, H)
-            auto last = (tokens.ne(tok_.padId()).sum(1) - 1).clamp_min(0);                          // (B,)
-            features = out.gather(1, last.view({-1, 1, 1}).expand({-1, 1, out.size(2)})).squeeze(1);
+            const auto emb = tokenEmbeddings_->forward(tokens);                     // (B, S, H)
+            auto out = std::get<0>(sentenceEncoder_->forward(emb));                  // (B, S, H)
+            const auto real = tokens.ne(tok_.padId());                               // (B, S)
+            const auto count = real.sum(1);                                          // (B,)
+            auto last = (count - 1).clamp_min(0);
+            auto lastState = out.gather(1, last.view({-1, 1, 1}).expand({-1, 1, out.size(2)})).squeeze(1);
+            auto meanEmb = (emb * real.unsqueeze(-1).to(emb.dtype())).sum(1) / count.clamp_min(1).unsqueeze(1).to(emb.dtype());
+            features = torch::cat({lastState, meanEmb}, 1);  // (B, 2H)
         }
         auto h = projector_->forward(features);
         return {qMean_->forward(h), qLogvar_->forward(h)};
@@ -282,7 +326,54 @@ private:
         return torch::cat(steps, 1);
     }
 
+    /// Loads `encoder_script` (frozen, eval mode) and returns the width E of what it gives for a probe
+    /// batch of token ids. \throws std::invalid_argument naming the file: unreadable, or not (B, S) int64
+    /// -> (B, E) float.
+    int64_t loadSentenceEncoder() {
+        const std::string where = "domain module 'text': encoder_script " + o_.encoderScript;
+        try {
+            script_ = std::make_shared<torch::jit::Module>(torch::jit::load(o_.encoderScript));
+        } catch (const std::exception& e) {
+            throw std::invalid_argument(where + ": expected a TorchScript module (torch.jit.save), could not load it: " +
+                                        firstLine(e.what()));
+        }
+        script_->eval();
+        for (auto p : script_->parameters()) p.set_requires_grad(false);
+        torch::Tensor probe;
+        try {
+            probe = scriptFeatures(torch::full({2, o_.seqLength}, tok_.padId(), torch::kInt64));
+        } catch (const std::invalid_argument&) {
+            throw;
+        } catch (const std::exception& e) {
+            throw std::invalid_argument(where + ": forward(token ids (2, " + std::to_string(o_.seqLength) +
+                                        ") int64) failed: " + firstLine(e.what()));
+        }
+        return probe.size(1);
+    }
+
+    /// The frozen sentence encoder on (B, S) int64 token ids -> (B, E) float32, without gradients.
+    torch::Tensor scriptFeatures(const torch::Tensor& tokens) {
+        torch::NoGradGuard ng;
+        if (scriptDevice_ != tokens.device()) {
+            script_->to(tokens.device());
+            scriptDevice_ = tokens.device();
+        }
+        const torch::IValue out = script_->forward({tokens});
+        if (!out.isTensor())
+            throw std::invalid_argument("domain module 'text': encoder_script " + o_.encoderScript +
+                                        ": expected forward to return a tensor (B, E), found " + out.tagKind());
+        auto t = out.toTensor();
+        if (t.dim() != 2 || t.size(0) != tokens.size(0) || !t.is_floating_point())
+            throw std::invalid_argument("domain module 'text': encoder_script " + o_.encoderScript + ": expected (" +
+                                        std::to_string(tokens.size(0)) + ", E) float sentence embeddings, found " + shapeString(t) +
+                                        " " + std::string(c10::toString(t.scalar_type())));
+        return t.to(torch::kFloat32);
+    }
+    static std::string firstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+
     TextOptions o_;
+    std::shared_ptr<torch::jit::Module> script_;  ///< encoder torchscript: the frozen sentence encoder
+    torch::Device scriptDevice_{torch::kCPU};
     const data::BpeTokenizer& tok_;
     torch::nn::Embedding tokenEmbeddings_{nullptr}, embeddings_{nullptr};
     torch::nn::GRU sentenceEncoder_{nullptr}, decoder_{nullptr};
@@ -319,8 +410,9 @@ const data::BpeTokenizer& tokenizerFor(const std::string& vocab, const std::stri
 void registerTextModule(DomainModuleRegistry& r) {
     using T = ParamInfo::Type;
     ParamInfo encoder{"encoder", T::Text, "tokens", 0, false, "", "tokens: the caption strings, tokenised, through an "
-                      "embedding and a GRU; embeddings: precomputed sentence embeddings (B, 768), shimmer-ssd's GRUTextDomainModule"};
-    encoder.choices = {"tokens", "embeddings"};
+                      "embedding and a GRU; embeddings: precomputed sentence embeddings (B, 768), shimmer-ssd's GRUTextDomainModule; "
+                      "torchscript: the token ids through your frozen sentence encoder (encoder_script)"};
+    encoder.choices = {"tokens", "embeddings", "torchscript"};
     r.add({"text",
            "Simple Shapes captions: tokenised (byte-level BPE), VAE with a GRU decoder and attribute and grammar heads "
            "(shimmer-ssd's GRUTextDomainModule); caption_accuracy",
@@ -337,11 +429,21 @@ void registerTextModule(DomainModuleRegistry& r) {
             {"noise_std", T::Real, "0.5", 0, false, "", "standard deviation of the noise added to z for the token loss"},
             {"coef_attributes", T::Real, "1", 0, false, "", "weight of the attribute heads' losses"},
             {"coef_grammar", T::Real, "1", 0, false, "", "weight of the grammar heads' losses"},
+            {"encoder_script", T::Path, "", 0, false, "", "encoder torchscript: a TorchScript sentence encoder, token ids (B, seq_length) int64 -> (B, E) float, kept frozen"},
             {"vocab", T::Path, "", 0, false, "", "a tokenizer's vocab.json (with merges; empty: shimmer-ssd's, built in)"},
             {"merges", T::Path, "", 0, false, "", "a tokenizer's merges.txt (with vocab)"}}},
           [](const DomainModuleSpec& s, const Params& p) -> std::shared_ptr<DomainModule> {
               TextOptions o;
               o.embeddingsRoute = p.text("encoder") == "embeddings";
+              if (p.text("encoder") == "torchscript") {
+                  o.encoderScript = p.text("encoder_script");
+                  if (o.encoderScript.empty())
+                      throw std::invalid_argument("domain module 'text': encoder torchscript needs encoder_script (a TorchScript "
+                                                  "sentence encoder file), found it empty");
+              } else if (!p.text("encoder_script").empty()) {
+                  throw std::invalid_argument("domain module 'text': encoder_script is for encoder torchscript, found encoder " +
+                                              p.text("encoder"));
+              }
               o.latent = p.integer("latent_dim");
               o.hidden = p.integer("hidden_dim");
               o.seqLength = p.integer("seq_length");
