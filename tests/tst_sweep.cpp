@@ -131,6 +131,59 @@ private Q_SLOTS:
         QCOMPARE(expandSweep(loadSweep(file))[0].name, std::string("000-workspace.encoder.hidden=8,workspace.decoder.hidden=16"));
     }
 
+    /// A variant axis names sets of keys changed together (full GW against translations only): its
+    /// points carry the variant's name in their folder names and summary.csv, its keys as overrides,
+    /// and plan.yaml keeps those keys so that a point read back from the plan trains the same.
+    void variantAxis() {
+        QTemporaryDir dir;
+        const std::string exp = fixtures::makeExperiment(dir);
+        const std::string file = dir.filePath("ablation.yaml").toStdString();
+        std::ofstream(file) << "experiment: tiny.yaml\n"
+                               "axes:\n"
+                               "  objective:\n"
+                               "    full: {}\n"
+                               "    translations_only: {loss.coefficients.demi_cycles: 0, loss.coefficients.cycles: 0,"
+                               " loss.coefficients.contrastives: 0}\n"
+                               "  data.paired_count: [16, 64]\n";
+        const SweepSpec spec = loadSweep(file);
+        const auto points = expandSweep(spec);
+        QCOMPARE(points.size(), size_t(4));
+        QCOMPARE(points[0].name, std::string("000-objective=full,paired_count=16"));
+        QCOMPARE(points[3].name, std::string("003-objective=translations_only,paired_count=64"));
+        const auto ov = points[3].overrides(spec);
+        QCOMPARE(ov, (std::vector<std::string>{"loss.coefficients.demi_cycles=0", "loss.coefficients.cycles=0",
+                                               "loss.coefficients.contrastives=0", "data.paired_count=64"}));
+        QCOMPARE(points[1].overrides(spec), (std::vector<std::string>{"data.paired_count=64"}));
+        checkSweepPoints(spec, points, nullptr);
+        const ExperimentConfig full = loadExperiment(exp, points[1].overrides(spec));
+        const ExperimentConfig only = loadExperiment(exp, points[3].overrides(spec));
+        QVERIFY(full.loss.coefficients.at("demi_cycles") > 0);
+        QCOMPARE(only.loss.coefficients.at("demi_cycles"), 0.0);
+        QCOMPARE(only.loss.coefficients.at("contrastives"), 0.0);
+        QCOMPARE(only.pairedCount, int64_t(64));
+        // plan.yaml keeps the variant's keys: the point read back gives the same overrides.
+        fs::create_directories(spec.folder);
+        writeOrCheckPlan(spec, points);
+        const auto [planned, back] = readPlan(spec.folder);
+        QCOMPARE(back.size(), points.size());
+        QCOMPARE(back[2].overrides(planned), points[2].overrides(spec));
+        writeOrCheckPlan(spec, points);  // the same sweep again: accepted
+        // A variant changed under the same name is refused by the plan.
+        std::ofstream(file) << "experiment: tiny.yaml\naxes:\n  objective:\n    full: {}\n"
+                               "    translations_only: {loss.coefficients.cycles: 0}\n  data.paired_count: [16, 64]\n";
+        const SweepSpec changed = loadSweep(file);
+        const QString e = errorOf([&] { writeOrCheckPlan(changed, expandSweep(changed)); });
+        QVERIFY2(e.contains("point 2 was planned as"), qPrintable(e));
+        // A variant's key is checked against the experiment like any axis key.
+        std::ofstream(file) << "experiment: tiny.yaml\naxes:\n  objective:\n    odd: {training.stepz: 0}\n";
+        const SweepSpec bad = loadSweep(file);
+        const QString e2 = errorOf([&] { checkSweepPoints(bad, expandSweep(bad), nullptr); });
+        QVERIFY2(e2.contains("point 0 (000-objective=odd)") && e2.contains("stepz"), qPrintable(e2));
+        std::ofstream(file) << "experiment: tiny.yaml\naxes:\n  objective:\n    \"a b\": {seed: 1}\n";
+        const QString e3 = errorOf([&] { loadSweep(file); });
+        QVERIFY2(e3.contains("axes.objective.a b: expected a variant name"), qPrintable(e3));
+    }
+
     /// A random sweep draws the same points from the same seed, inside its bounds.
     void randomIsReproducible() {
         QTemporaryDir dir;

@@ -24,20 +24,22 @@ namespace gw::studio {
 
 namespace {
 const QStringList kFamilies = {"totals",       "demi-cycles", "cycles",        "translations", "fused",
-                               "contrastives", "accuracy",    "attention",     "denoising",     "pre-training",
-                               "learning rate", "other"};
+                               "contrastives", "accuracy",    "data space",    "attention",     "denoising",
+                               "pre-training", "learning rate", "other"};
 
 QColor familyColour(const QString& family, int index) {
     static const QHash<QString, int> hue = {{"pre-training", 280}, {"totals", 0},        {"demi-cycles", 210},
                                             {"cycles", 30},         {"translations", 130}, {"contrastives", 330},
                                             {"fused", 255},         {"accuracy", 180},     {"learning rate", 90},
-                                            {"denoising", 160},     {"attention", 300},    {"other", 60}};
+                                            {"denoising", 160},     {"attention", 300},    {"data space", 20},
+                                            {"other", 60}};
     QColor c;
     c.setHsv((hue.value(family, 60) + 47 * index) % 360, 210, 200 - (index % 3) * 35);
     return c;
 }
 
-/// Shown by default: the family totals, the total loss, pre-training losses, accuracies, the learning rate,
+/// Shown by default: the family totals, the total loss, pre-training losses, accuracies, translations' image
+/// MSE and attribute error in data space (validation, training.val_data_metrics), the learning rate,
 /// an attention run's mean scores (not its sweep over corruption levels, `corrupt_{d}_{level}/...`).
 bool shownByDefault(const QString& name) {
     const QString m = name.section('/', -1);
@@ -45,7 +47,7 @@ bool shownByDefault(const QString& name) {
     if (m.endsWith("_mean_attention_score")) return true;
     if (name.startsWith("pretrain/")) return m == "loss";
     return m == metrics::kLoss || familyMeans().contains(m) || m == metrics::kBroadcastLoss || m == metrics::kLearningRate ||
-           m.endsWith("accuracy");
+           m.endsWith("accuracy") || m.endsWith("_image_mse") || m.endsWith("_attribute_error");
 }
 
 }  // namespace

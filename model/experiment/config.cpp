@@ -693,6 +693,7 @@ ExperimentConfig parseExperiment(const std::string& text, const std::string& sou
     tr.readInt("checkpoint_every", c.checkpointEvery, 0);
     tr.readInt("log_every", c.logEvery, 1);
     tr.readInt("val_batch_size", c.valBatchSize, 1);
+    tr.readBool("val_data_metrics", c.valDataMetrics);
     tr.readStr("out", c.outDir);
     tr.finish();
 
@@ -890,6 +891,7 @@ std::string experimentToYaml(const ExperimentConfig& c) {
     e << YAML::Key << "checkpoint_every" << YAML::Value << c.checkpointEvery;
     e << YAML::Key << "log_every" << YAML::Value << c.logEvery;
     e << YAML::Key << "val_batch_size" << YAML::Value << c.valBatchSize;
+    e << YAML::Key << "val_data_metrics" << YAML::Value << c.valDataMetrics;
     e << YAML::Key << "out" << YAML::Value << c.outDir;
     e << YAML::EndMap;
     if (c.model == "attention") {

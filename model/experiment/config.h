@@ -131,6 +131,9 @@ struct ExperimentConfig {
     int64_t batchSize = 256;        ///< per group and step
     int64_t valEvery = 500, checkpointEvery = 1000, logEvery = 50;
     int64_t valBatchSize = 1024;
+    /// Validation also scores each translation in the target's data space (DomainModule::dataMetrics:
+    /// `val/translation_v_to_attr_category_accuracy`, `val/translation_v_to_t_caption_accuracy`, ...).
+    bool valDataMetrics = true;
     std::string outDir = "runs";
 
     /// model: attention only (written only for that kind).

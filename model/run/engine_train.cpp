@@ -338,7 +338,7 @@ RunResult runTraining(Engine& engine, const std::string& runDir, const RunCallba
                     rep.totalSteps = engine.totalSteps();
                     rep.validation = true;
                     try {
-                        rep.metrics = engine.evaluate("val");
+                        rep.metrics = engine.evaluate("val", -1, cfg.valDataMetrics);
                     } catch (const DomainModuleError& e) {
                         throw TrainingError("validation at step " + std::to_string(step) + ": " + e.what());
                     }

@@ -112,7 +112,18 @@ private:
     std::set<std::string> seen_;
 };
 
-/// One axis from its YAML: a list of values, or a range mapping.
+/// A mapping of named variants: every value a mapping of overrides (or empty), and none of the range
+/// keys among the names.
+bool isVariantAxis(const YAML::Node& v) {
+    for (const auto& kv : v) {
+        const std::string k = kv.first.as<std::string>();
+        if (k == "start" || k == "stop" || k == "step" || k == "num" || k == "log" || k == "low" || k == "high") return false;
+        if (!kv.second.IsMap() && !kv.second.IsNull()) return false;
+    }
+    return v.size() > 0;
+}
+
+/// One axis from its YAML: a list of values, a range mapping, or a mapping of named variants.
 SweepAxis readAxis(const std::string& key, const YAML::Node& v, bool random, const std::string& file) {
     SweepAxis a;
     a.key = key;
@@ -124,6 +135,23 @@ SweepAxis readAxis(const std::string& key, const YAML::Node& v, bool random, con
             if (!i.IsScalar()) throw ConfigError(file + ": " + where + ": expected scalar values, found " + shown(i) + " in the list");
             a.values.push_back(i.Scalar());
         }
+    } else if (v.IsMap() && isVariantAxis(v)) {
+        for (const auto& kv : v) {
+            const std::string name = kv.first.as<std::string>();
+            if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") != std::string::npos)
+                throw ConfigError(file + ": " + where + "." + name + ": expected a variant name of letters, digits and ._+-, found '" + name + "'");
+            std::vector<std::string> set;
+            if (kv.second.IsMap())
+                for (const auto& o : kv.second) {
+                    if (!o.second.IsScalar())
+                        throw ConfigError(file + ": " + where + "." + name + "." + o.first.as<std::string>() +
+                                          ": expected a scalar value, found " + shown(o.second));
+                    set.push_back(o.first.as<std::string>() + "=" + o.second.Scalar());
+                }
+            a.values.push_back(name);
+            a.variants.push_back(std::move(set));
+        }
+        return a;
     } else if (v.IsMap()) {
         Reader r(v, where, file);
         if (random && r.has("low")) {
@@ -208,7 +236,13 @@ std::string csvField(const std::string& s) {
 
 std::vector<std::string> SweepPoint::overrides(const SweepSpec& spec) const {
     std::vector<std::string> o = spec.overrides;
-    for (const auto& [k, v] : values) o.push_back(k + "=" + v);
+    for (const auto& [k, v] : values) {
+        const std::vector<std::string>* set = nullptr;
+        for (const auto& [axis, overrides] : sets)
+            if (axis == k) set = &overrides;
+        if (set) o.insert(o.end(), set->begin(), set->end());
+        else o.push_back(k + "=" + v);
+    }
     return o;
 }
 
@@ -312,6 +346,10 @@ std::vector<SweepPoint> expandSweep(const SweepSpec& spec) {
         SweepPoint p;
         p.index = static_cast<int>(i);
         p.values = combos[i];
+        for (const auto& a : spec.axes)
+            for (size_t v = 0; v < a.variants.size(); ++v)
+                for (const auto& [k, val] : p.values)
+                    if (k == a.key && val == a.values[v]) p.sets.emplace_back(a.key, a.variants[v]);
         std::string name = std::to_string(i);
         if (name.size() < static_cast<size_t>(width)) name.insert(0, static_cast<size_t>(width) - name.size(), '0');
         name += "-";
@@ -379,7 +417,13 @@ std::string planYaml(const SweepSpec& s, const std::vector<SweepPoint>& points) 
         e << YAML::Flow << YAML::BeginMap << YAML::Key << "index" << YAML::Value << p.index << YAML::Key << "name" << YAML::Value
           << p.name << YAML::Key << "values" << YAML::Value << YAML::BeginMap;
         for (const auto& [k, v] : p.values) e << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
-        e << YAML::EndMap << YAML::EndMap;
+        e << YAML::EndMap;
+        if (!p.sets.empty()) {
+            e << YAML::Key << "sets" << YAML::Value << YAML::BeginMap;
+            for (const auto& [k, o] : p.sets) e << YAML::Key << k << YAML::Value << YAML::Flow << o;
+            e << YAML::EndMap;
+        }
+        e << YAML::EndMap;
     }
     e << YAML::EndSeq << YAML::EndMap;
     return std::string(e.c_str()) + "\n";
@@ -406,7 +450,11 @@ std::pair<SweepSpec, std::vector<SweepPoint>> readPlan(const std::string& folder
     s.method = r.str("method", "grid");
     s.count = r.whole("count", 0, 0);
     s.seed = static_cast<uint64_t>(r.whole("seed", 0, 0));
-    for (const auto& k : r.list("axes")) s.axes.push_back(SweepAxis{k, {}});
+    for (const auto& k : r.list("axes")) {
+        SweepAxis a;
+        a.key = k;
+        s.axes.push_back(a);
+    }
     s.slurm = readSlurm(r.get("slurm"), path);
     const YAML::Node ps = r.get("points");
     if (!ps || !ps.IsSequence() || ps.size() == 0) r.fail("points", "a list of points", shown(ps));
@@ -421,6 +469,13 @@ std::pair<SweepSpec, std::vector<SweepPoint>> readPlan(const std::string& folder
         const YAML::Node v = pr.get("values");
         if (v && v.IsMap())
             for (const auto& kv : v) p.values.emplace_back(kv.first.as<std::string>(), kv.second.IsScalar() ? kv.second.Scalar() : "");
+        if (const YAML::Node sets = pr.get("sets"); sets && sets.IsMap())
+            for (const auto& kv : sets) {
+                std::vector<std::string> o;
+                if (kv.second.IsSequence())
+                    for (const auto& x : kv.second) o.push_back(x.IsScalar() ? x.Scalar() : "");
+                p.sets.emplace_back(kv.first.as<std::string>(), o);
+            }
         pr.finish();
         points.push_back(std::move(p));
     }
@@ -449,7 +504,7 @@ void writeOrCheckPlan(const SweepSpec& spec, const std::vector<SweepPoint>& poin
             throw ConfigError(path + ": this sweep folder was planned with " + std::to_string(oldPoints.size()) +
                               " points, the sweep file now gives " + std::to_string(points.size()) + hint);
         for (size_t i = 0; i < points.size(); ++i)
-            if (oldPoints[i].name != points[i].name || oldPoints[i].values != points[i].values)
+            if (oldPoints[i].name != points[i].name || oldPoints[i].values != points[i].values || oldPoints[i].sets != points[i].sets)
                 throw ConfigError(path + ": point " + std::to_string(i) + " was planned as '" + oldPoints[i].name +
                                   "', the sweep file now gives '" + points[i].name + "'" + hint);
         // The Slurm settings may change between submissions: keep the newest.

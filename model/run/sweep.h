@@ -27,6 +27,9 @@ struct SweepAxis {
     double low = 0, high = 0;         ///< random range bounds (inclusive)
     bool log = false;                 ///< random range: uniform in log space (low > 0)
     bool integer = false;             ///< random range: whole numbers (both bounds whole, not log)
+    /// A variant axis (`axes.NAME: {VARIANT: {key: value, ...}, ...}`): `values` are the variants'
+    /// names and `variants[i]` the overrides ("key=value") that values[i] stands for; empty otherwise.
+    std::vector<std::vector<std::string>> variants;
 };
 
 /// Slurm settings of a sweep: each becomes an #SBATCH line of the array job (docs/sweeps.md).
@@ -60,7 +63,11 @@ struct SweepPoint {
     int index = 0;                                             ///< 0-based; the Slurm array index
     std::string name;                                          ///< "003-paired_count=500,seed=1"
     std::vector<std::pair<std::string, std::string>> values;   ///< axis key -> value, in axis order
-    /// The overrides that make this point: the sweep's own, then key=value per axis.
+    /// Variant axes' overrides: axis name -> the "key=value" overrides its value stands for (kept in
+    /// plan.yaml with the point, so that a Slurm task reads them back without the sweep file).
+    std::vector<std::pair<std::string, std::vector<std::string>>> sets;
+    /// The overrides that make this point: the sweep's own, then key=value per axis (a variant axis:
+    /// the variant's overrides, in the order the sweep file gives them).
     std::vector<std::string> overrides(const SweepSpec& spec) const;
 };
 
