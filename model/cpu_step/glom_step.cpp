@@ -109,12 +109,12 @@ GW_GLOM_SIMD void geluRowsBody(float* y, const float* b, int64_t rows, int64_t w
 }
 GW_GLOM_DISPATCH(geluRows, (float* y, const float* b, int64_t rows, int64_t w, float* dg), (y, b, rows, w, dg))
 
-/// g[k] *= d[k] for k < count.
-GW_GLOM_SIMD void mulInPlaceBody(float* g, const float* d, int64_t count) {
+/// d[k] = g[k]·d[k] for k < count.
+GW_GLOM_SIMD void mulIntoBody(const float* g, float* d, int64_t count) {
 #pragma omp simd
-    for (int64_t k = 0; k < count; ++k) g[k] *= d[k];
+    for (int64_t k = 0; k < count; ++k) d[k] *= g[k];
 }
-GW_GLOM_DISPATCH(mulInPlace, (float* g, const float* d, int64_t count), (g, d, count))
+GW_GLOM_DISPATCH(mulInto, (const float* g, float* d, int64_t count), (g, d, count))
 
 /// out[j] += Σ_r m[r·w + j] over `rows` rows (bias gradients).
 GW_GLOM_SIMD void addColSumsBody(const float* m, int64_t rows, int64_t w, float* out) {
@@ -204,14 +204,22 @@ P param(OrderedMap<torch::Tensor>& s, const std::string& key) {
 }
 P param(torch::Tensor& t) { return {t.data_ptr<float>(), gradPtr(t)}; }
 
-/// What one trained iteration keeps for its backward pass.
-struct Kept {
-    float* G = nullptr;     ///< GELU outputs: bottom-up (L, R, H), then top-down (L − 1, R, H)
-    float* D = nullptr;     ///< GELU derivatives, same layout
-    float* Z = nullptr;     ///< top-down inputs X_{l+1} + pos, (L − 1, R, d)
-    float* K = nullptr;     ///< normalised levels (L, R, d)
-    float* nrm = nullptr;   ///< the norms' reciprocals 1 / max(|x|, 1e-12) (L, R)
-    float* A = nullptr;     ///< attention weights (L, B, n, n)
+/// Where one iteration reads and writes. Level l of a state is at X + l·xs; the MLP group g's GELU
+/// outputs and derivatives at G + g·gs, D + g·gs (R × H; groups 0..L−1 bottom-up, L.. top-down); the
+/// top-down inputs of level l at Z + l·zs. The trained iterations lay these out (level or group, t, R, ·),
+/// so that one product over all of them gives a weight's gradient.
+struct Slots {
+    const float* X = nullptr;
+    int64_t xs = 0;
+    float* Y = nullptr;
+    int64_t ys = 0;
+    float *G = nullptr, *D = nullptr;  ///< D null: no derivatives (an iteration not trained)
+    int64_t gs = 0;
+    float* Z = nullptr;
+    int64_t zs = 0;
+    float* K = nullptr;    ///< normalised levels (L, R, d)
+    float* nrm = nullptr;  ///< the norms' reciprocals 1 / max(|x|, 1e-12) (L, R)
+    float* A = nullptr;    ///< attention weights (L, B, n, n)
 };
 
 struct Net {
@@ -221,19 +229,19 @@ struct Net {
     P tokW, tokB, pos, init, bu1W, bu1B, bu2W, bu2B, td1W, td1B, td2W, td2B, pixW, pixB;
 };
 
-/// One iteration X -> Y (both (L, R, d)); T the tokens (R, d). With `keep`, k's buffers are filled
-/// for the backward pass; else they are scratch of the same size.
-void iterate(const Net& m, const float* X, const float* T, float* Y, const Kept& k, bool keep) {
+/// One iteration X -> Y; T the tokens (R, d).
+void iterate(const Net& m, const float* T, const Slots& k) {
     const int64_t L = m.L, R = m.R, d = m.d, H = m.H, n = m.n, B = m.B;
-    const int64_t Rd = R * d, RH = R * H;
+    const float* X = k.X;
+    float* Y = k.Y;
     // Y_l = X_l + the second layers' biases.
     at::parallel_for(0, L, 1, [&](int64_t l0, int64_t l1) {
         for (int64_t l = l0; l < l1; ++l) {
             const float* bu = m.bu2B.w + l * d;
             const float* td = l < L - 1 ? m.td2B.w + l * d : nullptr;
             for (int64_t r = 0; r < R; ++r) {
-                const float* x = X + l * Rd + r * d;
-                float* y = Y + l * Rd + r * d;
+                const float* x = X + l * k.xs + r * d;
+                float* y = Y + l * k.ys + r * d;
                 if (td)
                     for (int64_t j = 0; j < d; ++j) y[j] = x[j] + bu[j] + td[j];
                 else
@@ -245,8 +253,8 @@ void iterate(const Net& m, const float* X, const float* T, float* Y, const Kept&
     at::parallel_for(0, (L - 1) * B, 1, [&](int64_t u0, int64_t u1) {
         for (int64_t u = u0; u < u1; ++u) {
             const int64_t l = u / B, b = u % B;
-            const float* x = X + (l + 1) * Rd + b * n * d;
-            float* z = k.Z + l * Rd + b * n * d;
+            const float* x = X + (l + 1) * k.xs + b * n * d;
+            float* z = k.Z + l * k.zs + b * n * d;
             for (int64_t e = 0; e < n * d; ++e) z[e] = x[e] + m.pos.w[e];
         }
     });
@@ -254,25 +262,25 @@ void iterate(const Net& m, const float* X, const float* T, float* Y, const Kept&
     for (int64_t g = 0; g < 2 * L - 1; ++g) {
         const bool up = g < L;
         const int64_t l = up ? g : g - L;
-        const float* in = up ? (l == 0 ? T : X + (l - 1) * Rd) : k.Z + l * Rd;
+        const float* in = up ? (l == 0 ? T : X + (l - 1) * k.xs) : k.Z + l * k.zs;
         const float* w1 = (up ? m.bu1W.w : m.td1W.w) + l * H * d;
         const float* b1 = (up ? m.bu1B.w : m.td1B.w) + l * H;
         const float* w2 = (up ? m.bu2W.w : m.td2W.w) + l * d * H;
-        float* G = k.G + g * RH;
-        float* D = keep ? k.D + g * RH : nullptr;
+        float* G = k.G + g * k.gs;
+        float* D = k.D ? k.D + g * k.gs : nullptr;
         gemm(false, true, R, H, d, 1.f, in, d, w1, d, 0.f, G, H);
         at::parallel_for(0, R, 64, [&](int64_t r0, int64_t r1) {
             geluRows(G + r0 * H, b1, r1 - r0, H, D ? D + r0 * H : nullptr);
         });
-        gemm(false, true, R, d, H, 1.f, G, H, w2, H, 1.f, Y + l * Rd, d);
+        gemm(false, true, R, d, H, 1.f, G, H, w2, H, 1.f, Y + l * k.ys, d);
     }
     // Consensus per level and image, and the mean.
     const float alpha = 1.f / std::sqrt(static_cast<float>(d));
     at::parallel_for(0, L * B, 1, [&](int64_t u0, int64_t u1) {
         for (int64_t u = u0; u < u1; ++u) {
             const int64_t l = u / B, b = u % B;
-            const float* Q = X + l * Rd + b * n * d;
-            float* K = k.K + l * Rd + b * n * d;
+            const float* Q = X + l * k.xs + b * n * d;
+            float* K = k.K + l * R * d + b * n * d;
             float* nr = k.nrm + l * R + b * n;
             for (int64_t i = 0; i < n; ++i) {
                 float s = 0;
@@ -284,7 +292,7 @@ void iterate(const Net& m, const float* X, const float* T, float* Y, const Kept&
             float* A = k.A + u * n * n;
             gemm(false, true, n, n, d, alpha, Q, d, K, d, 0.f, A, n);
             softmaxRows(A, n, m.self, m.allow);
-            float* y = Y + l * Rd + b * n * d;
+            float* y = Y + l * k.ys + b * n * d;
             gemm(false, false, n, d, n, 1.f, A, n, Q, d, 1.f, y, d);
             const float c = l < L - 1 ? 0.25f : 1.f / 3.f;
             for (int64_t e = 0; e < n * d; ++e) y[e] *= c;
@@ -292,37 +300,41 @@ void iterate(const Net& m, const float* X, const float* T, float* Y, const Kept&
     });
 }
 
-/// The backward pass of one trained iteration: dY (L, R, d), overwritten, is d loss / d Y; dX receives
-/// d loss / d X; dT (R, d) accumulates the tokens' gradient; the parameters' .grad accumulate.
+/// The backward pass of one trained iteration, but for the weights' gradients: dY (L, R, d) is
+/// d loss / d Y; dS (level l at dS + l·ss) receives dY / c (the gradient of each level's sum); dX (L, R, d)
+/// receives d loss / d X; dT (R, d) and the position embedding's gradient accumulate; each group's D
+/// is overwritten with d loss / d (its first layer's output) for the weights' gradients after.
 /// scratch: (R, H) + (R, d) + L·B·(n·n + n·d) floats.
-void iterateBackward(const Net& m, const float* X, const float* T, const Kept& k, float* dY, float* dX, float* dT,
+void iterateBackward(const Net& m, const float* T, const Slots& k, const float* dY, float* dS, int64_t ss, float* dX, float* dT,
                      float* scratch) {
     const int64_t L = m.L, R = m.R, d = m.d, H = m.H, n = m.n, B = m.B;
-    const int64_t Rd = R * d, RH = R * H;
+    const int64_t Rd = R * d;
+    const float* X = k.X;
     float* dG = scratch;
-    float* dZ = dG + RH;
+    float* dZ = dG + R * H;
     float* dA = dZ + Rd;
     float* dK = dA + L * B * n * n;
     // dS = dY / c, and the identity term.
     at::parallel_for(0, L, 1, [&](int64_t l0, int64_t l1) {
         for (int64_t l = l0; l < l1; ++l) {
             const float c = l < L - 1 ? 0.25f : 1.f / 3.f;
-            float* s = dY + l * Rd;
+            const float* y = dY + l * Rd;
+            float* s = dS + l * ss;
             float* x = dX + l * Rd;
-            for (int64_t e = 0; e < Rd; ++e) x[e] = s[e] = s[e] * c;
+            for (int64_t e = 0; e < Rd; ++e) x[e] = s[e] = y[e] * c;
         }
     });
     // Consensus: out = A·Q, A = softmax(Q·Kᵀ/√d), K = Q / |Q|.
     const float alpha = 1.f / std::sqrt(static_cast<float>(d));
     at::parallel_for(0, L * B, 1, [&](int64_t u0, int64_t u1) {
         for (int64_t u = u0; u < u1; ++u) {
-            const int64_t l = u / B, b = u % B, off = l * Rd + b * n * d;
-            const float* Q = X + off;
-            const float* K = k.K + off;
+            const int64_t l = u / B, b = u % B;
+            const float* Q = X + l * k.xs + b * n * d;
+            const float* K = k.K + l * Rd + b * n * d;
             const float* nr = k.nrm + l * R + b * n;
             const float* A = k.A + u * n * n;
-            const float* dO = dY + off;
-            float* dq = dX + off;
+            const float* dO = dS + l * ss + b * n * d;
+            float* dq = dX + l * Rd + b * n * d;
             float* da = dA + u * n * n;
             float* dk = dK + u * n * d;
             gemm(false, true, n, n, d, 1.f, dO, d, Q, d, 0.f, da, n);
@@ -342,28 +354,19 @@ void iterateBackward(const Net& m, const float* X, const float* T, const Kept& k
             }
         }
     });
-    // The MLPs, last group first (the order does not matter: each adds into its own input's gradient).
+    // The MLPs' inputs (each adds into its own input's gradient).
     for (int64_t g = 2 * L - 2; g >= 0; --g) {
         const bool up = g < L;
         const int64_t l = up ? g : g - L;
-        const float* in = up ? (l == 0 ? T : X + (l - 1) * Rd) : k.Z + l * Rd;
-        const P& w1 = up ? m.bu1W : m.td1W;
-        const P& b1 = up ? m.bu1B : m.td1B;
-        const P& w2 = up ? m.bu2W : m.td2W;
-        const P& b2 = up ? m.bu2B : m.td2B;
-        const float* G = k.G + g * RH;
-        const float* D = k.D + g * RH;
-        const float* dS = dY + l * Rd;
-        gemm(false, false, R, H, d, 1.f, dS, d, w2.w + l * d * H, H, 0.f, dG, H);
-        if (w2.g) gemm(true, false, d, H, R, 1.f, dS, d, G, H, 1.f, w2.g + l * d * H, H);
-        if (b2.g) addColSums(dS, R, d, b2.g + l * d);
-        at::parallel_for(0, R, 64, [&](int64_t r0, int64_t r1) { mulInPlace(dG + r0 * H, D + r0 * H, (r1 - r0) * H); });
-        if (w1.g) gemm(true, false, H, d, R, 1.f, dG, H, in, d, 1.f, w1.g + l * H * d, d);
-        if (b1.g) addColSums(dG, R, H, b1.g + l * H);
+        const float* w1 = (up ? m.bu1W.w : m.td1W.w) + l * H * d;
+        const float* w2 = (up ? m.bu2W.w : m.td2W.w) + l * d * H;
+        float* D = k.D + g * k.gs;
+        gemm(false, false, R, H, d, 1.f, dS + l * ss, d, w2, H, 0.f, dG, H);
+        at::parallel_for(0, R, 64, [&](int64_t r0, int64_t r1) { mulInto(dG + r0 * H, D + r0 * H, (r1 - r0) * H); });
         if (up) {
-            gemm(false, false, R, d, H, 1.f, dG, H, w1.w + l * H * d, d, 1.f, l == 0 ? dT : dX + (l - 1) * Rd, d);
+            gemm(false, false, R, d, H, 1.f, D, H, w1, d, 1.f, l == 0 ? dT : dX + (l - 1) * Rd, d);
         } else {
-            gemm(false, false, R, d, H, 1.f, dG, H, w1.w + l * H * d, d, 0.f, dZ, d);
+            gemm(false, false, R, d, H, 1.f, D, H, w1, d, 0.f, dZ, d);
             float* dx = dX + (l + 1) * Rd;
             for (int64_t e = 0; e < Rd; ++e) dx[e] += dZ[e];
             if (m.pos.g)
@@ -452,40 +455,60 @@ torch::Tensor GlomStep::run(GlomDenoiserImpl& dm, const torch::Tensor& noisyIn, 
     for (int64_t r = 0; r < R; ++r)
         for (int64_t j = 0; j < d; ++j) T[r * d + j] += m.tokB.w[j];
 
-    // States 0 .. readAt, each (L, R, d), with what each trained iteration keeps.
-    std::vector<float*> X(static_cast<size_t>(readAt + 1));
-    X[0] = ar.alloc(static_cast<size_t>(L * Rd));
+    // States 0 .. readAt laid out (L, readAt + 1, R, d); what the trained iterations keep, per group or
+    // level, (·, readAt, R, ·).
+    const int64_t Tn = readAt;
+    const int64_t xs = (Tn + 1) * Rd;
+    float* Xall = ar.alloc(static_cast<size_t>(L * xs));
     for (int64_t l = 0; l < L; ++l)
-        for (int64_t r = 0; r < R; ++r) std::memcpy(X[0] + l * Rd + r * d, m.init.w + l * d, sizeof(float) * d);
-    std::vector<Kept> kept(static_cast<size_t>(readAt));
-    auto allocKept = [&](Kept& k) {
+        for (int64_t r = 0; r < R; ++r) std::memcpy(Xall + l * xs + r * d, m.init.w + l * d, sizeof(float) * d);
+    float* Gall = ar.alloc(static_cast<size_t>((2 * L - 1) * Tn * RH));
+    float* Dall = ar.alloc(static_cast<size_t>((2 * L - 1) * Tn * RH));
+    float* Zall = ar.alloc(static_cast<size_t>((L - 1) * Tn * Rd));
+    float* Kall = ar.alloc(static_cast<size_t>(Tn * L * Rd));
+    float* Nall = ar.alloc(static_cast<size_t>(Tn * L * R));
+    float* Aall = ar.alloc(static_cast<size_t>(Tn * L * B * n * n));
+    auto slots = [&](int64_t t) {
+        Slots k;
+        k.X = Xall + t * Rd;
+        k.xs = xs;
+        k.Y = Xall + (t + 1) * Rd;
+        k.ys = xs;
+        k.G = Gall + t * RH;
+        k.D = Dall + t * RH;
+        k.gs = Tn * RH;
+        k.Z = Zall + t * Rd;
+        k.zs = Tn * Rd;
+        k.K = Kall + t * L * Rd;
+        k.nrm = Nall + t * L * R;
+        k.A = Aall + t * L * B * n * n;
+        return k;
+    };
+    for (int64_t t = 0; t < Tn; ++t) iterate(m, T, slots(t));
+    if (iters > Tn) {  // forward only, as the README computes them; nothing of them is read
+        Slots k;
+        k.xs = k.ys = Rd;
         k.G = ar.alloc(static_cast<size_t>((2 * L - 1) * RH));
-        k.D = ar.alloc(static_cast<size_t>((2 * L - 1) * RH));
+        k.gs = RH;
         k.Z = ar.alloc(static_cast<size_t>((L - 1) * Rd));
+        k.zs = Rd;
         k.K = ar.alloc(static_cast<size_t>(L * Rd));
         k.nrm = ar.alloc(static_cast<size_t>(L * R));
         k.A = ar.alloc(static_cast<size_t>(L * B * n * n));
-    };
-    for (int64_t t = 0; t < readAt; ++t) {
-        allocKept(kept[static_cast<size_t>(t)]);
-        X[static_cast<size_t>(t + 1)] = ar.alloc(static_cast<size_t>(L * Rd));
-        iterate(m, X[static_cast<size_t>(t)], T, X[static_cast<size_t>(t + 1)], kept[static_cast<size_t>(t)], true);
-    }
-    if (iters > readAt) {  // forward only, as the README computes them; nothing of them is read
-        Kept k;
-        allocKept(k);
         float* a = ar.alloc(static_cast<size_t>(L * Rd));
         float* b = ar.alloc(static_cast<size_t>(L * Rd));
-        const float* cur = X[static_cast<size_t>(readAt)];
-        for (int64_t t = readAt; t < iters; ++t) {
-            iterate(m, cur, T, a, k, false);
-            cur = a;
+        // The last state, contiguous.
+        for (int64_t l = 0; l < L; ++l) std::memcpy(b + l * Rd, Xall + l * xs + Tn * Rd, sizeof(float) * Rd);
+        for (int64_t t = Tn; t < iters; ++t) {
+            k.X = b;
+            k.Y = a;
+            iterate(m, T, k);
             std::swap(a, b);
         }
     }
 
     // Head and loss: pixels = top · Wpᵀ + bp (R, q); loss = mean((pixels − target)²).
-    const float* top = X[static_cast<size_t>(readAt)] + (L - 1) * Rd;
+    const float* top = Xall + (L - 1) * xs + Tn * Rd;
     float* pix = ar.alloc(static_cast<size_t>(R * q));
     gemm(false, true, R, q, d, 1.f, top, d, m.pixW.w, d, 0.f, pix, q);
     double sq = 0;
@@ -503,15 +526,47 @@ torch::Tensor GlomStep::run(GlomDenoiserImpl& dm, const torch::Tensor& noisyIn, 
     if (m.pixW.g) gemm(true, false, q, d, R, 1.f, pix, q, top, d, 1.f, m.pixW.g, d);
     if (m.pixB.g) addColSums(pix, R, q, m.pixB.g);
 
-    // Backward through the iterations: dY = d loss / d X[t + 1], dX = d loss / d X[t].
+    // Backward through the iterations: dY = d loss / d X[t + 1], dX = d loss / d X[t]; dS keeps every
+    // iteration's level-sum gradients (L, Tn, R, d) and Dall becomes the first layers' output gradients.
     float* dY = ar.zeros(static_cast<size_t>(L * Rd));
     float* dX = ar.alloc(static_cast<size_t>(L * Rd));
     gemm(false, false, R, d, q, 1.f, pix, q, m.pixW.w, d, 0.f, dY + (L - 1) * Rd, d);
     float* dT = ar.zeros(static_cast<size_t>(Rd));
+    const int64_t ss = Tn * Rd;
+    float* dS = ar.alloc(static_cast<size_t>(L * ss));
     float* scratch = ar.alloc(static_cast<size_t>(RH + Rd + L * B * (n * n + n * d)));
-    for (int64_t t = readAt - 1; t >= 0; --t) {
-        iterateBackward(m, X[static_cast<size_t>(t)], T, kept[static_cast<size_t>(t)], dY, dX, dT, scratch);
+    for (int64_t t = Tn - 1; t >= 0; --t) {
+        iterateBackward(m, T, slots(t), dY, dS + t * Rd, ss, dX, dT, scratch);
         std::swap(dY, dX);
+    }
+    // The MLPs' weights, one product over every trained iteration per weight (K = Tn·R rows).
+    const int64_t TR = Tn * R;
+    for (int64_t g = 0; g < 2 * L - 1; ++g) {
+        const bool up = g < L;
+        const int64_t l = up ? g : g - L;
+        const P& w1 = up ? m.bu1W : m.td1W;
+        const P& b1 = up ? m.bu1B : m.td1B;
+        const P& w2 = up ? m.bu2W : m.td2W;
+        const P& b2 = up ? m.bu2B : m.td2B;
+        const float* dSl = dS + l * ss;
+        const float* G = Gall + g * Tn * RH;
+        float* dU = Dall + g * Tn * RH;
+        if (w2.g) gemm(true, false, d, H, TR, 1.f, dSl, d, G, H, 1.f, w2.g + l * d * H, H);
+        if (b2.g) addColSums(dSl, TR, d, b2.g + l * d);
+        if (b1.g) addColSums(dU, TR, H, b1.g + l * H);
+        if (!w1.g) continue;
+        if (up && l == 0) {  // the tokens are the input of every iteration: Σ_t dU_tᵀ·T = (Σ_t dU_t)ᵀ·T
+            for (int64_t t = 1; t < Tn; ++t) {
+                const float* u = dU + t * RH;
+                at::parallel_for(0, RH, 1 << 14, [&](int64_t e0, int64_t e1) {
+                    for (int64_t e = e0; e < e1; ++e) dU[e] += u[e];
+                });
+            }
+            gemm(true, false, H, d, R, 1.f, dU, H, T, d, 1.f, w1.g, d);
+        } else {
+            const float* in = up ? Xall + (l - 1) * xs : Zall + l * Tn * Rd;  // states 0 .. Tn − 1 of the level
+            gemm(true, false, H, d, TR, 1.f, dU, H, in, d, 1.f, w1.g + l * H * d, d);
+        }
     }
     // dY is now d loss / d X[0]: every column starts from init_levels.
     if (m.init.g)
