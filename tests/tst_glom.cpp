@@ -13,6 +13,8 @@
 #include "fixtures.h"
 #include "model/run/engine.h"
 #include "model/glom/glom.h"
+#include "model/core/optim.h"
+#include "model/cpu_step/glom_step.h"
 #include "model/models/glom_model.h"
 #include "model/run/interop.h"
 #include "model/run/runs.h"
@@ -155,6 +157,80 @@ private Q_SLOTS:
         const auto top = m->glom->forward(img, 4, {}, true)[4].select(2, 2);
         QVERIFY((m->unpatchify(m->toPixels->forward(top)) - lean).abs().max().item<double>() < 1e-6);
         QVERIFY((m->reconstruct(img, 2) - lean).abs().max().item<double>() > 1e-4);  // another state, another image
+    }
+
+    void handWrittenStep_data() {
+        QTest::addColumn<int>("which");
+        QTest::newRow("rgb, L3, every column, 2 extra iterations") << 0;
+        QTest::newRow("grey, L4, local radius 1.5, self-attention") << 1;
+        QTest::newRow("grey, L2, local radius 1, read at 2") << 2;
+    }
+    /// The hand-written step (model/cpu_step/glom_step.h) against autograd on the same weights and
+    /// images: the loss, every parameter's gradient and the parameters after one AdamW update agree to
+    /// 1e-5 (relative to the largest entry of each tensor).
+    void handWrittenStep() {
+        QFETCH(int, which);
+        struct Config {
+            GlomOptions o;
+            int64_t batch, readAt, computeIters;
+        };
+        const Config cs[] = {{{16, 3, 12, 3, 3, false, 0}, 3, -1, 6},
+                             {{8, 4, 16, 4, 1, true, 1.5}, 2, -1, -1},
+                             {{12, 2, 15, 3, 1, false, 1}, 4, 2, -1}};
+        const Config& c = cs[which];
+        torch::manual_seed(17 + which);
+        GlomDenoiser ours(c.o), ref(c.o);
+        {
+            torch::NoGradGuard noGrad;
+            const auto a = ours->parameters(), b = ref->parameters();
+            for (size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i]);
+        }
+        const auto clean = torch::rand({c.batch, c.o.channels, c.o.imageSize, c.o.imageSize});
+        const auto noisy = clean + 0.5 * torch::randn_like(clean);
+        // eps 1e-6, not 1e-8: AdamW's first update is lr·g / (|g| + eps), about ±lr for any |g| >> eps, so with
+        // 1e-8 an entry of a dead GELU unit's gradient (|g| near 1e-8, its last digits set by the order of a
+        // float sum) would move its weight by a visible share of lr on either side.
+        FlatAdamW optOurs(ours->parameters(), 1e-2, 0.9, 0.999, 1e-6, 1e-2), optRef(ref->parameters(), 1e-2, 0.9, 0.999, 1e-6, 1e-2);
+        QCOMPARE(QString::fromStdString(cpu::GlomStep::unsupported(*ours, noisy, c.readAt)), QString());
+        cpu::GlomStep step;
+        optOurs.zeroGrad();
+        torch::Tensor loss;
+        for (int run = 0; run < 2; ++run) {  // the second run reuses the arena: the same numbers
+            optOurs.zeroGrad();
+            loss = step.run(*ours, noisy, clean, c.readAt, c.computeIters);
+        }
+        optRef.zeroGrad();
+        const auto lossRef = torch::mse_loss(ref->reconstruct(noisy, c.readAt, c.computeIters), clean);
+        lossRef.backward();
+        auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+            return (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-30);
+        };
+        QVERIFY2(rel(loss, lossRef.detach()) < 1e-5, qPrintable(QString("loss %1 vs %2").arg(loss.item<double>()).arg(lossRef.item<double>())));
+        const auto a = ours->named_parameters(), b = ref->named_parameters();
+        QCOMPARE(a.size(), b.size());
+        for (size_t i = 0; i < a.size(); ++i) {
+            const auto& ga = a[i].value().grad();
+            const auto& gb = b[i].value().grad();
+            QVERIFY2(ga.defined() && gb.defined(), a[i].key().c_str());
+            QVERIFY2(gb.abs().max().item<double>() > 0, a[i].key().c_str());  // every parameter is trained
+            QVERIFY2(rel(ga, gb) < 1e-5, qPrintable(QString("%1: gradient off by %2").arg(a[i].key().c_str()).arg(rel(ga, gb))));
+        }
+        optOurs.step();
+        optRef.step();
+        for (size_t i = 0; i < a.size(); ++i) {
+            const double r = rel(a[i].value().detach(), b[i].value().detach());
+            QVERIFY2(r < 1e-5, qPrintable(QString("%1 after AdamW: off by %2").arg(a[i].key().c_str()).arg(r)));
+        }
+        // The domain module's step takes the same path, and GW_CPU_STEP=0 sends it to autograd, saying so.
+        const auto dom = std::make_shared<GlomDomain>(c.o, c.readAt > 0 ? c.readAt : c.o.levels + 1, 0.3);
+        cpu::GlomDomainStep ds;
+        const auto out = ds.run(*dom, clean);
+        QCOMPARE(QString::fromStdString(ds.lastPath()), QString("hand-written"));
+        QVERIFY(out.metrics.find("denoise_mse") && std::isfinite(out.loss.item<double>()));
+        qputenv("GW_CPU_STEP", "0");
+        ds.run(*dom, clean);
+        qunsetenv("GW_CPU_STEP");
+        QCOMPARE(QString::fromStdString(ds.lastPath()), QString("autograd (switched off)"));
     }
 
     /// `gw bench glom` runs both variants of the step (and would run the reference beside them).

@@ -8,6 +8,7 @@
 #include "model/models/glom_model.h"
 
 #include "model/core/registry.h"
+#include "model/cpu_step/glom_step.h"
 #include "model/run/interop.h"
 #include "model/run/trainable_model.h"
 
@@ -33,10 +34,15 @@ public:
         auto& d = *domain_;
         const torch::Tensor x = d.module->prepare(e.rawRows(d, e.cfg().trainSplit, e.drawIndices(e.groups().front()))).to(e.device());
         d.module->train();
-        auto out = d.module->computeDomainLoss(x);
-        out->loss.backward();
+        // The hand-written CPU step where it takes the module and batch, else autograd (the reason logged once).
+        auto* g = dynamic_cast<GlomDomain*>(d.module.get());
+        if (!g) throw std::logic_error("model: glom: the domain's module is not a GLOM");
         StepLosses r;
-        r.out = std::move(*out);
+        r.out = step_.run(*g, x);
+        if (step_.lastPath() != loggedPath_) {
+            e.log("  glom step: " + step_.lastPath());
+            loggedPath_ = step_.lastPath();
+        }
         return r;
     }
 
@@ -67,6 +73,8 @@ public:
 private:
     std::string prefix() const { return "gw_mod.domain_mods." + domain_->cfg.name + "."; }
     EngineAccess::Domain* domain_ = nullptr;
+    cpu::GlomDomainStep step_;
+    std::string loggedPath_;
 };
 
 void checkGlomExperiment(const ExperimentConfig& c) {

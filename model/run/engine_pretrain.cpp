@@ -14,6 +14,8 @@
 
 #include "data/file_hash.h"
 #include "model/cpu_step/conv_vae_step.h"
+#include "model/cpu_step/glom_step.h"
+#include "model/glom/glom.h"
 #include "model/run/engine_internal.h"
 
 namespace gw {
@@ -70,12 +72,21 @@ void Engine::pretrainModule(DomainState& d) {
     sch.totalSteps = pc.steps;
     if (log_) log_("pre-training domain " + d.cfg.name + " (" + mod.kind() + ") for " + std::to_string(pc.steps) + " steps");
     cpu::PretrainStep step;  // the hand-written CPU step where it covers the module, else autograd
+    cpu::GlomDomainStep glomStep;
+    auto* glom = dynamic_cast<GlomDomain*>(&mod);
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t s = 0; s < pc.steps; ++s) {
         auto x = mod.prepare(rawRows(d, split, sampler.next(pc.batchSize))).to(device_);
-        auto out = step.run(mod, x, opt, sch.lr(s), sch.beta1(s));
+        std::optional<LossOutput> out;
+        if (glom) {  // GLOM's own hand-written step (or autograd, with the reason)
+            opt.zeroGrad();
+            out = glomStep.run(*glom, x);
+            opt.step(sch.lr(s), sch.beta1(s));
+        } else {
+            out = step.run(mod, x, opt, sch.lr(s), sch.beta1(s));
+        }
         if (!out) throw ConfigError("domain " + d.cfg.name + ": module " + mod.kind() + " has nothing to pre-train");
-        if (log_ && s == 0) log_("  pretrain " + d.cfg.name + " step: " + step.lastPath());
+        if (log_ && s == 0) log_("  pretrain " + d.cfg.name + " step: " + (glom ? glomStep.lastPath() : step.lastPath()));
         if (stopRequested_ && stopRequested_())
             throw RunStopped("stopped while pre-training domain " + d.cfg.name + " (step " + std::to_string(s + 1) + ")");
         if (pretrainProgress_ && ((s + 1) % 20 == 0 || s + 1 == pc.steps)) {
