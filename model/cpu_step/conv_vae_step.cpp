@@ -425,6 +425,164 @@ void convTForward(const Par& w, const Par& bias, int64_t H, int64_t W, const flo
     });
 }
 
+// The same layer computed directly, for the decoder's 8 × 8 and 16 × 16 inputs: one output row of
+// each parity (W pixels, one or half a vector) for kCoBlock output channels at a time is accumulated in
+// registers over the input channels and the 3 × 3 input shifts (each shift feeds one, two or four
+// parities), reading a zero-bordered copy of the input; no copies of shifted inputs and no packing of
+// the products' operands, whose outer dimensions (16 to 64 channels) are too small to amortise it.
+constexpr int kCoBlock = 4;
+
+/// wd (Cin × 4 parities × 4 taps × Cout), tap 2·sy' + sx' as in subPixelWeights.
+void subPixelDirectWeights(const float* w, int64_t Cin, int64_t Cout, float* wd) {
+    for (int64_t ci = 0; ci < Cin; ++ci)
+        for (int64_t p = 0; p < 4; ++p)
+            for (int64_t tap = 0; tap < 4; ++tap) {
+                const int64_t ry = p >> 1, rx = p & 1, ky = 3 - 2 * (tap >> 1) - ry, kx = 3 - 2 * (tap & 1) - rx;
+                for (int64_t co = 0; co < Cout; ++co) wd[((ci * 4 + p) * 4 + tap) * Cout + co] = w[((ci * Cout + co) * 4 + ky) * 4 + kx];
+            }
+}
+
+/// xp (Cin·B images of (W + 2) × (W + 2)): x (Cin, B, W, W) with a border of zeros.
+void padImages(const float* x, int64_t images, int64_t W, float* xp) {
+    const int64_t Wp = W + 2;
+    at::parallel_for(0, images, 16, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            float* d = xp + i * Wp * Wp;
+            std::memset(d, 0, sizeof(float) * static_cast<size_t>(Wp));
+            for (int64_t r = 0; r < W; ++r) {
+                float* row = d + (r + 1) * Wp;
+                row[0] = row[W + 1] = 0.f;
+                std::memcpy(row + 1, x + (i * W + r) * W, sizeof(float) * static_cast<size_t>(W));
+            }
+            std::memset(d + (W + 1) * Wp, 0, sizeof(float) * static_cast<size_t>(Wp));
+        }
+    });
+}
+
+/// y (Cout, B, 2W, 2W) for samples [b0, b1) = the transposed convolution of the padded input xp plus bias.
+template <int W>
+GW_SIMD void subPixelDirectBody(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                int64_t b1, float* y) {
+    constexpr int Wp = W + 2, Wo = 2 * W;
+    constexpr int64_t HWo = 4 * W * W;
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t co0 = 0; co0 < Cout; co0 += kCoBlock)
+            for (int m = 0; m < W; ++m) {
+                float acc[4][kCoBlock][W] = {};
+                for (int64_t ci = 0; ci < Cin; ++ci) {
+                    const float* base = xp + ((ci * B + b) * Wp + m) * Wp;
+                    const float* wc = wd + ci * 16 * Cout + co0;
+#pragma GCC unroll 3
+                    for (int sy = 0; sy < 3; ++sy)
+#pragma GCC unroll 3
+                        for (int sx = 0; sx < 3; ++sx) {
+                            float r[W];
+                            for (int n = 0; n < W; ++n) r[n] = base[sy * Wp + sx + n];
+#pragma GCC unroll 2
+                            for (int ry = 0; ry < 2; ++ry) {
+                                const int syp = sy - ry;
+                                if (syp < 0 || syp > 1) continue;
+#pragma GCC unroll 2
+                                for (int rx = 0; rx < 2; ++rx) {
+                                    const int sxp = sx - rx;
+                                    if (sxp < 0 || sxp > 1) continue;
+                                    const int p = 2 * ry + rx;
+                                    const float* wv = wc + (p * 4 + 2 * syp + sxp) * Cout;
+#pragma GCC unroll 4
+                                    for (int co = 0; co < kCoBlock; ++co)
+                                        for (int n = 0; n < W; ++n) acc[p][co][n] += wv[co] * r[n];
+                                }
+                            }
+                        }
+                }
+                for (int co = 0; co < kCoBlock; ++co) {
+                    const float v = bias[co0 + co];
+                    for (int ry = 0; ry < 2; ++ry) {
+                        float* row = y + ((co0 + co) * B + b) * HWo + (2 * m + ry) * Wo;
+                        for (int n = 0; n < W; ++n) {
+                            row[2 * n] = acc[2 * ry][co][n] + v;
+                            row[2 * n + 1] = acc[2 * ry + 1][co][n] + v;
+                        }
+                    }
+                }
+            }
+}
+/// subPixelDirectBody for 8 × 8 inputs, whose rows are half a vector: vectorised over 16 output
+/// channels instead, four pixels of a row at a time (Cout a multiple of 16).
+GW_SIMD void subPixelDirectCo8Body(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                   int64_t b1, float* y) {
+    constexpr int W = 8, Wp = W + 2, Wo = 2 * W, kCo = 16, kPix = 4;
+    constexpr int64_t HWo = 4 * W * W;
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t co0 = 0; co0 < Cout; co0 += kCo)
+            for (int m = 0; m < W; ++m)
+                for (int n0 = 0; n0 < W; n0 += kPix) {
+                    float acc[4][kPix][kCo] = {};
+                    for (int64_t ci = 0; ci < Cin; ++ci) {
+                        const float* base = xp + ((ci * B + b) * Wp + m) * Wp + n0;
+                        const float* wc = wd + ci * 16 * Cout + co0;
+#pragma GCC unroll 3
+                        for (int sy = 0; sy < 3; ++sy)
+#pragma GCC unroll 3
+                            for (int sx = 0; sx < 3; ++sx)
+#pragma GCC unroll 2
+                                for (int ry = 0; ry < 2; ++ry) {
+                                    const int syp = sy - ry;
+                                    if (syp < 0 || syp > 1) continue;
+#pragma GCC unroll 2
+                                    for (int rx = 0; rx < 2; ++rx) {
+                                        const int sxp = sx - rx;
+                                        if (sxp < 0 || sxp > 1) continue;
+                                        const int p = 2 * ry + rx;
+                                        const float* wv = wc + (p * 4 + 2 * syp + sxp) * Cout;
+#pragma GCC unroll 4
+                                        for (int j = 0; j < kPix; ++j) {
+                                            const float xv = base[sy * Wp + sx + j];
+                                            for (int co = 0; co < kCo; ++co) acc[p][j][co] += xv * wv[co];
+                                        }
+                                    }
+                                }
+                    }
+                    for (int p = 0; p < 4; ++p)
+                        for (int j = 0; j < kPix; ++j) {
+                            float* o = y + (co0 * B + b) * HWo + (2 * m + (p >> 1)) * Wo + 2 * (n0 + j) + (p & 1);
+                            for (int co = 0; co < kCo; ++co) o[co * B * HWo] = acc[p][j][co] + bias[co0 + co];
+                        }
+                }
+}
+GW_DISPATCH(void, subPixelDirectCo8,
+            (const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0, int64_t b1, float* y),
+            (xp, wd, bias, Cin, Cout, B, b0, b1, y))
+GW_SIMD void subPixelDirect16Body(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                  int64_t b1, float* y) {
+    subPixelDirectBody<16>(xp, wd, bias, Cin, Cout, B, b0, b1, y);
+}
+GW_SIMD void subPixelDirect8Body(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                 int64_t b1, float* y) {
+    subPixelDirectBody<8>(xp, wd, bias, Cin, Cout, B, b0, b1, y);
+}
+GW_DISPATCH(void, subPixelDirect16,
+            (const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0, int64_t b1, float* y),
+            (xp, wd, bias, Cin, Cout, B, b0, b1, y))
+GW_DISPATCH(void, subPixelDirect8,
+            (const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0, int64_t b1, float* y),
+            (xp, wd, bias, Cin, Cout, B, b0, b1, y))
+
+/// Whether convTForwardDirect takes a layer: an 8 × 8 or 16 × 16 input, Cout a multiple of kCoBlock.
+bool directTakes(int64_t W, int64_t Cout) { return (W == 8 || W == 16) && Cout % kCoBlock == 0; }
+
+/// convTForward for a layer directTakes: wd 16·Cin·Cout floats, xp Cin·B·(W + 2)² floats.
+void convTForwardDirect(const Par& w, const Par& bias, int64_t W, const float* x, int64_t B, int64_t Cin, int64_t Cout, float* wd,
+                        float* xp, float* y) {
+    subPixelDirectWeights(w.p, Cin, Cout, wd);
+    padImages(x, Cin * B, W, xp);
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+        if (W == 16) subPixelDirect16(xp, wd, bias.p, Cin, Cout, B, b0, b1, y);
+        else if (Cout % 16 == 0) subPixelDirectCo8(xp, wd, bias.p, Cin, Cout, B, b0, b1, y);
+        else subPixelDirect8(xp, wd, bias.p, Cin, Cout, B, b0, b1, y);
+    });
+}
+
 /// Backward of convTForward: W's gradient added into its .grad, and dx (Cin × B·P) overwritten with
 /// the gradient w.r.t. x (the bias's gradient comes from the norm after it: bnReluBackward).
 void convTBackward(const Par& w, const Geo& g, const float* x, int64_t B, int64_t Cin, const float* dy, const Scratch& s, float* dx) {
@@ -721,7 +879,12 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
         d.y = ar.alloc(static_cast<size_t>(d.g.C * N));
         d.a = ar.alloc(static_cast<size_t>(d.g.C * N));
         float* wsub = ar.alloc(static_cast<size_t>(16 * d.ci * d.g.C));
-        convTForward(d.w, d.bias, Hin, Hin, xcur, B, d.ci, d.g.C, wsub, scratch, d.y);
+        if (directTakes(Hin, d.g.C)) {
+            float* xp = ar.alloc(static_cast<size_t>(d.ci * B * (Hin + 2) * (Hin + 2)));
+            convTForwardDirect(d.w, d.bias, Hin, xcur, B, d.ci, d.g.C, wsub, xp, d.y);
+        } else {
+            convTForward(d.w, d.bias, Hin, Hin, xcur, B, d.ci, d.g.C, wsub, scratch, d.y);
+        }
         bnReluForward(ar, d.bn, d.g.C, N, d.y, d.a);
         xcur = d.a;
     }
