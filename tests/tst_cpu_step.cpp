@@ -336,6 +336,9 @@ private Q_SLOTS:
         // per-thread weight-gradient sums, then in order on one.
         QTest::newRow("two threads, several chunks a layer") << 1 << 32 << 64 << 12 << 20 << 2;
         QTest::newRow("one thread, several chunks a layer") << 1 << 28 << 32 << 12 << 40 << 1;
+        // ae_dim 8: the last transposed convolution has 2 output channels, fewer than the direct
+        // kernel's block of 4, and takes the four-product sub-pixel form.
+        QTest::newRow("ae_dim 8 (sub-pixel products)") << 3 << 32 << 8 << 4 << 6 << 1;
     }
 
     void convVaeEqualsAutograd() {
