@@ -8,6 +8,8 @@
 
 #include "model/cpu_step/blas.h"
 #include "model/cpu_step/mlp.h"
+#include "model/cpu_step/reduce.h"
+#include "model/cpu_step/simd.h"
 #include "model/domains/domain_module.h"
 
 namespace gw {
@@ -31,58 +33,13 @@ constexpr int64_t kColFloats = int64_t(1) << 18;
 constexpr float kBnEps = 1e-5f;
 constexpr float kBnMomentum = 0.1f;
 
-/// Hot loops are compiled twice, for AVX2 + FMA and for the baseline (the build targets generic
-/// x86-64), and chosen at run time: GW_SIMD marks a loop's body, GW_DISPATCH defines the function
-/// that calls the version the CPU can run.
-#define GW_SIMD inline __attribute__((always_inline))
-bool hasAvx2() {
-    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return yes;
-}
-bool hasAvx512() {
-    static const bool yes = hasAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-    return yes;
-}
-#define GW_DISPATCH(ret, name, params, args)                                                                         \
-    __attribute__((target("avx2,fma"))) ret name##Avx2 params { return name##Body args; }                       \
-    __attribute__((target("avx512f,avx512vl,avx2,fma"))) ret name##Avx512 params { return name##Body args; } \
-    ret name params { return hasAvx512() ? name##Avx512 args : hasAvx2() ? name##Avx2 args : name##Body args; }
-
-/// Σ x[i] for i < n: float lanes over blocks of 1024, the blocks summed in double.
-GW_SIMD double rowSumBody(const float* x, int64_t n) {
-    double total = 0;
-    for (int64_t i0 = 0; i0 < n; i0 += 1024) {
-        const int64_t e = std::min(n, i0 + 1024);
-        float s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t i = i0; i < e; ++i) s += x[i];
-        total += s;
-    }
-    return total;
-}
-GW_DISPATCH(double, rowSum, (const float* x, int64_t n), (x, n))
-
-/// Σ (x[i] − m)² for i < n, as rowSum.
-GW_SIMD double rowSqDevBody(const float* x, int64_t n, float m) {
-    double total = 0;
-    for (int64_t i0 = 0; i0 < n; i0 += 1024) {
-        const int64_t e = std::min(n, i0 + 1024);
-        float s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t i = i0; i < e; ++i) s += (x[i] - m) * (x[i] - m);
-        total += s;
-    }
-    return total;
-}
-GW_DISPATCH(double, rowSqDev, (const float* x, int64_t n, float m), (x, n, m))
-
 /// a[i] = max(y[i]·scale + shift, 0).
 GW_SIMD void scaleShiftReluBody(const float* y, int64_t n, float scale, float shift, float* a) {
     for (int64_t i = 0; i < n; ++i) a[i] = std::max(y[i] * scale + shift, 0.f);
 }
 GW_DISPATCH(void, scaleShiftRelu, (const float* y, int64_t n, float scale, float shift, float* a), (y, n, scale, shift, a))
 
-/// g[i] = a[i] > 0 ? g[i] : 0; returns Σ g[i] and Σ g[i]·(y[i] − m) (each as rowSum).
+/// g[i] = a[i] > 0 ? g[i] : 0; returns Σ g[i] and Σ g[i]·(y[i] − m) (each as sumOf in reduce.h).
 GW_SIMD void reluMaskSumsBody(const float* y, const float* a, float* g, int64_t n, float m, double& sg, double& sgx) {
     sg = sgx = 0;
     for (int64_t i0 = 0; i0 < n; i0 += 1024) {
@@ -247,10 +204,10 @@ void bnReluForward(Arena& ar, Bn& bn, int64_t C, int64_t N, const float* y, floa
     at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             const float* row = y + c * N;
-            const double mu = rowSum(row, N) / static_cast<double>(N);
+            const double mu = sumOf(row, N) / static_cast<double>(N);
             const float m = static_cast<float>(mu);
             bn.meanRounding[c] = static_cast<float>(mu - m);
-            const double sq = rowSqDev(row, N, m);
+            const double sq = sqDevOf(row, N, m);
             const float is = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(N) + kBnEps));
             bn.mean[c] = m;
             bn.invstd[c] = is;
@@ -290,66 +247,355 @@ void bnReluBackward(Bn& bn, int64_t C, int64_t N, const float* y, const float* a
 /// out[c] += Σ row c of x (C × N).
 void addRowSums(const float* x, int64_t C, int64_t N, float* out) {
     if (!out) return;
-    for (int64_t c = 0; c < C; ++c) out[c] += static_cast<float>(rowSum(x + c * N, N));
+    for (int64_t c = 0; c < C; ++c) out[c] += static_cast<float>(sumOf(x + c * N, N));
 }
 
+/// Each thread's scratch for the layers taken in batch chunks: an im2col (or sub-pixel) buffer and,
+/// when the chunks are spread over threads, partial sums of a weight gradient.
+struct Scratch {
+    int threads = 1;
+    int64_t colFloats = 0, partFloats = 0;
+    float* col = nullptr;   ///< threads × colFloats
+    float* part = nullptr;  ///< threads × partFloats (only with threads > 1)
+    float* colOf(int t) const { return col + t * colFloats; }
+};
+
+/// Runs fn(b0, n, t) over the chunks [b0, b0 + n) of nb samples that cover [0, B). On one intra-op
+/// thread (or one chunk) in order on the calling thread, t = 0, the passes inside spreading over
+/// threads as they will; else the chunks are spread over the threads, t the thread's index, with
+/// OpenBLAS held to one thread meanwhile so that each product runs on the thread that calls it.
+/// Returns whether the chunks ran in parallel (then each thread's partial sums are to be added up).
+template <class F>
+bool forChunks(const Scratch& s, int64_t B, int64_t nb, F&& fn) {
+    const int64_t chunks = (B + nb - 1) / nb;
+    if (s.threads <= 1 || chunks < 2) {
+        for (int64_t b0 = 0; b0 < B; b0 += nb) fn(b0, std::min(nb, B - b0), 0);
+        return false;
+    }
+    BlasThreads one(1);
+    at::parallel_for(0, chunks, 1, [&](int64_t k0, int64_t k1) {
+        const int t = std::min(at::get_thread_num(), s.threads - 1);
+        for (int64_t k = k0; k < k1; ++k) fn(k * nb, std::min(nb, B - k * nb), t);
+    });
+    return true;
+}
+
+/// Where chunk products of a weight gradient (size floats) go: straight into g on one thread, else
+/// into each thread's zeroed partial sums (reducePartials adds them into g after the chunks).
+float* partialOf(const Scratch& s, float* g, bool parallel, int t) { return parallel ? s.part + t * s.partFloats : g; }
+void zeroPartials(const Scratch& s, int64_t size) {
+    for (int t = 0; t < s.threads; ++t) std::memset(s.part + t * s.partFloats, 0, sizeof(float) * static_cast<size_t>(size));
+}
+void reducePartials(const Scratch& s, int64_t size, float* g) {
+    for (int t = 0; t < s.threads; ++t) {
+        const float* p = s.part + t * s.partFloats;
+        for (int64_t i = 0; i < size; ++i) g[i] += p[i];
+    }
+}
+bool chunksParallel(const Scratch& s, int64_t B, int64_t nb) { return s.threads > 1 && (B + nb - 1) / nb >= 2; }
+
 /// A convolution (weight (Cout, Cin, k, k) read as (Cout × R)): y (Cout × B·P) = W · im2col(in).
-void convForward(const Par& w, const Geo& g, const float* in, int64_t B, int64_t Cout, float* col, float* y) {
+void convForward(const Par& w, const Geo& g, const float* in, int64_t B, int64_t Cout, const Scratch& s, float* y) {
     const int64_t R = g.rows(), P = g.outPixels(), nb = chunkOf(R, P, B);
-    for (int64_t b0 = 0; b0 < B; b0 += nb) {
-        const int64_t n = std::min(nb, B - b0);
+    forChunks(s, B, nb, [&](int64_t b0, int64_t n, int t) {
+        float* col = s.colOf(t);
         im2col(in, g, b0, n, col);
         gemm(false, false, Cout, n * P, R, 1.f, w.p, R, col, n * P, 0.f, y + b0 * P, B * P);
-    }
+    });
 }
 
 /// Backward of convForward: W's gradient added into its .grad, and, when din is given, the gradient
 /// w.r.t. the input written into din (laid out as g's input).
-void convBackward(const Par& w, const Geo& g, const float* in, int64_t B, int64_t Cout, const float* dy, float* col, float* din) {
+void convBackward(const Par& w, const Geo& g, const float* in, int64_t B, int64_t Cout, const float* dy, const Scratch& s, float* din) {
     const int64_t R = g.rows(), P = g.outPixels(), nb = chunkOf(R, P, B);
-    for (int64_t b0 = 0; b0 < B; b0 += nb) {
-        const int64_t n = std::min(nb, B - b0);
+    const bool par = chunksParallel(s, B, nb);
+    if (par && w.g) zeroPartials(s, Cout * R);
+    forChunks(s, B, nb, [&](int64_t b0, int64_t n, int t) {
+        float* col = s.colOf(t);
         if (w.g) {
             im2col(in, g, b0, n, col);
-            gemm(false, true, Cout, R, n * P, 1.f, dy + b0 * P, B * P, col, n * P, 1.f, w.g, R);
+            gemm(false, true, Cout, R, n * P, 1.f, dy + b0 * P, B * P, col, n * P, 1.f, partialOf(s, w.g, par, t), R);
         }
         if (din) {
             gemm(true, false, R, n * P, Cout, 1.f, w.p, R, dy + b0 * P, B * P, 0.f, col, n * P);
             col2im(col, g, b0, n, din);
         }
-    }
+    });
+    if (par && w.g) reducePartials(s, Cout * R, w.g);
 }
 
-/// A transposed convolution (weight (Cin, Cout, k, k) read as (Cin × R), R = Cout·k·k) from x
-/// (Cin × B·P) into y, laid out as g's input (g: the convolution it is the transpose of, whose
-/// output is x's P pixels): y = col2im(Wᵀ · x) + bias.
-void convTForward(const Par& w, const Par& bias, const Geo& g, const float* x, int64_t B, int64_t Cin, float* col, float* y) {
-    const int64_t R = g.rows(), P = g.outPixels(), nb = chunkOf(R, P, B), HW = g.H * g.W;
-    for (int64_t b0 = 0; b0 < B; b0 += nb) {
-        const int64_t n = std::min(nb, B - b0);
-        gemm(true, false, R, n * P, Cin, 1.f, w.p, R, x + b0 * P, B * P, 0.f, col, n * P);
-        col2im(col, g, b0, n, y);
+// A stride-2, 4 × 4 transposed convolution with padding 1 (H × W → 2H × 2W) in sub-pixel form: the
+// output pixels of each parity (ry, rx), (2m + ry, 2n + rx), form an H × W image that is a 2 × 2
+// convolution of the input: input pixel (m + sy − 1, n + sx − 1), sy ∈ {ry, ry + 1}, sx ∈ {rx, rx + 1},
+// through kernel tap (3 − 2sy + ry, 3 − 2sx + rx) (from oy = 2·iy − 1 + ky). So the layer is four
+// products of inner dimension 4·Cin over shifted copies of the input, and nothing is scattered back.
+// (Shi et al. 2016, "Is the deconvolution layer the same as a convolutional layer?", for the identity.)
+
+/// Wsub (4 parities × Cout × 4·Cin), parity p = 2·ry + rx, column (2·sy' + sx')·Cin + ci with
+/// sy = ry + sy', sx = rx + sx': the weight (Cin, Cout, 4, 4) of a transposed convolution regrouped.
+void subPixelWeights(const float* w, int64_t Cin, int64_t Cout, float* wsub) {
+    for (int64_t ry = 0; ry < 2; ++ry)
+        for (int64_t rx = 0; rx < 2; ++rx)
+            for (int64_t co = 0; co < Cout; ++co) {
+                float* d = wsub + ((2 * ry + rx) * Cout + co) * 4 * Cin;
+                for (int64_t sy = 0; sy < 2; ++sy)
+                    for (int64_t sx = 0; sx < 2; ++sx) {
+                        const int64_t ky = 3 - 2 * sy - ry, kx = 3 - 2 * sx - rx;
+                        for (int64_t ci = 0; ci < Cin; ++ci) d[(2 * sy + sx) * Cin + ci] = w[((ci * Cout + co) * 4 + ky) * 4 + kx];
+                    }
+            }
+}
+
+/// The shifted copies of channel ci of samples [b0, b0 + nb) of x (Cin, B, H, W), H, W ≤ 16: for
+/// each rx, a buffer g[rx] of 6·Cin rows × nb·H·W, row (2·sy + sx')·Cin + ci (sy 0..2, sx' 0..1),
+/// column (b, m, n) holding x(ci, b0 + b, m + sy − 1, n + rx + sx' − 1), 0 outside the image.
+GW_SIMD void subPixelGatherChannelBody(const float* x, int64_t Cin, int64_t B, int64_t H, int64_t W, int64_t ci, int64_t b0,
+                                       int64_t nb, float* g0, float* g1) {
+    const int64_t HW = H * W, ld = nb * HW, Wp = W + 2;
+    float img[18 * 18] = {};  // the image with a border of zeros
+    for (int64_t b = 0; b < nb; ++b) {
+        const float* s = x + (ci * B + b0 + b) * HW;
+        for (int64_t y = 0; y < H; ++y)
+            for (int64_t xx = 0; xx < W; ++xx) img[(y + 1) * Wp + xx + 1] = s[y * W + xx];
+        for (int64_t sy = 0; sy < 3; ++sy)
+            for (int64_t k = 0; k < 4; ++k) {  // k = 2·rx + sx': the column shift rx + sx'
+                const int64_t rx = k >> 1, sx = k & 1, shift = rx + sx;
+                float* d = (rx ? g1 : g0) + ((2 * sy + sx) * Cin + ci) * ld + b * HW;
+                for (int64_t m = 0; m < H; ++m) {
+                    const float* r = img + (m + sy) * Wp + shift;
+                    for (int64_t n = 0; n < W; ++n) d[m * W + n] = r[n];
+                }
+            }
     }
-    at::parallel_for(0, g.C, 1, [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) {
-            float* row = y + c * B * HW;
-            const float v = bias.p[c];
-            for (int64_t i = 0; i < B * HW; ++i) row[i] += v;
+}
+GW_DISPATCH(void, subPixelGatherChannel,
+            (const float* x, int64_t Cin, int64_t B, int64_t H, int64_t W, int64_t ci, int64_t b0, int64_t nb, float* g0, float* g1),
+            (x, Cin, B, H, W, ci, b0, nb, g0, g1))
+
+/// y (channels [c0, c1), samples [b0, b0 + nb)) from the four parity products t (4 × Cout × nb·H·W):
+/// y(c, b0 + b, 2m + ry, 2n + rx) = t[2ry + rx](c, (b, m, n)) + bias[c].
+GW_SIMD void subPixelInterleaveBody(const float* t, const float* bias, int64_t Cout, int64_t B, int64_t H, int64_t W, int64_t b0,
+                                    int64_t nb, int64_t c0, int64_t c1, float* y) {
+    const int64_t HW = H * W, ld = nb * HW, Wo = 2 * W, HWo = 4 * HW;
+    for (int64_t c = c0; c < c1; ++c) {
+        const float v = bias[c];
+        for (int64_t b = 0; b < nb; ++b)
+            for (int64_t m = 0; m < H; ++m)
+                for (int64_t ry = 0; ry < 2; ++ry) {
+                    const float* s0 = t + ((2 * ry) * Cout + c) * ld + b * HW + m * W;
+                    const float* s1 = s0 + Cout * ld;
+                    float* row = y + (c * B + b0 + b) * HWo + (2 * m + ry) * Wo;
+                    for (int64_t n = 0; n < W; ++n) {
+                        row[2 * n] = s0[n] + v;
+                        row[2 * n + 1] = s1[n] + v;
+                    }
+                }
+    }
+}
+GW_DISPATCH(void, subPixelInterleave,
+            (const float* t, const float* bias, int64_t Cout, int64_t B, int64_t H, int64_t W, int64_t b0, int64_t nb, int64_t c0,
+             int64_t c1, float* y),
+            (t, bias, Cout, B, H, W, b0, nb, c0, c1, y))
+
+/// A transposed convolution k4 s2 p1 (weight (Cin, Cout, 4, 4)) from x (Cin, B, H, W) into
+/// y (Cout, B, 2H, 2W) plus bias, in sub-pixel form (above). wsub: 16·Cin·Cout floats; each chunk of
+/// subPixelChunk samples takes (12·Cin + 4·Cout)·H·W floats a sample of its thread's scratch (the
+/// shifted copies, then the four products), within 2 · kColFloats unless one sample needs more.
+int64_t subPixelChunk(int64_t Cin, int64_t Cout, int64_t HW, int64_t B) {
+    return std::clamp<int64_t>(2 * kColFloats / ((12 * Cin + 4 * Cout) * HW), 1, B);
+}
+
+void convTForward(const Par& w, const Par& bias, int64_t H, int64_t W, const float* x, int64_t B, int64_t Cin, int64_t Cout,
+                  float* wsub, const Scratch& s, float* y) {
+    subPixelWeights(w.p, Cin, Cout, wsub);
+    const int64_t HW = H * W, nb = subPixelChunk(Cin, Cout, HW, B);
+    forChunks(s, B, nb, [&](int64_t b0, int64_t n, int th) {
+        const int64_t ld = n * HW;
+        float* g0 = s.colOf(th);
+        float* g1 = g0 + 6 * Cin * ld;
+        float* t = g1 + 6 * Cin * ld;
+        at::parallel_for(0, Cin, 1, [&](int64_t c0, int64_t c1) {
+            for (int64_t ci = c0; ci < c1; ++ci) subPixelGatherChannel(x, Cin, B, H, W, ci, b0, n, g0, g1);
+        });
+        for (int64_t ry = 0; ry < 2; ++ry)
+            for (int64_t rx = 0; rx < 2; ++rx)
+                gemm(false, false, Cout, ld, 4 * Cin, 1.f, wsub + (2 * ry + rx) * Cout * 4 * Cin, 4 * Cin,
+                     (rx ? g1 : g0) + ry * 2 * Cin * ld, ld, 0.f, t + (2 * ry + rx) * Cout * ld, ld);
+        at::parallel_for(0, Cout, 1, [&](int64_t c0, int64_t c1) { subPixelInterleave(t, bias.p, Cout, B, H, W, b0, n, c0, c1, y); });
+    });
+}
+
+// The same layer computed directly, for the decoder's 8 × 8 and 16 × 16 inputs: one output row of
+// each parity (W pixels, one or half a vector) for kCoBlock output channels at a time is accumulated in
+// registers over the input channels and the 3 × 3 input shifts (each shift feeds one, two or four
+// parities), reading a zero-bordered copy of the input; no copies of shifted inputs and no packing of
+// the products' operands, whose outer dimensions (16 to 64 channels) are too small to amortise it.
+constexpr int kCoBlock = 4;
+
+/// wd (Cin × 4 parities × 4 taps × Cout), tap 2·sy' + sx' as in subPixelWeights.
+void subPixelDirectWeights(const float* w, int64_t Cin, int64_t Cout, float* wd) {
+    for (int64_t ci = 0; ci < Cin; ++ci)
+        for (int64_t p = 0; p < 4; ++p)
+            for (int64_t tap = 0; tap < 4; ++tap) {
+                const int64_t ry = p >> 1, rx = p & 1, ky = 3 - 2 * (tap >> 1) - ry, kx = 3 - 2 * (tap & 1) - rx;
+                for (int64_t co = 0; co < Cout; ++co) wd[((ci * 4 + p) * 4 + tap) * Cout + co] = w[((ci * Cout + co) * 4 + ky) * 4 + kx];
+            }
+}
+
+/// xp (Cin·B images of (W + 2) × (W + 2)): x (Cin, B, W, W) with a border of zeros.
+void padImages(const float* x, int64_t images, int64_t W, float* xp) {
+    const int64_t Wp = W + 2;
+    at::parallel_for(0, images, 16, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            float* d = xp + i * Wp * Wp;
+            std::memset(d, 0, sizeof(float) * static_cast<size_t>(Wp));
+            for (int64_t r = 0; r < W; ++r) {
+                float* row = d + (r + 1) * Wp;
+                row[0] = row[W + 1] = 0.f;
+                std::memcpy(row + 1, x + (i * W + r) * W, sizeof(float) * static_cast<size_t>(W));
+            }
+            std::memset(d + (W + 1) * Wp, 0, sizeof(float) * static_cast<size_t>(Wp));
         }
+    });
+}
+
+/// y (Cout, B, 2W, 2W) for samples [b0, b1) = the transposed convolution of the padded input xp plus bias.
+template <int W>
+GW_SIMD void subPixelDirectBody(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                int64_t b1, float* y) {
+    constexpr int Wp = W + 2, Wo = 2 * W;
+    constexpr int64_t HWo = 4 * W * W;
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t co0 = 0; co0 < Cout; co0 += kCoBlock)
+            for (int m = 0; m < W; ++m) {
+                float acc[4][kCoBlock][W] = {};
+                for (int64_t ci = 0; ci < Cin; ++ci) {
+                    const float* base = xp + ((ci * B + b) * Wp + m) * Wp;
+                    const float* wc = wd + ci * 16 * Cout + co0;
+#pragma GCC unroll 3
+                    for (int sy = 0; sy < 3; ++sy)
+#pragma GCC unroll 3
+                        for (int sx = 0; sx < 3; ++sx) {
+                            float r[W];
+                            for (int n = 0; n < W; ++n) r[n] = base[sy * Wp + sx + n];
+#pragma GCC unroll 2
+                            for (int ry = 0; ry < 2; ++ry) {
+                                const int syp = sy - ry;
+                                if (syp < 0 || syp > 1) continue;
+#pragma GCC unroll 2
+                                for (int rx = 0; rx < 2; ++rx) {
+                                    const int sxp = sx - rx;
+                                    if (sxp < 0 || sxp > 1) continue;
+                                    const int p = 2 * ry + rx;
+                                    const float* wv = wc + (p * 4 + 2 * syp + sxp) * Cout;
+#pragma GCC unroll 4
+                                    for (int co = 0; co < kCoBlock; ++co)
+                                        for (int n = 0; n < W; ++n) acc[p][co][n] += wv[co] * r[n];
+                                }
+                            }
+                        }
+                }
+                for (int co = 0; co < kCoBlock; ++co) {
+                    const float v = bias[co0 + co];
+                    for (int ry = 0; ry < 2; ++ry) {
+                        float* row = y + ((co0 + co) * B + b) * HWo + (2 * m + ry) * Wo;
+                        for (int n = 0; n < W; ++n) {
+                            row[2 * n] = acc[2 * ry][co][n] + v;
+                            row[2 * n + 1] = acc[2 * ry + 1][co][n] + v;
+                        }
+                    }
+                }
+            }
+}
+/// subPixelDirectBody for 8 × 8 inputs, whose rows are half a vector: vectorised over 16 output
+/// channels instead, four pixels of a row at a time (Cout a multiple of 16).
+GW_SIMD void subPixelDirectCo8Body(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                   int64_t b1, float* y) {
+    constexpr int W = 8, Wp = W + 2, Wo = 2 * W, kCo = 16, kPix = 4;
+    constexpr int64_t HWo = 4 * W * W;
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t co0 = 0; co0 < Cout; co0 += kCo)
+            for (int m = 0; m < W; ++m)
+                for (int n0 = 0; n0 < W; n0 += kPix) {
+                    float acc[4][kPix][kCo] = {};
+                    for (int64_t ci = 0; ci < Cin; ++ci) {
+                        const float* base = xp + ((ci * B + b) * Wp + m) * Wp + n0;
+                        const float* wc = wd + ci * 16 * Cout + co0;
+#pragma GCC unroll 3
+                        for (int sy = 0; sy < 3; ++sy)
+#pragma GCC unroll 3
+                            for (int sx = 0; sx < 3; ++sx)
+#pragma GCC unroll 2
+                                for (int ry = 0; ry < 2; ++ry) {
+                                    const int syp = sy - ry;
+                                    if (syp < 0 || syp > 1) continue;
+#pragma GCC unroll 2
+                                    for (int rx = 0; rx < 2; ++rx) {
+                                        const int sxp = sx - rx;
+                                        if (sxp < 0 || sxp > 1) continue;
+                                        const int p = 2 * ry + rx;
+                                        const float* wv = wc + (p * 4 + 2 * syp + sxp) * Cout;
+#pragma GCC unroll 4
+                                        for (int j = 0; j < kPix; ++j) {
+                                            const float xv = base[sy * Wp + sx + j];
+                                            for (int co = 0; co < kCo; ++co) acc[p][j][co] += xv * wv[co];
+                                        }
+                                    }
+                                }
+                    }
+                    for (int p = 0; p < 4; ++p)
+                        for (int j = 0; j < kPix; ++j) {
+                            float* o = y + (co0 * B + b) * HWo + (2 * m + (p >> 1)) * Wo + 2 * (n0 + j) + (p & 1);
+                            for (int co = 0; co < kCo; ++co) o[co * B * HWo] = acc[p][j][co] + bias[co0 + co];
+                        }
+                }
+}
+GW_DISPATCH(void, subPixelDirectCo8,
+            (const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0, int64_t b1, float* y),
+            (xp, wd, bias, Cin, Cout, B, b0, b1, y))
+GW_SIMD void subPixelDirect16Body(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                  int64_t b1, float* y) {
+    subPixelDirectBody<16>(xp, wd, bias, Cin, Cout, B, b0, b1, y);
+}
+GW_SIMD void subPixelDirect8Body(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                 int64_t b1, float* y) {
+    subPixelDirectBody<8>(xp, wd, bias, Cin, Cout, B, b0, b1, y);
+}
+GW_DISPATCH(void, subPixelDirect16,
+            (const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0, int64_t b1, float* y),
+            (xp, wd, bias, Cin, Cout, B, b0, b1, y))
+GW_DISPATCH(void, subPixelDirect8,
+            (const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0, int64_t b1, float* y),
+            (xp, wd, bias, Cin, Cout, B, b0, b1, y))
+
+/// Whether convTForwardDirect takes a layer: an 8 × 8 or 16 × 16 input, Cout a multiple of kCoBlock.
+bool directTakes(int64_t W, int64_t Cout) { return (W == 8 || W == 16) && Cout % kCoBlock == 0; }
+
+/// convTForward for a layer directTakes: wd 16·Cin·Cout floats, xp Cin·B·(W + 2)² floats.
+void convTForwardDirect(const Par& w, const Par& bias, int64_t W, const float* x, int64_t B, int64_t Cin, int64_t Cout, float* wd,
+                        float* xp, float* y) {
+    subPixelDirectWeights(w.p, Cin, Cout, wd);
+    padImages(x, Cin * B, W, xp);
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+        if (W == 16) subPixelDirect16(xp, wd, bias.p, Cin, Cout, B, b0, b1, y);
+        else if (Cout % 16 == 0) subPixelDirectCo8(xp, wd, bias.p, Cin, Cout, B, b0, b1, y);
+        else subPixelDirect8(xp, wd, bias.p, Cin, Cout, B, b0, b1, y);
     });
 }
 
 /// Backward of convTForward: W's gradient added into its .grad, and dx (Cin × B·P) overwritten with
 /// the gradient w.r.t. x (the bias's gradient comes from the norm after it: bnReluBackward).
-void convTBackward(const Par& w, const Geo& g, const float* x, int64_t B, int64_t Cin, const float* dy,
-                   float* col, float* dx) {
+void convTBackward(const Par& w, const Geo& g, const float* x, int64_t B, int64_t Cin, const float* dy, const Scratch& s, float* dx) {
     const int64_t R = g.rows(), P = g.outPixels(), nb = chunkOf(R, P, B);
-    for (int64_t b0 = 0; b0 < B; b0 += nb) {
-        const int64_t n = std::min(nb, B - b0);
+    const bool par = chunksParallel(s, B, nb);
+    if (par && w.g) zeroPartials(s, Cin * R);
+    forChunks(s, B, nb, [&](int64_t b0, int64_t n, int t) {
+        float* col = s.colOf(t);
         im2col(dy, g, b0, n, col);
-        if (w.g) gemm(false, true, Cin, R, n * P, 1.f, x + b0 * P, B * P, col, n * P, 1.f, w.g, R);
+        if (w.g) gemm(false, true, Cin, R, n * P, 1.f, x + b0 * P, B * P, col, n * P, 1.f, partialOf(s, w.g, par, t), R);
         gemm(false, false, Cin, n * P, R, 1.f, w.p, R, col, n * P, 0.f, dx + b0 * P, B * P);
-    }
+    });
+    if (par && w.g) reducePartials(s, Cin * R, w.g);
 }
 
 // The output convolution (A/4 → C channels, k4, 32² → 32², one pixel of padding top and left, two
@@ -526,7 +772,14 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
         bn.batches = buffers[prefix + ".num_batches_tracked"];
         return bn;
     };
-    float* col = ar.alloc(static_cast<size_t>(std::max(kColFloats, 4096 * std::max(C, A))));
+    Scratch scratch;
+    scratch.threads = std::max(1, at::get_num_threads());
+    scratch.colFloats = std::max(2 * kColFloats, 4096 * std::max(C, A));
+    scratch.col = ar.alloc(static_cast<size_t>(scratch.threads * scratch.colFloats));
+    if (scratch.threads > 1) {
+        scratch.partFloats = 8 * A * A;  // the largest weight (A × A/2 × 4 × 4)
+        scratch.part = ar.alloc(static_cast<size_t>(scratch.threads * scratch.partFloats));
+    }
 
     // Encoder: 4 × [Conv k4 s2 p1, BN, ReLU], (C, 32²) → (A, 2²), activations (c, b, y, x).
     struct EncLayer {
@@ -556,7 +809,7 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
         const int64_t N = B * e.g.outPixels();
         e.y = ar.alloc(static_cast<size_t>(e.co * N));
         e.a = ar.alloc(static_cast<size_t>(e.co * N));
-        convForward(e.w, e.g, in, B, e.co, col, e.y);
+        convForward(e.w, e.g, in, B, e.co, scratch, e.y);
         bnReluForward(ar, e.bn, e.co, N, e.y, e.a);
         in = e.a;
     }
@@ -625,7 +878,13 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
         const int64_t N = B * Ho * Ho;
         d.y = ar.alloc(static_cast<size_t>(d.g.C * N));
         d.a = ar.alloc(static_cast<size_t>(d.g.C * N));
-        convTForward(d.w, d.bias, d.g, xcur, B, d.ci, col, d.y);
+        float* wsub = ar.alloc(static_cast<size_t>(16 * d.ci * d.g.C));
+        if (directTakes(Hin, d.g.C)) {
+            float* xp = ar.alloc(static_cast<size_t>(d.ci * B * (Hin + 2) * (Hin + 2)));
+            convTForwardDirect(d.w, d.bias, Hin, xcur, B, d.ci, d.g.C, wsub, xp, d.y);
+        } else {
+            convTForward(d.w, d.bias, Hin, Hin, xcur, B, d.ci, d.g.C, wsub, scratch, d.y);
+        }
         bnReluForward(ar, d.bn, d.g.C, N, d.y, d.a);
         xcur = d.a;
     }
@@ -678,7 +937,7 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
         const int64_t N = B * d.g.H * d.g.W;
         bnReluBackward(d.bn, d.g.C, N, d.y, d.a, dcur, d.bias.g);
         float* dx = ar.alloc(static_cast<size_t>(d.ci * B * d.g.outPixels()));
-        convTBackward(d.w, d.g, d.x, B, d.ci, dcur, col, dx);
+        convTBackward(d.w, d.g, d.x, B, d.ci, dcur, scratch, dx);
         dcur = dx;
     }
     // Decoder 1.
@@ -719,7 +978,7 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
         const int64_t N = B * e.g.outPixels();
         bnReluBackward(e.bn, e.co, N, e.y, e.a, da);
         float* din = i > 0 ? ar.alloc(static_cast<size_t>(e.g.C * B * e.g.H * e.g.W)) : nullptr;
-        convBackward(e.w, e.g, e.in, B, e.co, da, col, din);
+        convBackward(e.w, e.g, e.in, B, e.co, da, scratch, din);
         da = din;
     }
 

@@ -7,9 +7,12 @@
 /// the GW's step is (model/cpu_step/):
 /// forward, loss, backward and the AdamW update with no autograd graph, its buffers kept from step to
 /// step (an Arena; only the (B, L) noise and the returned scalars are new tensors). Every strided
-/// convolution is one sgemm per batch chunk over an im2col buffer (the transposed convolutions scatter
-/// theirs back with col2im); the last convolution, to C ≤ 3 channels, is a direct loop (AVX2 or
-/// AVX-512 where the CPU has them). Activations are kept channel-major, (C, B, H, W),
+/// convolution is one sgemm per batch chunk over an im2col buffer; the stride-2 transposed convolutions
+/// run forward in sub-pixel form (each output parity a 2 × 2 convolution of the input: Shi et al. 2016,
+/// "Is the deconvolution layer the same as a convolutional layer?") through a direct kernel, backward
+/// through the im2col of their output gradient; the last convolution, to C ≤ 3 channels, is a direct
+/// loop (AVX2 or AVX-512 where the CPU has them). With several intra-op threads the batch chunks are
+/// spread over them. Activations are kept channel-major, (C, B, H, W),
 /// so that a layer's whole batch is one matrix and a batch-norm channel one contiguous row; batch
 /// norm (training mode: batch statistics, biased variance to normalise, running statistics updated
 /// with momentum 0.1 and the unbiased variance, eps 1e-5) and ReLU are fused passes over those rows;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "model/cpu_step/blas.h"
+#include "model/cpu_step/reduce.h"
 
 namespace gw::cpu {
 
@@ -33,30 +34,6 @@ void normalizeRows(const float* x, int64_t n, int64_t W, float* xn, std::vector<
 void expInPlace(float* p, int64_t count) {
     torch::NoGradGuard noGrad;
     torch::from_blob(p, {count}, torch::TensorOptions().dtype(torch::kFloat32)).exp_();
-}
-
-/// Sum of n floats with eight partial sums (vectorised without -ffast-math), in double at the end.
-double sumOf(const float* x, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; ++k) acc[k] += x[j + k];
-    double s = 0;
-    for (int k = 0; k < 8; ++k) s += acc[k];
-    for (; j < n; ++j) s += x[j];
-    return s;
-}
-
-/// Dot product of two rows of n floats, eight partial sums as sumOf.
-double dotOf(const float* __restrict x, const float* __restrict y, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; ++k) acc[k] += x[j + k] * y[j + k];
-    double s = 0;
-    for (int k = 0; k < 8; ++k) s += acc[k];
-    for (; j < n; ++j) s += static_cast<double>(x[j]) * y[j];
-    return s;
 }
 
 /// Column sums of a row p and of p · c: colSum += p, colPCos += p ∘ c (distinct arrays, so it vectorises).
