@@ -221,7 +221,8 @@ public:
     }
 
     /// caption_accuracy: the greedy decoding's tokens against the sample's, over its non-padding
-    /// positions; caption_exact: the share of captions decoded without a wrong token.
+    /// positions; caption_exact: the share of captions decoded without a wrong token; with the attribute
+    /// heads, category_accuracy: the attribute head's class on the latent against the sample's shape.
     TensorMap dataMetrics(const torch::Tensor& predLatent, const torch::Tensor& x) override {
         torch::NoGradGuard ng;
         const auto tokens = tokensOf(x);
@@ -231,6 +232,11 @@ public:
         TensorMap m;
         m.set("caption_accuracy", right.sum().to(torch::kFloat32) / real.sum().clamp_min(1).to(torch::kFloat32));
         m.set("caption_exact", right.eq(real).all(1).to(torch::kFloat32).mean());
+        if (!o_.attributesDataset.empty()) {  // what the latent says of the shape, whatever the decoder makes of it
+            auto h = attributeCls_->forward(predLatent);
+            m.set("category_accuracy",
+                  attributeClsCat_->forward(h).argmax(1).eq(classesOf(x)).to(torch::kFloat32).mean());
+        }
         return m;
     }
 
