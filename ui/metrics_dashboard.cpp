@@ -395,8 +395,16 @@ void MetricsDashboard::rebuildGraph(Series& s) {
 }
 
 void MetricsDashboard::rescale() {
-    // Each chart fits its own ticked curves: its x range and its own y range.
+    // Each chart fits its own ticked curves: its x range and its own y range. A chart whose curves span
+    // one step (validation-only scores after the first validation) takes the steps of every chart, so its
+    // points sit where the other charts have them.
     const bool log = logY();
+    double all0 = INFINITY, all1 = -INFINITY;
+    for (const auto& s : series_)
+        if (s.graph && s.graph->visible() && s.graph->dataCount() > 0) {
+            all0 = std::min(all0, s.minKey);
+            all1 = std::max(all1, s.maxKey);
+        }
     for (auto it = charts_.begin(); it != charts_.end(); ++it) {
         if (!it->shown) continue;
         double k0 = INFINITY, k1 = -INFINITY, v0 = INFINITY, v1 = -INFINITY;
@@ -412,6 +420,10 @@ void MetricsDashboard::rescale() {
             v1 = std::max(v1, s.maxValue);
         }
         if (!std::isfinite(k0) || !std::isfinite(v0) || !std::isfinite(v1)) continue;
+        if (k1 <= k0 && all1 > all0) {
+            k0 = std::min(k0, all0);
+            k1 = std::max(k1, all1);
+        }
         if (k1 <= k0) k1 = k0 + 1;
         it->rect->axis(QCPAxis::atBottom)->setRange(k0, k1);
         QCPAxis* y = it->rect->axis(QCPAxis::atLeft);
