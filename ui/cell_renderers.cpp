@@ -6,6 +6,8 @@
 #include <QPainter>
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
 
 #include "data/bpe_tokenizer.h"
 #include "data/shapes.h"
@@ -24,6 +26,19 @@ QHash<QString, RendererRegistry::Factory>& factories() {
         {"text", [] { return std::make_unique<TextRenderer>(); }},
     };
     return f;
+}
+
+/// A Simple Shapes shape as the dataset's renderer draws it (data/shapes.h), `scale` times its size.
+QImage shapeImage(const shapes::Shape& s, int scale) {
+    thread_local std::map<int, std::unique_ptr<shapes::Renderer>> renderers;
+    auto& r = renderers[scale];
+    if (!r) r = std::make_unique<shapes::Renderer>(scale);
+    QImage img(r->side(), r->side(), QImage::Format_RGB888);
+    std::vector<uint8_t> px(static_cast<size_t>(r->side() * r->side() * 3));
+    r->render(s, px.data());
+    for (int y = 0; y < img.height(); ++y)
+        std::copy_n(px.data() + static_cast<size_t>(y * img.width() * 3), img.width() * 3, img.scanLine(y));
+    return img;
 }
 
 /// The largest square-ish rectangle of whole-pixel scale for a w×h image inside `r`, centred.
@@ -134,13 +149,7 @@ void ShapeRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v,
     const shapes::Shape s = shapes::shapeFromAttributes(d);
     const bool hasTruth = truth && truth->rowSize() == shapes::kAttributeDim;
     const int trueClass = hasTruth ? shapes::shapeFromAttributes(truth->row(truthRow)).cls : -1;
-    // The shape as the dataset draws it, at twice its size.
-    static thread_local shapes::Renderer renderer(2);
-    QImage img(renderer.side(), renderer.side(), QImage::Format_RGB888);
-    std::vector<uint8_t> px(static_cast<size_t>(renderer.side() * renderer.side() * 3));
-    renderer.render(s, px.data());
-    for (int y = 0; y < img.height(); ++y)
-        std::copy_n(px.data() + static_cast<size_t>(y * img.width() * 3), img.width() * 3, img.scanLine(y));
+    const QImage img = shapeImage(s, 2);  // the shape as the dataset draws it, at twice its size
     const double textH = 26, side = std::min(rect.height() - textH, rect.width() - 26);
     const QRectF pic(rect.left(), rect.top(), side, side);
     p.save();
@@ -256,14 +265,8 @@ void TextRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v, 
         const shapes::Shape s = shapes::shapeFromAttributes(a);
         const float* ta = truth ? attributes(*truth, truthRow) : nullptr;
         const bool wrong = ta && shapes::shapeFromAttributes(ta).cls != s.cls;
-        static thread_local shapes::Renderer renderer(1);
-        QImage img(renderer.side(), renderer.side(), QImage::Format_RGB888);
-        std::vector<uint8_t> px(static_cast<size_t>(renderer.side() * renderer.side() * 3));
-        renderer.render(s, px.data());
-        for (int y = 0; y < img.height(); ++y)
-            std::copy_n(px.data() + static_cast<size_t>(y * img.width() * 3), img.width() * 3, img.scanLine(y));
         p.setRenderHint(QPainter::SmoothPixmapTransform, true);
-        p.drawImage(QRectF(strip.left(), strip.top(), stripH, stripH), img);
+        p.drawImage(QRectF(strip.left(), strip.top(), stripH, stripH), shapeImage(s, 1));
         const float prob = a[s.cls];
         p.setPen(wrong ? QColor(198, 40, 40) : QColor(66, 66, 66));
         p.drawText(strip.adjusted(stripH + 4, 0, 0, 0), Qt::AlignLeft | Qt::AlignVCenter,
