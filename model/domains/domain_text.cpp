@@ -153,8 +153,8 @@ public:
         torch::NoGradGuard ng;
         const auto tokens = decodeRaw(z).to(torch::kFloat32);
         if (!showsAttributes()) return tokens;
-        auto h = attributeCls_->forward(z);
-        auto attr = torch::cat({torch::softmax(attributeClsCat_->forward(h), 1), attributeClsAttr_->forward(h)}, 1);
+        auto [logits, values] = readAttributes(z);
+        auto attr = torch::cat({torch::softmax(logits, 1), values}, 1);
         return withAttributes(tokens, attr);
     }
     /// The sample's caption (B, S) or, with the attribute heads, (B, 2, S) with its true attributes.
@@ -189,11 +189,11 @@ public:
         const double B = static_cast<double>(x.size(0));
         int64_t col = firstAuxColumn();
         if (!o_.attributesDataset.empty()) {
-            auto h = attributeCls_->forward(mean);
+            auto [logits, predicted] = readAttributes(mean);
             const auto attr = x.narrow(1, col, kAttrWidth);
-            auto cat = F::cross_entropy(attributeClsCat_->forward(h), attr.narrow(1, 0, kAttrClasses).argmax(1),
+            auto cat = F::cross_entropy(logits, attr.narrow(1, 0, kAttrClasses).argmax(1),
                                         F::CrossEntropyFuncOptions().reduction(torch::kSum)) / B;
-            auto values = F::mse_loss(attributeClsAttr_->forward(h), attr.narrow(1, kAttrClasses, kAttrValues),
+            auto values = F::mse_loss(predicted, attr.narrow(1, kAttrClasses, kAttrValues),
                                       F::MSELossFuncOptions().reduction(torch::kSum)) / B;
             total = total + o_.coefAttributes * (cat + values);
             m.set("attr_category", cat.detach());
@@ -233,9 +233,7 @@ public:
         m.set("caption_accuracy", right.sum().to(torch::kFloat32) / real.sum().clamp_min(1).to(torch::kFloat32));
         m.set("caption_exact", right.eq(real).all(1).to(torch::kFloat32).mean());
         if (!o_.attributesDataset.empty()) {  // what the latent says of the shape, whatever the decoder makes of it
-            auto h = attributeCls_->forward(predLatent);
-            m.set("category_accuracy",
-                  attributeClsCat_->forward(h).argmax(1).eq(classesOf(x)).to(torch::kFloat32).mean());
+            m.set("category_accuracy", readAttributes(predLatent).first.argmax(1).eq(classesOf(x)).to(torch::kFloat32).mean());
         }
         return m;
     }
@@ -258,6 +256,12 @@ public:
     }
 
 private:
+    /// The attribute heads on a latent (B, L): class logits (B, 3) and values (B, 8) in [-1, 1]
+    /// (TextDomainModule.predict_attr).
+    std::pair<torch::Tensor, torch::Tensor> readAttributes(const torch::Tensor& latent) {
+        auto h = attributeCls_->forward(latent);
+        return {attributeClsCat_->forward(h), attributeClsAttr_->forward(h)};
+    }
     bool showsAttributes() const { return !o_.attributesDataset.empty() && o_.seqLength >= kAttrWidth; }
     /// (B, S) tokens and (B, 11) attributes -> (B, 2, S).
     static torch::Tensor withAttributes(const torch::Tensor& tokens, const torch::Tensor& attr) {
