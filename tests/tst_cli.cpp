@@ -223,6 +223,30 @@ private Q_SLOTS:
                  qPrintable(r.out));
         QVERIFY2(r.err.contains("train [") && r.err.contains("]  4/4 images") && r.err.contains("test  ["), qPrintable(r.err));
         QCOMPARE(gw::data::H5Array(out.toStdString(), "/test/t_bert").shape(), (std::vector<int64_t>{2, 768}));
+
+        // What a user of the public dataset runs next (docs/data-format.md): the shipped v-t experiment
+        // on the imported file, its groups from a public domain split, the text module on the BERT
+        // vectors (shimmer-ssd's route); both domain modules pre-trained on first use, then the GW, with
+        // validation in data space. Sizes cut down to run in seconds.
+        const QString split = GW_SOURCE_DIR "/tests/data/simple-shapes-sample/domain_splits/"
+                                            "train_t:1.0_t,v:0.5_v:1.0_seed:0_domain_split.npy";
+        const QString run = dir.path() + "/public-run";
+        auto t = runGw({"train", GW_SOURCE_DIR "/resources/experiments/simple-shapes-vt.yaml", "data.file=" + out,
+                        "~data.paired_count", "data.groups_file=" + split, "domains.t.encoder=embeddings",
+                        "domains.t.dataset=/{split}/t_bert", "domains.v.hidden_dim=8", "domains.t.hidden_dim=16",
+                        "domains.v.weights=" + dir.path() + "/v.pt", "domains.t.weights=" + dir.path() + "/t.pt",
+                        "domains.v.pretrain.steps=2", "domains.t.pretrain.steps=2", "domains.v.pretrain.batch_size=4",
+                        "domains.t.pretrain.batch_size=4", "training.steps=3", "training.batch_size=2",
+                        "training.val_every=3", "training.checkpoint_every=3", "--threads", "2", "--out", run});
+        QVERIFY2(t.code == 0, qPrintable(t.out + t.err));
+        QVERIFY2(t.out.contains("groups: {v} 4 {t} 4 {v,t} 2"), qPrintable(t.out));  // the public split's indices
+        QVERIFY(QFile::exists(dir.path() + "/v.pt") && QFile::exists(dir.path() + "/t.pt"));
+        const QString csv = read(run + "/metrics.csv");
+        for (const char* k : {"train/translation_v_to_t,", "train/translation_t_to_v,", "val/translation_v_to_t_caption_accuracy,",
+                              "val/translation_t_to_v_image_mse,"})
+            QVERIFY2(csv.contains(k), k);
+        QVERIFY(QFile::exists(run + "/checkpoints/last.ckpt"));
+
         r = runGw({"import", "simple-shapes-folder", out});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains("import simple-shapes-folder: expected DIR OUT.h5"), qPrintable(r.err));

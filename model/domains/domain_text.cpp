@@ -213,10 +213,6 @@ public:
             }
         }
         m.set("total_loss", total.detach());
-        if (!is_training()) {  // validation: the greedy decoding of the posterior mean, as a translation is read
-            torch::NoGradGuard ng;
-            for (const auto& [k, v] : dataMetrics(mean, x)) m.set(k, v);
-        }
         return LossOutput{total, m};
     }
 

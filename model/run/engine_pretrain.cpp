@@ -158,8 +158,12 @@ OrderedMap<double> Engine::pretrainDomains(bool force, const std::vector<std::st
         for (int64_t s = 0; s < n; s += 500) {
             std::vector<int64_t> idx;
             for (int64_t i = s; i < std::min(n, s + 500); ++i) idx.push_back(i);
-            auto out = d->module->computeDomainLoss(d->module->prepare(rawRows(*d, split, idx)).to(device_));
-            for (auto& [k, v] : out->metrics) {
+            const auto x = d->module->prepare(rawRows(*d, split, idx)).to(device_);
+            auto metrics = d->module->computeDomainLoss(x)->metrics;
+            // and in data space: the module's reading of its own posterior mean (a caption's greedy
+            // decoding, an image's reconstruction), as validation scores a translation into it
+            for (auto& [k, v] : d->module->dataMetrics(d->module->encode(x), x)) metrics.set(k, v);
+            for (auto& [k, v] : metrics) {
                 const double w = v.item<double>() * static_cast<double>(idx.size());
                 if (auto* p = sums.find(k)) *p += w;
                 else sums.set(k, w);
