@@ -2,6 +2,7 @@
 // Experiment files: defaults, every section, unknown keys, wrong types, overrides, YAML round trip.
 #include <QtTest/QtTest>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -93,6 +94,7 @@ private Q_SLOTS:
     /// The metric vocabulary reads back every name it builds: the family, the chart and the label.
     void metricNamesReadBack() {
         using namespace gw::metrics;
+        const std::vector<std::string> scores = gw::dataScoreNames();  // as the domain-module kinds declare them
         struct Case {
             std::string name, chart, label;
         };
@@ -106,6 +108,8 @@ private Q_SLOTS:
             {"val/" + extraOf(translation("t", "v"), "image_mse"), "data space", "t → v image MSE"},
             {"val/" + extraOf(translation("v", "attr"), "position_error"), "data space", "v → attr position error"},
             {"val/" + extraOf(translation("attr", "t"), "caption_exact"), "data space", "attr → t caption exact"},
+            // torchscript's own score, declared by its kind (not in the list metric_names.h once held)
+            {"val/" + extraOf(translation("t", "v"), "data_mse"), "data space", "t → v data mse"},
             {"train/" + contrastive("image", "label"), "contrastives", "image ↔ label"},
             {"train/" + logitScaleOf(contrastive("a", "b")), "other", "a ↔ b logit scale"},
             {"val/" + extraOf(contrastive("a", "b"), "clip"), "other", "a ↔ b CLIP"},
@@ -126,17 +130,42 @@ private Q_SLOTS:
             {"train/something_new", "other", "something new"},
         };
         for (const auto& c : cases) {
-            const MetricParts p = parseMetric(c.name);
+            const MetricParts p = parseMetric(c.name, scores);
             QVERIFY2(p.chart == c.chart, qPrintable(QString::fromStdString(c.name + ": chart " + p.chart)));
             QVERIFY2(p.label == c.label, qPrintable(QString::fromStdString(c.name + ": label " + p.label)));
         }
         for (const auto& f : families()) {  // every family mean is "all" in its own chart, and its term names it
-            const MetricParts p = parseMetric("train/" + std::string(f.mean));
+            const MetricParts p = parseMetric("train/" + std::string(f.mean), scores);
             QVERIFY2(p.isFamily && p.family == f.family && p.label == "all", f.mean);
             QCOMPARE(familyOfTerm(f.term), &info(f.family));
         }
-        QCOMPARE(parseMetric("val/" + cycle("a", "b")).split, std::string("val"));
+        QCOMPARE(parseMetric("val/" + cycle("a", "b"), scores).split, std::string("val"));
         QVERIFY(familyOfTerm("broadcast_loss") == nullptr);
+    }
+
+    /// The data-space scores are the ones the domain-module kinds declare (KindInfo::dataScores): a
+    /// kind's new name is read as a data-space score once declared, and only then; the longest declared
+    /// name that ends the metric wins, whatever the order.
+    void dataScoresComeFromTheKinds() {
+        using namespace gw::metrics;
+        const auto scores = gw::dataScoreNames();
+        for (const char* n : {"image_mse", "category_accuracy", "caption_exact", "data_mse", "accuracy", "colour_error"})
+            QVERIFY2(std::count(scores.begin(), scores.end(), n) == 1, n);
+        const auto* conv = gw::domainModuleRegistry().find("conv_vae");
+        QVERIFY(conv);
+        QCOMPARE(conv->info.dataScores, (std::vector<std::string>{"image_mse"}));
+        const std::string m = "val/" + extraOf(translation("v", "attr"), "shape_iou");
+        QCOMPARE(parseMetric(m, scores).chart, std::string("translations"));  // declared by no kind
+        std::vector<std::string> declared = scores;
+        declared.push_back("shape_iou");  // as a new kind's registration would add it
+        QCOMPARE(parseMetric(m, declared).chart, std::string("data space"));
+        QCOMPARE(parseMetric(m, declared).label, std::string("v → attr shape iou"));
+        std::string tr, sc;
+        QVERIFY(splitDataScore("translation_v_to_attr_category_accuracy", {"accuracy", "category_accuracy"}, tr, sc));
+        QCOMPARE(tr, std::string("translation_v_to_attr"));
+        QCOMPARE(sc, std::string("category_accuracy"));
+        QVERIFY(!splitDataScore("translation_accuracy", {"accuracy"}, tr, sc));  // no target domain
+        QVERIFY(!splitDataScore("demi_cycle_v_image_mse", scores, tr, sc));
     }
 
     void defaultsFollowShimmer() {

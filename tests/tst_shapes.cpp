@@ -24,6 +24,7 @@
 #include "data/shapes.h"
 #include "data/simple_shapes.h"
 #include "fixtures.h"
+#include "model/core/registry.h"
 #include "model/domains/domain_module.h"
 #include "model/run/engine.h"
 
@@ -509,6 +510,17 @@ private Q_SLOTS:
                               "test/translation_v_to_attr_size_error", "test/translation_v_to_attr_rotation_error",
                               "test/translation_v_to_attr_colour_error"})
             QVERIFY2(after.contains(k), k);
+        // Every score the modules returned is one their kinds declare (KindInfo::dataScores), so that the
+        // dashboard reads it as a data-space score.
+        const auto declared = gw::dataScoreNames();
+        int scored = 0;
+        for (const auto& [k, v] : after) {
+            if (plain.contains(k)) continue;
+            std::string translation, score;
+            QVERIFY2(gw::metrics::splitDataScore(k.substr(5), declared, translation, score), k.c_str());
+            ++scored;
+        }
+        QCOMPARE(scored, 7);
         QCOMPARE(after.at("test/loss"), e.evaluate("test").at("test/loss"));  // data space adds, changes nothing
         const double mse = after.at("test/translation_attr_to_v_image_mse");
         QVERIFY2(mse > 0 && mse < 0.2, qPrintable(QString::number(mse)));

@@ -4,6 +4,7 @@
 // the generator's, round trips and errors; the `text` domain-module kind (model/domains/domain_text.cpp):
 // shapes, errors, pre-training through the engine's `pretrain:` path to a stated caption accuracy.
 #include <QtTest/QtTest>
+#include <algorithm>
 #include <fstream>
 #include <cstring>
 #include <torch/script.h>
@@ -16,6 +17,7 @@
 #include "data/simple_shapes.h"
 #include "fixtures.h"
 #include "skip.h"
+#include "model/core/registry.h"
 #include "model/domains/domain_module.h"
 #include "model/core/process.h"
 #include "model/experiment/config.h"
@@ -382,6 +384,10 @@ private Q_SLOTS:
         untrained->eval();
         const double before = untrained->dataMetrics(untrained->encode(x), x).at("caption_accuracy").item<double>();
         const auto dm = m->dataMetrics(m->encode(x), x);
+        const auto& declared = gw::domainModuleRegistry().at("text", "tst_text").info.dataScores;
+        for (const auto& [k, v] : dm)  // each name the module returns is declared by its kind
+            QVERIFY2(std::find(declared.begin(), declared.end(), k) != declared.end(), k.c_str());
+        QCOMPARE(dm.size(), declared.size());
         const double acc = dm.at("caption_accuracy").item<double>();
         const double teacherForced = report.at("t/acc");
         const double category = dm.at("category_accuracy").item<double>();

@@ -369,6 +369,71 @@ private Q_SLOTS:
         QVERIFY(hidden->isEnabled() && !bias->isEnabled());
     }
 
+    /// A check box for a key whose default is true (training.val_data_metrics): an absent key shows
+    /// ticked; unticking it (by keyboard, as a user would) writes `false`, which the saved file keeps and
+    /// the engine's parser accepts; ticking it again removes the key (its default); undo gives `false`
+    /// back; loading a file that says `false` shows it unticked and leaves the text as it was.
+    void checkBoxOfADefaultOnKey() {
+        const QString saved = dir_.path() + "/no_data_space.yaml";
+        MainWindow w;
+        w.setInteractive(false);
+        w.setAutosaveFile(dir_.path() + "/data_space_autosave.yaml");
+        QVERIFY(w.openExperiment(demo_, false));
+        const QString original = w.form()->yaml();
+        auto* box = qobject_cast<QCheckBox*>(w.form()->fieldFor("training.val_data_metrics"));
+        QVERIFY(box);
+        QCOMPARE(w.form()->value("training.val_data_metrics"), QString());
+        QVERIFY(box->isChecked());  // absent: the default, on
+        QVERIFY(box->toolTip().contains("data space") && box->toolTip().contains("training.val_data_metrics"));
+        QVERIFY(box->text().contains("&"));  // a mnemonic, as the other fields have
+        QVERIFY(box->focusPolicy() & Qt::TabFocus);
+        QTest::keyClick(box, Qt::Key_Space);
+        QVERIFY(!box->isChecked());
+        QCOMPARE(w.form()->value("training.val_data_metrics"), QString("false"));
+        QVERIFY(w.saveExperiment(saved));
+        QVERIFY2(slurp(saved).contains("val_data_metrics: false"), qPrintable(slurp(saved)));
+        QCOMPARE(validateExperiment(slurp(saved), dir_.path() + "/demo", saved).message, QString());
+        {  // read back: unticked, and the file's text unchanged by loading it
+            ExperimentForm f;
+            QCOMPARE(f.setYaml(slurp(saved), dir_.path() + "/demo"), QString());
+            QVERIFY(!qobject_cast<QCheckBox*>(f.fieldFor("training.val_data_metrics"))->isChecked());
+            QCOMPARE(f.yaml(), slurp(saved));
+        }
+        box->click();  // on again: the key goes, the default applies
+        QVERIFY(box->isChecked());
+        QCOMPARE(w.form()->value("training.val_data_metrics"), QString());
+        QCOMPARE(w.form()->yaml(), original);
+        QVERIFY(w.saveExperiment(saved));
+        QVERIFY(!slurp(saved).contains("val_data_metrics"));
+        w.form()->undo();  // back to false, box and all
+        QCOMPARE(w.form()->value("training.val_data_metrics"), QString("false"));
+        QVERIFY(!box->isChecked());
+        w.form()->undo();
+        QCOMPARE(w.form()->yaml(), original);
+        QVERIFY(box->isChecked());
+        // YAML's other spellings of a boolean show as the parser reads them; a default-off box is unchanged.
+        w.form()->setValue("training.val_data_metrics", "no");
+        QVERIFY(!box->isChecked());
+        w.form()->setValue("training.val_data_metrics", "True");
+        QVERIFY(box->isChecked());
+        auto* linear = qobject_cast<QCheckBox*>(w.form()->fieldFor("workspace.linear"));
+        QVERIFY(linear && !linear->isChecked());
+        linear->click();
+        QCOMPARE(w.form()->value("workspace.linear"), QString("true"));
+        linear->click();
+        QCOMPARE(w.form()->value("workspace.linear"), QString());
+    }
+
+    /// The dashboard knows a translation's data-space scores by the names the domain-module kinds
+    /// declare (KindInfo::dataScores), torchscript's `data_mse` included.
+    void dashboardChartsTheDeclaredDataScores() {
+        QCOMPARE(MetricsDashboard::familyOf("val/translation_t_to_v_image_mse"), QString("data space"));
+        QCOMPARE(MetricsDashboard::shortLabel("val/translation_t_to_v_image_mse"), QString("t → v image MSE"));
+        QCOMPARE(MetricsDashboard::familyOf("val/translation_label_to_vec_data_mse"), QString("data space"));
+        QCOMPARE(MetricsDashboard::shortLabel("val/translation_label_to_vec_data_mse"), QString("label → vec data mse"));
+        QCOMPARE(MetricsDashboard::familyOf("val/translation_v_to_attr_shape_iou"), QString("translations"));  // no kind's
+    }
+
     /// The Groups table (data.groups): the first group added writes today's groups out and drops the
     /// paired keys (their fields greyed), a cell edit rewrites its group, the engine accepts the result,
     /// removing every group gives the paired fields back.

@@ -70,7 +70,7 @@ QString ExperimentDocument::value(const QString& key) const {
     return n.IsScalar() ? QString::fromStdString(n.Scalar()) : QString();
 }
 
-void ExperimentDocument::setValue(const QString& key, const QString& text) {
+void ExperimentDocument::setValue(const QString& key, const QString& text, bool merge) {
     const QString before = yaml();
     const QStringList parts = key.split('.');
     // The parent mapping of the key, made on the way when setting (not when removing).
@@ -89,8 +89,9 @@ void ExperimentDocument::setValue(const QString& key, const QString& text) {
     }
     const QString after = yaml();
     if (after == before) return;
+    if (!merge) mergeOpen_ = false;  // push asks the top command to merge only while this is true
     stack_.push(new Snapshot(this, "Set " + key, key, before, after));
-    mergeOpen_ = true;
+    mergeOpen_ = merge;
     Q_EMIT changed(key);
 }
 

@@ -33,9 +33,10 @@ public:
     /// The scalar text at a dotted key ("training.steps"; "" when absent or not a scalar).
     QString value(const QString& key) const;
     /// Sets one dotted key from text ("" removes it: the default applies) as an undo command, merged
-    /// with the previous one when that set the same key and nothing came between. Nothing happens
-    /// when the text is what the document holds.
-    void setValue(const QString& key, const QString& text);
+    /// with the previous one when that set the same key and nothing came between (as typing does;
+    /// `merge` false: a step of its own that takes no later set either, as a click of a check box).
+    /// Nothing happens when the text is what the document holds.
+    void setValue(const QString& key, const QString& text, bool merge = true);
     /// Changes the document with `change` (it edits the root node in place) as one undo command named
     /// `what` ("Add domain"). Nothing is recorded when the document is unchanged afterwards.
     void edit(const QString& what, const std::function<void(YAML::Node& root)>& change);

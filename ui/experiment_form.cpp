@@ -72,6 +72,14 @@ enum DomainColumn { ColName, ColFile, ColDataset, ColModule, ColLatent, ColWeigh
 const char* kDomainKeys[] = {"", "file", "dataset", "module", "latent_dim", "weights"};
 
 QString expandHome(const QString& p) { return p.startsWith("~/") ? QDir::homePath() + p.mid(1) : p; }
+
+/// A boolean key's text as the engine's parser reads it (YAML's true/false, yes/no, on/off in their
+/// spellings); `absent` for "" and for text that is no boolean (the parser names that one).
+bool flagOf(const QString& text, bool absent) {
+    if (text.isEmpty()) return absent;
+    bool on = absent;
+    return YAML::convert<bool>::decode(YAML::Node(text.toStdString()), on) ? on : absent;
+}
 }  // namespace
 
 ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new ExperimentDocument(this)) {
@@ -443,6 +451,11 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent), doc_(new Expe
     addLine(training, "Checkpoint every", "training.checkpoint_every", "1000", "Steps between checkpoints (0: at the end only)");
     addLine(training, "Log every", "training.log_every", "50", "Steps between metric points");
     addLine(training, "Runs folder", "training.out", "runs", "Parent folder of run folders");
+    addCheck(training, "Score eac&h translation in data space", "training.val_data_metrics",
+             "Validation also decodes each translation with the target's domain module and scores it in data space, "
+             "as gw eval does (image MSE, attribute errors, caption accuracy: val/translation_v_to_attr_category_accuracy, "
+             "...); off keeps validation to the latent losses, and is faster",
+             true);
     layout->addStretch();
 }
 
@@ -459,15 +472,18 @@ QLineEdit* ExperimentForm::addLine(QWidget* box, const QString& label, const QSt
     return e;
 }
 
-QCheckBox* ExperimentForm::addCheck(QWidget* box, const QString& text, const QString& key, const QString& tip) {
+QCheckBox* ExperimentForm::addCheck(QWidget* box, const QString& text, const QString& key, const QString& tip,
+                                   bool defaultOn) {
     auto* b = new QCheckBox(text, box);
-    b->setToolTip(tip + " (" + key + ")");
+    b->setToolTip(tip + " (" + key + (defaultOn ? ", on by default" : "") + ")");
     b->setAccessibleName(key);
     b->setProperty("gwTip", b->toolTip());
+    b->setProperty("gwDefaultOn", defaultOn);
     static_cast<QFormLayout*>(box->layout())->addRow("", b);
     fields_[key] = b;
-    connect(b, &QCheckBox::toggled, this, [this, key](bool on) {
-        if (!loading_) setValue(key, on ? "true" : "");
+    connect(b, &QCheckBox::toggled, this, [this, key, defaultOn](bool on) {
+        // Each click is an undo step of its own (two clicks are no typing to merge).
+        if (!loading_) doc_->setValue(key, on == defaultOn ? QString() : on ? QString("true") : QString("false"), false);
     });
     return b;
 }
@@ -670,7 +686,7 @@ void ExperimentForm::refreshFields() {
             }
             c->setCurrentIndex(i);
         } else if (auto* b = qobject_cast<QCheckBox*>(it.value())) {
-            b->setChecked(v == "true");
+            b->setChecked(flagOf(v, b->property("gwDefaultOn").toBool()));
         }
     }
     loading_ = false;

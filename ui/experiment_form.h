@@ -79,8 +79,11 @@ Q_SIGNALS:
 private:
     QLineEdit* addLine(QWidget* box, const QString& label, const QString& key, const QString& placeholder,
                        const QString& tip = {});
-    /// A check box for a boolean key: checked writes "true", unchecked removes the key (its default, false).
-    QCheckBox* addCheck(QWidget* box, const QString& text, const QString& key, const QString& tip);
+    /// A check box for a boolean key whose default (when the key is absent) is `defaultOn`: ticking it to
+    /// the default removes the key, away from it writes "true" or "false"; each click is one undo step.
+    /// An absent key shows the default; a key the file already holds stays as written until the box is
+    /// clicked.
+    QCheckBox* addCheck(QWidget* box, const QString& text, const QString& key, const QString& tip, bool defaultOn = false);
     QComboBox* addCombo(QWidget* box, const QString& label, const QString& key, const QStringList& items,
                         const QString& tip = {});
     void refreshFields();

@@ -5,6 +5,8 @@
 /// its source, its test and its line here (docs/architecture.md, "Extending the engine").
 #include "model/core/registry.h"
 
+#include <algorithm>
+
 // Each list ends with its own terminator line, so that adding a kind adds one line and edits none.
 
 // Trainable models (model), in the order the window lists them; `gw` is the default (ExperimentConfig::model).
@@ -105,6 +107,14 @@ const DomainModuleRegistry& domainModuleRegistry() {
         return r;
     }();
     return reg;
+}
+
+std::vector<std::string> dataScoreNames() {
+    std::vector<std::string> names;
+    for (const auto& e : domainModuleRegistry().entries())
+        for (const auto& n : e.info.dataScores)
+            if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    return names;
 }
 
 const ContrastiveRegistry& contrastiveRegistry() {

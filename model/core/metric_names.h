@@ -264,35 +264,33 @@ inline std::string pairLabel(const std::string& m, const std::string& prefix, co
 }
 }  // namespace detail
 
-/// The scores of a translation in the target's data space (DomainModule::dataMetrics of the built-in
-/// kinds, logged by `gw eval` and by validation as `translation_{a}_to_{b}_{score}`), longest first.
-inline const std::vector<std::string>& dataScores() {
-    static const std::vector<std::string> n = {"category_accuracy", "caption_accuracy", "attribute_error", "position_error",
-                                               "rotation_error",    "caption_exact",    "colour_error",    "image_mse",
-                                               "size_error",        "accuracy"};
-    return n;
-}
-
 /// Splits "translation_v_to_t_caption_accuracy" into the translation ("translation_v_to_t") and the
-/// score ("caption_accuracy"); false for a name that is not a translation's data-space score.
-inline bool splitDataScore(const std::string& m, std::string& translation, std::string& score) {
+/// score ("caption_accuracy"), the score being one of `known`: the names the domain modules' dataMetrics
+/// return, as their kinds declare them (gw::dataScoreNames() in model/core/registry.h, KindInfo::dataScores;
+/// logged by `gw eval` and by validation as `translation_{a}_to_{b}_{score}`). The longest known name
+/// that ends `m` wins ("category_accuracy" over "accuracy"), whatever the order of `known`. False for a
+/// name that is not a translation's data-space score.
+inline bool splitDataScore(const std::string& m, const std::vector<std::string>& known, std::string& translation,
+                           std::string& score) {
     if (m.rfind("translation_", 0) != 0) return false;
-    for (const auto& d : dataScores()) {
+    const std::string* best = nullptr;
+    for (const auto& d : known) {
         const std::string tail = "_" + d;
-        if (m.size() > tail.size() + 12 && m.compare(m.size() - tail.size(), tail.size(), tail) == 0 &&
-            m.find("_to_", 12) < m.size() - tail.size()) {
-            translation = m.substr(0, m.size() - tail.size());
-            score = d;
-            return true;
-        }
+        if (!d.empty() && m.size() > tail.size() + 12 && m.compare(m.size() - tail.size(), tail.size(), tail) == 0 &&
+            m.find("_to_", 12) < m.size() - tail.size() && (!best || d.size() > best->size()))
+            best = &d;
     }
-    return false;
+    if (!best) return false;
+    translation = m.substr(0, m.size() - best->size() - 1);
+    score = *best;
+    return true;
 }
 
 /// Reads a logged metric name ("train/translation_image_to_label", "val/contrastives",
-/// "pretrain/image/kl", "lr") back into its parts. Names it does not know go to the chart "other" with
-/// their underscores as spaces; never throws.
-inline MetricParts parseMetric(const std::string& full) {
+/// "pretrain/image/kl", "lr") back into its parts. `dataScores`: the score names of translations in data
+/// space (gw::dataScoreNames(); see splitDataScore), which go to the chart "data space" (or "accuracy").
+/// Names it does not know go to the chart "other" with their underscores as spaces; never throws.
+inline MetricParts parseMetric(const std::string& full, const std::vector<std::string>& dataScores) {
     using namespace detail;
     MetricParts p;
     const auto slash = full.find('/');
@@ -313,7 +311,7 @@ inline MetricParts parseMetric(const std::string& full) {
     else if (startsWith(m, "contrastive_") && endsWith(m, "_clip")) p.chart = "other";  // VSE++'s CLIP value
     else if (startsWith(m, "contrastive_") && endsWith(m, std::string("_") + kNoUncertainty)) p.chart = "other";  // variational's plain CLIP
     else if (m.find("accuracy") != std::string::npos) p.chart = "accuracy";
-    else if (std::string tr, sc; splitDataScore(m, tr, sc)) p.chart = "data space";
+    else if (std::string tr, sc; splitDataScore(m, dataScores, tr, sc)) p.chart = "data space";
     else if (m == kLoss || m == kBroadcastLoss || startsWith(m, kDomainLoss)) p.chart = "totals";
     else if (Family f; broadcastFamily(m, f)) family(f);
     else if (m == info(Family::Fused).mean) family(Family::Fused);
@@ -356,7 +354,7 @@ inline MetricParts parseMetric(const std::string& full) {
         p.label = b;
         return p;
     }
-    if (std::string tr, sc; splitDataScore(m, tr, sc) && sc != "accuracy")
+    if (std::string tr, sc; splitDataScore(m, dataScores, tr, sc) && sc != "accuracy")
         if (std::string l = pairLabel(tr, "translation_", "_to_", " → "); !l.empty()) {
             if (endsWith(sc, "_accuracy")) sc.resize(sc.size() - 9);
             p.label = l + " " + (sc == "image_mse" ? std::string("image MSE") : underscoresToSpaces(sc));

@@ -56,6 +56,12 @@ struct KindInfo {
     std::string name;
     std::string doc;
     std::vector<ParamInfo> params;
+    /// Domain modules only: the names of the scores its DomainModule::dataMetrics may return (conv_vae:
+    /// "image_mse"), each a translation into the domain scored in data space. They are the one list the
+    /// metric names are read back with (dataScoreNames below, metrics::splitDataScore), so that
+    /// `val/translation_a_to_b_{score}` lands in the dashboard's "data space" chart; a score its kind
+    /// does not declare is read as a plain translation metric.
+    std::vector<std::string> dataScores{};
     /// Domain modules only: the module is read from a file the experiment names (torchscript). Such a
     /// module is probed by the window's form as the user edits, a run folder keeps a copy of its file
     /// (DomainModule::keepInRun) and `gw export` writes the trained module back as a file of its own
@@ -228,6 +234,10 @@ const SelectionRegistry& selectionRegistry();
 const FlavourRegistry& flavourRegistry();
 const DomainModuleRegistry& domainModuleRegistry();
 const ContrastiveRegistry& contrastiveRegistry();
+
+/// Every registered domain-module kind's KindInfo::dataScores, each name once, in registration order:
+/// what metrics::parseMetric is given to recognise the scores of translations in data space.
+std::vector<std::string> dataScoreNames();
 
 /// The registries as the Markdown tables of docs/experiment-format.md (between its
 /// `<!-- kinds:begin -->` and `<!-- kinds:end -->` markers); `gw kinds --markdown` prints it.

@@ -121,7 +121,8 @@ void registerAttributesModule(DomainModuleRegistry& r) {
             {"hidden_dim", T::Int, "64", 1, false, "", "hidden width"},
             {"beta", T::Real, "0.05", 0, false, "", "weight of the KL term in the VAE loss"},
             {"coef_categories", T::Real, "1", 0, false, "", "weight of the class cross-entropy"},
-            {"coef_attributes", T::Real, "1", 0, false, "", "weight of the continuous values' Gaussian NLL"}}},
+            {"coef_attributes", T::Real, "1", 0, false, "", "weight of the continuous values' Gaussian NLL"}},
+           {"category_accuracy", "attribute_error", "position_error", "size_error", "rotation_error", "colour_error"}},
           [](const DomainModuleSpec& s, const Params& p) -> std::shared_ptr<DomainModule> {
               if (s.inputDim != 0 && s.inputDim != kIn)
                   throw std::invalid_argument("domain module 'attributes': expected 11 values per sample (the Simple "

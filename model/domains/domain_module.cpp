@@ -331,7 +331,8 @@ void registerConvVaeModule(DomainModuleRegistry& r) {
     r.add({"conv_vae", "convolutional VAE on images (B, H, W[, C]) uint8 or float (shimmer-ssd's visual VAE)",
            {latentParam("8", "latent size"), {"hidden_dim", T::Int, "256", 8, false, "", "ae_dim, a multiple of 8"},
             {"channels", T::Int, "1", 1, false, "", "1 or 3"},
-            {"image_size", T::Int, "28", 1, false, "pixels", "28 or 32"}, betaParam()}},
+            {"image_size", T::Int, "28", 1, false, "pixels", "28 or 32"}, betaParam()},
+           {"image_mse"}},
           [](const DomainModuleSpec& s, const Params& p) -> std::shared_ptr<DomainModule> {
               const int64_t channels = p.integer("channels"), size = p.integer("image_size");
               const int64_t aeDim = p.integer("hidden_dim"), latent = p.integer("latent_dim");

@@ -81,7 +81,9 @@ public:
     /// decode to, for evaluation only (`gw eval`, the pairs curve of docs/results.md): conv_vae gives
     /// `image_mse` (mean squared pixel error, pixels in [0, 1]); attributes gives category_accuracy,
     /// attribute_error, position_error (px), size_error (px), rotation_error (degrees) and colour_error
-    /// (0..255). Default: none. Values are () tensors; no gradient.
+    /// (0..255). Default: none. Values are () tensors; no gradient. Every name it returns must be declared
+    /// in its kind's registration (KindInfo::dataScores, model/core/registry.h): the dashboard and the
+    /// metric parser know data-space scores from there alone.
     virtual TensorMap dataMetrics(const torch::Tensor& predLatent, const torch::Tensor& x) { return {}; }
     /// A predicted latent (B, L) as the explorer shows it, in data space: decodeRaw by default; class
     /// labels as probabilities (B, C). No gradient needed.

@@ -437,7 +437,8 @@ void registerTextModule(DomainModuleRegistry& r) {
             {"coef_grammar", T::Real, "1", 0, false, "", "weight of the grammar heads' losses"},
             {"encoder_script", T::Path, "", 0, false, "", "encoder torchscript: a TorchScript sentence encoder, token ids (B, seq_length) int64 -> (B, E) float, kept frozen"},
             {"vocab", T::Path, "", 0, false, "", "a tokenizer's vocab.json (with merges; empty: shimmer-ssd's, built in)"},
-            {"merges", T::Path, "", 0, false, "", "a tokenizer's merges.txt (with vocab)"}}},
+            {"merges", T::Path, "", 0, false, "", "a tokenizer's merges.txt (with vocab)"}},
+           {"caption_accuracy", "caption_exact", "category_accuracy"}},  // dataMetrics' names
           [](const DomainModuleSpec& s, const Params& p) -> std::shared_ptr<DomainModule> {
               TextOptions o;
               o.embeddingsRoute = p.text("encoder") == "embeddings";

@@ -472,6 +472,7 @@ void registerTorchScriptModule(DomainModuleRegistry& r) {
                    {"sha256", T::Text, "", -INFINITY, false, "",
                     "the file's SHA-256, checked when set (a run records its copy's)"}}};
     info.fromFile = true;
+    info.dataScores = {"data_mse", "accuracy"};  // dataMetrics: continuous data, class data
     r.add(std::move(info), [](const DomainModuleSpec& s, const Params& p) -> std::shared_ptr<DomainModule> {
         return std::make_shared<TorchScriptDomain>(s, p);
     });

@@ -59,4 +59,9 @@ QVector<KindDescription> registeredKinds(const QString& point) {
     return out;
 }
 
+const std::vector<std::string>& knownDataScores() {
+    static const std::vector<std::string> names = dataScoreNames();
+    return names;
+}
+
 }  // namespace gw::studio

@@ -7,6 +7,9 @@
 #include <QString>
 #include <QVector>
 
+#include <string>
+#include <vector>
+
 namespace gw::studio {
 
 /// One parameter of a kind.
@@ -34,5 +37,9 @@ struct KindDescription {
 /// (workspace.selection) or "domain_module" (domains.NAME.module), in registration order. Empty for
 /// another name.
 QVector<KindDescription> registeredKinds(const QString& point);
+
+/// The score names of translations in data space that the domain-module kinds declare
+/// (KindInfo::dataScores, gw::dataScoreNames()): what the dashboard's metric parser recognises.
+const std::vector<std::string>& knownDataScores();
 
 }  // namespace gw::studio

@@ -3,11 +3,13 @@
 /// \file metric_vocabulary.h
 /// The engine's one vocabulary of loss families and metric names (model/core/metric_names.h, torch-free
 /// and header-only) in Qt's strings, for the window: the dashboard's charts and labels, the form's
-/// family coefficients. ui/ includes this header, never the model's.
+/// family coefficients. The data-space score names come from the domain-module kinds' registrations
+/// (kinds.h knownDataScores). ui/ includes this header, never the model's.
 #include <QString>
 #include <QStringList>
 
 #include "model/core/metric_names.h"
+#include "ui/bridge/kinds.h"
 
 namespace gw::studio {
 
@@ -21,12 +23,12 @@ inline QStringList familyMeans() {
 
 /// The chart a logged metric belongs to ("translations", "totals", "pre-training", ...; MetricParts::chart).
 inline QString metricChart(const QString& metric) {
-    return QString::fromStdString(gw::metrics::parseMetric(metric.toStdString()).chart);
+    return QString::fromStdString(gw::metrics::parseMetric(metric.toStdString(), knownDataScores()).chart);
 }
 
 /// The metric's short label within its chart ("image → label"; MetricParts::label).
 inline QString metricLabel(const QString& metric) {
-    return QString::fromStdString(gw::metrics::parseMetric(metric.toStdString()).label);
+    return QString::fromStdString(gw::metrics::parseMetric(metric.toStdString(), knownDataScores()).label);
 }
 
 }  // namespace gw::studio
