@@ -598,6 +598,139 @@ void convTBackward(const Par& w, const Geo& g, const float* x, int64_t B, int64_
     if (par && w.g) reducePartials(s, Cin * R, w.g);
 }
 
+// The backward of the same layer computed directly (decoder layers with Cin a multiple of 16 and
+// input rows a multiple of 8 pixels wide), from a copy of the output gradient with a border of zeros
+// (dyPad (Cout, B, 2H + 2, 2W + 2)), so that no tap needs a bounds check:
+//   dx(ci, b, iy, ix) = Σ_co Σ_ky,kx dy(co, b, 2iy − 1 + ky, 2ix − 1 + kx) · W(ci, co, ky, kx)
+// (a stride-2 convolution of dy: each output pixel of a parity feeds the input pixels its 2 × 2
+// sub-pixel kernel read) and
+//   ∂W(ci, co, ky, kx) = Σ_b,iy,ix x(ci, b, iy, ix) · dy(co, b, 2iy − 1 + ky, 2ix − 1 + kx).
+// Both are vectorised over blocks of kBackCi input channels with the gradient's values broadcast, so
+// the stride-2 reads of dy are scalar loads and no shifted copies (im2col) of dy are made.
+constexpr int kBackPix = 8;
+
+/// Whether convTBackwardDirect takes a layer: Cin a multiple of 16, W a multiple of kBackPix.
+bool directBackTakes(int64_t W, int64_t Cin) { return Cin % 16 == 0 && W % kBackPix == 0; }
+
+/// wT (Cout × 16 taps × Cin) from the weight (Cin, Cout, 4, 4).
+void backDirectWeights(const float* w, int64_t Cin, int64_t Cout, float* wT) {
+    for (int64_t ci = 0; ci < Cin; ++ci)
+        for (int64_t co = 0; co < Cout; ++co)
+            for (int64_t k = 0; k < 16; ++k) wT[(co * 16 + k) * Cin + ci] = w[(ci * Cout + co) * 16 + k];
+}
+
+/// dx (Cin, B, H, W) for samples [b0, b1), overwritten: the input gradient above, KCI channels at a
+/// time (Cin a multiple of KCI), kBackPix pixels of a row at a time.
+template <int KCI>
+GW_SIMD void convTBackInputBody(const float* dyp, const float* wT, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W,
+                                int64_t b0, int64_t b1, float* dx) {
+    const int64_t Wop = 2 * W + 2, plane = (2 * H + 2) * Wop, HW = H * W;
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t ci0 = 0; ci0 < Cin; ci0 += KCI)
+            for (int64_t iy = 0; iy < H; ++iy)
+                for (int64_t ix0 = 0; ix0 < W; ix0 += kBackPix) {
+                    float acc[kBackPix][KCI] = {};
+                    for (int64_t co = 0; co < Cout; ++co) {
+                        const float* d0 = dyp + (co * B + b) * plane + 2 * iy * Wop + 2 * ix0;
+                        const float* wc = wT + co * 16 * Cin + ci0;
+#pragma GCC unroll 4
+                        for (int ky = 0; ky < 4; ++ky)
+#pragma GCC unroll 4
+                            for (int kx = 0; kx < 4; ++kx) {
+                                const float* wv = wc + (ky * 4 + kx) * Cin;
+                                const float* dr = d0 + ky * Wop + kx;
+#pragma GCC unroll 8
+                                for (int j = 0; j < kBackPix; ++j) {
+                                    const float dv = dr[2 * j];
+                                    for (int c = 0; c < KCI; ++c) acc[j][c] += dv * wv[c];
+                                }
+                            }
+                    }
+                    for (int c = 0; c < KCI; ++c) {
+                        float* o = dx + ((ci0 + c) * B + b) * HW + iy * W + ix0;
+                        for (int j = 0; j < kBackPix; ++j) o[j] = acc[j][c];
+                    }
+                }
+}
+
+/// gwT (Cout × 16 taps × Cin, the layout of wT) += the weight gradient above for output channels
+/// [co0, co1), from xt (B, H, W, Cin) (x with its channels last): per sample, KCI input channels × 8
+/// taps (half the kernel's rows) at a time in registers, added into gwT after each sample.
+template <int KCI>
+GW_SIMD void convTBackWeightBody(const float* xt, const float* dyp, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W,
+                                 int64_t co0, int64_t co1, float* gwT) {
+    const int64_t Wop = 2 * W + 2, plane = (2 * H + 2) * Wop;
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t co = co0; co < co1; ++co)
+            for (int64_t ci0 = 0; ci0 < Cin; ci0 += KCI)
+                for (int kyh = 0; kyh < 2; ++kyh) {
+                    float acc[8][KCI] = {};
+                    for (int64_t iy = 0; iy < H; ++iy) {
+                        const float* d0 = dyp + (co * B + b) * plane + (2 * iy + 2 * kyh) * Wop;
+                        const float* xr = xt + (b * H + iy) * W * Cin + ci0;
+                        for (int64_t ix = 0; ix < W; ++ix) {
+                            const float* xv = xr + ix * Cin;
+                            const float* dr = d0 + 2 * ix;
+#pragma GCC unroll 8
+                            for (int t = 0; t < 8; ++t) {
+                                const float dv = dr[(t >> 2) * Wop + (t & 3)];
+                                for (int c = 0; c < KCI; ++c) acc[t][c] += dv * xv[c];
+                            }
+                        }
+                    }
+                    for (int t = 0; t < 8; ++t) {
+                        float* g = gwT + (co * 16 + (2 * kyh + (t >> 2)) * 4 + (t & 3)) * Cin + ci0;
+                        for (int c = 0; c < KCI; ++c) g[c] += acc[t][c];
+                    }
+                }
+}
+
+GW_SIMD void convTBackInputKBody(const float* dyp, const float* wT, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W,
+                                 int64_t b0, int64_t b1, float* dx) {
+    if (Cin % 32 == 0) convTBackInputBody<32>(dyp, wT, Cin, Cout, B, H, W, b0, b1, dx);
+    else convTBackInputBody<16>(dyp, wT, Cin, Cout, B, H, W, b0, b1, dx);
+}
+GW_DISPATCH(void, convTBackInputK,
+            (const float* dyp, const float* wT, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W, int64_t b0, int64_t b1,
+             float* dx),
+            (dyp, wT, Cin, Cout, B, H, W, b0, b1, dx))
+GW_SIMD void convTBackWeightKBody(const float* xt, const float* dyp, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W,
+                                  int64_t co0, int64_t co1, float* gwT) {
+    if (Cin % 32 == 0) convTBackWeightBody<32>(xt, dyp, Cin, Cout, B, H, W, co0, co1, gwT);
+    else convTBackWeightBody<16>(xt, dyp, Cin, Cout, B, H, W, co0, co1, gwT);
+}
+GW_DISPATCH(void, convTBackWeightK,
+            (const float* xt, const float* dyp, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W, int64_t co0, int64_t co1,
+             float* gwT),
+            (xt, dyp, Cin, Cout, B, H, W, co0, co1, gwT))
+
+/// convTBackward for a layer directBackTakes (x (Cin, B, H, W), dy (Cout, B, 2H, 2W)), through the
+/// arena's scratch: dyPad, wT and, with a weight gradient, x with its channels last.
+void convTBackwardDirect(Arena& ar, const Par& w, int64_t H, int64_t W, const float* x, int64_t B, int64_t Cin, int64_t Cout,
+                         const float* dy, float* dx) {
+    float* wT = ar.alloc(static_cast<size_t>(16 * Cin * Cout));
+    backDirectWeights(w.p, Cin, Cout, wT);
+    float* dyp = ar.alloc(static_cast<size_t>(Cout * B * (2 * H + 2) * (2 * W + 2)));
+    padImages(dy, Cout * B, 2 * H, dyp);  // square images: H == W
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { convTBackInputK(dyp, wT, Cin, Cout, B, H, W, b0, b1, dx); });
+    if (!w.g) return;
+    const int64_t HW = H * W;
+    float* xt = ar.alloc(static_cast<size_t>(B * HW * Cin));
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b)
+            for (int64_t ci = 0; ci < Cin; ++ci) {
+                const float* s = x + (ci * B + b) * HW;
+                float* d = xt + b * HW * Cin + ci;
+                for (int64_t p = 0; p < HW; ++p) d[p * Cin] = s[p];
+            }
+    });
+    float* gwT = ar.zeros(static_cast<size_t>(16 * Cin * Cout));
+    at::parallel_for(0, Cout, 1, [&](int64_t c0, int64_t c1) { convTBackWeightK(xt, dyp, Cin, Cout, B, H, W, c0, c1, gwT); });
+    for (int64_t ci = 0; ci < Cin; ++ci)
+        for (int64_t co = 0; co < Cout; ++co)
+            for (int64_t k = 0; k < 16; ++k) w.g[(ci * Cout + co) * 16 + k] += gwT[(co * 16 + k) * Cin + ci];
+}
+
 // The output convolution (A/4 → C channels, k4, 32² → 32², one pixel of padding top and left, two
 // bottom and right) is computed directly: with C ≤ 3 output channels its im2col product would be a
 // matrix-vector product over a 16-fold copy of the input. Inputs are read from copies whose rows are
@@ -937,7 +1070,8 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
         const int64_t N = B * d.g.H * d.g.W;
         bnReluBackward(d.bn, d.g.C, N, d.y, d.a, dcur, d.bias.g);
         float* dx = ar.alloc(static_cast<size_t>(d.ci * B * d.g.outPixels()));
-        convTBackward(d.w, d.g, d.x, B, d.ci, dcur, scratch, dx);
+        if (directBackTakes(d.g.OW, d.ci)) convTBackwardDirect(ar, d.w, d.g.OH, d.g.OW, d.x, B, d.ci, d.g.C, dcur, dx);
+        else convTBackward(d.w, d.g, d.x, B, d.ci, dcur, scratch, dx);
         dcur = dx;
     }
     // Decoder 1.
