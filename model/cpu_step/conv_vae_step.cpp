@@ -507,48 +507,45 @@ GW_SIMD void subPixelDirectBody(const float* xp, const float* wd, const float* b
                 }
             }
 }
-/// subPixelDirectBody for 8 × 8 inputs, whose rows are half a vector: vectorised over 16 output
-/// channels instead, four pixels of a row at a time (Cout a multiple of 16).
-GW_SIMD void subPixelDirectCo8Body(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
-                                   int64_t b1, float* y) {
-    constexpr int W = 8, Wp = W + 2, Wo = 2 * W, kCo = 16, kPix = 4;
+/// subPixelDirectBody for 8 × 8 inputs, whose rows are half a vector: vectorised over KCO output
+/// channels instead (Cout a multiple of KCO), one parity and one row of 8 pixels at a time, so that
+/// each weight vector loaded serves 8 pixels and each input value broadcast serves KCO channels.
+template <int KCO>
+GW_SIMD void subPixelDirectCoBody(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                  int64_t b1, float* y) {
+    constexpr int W = 8, Wp = W + 2, Wo = 2 * W;
     constexpr int64_t HWo = 4 * W * W;
     for (int64_t b = b0; b < b1; ++b)
-        for (int64_t co0 = 0; co0 < Cout; co0 += kCo)
+        for (int64_t co0 = 0; co0 < Cout; co0 += KCO)
             for (int m = 0; m < W; ++m)
-                for (int n0 = 0; n0 < W; n0 += kPix) {
-                    float acc[4][kPix][kCo] = {};
+                for (int p = 0; p < 4; ++p) {
+                    const int ry = p >> 1, rx = p & 1;
+                    float acc[W][KCO] = {};
                     for (int64_t ci = 0; ci < Cin; ++ci) {
-                        const float* base = xp + ((ci * B + b) * Wp + m) * Wp + n0;
-                        const float* wc = wd + ci * 16 * Cout + co0;
-#pragma GCC unroll 3
-                        for (int sy = 0; sy < 3; ++sy)
-#pragma GCC unroll 3
-                            for (int sx = 0; sx < 3; ++sx)
-#pragma GCC unroll 2
-                                for (int ry = 0; ry < 2; ++ry) {
-                                    const int syp = sy - ry;
-                                    if (syp < 0 || syp > 1) continue;
-#pragma GCC unroll 2
-                                    for (int rx = 0; rx < 2; ++rx) {
-                                        const int sxp = sx - rx;
-                                        if (sxp < 0 || sxp > 1) continue;
-                                        const int p = 2 * ry + rx;
-                                        const float* wv = wc + (p * 4 + 2 * syp + sxp) * Cout;
+                        const float* base = xp + ((ci * B + b) * Wp + m + ry) * Wp + rx;
+                        const float* wc = wd + (ci * 4 + p) * 4 * Cout + co0;
 #pragma GCC unroll 4
-                                        for (int j = 0; j < kPix; ++j) {
-                                            const float xv = base[sy * Wp + sx + j];
-                                            for (int co = 0; co < kCo; ++co) acc[p][j][co] += xv * wv[co];
-                                        }
-                                    }
-                                }
-                    }
-                    for (int p = 0; p < 4; ++p)
-                        for (int j = 0; j < kPix; ++j) {
-                            float* o = y + (co0 * B + b) * HWo + (2 * m + (p >> 1)) * Wo + 2 * (n0 + j) + (p & 1);
-                            for (int co = 0; co < kCo; ++co) o[co * B * HWo] = acc[p][j][co] + bias[co0 + co];
+                        for (int tap = 0; tap < 4; ++tap) {
+                            const float* wv = wc + tap * Cout;
+                            const float* xr = base + (tap >> 1) * Wp + (tap & 1);
+#pragma GCC unroll 8
+                            for (int j = 0; j < W; ++j) {
+                                const float xv = xr[j];
+                                for (int c = 0; c < KCO; ++c) acc[j][c] += xv * wv[c];
+                            }
                         }
+                    }
+                    for (int c = 0; c < KCO; ++c) {
+                        float* o = y + ((co0 + c) * B + b) * HWo + (2 * m + ry) * Wo + rx;
+                        const float v = bias[co0 + c];
+                        for (int j = 0; j < W; ++j) o[2 * j] = acc[j][c] + v;
+                    }
                 }
+}
+GW_SIMD void subPixelDirectCo8Body(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                   int64_t b1, float* y) {
+    if (Cout % 32 == 0) subPixelDirectCoBody<32>(xp, wd, bias, Cin, Cout, B, b0, b1, y);
+    else subPixelDirectCoBody<16>(xp, wd, bias, Cin, Cout, B, b0, b1, y);
 }
 GW_DISPATCH(void, subPixelDirectCo8,
             (const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0, int64_t b1, float* y),
