@@ -701,6 +701,25 @@ GW_DISPATCH(void, convTBackWeightK,
              float* gwT),
             (xt, dyp, Cin, Cout, B, H, W, co0, co1, gwT))
 
+/// xt (B, HW, C) for samples [b0, b1) from x (C, B, HW), C a multiple of 16 and HW of 16: in 16 × 16
+/// tiles, so that both the reads and the writes are rows of 16 floats.
+GW_SIMD void channelsLastBody(const float* x, int64_t C, int64_t B, int64_t HW, int64_t b0, int64_t b1, float* xt) {
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t p0 = 0; p0 < HW; p0 += 16)
+            for (int64_t c0 = 0; c0 < C; c0 += 16) {
+                float t[16][16];
+                for (int i = 0; i < 16; ++i) {
+                    const float* s = x + ((c0 + i) * B + b) * HW + p0;
+                    for (int j = 0; j < 16; ++j) t[j][i] = s[j];
+                }
+                for (int j = 0; j < 16; ++j) {
+                    float* d = xt + (b * HW + p0 + j) * C + c0;
+                    for (int i = 0; i < 16; ++i) d[i] = t[j][i];
+                }
+            }
+}
+GW_DISPATCH(void, channelsLast, (const float* x, int64_t C, int64_t B, int64_t HW, int64_t b0, int64_t b1, float* xt), (x, C, B, HW, b0, b1, xt))
+
 /// convTBackward for a layer directBackTakes (x (Cin, B, H, W), dy (Cout, B, 2H, 2W)), through the
 /// arena's scratch: dyPad, wT and, with a weight gradient, x with its channels last.
 void convTBackwardDirect(Arena& ar, const Par& w, int64_t H, int64_t W, const float* x, int64_t B, int64_t Cin, int64_t Cout,
@@ -713,14 +732,7 @@ void convTBackwardDirect(Arena& ar, const Par& w, int64_t H, int64_t W, const fl
     if (!w.g) return;
     const int64_t HW = H * W;
     float* xt = ar.alloc(static_cast<size_t>(B * HW * Cin));
-    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b)
-            for (int64_t ci = 0; ci < Cin; ++ci) {
-                const float* s = x + (ci * B + b) * HW;
-                float* d = xt + b * HW * Cin + ci;
-                for (int64_t p = 0; p < HW; ++p) d[p * Cin] = s[p];
-            }
-    });
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { channelsLast(x, Cin, B, HW, b0, b1, xt); });
     float* gwT = ar.zeros(static_cast<size_t>(16 * Cin * Cout));
     at::parallel_for(0, Cout, 1, [&](int64_t c0, int64_t c1) { convTBackWeightK(xt, dyp, Cin, Cout, B, H, W, c0, c1, gwT); });
     for (int64_t ci = 0; ci < Cin; ++ci)
