@@ -64,6 +64,27 @@ GW_SIMD void bnInputGradBody(const float* y, float* g, int64_t n, float k, float
 }
 GW_DISPATCH(void, bnInputGrad, (const float* y, float* g, int64_t n, float k, float mg, float m, float c), (y, g, n, k, mg, m, c))
 
+/// bnInputGrad for `images` images of H × W written into dst, the same images with a border of zeros
+/// ((H + 2) × (W + 2) each), instead of over g.
+GW_SIMD void bnInputGradPadBody(const float* y, const float* g, int64_t images, int64_t H, int64_t W, float k, float mg, float m, float c,
+                                float* dst) {
+    const int64_t Wp = W + 2;
+    for (int64_t i = 0; i < images; ++i) {
+        float* d = dst + i * (H + 2) * Wp;
+        for (int64_t x = 0; x < Wp; ++x) d[x] = d[(H + 1) * Wp + x] = 0.f;
+        for (int64_t r = 0; r < H; ++r) {
+            const float* yr = y + (i * H + r) * W;
+            const float* gr = g + (i * H + r) * W;
+            float* dr = d + (r + 1) * Wp + 1;
+            dr[-1] = dr[W] = 0.f;
+            for (int64_t x = 0; x < W; ++x) dr[x] = k * (gr[x] - mg - (yr[x] - m) * c);
+        }
+    }
+}
+GW_DISPATCH(void, bnInputGradPad,
+            (const float* y, const float* g, int64_t images, int64_t H, int64_t W, float k, float mg, float m, float c, float* dst),
+            (y, g, images, H, W, k, mg, m, c, dst))
+
 /// A 4 × 4, stride-2 convolution's geometry as the im2col of its input sees it: an input of C
 /// channels, H × W (W ≤ 32), with element (c, b, y, x) at c·cs + b·bs + y·W + x; padding pt (top) and
 /// pl (left, ≤ 3); an output of OH × OW (input pixels outside [0, H) × [0, W) read as zeros, which
@@ -204,10 +225,15 @@ void bnReluForward(Arena& ar, Bn& bn, int64_t C, int64_t N, const float* y, floa
     at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             const float* row = y + c * N;
-            const double mu = sumOf(row, N) / static_cast<double>(N);
+            // One pass for both statistics, around the mean of the row's first values (cache-hot).
+            const int64_t n0 = std::min<int64_t>(N, 1024);
+            const float k = static_cast<float>(sumOf(row, n0) / static_cast<double>(n0));
+            double s1, s2;
+            shiftedSumsOf(row, N, k, s1, s2);
+            const double mu = k + s1 / static_cast<double>(N);
             const float m = static_cast<float>(mu);
             bn.meanRounding[c] = static_cast<float>(mu - m);
-            const double sq = sqDevOf(row, N, m);
+            const double sq = std::max(0.0, s2 - s1 * s1 / static_cast<double>(N));
             const float is = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(N) + kBnEps));
             bn.mean[c] = m;
             bn.invstd[c] = is;
@@ -225,7 +251,14 @@ void bnReluForward(Arena& ar, Bn& bn, int64_t C, int64_t N, const float* y, floa
 /// row of that gradient, the gradient of a bias added before the norm: zero but for rounding, since the
 /// norm subtracts the mean; it is taken in closed form, k·(Σg − N·Σg/N − c·Σ(y − m)) with
 /// Σ(y − m) = N·(μ − m), rather than summed.
-void bnReluBackward(Bn& bn, int64_t C, int64_t N, const float* y, const float* a, float* da, float* biasGrad = nullptr) {
+/// With pad given, the gradient w.r.t. y goes instead into pad->dst as pad->images images of
+/// pad->H × pad->W per channel with a border of zeros (bnInputGradPad), and da is left masked.
+struct PadOut {
+    int64_t images = 0, H = 0, W = 0;
+    float* dst = nullptr;
+};
+void bnReluBackward(Bn& bn, int64_t C, int64_t N, const float* y, const float* a, float* da, float* biasGrad = nullptr,
+                    const PadOut* pad = nullptr) {
     at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             const float* yr = y + c * N;
@@ -238,7 +271,12 @@ void bnReluBackward(Bn& bn, int64_t C, int64_t N, const float* y, const float* a
             if (bn.gamma.g) bn.gamma.g[c] += dgamma;
             if (bn.beta.g) bn.beta.g[c] += dbeta;
             const float k = bn.gamma.p[c] * is, mg = dbeta / static_cast<float>(N), mx = dgamma / static_cast<float>(N);
-            bnInputGrad(yr, g, N, k, mg, m, is * mx);
+            if (pad) {
+                bnInputGradPad(yr, g, pad->images, pad->H, pad->W, k, mg, m, is * mx,
+                               pad->dst + c * pad->images * (pad->H + 2) * (pad->W + 2));
+            } else {
+                bnInputGrad(yr, g, N, k, mg, m, is * mx);
+            }
             if (biasGrad) biasGrad[c] += -k * is * mx * static_cast<float>(N) * bn.meanRounding[c];
         }
     });
@@ -720,14 +758,13 @@ GW_SIMD void channelsLastBody(const float* x, int64_t C, int64_t B, int64_t HW, 
 }
 GW_DISPATCH(void, channelsLast, (const float* x, int64_t C, int64_t B, int64_t HW, int64_t b0, int64_t b1, float* xt), (x, C, B, HW, b0, b1, xt))
 
-/// convTBackward for a layer directBackTakes (x (Cin, B, H, W), dy (Cout, B, 2H, 2W)), through the
-/// arena's scratch: dyPad, wT and, with a weight gradient, x with its channels last.
+/// convTBackward for a layer directBackTakes (x (Cin, B, H, W); dyp (Cout, B, 2H + 2, 2W + 2), the
+/// output gradient with a border of zeros, as bnReluBackward writes it with a PadOut), through the
+/// arena's scratch: wT and, with a weight gradient, x with its channels last.
 void convTBackwardDirect(Arena& ar, const Par& w, int64_t H, int64_t W, const float* x, int64_t B, int64_t Cin, int64_t Cout,
-                         const float* dy, float* dx) {
+                         const float* dyp, float* dx) {
     float* wT = ar.alloc(static_cast<size_t>(16 * Cin * Cout));
     backDirectWeights(w.p, Cin, Cout, wT);
-    float* dyp = ar.alloc(static_cast<size_t>(Cout * B * (2 * H + 2) * (2 * W + 2)));
-    padImages(dy, Cout * B, 2 * H, dyp);  // square images: H == W
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { convTBackInputK(dyp, wT, Cin, Cout, B, H, W, b0, b1, dx); });
     if (!w.g) return;
     const int64_t HW = H * W;
@@ -1077,10 +1114,19 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
     for (int i = 1; i >= 0; --i) {
         DecLayer& d = dec[i];
         const int64_t N = B * d.g.H * d.g.W;
-        bnReluBackward(d.bn, d.g.C, N, d.y, d.a, dcur, d.bias.g);
         float* dx = ar.alloc(static_cast<size_t>(d.ci * B * d.g.outPixels()));
-        if (directBackTakes(d.g.OW, d.ci)) convTBackwardDirect(ar, d.w, d.g.OH, d.g.OW, d.x, B, d.ci, d.g.C, dcur, dx);
-        else convTBackward(d.w, d.g, d.x, B, d.ci, dcur, scratch, dx);
+        if (directBackTakes(d.g.OW, d.ci)) {
+            PadOut pad;
+            pad.images = B;
+            pad.H = d.g.H;
+            pad.W = d.g.W;
+            pad.dst = ar.alloc(static_cast<size_t>(d.g.C * B * (d.g.H + 2) * (d.g.W + 2)));
+            bnReluBackward(d.bn, d.g.C, N, d.y, d.a, dcur, d.bias.g, &pad);
+            convTBackwardDirect(ar, d.w, d.g.OH, d.g.OW, d.x, B, d.ci, d.g.C, pad.dst, dx);
+        } else {
+            bnReluBackward(d.bn, d.g.C, N, d.y, d.a, dcur, d.bias.g);
+            convTBackward(d.w, d.g, d.x, B, d.ci, dcur, scratch, dx);
+        }
         dcur = dx;
     }
     // Decoder 1.
