@@ -644,8 +644,10 @@ void convTBackward(const Par& w, const Geo& g, const float* x, int64_t B, int64_
 // the stride-2 reads of dy are scalar loads and no shifted copies (im2col) of dy are made.
 constexpr int kBackPix = 8;
 
-/// Whether convTBackwardDirect takes a layer: Cin a multiple of 16, W a multiple of kBackPix.
-bool directBackTakes(int64_t W, int64_t Cin) { return Cin % 16 == 0 && W % kBackPix == 0; }
+/// Whether convTBackwardDirect takes a layer: Cin a multiple of 32, W a multiple of kBackPix. (Blocks
+/// of 16 channels, one AVX-512 vector, were tried: GCC 12 turns the weight gradient's loop into
+/// shuffles, 30 times slower; those layers keep the im2col products.)
+bool directBackTakes(int64_t W, int64_t Cin) { return Cin % 32 == 0 && W % kBackPix == 0; }
 
 /// wT (Cout × 16 taps × Cin) from the weight (Cin, Cout, 4, 4).
 void backDirectWeights(const float* w, int64_t Cin, int64_t Cout, float* wT) {
@@ -722,8 +724,7 @@ GW_SIMD void convTBackWeightBody(const float* xt, const float* dyp, int64_t Cin,
 
 GW_SIMD void convTBackInputKBody(const float* dyp, const float* wT, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W,
                                  int64_t b0, int64_t b1, float* dx) {
-    if (Cin % 32 == 0) convTBackInputBody<32>(dyp, wT, Cin, Cout, B, H, W, b0, b1, dx);
-    else convTBackInputBody<16>(dyp, wT, Cin, Cout, B, H, W, b0, b1, dx);
+    convTBackInputBody<32>(dyp, wT, Cin, Cout, B, H, W, b0, b1, dx);
 }
 GW_DISPATCH(void, convTBackInputK,
             (const float* dyp, const float* wT, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W, int64_t b0, int64_t b1,
@@ -731,8 +732,7 @@ GW_DISPATCH(void, convTBackInputK,
             (dyp, wT, Cin, Cout, B, H, W, b0, b1, dx))
 GW_SIMD void convTBackWeightKBody(const float* xt, const float* dyp, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W,
                                   int64_t co0, int64_t co1, float* gwT) {
-    if (Cin % 32 == 0) convTBackWeightBody<32>(xt, dyp, Cin, Cout, B, H, W, co0, co1, gwT);
-    else convTBackWeightBody<16>(xt, dyp, Cin, Cout, B, H, W, co0, co1, gwT);
+    convTBackWeightBody<32>(xt, dyp, Cin, Cout, B, H, W, co0, co1, gwT);
 }
 GW_DISPATCH(void, convTBackWeightK,
             (const float* xt, const float* dyp, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W, int64_t co0, int64_t co1,
