@@ -633,14 +633,14 @@ void convTBackward(const Par& w, const Geo& g, const float* x, int64_t B, int64_
     if (par && w.g) reducePartials(s, Cin * R, w.g);
 }
 
-// The backward of the same layer computed directly (decoder layers with Cin a multiple of 16 and
+// The backward of the same layer computed directly (decoder layers with Cin a multiple of 32 and
 // input rows a multiple of 8 pixels wide), from a copy of the output gradient with a border of zeros
 // (dyPad (Cout, B, 2H + 2, 2W + 2)), so that no tap needs a bounds check:
 //   dx(ci, b, iy, ix) = Σ_co Σ_ky,kx dy(co, b, 2iy − 1 + ky, 2ix − 1 + kx) · W(ci, co, ky, kx)
 // (a stride-2 convolution of dy: each output pixel of a parity feeds the input pixels its 2 × 2
 // sub-pixel kernel read) and
 //   ∂W(ci, co, ky, kx) = Σ_b,iy,ix x(ci, b, iy, ix) · dy(co, b, 2iy − 1 + ky, 2ix − 1 + kx).
-// Both are vectorised over blocks of kBackCi input channels with the gradient's values broadcast, so
+// Both are vectorised over blocks of 32 input channels with the gradient's values broadcast, so
 // the stride-2 reads of dy are scalar loads and no shifted copies (im2col) of dy are made.
 constexpr int kBackPix = 8;
 
