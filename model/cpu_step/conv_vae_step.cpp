@@ -64,6 +64,27 @@ GW_SIMD void bnInputGradBody(const float* y, float* g, int64_t n, float k, float
 }
 GW_DISPATCH(void, bnInputGrad, (const float* y, float* g, int64_t n, float k, float mg, float m, float c), (y, g, n, k, mg, m, c))
 
+/// bnInputGrad for `images` images of H × W written into dst, the same images with a border of zeros
+/// ((H + 2) × (W + 2) each), instead of over g.
+GW_SIMD void bnInputGradPadBody(const float* y, const float* g, int64_t images, int64_t H, int64_t W, float k, float mg, float m, float c,
+                                float* dst) {
+    const int64_t Wp = W + 2;
+    for (int64_t i = 0; i < images; ++i) {
+        float* d = dst + i * (H + 2) * Wp;
+        for (int64_t x = 0; x < Wp; ++x) d[x] = d[(H + 1) * Wp + x] = 0.f;
+        for (int64_t r = 0; r < H; ++r) {
+            const float* yr = y + (i * H + r) * W;
+            const float* gr = g + (i * H + r) * W;
+            float* dr = d + (r + 1) * Wp + 1;
+            dr[-1] = dr[W] = 0.f;
+            for (int64_t x = 0; x < W; ++x) dr[x] = k * (gr[x] - mg - (yr[x] - m) * c);
+        }
+    }
+}
+GW_DISPATCH(void, bnInputGradPad,
+            (const float* y, const float* g, int64_t images, int64_t H, int64_t W, float k, float mg, float m, float c, float* dst),
+            (y, g, images, H, W, k, mg, m, c, dst))
+
 /// A 4 × 4, stride-2 convolution's geometry as the im2col of its input sees it: an input of C
 /// channels, H × W (W ≤ 32), with element (c, b, y, x) at c·cs + b·bs + y·W + x; padding pt (top) and
 /// pl (left, ≤ 3); an output of OH × OW (input pixels outside [0, H) × [0, W) read as zeros, which
@@ -204,10 +225,15 @@ void bnReluForward(Arena& ar, Bn& bn, int64_t C, int64_t N, const float* y, floa
     at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             const float* row = y + c * N;
-            const double mu = sumOf(row, N) / static_cast<double>(N);
+            // One pass for both statistics, around the mean of the row's first values (cache-hot).
+            const int64_t n0 = std::min<int64_t>(N, 1024);
+            const float k = static_cast<float>(sumOf(row, n0) / static_cast<double>(n0));
+            double s1, s2;
+            shiftedSumsOf(row, N, k, s1, s2);
+            const double mu = k + s1 / static_cast<double>(N);
             const float m = static_cast<float>(mu);
             bn.meanRounding[c] = static_cast<float>(mu - m);
-            const double sq = sqDevOf(row, N, m);
+            const double sq = std::max(0.0, s2 - s1 * s1 / static_cast<double>(N));
             const float is = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(N) + kBnEps));
             bn.mean[c] = m;
             bn.invstd[c] = is;
@@ -225,7 +251,14 @@ void bnReluForward(Arena& ar, Bn& bn, int64_t C, int64_t N, const float* y, floa
 /// row of that gradient, the gradient of a bias added before the norm: zero but for rounding, since the
 /// norm subtracts the mean; it is taken in closed form, k·(Σg − N·Σg/N − c·Σ(y − m)) with
 /// Σ(y − m) = N·(μ − m), rather than summed.
-void bnReluBackward(Bn& bn, int64_t C, int64_t N, const float* y, const float* a, float* da, float* biasGrad = nullptr) {
+/// With pad given, the gradient w.r.t. y goes instead into pad->dst as pad->images images of
+/// pad->H × pad->W per channel with a border of zeros (bnInputGradPad), and da is left masked.
+struct PadOut {
+    int64_t images = 0, H = 0, W = 0;
+    float* dst = nullptr;
+};
+void bnReluBackward(Bn& bn, int64_t C, int64_t N, const float* y, const float* a, float* da, float* biasGrad = nullptr,
+                    const PadOut* pad = nullptr) {
     at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             const float* yr = y + c * N;
@@ -238,7 +271,12 @@ void bnReluBackward(Bn& bn, int64_t C, int64_t N, const float* y, const float* a
             if (bn.gamma.g) bn.gamma.g[c] += dgamma;
             if (bn.beta.g) bn.beta.g[c] += dbeta;
             const float k = bn.gamma.p[c] * is, mg = dbeta / static_cast<float>(N), mx = dgamma / static_cast<float>(N);
-            bnInputGrad(yr, g, N, k, mg, m, is * mx);
+            if (pad) {
+                bnInputGradPad(yr, g, pad->images, pad->H, pad->W, k, mg, m, is * mx,
+                               pad->dst + c * pad->images * (pad->H + 2) * (pad->W + 2));
+            } else {
+                bnInputGrad(yr, g, N, k, mg, m, is * mx);
+            }
             if (biasGrad) biasGrad[c] += -k * is * mx * static_cast<float>(N) * bn.meanRounding[c];
         }
     });
@@ -507,48 +545,45 @@ GW_SIMD void subPixelDirectBody(const float* xp, const float* wd, const float* b
                 }
             }
 }
-/// subPixelDirectBody for 8 × 8 inputs, whose rows are half a vector: vectorised over 16 output
-/// channels instead, four pixels of a row at a time (Cout a multiple of 16).
-GW_SIMD void subPixelDirectCo8Body(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
-                                   int64_t b1, float* y) {
-    constexpr int W = 8, Wp = W + 2, Wo = 2 * W, kCo = 16, kPix = 4;
+/// subPixelDirectBody for 8 × 8 inputs, whose rows are half a vector: vectorised over KCO output
+/// channels instead (Cout a multiple of KCO), one parity and one row of 8 pixels at a time, so that
+/// each weight vector loaded serves 8 pixels and each input value broadcast serves KCO channels.
+template <int KCO>
+GW_SIMD void subPixelDirectCoBody(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                  int64_t b1, float* y) {
+    constexpr int W = 8, Wp = W + 2, Wo = 2 * W;
     constexpr int64_t HWo = 4 * W * W;
     for (int64_t b = b0; b < b1; ++b)
-        for (int64_t co0 = 0; co0 < Cout; co0 += kCo)
+        for (int64_t co0 = 0; co0 < Cout; co0 += KCO)
             for (int m = 0; m < W; ++m)
-                for (int n0 = 0; n0 < W; n0 += kPix) {
-                    float acc[4][kPix][kCo] = {};
+                for (int p = 0; p < 4; ++p) {
+                    const int ry = p >> 1, rx = p & 1;
+                    float acc[W][KCO] = {};
                     for (int64_t ci = 0; ci < Cin; ++ci) {
-                        const float* base = xp + ((ci * B + b) * Wp + m) * Wp + n0;
-                        const float* wc = wd + ci * 16 * Cout + co0;
-#pragma GCC unroll 3
-                        for (int sy = 0; sy < 3; ++sy)
-#pragma GCC unroll 3
-                            for (int sx = 0; sx < 3; ++sx)
-#pragma GCC unroll 2
-                                for (int ry = 0; ry < 2; ++ry) {
-                                    const int syp = sy - ry;
-                                    if (syp < 0 || syp > 1) continue;
-#pragma GCC unroll 2
-                                    for (int rx = 0; rx < 2; ++rx) {
-                                        const int sxp = sx - rx;
-                                        if (sxp < 0 || sxp > 1) continue;
-                                        const int p = 2 * ry + rx;
-                                        const float* wv = wc + (p * 4 + 2 * syp + sxp) * Cout;
+                        const float* base = xp + ((ci * B + b) * Wp + m + ry) * Wp + rx;
+                        const float* wc = wd + (ci * 4 + p) * 4 * Cout + co0;
 #pragma GCC unroll 4
-                                        for (int j = 0; j < kPix; ++j) {
-                                            const float xv = base[sy * Wp + sx + j];
-                                            for (int co = 0; co < kCo; ++co) acc[p][j][co] += xv * wv[co];
-                                        }
-                                    }
-                                }
-                    }
-                    for (int p = 0; p < 4; ++p)
-                        for (int j = 0; j < kPix; ++j) {
-                            float* o = y + (co0 * B + b) * HWo + (2 * m + (p >> 1)) * Wo + 2 * (n0 + j) + (p & 1);
-                            for (int co = 0; co < kCo; ++co) o[co * B * HWo] = acc[p][j][co] + bias[co0 + co];
+                        for (int tap = 0; tap < 4; ++tap) {
+                            const float* wv = wc + tap * Cout;
+                            const float* xr = base + (tap >> 1) * Wp + (tap & 1);
+#pragma GCC unroll 8
+                            for (int j = 0; j < W; ++j) {
+                                const float xv = xr[j];
+                                for (int c = 0; c < KCO; ++c) acc[j][c] += xv * wv[c];
+                            }
                         }
+                    }
+                    for (int c = 0; c < KCO; ++c) {
+                        float* o = y + ((co0 + c) * B + b) * HWo + (2 * m + ry) * Wo + rx;
+                        const float v = bias[co0 + c];
+                        for (int j = 0; j < W; ++j) o[2 * j] = acc[j][c] + v;
+                    }
                 }
+}
+GW_SIMD void subPixelDirectCo8Body(const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0,
+                                   int64_t b1, float* y) {
+    if (Cout % 32 == 0) subPixelDirectCoBody<32>(xp, wd, bias, Cin, Cout, B, b0, b1, y);
+    else subPixelDirectCoBody<16>(xp, wd, bias, Cin, Cout, B, b0, b1, y);
 }
 GW_DISPATCH(void, subPixelDirectCo8,
             (const float* xp, const float* wd, const float* bias, int64_t Cin, int64_t Cout, int64_t B, int64_t b0, int64_t b1, float* y),
@@ -596,6 +631,150 @@ void convTBackward(const Par& w, const Geo& g, const float* x, int64_t B, int64_
         gemm(false, false, Cin, n * P, R, 1.f, w.p, R, col, n * P, 0.f, dx + b0 * P, B * P);
     });
     if (par && w.g) reducePartials(s, Cin * R, w.g);
+}
+
+// The backward of the same layer computed directly (decoder layers with Cin a multiple of 32 and
+// input rows a multiple of 8 pixels wide), from a copy of the output gradient with a border of zeros
+// (dyPad (Cout, B, 2H + 2, 2W + 2)), so that no tap needs a bounds check:
+//   dx(ci, b, iy, ix) = Σ_co Σ_ky,kx dy(co, b, 2iy − 1 + ky, 2ix − 1 + kx) · W(ci, co, ky, kx)
+// (a stride-2 convolution of dy: each output pixel of a parity feeds the input pixels its 2 × 2
+// sub-pixel kernel read) and
+//   ∂W(ci, co, ky, kx) = Σ_b,iy,ix x(ci, b, iy, ix) · dy(co, b, 2iy − 1 + ky, 2ix − 1 + kx).
+// Both are vectorised over blocks of 32 input channels with the gradient's values broadcast, so
+// the stride-2 reads of dy are scalar loads and no shifted copies (im2col) of dy are made.
+constexpr int kBackPix = 8;
+
+/// Whether convTBackwardDirect takes a layer: Cin a multiple of 32, W a multiple of kBackPix. (Blocks
+/// of 16 channels, one AVX-512 vector, were tried: GCC 12 turns the weight gradient's loop into
+/// shuffles, 30 times slower; those layers keep the im2col products.)
+bool directBackTakes(int64_t W, int64_t Cin) { return Cin % 32 == 0 && W % kBackPix == 0; }
+
+/// wT (Cout × 16 taps × Cin) from the weight (Cin, Cout, 4, 4).
+void backDirectWeights(const float* w, int64_t Cin, int64_t Cout, float* wT) {
+    for (int64_t ci = 0; ci < Cin; ++ci)
+        for (int64_t co = 0; co < Cout; ++co)
+            for (int64_t k = 0; k < 16; ++k) wT[(co * 16 + k) * Cin + ci] = w[(ci * Cout + co) * 16 + k];
+}
+
+/// dx (Cin, B, H, W) for samples [b0, b1), overwritten: the input gradient above, KCI channels at a
+/// time (Cin a multiple of KCI), kBackPix pixels of a row at a time.
+template <int KCI>
+GW_SIMD void convTBackInputBody(const float* dyp, const float* wT, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W,
+                                int64_t b0, int64_t b1, float* dx) {
+    const int64_t Wop = 2 * W + 2, plane = (2 * H + 2) * Wop, HW = H * W;
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t ci0 = 0; ci0 < Cin; ci0 += KCI)
+            for (int64_t iy = 0; iy < H; ++iy)
+                for (int64_t ix0 = 0; ix0 < W; ix0 += kBackPix) {
+                    float acc[kBackPix][KCI] = {};
+                    for (int64_t co = 0; co < Cout; ++co) {
+                        const float* d0 = dyp + (co * B + b) * plane + 2 * iy * Wop + 2 * ix0;
+                        const float* wc = wT + co * 16 * Cin + ci0;
+#pragma GCC unroll 4
+                        for (int ky = 0; ky < 4; ++ky)
+#pragma GCC unroll 4
+                            for (int kx = 0; kx < 4; ++kx) {
+                                const float* wv = wc + (ky * 4 + kx) * Cin;
+                                const float* dr = d0 + ky * Wop + kx;
+#pragma GCC unroll 8
+                                for (int j = 0; j < kBackPix; ++j) {
+                                    const float dv = dr[2 * j];
+                                    for (int c = 0; c < KCI; ++c) acc[j][c] += dv * wv[c];
+                                }
+                            }
+                    }
+                    for (int c = 0; c < KCI; ++c) {
+                        float* o = dx + ((ci0 + c) * B + b) * HW + iy * W + ix0;
+                        for (int j = 0; j < kBackPix; ++j) o[j] = acc[j][c];
+                    }
+                }
+}
+
+/// gwT (Cout × 16 taps × Cin, the layout of wT) += the weight gradient above for output channels
+/// [co0, co1), from xt (B, H, W, Cin) (x with its channels last): per sample, KCI input channels × 8
+/// taps (half the kernel's rows) at a time in registers, added into gwT after each sample.
+template <int KCI>
+GW_SIMD void convTBackWeightBody(const float* xt, const float* dyp, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W,
+                                 int64_t co0, int64_t co1, float* gwT) {
+    const int64_t Wop = 2 * W + 2, plane = (2 * H + 2) * Wop;
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t co = co0; co < co1; ++co)
+            for (int64_t ci0 = 0; ci0 < Cin; ci0 += KCI)
+                for (int kyh = 0; kyh < 2; ++kyh) {
+                    float acc[8][KCI] = {};
+                    for (int64_t iy = 0; iy < H; ++iy) {
+                        const float* d0 = dyp + (co * B + b) * plane + (2 * iy + 2 * kyh) * Wop;
+                        const float* xr = xt + (b * H + iy) * W * Cin + ci0;
+                        for (int64_t ix = 0; ix < W; ++ix) {
+                            const float* xv = xr + ix * Cin;
+                            const float* dr = d0 + 2 * ix;
+#pragma GCC unroll 8
+                            for (int t = 0; t < 8; ++t) {
+                                const float dv = dr[(t >> 2) * Wop + (t & 3)];
+                                for (int c = 0; c < KCI; ++c) acc[t][c] += dv * xv[c];
+                            }
+                        }
+                    }
+                    for (int t = 0; t < 8; ++t) {
+                        float* g = gwT + (co * 16 + (2 * kyh + (t >> 2)) * 4 + (t & 3)) * Cin + ci0;
+                        for (int c = 0; c < KCI; ++c) g[c] += acc[t][c];
+                    }
+                }
+}
+
+GW_SIMD void convTBackInputKBody(const float* dyp, const float* wT, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W,
+                                 int64_t b0, int64_t b1, float* dx) {
+    convTBackInputBody<32>(dyp, wT, Cin, Cout, B, H, W, b0, b1, dx);
+}
+GW_DISPATCH(void, convTBackInputK,
+            (const float* dyp, const float* wT, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W, int64_t b0, int64_t b1,
+             float* dx),
+            (dyp, wT, Cin, Cout, B, H, W, b0, b1, dx))
+GW_SIMD void convTBackWeightKBody(const float* xt, const float* dyp, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W,
+                                  int64_t co0, int64_t co1, float* gwT) {
+    convTBackWeightBody<32>(xt, dyp, Cin, Cout, B, H, W, co0, co1, gwT);
+}
+GW_DISPATCH(void, convTBackWeightK,
+            (const float* xt, const float* dyp, int64_t Cin, int64_t Cout, int64_t B, int64_t H, int64_t W, int64_t co0, int64_t co1,
+             float* gwT),
+            (xt, dyp, Cin, Cout, B, H, W, co0, co1, gwT))
+
+/// xt (B, HW, C) for samples [b0, b1) from x (C, B, HW), C a multiple of 16 and HW of 16: in 16 × 16
+/// tiles, so that both the reads and the writes are rows of 16 floats.
+GW_SIMD void channelsLastBody(const float* x, int64_t C, int64_t B, int64_t HW, int64_t b0, int64_t b1, float* xt) {
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t p0 = 0; p0 < HW; p0 += 16)
+            for (int64_t c0 = 0; c0 < C; c0 += 16) {
+                float t[16][16];
+                for (int i = 0; i < 16; ++i) {
+                    const float* s = x + ((c0 + i) * B + b) * HW + p0;
+                    for (int j = 0; j < 16; ++j) t[j][i] = s[j];
+                }
+                for (int j = 0; j < 16; ++j) {
+                    float* d = xt + (b * HW + p0 + j) * C + c0;
+                    for (int i = 0; i < 16; ++i) d[i] = t[j][i];
+                }
+            }
+}
+GW_DISPATCH(void, channelsLast, (const float* x, int64_t C, int64_t B, int64_t HW, int64_t b0, int64_t b1, float* xt), (x, C, B, HW, b0, b1, xt))
+
+/// convTBackward for a layer directBackTakes (x (Cin, B, H, W); dyp (Cout, B, 2H + 2, 2W + 2), the
+/// output gradient with a border of zeros, as bnReluBackward writes it with a PadOut), through the
+/// arena's scratch: wT and, with a weight gradient, x with its channels last.
+void convTBackwardDirect(Arena& ar, const Par& w, int64_t H, int64_t W, const float* x, int64_t B, int64_t Cin, int64_t Cout,
+                         const float* dyp, float* dx) {
+    float* wT = ar.alloc(static_cast<size_t>(16 * Cin * Cout));
+    backDirectWeights(w.p, Cin, Cout, wT);
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { convTBackInputK(dyp, wT, Cin, Cout, B, H, W, b0, b1, dx); });
+    if (!w.g) return;
+    const int64_t HW = H * W;
+    float* xt = ar.alloc(static_cast<size_t>(B * HW * Cin));
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { channelsLast(x, Cin, B, HW, b0, b1, xt); });
+    float* gwT = ar.zeros(static_cast<size_t>(16 * Cin * Cout));
+    at::parallel_for(0, Cout, 1, [&](int64_t c0, int64_t c1) { convTBackWeightK(xt, dyp, Cin, Cout, B, H, W, c0, c1, gwT); });
+    for (int64_t ci = 0; ci < Cin; ++ci)
+        for (int64_t co = 0; co < Cout; ++co)
+            for (int64_t k = 0; k < 16; ++k) w.g[(ci * Cout + co) * 16 + k] += gwT[(co * 16 + k) * Cin + ci];
 }
 
 // The output convolution (A/4 → C channels, k4, 32² → 32², one pixel of padding top and left, two
@@ -935,9 +1114,19 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
     for (int i = 1; i >= 0; --i) {
         DecLayer& d = dec[i];
         const int64_t N = B * d.g.H * d.g.W;
-        bnReluBackward(d.bn, d.g.C, N, d.y, d.a, dcur, d.bias.g);
         float* dx = ar.alloc(static_cast<size_t>(d.ci * B * d.g.outPixels()));
-        convTBackward(d.w, d.g, d.x, B, d.ci, dcur, scratch, dx);
+        if (directBackTakes(d.g.OW, d.ci)) {
+            PadOut pad;
+            pad.images = B;
+            pad.H = d.g.H;
+            pad.W = d.g.W;
+            pad.dst = ar.alloc(static_cast<size_t>(d.g.C * B * (d.g.H + 2) * (d.g.W + 2)));
+            bnReluBackward(d.bn, d.g.C, N, d.y, d.a, dcur, d.bias.g, &pad);
+            convTBackwardDirect(ar, d.w, d.g.OH, d.g.OW, d.x, B, d.ci, d.g.C, pad.dst, dx);
+        } else {
+            bnReluBackward(d.bn, d.g.C, N, d.y, d.a, dcur, d.bias.g);
+            convTBackward(d.w, d.g, d.x, B, d.ci, dcur, scratch, dx);
+        }
         dcur = dx;
     }
     // Decoder 1.

@@ -10,6 +10,8 @@
 /// convolution is one sgemm per batch chunk over an im2col buffer; the stride-2 transposed convolutions
 /// run forward in sub-pixel form (each output parity a 2 × 2 convolution of the input: Shi et al. 2016,
 /// "Is the deconvolution layer the same as a convolutional layer?") through a direct kernel, backward
+/// through direct kernels too where their input has a multiple of 32 channels (the input gradient a
+/// stride-2 convolution of the output gradient, the weight gradient accumulated per sample), else
 /// through the im2col of their output gradient; the last convolution, to C ≤ 3 channels, is a direct
 /// loop (AVX2 or AVX-512 where the CPU has them). With several intra-op threads the batch chunks are
 /// spread over them. Activations are kept channel-major, (C, B, H, W),

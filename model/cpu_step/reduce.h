@@ -16,5 +16,8 @@ double sumOf(const float* x, int64_t n);
 double dotOf(const float* x, const float* y, int64_t n);
 /// Σ (x[i] − m)² for i < n: a batch norm's second pass around its mean m.
 double sqDevOf(const float* x, int64_t n, float m);
+/// s1 = Σ (x[i] − k) and s2 = Σ (x[i] − k)² for i < n, in one pass: a batch norm's statistics, the
+/// mean k + s1/n and n·variance s2 − s1²/n, with k near the mean (then s1²/n ≪ s2 and little cancels).
+void shiftedSumsOf(const float* x, int64_t n, float k, double& s1, double& s2);
 
 }  // namespace gw::cpu
