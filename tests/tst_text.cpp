@@ -149,6 +149,39 @@ private Q_SLOTS:
         QVERIFY(fixtures::errorOf([&] { BpeTokenizer::fromFiles(v + "x", m); }).contains("vocab.jsonx: cannot open"));
     }
 
+    /// z_every_step: the decoder GRU reads z beside every input token, in the teacher-forced loss and in
+    /// greedy decoding alike; weights of the other layout are refused, naming the parameter.
+    void zEveryStepDecoder() {
+        torch::manual_seed(0);
+        gw::DomainModuleSpec spec("text");
+        spec.set("attributes_dataset", "").set("choices_dataset", "").set("latent_dim", 16).set("hidden_dim", 32);
+        spec.set("z_every_step", "true").set("noise_std", "0");
+        spec.inputDim = 288;
+        auto m = gw::makeDomainModule(spec);
+        torch::Tensor wih;
+        for (const auto& p : m->named_parameters())
+            if (p.key() == "decoder.weight_ih_l0") wih = p.value();
+        QVERIFY(wih.defined());
+        QCOMPARE(wih.sizes().vec(), (std::vector<int64_t>{3 * 32, 2 * 16}));  // token (or z) embedding, then z
+        const auto x = m->prepare(captionBytes(generatedCaptions(6, 7)));
+        torch::NoGradGuard ng;
+        const auto z = m->encode(x);
+        const auto before = m->decodeRaw(z);
+        const auto loss = m->computeDomainLoss(x)->metrics.at("loss").item<double>();
+        // Silence the columns that read z at every step: the greedy decoding and the loss both change.
+        auto saved = wih.narrow(1, 16, 16).clone();
+        wih.narrow(1, 16, 16).zero_();
+        QVERIFY(!torch::equal(m->decodeRaw(z), before) || std::abs(m->computeDomainLoss(x)->metrics.at("loss").item<double>() - loss) > 1e-6);
+        wih.narrow(1, 16, 16).copy_(saved);
+        QVERIFY(torch::equal(m->decodeRaw(z), before));
+
+        gw::DomainModuleSpec plainSpec = spec;
+        plainSpec.set("z_every_step", "false");
+        auto plain = gw::makeDomainModule(plainSpec);
+        const QString e = fixtures::errorOf([&] { gw::loadModuleState(*m, gw::moduleState(*plain), "plain.pt"); });
+        QVERIFY2(e.contains("plain.pt") && e.contains("decoder.weight_ih_l0"), qPrintable(e));
+    }
+
     void moduleShapesAndErrors() {
         torch::manual_seed(0);
         gw::DomainModuleSpec spec("text");

@@ -17,7 +17,10 @@
 // Then shimmer-ssd's `projector` (Linear(E→H) ReLU Linear(H→H) ReLU Linear(H→L) ReLU), `q_mean` and
 // `q_logvar` (Linear(L→L)); the tokens and torchscript routes drop the projector's final ReLU.
 // Decoder: `embeddings` (V × L), a 2-layer GRU `decoder` (L → H) and `text_head` (Linear(H→V)): greedy for seq_length steps from the latent (GRUTextDomainModule.decode),
-// teacher-forced for the loss (text_token_loss). The embeddings route also reconstructs the embedding
+// teacher-forced for the loss (text_token_loss). With `z_every_step` (ours; off, as shimmer-ssd) the
+// GRU reads z beside every input token (input width 2L), not only as its first input: the decoder then
+// learns to read the latent, which on our captions it otherwise does not (docs/results.md). The
+// embeddings route also reconstructs the embedding
 // (`projector_dec`: Linear(L→H) ReLU Linear(H→H) ReLU Linear(H→768)).
 //
 // Domain loss (GRUTextDomainModule.generic_step): z = μ + σ·ε, the token cross-entropy (mean over every
@@ -53,6 +56,7 @@ struct TextOptions {
     std::string encoderScript;  ///< encoder torchscript: the sentence encoder's file (else empty)
     int64_t latent = 64, hidden = 256, seqLength = 64, embeddingDim = 768;
     double reconstructionCoef = 0.5, klCoef = 0.05, noiseStd = 0.5, coefAttributes = 1, coefGrammar = 1;
+    bool zEveryStep = false;  ///< the decoder reads the latent beside every input (`z_every_step`)
     std::string tokensDataset, attributesDataset, choicesDataset;
 };
 
@@ -82,7 +86,7 @@ public:
         qLogvar_ = register_module("q_logvar", Linear(L, L));
         if (o_.embeddingsRoute) projectorDec_ = register_module("projector_dec", mlp3(L, H, o_.embeddingDim, false));
         embeddings_ = register_module("embeddings", Embedding(V, L));
-        decoder_ = register_module("decoder", GRU(GRUOptions(L, H).num_layers(2).batch_first(true)));
+        decoder_ = register_module("decoder", GRU(GRUOptions(o_.zEveryStep ? 2 * L : L, H).num_layers(2).batch_first(true)));
         textHead_ = register_module("text_head", Linear(H, V));
         if (!o_.attributesDataset.empty()) {
             attributeCls_ = register_module("attribute_cls", Sequential(Linear(L, H), ReLU(), Linear(H, H), ReLU()));
@@ -308,9 +312,10 @@ private:
 
     /// Teacher-forced logits and the token cross-entropy (GRUTextDomainModule.text_token_loss): the
     /// decoder reads z, then the embeddings of tokens[:, :-1].
+    /// With z_every_step, z also beside each of those inputs.
     std::pair<torch::Tensor, torch::Tensor> textTokenLoss(const torch::Tensor& z, const torch::Tensor& tokens) {
         auto seq = torch::cat({z.unsqueeze(1), embeddings_->forward(tokens.narrow(1, 0, o_.seqLength - 1))}, 1);
-        auto logits = textHead_->forward(std::get<0>(decoder_->forward(seq)));  // (B, S, V)
+        auto logits = textHead_->forward(std::get<0>(decoder_->forward(decoderInput(seq, z))));  // (B, S, V)
         auto loss = F::cross_entropy(logits.transpose(1, 2), tokens);
         const auto real = tokens.ne(tok_.padId());
         auto right = logits.detach().argmax(-1).eq(tokens).logical_and(real);
@@ -323,13 +328,19 @@ private:
         torch::Tensor context = z.unsqueeze(1), hidden;
         std::vector<torch::Tensor> steps;
         for (int64_t s = 0; s < o_.seqLength; ++s) {
-            auto [out, h] = decoder_->forward(context, hidden);
+            auto [out, h] = decoder_->forward(decoderInput(context, z), hidden);
             hidden = h;
             auto logits = textHead_->forward(out);  // (B, 1, V)
             steps.push_back(logits);
             context = embeddings_->forward(logits.argmax(-1));
         }
         return torch::cat(steps, 1);
+    }
+
+    /// The decoder's inputs (B, T, L), with z_every_step as (B, T, 2L): each beside z (B, L).
+    torch::Tensor decoderInput(const torch::Tensor& inputs, const torch::Tensor& z) const {
+        if (!o_.zEveryStep) return inputs;
+        return torch::cat({inputs, z.unsqueeze(1).expand({-1, inputs.size(1), -1})}, 2);
     }
 
     /// Loads `encoder_script` (frozen, eval mode) and returns the width E of what it gives for a probe
@@ -435,6 +446,8 @@ void registerTextModule(DomainModuleRegistry& r) {
             {"noise_std", T::Real, "0.5", 0, false, "", "standard deviation of the noise added to z for the token loss"},
             {"coef_attributes", T::Real, "1", 0, false, "", "weight of the attribute heads' losses"},
             {"coef_grammar", T::Real, "1", 0, false, "", "weight of the grammar heads' losses"},
+            {"z_every_step", T::Bool, "false", 0, false, "", "the decoder GRU reads the latent beside every input token "
+             "(input width 2 latent_dim); false: only as its first input, as shimmer-ssd"},
             {"encoder_script", T::Path, "", 0, false, "", "encoder torchscript: a TorchScript sentence encoder, token ids (B, seq_length) int64 -> (B, E) float, kept frozen"},
             {"vocab", T::Path, "", 0, false, "", "a tokenizer's vocab.json (with merges; empty: shimmer-ssd's, built in)"},
             {"merges", T::Path, "", 0, false, "", "a tokenizer's merges.txt (with vocab)"}},
@@ -463,6 +476,7 @@ void registerTextModule(DomainModuleRegistry& r) {
               o.noiseStd = p.real("noise_std");
               o.coefAttributes = p.real("coef_attributes");
               o.coefGrammar = p.real("coef_grammar");
+              o.zEveryStep = p.flag("z_every_step");
               if (o.embeddingsRoute && o.tokensDataset.empty())
                   throw std::invalid_argument("domain module 'text': encoder embeddings needs tokens_dataset (the captions "
                                               "that are its token targets), found it empty");
