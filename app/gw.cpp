@@ -395,6 +395,11 @@ int cmdKinds(bool markdown) {
             for (const auto& p : e.info.params)
                 std::cout << "      " << p.key << " = " << p.defaultValue << (p.unit.empty() ? "" : " (" + p.unit + ")")
                           << ": " << p.doc << "\n";
+            if (!e.info.dataScores.empty()) {
+                std::cout << "      scores in data space:";
+                for (const auto& n : e.info.dataScores) std::cout << " " << n;
+                std::cout << "\n";
+            }
         }
     };
     list("Trainable models", "model", gw::modelRegistry());

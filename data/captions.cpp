@@ -551,4 +551,64 @@ CaptionChoice captionChoiceFromColumns(const int8_t* col) {
     return c;
 }
 
+namespace {
+/// Words equal up to ASCII case and trailing punctuation ("bottom," and "Bottom." are one word).
+bool sameWord(const std::string& a, const std::string& b) {
+    const auto stem = [](const std::string& w) {
+        size_t n = w.size();
+        while (n > 0 && std::string_view(".,;:!?").find(w[n - 1]) != std::string_view::npos) --n;
+        return n;
+    };
+    const size_t n = stem(a);
+    if (n != stem(b)) return false;
+    for (size_t i = 0; i < n; ++i) {
+        const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+        if (lower(a[i]) != lower(b[i])) return false;
+    }
+    return true;
+}
+}  // namespace
+
+std::vector<std::string> captionWords(const std::string& caption) {
+    std::vector<std::string> words;
+    size_t i = 0;
+    const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+    while (i < caption.size()) {
+        while (i < caption.size() && space(caption[i])) ++i;
+        const size_t start = i;
+        while (i < caption.size() && !space(caption[i])) ++i;
+        if (i > start) words.push_back(caption.substr(start, i - start));
+    }
+    return words;
+}
+
+std::vector<bool> wordsOutsideCommonSequence(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    // L[i][j]: the longest common subsequence of a[i..] and b[j..]; then one such sequence walked from the front.
+    const size_t n = a.size(), m = b.size();
+    std::vector<int> L((n + 1) * (m + 1), 0);
+    const auto at = [&](size_t i, size_t j) -> int& { return L[i * (m + 1) + j]; };
+    for (size_t i = n; i-- > 0;)
+        for (size_t j = m; j-- > 0;)
+            at(i, j) = sameWord(a[i], b[j]) ? at(i + 1, j + 1) + 1 : std::max(at(i + 1, j), at(i, j + 1));
+    std::vector<bool> outside(n, true);
+    for (size_t i = 0, j = 0; i < n && j < m;) {
+        if (sameWord(a[i], b[j])) {
+            outside[i] = false;
+            ++i;
+            ++j;
+        } else if (at(i + 1, j) >= at(i, j + 1)) {
+            ++i;
+        } else {
+            ++j;
+        }
+    }
+    return outside;
+}
+
+int commonWordCount(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    int n = 0;
+    for (bool outside : wordsOutsideCommonSequence(a, b)) n += outside ? 0 : 1;
+    return n;
+}
+
 }  // namespace gw::shapes

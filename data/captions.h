@@ -125,4 +125,17 @@ const std::vector<NamedColor>& captionColors();
 /// Index in captionColors() of the colour a caption names for RGB (r, g, b).
 int nearestCaptionColor(double r, double g, double b);
 
+/// The words of a caption: its runs of characters other than ASCII white space, in order
+/// ("A big red egg." -> {"A", "big", "red", "egg."}).
+std::vector<std::string> captionWords(const std::string& caption);
+/// For each word of `words`, whether it lies outside one longest common subsequence of words with
+/// `reference` (words equal up to ASCII case and trailing punctuation, so "bottom," is "bottom."): the words a decoded caption gets wrong, whatever their
+/// position. The explorer marks these; the text module's `caption_word_accuracy` counts the others.
+/// O(|words| · |reference|) time and memory (captions have at most 64 tokens).
+std::vector<bool> wordsOutsideCommonSequence(const std::vector<std::string>& words,
+                                             const std::vector<std::string>& reference);
+/// The length of a longest common subsequence of words of `a` and `b` (wordsOutsideCommonSequence's
+/// count of unmarked words).
+int commonWordCount(const std::vector<std::string>& a, const std::vector<std::string>& b);
+
 }  // namespace gw::shapes

@@ -814,6 +814,28 @@ private Q_SLOTS:
         QVERIFY(errorOf([&] { sh::composeCaption({}, bad); }).contains("groups 2"));
     }
 
+    /// The word score of decoded captions (captionWords, wordsOutsideCommonSequence, commonWordCount):
+    /// order matters, position does not; case and trailing punctuation do not count.
+    void captionWordMatching() {
+        const auto w = sh::captionWords("  A big\tred egg.\n");
+        QCOMPARE(int(w.size()), 4);
+        QCOMPARE(QString::fromStdString(w[3]), QString("egg."));
+        QVERIFY(sh::captionWords(" \t ").empty());
+        const auto truth = sh::captionWords("A small olive diamond at the bottom.");
+        // One word shifts every later position by one, but costs one word here.
+        const auto shifted = sh::captionWords("A very small olive diamond at the bottom.");
+        QCOMPARE(sh::commonWordCount(shifted, truth), 7);
+        const auto marks = sh::wordsOutsideCommonSequence(shifted, truth);
+        QCOMPARE(int(marks.size()), 8);
+        for (size_t i = 0; i < marks.size(); ++i) QCOMPARE(bool(marks[i]), i == 1);  // "very"
+        // Another structure: "At the bottom, a small olive diamond." keeps "a small olive diamond" (4 words).
+        QCOMPARE(sh::commonWordCount(sh::captionWords("At the bottom, a small olive diamond."), truth), 4);
+        QCOMPARE(sh::commonWordCount(sh::captionWords("AT THE BOTTOM"), sh::captionWords("at the bottom.")), 3);
+        QCOMPARE(sh::commonWordCount({}, truth), 0);
+        QCOMPARE(sh::commonWordCount(truth, {}), 0);
+        QVERIFY(sh::wordsOutsideCommonSequence({}, truth).empty());
+    }
+
     void captionsInTheFile() {
         QTemporaryDir dir;
         const std::string with = dir.path().toStdString() + "/with.h5", without = dir.path().toStdString() + "/without.h5";

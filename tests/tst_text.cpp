@@ -423,7 +423,9 @@ private Q_SLOTS:
         const auto x = m->prepare(raw);
         auto untrained = gw::makeDomainModule(spec);
         untrained->eval();
-        const double before = untrained->dataMetrics(untrained->encode(x), x).at("caption_accuracy").item<double>();
+        const auto dmBefore = untrained->dataMetrics(untrained->encode(x), x);
+        const double before = dmBefore.at("caption_accuracy").item<double>();
+        const double wordsBefore = dmBefore.at("caption_word_accuracy").item<double>();
         const auto dm = m->dataMetrics(m->encode(x), x);
         const auto& declared = gw::domainModuleRegistry().at("text", "tst_text").info.dataScores;
         for (const auto& [k, v] : dm)  // each name the module returns is declared by its kind
@@ -432,9 +434,10 @@ private Q_SLOTS:
         const double acc = dm.at("caption_accuracy").item<double>();
         const double teacherForced = report.at("t/acc");
         const double category = dm.at("category_accuracy").item<double>();
-        qInfo("after 600 steps: caption_accuracy %.3f (greedy, from the mean), acc %.3f (teacher forced, noisy z), "
-              "attr_category %.3f, category_accuracy %.3f (attribute head on the mean), loss %.3f", acc, teacherForced,
-              report.at("t/attr_category"), category, report.at("t/loss"));
+        const double words = dm.at("caption_word_accuracy").item<double>();
+        qInfo("after 600 steps: caption_accuracy %.3f (greedy, from the mean), caption_word_accuracy %.3f (untrained %.3f), "
+              "acc %.3f (teacher forced, noisy z), attr_category %.3f, category_accuracy %.3f (attribute head on the mean), "
+              "loss %.3f", acc, words, wordsBefore, teacherForced, report.at("t/attr_category"), category, report.at("t/loss"));
         // The latent carries the caption's shape: the attribute head leaves chance (ln 3 = 1.099, 1/3). Before
         // the tokens route's sentence vector held the mean token embedding (and with shimmer-ssd's final
         // ReLU and summed KL), it stayed at 1.098 after 2,000 steps of the experiment.

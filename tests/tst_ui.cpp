@@ -951,7 +951,18 @@ private Q_SLOTS:
         QCOMPARE(TextRenderer::caption(withAttr, 0), QString::fromStdString(sentence));
         const PlainTensor tokensOnly = tensor({1, 16}, data.mid(0, 16));
         QVERIFY(TextRenderer::attributes(tokensOnly, 0) == nullptr);
-        QCOMPARE(TextRenderer().error(withAttr, 0, tokensOnly, 0), QString("tokens 1.00"));
+        QCOMPARE(TextRenderer().error(withAttr, 0, tokensOnly, 0), QString("words 1.00"));
+        // Words, not positions: one word wrong of seven, and the same words in another order (the longest
+        // common sequence "a small olive diamond", punctuation aside, is 4 of the longer caption's 7 words).
+        auto captionRow = [&](const std::string& text) {
+            const auto t = tok.encode(text, 16);
+            QVector<float> d(16);
+            for (int i = 0; i < 16; ++i) d[i] = float(t[size_t(i)]);
+            return tensor({1, 16}, d);
+        };
+        QCOMPARE(TextRenderer().error(captionRow("A big olive diamond at the bottom."), 0, tokensOnly, 0), QString("words 0.86"));
+        QCOMPARE(TextRenderer().error(captionRow("At the bottom, a small olive diamond."), 0, tokensOnly, 0), QString("words 0.57"));
+        QCOMPARE(TextRenderer::differing({"a", "BIG", "olive"}, {"A", "small", "olive"}), (QVector<bool>{false, true, false}));
         // The truth says triangle (class 2): the predicted diamond's class is written in red.
         gw::shapes::Shape t = s;
         t.cls = 2;

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "data/bpe_tokenizer.h"
+#include "data/captions.h"
 #include "data/shapes.h"
 
 namespace gw::studio {
@@ -219,25 +220,14 @@ QString TextRenderer::caption(const PlainTensor& t, qint64 row) {
 }
 
 QVector<bool> TextRenderer::differing(const QStringList& a, const QStringList& b) {
-    // Longest common subsequence of words (captions are at most 64 tokens): a word of `a` outside it differs.
-    const int n = a.size(), m = b.size();
-    std::vector<std::vector<int>> L(size_t(n + 1), std::vector<int>(size_t(m + 1), 0));
-    for (int i = n - 1; i >= 0; --i)
-        for (int j = m - 1; j >= 0; --j)
-            L[size_t(i)][size_t(j)] = a[i].compare(b[j], Qt::CaseInsensitive) == 0 ? L[size_t(i + 1)][size_t(j + 1)] + 1
-                                                                                    : std::max(L[size_t(i + 1)][size_t(j)], L[size_t(i)][size_t(j + 1)]);
-    QVector<bool> out(n, true);
-    for (int i = 0, j = 0; i < n && j < m;) {
-        if (a[i].compare(b[j], Qt::CaseInsensitive) == 0) {
-            out[i] = false;
-            ++i;
-            ++j;
-        } else if (L[size_t(i + 1)][size_t(j)] >= L[size_t(i)][size_t(j + 1)]) {
-            ++i;
-        } else {
-            ++j;
-        }
-    }
+    const auto words = [](const QStringList& l) {
+        std::vector<std::string> w;
+        w.reserve(size_t(l.size()));
+        for (const QString& s : l) w.push_back(s.toStdString());
+        return w;
+    };
+    QVector<bool> out;
+    for (bool outside : shapes::wordsOutsideCommonSequence(words(a), words(b))) out.push_back(outside);
     return out;
 }
 
@@ -292,16 +282,11 @@ void TextRenderer::paint(QPainter& p, const QRectF& rect, const PlainTensor& v, 
 }
 
 QString TextRenderer::error(const PlainTensor& v, qint64 row, const PlainTensor& t, qint64 tr) const {
-    const qint64 n = std::min(tokenCount(v), tokenCount(t));
-    const float* a = v.row(row);
-    const float* b = t.row(tr);
-    qint64 counted = 0, right = 0;
-    for (qint64 i = 0; i < n; ++i) {
-        if (std::lround(b[i]) == gw::data::BpeTokenizer::shimmerSsd().padId()) break;  // the caption ends
-        ++counted;
-        right += std::lround(a[i]) == std::lround(b[i]);
-    }
-    return counted ? QString("tokens %1").arg(double(right) / double(counted), 0, 'f', 2) : QString("tokens -");
+    const auto words = shapes::captionWords(caption(v, row).toStdString());
+    const auto truth = shapes::captionWords(caption(t, tr).toStdString());
+    const size_t longer = std::max(words.size(), truth.size());
+    if (!longer) return QStringLiteral("words -");
+    return QString("words %1").arg(double(shapes::commonWordCount(words, truth)) / double(longer), 0, 'f', 2);
 }
 
 std::unique_ptr<CellRenderer> RendererRegistry::forKind(const QString& kind, const PlainTensor& sample,

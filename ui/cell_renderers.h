@@ -86,7 +86,8 @@ class TextRenderer : public CellRenderer {
 public:
     void paint(QPainter& p, const QRectF& rect, const PlainTensor& value, qint64 row, const PlainTensor* truth,
                qint64 truthRow) const override;
-    /// "tokens 0.93": the share of the ground truth's tokens (up to its first <pad>) decoded at their place.
+    /// "words 0.86": the longest common word sequence of the two captions over the longer one's word
+    /// count (the text module's `caption_word_accuracy` for one caption): the unmarked words' share.
     QString error(const PlainTensor& value, qint64 row, const PlainTensor& truth, qint64 truthRow) const override;
     /// The caption of a row of token ids (stops at the first <pad>); "(not a caption)" for ids outside the vocabulary.
     static QString caption(const PlainTensor& t, qint64 row);

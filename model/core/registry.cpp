@@ -164,6 +164,10 @@ void table(std::ostringstream& s, const R& reg, const std::string& key, const st
             else s << ", default `" << p.defaultValue << "`): " << p.doc;
             first = false;
         }
+        if (!e.info.dataScores.empty()) {  // a domain-module kind's data-space scores (dataMetrics' names)
+            s << "<br>scores in data space (`gw eval`, `val/translation_A_to_NAME_SCORE`):";
+            for (size_t i = 0; i < e.info.dataScores.size(); ++i) s << (i ? ", `" : " `") << e.info.dataScores[i] << "`";
+        }
         s << " |\n";
     }
 }

@@ -32,6 +32,7 @@
 // sums; divided here so that these heads weigh like the token loss, whatever B), times coef_attributes or
 // coef_grammar. Their targets are the same samples' `attributes_dataset` and `choices_dataset`, read by
 // the engine beside the captions (model/domains/auxiliary_data.h). The GW compares latents by MSE.
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -221,7 +222,9 @@ public:
     }
 
     /// caption_accuracy: the greedy decoding's tokens against the sample's, over its non-padding
-    /// positions; caption_exact: the share of captions decoded without a wrong token; with the attribute
+    /// positions; caption_exact: the share of captions decoded without a wrong token; caption_word_accuracy: the
+    /// words of the two captions in a longest common word sequence, over the longer caption's word count,
+    /// pooled over the batch (a word out of place costs that word, not the rest); with the attribute
     /// heads, category_accuracy: the attribute head's class on the latent against the sample's shape.
     TensorMap dataMetrics(const torch::Tensor& predLatent, const torch::Tensor& x) override {
         torch::NoGradGuard ng;
@@ -232,6 +235,7 @@ public:
         TensorMap m;
         m.set("caption_accuracy", right.sum().to(torch::kFloat32) / real.sum().clamp_min(1).to(torch::kFloat32));
         m.set("caption_exact", right.eq(real).all(1).to(torch::kFloat32).mean());
+        m.set("caption_word_accuracy", torch::tensor(captionWordScore(pred, tokens)));
         if (!o_.attributesDataset.empty()) {  // what the latent says of the shape, whatever the decoder makes of it
             m.set("category_accuracy", readAttributes(predLatent).first.argmax(1).eq(classesOf(x)).to(torch::kFloat32).mean());
         }
@@ -256,6 +260,20 @@ public:
     }
 
 private:
+    /// Σ common words / Σ max(decoded words, sample's words) over the rows of (B, S) token ids (captionWords,
+    /// commonWordCount of data/captions.h; the explorer's "words" score per caption). 1 for empty captions.
+    double captionWordScore(const torch::Tensor& decoded, const torch::Tensor& tokens) const {
+        const auto a = decoded.to(torch::kCPU, torch::kInt64).contiguous(), b = tokens.to(torch::kCPU, torch::kInt64).contiguous();
+        const int64_t S = a.size(1);
+        int64_t common = 0, longer = 0;
+        for (int64_t r = 0; r < a.size(0); ++r) {
+            const auto x = shapes::captionWords(tok_.decode(a.data_ptr<int64_t>() + r * S, static_cast<size_t>(S)));
+            const auto y = shapes::captionWords(tok_.decode(b.data_ptr<int64_t>() + r * S, static_cast<size_t>(S)));
+            common += shapes::commonWordCount(x, y);
+            longer += static_cast<int64_t>(std::max(x.size(), y.size()));
+        }
+        return longer ? static_cast<double>(common) / static_cast<double>(longer) : 1.0;
+    }
     /// The attribute heads on a latent (B, L): class logits (B, 3) and values (B, 8) in [-1, 1]
     /// (TextDomainModule.predict_attr).
     std::pair<torch::Tensor, torch::Tensor> readAttributes(const torch::Tensor& latent) {
@@ -432,7 +450,7 @@ void registerTextModule(DomainModuleRegistry& r) {
     encoder.choices = {"tokens", "embeddings", "torchscript"};
     r.add({"text",
            "Simple Shapes captions: tokenised (byte-level BPE), VAE with a GRU decoder and attribute and grammar heads "
-           "(shimmer-ssd's GRUTextDomainModule); caption_accuracy",
+           "(shimmer-ssd's GRUTextDomainModule)",
            {encoder,
             {"latent_dim", T::Int, "64", 1, false, "", "latent size"},
             {"hidden_dim", T::Int, "256", 1, false, "", "hidden width (projector, GRUs, heads)"},
@@ -451,7 +469,7 @@ void registerTextModule(DomainModuleRegistry& r) {
             {"encoder_script", T::Path, "", 0, false, "", "encoder torchscript: a TorchScript sentence encoder, token ids (B, seq_length) int64 -> (B, E) float, kept frozen"},
             {"vocab", T::Path, "", 0, false, "", "a tokenizer's vocab.json (with merges; empty: shimmer-ssd's, built in)"},
             {"merges", T::Path, "", 0, false, "", "a tokenizer's merges.txt (with vocab)"}},
-           {"caption_accuracy", "caption_exact", "category_accuracy"}},  // dataMetrics' names
+           {"caption_accuracy", "caption_exact", "caption_word_accuracy", "category_accuracy"}},  // dataMetrics' names
           [](const DomainModuleSpec& s, const Params& p) -> std::shared_ptr<DomainModule> {
               TextOptions o;
               o.embeddingsRoute = p.text("encoder") == "embeddings";
