@@ -39,6 +39,58 @@ GW_SIMD void scaleShiftReluBody(const float* y, int64_t n, float scale, float sh
 }
 GW_DISPATCH(void, scaleShiftRelu, (const float* y, int64_t n, float scale, float shift, float* a), (y, n, scale, shift, a))
 
+/// Where a normalised activation goes when no consumer needs it unpadded: images of H × W pixels per
+/// channel, each written into imageFloats floats of dst with rows pitch floats apart, pixel (0, 0) at
+/// top·pitch + left, zeros everywhere else (the zero-bordered input of the direct transposed
+/// convolution, (W + 2)² an image; the output convolution's rows, 32 × kPitch).
+struct PadTo {
+    int64_t images = 0, H = 0, W = 0, pitch = 0, top = 0, left = 0, imageFloats = 0;
+    float* dst = nullptr;  ///< channel c's images from dst + c·images·imageFloats
+};
+
+/// scaleShiftRelu for `images` images of H × W into dst laid out as a PadTo says.
+GW_SIMD void scaleShiftReluPadBody(const float* y, int64_t images, int64_t H, int64_t W, int64_t pitch, int64_t top, int64_t left,
+                                   int64_t imageFloats, float scale, float shift, float* dst) {
+    const int64_t rowsAll = imageFloats / pitch;
+    for (int64_t i = 0; i < images; ++i) {
+        float* d = dst + i * imageFloats;
+        std::memset(d, 0, sizeof(float) * static_cast<size_t>(top * pitch));
+        std::memset(d + (top + H) * pitch, 0, sizeof(float) * static_cast<size_t>((rowsAll - top - H) * pitch));
+        for (int64_t r = 0; r < H; ++r) {
+            const float* yr = y + (i * H + r) * W;
+            float* dr = d + (top + r) * pitch;
+            for (int64_t x = 0; x < left; ++x) dr[x] = 0.f;
+            for (int64_t x = 0; x < W; ++x) dr[left + x] = std::max(yr[x] * scale + shift, 0.f);
+            for (int64_t x = left + W; x < pitch; ++x) dr[x] = 0.f;
+        }
+    }
+}
+GW_DISPATCH(void, scaleShiftReluPad,
+            (const float* y, int64_t images, int64_t H, int64_t W, int64_t pitch, int64_t top, int64_t left, int64_t imageFloats,
+             float scale, float shift, float* dst),
+            (y, images, H, W, pitch, top, left, imageFloats, scale, shift, dst))
+
+/// reluMaskSums with the ReLU's input recomputed from y, y·scale + shift (the same expression as
+/// scaleShiftRelu's, so the same mask), instead of read from a.
+GW_SIMD void reluMaskSumsAffineBody(const float* y, float scale, float shift, float* g, int64_t n, float m, double& sg, double& sgx) {
+    sg = sgx = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += 1024) {
+        const int64_t e = std::min(n, i0 + 1024);
+        float s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+        for (int64_t i = i0; i < e; ++i) {
+            const float gi = std::max(y[i] * scale + shift, 0.f) > 0.f ? g[i] : 0.f;
+            g[i] = gi;
+            s1 += gi;
+            s2 += gi * (y[i] - m);
+        }
+        sg += s1;
+        sgx += s2;
+    }
+}
+GW_DISPATCH(void, reluMaskSumsAffine, (const float* y, float scale, float shift, float* g, int64_t n, float m, double& sg, double& sgx),
+            (y, scale, shift, g, n, m, sg, sgx))
+
 /// g[i] = a[i] > 0 ? g[i] : 0; returns Σ g[i] and Σ g[i]·(y[i] − m) (each as sumOf in reduce.h).
 GW_SIMD void reluMaskSumsBody(const float* y, const float* a, float* g, int64_t n, float m, double& sg, double& sgx) {
     sg = sgx = 0;
@@ -214,14 +266,18 @@ struct Bn {
     torch::Tensor batches;
     float *mean = nullptr, *invstd = nullptr;
     float* meanRounding = nullptr;  ///< per channel: the batch mean in double minus its float value
+    float *scale = nullptr, *shift = nullptr;  ///< per channel: a = max(y·scale + shift, 0)
 };
 
 /// Training-mode batch norm and ReLU over C rows of N: a = max(γ·(y − μ)/σ + β, 0), running
-/// statistics updated (unbiased variance), batch counter + 1.
-void bnReluForward(Arena& ar, Bn& bn, int64_t C, int64_t N, const float* y, float* a) {
+/// statistics updated (unbiased variance), batch counter + 1. With `to` given, a goes into to's
+/// padded images instead (N = to->images · H · W), and the argument a is not read.
+void bnReluForward(Arena& ar, Bn& bn, int64_t C, int64_t N, const float* y, float* a, const PadTo* to = nullptr) {
     bn.mean = ar.alloc(static_cast<size_t>(C));
     bn.invstd = ar.alloc(static_cast<size_t>(C));
     bn.meanRounding = ar.alloc(static_cast<size_t>(C));
+    bn.scale = ar.alloc(static_cast<size_t>(C));
+    bn.shift = ar.alloc(static_cast<size_t>(C));
     at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             const float* row = y + c * N;
@@ -240,13 +296,22 @@ void bnReluForward(Arena& ar, Bn& bn, int64_t C, int64_t N, const float* y, floa
             bn.runMean[c] = (1 - kBnMomentum) * bn.runMean[c] + kBnMomentum * m;
             bn.runVar[c] = (1 - kBnMomentum) * bn.runVar[c] + kBnMomentum * static_cast<float>(sq / static_cast<double>(N - 1));
             const float scale = is * bn.gamma.p[c], shift = bn.beta.p[c] - m * scale;
-            scaleShiftRelu(row, N, scale, shift, a + c * N);
+            bn.scale[c] = scale;
+            bn.shift[c] = shift;
+            if (to) {
+                scaleShiftReluPad(row, to->images, to->H, to->W, to->pitch, to->top, to->left, to->imageFloats, scale, shift,
+                                  to->dst + c * to->images * to->imageFloats);
+            } else {
+                scaleShiftRelu(row, N, scale, shift, a + c * N);
+            }
         }
     });
     bn.batches.add_(1);
 }
 
-/// Backward of bnReluForward: da (C × N), the gradient w.r.t. a, becomes the gradient w.r.t. y;
+/// Backward of bnReluForward: da (C × N), the gradient w.r.t. a, becomes the gradient w.r.t. y
+/// (a, the forward's output, only for its ReLU mask; null when it went to padded images: the mask is
+/// then recomputed from y);
 /// γ's and β's gradients are added into their .grad. biasGrad, when given, receives (+=) Σ over each
 /// row of that gradient, the gradient of a bias added before the norm: zero but for rounding, since the
 /// norm subtracts the mean; it is taken in closed form, k·(Σg − N·Σg/N − c·Σ(y − m)) with
@@ -262,11 +327,11 @@ void bnReluBackward(Bn& bn, int64_t C, int64_t N, const float* y, const float* a
     at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             const float* yr = y + c * N;
-            const float* ar = a + c * N;
             float* g = da + c * N;
             const float m = bn.mean[c], is = bn.invstd[c];
             double sg, sgx;
-            reluMaskSums(yr, ar, g, N, m, sg, sgx);
+            if (a) reluMaskSums(yr, a + c * N, g, N, m, sg, sgx);
+            else reluMaskSumsAffine(yr, bn.scale[c], bn.shift[c], g, N, m, sg, sgx);
             const float dgamma = static_cast<float>(sgx) * is, dbeta = static_cast<float>(sg);
             if (bn.gamma.g) bn.gamma.g[c] += dgamma;
             if (bn.beta.g) bn.beta.g[c] += dbeta;
@@ -607,10 +672,11 @@ GW_DISPATCH(void, subPixelDirect8,
 bool directTakes(int64_t W, int64_t Cout) { return (W == 8 || W == 16) && Cout % kCoBlock == 0; }
 
 /// convTForward for a layer directTakes: wd 16·Cin·Cout floats, xp Cin·B·(W + 2)² floats.
+/// With x null, xp already holds the padded input (a batch norm wrote it there: PadTo).
 void convTForwardDirect(const Par& w, const Par& bias, int64_t W, const float* x, int64_t B, int64_t Cin, int64_t Cout, float* wd,
                         float* xp, float* y) {
     subPixelDirectWeights(w.p, Cin, Cout, wd);
-    padImages(x, Cin * B, W, xp);
+    if (x) padImages(x, Cin * B, W, xp);
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
         if (W == 16) subPixelDirect16(xp, wd, bias.p, Cin, Cout, B, b0, b1, y);
         else if (Cout % 16 == 0) subPixelDirectCo8(xp, wd, bias.p, Cin, Cout, B, b0, b1, y);
@@ -758,10 +824,35 @@ GW_SIMD void channelsLastBody(const float* x, int64_t C, int64_t B, int64_t HW, 
 }
 GW_DISPATCH(void, channelsLast, (const float* x, int64_t C, int64_t B, int64_t HW, int64_t b0, int64_t b1, float* xt), (x, C, B, HW, b0, b1, xt))
 
+/// channelsLast from zero-bordered images xp (C, B, H + 2, W + 2), W a multiple of 8.
+GW_SIMD void channelsLastPaddedBody(const float* xp, int64_t C, int64_t B, int64_t H, int64_t W, int64_t b0, int64_t b1, float* xt) {
+    const int64_t Wp = W + 2, HW = H * W, plane = (H + 2) * Wp;
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t p0 = 0; p0 < HW; p0 += 16)
+            for (int64_t c0 = 0; c0 < C; c0 += 16) {
+                float t[16][16];
+                for (int i = 0; i < 16; ++i) {
+                    const float* s = xp + ((c0 + i) * B + b) * plane;
+                    for (int h = 0; h < 16; h += 8) {  // 8 pixels of one row at a time
+                        const int64_t p = p0 + h;
+                        const float* r = s + (p / W + 1) * Wp + p % W + 1;
+                        for (int j = 0; j < 8; ++j) t[h + j][i] = r[j];
+                    }
+                }
+                for (int j = 0; j < 16; ++j) {
+                    float* d = xt + (b * HW + p0 + j) * C + c0;
+                    for (int i = 0; i < 16; ++i) d[i] = t[j][i];
+                }
+            }
+}
+GW_DISPATCH(void, channelsLastPadded, (const float* xp, int64_t C, int64_t B, int64_t H, int64_t W, int64_t b0, int64_t b1, float* xt),
+            (xp, C, B, H, W, b0, b1, xt))
+
 /// convTBackward for a layer directBackTakes (x (Cin, B, H, W); dyp (Cout, B, 2H + 2, 2W + 2), the
 /// output gradient with a border of zeros, as bnReluBackward writes it with a PadOut), through the
 /// arena's scratch: wT and, with a weight gradient, x with its channels last.
-void convTBackwardDirect(Arena& ar, const Par& w, int64_t H, int64_t W, const float* x, int64_t B, int64_t Cin, int64_t Cout,
+/// With xPadded, x is the layer's zero-bordered input (Cin, B, H + 2, W + 2) instead.
+void convTBackwardDirect(Arena& ar, const Par& w, int64_t H, int64_t W, const float* x, bool xPadded, int64_t B, int64_t Cin, int64_t Cout,
                          const float* dyp, float* dx) {
     float* wT = ar.alloc(static_cast<size_t>(16 * Cin * Cout));
     backDirectWeights(w.p, Cin, Cout, wT);
@@ -769,7 +860,10 @@ void convTBackwardDirect(Arena& ar, const Par& w, int64_t H, int64_t W, const fl
     if (!w.g) return;
     const int64_t HW = H * W;
     float* xt = ar.alloc(static_cast<size_t>(B * HW * Cin));
-    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { channelsLast(x, Cin, B, HW, b0, b1, xt); });
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+        if (xPadded) channelsLastPadded(x, Cin, B, H, W, b0, b1, xt);
+        else channelsLast(x, Cin, B, HW, b0, b1, xt);
+    });
     float* gwT = ar.zeros(static_cast<size_t>(16 * Cin * Cout));
     at::parallel_for(0, Cout, 1, [&](int64_t c0, int64_t c1) { convTBackWeightK(xt, dyp, Cin, Cout, B, H, W, c0, c1, gwT); });
     for (int64_t ci = 0; ci < Cin; ++ci)
@@ -1024,22 +1118,47 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
     float* t1 = ar.alloc(static_cast<size_t>(B * A * 64));
     gemm(false, false, B, A * 64, L, 1.f, z, L, w1.p, A * 64, 0.f, t1, A * 64);
     float* y1 = ar.alloc(static_cast<size_t>(A * B * 64));
-    float* a1 = ar.alloc(static_cast<size_t>(A * B * 64));
     for (int64_t c = 0; c < A; ++c)
         for (int64_t b = 0; b < B; ++b)
             for (int64_t k = 0; k < 64; ++k) y1[(c * B + b) * 64 + k] = t1[b * A * 64 + c * 64 + k] + b1.p[c];
-    bnReluForward(ar, bn1, A, B * 64, y1, a1);
+    // A transposed convolution whose forward and backward are both direct reads its input only
+    // through a zero-bordered copy: the batch norm before it writes its output there (PadTo) and
+    // nothing else (its backward recomputes the ReLU mask from y). Its input is 8 << i pixels wide.
+    auto fusedInput = [&](int i) { return directTakes(8 << i, A >> (i + 1)) && directBackTakes(8 << i, A >> i); };
+    auto padFor = [&](int i, float* dst) {
+        PadTo t;
+        t.images = B;
+        t.H = t.W = 8 << i;
+        t.pitch = t.W + 2;
+        t.top = t.left = 1;
+        t.imageFloats = t.pitch * t.pitch;
+        t.dst = dst;
+        return t;
+    };
+    float* a1 = nullptr;
+    float* xpNext = nullptr;  // the next layer's padded input, when fusedInput
+    if (fusedInput(0)) {
+        xpNext = ar.alloc(static_cast<size_t>(A * B * 100));
+        const PadTo to = padFor(0, xpNext);
+        bnReluForward(ar, bn1, A, B * 64, y1, nullptr, &to);
+    } else {
+        a1 = ar.alloc(static_cast<size_t>(A * B * 64));
+        bnReluForward(ar, bn1, A, B * 64, y1, a1);
+    }
     // Decoders 2 and 3: ConvT k4 s2 p1, 8² → 16² → 32².
     struct DecLayer {
         Par w, bias;
         Bn bn;
         Geo g;  ///< the convolution this one transposes: its input is the layer's output
-        const float* x = nullptr;
-        float *y = nullptr, *a = nullptr;
+        const float* x = nullptr;  ///< the input (padded when xPadded)
+        bool xPadded = false;
+        float *y = nullptr, *a = nullptr;  ///< a null when the output went to padded images only
         int64_t ci = 0;
     };
     DecLayer dec[2];
     const float* xcur = a1;
+    const int64_t C4 = A / 4;
+    float* a3p = ar.alloc(static_cast<size_t>(C4 * B * 32 * kPitch));  // the output convolution's input
     for (int i = 0; i < 2; ++i) {
         DecLayer& d = dec[i];
         d.w = par("decoder." + std::to_string(3 + 3 * i) + ".weight");
@@ -1053,25 +1172,42 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
         d.g.OH = d.g.OW = Hin;
         d.g.bs = Ho * Ho;
         d.g.cs = B * Ho * Ho;
-        d.x = xcur;
+        d.xPadded = xpNext != nullptr;
+        d.x = d.xPadded ? xpNext : xcur;
         const int64_t N = B * Ho * Ho;
         d.y = ar.alloc(static_cast<size_t>(d.g.C * N));
-        d.a = ar.alloc(static_cast<size_t>(d.g.C * N));
         float* wsub = ar.alloc(static_cast<size_t>(16 * d.ci * d.g.C));
-        if (directTakes(Hin, d.g.C)) {
+        if (d.xPadded) {
+            convTForwardDirect(d.w, d.bias, Hin, nullptr, B, d.ci, d.g.C, wsub, xpNext, d.y);
+        } else if (directTakes(Hin, d.g.C)) {
             float* xp = ar.alloc(static_cast<size_t>(d.ci * B * (Hin + 2) * (Hin + 2)));
             convTForwardDirect(d.w, d.bias, Hin, xcur, B, d.ci, d.g.C, wsub, xp, d.y);
         } else {
             convTForward(d.w, d.bias, Hin, Hin, xcur, B, d.ci, d.g.C, wsub, scratch, d.y);
         }
-        bnReluForward(ar, d.bn, d.g.C, N, d.y, d.a);
+        xpNext = nullptr;
+        if (i == 1) {  // straight into the output convolution's padded rows
+            PadTo to;
+            to.images = B;
+            to.H = to.W = 32;
+            to.pitch = kPitch;
+            to.left = kOff;
+            to.imageFloats = 32 * kPitch;
+            to.dst = a3p;
+            bnReluForward(ar, d.bn, d.g.C, N, d.y, nullptr, &to);
+        } else if (fusedInput(i + 1)) {
+            xpNext = ar.alloc(static_cast<size_t>(d.g.C * B * (Ho + 2) * (Ho + 2)));
+            const PadTo to = padFor(i + 1, xpNext);
+            bnReluForward(ar, d.bn, d.g.C, N, d.y, nullptr, &to);
+        } else {
+            d.a = ar.alloc(static_cast<size_t>(d.g.C * N));
+            bnReluForward(ar, d.bn, d.g.C, N, d.y, d.a);
+        }
         xcur = d.a;
     }
-    // Decoder 4: zero pad right and bottom, Conv(A/4 → C, k4 p1), 32² → 32²; sigmoid.
+    // Decoder 4: zero pad right and bottom (a3p, written by the last norm), Conv(A/4 → C, k4 p1),
+    // 32² → 32²; sigmoid.
     Par w4 = par("decoder.10.weight"), b4 = par("decoder.10.bias");
-    const int64_t C4 = A / 4;
-    float* a3p = ar.alloc(static_cast<size_t>(C4 * B * 32 * kPitch));
-    padRows(xcur, C4 * B * 32, a3p);
     float* o = ar.alloc(static_cast<size_t>(C * B * 1024));
     outConvForwardAll(C, w4.p, a3p, C4, B, o);
 
@@ -1122,7 +1258,7 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
             pad.W = d.g.W;
             pad.dst = ar.alloc(static_cast<size_t>(d.g.C * B * (d.g.H + 2) * (d.g.W + 2)));
             bnReluBackward(d.bn, d.g.C, N, d.y, d.a, dcur, d.bias.g, &pad);
-            convTBackwardDirect(ar, d.w, d.g.OH, d.g.OW, d.x, B, d.ci, d.g.C, pad.dst, dx);
+            convTBackwardDirect(ar, d.w, d.g.OH, d.g.OW, d.x, d.xPadded, B, d.ci, d.g.C, pad.dst, dx);
         } else {
             bnReluBackward(d.bn, d.g.C, N, d.y, d.a, dcur, d.bias.g);
             convTBackward(d.w, d.g, d.x, B, d.ci, dcur, scratch, dx);
