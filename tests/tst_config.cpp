@@ -104,6 +104,8 @@ private Q_SLOTS:
             {"val/" + translation("image", "label"), "translations", "image → label"},
             {"val/" + extraOf(translation("v", "attr"), "accuracy"), "accuracy", "v → attr"},
             {"val/" + extraOf(translation("v", "t"), "caption_accuracy"), "accuracy", "v → t caption"},
+            // the text kind's word score: in the accuracy chart beside the positional one
+            {"val/" + extraOf(translation("v", "t"), "caption_word_accuracy"), "accuracy", "v → t caption word"},
             {"val/" + extraOf(translation("v", "attr"), "category_accuracy"), "accuracy", "v → attr category"},
             {"val/" + extraOf(translation("t", "v"), "image_mse"), "data space", "t → v image MSE"},
             {"val/" + extraOf(translation("v", "attr"), "position_error"), "data space", "v → attr position error"},
