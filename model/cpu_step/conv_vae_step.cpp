@@ -877,18 +877,6 @@ void convTBackwardDirect(Arena& ar, const Par& w, int64_t H, int64_t W, const fl
 // kPitch wide with the 32 pixels at kOff, zeros around, so that every inner loop is 32 wide.
 constexpr int64_t kPitch = 40, kOff = 4;
 
-/// dst (rows × kPitch) from src (rows × 32): the pixels at kOff, zeros around.
-void padRows(const float* src, int64_t rows, float* dst) {
-    at::parallel_for(0, rows, 256, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-            float* d = dst + r * kPitch;
-            std::memset(d, 0, sizeof(float) * kOff);
-            std::memcpy(d + kOff, src + r * 32, sizeof(float) * 32);
-            std::memset(d + kOff + 32, 0, sizeof(float) * (kPitch - kOff - 32));
-        }
-    });
-}
-
 /// o (NC, B, 32, 32) for samples [b0, b1): o = W ∗ a, W (NC, Cin, 4, 4), a padded (Cin, B, 32, kPitch).
 template <int NC>
 GW_SIMD void outConvForwardBody(const float* w, const float* ap, int64_t Cin,
