@@ -18,6 +18,16 @@ bool blasAvailable();
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+/// gemm() with C split over LibTorch's intra-op threads (at::parallel_for): its rows when m ≥ n, else
+/// its columns, in parts of a multiple of 16, each part one sgemm on the thread that computes it. For
+/// a step that holds OpenBLAS at one thread (BlasThreads(1)) so that the intra-op threads do every
+/// part of it: OpenBLAS's own pool, woken by a product, spins (sched_yield) for its timeout, tens of
+/// milliseconds, against the intra-op threads running the elementwise passes between products
+/// (docs/benchmarks.md, "OpenBLAS's pool and the intra-op threads"). One sgemm, as gemm(), on one
+/// thread, inside a parallel region, or below 2¹⁸ multiply-adds.
+void gemmSplit(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
 /// While alive, OpenBLAS's own pool runs `n` threads (0: leave it as it is); restores the count after.
 /// Other BLAS libraries are left alone (found at run time, like sgemm_).
 class BlasThreads {

@@ -1035,6 +1035,10 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
     };
     Scratch scratch;
     scratch.threads = std::max(1, at::get_num_threads());
+    // OpenBLAS on one thread for the whole step: every large product runs in forChunks, one per
+    // thread, and the rest are small; a pool thread of OpenBLAS's own, woken by a product, would spin
+    // (sched_yield) for its timeout against the intra-op threads that run the direct kernels.
+    BlasThreads blasOne(scratch.threads > 1 ? 1 : 0);
     scratch.colFloats = std::max(2 * kColFloats, 4096 * std::max(C, A));
     scratch.col = ar.alloc(static_cast<size_t>(scratch.threads * scratch.colFloats));
     if (scratch.threads > 1) {
@@ -1104,11 +1108,13 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
     Par w1 = par("decoder.0.weight"), b1 = par("decoder.0.bias");
     Bn bn1 = bnOf("decoder.1");
     float* t1 = ar.alloc(static_cast<size_t>(B * A * 64));
-    gemm(false, false, B, A * 64, L, 1.f, z, L, w1.p, A * 64, 0.f, t1, A * 64);
+    gemmSplit(false, false, B, A * 64, L, 1.f, z, L, w1.p, A * 64, 0.f, t1, A * 64);
     float* y1 = ar.alloc(static_cast<size_t>(A * B * 64));
-    for (int64_t c = 0; c < A; ++c)
-        for (int64_t b = 0; b < B; ++b)
-            for (int64_t k = 0; k < 64; ++k) y1[(c * B + b) * 64 + k] = t1[b * A * 64 + c * 64 + k] + b1.p[c];
+    at::parallel_for(0, A, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c)
+            for (int64_t b = 0; b < B; ++b)
+                for (int64_t k = 0; k < 64; ++k) y1[(c * B + b) * 64 + k] = t1[b * A * 64 + c * 64 + k] + b1.p[c];
+    });
     // A transposed convolution whose forward and backward are both direct reads its input only
     // through a zero-bordered copy: the batch norm before it writes its output there (PadTo) and
     // nothing else (its backward recomputes the ReLU mask from y). Its input is 8 << i pixels wide.
@@ -1256,12 +1262,14 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
     // Decoder 1.
     bnReluBackward(bn1, A, B * 64, y1, a1, dcur, b1.g);
     float* dt1 = t1;  // reused: (B × A·64)
-    for (int64_t c = 0; c < A; ++c)
-        for (int64_t b = 0; b < B; ++b)
-            for (int64_t k = 0; k < 64; ++k) dt1[b * A * 64 + c * 64 + k] = dcur[(c * B + b) * 64 + k];
-    if (w1.g) gemm(true, false, L, A * 64, B, 1.f, z, L, dt1, A * 64, 1.f, w1.g, A * 64);
+    at::parallel_for(0, A, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c)
+            for (int64_t b = 0; b < B; ++b)
+                for (int64_t k = 0; k < 64; ++k) dt1[b * A * 64 + c * 64 + k] = dcur[(c * B + b) * 64 + k];
+    });
+    if (w1.g) gemmSplit(true, false, L, A * 64, B, 1.f, z, L, dt1, A * 64, 1.f, w1.g, A * 64);
     float* dz = ar.alloc(static_cast<size_t>(B * L));
-    gemm(false, true, B, L, A * 64, 1.f, dt1, A * 64, w1.p, A * 64, 0.f, dz, L);
+    gemmSplit(false, true, B, L, A * 64, 1.f, dt1, A * 64, w1.p, A * 64, 0.f, dz, L);
     // Reparameterisation and KL.
     const float bB = static_cast<float>(beta) * invB;
     float* dmean = ar.alloc(static_cast<size_t>(B * L));

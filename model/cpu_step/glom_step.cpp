@@ -81,6 +81,13 @@ GW_GLOM_SIMD float fastErf(float x) {
     return x * p / q;
 }
 
+/// Rows per intra-op thread in the row-parallel passes: R split evenly in multiples of 16, all of R on
+/// one thread.
+int64_t rowBlock(int64_t R) {
+    const int64_t t = std::max(1, at::get_num_threads());
+    return std::max<int64_t>(16, ((R + t - 1) / t + 15) / 16 * 16);
+}
+
 constexpr float kSqrtHalf = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
@@ -116,15 +123,20 @@ GW_GLOM_SIMD void mulIntoBody(const float* g, float* d, int64_t count) {
 }
 GW_GLOM_DISPATCH(mulInto, (const float* g, float* d, int64_t count), (g, d, count))
 
-/// out[j] += Σ_r m[r·w + j] over `rows` rows (bias gradients).
-GW_GLOM_SIMD void addColSumsBody(const float* m, int64_t rows, int64_t w, float* out) {
+/// out[j] += Σ_r m[r·ld + j] over `rows` rows, j < w (bias gradients).
+GW_GLOM_SIMD void addColSumsPartBody(const float* m, int64_t rows, int64_t w, int64_t ld, float* out) {
     for (int64_t r = 0; r < rows; ++r) {
-        const float* row = m + r * w;
+        const float* row = m + r * ld;
 #pragma omp simd
         for (int64_t j = 0; j < w; ++j) out[j] += row[j];
     }
 }
-GW_GLOM_DISPATCH(addColSums, (const float* m, int64_t rows, int64_t w, float* out), (m, rows, w, out))
+GW_GLOM_DISPATCH(addColSumsPart, (const float* m, int64_t rows, int64_t w, int64_t ld, float* out), (m, rows, w, ld, out))
+
+/// out[j] += Σ_r m[r·w + j] over `rows` rows, the columns split over the intra-op threads.
+void addColSums(const float* m, int64_t rows, int64_t w, float* out) {
+    at::parallel_for(0, w, 16, [&](int64_t j0, int64_t j1) { addColSumsPart(m + j0, rows, j1 - j0, w, out + j0); });
+}
 
 /// One image's consensus softmax in place on its scores s (n × n, already scaled): the diagonal set to
 /// −5·10⁻⁴ unless `self`; where allow (n × n: 1 allowed, 0 not) is 0 the weight is 0 (allow may be null:
@@ -258,22 +270,25 @@ void iterate(const Net& m, const float* T, const Slots& k) {
             for (int64_t e = 0; e < n * d; ++e) z[e] = x[e] + m.pos.w[e];
         }
     });
-    // The 2L − 1 MLPs: group g < L bottom-up of level g, else top-down of level g − L.
-    for (int64_t g = 0; g < 2 * L - 1; ++g) {
-        const bool up = g < L;
-        const int64_t l = up ? g : g - L;
-        const float* in = up ? (l == 0 ? T : X + (l - 1) * k.xs) : k.Z + l * k.zs;
-        const float* w1 = (up ? m.bu1W.w : m.td1W.w) + l * H * d;
-        const float* b1 = (up ? m.bu1B.w : m.td1B.w) + l * H;
-        const float* w2 = (up ? m.bu2W.w : m.td2W.w) + l * d * H;
-        float* G = k.G + g * k.gs;
-        float* D = k.D ? k.D + g * k.gs : nullptr;
-        gemm(false, true, R, H, d, 1.f, in, d, w1, d, 0.f, G, H);
-        at::parallel_for(0, R, 64, [&](int64_t r0, int64_t r1) {
-            geluRows(G + r0 * H, b1, r1 - r0, H, D ? D + r0 * H : nullptr);
-        });
-        gemm(false, true, R, d, H, 1.f, G, H, w2, H, 1.f, Y + l * k.ys, d);
-    }
+    // The 2L − 1 MLPs: group g < L bottom-up of level g, else top-down of level g − L. Rows are
+    // independent, so each intra-op thread takes a block of rows through every group (its products,
+    // one thread each, and the GELU between them): one parallel region, no join between the passes.
+    at::parallel_for(0, R, rowBlock(R), [&](int64_t r0, int64_t r1) {
+        const int64_t nr = r1 - r0;
+        for (int64_t g = 0; g < 2 * L - 1; ++g) {
+            const bool up = g < L;
+            const int64_t l = up ? g : g - L;
+            const float* in = (up ? (l == 0 ? T : X + (l - 1) * k.xs) : k.Z + l * k.zs) + r0 * d;
+            const float* w1 = (up ? m.bu1W.w : m.td1W.w) + l * H * d;
+            const float* b1 = (up ? m.bu1B.w : m.td1B.w) + l * H;
+            const float* w2 = (up ? m.bu2W.w : m.td2W.w) + l * d * H;
+            float* G = k.G + g * k.gs + r0 * H;
+            float* D = k.D ? k.D + g * k.gs + r0 * H : nullptr;
+            gemm(false, true, nr, H, d, 1.f, in, d, w1, d, 0.f, G, H);
+            geluRows(G, b1, nr, H, D);
+            gemm(false, true, nr, d, H, 1.f, G, H, w2, H, 1.f, Y + l * k.ys + r0 * d, d);
+        }
+    });
     // Consensus per level and image, and the mean.
     const float alpha = 1.f / std::sqrt(static_cast<float>(d));
     at::parallel_for(0, L * B, 1, [&](int64_t u0, int64_t u1) {
@@ -304,7 +319,7 @@ void iterate(const Net& m, const float* T, const Slots& k) {
 /// d loss / d Y; dS (level l at dS + l·ss) receives dY / c (the gradient of each level's sum); dX (L, R, d)
 /// receives d loss / d X; dT (R, d) and the position embedding's gradient accumulate; each group's D
 /// is overwritten with d loss / d (its first layer's output) for the weights' gradients after.
-/// scratch: (R, H) + (R, d) + L·B·(n·n + n·d) floats.
+/// scratch: (R, H) + (L − 1)·(R, d) + L·B·(n·n + n·d) floats.
 void iterateBackward(const Net& m, const float* T, const Slots& k, const float* dY, float* dS, int64_t ss, float* dX, float* dT,
                      float* scratch) {
     const int64_t L = m.L, R = m.R, d = m.d, H = m.H, n = m.n, B = m.B;
@@ -312,7 +327,7 @@ void iterateBackward(const Net& m, const float* T, const Slots& k, const float* 
     const float* X = k.X;
     float* dG = scratch;
     float* dZ = dG + R * H;
-    float* dA = dZ + Rd;
+    float* dA = dZ + (L - 1) * Rd;
     float* dK = dA + L * B * n * n;
     // dS = dY / c, and the identity term.
     at::parallel_for(0, L, 1, [&](int64_t l0, int64_t l1) {
@@ -354,28 +369,38 @@ void iterateBackward(const Net& m, const float* T, const Slots& k, const float* 
             }
         }
     });
-    // The MLPs' inputs (each adds into its own input's gradient).
-    for (int64_t g = 2 * L - 2; g >= 0; --g) {
-        const bool up = g < L;
-        const int64_t l = up ? g : g - L;
-        const float* w1 = (up ? m.bu1W.w : m.td1W.w) + l * H * d;
-        const float* w2 = (up ? m.bu2W.w : m.td2W.w) + l * d * H;
-        float* D = k.D + g * k.gs;
-        gemm(false, false, R, H, d, 1.f, dS + l * ss, d, w2, H, 0.f, dG, H);
-        at::parallel_for(0, R, 64, [&](int64_t r0, int64_t r1) { mulInto(dG + r0 * H, D + r0 * H, (r1 - r0) * H); });
-        if (up) {
-            gemm(false, false, R, d, H, 1.f, D, H, w1, d, 1.f, l == 0 ? dT : dX + (l - 1) * Rd, d);
-        } else {
-            gemm(false, false, R, d, H, 1.f, D, H, w1, d, 0.f, dZ, d);
-            float* dx = dX + (l + 1) * Rd;
-            for (int64_t e = 0; e < Rd; ++e) dx[e] += dZ[e];
-            if (m.pos.g)
-                for (int64_t b = 0; b < B; ++b) {
-                    const float* z = dZ + b * n * d;
-                    for (int64_t e = 0; e < n * d; ++e) m.pos.g[e] += z[e];
-                }
+    // The MLPs' inputs (each adds into its own input's gradient), a block of rows per intra-op thread
+    // as in iterate; the top-down inputs' gradients dZ are kept per level for the position
+    // embedding's, a sum over images (across the blocks), taken after.
+    at::parallel_for(0, R, rowBlock(R), [&](int64_t r0, int64_t r1) {
+        const int64_t nr = r1 - r0;
+        for (int64_t g = 2 * L - 2; g >= 0; --g) {
+            const bool up = g < L;
+            const int64_t l = up ? g : g - L;
+            const float* w1 = (up ? m.bu1W.w : m.td1W.w) + l * H * d;
+            const float* w2 = (up ? m.bu2W.w : m.td2W.w) + l * d * H;
+            float* D = k.D + g * k.gs + r0 * H;
+            float* dg = dG + r0 * H;
+            gemm(false, false, nr, H, d, 1.f, dS + l * ss + r0 * d, d, w2, H, 0.f, dg, H);
+            mulInto(dg, D, nr * H);
+            if (up) {
+                gemm(false, false, nr, d, H, 1.f, D, H, w1, d, 1.f, (l == 0 ? dT : dX + (l - 1) * Rd) + r0 * d, d);
+            } else {
+                float* dz = dZ + l * Rd + r0 * d;
+                gemm(false, false, nr, d, H, 1.f, D, H, w1, d, 0.f, dz, d);
+                float* dx = dX + (l + 1) * Rd + r0 * d;
+                for (int64_t e = 0; e < nr * d; ++e) dx[e] += dz[e];
+            }
         }
-    }
+    });
+    if (m.pos.g)
+        at::parallel_for(0, n * d, 256, [&](int64_t e0, int64_t e1) {
+            for (int64_t l = 0; l < L - 1; ++l)
+                for (int64_t b = 0; b < B; ++b) {
+                    const float* z = dZ + l * Rd + b * n * d;
+                    for (int64_t e = e0; e < e1; ++e) m.pos.g[e] += z[e];
+                }
+        });
 }
 
 }  // namespace
@@ -448,10 +473,13 @@ torch::Tensor GlomStep::run(GlomDenoiserImpl& dm, const torch::Tensor& noisyIn, 
     const float* xin = noisyP.data_ptr<float>();
     const float* target = cleanP.data_ptr<float>();
 
+    // OpenBLAS on one thread for the whole step: the intra-op threads split every product
+    // (gemmSplit, or a block of rows each through the MLPs) and run the passes between them.
+    BlasThreads blasOne(at::get_num_threads() > 1 ? 1 : 0);
     Arena& ar = arena_;
     ar.reset();
     float* T = ar.alloc(static_cast<size_t>(Rd));
-    gemm(false, true, R, d, q, 1.f, xin, q, m.tokW.w, q, 0.f, T, d);
+    gemmSplit(false, true, R, d, q, 1.f, xin, q, m.tokW.w, q, 0.f, T, d);
     for (int64_t r = 0; r < R; ++r)
         for (int64_t j = 0; j < d; ++j) T[r * d + j] += m.tokB.w[j];
 
@@ -510,7 +538,7 @@ torch::Tensor GlomStep::run(GlomDenoiserImpl& dm, const torch::Tensor& noisyIn, 
     // Head and loss: pixels = top · Wpᵀ + bp (R, q); loss = mean((pixels − target)²).
     const float* top = Xall + (L - 1) * xs + Tn * Rd;
     float* pix = ar.alloc(static_cast<size_t>(R * q));
-    gemm(false, true, R, q, d, 1.f, top, d, m.pixW.w, d, 0.f, pix, q);
+    gemmSplit(false, true, R, q, d, 1.f, top, d, m.pixW.w, d, 0.f, pix, q);
     double sq = 0;
     const float scale = 2.f / static_cast<float>(R * q);
     for (int64_t r = 0; r < R; ++r) {
@@ -523,18 +551,18 @@ torch::Tensor GlomStep::run(GlomDenoiserImpl& dm, const torch::Tensor& noisyIn, 
         sq += rowSq;
     }
     const double loss = sq / static_cast<double>(R * q);
-    if (m.pixW.g) gemm(true, false, q, d, R, 1.f, pix, q, top, d, 1.f, m.pixW.g, d);
+    if (m.pixW.g) gemmSplit(true, false, q, d, R, 1.f, pix, q, top, d, 1.f, m.pixW.g, d);
     if (m.pixB.g) addColSums(pix, R, q, m.pixB.g);
 
     // Backward through the iterations: dY = d loss / d X[t + 1], dX = d loss / d X[t]; dS keeps every
     // iteration's level-sum gradients (L, Tn, R, d) and Dall becomes the first layers' output gradients.
     float* dY = ar.zeros(static_cast<size_t>(L * Rd));
     float* dX = ar.alloc(static_cast<size_t>(L * Rd));
-    gemm(false, false, R, d, q, 1.f, pix, q, m.pixW.w, d, 0.f, dY + (L - 1) * Rd, d);
+    gemmSplit(false, false, R, d, q, 1.f, pix, q, m.pixW.w, d, 0.f, dY + (L - 1) * Rd, d);
     float* dT = ar.zeros(static_cast<size_t>(Rd));
     const int64_t ss = Tn * Rd;
     float* dS = ar.alloc(static_cast<size_t>(L * ss));
-    float* scratch = ar.alloc(static_cast<size_t>(RH + Rd + L * B * (n * n + n * d)));
+    float* scratch = ar.alloc(static_cast<size_t>(RH + (L - 1) * Rd + L * B * (n * n + n * d)));
     for (int64_t t = Tn - 1; t >= 0; --t) {
         iterateBackward(m, T, slots(t), dY, dS + t * Rd, ss, dX, dT, scratch);
         std::swap(dY, dX);
@@ -551,7 +579,7 @@ torch::Tensor GlomStep::run(GlomDenoiserImpl& dm, const torch::Tensor& noisyIn, 
         const float* dSl = dS + l * ss;
         const float* G = Gall + g * Tn * RH;
         float* dU = Dall + g * Tn * RH;
-        if (w2.g) gemm(true, false, d, H, TR, 1.f, dSl, d, G, H, 1.f, w2.g + l * d * H, H);
+        if (w2.g) gemmSplit(true, false, d, H, TR, 1.f, dSl, d, G, H, 1.f, w2.g + l * d * H, H);
         if (b2.g) addColSums(dSl, TR, d, b2.g + l * d);
         if (b1.g) addColSums(dU, TR, H, b1.g + l * H);
         if (!w1.g) continue;
@@ -562,17 +590,17 @@ torch::Tensor GlomStep::run(GlomDenoiserImpl& dm, const torch::Tensor& noisyIn, 
                     for (int64_t e = e0; e < e1; ++e) dU[e] += u[e];
                 });
             }
-            gemm(true, false, H, d, R, 1.f, dU, H, T, d, 1.f, w1.g, d);
+            gemmSplit(true, false, H, d, R, 1.f, dU, H, T, d, 1.f, w1.g, d);
         } else {
             const float* in = up ? Xall + (l - 1) * xs : Zall + l * Tn * Rd;  // states 0 .. Tn − 1 of the level
-            gemm(true, false, H, d, TR, 1.f, dU, H, in, d, 1.f, w1.g + l * H * d, d);
+            gemmSplit(true, false, H, d, TR, 1.f, dU, H, in, d, 1.f, w1.g + l * H * d, d);
         }
     }
     // dY is now d loss / d X[0]: every column starts from init_levels.
     if (m.init.g)
         for (int64_t l = 0; l < L; ++l) addColSums(dY + l * Rd, R, d, m.init.g + l * d);
     // Tokens: T = patches · Wtᵀ + bt.
-    if (m.tokW.g) gemm(true, false, d, q, R, 1.f, dT, d, xin, q, 1.f, m.tokW.g, q);
+    if (m.tokW.g) gemmSplit(true, false, d, q, R, 1.f, dT, d, xin, q, 1.f, m.tokW.g, q);
     if (m.tokB.g) addColSums(dT, R, d, m.tokB.g);
     return torch::scalar_tensor(loss, torch::kFloat32);
 }
