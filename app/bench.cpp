@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "model/cpu_step/blas.h"
 #include "model/cpu_step/conv_vae_step.h"
 #include "model/cpu_step/glom_step.h"
 #include "model/run/engine.h"
@@ -178,7 +179,8 @@ void report(const BenchOptions& o, const Labels& l, const std::vector<Row>& rows
         if (o.json) {
             std::cout << "{\"config\": \"" << l.name << "\", \"threads\": " << r.threads << ", \"steps_per_s\": " << s
                       << ", \"steps_per_s_repeats\": " << jsonList(r.ours) << ", \"samples_per_s\": " << s * l.samplesPerStep
-                      << ", \"loss\": " << r.loss << ", \"gflops\": " << gflops << ", \"matmul_gflops\": " << peak;
+                      << ", \"loss\": " << r.loss << ", \"gflops\": " << gflops << ", \"matmul_gflops\": " << peak
+                      << ", \"blas_kernels\": \"" << cpu::blasCoreName() << "\"";
             if (!l.rate2Name.empty())
                 std::cout << ", \"steps_per_s_" << l.rate2Name << "\": " << median(r.ours2) << ", \"gflops_" << l.rate2Name
                           << "\": " << median(r.ours2) * l.gflopPerStep2;
@@ -194,7 +196,8 @@ void report(const BenchOptions& o, const Labels& l, const std::vector<Row>& rows
                   << r.loss << "  " << std::setprecision(1) << gflops << " GFLOP/s";
         if (peak > 0)
             std::cout << " (" << std::setprecision(0) << 100 * gflops / peak << "% of the " << std::setprecision(1) << peak
-                      << " GFLOP/s matmul beside it)";
+                      << " GFLOP/s matmul beside it"
+                      << (cpu::blasCoreName().empty() ? std::string() : ", OpenBLAS " + cpu::blasCoreName() + " kernels") << ")";
         if (!r.ours2.empty())
             std::cout << ", " << l.rate2Name << " " << std::setprecision(1) << median(r.ours2) * l.gflopPerStep2 << " GFLOP/s";
         std::cout << "  threads " << r.threads << " (median [min-max] of " << o.repeats << " x " << o.steps << " steps; " << l.what << ")";

@@ -253,6 +253,14 @@ private Q_SLOTS:
         QVERIFY2(json.value("gflops_lean").toDouble() / json.value("steps_per_s_lean").toDouble() <
                      json.value("gflops").toDouble() / json.value("steps_per_s").toDouble(), qPrintable(r.out));
         QVERIFY(std::isfinite(json.value("loss").toDouble()));
+        // The matrix product beside it names OpenBLAS's kernels (the yardstick's own speed depends on
+        // them), and follows OPENBLAS_CORETYPE where the environment forces a set.
+        const QString kernels = json.value("blas_kernels").toString();
+        QVERIFY2(json.contains("blas_kernels"), qPrintable(r.out));
+        if (qEnvironmentVariable("CI") == "true") QVERIFY2(!kernels.isEmpty(), "no OpenBLAS kernels named under CI");
+        const QString forced = qEnvironmentVariable("OPENBLAS_CORETYPE");
+        if (!forced.isEmpty() && !kernels.isEmpty())
+            QVERIFY2(kernels.compare(forced, Qt::CaseInsensitive) == 0, qPrintable(kernels + " with OPENBLAS_CORETYPE=" + forced));
     }
 
     /// Sizes that cannot work, and a state dict of another configuration, are named.

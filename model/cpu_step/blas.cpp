@@ -49,6 +49,13 @@ void gemmSplit(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float 
     }
 }
 
+std::string blasCoreName() {
+    using Name = char* (*)();
+    static const auto f = reinterpret_cast<Name>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+    const char* n = f ? f() : nullptr;
+    return n ? std::string(n) : std::string();
+}
+
 BlasThreads::BlasThreads(int n) {
     using Get = int (*)();
     static const auto get = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));

@@ -6,6 +6,7 @@
 /// wheels link MKL privately) still builds and runs the autograd step; and OpenBLAS's thread count.
 /// Every matrix here is row-major float32.
 #include <cstdint>
+#include <string>
 
 namespace gw::cpu {
 
@@ -17,6 +18,12 @@ bool blasAvailable();
 /// Precondition: blasAvailable().
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+/// The kernels OpenBLAS picked for this CPU (`openblas_get_corename`: "Haswell", "Cooperlake", ...;
+/// OPENBLAS_CORETYPE in the environment forces one), or "" for another BLAS. The matrix product
+/// `gw bench` measures beside each step runs on them: an AVX2 kernel set such as Haswell's reaches about
+/// half of an AVX-512 one's FLOP/s on a CPU that has both (docs/benchmarks.md).
+std::string blasCoreName();
 
 /// gemm() with C split over LibTorch's intra-op threads (at::parallel_for): its rows when m ≥ n, else
 /// its columns, in parts of a multiple of 16, each part one sgemm on the thread that computes it. For

@@ -149,7 +149,12 @@ struct Geo {
 };
 
 /// Samples per chunk for an im2col buffer of R rows and P pixels per sample.
-int64_t chunkOf(int64_t R, int64_t P, int64_t B) { return std::clamp<int64_t>(kColFloats / std::max<int64_t>(R * P, 1), 1, B); }
+/// On two or more intra-op threads a chunk is at most B / threads samples, so that every thread has
+/// one (the encoder's last layer would otherwise be one chunk: one thread).
+int64_t chunkOf(int64_t R, int64_t P, int64_t B) {
+    const int64_t t = std::max(1, at::get_num_threads());
+    return std::clamp<int64_t>(kColFloats / std::max<int64_t>(R * P, 1), 1, std::max<int64_t>(1, (B + t - 1) / t));
+}
 
 // Every im2col and col2im of the step is of a 4 × 4 kernel with stride 2 (the strided convolutions
 // and their transposes; the last, stride-1 convolution is direct). An input row is read through a
@@ -1207,13 +1212,15 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
 
     // Loss: Σ ½(x̂ − x)² + ½ log 2π over the image's pixels, / B; β · KL / B. dO: d loss / d o.
     float* dO = ar.zeros(static_cast<size_t>(C * B * 32 * kPitch));  // rows padded as a3p's
-    double sq = 0;
     const float invB = 1.f / static_cast<float>(B);
-    for (int64_t c = 0; c < C; ++c)
-        for (int64_t b = 0; b < B; ++b) {
+    double* imageSq = reinterpret_cast<double*>(ar.alloc(static_cast<size_t>(2 * C * B)));  // per (c, b), summed in order after
+    at::parallel_for(0, C * B, 1, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t c = i / B, b = i % B;
             const float* img = xp + (b * C + c) * S * S;
             const int64_t base = (c * B + b) * 1024;
             const float bias = b4.p[c];
+            double s2 = 0;
             for (int64_t yy = 0; yy < S; ++yy) {
                 const float* orow = o + base + (yy + off) * 32 + off;
                 float* drow = dO + ((c * B + b) * 32 + yy + off) * kPitch + kOff + off;
@@ -1225,9 +1232,13 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
                     rowSq += d * d;
                     drow[xx] = d * invB * r * (1.f - r);
                 }
-                sq += rowSq;
+                s2 += rowSq;
             }
+            imageSq[i] = s2;
         }
+    });
+    double sq = 0;
+    for (int64_t i = 0; i < C * B; ++i) sq += imageSq[i];
     const double pixels = static_cast<double>(C * S * S) * static_cast<double>(B);
     const double nll = (0.5 * sq + 0.5 * std::log(2 * M_PI) * pixels) / static_cast<double>(B);
     double klSum = 0;
