@@ -174,13 +174,14 @@ struct Labels {
 
 void report(const BenchOptions& o, const Labels& l, const std::vector<Row>& rows) {
     const int prec = l.gflopPerStep > 1 ? 2 : 1;
+    const std::string kernels = cpu::blasCoreName();
     for (const auto& r : rows) {
         const double s = median(r.ours), peak = median(r.peak), gflops = s * l.gflopPerStep;
         if (o.json) {
             std::cout << "{\"config\": \"" << l.name << "\", \"threads\": " << r.threads << ", \"steps_per_s\": " << s
                       << ", \"steps_per_s_repeats\": " << jsonList(r.ours) << ", \"samples_per_s\": " << s * l.samplesPerStep
                       << ", \"loss\": " << r.loss << ", \"gflops\": " << gflops << ", \"matmul_gflops\": " << peak
-                      << ", \"blas_kernels\": \"" << cpu::blasCoreName() << "\"";
+                      << ", \"blas_kernels\": \"" << kernels << "\"";
             if (!l.rate2Name.empty())
                 std::cout << ", \"steps_per_s_" << l.rate2Name << "\": " << median(r.ours2) << ", \"gflops_" << l.rate2Name
                           << "\": " << median(r.ours2) * l.gflopPerStep2;
@@ -197,7 +198,7 @@ void report(const BenchOptions& o, const Labels& l, const std::vector<Row>& rows
         if (peak > 0)
             std::cout << " (" << std::setprecision(0) << 100 * gflops / peak << "% of the " << std::setprecision(1) << peak
                       << " GFLOP/s matmul beside it"
-                      << (cpu::blasCoreName().empty() ? std::string() : ", OpenBLAS " + cpu::blasCoreName() + " kernels") << ")";
+                      << (kernels.empty() ? std::string() : ", OpenBLAS " + kernels + " kernels") << ")";
         if (!r.ours2.empty())
             std::cout << ", " << l.rate2Name << " " << std::setprecision(1) << median(r.ours2) * l.gflopPerStep2 << " GFLOP/s";
         std::cout << "  threads " << r.threads << " (median [min-max] of " << o.repeats << " x " << o.steps << " steps; " << l.what << ")";

@@ -5,8 +5,8 @@
 #include <QtTest/QtTest>
 
 #include <QJsonDocument>
-#include <QScopeGuard>
 #include <QJsonObject>
+#include <QScopeGuard>
 
 #include <fstream>
 

@@ -30,6 +30,11 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha
     sgemmFn()(&tb, &ta, &N, &M, &K, &alpha, b, &LDB, a, &LDA, &beta, c, &LDC);
 }
 
+int64_t threadBlock(int64_t len) {
+    const int64_t t = std::max(1, at::get_num_threads());
+    return std::max<int64_t>(16, ((len + t - 1) / t + 15) / 16 * 16);
+}
+
 void gemmSplit(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
     const int64_t threads = at::get_num_threads();
@@ -37,13 +42,12 @@ void gemmSplit(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float 
         gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    auto part = [&](int64_t len) { return std::max<int64_t>(16, (len + threads - 1) / threads + 15) / 16 * 16; };
     if (m >= n) {  // rows i0 .. i1 of op(A) and of C
-        at::parallel_for(0, m, part(m), [&](int64_t i0, int64_t i1) {
+        at::parallel_for(0, m, threadBlock(m), [&](int64_t i0, int64_t i1) {
             gemm(transA, transB, i1 - i0, n, k, alpha, transA ? a + i0 : a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc);
         });
     } else {  // columns j0 .. j1 of op(B) and of C
-        at::parallel_for(0, n, part(n), [&](int64_t j0, int64_t j1) {
+        at::parallel_for(0, n, threadBlock(n), [&](int64_t j0, int64_t j1) {
             gemm(transA, transB, m, j1 - j0, k, alpha, a, lda, transB ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
         });
     }

@@ -25,13 +25,18 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha
 /// half of an AVX-512 one's FLOP/s on a CPU that has both (docs/benchmarks.md).
 std::string blasCoreName();
 
+/// The grain that gives at::parallel_for over `len` rows (or columns) one block per intra-op thread:
+/// len / threads rounded up to a multiple of 16, at least 16 (so all of len on one thread).
+int64_t threadBlock(int64_t len);
+
 /// gemm() with C split over LibTorch's intra-op threads (at::parallel_for): its rows when m ≥ n, else
 /// its columns, in parts of a multiple of 16, each part one sgemm on the thread that computes it. For
 /// a step that holds OpenBLAS at one thread (BlasThreads(1)) so that the intra-op threads do every
 /// part of it: OpenBLAS's own pool, woken by a product, spins (sched_yield) for its timeout, tens of
 /// milliseconds, against the intra-op threads running the elementwise passes between products
-/// (docs/benchmarks.md, "OpenBLAS's pool and the intra-op threads"). One sgemm, as gemm(), on one
-/// thread, inside a parallel region, or below 2¹⁸ multiply-adds.
+/// (docs/architecture.md, "Threads and memory"; measured in docs/benchmarks.md, "Two threads without
+/// OpenBLAS's spinning"). One sgemm, as gemm(), on one thread, inside a parallel region, or below 2¹⁸
+/// multiply-adds.
 void gemmSplit(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 

@@ -1041,7 +1041,7 @@ LossOutput ConvVaeStep::run(DomainModule& m, const torch::Tensor& xIn) {
     Scratch scratch;
     scratch.threads = std::max(1, at::get_num_threads());
     // OpenBLAS on one thread for the whole step: every large product runs in forChunks, one per
-    // thread, and the rest are small; a pool thread of OpenBLAS's own, woken by a product, would spin
+    // thread, and the rest are split by gemmSplit; a pool thread of OpenBLAS's own, woken by a product, would spin
     // (sched_yield) for its timeout against the intra-op threads that run the direct kernels.
     BlasThreads blasOne(scratch.threads > 1 ? 1 : 0);
     scratch.colFloats = std::max(2 * kColFloats, 4096 * std::max(C, A));

@@ -81,13 +81,6 @@ GW_GLOM_SIMD float fastErf(float x) {
     return x * p / q;
 }
 
-/// Rows per intra-op thread in the row-parallel passes: R split evenly in multiples of 16, all of R on
-/// one thread.
-int64_t rowBlock(int64_t R) {
-    const int64_t t = std::max(1, at::get_num_threads());
-    return std::max<int64_t>(16, ((R + t - 1) / t + 15) / 16 * 16);
-}
-
 constexpr float kSqrtHalf = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
@@ -273,7 +266,7 @@ void iterate(const Net& m, const float* T, const Slots& k) {
     // The 2L − 1 MLPs: group g < L bottom-up of level g, else top-down of level g − L. Rows are
     // independent, so each intra-op thread takes a block of rows through every group (its products,
     // one thread each, and the GELU between them): one parallel region, no join between the passes.
-    at::parallel_for(0, R, rowBlock(R), [&](int64_t r0, int64_t r1) {
+    at::parallel_for(0, R, threadBlock(R), [&](int64_t r0, int64_t r1) {
         const int64_t nr = r1 - r0;
         for (int64_t g = 0; g < 2 * L - 1; ++g) {
             const bool up = g < L;
@@ -372,7 +365,7 @@ void iterateBackward(const Net& m, const float* T, const Slots& k, const float* 
     // The MLPs' inputs (each adds into its own input's gradient), a block of rows per intra-op thread
     // as in iterate; the top-down inputs' gradients dZ are kept per level for the position
     // embedding's, a sum over images (across the blocks), taken after.
-    at::parallel_for(0, R, rowBlock(R), [&](int64_t r0, int64_t r1) {
+    at::parallel_for(0, R, threadBlock(R), [&](int64_t r0, int64_t r1) {
         const int64_t nr = r1 - r0;
         for (int64_t g = 2 * L - 2; g >= 0; --g) {
             const bool up = g < L;
